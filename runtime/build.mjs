@@ -1,0 +1,22 @@
+// Bundles the runtime with esbuild: an ES module (browser + Node) and a script-tag
+// build that defines the global `WebDNN`, plus the test harness page script.
+import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+
+mkdirSync("dist", { recursive: true });
+const common = {
+  bundle: true,
+  sourcemap: true,
+  target: ["es2022"],
+  external: ["node:*"],
+  logLevel: "warning",
+  legalComments: "none",
+};
+await Promise.all([
+  build({ ...common, entryPoints: ["src/index.ts"], format: "esm", outfile: "dist/webdnn.mjs" }),
+  build({ ...common, entryPoints: ["src/index.ts"], format: "iife", globalName: "WebDNN", outfile: "dist/webdnn.js" }),
+  build({ ...common, entryPoints: ["src/index.ts"], format: "esm", minify: true, outfile: "dist/webdnn.min.mjs" }),
+  build({ ...common, entryPoints: ["harness/harness.ts"], format: "esm", outfile: "dist/harness.mjs" }),
+]);
+execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { stdio: "inherit" });

@@ -1,0 +1,21 @@
+// Errors the runtime throws. Each message says what was wrong and what to do.
+
+/** Base class of every WebDNN runtime error. */
+export class WebDNNError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The descriptor or weights are malformed, corrupted or of an unsupported version. */
+export class DescriptorError extends WebDNNError {}
+
+/** The inputs given to run() do not match the model (name, dtype, length). */
+export class InputError extends WebDNNError {}
+
+/** No backend in backendOrder can run this model here. */
+export class BackendUnavailableError extends WebDNNError {}
+
+/** A network or file read failed while loading. */
+export class LoadError extends WebDNNError {}

@@ -1,0 +1,76 @@
+"""Operator registry: one shape/type rule per ONNX op type.
+
+A rule runs during shape inference on a node whose inputs have static shapes. It must
+  1. canonicalize the node: fill every ONNX attribute default into `node.attrs`, move
+     constant parameter inputs (axes, shape, pads, scales/sizes, min/max, starts/ends,
+     ...) into attributes and drop them from `node.inputs`, resolve auto_pad into
+     explicit pads -- so backends see one form whatever the opset or exporter;
+  2. set `dtype` and `shape` on every output Value.
+It raises UnsupportedOperatorError (via `unsupported`) for attribute values it cannot
+handle, naming the node.
+
+Where to add an op: write its rule in the family file under `webdnn/ops/` with
+`@shape_rule("OpType")`, then a kernel per backend (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from webdnn.errors import UnsupportedOperatorError, where
+from webdnn.ir.graph import Graph, Node
+
+ShapeRule = Callable[[Node, Graph], None]
+
+_RULES: dict[str, ShapeRule] = {}
+
+
+def shape_rule(*op_types: str) -> Callable[[ShapeRule], ShapeRule]:
+    """Register `fn` as the canonicalization + shape rule of each op type."""
+
+    def deco(fn: ShapeRule) -> ShapeRule:
+        for op in op_types:
+            if op in _RULES:
+                raise RuntimeError(f"shape rule for {op} registered twice")
+            _RULES[op] = fn
+        return fn
+
+    return deco
+
+
+def has_rule(op_type: str) -> bool:
+    _load_families()
+    return op_type in _RULES
+
+
+def infer_node(node: Node, graph: Graph) -> None:
+    _load_families()
+    rule = _RULES.get(node.op_type)
+    if rule is None or node.domain not in ("", "ai.onnx"):
+        raise unsupported(node, graph, "operator is not supported")
+    rule(node, graph)
+
+
+def supported_ops() -> list[str]:
+    _load_families()
+    return sorted(_RULES)
+
+
+def unsupported(node: Node, graph: Graph, why: str) -> UnsupportedOperatorError:
+    """An error naming the node, op type and opset, and listing what is supported."""
+    domain = f"{node.domain}." if node.domain not in ("", "ai.onnx") else ""
+    return UnsupportedOperatorError(
+        f"{where(node.name, domain + node.op_type, graph.opset)}: {why}. "
+        f"Supported operators: {', '.join(supported_ops())}. "
+        "Re-export the model with supported ops, or add the op (docs/architecture.md, 'Adding an operator')."
+    )
+
+
+_loaded = False
+
+
+def _load_families() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        import webdnn.ops  # noqa: F401  (registers every family)
