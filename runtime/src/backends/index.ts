@@ -1,0 +1,9 @@
+// Every runtime backend, by name. The loader tries them in `backendOrder`.
+import type { Backend } from "./backend.js";
+import { fallbackBackend } from "./fallback/index.js";
+
+export const BACKENDS: Record<string, Backend> = {
+  fallback: fallbackBackend,
+};
+
+export const DEFAULT_ORDER = ["webgpu", "wasm", "webgl", "fallback"];

@@ -1,0 +1,179 @@
+// The converted-model format (docs/descriptor-format.md) and its validation. Nothing
+// from a descriptor is used before validate*() checked it: every offset and size
+// is in bounds, every reference points at an existing tensor.
+
+import { isDType, itemSize, type DType } from "./dtypes.js";
+import { DescriptorError } from "./errors.js";
+
+export const FORMAT_VERSION = 1;
+
+export interface IOSpec { name: string; dtype: DType; shape: number[] }
+
+export interface Manifest {
+  format: "webdnn-model";
+  version: number;
+  name: string;
+  inputs: IOSpec[];
+  outputs: IOSpec[];
+  backends: Record<string, { descriptor: string; byteLength: number }>;
+}
+
+export interface TensorSpec {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  memory: "arena" | "weights";
+  offset: number;
+  byteLength: number;
+}
+
+export interface KernelSpec {
+  op: string;
+  name: string;
+  inputs: number[]; // tensor indices; -1 = omitted optional input
+  outputs: number[];
+  attrs: Record<string, unknown>;
+}
+
+export interface WeightFile { path: string; offset: number; byteLength: number; crc32: number }
+
+export interface Descriptor {
+  format: "webdnn-descriptor";
+  version: number;
+  backend: string;
+  model: string;
+  inputs: { name: string; tensor: number }[];
+  outputs: { name: string; tensor: number }[];
+  tensors: TensorSpec[];
+  arena: { byteLength: number; alignment: number; naiveByteLength: number };
+  weights: { byteLength: number; alignment: number; files: WeightFile[] };
+  kernels: KernelSpec[];
+  [extra: string]: unknown;
+}
+
+function fail(where: string, what: string): never {
+  throw new DescriptorError(`${where}: ${what}. Re-convert the model with the matching webdnn version.`);
+}
+
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+const isCount = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+
+function checkShape(where: string, s: unknown): number[] {
+  if (!Array.isArray(s) || !s.every(isCount)) fail(where, `shape must be a list of non-negative integers, got ${JSON.stringify(s)}`);
+  return s as number[];
+}
+
+function checkIO(where: string, x: unknown): IOSpec[] {
+  if (!Array.isArray(x)) fail(where, "must be a list");
+  return x.map((io, i) => {
+    if (!isObj(io) || typeof io.name !== "string" || !isDType(io.dtype)) fail(`${where}[${i}]`, "needs name and a known dtype");
+    return { name: io.name, dtype: io.dtype, shape: checkShape(`${where}[${i}].shape`, io.shape) };
+  });
+}
+
+/** A relative file name inside the model directory: no '..', no absolute path, no scheme. */
+function checkRelPath(where: string, p: unknown): string {
+  if (typeof p !== "string" || p === "" || p.startsWith("/") || p.includes("..") || p.includes("\\") || /^[a-z]+:/i.test(p)) {
+    fail(where, `must be a relative path inside the model directory, got ${JSON.stringify(p)}`);
+  }
+  return p;
+}
+
+export function validateManifest(m: unknown, url: string): Manifest {
+  const w = `manifest ${url}`;
+  if (!isObj(m) || m.format !== "webdnn-model") fail(w, "is not a WebDNN model manifest (format != 'webdnn-model')");
+  if (m.version !== FORMAT_VERSION) fail(w, `has format version ${String(m.version)}, this runtime reads version ${FORMAT_VERSION}`);
+  if (!isObj(m.backends) || Object.keys(m.backends).length === 0) fail(w, "lists no backends");
+  for (const [b, e] of Object.entries(m.backends)) {
+    if (!isObj(e) || !isCount(e.byteLength)) fail(`${w} backends.${b}`, "needs descriptor and byteLength");
+    checkRelPath(`${w} backends.${b}.descriptor`, e.descriptor);
+  }
+  return {
+    format: "webdnn-model",
+    version: m.version,
+    name: typeof m.name === "string" ? m.name : "model",
+    inputs: checkIO(`${w} inputs`, m.inputs),
+    outputs: checkIO(`${w} outputs`, m.outputs),
+    backends: m.backends as Manifest["backends"],
+  };
+}
+
+export function validateDescriptor(d: unknown, backend: string, url: string): Descriptor {
+  const w = `descriptor ${url}`;
+  if (!isObj(d) || d.format !== "webdnn-descriptor") fail(w, "is not a WebDNN descriptor");
+  if (d.version !== FORMAT_VERSION) fail(w, `has format version ${String(d.version)}, this runtime reads version ${FORMAT_VERSION}`);
+  if (d.backend !== backend) fail(w, `is for backend '${String(d.backend)}', expected '${backend}'`);
+  const arena = d.arena, weights = d.weights;
+  if (!isObj(arena) || !isCount(arena.byteLength) || !isCount(arena.alignment)) fail(w, "arena needs byteLength and alignment");
+  if (!isObj(weights) || !isCount(weights.byteLength) || !Array.isArray(weights.files)) fail(w, "weights need byteLength and files");
+  let next = 0;
+  weights.files.forEach((f: unknown, i: number) => {
+    const fw = `${w} weights.files[${i}]`;
+    if (!isObj(f) || !isCount(f.offset) || !isCount(f.byteLength) || !isCount(f.crc32)) fail(fw, "needs offset, byteLength, crc32");
+    checkRelPath(`${fw}.path`, f.path);
+    if (f.offset !== next) fail(fw, `starts at ${f.offset}, expected ${next} (files must tile the weights)`);
+    next += f.byteLength;
+  });
+  if (next !== weights.byteLength) fail(w, `weight files cover ${next} bytes, weights.byteLength says ${weights.byteLength}`);
+  if (!Array.isArray(d.tensors)) fail(w, "tensors must be a list");
+  const tensors = d.tensors.map((t: unknown, i: number) => checkTensor(`${w} tensors[${i}]`, t, arena.byteLength as number, weights.byteLength as number));
+  const ref = (where: string, x: unknown, optional: boolean): number => {
+    if (typeof x !== "number" || !Number.isInteger(x) || x >= tensors.length || x < (optional ? -1 : 0)) {
+      fail(where, `refers to tensor ${JSON.stringify(x)}, but there are ${tensors.length}`);
+    }
+    return x;
+  };
+  const io = (key: "inputs" | "outputs") => {
+    const xs = d[key];
+    if (!Array.isArray(xs)) fail(w, `${key} must be a list`);
+    return xs.map((x: unknown, i: number) => {
+      if (!isObj(x) || typeof x.name !== "string") fail(`${w} ${key}[${i}]`, "needs a name");
+      return { name: x.name, tensor: ref(`${w} ${key}[${i}]`, x.tensor, false) };
+    });
+  };
+  const inputs = io("inputs");
+  for (const inp of inputs) {
+    if (tensors[inp.tensor]!.memory !== "arena") fail(`${w} input ${inp.name}`, "must live in the arena");
+  }
+  if (!Array.isArray(d.kernels)) fail(w, "kernels must be a list");
+  const kernels = d.kernels.map((k: unknown, i: number): KernelSpec => {
+    const kw = `${w} kernels[${i}]`;
+    if (!isObj(k) || typeof k.op !== "string" || !Array.isArray(k.inputs) || !Array.isArray(k.outputs)) fail(kw, "needs op, inputs, outputs");
+    const outputs = k.outputs.map((x: unknown) => ref(`${kw}.outputs`, x, false));
+    for (const o of outputs) if (tensors[o]!.memory !== "arena") fail(kw, `writes tensor ${o}, which is not in the arena`);
+    return {
+      op: k.op,
+      name: typeof k.name === "string" ? k.name : k.op,
+      inputs: k.inputs.map((x: unknown) => ref(`${kw}.inputs`, x, true)),
+      outputs,
+      attrs: isObj(k.attrs) ? k.attrs : {},
+    };
+  });
+  return {
+    ...(d as Record<string, unknown>),
+    format: "webdnn-descriptor",
+    version: FORMAT_VERSION,
+    backend,
+    model: typeof d.model === "string" ? d.model : "model",
+    inputs,
+    outputs: io("outputs"),
+    tensors,
+    arena: { byteLength: arena.byteLength as number, alignment: arena.alignment as number, naiveByteLength: Number(arena.naiveByteLength ?? 0) },
+    weights: weights as Descriptor["weights"],
+    kernels,
+  };
+}
+
+function checkTensor(where: string, t: unknown, arenaBytes: number, weightBytes: number): TensorSpec {
+  if (!isObj(t) || !isDType(t.dtype)) fail(where, "needs a known dtype");
+  const shape = checkShape(`${where}.shape`, t.shape);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const size = itemSize(t.dtype);
+  if (t.memory !== "arena" && t.memory !== "weights") fail(where, `memory must be 'arena' or 'weights', got ${JSON.stringify(t.memory)}`);
+  if (!isCount(t.offset) || !isCount(t.byteLength)) fail(where, "needs offset and byteLength");
+  if (t.byteLength !== n * size) fail(where, `byteLength ${t.byteLength} does not match shape [${shape}] of ${t.dtype}`);
+  if (t.offset % size !== 0) fail(where, `offset ${t.offset} is not aligned to ${size} bytes`);
+  const limit = t.memory === "arena" ? arenaBytes : weightBytes;
+  if (t.offset + t.byteLength > limit) fail(where, `bytes ${t.offset}..${t.offset + t.byteLength} lie outside the ${t.memory} (${limit} bytes)`);
+  return { name: typeof t.name === "string" ? t.name : "", dtype: t.dtype, shape, memory: t.memory, offset: t.offset, byteLength: t.byteLength };
+}

@@ -1,0 +1,14 @@
+// WebDNN runtime: load a converted model and run it in the browser or Node.
+//
+//   const runner = await WebDNN.load("models/resnet50/", { backendOrder: ["wasm", "fallback"] });
+//   const { output } = await runner.run({ input: new Float32Array(3 * 224 * 224) });
+export { load } from "./loader.js";
+export type { LoadOptions, Progress } from "./loader.js";
+export { Runner } from "./runner.js";
+export type { Tensor, InputValue } from "./runner.js";
+export type { DType, TypedArray } from "./dtypes.js";
+export type { IOSpec } from "./descriptor.js";
+export { WebDNNError, DescriptorError, InputError, BackendUnavailableError, LoadError } from "./errors.js";
+export { BACKENDS } from "./backends/index.js";
+export { supportedOps as fallbackSupportedOps } from "./backends/fallback/kernels/index.js";
+export const version = "0.1.0";

@@ -1,0 +1,19 @@
+"""Backends: each lowers the optimized IR to a Program its runtime half executes.
+
+Where to add a backend: a package `webdnn/backends/<name>/` with `lower(graph) ->
+Program`, registered here, plus `runtime/src/backends/<name>/` (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from webdnn.backends.common.descriptor import Program
+from webdnn.backends.fallback import lower as fallback
+from webdnn.ir.graph import Graph
+
+BACKENDS: dict[str, Callable[[Graph], Program]] = {
+    "fallback": fallback.lower,
+}
+
+DEFAULT_BACKENDS = ["fallback"]

@@ -1,0 +1,144 @@
+"""Descriptor writer: a lowered program -> descriptor.json + weight shards.
+
+See docs/descriptor-format.md for the format. Every backend lowers to a `Program`
+(tensors, kernel calls, arena plan); this module serializes it identically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from webdnn.backends.common.memory_plan import MemoryPlan, align
+from webdnn.ir.graph import Graph, Value
+
+FORMAT = "webdnn-descriptor"
+VERSION = 1
+SHARD_BYTES = 32 * 1024 * 1024  # weight files are split so downloads report progress and run in parallel
+
+
+@dataclass
+class KernelCall:
+    op: str
+    name: str
+    inputs: list[Value | None]
+    outputs: list[Value]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Program:
+    backend: str
+    graph: Graph
+    kernels: list[KernelCall]
+    plan: MemoryPlan
+    weight_alignment: int = 16
+    extra: dict[str, Any] = field(default_factory=dict)  # backend-specific top-level fields
+
+
+def jsonable(x: Any) -> Any:
+    """Attributes as JSON: numpy -> python; non-finite floats -> "Infinity"/"-Infinity"/"NaN"."""
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist())
+    if isinstance(x, np.generic):
+        return jsonable(x.item())
+    if isinstance(x, float):
+        if math.isnan(x):
+            return "NaN"
+        if math.isinf(x):
+            return "Infinity" if x > 0 else "-Infinity"
+        return x
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [jsonable(v) for v in x]
+    if isinstance(x, bool | int | str) or x is None:
+        return x
+    raise TypeError(f"attribute value of type {type(x).__name__} cannot be written to a descriptor")
+
+
+def write(program: Program, directory: str) -> dict[str, Any]:
+    """Write descriptor.json and weights-N.bin into `directory`; return a manifest entry."""
+    os.makedirs(directory, exist_ok=True)
+    tensors: list[dict[str, Any]] = []
+    index: dict[int, int] = {}
+    weights: list[tuple[int, np.ndarray]] = []
+    wsize = 0
+
+    def tensor_id(v: Value) -> int:
+        nonlocal wsize
+        if id(v) in index:
+            return index[id(v)]
+        assert v.dtype is not None and v.shape is not None, f"value {v.name} is untyped"
+        entry: dict[str, Any] = {"name": v.name, "dtype": v.dtype.value, "shape": list(v.shape)}
+        if v.const is not None:
+            wsize = align(wsize, program.weight_alignment)
+            data = np.ascontiguousarray(v.const.astype(v.dtype.numpy, copy=False))
+            weights.append((wsize, data))
+            entry.update(memory="weights", offset=wsize, byteLength=int(data.nbytes))
+            wsize += data.nbytes
+        else:
+            entry.update(memory="arena", offset=program.plan.offset(v), byteLength=v.nbytes)
+        index[id(v)] = len(tensors)
+        tensors.append(entry)
+        return index[id(v)]
+
+    g = program.graph
+    inputs = [{"name": v.name, "tensor": tensor_id(v)} for v in g.inputs]
+    kernels = [
+        {
+            "op": k.op,
+            "name": k.name,
+            "inputs": [tensor_id(v) if v is not None else -1 for v in k.inputs],
+            "outputs": [tensor_id(v) for v in k.outputs],
+            "attrs": jsonable(k.attrs),
+        }
+        for k in program.kernels
+    ]
+    outputs = [{"name": v.name, "tensor": tensor_id(v)} for v in g.outputs]
+    shards = _write_weights(weights, wsize, directory)
+    desc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "backend": program.backend,
+        "model": g.name,
+        "inputs": inputs,
+        "outputs": outputs,
+        "tensors": tensors,
+        "arena": {
+            "byteLength": program.plan.arena_size,
+            "alignment": program.plan.alignment,
+            "naiveByteLength": program.plan.naive_size,
+        },
+        "weights": {"byteLength": wsize, "alignment": program.weight_alignment, "files": shards},
+        "kernels": kernels,
+        **program.extra,
+    }
+    path = os.path.join(directory, "descriptor.json")
+    with open(path, "w") as f:
+        json.dump(desc, f, separators=(",", ":"), allow_nan=False)
+    total = os.path.getsize(path) + wsize
+    return {"descriptor": f"{program.backend}/descriptor.json", "byteLength": total}
+
+
+def _write_weights(weights: list[tuple[int, np.ndarray]], total: int, directory: str) -> list[dict[str, Any]]:
+    blob = bytearray(total)
+    for off, data in weights:
+        raw = data.astype(data.dtype.newbyteorder("<"), copy=False).tobytes()
+        blob[off : off + len(raw)] = raw
+    shards = []
+    for i, start in enumerate(range(0, max(total, 1), SHARD_BYTES)):
+        if total == 0:
+            break
+        chunk = bytes(blob[start : start + SHARD_BYTES])
+        name = f"weights-{i}.bin"
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(chunk)
+        shards.append({"path": name, "offset": start, "byteLength": len(chunk), "crc32": zlib.crc32(chunk)})
+    return shards

@@ -1,0 +1,1 @@
+"""The fallback backend: plain-JavaScript kernels in the runtime, NCHW, fp32."""

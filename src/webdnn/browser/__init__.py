@@ -1,0 +1,1 @@
+"""Static server with COOP/COEP headers and the headless-Chromium driver."""

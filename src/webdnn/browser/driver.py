@@ -1,0 +1,134 @@
+"""Drive headless Chromium (Playwright, Debian's chromium) to run converted models.
+
+One `Browser` is one Chromium session; `run_model` serves the model, the runtime and
+the inputs from a local COOP/COEP server and runs them on the harness page.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from webdnn.browser.io import from_bytes, write_inputs
+from webdnn.browser.paths import runtime_dist
+from webdnn.browser.server import STRICT_CSP, StaticServer
+from webdnn.errors import WebDNNError
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--enable-unsafe-webgpu",
+]
+HARNESS_HTML = (
+    "<!doctype html><meta charset='utf-8'><title>webdnn</title>"
+    "<script type='module' src='/runtime/harness.mjs'></script>"
+)
+
+
+def find_chromium() -> str:
+    candidates = (os.environ.get("WEBDNN_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"))
+    for c in candidates:
+        if c and os.path.exists(c):
+            return c
+    raise WebDNNError("no Chromium found: install it (`apt-get install -y chromium`) or set WEBDNN_CHROMIUM")
+
+
+@dataclass
+class RunResult:
+    backend: str
+    load_ms: float
+    first_run_ms: float
+    times_ms: list[float]
+    outputs: dict[str, np.ndarray]
+    cross_origin_isolated: bool = False
+    csp_violations: list[str] = field(default_factory=list)
+
+    @property
+    def median_ms(self) -> float:
+        return float(np.median(self.times_ms)) if self.times_ms else self.first_run_ms
+
+
+class Browser:
+    """A headless Chromium session. Use as a context manager."""
+
+    def __init__(self, extra_args: Sequence[str] = ()) -> None:
+        self.extra_args = list(extra_args)
+        self._pw: Any = None
+        self._ctx: Any = None
+        self._profile = ""
+
+    def __enter__(self) -> Browser:
+        from playwright.sync_api import sync_playwright
+
+        self._profile = tempfile.mkdtemp(prefix="webdnn-chromium-")
+        self._pw = sync_playwright().start()
+        self._ctx = self._pw.chromium.launch_persistent_context(
+            self._profile,
+            executable_path=find_chromium(),
+            headless=True,
+            args=CHROMIUM_ARGS + self.extra_args,
+        )
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            if self._ctx:
+                self._ctx.close()
+            if self._pw:
+                self._pw.stop()
+        finally:
+            shutil.rmtree(self._profile, ignore_errors=True)
+
+    def run_model(
+        self,
+        model_dir: str,
+        inputs: Mapping[str, np.ndarray],
+        backend_order: Sequence[str] = ("fallback",),
+        warmup: int = 0,
+        repeat: int = 1,
+        csp: bool = False,
+        isolate: bool = True,
+    ) -> RunResult:
+        with tempfile.TemporaryDirectory(prefix="webdnn-data-") as data:
+            refs = write_inputs(inputs, data, url_prefix="/data/")
+            mounts = {"/runtime/": runtime_dist(), "/model/": model_dir, "/data/": data}
+            with StaticServer(mounts, isolate=isolate, csp=STRICT_CSP if csp else None,
+                              pages={"/harness.html": HARNESS_HTML}) as srv:
+                page = self._ctx.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                try:
+                    page.goto(srv.url + "/harness.html")
+                    page.wait_for_function("document.title === 'webdnn-harness-ready'", timeout=30_000)
+                    args = {
+                        "model": "/model/", "backendOrder": list(backend_order), "inputs": refs,
+                        "warmup": warmup, "repeat": repeat, "uploadPrefix": "/upload/out",
+                    }
+                    try:
+                        r = page.evaluate("args => globalThis.__webdnn.runModel(args)", args)
+                    except Exception as e:
+                        msg = str(e).split("\n")[0]
+                        raise WebDNNError(f"running {model_dir} in Chromium failed: {msg}") from None
+                    violations = page.evaluate("() => globalThis.__webdnn.violations")
+                finally:
+                    page.close()
+                if errors:
+                    raise WebDNNError(f"page errors while running {model_dir}: {errors}")
+                outputs = {
+                    o["name"]: from_bytes(srv.uploads[o["upload"]], o["dtype"], o["dims"]) for o in r["outputs"]
+                }
+        return RunResult(
+            backend=r["backend"], load_ms=r["loadMs"], first_run_ms=r["firstRunMs"], times_ms=r["times"],
+            outputs=outputs, cross_origin_isolated=r["crossOriginIsolated"], csp_violations=list(violations),
+        )

@@ -1,0 +1,137 @@
+"""A static file server for converted models, the runtime and test pages.
+
+Serves with Cross-Origin-Opener-Policy/Embedder-Policy so pages are cross-origin
+isolated (SharedArrayBuffer, wasm threads), correct MIME types (.wasm, .mjs), and
+optionally a Content-Security-Policy. POST /upload/<key> stores a body in memory:
+that is how the harness page hands outputs back to the driver.
+"""
+
+from __future__ import annotations
+
+import http.server
+import mimetypes
+import os
+import posixpath
+import threading
+import urllib.parse
+from collections.abc import Mapping
+
+MIME = {
+    ".wasm": "application/wasm",
+    ".mjs": "text/javascript",
+    ".js": "text/javascript",
+    ".json": "application/json",
+    ".bin": "application/octet-stream",
+    ".html": "text/html; charset=utf-8",
+    ".map": "application/json",
+}
+
+STRICT_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'"
+
+
+class StaticServer:
+    """Serve `mounts` ({'/prefix/': directory}) on 127.0.0.1 in a background thread."""
+
+    def __init__(
+        self,
+        mounts: Mapping[str, str],
+        port: int = 0,
+        isolate: bool = True,
+        csp: str | None = None,
+        pages: Mapping[str, str] | None = None,
+    ) -> None:
+        self.mounts = {p if p.endswith("/") else p + "/": os.path.abspath(d) for p, d in mounts.items()}
+        self.pages = dict(pages or {})
+        self.isolate = isolate
+        self.csp = csp
+        self.uploads: dict[str, bytes] = {}
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> StaticServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever()
+
+    def resolve(self, path: str) -> str | None:
+        """The file for a URL path, or None; never escapes a mount directory."""
+        path = posixpath.normpath(urllib.parse.unquote(path.split("?", 1)[0]))
+        for prefix in sorted(self.mounts, key=len, reverse=True):
+            if (path + "/").startswith(prefix):
+                rel = path[len(prefix) :].lstrip("/")
+                root = self.mounts[prefix]
+                full = os.path.realpath(os.path.join(root, rel))
+                if full == root or full.startswith(root + os.sep):
+                    return os.path.join(full, "index.html") if os.path.isdir(full) else full
+        return None
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:  # quiet
+                pass
+
+            def _headers(self, ctype: str, length: int) -> None:
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(length))
+                self.send_header("Cache-Control", "no-cache")
+                if server.isolate:
+                    self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+                    self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+                    self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+                if server.csp and ctype.startswith("text/html"):
+                    self.send_header("Content-Security-Policy", server.csp)
+                self.end_headers()
+
+            def do_GET(self) -> None:  # noqa: N802
+                path = self.path.split("?", 1)[0]
+                if path in server.pages:
+                    body = server.pages[path].encode()
+                    self.send_response(200)
+                    self._headers(MIME[".html"], len(body))
+                    self.wfile.write(body)
+                    return
+                f = server.resolve(path)
+                if f is None or not os.path.isfile(f):
+                    self.send_error(404, "not found")
+                    return
+                ext = os.path.splitext(f)[1]
+                ctype = MIME.get(ext) or mimetypes.guess_type(f)[0] or "application/octet-stream"
+                size = os.path.getsize(f)
+                self.send_response(200)
+                self._headers(ctype, size)
+                with open(f, "rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        self.wfile.write(chunk)
+
+            def do_HEAD(self) -> None:  # noqa: N802
+                f = server.resolve(self.path)
+                if f is None or not os.path.isfile(f):
+                    self.send_error(404, "not found")
+                    return
+                self.send_response(200)
+                self._headers(MIME.get(os.path.splitext(f)[1], "application/octet-stream"), os.path.getsize(f))
+
+            def do_POST(self) -> None:  # noqa: N802
+                if not self.path.startswith("/upload/"):
+                    self.send_error(404, "not found")
+                    return
+                n = int(self.headers.get("Content-Length", "0"))
+                server.uploads[self.path] = self.rfile.read(n)
+                self.send_response(204)
+                self._headers("text/plain", 0)
+
+        return Handler

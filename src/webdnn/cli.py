@@ -1,0 +1,218 @@
+"""The `webdnn` command: convert, run, verify, serve, ops."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+import numpy as np
+
+from webdnn.errors import WebDNNError
+
+BACKEND_HELP = "comma-separated backends (available: fallback)"
+
+
+def _progress(quiet: bool) -> Callable[[str], None]:
+    t0 = time.perf_counter()
+
+    def say(msg: str) -> None:
+        if not quiet:
+            click.echo(f"[{time.perf_counter() - t0:7.2f}s] {msg}", err=True)
+
+    return say
+
+
+def _shapes(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    out: dict[str, tuple[int, ...]] = {}
+    for s in specs:
+        name, sep, dims = s.rpartition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            out[name] = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            raise click.BadParameter(f"'{s}': expected NAME=D1,D2,... (e.g. input=1,3,224,224)") from None
+    return out
+
+
+def _inputs(specs: Sequence[str]) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for s in specs:
+        name, sep, path = s.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"'{s}': expected NAME=FILE.npy")
+        try:
+            out[name] = np.load(path)
+        except (OSError, ValueError) as e:
+            raise click.BadParameter(f"'{s}': cannot read {path}: {e}") from None
+    return out
+
+
+def _backends(s: str) -> list[str]:
+    return [b.strip() for b in s.split(",") if b.strip()]
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WebDNNError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="webdnn")
+def main() -> None:
+    """WebDNN: convert trained models and run them in the browser."""
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="output directory")
+@click.option("--backends", default="fallback", show_default=True, help=BACKEND_HELP)
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,...", help="fix an input's shape")
+@click.option("-q", "--quiet", is_flag=True)
+def convert(model: str, out_dir: str, backends: str, input_shape: tuple[str, ...], quiet: bool) -> None:
+    """Convert an ONNX MODEL into a WebDNN model directory."""
+    from webdnn.convert import convert as do_convert
+
+    say = _progress(quiet)
+    r = do_convert(model, out_dir, _backends(backends), _shapes(input_shape), progress=say)
+    for b, info in r.backends.items():
+        saved = 1 - info["arena_bytes"] / info["naive_bytes"] if info["naive_bytes"] else 0.0
+        say(
+            f"{b}: {info['kernels']} kernels, arena {info['arena_bytes'] / 2**20:.1f} MiB "
+            f"(naive {info['naive_bytes'] / 2**20:.1f} MiB, {saved:.0%} saved), "
+            f"{info['byteLength'] / 2**20:.1f} MiB files"
+        )
+    say(f"wrote {out_dir} in {r.seconds:.1f}s ({r.passes.nodes_before} -> {r.passes.nodes_after} nodes)")
+
+
+@main.command()
+@click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--backend", default="fallback", show_default=True)
+@click.option("--input", "inputs", multiple=True, metavar="NAME=FILE.npy", required=True)
+@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False), help="outputs (.npz)")
+@click.option("--node", "use_node", is_flag=True, help="run in Node instead of headless Chromium")
+@click.option("--repeat", default=1, show_default=True, help="timed runs")
+@click.option("--warmup", default=0, show_default=True)
+def run(model_dir: str, backend: str, inputs: tuple[str, ...], out_path: str, use_node: bool, repeat: int,
+        warmup: int) -> None:
+    """Run a converted model (in headless Chromium) and save its outputs."""
+    r = _execute(model_dir, _inputs(inputs), [backend], use_node, warmup, repeat)
+    np.savez(out_path, **r.outputs)
+    where = "Node" if use_node else "Chromium"
+    click.echo(
+        f"{where} {r.backend}: load {r.load_ms:.0f} ms, first run {r.first_run_ms:.1f} ms, "
+        f"median {r.median_ms:.1f} ms over {len(r.times_ms)} runs; outputs -> {out_path}"
+    )
+    for name, a in r.outputs.items():
+        click.echo(f"  {name}: {a.dtype} {list(a.shape)} first values {np.ravel(a)[:5].tolist()}")
+
+
+def _execute(model_dir: str, inputs: dict[str, np.ndarray], order: list[str], use_node: bool, warmup: int,
+             repeat: int, csp: bool = False) -> Any:
+    if use_node:
+        from webdnn.browser.node import run_model_node
+
+        return run_model_node(model_dir, inputs, order, warmup, repeat)
+    from webdnn.browser.driver import Browser
+
+    with Browser() as b:
+        return b.run_model(model_dir, inputs, order, warmup, repeat, csp=csp)
+
+
+@main.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.option("--backends", default="fallback", show_default=True, help=BACKEND_HELP)
+@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,...")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=FILE.npy", help="inputs (default: seeded random)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--node", "use_node", is_flag=True, help="run in Node instead of headless Chromium")
+@click.option("--repeat", default=3, show_default=True)
+@click.option("--tolerance", default=1e-4, show_default=True, help="max abs error / max(1, |ref|)")
+def verify(model: str, backends: str, input_shape: tuple[str, ...], inputs: tuple[str, ...], as_json: bool,
+           use_node: bool, repeat: int, tolerance: float) -> None:
+    """Convert MODEL, run it, and compare with onnxruntime. Exit 0 only if all pass."""
+    from webdnn.verify_model import verify_model
+
+    report = verify_model(model, _backends(backends), _shapes(input_shape), _inputs(inputs),
+                          use_node=use_node, repeat=repeat, tolerance=tolerance,
+                          progress=_progress(as_json))
+    if as_json:
+        click.echo(json.dumps(report, indent=None))
+    else:
+        for r in report["results"]:
+            status = "PASS" if r["ok"] else "FAIL"
+            click.echo(f"{report['model']} [{r['backend']}] {status}  median {r['ms']:.1f} ms"
+                       + (f"  error: {r['error']}" if r.get("error") else ""))
+            for o in r.get("outputs", []):
+                click.echo(f"    {o['name']:<32} max_abs_err {o['max_abs_err']:.3g}  max_rel_err {o['max_rel_err']:.3g}"
+                           f"  {'ok' if o['ok'] else 'FAIL ' + o['detail']}")
+    sys.exit(0 if all(r["ok"] for r in report["results"]) else 1)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False), default=".")
+@click.option("--port", default=8000, show_default=True)
+@click.option("--no-isolation", is_flag=True, help="omit COOP/COEP headers")
+def serve(directory: str, port: int, no_isolation: bool) -> None:
+    """Serve DIRECTORY with COOP/COEP headers (the runtime is under /runtime/)."""
+    from webdnn.browser.paths import runtime_dist
+    from webdnn.browser.server import StaticServer
+
+    mounts = {"/": directory}
+    try:
+        mounts["/runtime/"] = runtime_dist()
+    except WebDNNError:
+        pass
+    srv = StaticServer(mounts, port=port, isolate=not no_isolation)
+    click.echo(f"serving {os.path.abspath(directory)} at {srv.url}/ (runtime at /runtime/); Ctrl-C stops")
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.option("--backend", default="fallback", show_default=True)
+def ops(backend: str) -> None:
+    """List the operators a backend supports."""
+    from webdnn.backends.fallback.lower import supported
+
+    if backend != "fallback":
+        raise click.BadParameter(f"unknown backend {backend}")
+    click.echo("\n".join(supported()))
+
+
+@main.command()
+@click.argument("name")
+@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--seed", default=0, show_default=True)
+@click.option("--opset", default=17, show_default=True)
+def zoo(name: str, out_path: str, seed: int, opset: int) -> None:
+    """Build a seeded test model (vgg16, resnet50, ...) as ONNX."""
+    from webdnn import zoo as z
+
+    model = z.build(name, seed=seed, opset=opset)
+    d = os.path.dirname(os.path.abspath(out_path))
+    with tempfile.NamedTemporaryFile(dir=d, delete=False, suffix=".tmp") as f:
+        tmp = f.name
+    try:
+        z.save(model, tmp)
+        os.replace(tmp, out_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    click.echo(f"wrote {out_path}")
+
+
+if __name__ == "__main__":
+    main()

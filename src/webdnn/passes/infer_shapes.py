@@ -1,0 +1,51 @@
+"""Shape and type inference, with constant propagation.
+
+Walks nodes in order. A node whose inputs are all constant is folded (so shape
+chains such as Shape -> Gather -> Unsqueeze -> Concat -> Reshape collapse); Shape
+and Size of a statically shaped value become constants; every other node is
+canonicalized and typed by its op's shape rule (webdnn/ops).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from webdnn.ir.graph import Graph, Node
+from webdnn.ops.registry import infer_node
+from webdnn.passes.fold_constants import fold_node
+
+
+def fold_shape_of(node: Node) -> np.ndarray | None:
+    """Shape(x) / Size(x) as a constant when x has a static shape."""
+    x = node.input(0)
+    if x is None or x.shape is None:
+        return None
+    if node.op_type == "Shape":
+        rank = len(x.shape)
+        start = int(node.attr("start", 0))
+        end = int(node.attr("end", rank))
+        start = min(max(start + rank if start < 0 else start, 0), rank)
+        end = min(max(end + rank if end < 0 else end, 0), rank)
+        return np.array(x.shape[start:end], dtype=np.int64)
+    if node.op_type == "Size":
+        return np.array(int(np.prod(x.shape, dtype=np.int64)), dtype=np.int64)
+    return None
+
+
+def run(graph: Graph) -> dict[str, int]:
+    folded = shapes = inferred = 0
+    for node in list(graph.nodes):
+        if fold_node(node, graph):
+            folded += 1
+            continue
+        if node.op_type in ("Shape", "Size"):
+            data = fold_shape_of(node)
+            if data is not None:
+                node.outputs[0].set_const(data)
+                node.outputs[0].producer = None
+                graph.nodes.remove(node)
+                shapes += 1
+                continue
+        infer_node(node, graph)
+        inferred += 1
+    return {"folded": folded, "shape_ops_folded": shapes, "inferred": inferred}

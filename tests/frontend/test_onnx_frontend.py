@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+
+from tests.conftest import F32, I64, make_model
+from webdnn.errors import ModelLoadError, ShapeError, UnsupportedOperatorError
+from webdnn.frontend.onnx import from_onnx, load_onnx
+
+
+def test_initializers_constants_and_attributes() -> None:
+    w = np.ones((2, 3), np.float32)
+    m = make_model(
+        [
+            helper.make_node("Constant", [], ["c"], value_floats=[1.0, 2.0]),
+            helper.make_node("Gemm", ["x", "w"], ["y"], transB=1, alpha=2.0),
+        ],
+        [("x", F32, [1, 3]), ("w", F32, [2, 3])],  # old exporters list initializers as inputs
+        ["y"],
+        {"w": w},
+    )
+    g = from_onnx(m)
+    assert [v.name for v in g.inputs] == ["x"]
+    (gemm,) = g.nodes
+    assert gemm.attrs == {"transB": 1, "alpha": 2.0}
+    assert gemm.inputs[1] is not None and gemm.inputs[1].is_const
+    assert g.opset == 17
+
+
+def test_dynamic_dims_default_to_one_with_warning(caplog: pytest.LogCaptureFixture) -> None:
+    m = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F32, ["batch", 4])], ["y"])
+    g = from_onnx(m)
+    assert g.inputs[0].shape == (1, 4)
+    assert "dynamic dimension 'batch'" in caplog.text
+    assert from_onnx(m, {"x": [3, 4]}).inputs[0].shape == (3, 4)
+
+
+def test_input_shape_errors() -> None:
+    m = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F32, [2, 4])], ["y"])
+    with pytest.raises(ShapeError, match="model fixes 4"):
+        from_onnx(m, {"x": [2, 5]})
+    with pytest.raises(ShapeError, match="model's inputs are"):
+        from_onnx(m, {"nope": [1]})
+
+
+def test_custom_domain_is_rejected_with_node_name() -> None:
+    n = helper.make_node("FusedGelu", ["x"], ["y"], domain="com.microsoft", name="gelu7")
+    m = make_model([n], [("x", F32, [2])], ["y"])
+    m.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    with pytest.raises(UnsupportedOperatorError, match="gelu7.*com.microsoft.FusedGelu"):
+        from_onnx(m)
+
+
+def test_bad_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x00\x01 this is not a protobuf \xff" * 10)
+    with pytest.raises(ModelLoadError, match="junk.onnx"):
+        load_onnx(junk)
+    with pytest.raises(ModelLoadError, match="no such file"):
+        load_onnx(tmp_path / "missing.onnx")
+    good = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", I64, [2])], ["y"])
+    data = good.SerializeToString()
+    trunc = tmp_path / "trunc.onnx"
+    trunc.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelLoadError):
+        load_onnx(trunc)
+    ok = tmp_path / "ok.onnx"
+    onnx.save(good, ok)
+    assert load_onnx(ok).graph.node[0].op_type == "Relu"
