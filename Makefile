@@ -11,8 +11,8 @@ setup: system python runtime
 system: $(STAMP)/system
 $(STAMP)/system:
 	@mkdir -p $(STAMP)
-	@if ! command -v chromium >/dev/null || ! command -v node >/dev/null; then \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium nodejs npm >/dev/null; fi
+	@pkgs=""; command -v chromium >/dev/null || pkgs="chromium"; command -v node >/dev/null || pkgs="$$pkgs nodejs npm"; \
+	if [ -n "$$pkgs" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$pkgs >/dev/null; fi
 	@touch $@
 
 python: $(STAMP)/python

@@ -1,0 +1,92 @@
+// Cast/CastLike (to the output's dtype, with onnxruntime's x86 conversions), Identity
+// and inference-mode Dropout.
+
+import { registerKernel, type TensorView } from "../registry.js";
+import {
+  copyInto, fail, FLOATS, floatToHalf, need, numReader, storedValue, toBigInt64, toInt32Bits, type NumArray,
+} from "./common.js";
+
+function castFromInt64(x: TensorView, y: TensorView): () => void {
+  const xd = x.data as BigInt64Array;
+  const n = x.size;
+  if (y.dtype === "bool") {
+    const yd = y.data as Uint8Array;
+    return () => {
+      for (let i = 0; i < n; i++) yd[i] = xd[i] !== 0n ? 1 : 0;
+    };
+  }
+  const yd = y.data as NumArray;
+  if (y.dtype === "float16") {
+    return () => {
+      for (let i = 0; i < n; i++) yd[i] = floatToHalf(Number(xd[i]!));
+    };
+  }
+  if (y.dtype === "float32" || y.dtype === "float64") {
+    return () => {
+      for (let i = 0; i < n; i++) yd[i] = Number(xd[i]!);
+    };
+  }
+  // Narrower integers keep the low bits (the store wraps the low 32 further).
+  return () => {
+    for (let i = 0; i < n; i++) yd[i] = Number(BigInt.asIntN(32, xd[i]!));
+  };
+}
+
+export function castKernel(op: string, x: TensorView, y: TensorView): () => void {
+  if (x.size !== y.size) throw fail(op, "input and output sizes differ");
+  if (x.dtype === y.dtype) return copyInto(op, x, y);
+  if (x.dtype === "int64") return castFromInt64(x, y);
+  const n = x.size;
+  const r = numReader(x);
+  const fromFloat = FLOATS.includes(x.dtype);
+  if (y.dtype === "int64") {
+    const yd = y.data as BigInt64Array;
+    return () => {
+      for (let i = 0; i < n; i++) yd[i] = toBigInt64(r(i));
+    };
+  }
+  const yd = y.data as NumArray;
+  if (y.dtype === "bool") {
+    return () => {
+      for (let i = 0; i < n; i++) yd[i] = r(i) !== 0 ? 1 : 0; // NaN is true, as in C++
+    };
+  }
+  if (y.dtype === "float16") {
+    return () => {
+      for (let i = 0; i < n; i++) yd[i] = floatToHalf(r(i));
+    };
+  }
+  if (fromFloat && !FLOATS.includes(y.dtype)) {
+    return () => {
+      for (let i = 0; i < n; i++) yd[i] = toInt32Bits(r(i));
+    };
+  }
+  if (x.dtype !== "float16") {
+    // Number -> number: a typed-array store rounds (floats) or wraps (integers) as C++ does.
+    const src = x.data as Float64Array;
+    const dst = y.data as Float64Array;
+    return () => dst.set(src);
+  }
+  return () => {
+    for (let i = 0; i < n; i++) yd[i] = r(i);
+  };
+}
+
+registerKernel(["Cast", "CastLike"], (inputs, outputs, _attrs, op) =>
+  castKernel(op, need(inputs[0], op, "input"), need(outputs[0], op, "output")));
+
+registerKernel("Identity", (inputs, outputs, _attrs, op) =>
+  copyInto(op, need(inputs[0], op, "input"), need(outputs[0], op, "output")));
+
+// Inference: output = input; a requested mask is all true (ones of its dtype).
+registerKernel("Dropout", (inputs, outputs, _attrs, op) => {
+  const copy = copyInto(op, need(inputs[0], op, "input"), need(outputs[0], op, "output"));
+  const mask = outputs[1];
+  if (!mask) return copy;
+  const one = storedValue(mask.dtype, 1);
+  const md = mask.data as unknown as { fill(v: unknown): void };
+  return () => {
+    copy();
+    md.fill(one);
+  };
+});

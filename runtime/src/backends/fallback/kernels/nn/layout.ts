@@ -1,0 +1,58 @@
+// DepthToSpace (DCR and CRD) and SpaceToDepth on NCHW tensors.
+
+import { attrInt, attrString } from "../attrs.js";
+import { registerKernel, type Attrs, type TensorView } from "../registry.js";
+import { f32 } from "./common.js";
+
+function depthToSpaceFactory(inputs: readonly (TensorView | null)[], outputs: readonly TensorView[], attrs: Attrs, op: string) {
+  const X = f32(inputs[0], op, "input");
+  const Y = f32(outputs[0], op, "output");
+  const [N, C, H, W] = inputs[0]!.shape;
+  const b = attrInt(attrs, "blocksize");
+  const crd = attrString(attrs, "mode", "DCR") === "CRD";
+  const Co = C / (b * b);
+  return () => {
+    let y = 0;
+    for (let n = 0; n < N; n++) {
+      for (let c = 0; c < Co; c++) {
+        for (let h = 0; h < H; h++) {
+          for (let i = 0; i < b; i++) {
+            for (let w = 0; w < W; w++) {
+              for (let j = 0; j < b; j++, y++) {
+                const ch = crd ? c * b * b + i * b + j : (i * b + j) * Co + c;
+                Y[y] = X[((n * C + ch) * H + h) * W + w];
+              }
+            }
+          }
+        }
+      }
+    }
+  };
+}
+
+function spaceToDepthFactory(inputs: readonly (TensorView | null)[], outputs: readonly TensorView[], attrs: Attrs, op: string) {
+  const X = f32(inputs[0], op, "input");
+  const Y = f32(outputs[0], op, "output");
+  const [N, C, H, W] = inputs[0]!.shape;
+  const b = attrInt(attrs, "blocksize");
+  const Ho = H / b;
+  const Wo = W / b;
+  return () => {
+    let y = 0;
+    for (let n = 0; n < N; n++) {
+      for (let i = 0; i < b; i++) {
+        for (let j = 0; j < b; j++) {
+          for (let c = 0; c < C; c++) {
+            for (let h = 0; h < Ho; h++) {
+              const row = ((n * C + c) * H + h * b + i) * W + j;
+              for (let w = 0; w < Wo; w++, y++) Y[y] = X[row + w * b];
+            }
+          }
+        }
+      }
+    }
+  };
+}
+
+registerKernel("DepthToSpace", depthToSpaceFactory);
+registerKernel("SpaceToDepth", spaceToDepthFactory);

@@ -1,0 +1,160 @@
+// Fallback elementwise kernels against onnxruntime: runs every case of
+// fixtures/tensor/elementwise.json (written by tests/ops/make_tensor_fixtures.py: the
+// canonical attrs and inputs a converted model would pass, onnxruntime's outputs).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { build } from "esbuild";
+
+const FAMILY = "elementwise";
+const here = dirname(fileURLToPath(import.meta.url));
+const kernelsDir = join(here, "..", "src", "backends", "fallback", "kernels");
+
+// Bundle this family + registry.ts alone (index.ts also pulls in the other families).
+const tmp = mkdtempSync(join(tmpdir(), `webdnn-${FAMILY}-test-`));
+const outfile = join(tmp, "bundle.mjs");
+await build({
+  stdin: {
+    contents: [
+      `import "./${FAMILY}.ts";`,
+      'export { getKernel, supportedOps } from "./registry.ts";',
+      'export { halfToFloat, floatToHalf } from "./elementwise/common.ts";',
+      'export { erf } from "./elementwise/erf.ts";',
+    ].join("\n"),
+    resolveDir: kernelsDir,
+    loader: "ts",
+  },
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  outfile,
+  logLevel: "error",
+});
+const { getKernel, supportedOps, halfToFloat, floatToHalf, erf } = await import(pathToFileURL(outfile).href);
+rmSync(tmp, { recursive: true, force: true });
+
+const fixtures = JSON.parse(readFileSync(join(here, "fixtures", "tensor", `${FAMILY}.json`), "utf8"));
+
+const ARRAYS = {
+  float32: Float32Array, float64: Float64Array, float16: Uint16Array, int64: BigInt64Array, int32: Int32Array,
+  int16: Int16Array, int8: Int8Array, uint8: Uint8Array, bool: Uint8Array,
+};
+
+function view(t) {
+  const data = t.dtype === "int64"
+    ? BigInt64Array.from(t.data, (v) => BigInt(v))
+    : ARRAYS[t.dtype].from(t.data, (v) => Number(v)); // "NaN"/"Infinity" strings become numbers
+  return { dtype: t.dtype, shape: t.shape, size: data.length, data };
+}
+
+/** An output view pre-filled with junk, so a kernel that skips an element is caught. */
+function junkView(t) {
+  const size = t.shape.reduce((p, d) => p * d, 1);
+  const data = new ARRAYS[t.dtype](size);
+  data.fill(t.dtype === "int64" ? 0x5a5an : t.dtype.startsWith("float") && t.dtype !== "float16" ? NaN : 0x5a);
+  return { dtype: t.dtype, shape: t.shape, size, data };
+}
+
+function decode(dtype, arr) {
+  if (dtype === "float16") return Array.from(arr, halfToFloat);
+  return Array.from(arr);
+}
+
+function assertTensor(got, want, tol, name) {
+  assert.deepEqual(got.shape, want.shape, `${name}: shape`);
+  const w = view(want);
+  const g = decode(got.dtype, got.data);
+  const e = decode(want.dtype, w.data);
+  assert.equal(g.length, e.length, `${name}: length`);
+  const exact = !got.dtype.startsWith("float");
+  for (let i = 0; i < e.length; i++) {
+    const a = g[i];
+    const b = e[i];
+    if (exact) {
+      if (a !== b) assert.fail(`${name}: element ${i} is ${a}, onnxruntime says ${b}`);
+      continue;
+    }
+    const t = got.dtype === "float16" ? 1e-3 : tol;
+    const ok = Object.is(a, b) || a === b || (Number.isNaN(a) && Number.isNaN(b)) || Math.abs(a - b) <= t + t * Math.abs(b);
+    if (!ok) assert.fail(`${name}: element ${i} is ${a}, onnxruntime says ${b} (|err| ${Math.abs(a - b)})`);
+  }
+}
+
+for (const c of fixtures.cases) {
+  test(`${c.op}: ${c.name}`, () => {
+    const factory = getKernel(c.op);
+    assert.ok(factory, `no fallback kernel registered for ${c.op}`);
+    const inputs = c.inputs.map((t) => (t === null ? null : view(t)));
+    const outputs = c.outputs.map(junkView);
+    const run = factory(inputs, outputs, c.attrs, c.op);
+    run();
+    c.outputs.forEach((want, k) => assertTensor(outputs[k], want, c.tol, `${c.name} output ${k}`));
+    // Runs again on the same views (arena reuse): no state may leak between runs.
+    outputs.forEach((o, k) => o.data.set(junkView(c.outputs[k]).data));
+    run();
+    c.outputs.forEach((want, k) => assertTensor(outputs[k], want, c.tol, `${c.name} output ${k} (second run)`));
+  });
+}
+
+test("every elementwise op has a kernel", () => {
+  const ops = [
+    "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum", "Mean", "PRelu", "Equal", "Less", "Greater",
+    "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "BitShift", "Where", "Not", "Relu", "LeakyRelu", "Elu",
+    "Selu", "Celu", "Sigmoid", "HardSigmoid", "HardSwish", "Softplus", "Softsign", "Tanh", "Exp", "Log", "Sqrt",
+    "Reciprocal", "Neg", "Abs", "Floor", "Ceil", "Round", "Sign", "Erf", "Gelu", "Mish", "Sin", "Cos", "Tan",
+    "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "IsNaN", "IsInf", "ThresholdedRelu",
+    "Shrink", "Clip", "Cast", "CastLike", "Identity", "Dropout",
+  ];
+  const have = new Set(supportedOps());
+  assert.deepEqual(ops.filter((op) => !have.has(op)), []);
+});
+
+test("erf is accurate in double precision", () => {
+  // Reference values of erf (Abramowitz & Stegun table 7.1 / high-precision).
+  const ref = [[0.1, 0.1124629160182849], [0.5, 0.5204998778130465], [1, 0.8427007929497149],
+    [1.5, 0.9661051464753108], [2, 0.9953222650189527], [3, 0.9999779095030014], [4, 0.9999999845827421]];
+  for (const [x, want] of ref) {
+    assert.ok(Math.abs(erf(x) - want) < 1e-9, `erf(${x}) = ${erf(x)}, want ${want}`);
+    assert.ok(Math.abs(erf(-x) + want) < 1e-9, `erf(${-x})`);
+  }
+  assert.ok(Number.isNaN(erf(NaN)));
+  assert.equal(erf(Infinity), 1);
+});
+
+test("float16 conversions round to nearest even", () => {
+  for (const [f, bits] of [[1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [65520, 0x7c00], [2 ** -24, 1],
+    [2 ** -25, 0], [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02], [Infinity, 0x7c00]]) {
+    assert.equal(floatToHalf(f), bits, `floatToHalf(${f})`);
+  }
+  assert.ok(Number.isNaN(halfToFloat(floatToHalf(NaN))));
+  assert.equal(halfToFloat(0x3555), 0.333251953125);
+});
+
+test("float16 add and relu go through the generic path", () => {
+  const h = (xs) => Uint16Array.from(xs, floatToHalf);
+  const a = { dtype: "float16", shape: [3], size: 3, data: h([1, -2, 0.5]) };
+  const b = { dtype: "float16", shape: [1], size: 1, data: h([0.25]) };
+  const y = { dtype: "float16", shape: [3], size: 3, data: new Uint16Array(3) };
+  getKernel("Add")([a, b], [y], {}, "Add")();
+  assert.deepEqual(Array.from(y.data, halfToFloat), [1.25, -1.75, 0.75]);
+  getKernel("Relu")([a], [y], {}, "Relu")();
+  assert.deepEqual(Array.from(y.data, halfToFloat), [1, 0, 0.5]);
+});
+
+test("int64 Relu and Pow use bigint math", () => {
+  const v = (xs) => ({ dtype: "int64", shape: [xs.length], size: xs.length, data: BigInt64Array.from(xs) });
+  const y = v([0n, 0n, 0n]);
+  getKernel("Relu")([v([-5n, 0n, 2n ** 60n])], [y], {}, "Relu")();
+  assert.deepEqual(Array.from(y.data), [0n, 0n, 2n ** 60n]);
+  getKernel("Pow")([v([3n, 2n, -1n]), v([39n, -1n, 3n])], [y], {}, "Pow")();
+  assert.deepEqual(Array.from(y.data), [3n ** 39n, 0n, -1n]);
+});
+
+test("bad attributes fail at load with the op named", () => {
+  const x = { dtype: "float32", shape: [2], size: 2, data: new Float32Array(2) };
+  assert.throws(() => getKernel("Sigmoid")([{ ...x, dtype: "int32", data: new Int32Array(2) }], [x], {}, "Sigmoid"),
+    /Sigmoid: input has type int32/);
+});

@@ -1,0 +1,123 @@
+// Fallback nn kernels against onnxruntime: runs every case of fixtures/nn/cases.json
+// (written by tests/ops/make_nn_fixtures.py: canonical attrs + inputs as a converted model
+// would pass them, onnxruntime's output as the expectation).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { build } from "esbuild";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const kernelsDir = join(here, "..", "src", "backends", "fallback", "kernels");
+
+// Bundle nn.ts + registry.ts alone (index.ts also pulls in the other families).
+const tmp = mkdtempSync(join(tmpdir(), "webdnn-nn-test-"));
+const outfile = join(tmp, "nn.mjs");
+await build({
+  stdin: {
+    contents: [
+      'import "./nn.ts";',
+      'export { getKernel } from "./registry.ts";',
+      'export { makeActivation } from "./activation.ts";',
+      'export { DescriptorError } from "../../../errors.ts";',
+    ].join("\n"),
+    resolveDir: kernelsDir,
+    loader: "ts",
+  },
+  bundle: true,
+  format: "esm",
+  platform: "neutral",
+  outfile,
+  logLevel: "error",
+});
+const { getKernel, makeActivation, DescriptorError } = await import(pathToFileURL(outfile).href);
+rmSync(tmp, { recursive: true, force: true });
+
+const fixtures = JSON.parse(readFileSync(join(here, "fixtures", "nn", "cases.json"), "utf8"));
+
+function view(t, dtype = "float32") {
+  const data = dtype === "float64" ? new Float64Array(t.data) : new Float32Array(t.data);
+  return { dtype, shape: t.shape, size: data.length, data };
+}
+
+function emptyView(shape) {
+  const size = shape.reduce((p, d) => p * d, 1);
+  return { dtype: "float32", shape, size, data: new Float32Array(size).fill(NaN) };
+}
+
+function assertClose(got, want, tol, name) {
+  assert.equal(got.length, want.length, `${name}: length`);
+  let worst = -1;
+  let worstErr = 0;
+  for (let i = 0; i < want.length; i++) {
+    const err = Math.abs(got[i] - want[i]);
+    const ok = err <= tol + tol * Math.abs(want[i]) || (Number.isNaN(want[i]) && Number.isNaN(got[i]));
+    if (!ok && !(err <= worstErr)) {
+      worst = i;
+      worstErr = err;
+    }
+  }
+  if (worst >= 0) {
+    assert.fail(`${name}: element ${worst} is ${got[worst]}, onnxruntime says ${want[worst]} (|err| ${worstErr})`);
+  }
+}
+
+for (const c of fixtures.cases) {
+  test(`${c.op}: ${c.name}`, () => {
+    const factory = getKernel(c.op);
+    assert.ok(factory, `no fallback kernel registered for ${c.op}`);
+    const inputs = c.inputs.map((t) => (t === null ? null : view(t)));
+    const outputs = c.outputs.map((t) => emptyView(t.shape));
+    const run = factory(inputs, outputs, c.attrs, c.op);
+    run();
+    assertClose(outputs[0].data, c.outputs[0].data, c.tol, c.name);
+    // Runs again on the same views (arena reuse): no state may leak between runs.
+    outputs[0].data.fill(NaN);
+    run();
+    assertClose(outputs[0].data, c.outputs[0].data, c.tol, `${c.name} (second run)`);
+  });
+}
+
+test("kernels loaded together share scratch memory safely", () => {
+  // A model loads every kernel before running any: build all, then run all in order.
+  const runs = fixtures.cases.map((c) => {
+    const outputs = c.outputs.map((t) => emptyView(t.shape));
+    const inputs = c.inputs.map((t) => (t === null ? null : view(t)));
+    return { c, outputs, run: getKernel(c.op)(inputs, outputs, c.attrs, c.op) };
+  });
+  for (const { c, outputs, run } of runs) {
+    run();
+    assertClose(outputs[0].data, c.outputs[0].data, c.tol, c.name);
+  }
+});
+
+test("every nn op has a kernel", () => {
+  const ops = new Set(fixtures.cases.map((c) => c.op));
+  for (const op of [
+    "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpNormalization",
+    "Gemm", "MatMul", "BatchNormalization", "InstanceNormalization", "LayerNormalization", "LRN", "Softmax",
+    "LogSoftmax", "Hardmax", "Resize", "Upsample", "DepthToSpace", "SpaceToDepth",
+  ]) {
+    assert.ok(getKernel(op), `missing kernel ${op}`);
+    assert.ok(ops.has(op), `no fixture case for ${op}`);
+  }
+});
+
+test("non-float32 inputs are refused at load time with a clear error", () => {
+  const x = view({ shape: [1, 1, 3, 3], data: new Array(9).fill(1) }, "float64");
+  const w = view({ shape: [1, 1, 1, 1], data: [1] }, "float64");
+  const y = { dtype: "float64", shape: [1, 1, 3, 3], size: 9, data: new Float64Array(9) };
+  assert.throws(() => getKernel("Conv")([x, w], [y], {}, "Conv"), (e) => e instanceof DescriptorError && /float32/.test(e.message));
+});
+
+test("makeActivation", () => {
+  assert.equal(makeActivation(undefined), null);
+  const d = new Float32Array([-2, -0.5, 0.5, 7]);
+  makeActivation({ type: "Clip", min: "-Infinity", max: 1 })(d, 1, 4);
+  assert.deepEqual([...d], [-2, -0.5, 0.5, 1]);
+  makeActivation({ type: "Relu" })(d, 0, 4);
+  assert.deepEqual([...d], [0, 0, 0.5, 1]);
+  assert.throws(() => makeActivation({ type: "Swish" }), DescriptorError);
+});

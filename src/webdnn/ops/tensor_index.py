@@ -1,0 +1,140 @@
+"""Indexing rules: Gather, GatherElements, GatherND, ScatterND, OneHot, Trilu, CumSum.
+
+Index tensors stay inputs (they are data, possibly computed at run time; kernels
+handle negative indices). Canonical attributes:
+  Gather/GatherElements  axis >= 0;  GatherND  batch_dims;  ScatterND  reduction
+  OneHot  depth, values = [off, on] (both inputs folded in), axis >= 0 (in the output)
+  Trilu   upper, k;  CumSum  axis >= 0, exclusive, reverse
+"""
+
+from __future__ import annotations
+
+from webdnn.ir.dtypes import DType
+from webdnn.ir.graph import Graph, Node
+from webdnn.ops._util import const_input, defaults, in_dtype, in_shape, norm_axis, set_out
+from webdnn.ops.registry import shape_rule, unsupported
+from webdnn.ops.tensor_common import (
+    FLOATS,
+    INTS,
+    NUMERIC,
+    all_inputs,
+    check_dtype,
+    const_array,
+    fail,
+    norm_axis_upto,
+    py_scalar,
+    scalar_param,
+)
+
+INDEX_TYPES = frozenset({DType.INT64, DType.INT32})
+SCATTER_REDUCTIONS = ("none", "add", "mul", "max", "min")
+
+
+@shape_rule("Gather")
+def _gather(node: Node, graph: Graph) -> None:
+    all_inputs(node, 2)
+    defaults(node, axis=0)
+    x, idx = in_shape(node, 0), in_shape(node, 1)
+    check_dtype(node, graph, 1, INDEX_TYPES, "indices must be int32 or int64")
+    axis = norm_axis(node, int(node.attrs["axis"]), len(x))
+    node.attrs["axis"] = axis
+    set_out(node, 0, in_dtype(node, 0), [*x[:axis], *idx, *x[axis + 1:]])
+
+
+@shape_rule("GatherElements")
+def _gather_elements(node: Node, graph: Graph) -> None:
+    all_inputs(node, 2)
+    defaults(node, axis=0)
+    x, idx = in_shape(node, 0), in_shape(node, 1)
+    check_dtype(node, graph, 1, INDEX_TYPES, "indices must be int32 or int64")
+    axis = norm_axis(node, int(node.attrs["axis"]), len(x))
+    if len(idx) != len(x):
+        raise fail(node, f"indices rank {len(idx)} differs from data rank {len(x)}")
+    node.attrs["axis"] = axis
+    set_out(node, 0, in_dtype(node, 0), idx)
+
+
+def _nd_layout(node: Node, x: tuple[int, ...], idx: tuple[int, ...], b: int) -> int:
+    """Validate GatherND/ScatterND shapes; return k, the length of one index tuple."""
+    if not idx or not 0 <= b < min(len(x), len(idx)):
+        raise fail(node, f"batch_dims={b} does not fit data {x} and indices {idx}")
+    k = idx[-1]
+    if x[:b] != idx[:b] or k > len(x) - b:
+        raise fail(node, f"indices {idx} do not fit data {x} with batch_dims={b}")
+    return k
+
+
+@shape_rule("GatherND")
+def _gather_nd(node: Node, graph: Graph) -> None:
+    all_inputs(node, 2)
+    defaults(node, batch_dims=0)
+    check_dtype(node, graph, 1, frozenset({DType.INT64}), "indices must be int64")
+    x, idx = in_shape(node, 0), in_shape(node, 1)
+    b = int(node.attrs["batch_dims"])
+    k = _nd_layout(node, x, idx, b)
+    set_out(node, 0, in_dtype(node, 0), [*idx[:-1], *x[b + k:]])
+
+
+@shape_rule("ScatterND")
+def _scatter_nd(node: Node, graph: Graph) -> None:
+    all_inputs(node, 3)
+    defaults(node, reduction="none")
+    if node.attrs["reduction"] not in SCATTER_REDUCTIONS:
+        raise unsupported(node, graph, f"reduction '{node.attrs['reduction']}'")
+    check_dtype(node, graph, 1, frozenset({DType.INT64}), "indices must be int64")
+    x, idx, upd = in_shape(node, 0), in_shape(node, 1), in_shape(node, 2)
+    k = _nd_layout(node, x, idx, 0)
+    if tuple(upd) != (*idx[:-1], *x[k:]) or in_dtype(node, 2) != in_dtype(node, 0):
+        raise fail(node, f"updates {upd} must have shape {(*idx[:-1], *x[k:])} and the data's type")
+    set_out(node, 0, in_dtype(node, 0), x)
+
+
+@shape_rule("OneHot")
+def _one_hot(node: Node, graph: Graph) -> None:
+    defaults(node, axis=-1)
+    idx = in_shape(node, 0)
+    check_dtype(node, graph, 0, NUMERIC, "indices must be numeric")
+    if len(node.inputs) > 1:
+        all_inputs(node, 3)
+        depth, values = scalar_param(node, 1), const_input(node, 2)
+        if depth is None or values is None or values.size != 2:
+            raise fail(node, "depth must be a scalar and values a 2-element tensor")
+        dt = DType.from_numpy(values.dtype)
+        const_array(node, 2)
+        node.attrs["depth"] = int(depth)
+        node.attrs["values"] = [py_scalar(v, dt) for v in values.reshape(-1).tolist()]
+    elif "depth" in node.attrs and node.outputs[0].dtype is not None:  # already canonical
+        dt = node.outputs[0].dtype
+    else:
+        raise fail(node, "inputs depth and values are required")
+    depth = int(node.attrs["depth"])
+    if depth < 0:
+        raise fail(node, f"depth {depth} is negative")
+    axis = norm_axis_upto(node, int(node.attrs["axis"]), len(idx) + 1, len(idx))
+    node.attrs["axis"] = axis
+    set_out(node, 0, dt, [*idx[:axis], depth, *idx[axis:]])
+
+
+@shape_rule("Trilu")
+def _trilu(node: Node, graph: Graph) -> None:
+    defaults(node, upper=1, k=0)
+    x = in_shape(node, 0)
+    if len(x) < 2:
+        raise fail(node, f"input rank {len(x)} is below 2")
+    k = scalar_param(node, 1)
+    if k is not None:
+        node.attrs["k"] = int(k)
+    node.attrs["upper"] = int(node.attrs["upper"])
+    set_out(node, 0, in_dtype(node, 0), x)
+
+
+@shape_rule("CumSum")
+def _cumsum(node: Node, graph: Graph) -> None:
+    defaults(node, exclusive=0, reverse=0)
+    x = in_shape(node, 0)
+    check_dtype(node, graph, 0, FLOATS | INTS, "CumSum takes numeric tensors")
+    axis = scalar_param(node, 1) if len(node.inputs) > 1 else node.attrs.get("axis")
+    if axis is None:
+        raise fail(node, "input 'axis' is required")
+    node.attrs["axis"] = norm_axis(node, int(axis), len(x))
+    set_out(node, 0, in_dtype(node, 0), x)
