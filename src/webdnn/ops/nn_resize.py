@@ -113,7 +113,9 @@ def _expand(node: Node, values: Sequence[float], axes: list[int], rank: int, fil
     return full
 
 
-def _from_sizes(node: Node, graph: Graph, x: Sequence[int], sizes: list[int], axes: list[int]) -> tuple:
+def _from_sizes(
+    node: Node, graph: Graph, x: Sequence[int], sizes: list[int], axes: list[int]
+) -> tuple[list[float], list[int]]:
     policy = _check_choice(node, graph, "keep_aspect_ratio_policy", POLICIES, "stretch")
     out = list(x)
     scales = [1.0] * len(x)

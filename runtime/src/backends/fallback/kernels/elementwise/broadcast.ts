@@ -39,7 +39,9 @@ function broadcastStrides(shape: readonly number[], out: readonly number[]): num
 }
 
 /** Merge dims (dropping size-1 ones) where every operand's strides chain contiguously. */
-export function mergeDims(out: readonly number[], strides: readonly (readonly number[])[]): { dims: number[]; strides: number[][] } {
+export function mergeDims(
+  out: readonly number[], strides: readonly (readonly number[])[],
+): { dims: number[]; strides: number[][] } {
   const dims: number[] = [];
   const merged: number[][] = strides.map(() => []);
   for (let d = 0; d < out.length; d++) {

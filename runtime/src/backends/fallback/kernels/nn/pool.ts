@@ -34,24 +34,12 @@ function poolFactory(inputs: readonly (TensorView | null)[], outputs: readonly T
   );
   const planes = xs[0] * xs[1];
   const isMax = op === "MaxPool";
-  // Divisor of each output element, as a product of per-axis tap counts.
-  const includePad = attrInt(attrs, "count_include_pad", 0) === 1;
-  const counts = [0, 1, 2].map((a) =>
-    includePad
-      ? tapCounts(w.outS[a], w.k[a], w.s[a], w.d[a], w.pb[a], -w.pb[a], w.inS[a] + w.pe[a])
-      : tapCounts(w.outS[a], w.k[a], w.s[a], w.d[a], w.pb[a], 0, w.inS[a]),
-  );
   const [OD, OH, OW] = w.outS;
-  const inv = new Float64Array(OD * OH * OW);
-  for (let a = 0, i = 0; a < OD; a++) {
-    for (let b = 0; b < OH; b++) {
-      for (let c = 0; c < OW; c++, i++) inv[i] = 1 / (counts[0][a] * counts[1][b] * counts[2][c]);
-    }
-  }
+  const inP = prod(w.inS);
+  const outP = OD * OH * OW;
+  const inv = isMax ? new Float64Array(0) : inverseCounts(w, attrInt(attrs, "count_include_pad", 0) === 1);
   const { lo, hi } = validRanges(w.inS[2], OW, w.k[2], w.s[2], w.d[2], w.pb[2]);
   return () => {
-    const inP = prod(w.inS);
-    const outP = OD * OH * OW;
     for (let p = 0; p < planes; p++) {
       const yo = p * outP;
       if (isMax) {
@@ -64,6 +52,23 @@ function poolFactory(inputs: readonly (TensorView | null)[], outputs: readonly T
       }
     }
   };
+}
+
+/** 1 / (number of taps averaged) per output element: a product of per-axis tap counts. */
+function inverseCounts(w: Window3, includePad: boolean): Float64Array {
+  const counts = [0, 1, 2].map((a) =>
+    includePad
+      ? tapCounts(w.outS[a], w.k[a], w.s[a], w.d[a], w.pb[a], -w.pb[a], w.inS[a] + w.pe[a])
+      : tapCounts(w.outS[a], w.k[a], w.s[a], w.d[a], w.pb[a], 0, w.inS[a]),
+  );
+  const [OD, OH, OW] = w.outS;
+  const inv = new Float64Array(OD * OH * OW);
+  for (let a = 0, i = 0; a < OD; a++) {
+    for (let b = 0; b < OH; b++) {
+      for (let c = 0; c < OW; c++, i++) inv[i] = 1 / (counts[0][a] * counts[1][b] * counts[2][c]);
+    }
+  }
+  return inv;
 }
 
 /** Accumulate every window tap of one plane into Y (max or sum). */

@@ -209,12 +209,10 @@ function resizeFactory(inputs: readonly (TensorView | null)[], outputs: readonly
   reserveScratch(Scratch.PingA, maxMid);
   if (axes.length > 2) reserveScratch(Scratch.PingB, maxMid);
   // outer/inner extents of each pass (earlier axes already at their output size)
-  const outers = axes.map((a) => prod([...ys.slice(0, a)]));
-  const inners = axes.map((a) => prod([...xs.slice(a + 1)]));
+  const outers = axes.map((a) => prod(ys, 0, a));
+  const inners = axes.map((a) => prod(xs, a + 1));
   return () => {
-    if (axes.length === 0) {
-      Y.set(X);
-    }
+    if (axes.length === 0) Y.set(X);
     let src = X;
     for (let i = 0; i < axes.length; i++) {
       const a = axes[i];
@@ -228,16 +226,17 @@ function resizeFactory(inputs: readonly (TensorView | null)[], outputs: readonly
 
 /** Set every output element with a coordinate outside the input (on any axis) to `value`. */
 function markOutside(Y: Float32Array, ys: readonly number[], tables: AxisTable[], value: number) {
-  tables.forEach((t, a) => {
-    if (!t.outside) return;
+  for (let a = 0; a < tables.length; a++) {
+    const flags = tables[a].outside;
+    if (!flags) continue;
     const outer = prod(ys, 0, a);
     const inner = prod(ys, a + 1);
     for (let o = 0; o < outer; o++) {
       for (let y = 0; y < ys[a]; y++) {
-        if (t.outside[y]) Y.fill(value, (o * ys[a] + y) * inner, (o * ys[a] + y + 1) * inner);
+        if (flags[y]) Y.fill(value, (o * ys[a] + y) * inner, (o * ys[a] + y + 1) * inner);
       }
     }
-  });
+  }
 }
 
 registerKernel(["Resize", "Upsample"], resizeFactory);

@@ -31,7 +31,9 @@ export function stridedCopy(x: TensorView, y: TensorView, dims: readonly number[
   });
 }
 
-function unary(inputs: readonly (TensorView | null)[], outputs: readonly TensorView[], op: string): [TensorView, TensorView] {
+function unary(
+  inputs: readonly (TensorView | null)[], outputs: readonly TensorView[], op: string,
+): [TensorView, TensorView] {
   return [need(inputs[0], op, "input"), need(outputs[0], op, "output")];
 }
 
