@@ -151,7 +151,8 @@ def verify(model: str, backends: str, input_shape: tuple[str, ...], inputs: tupl
     else:
         for r in report["results"]:
             status = "PASS" if r["ok"] else "FAIL"
-            click.echo(f"{report['model']} [{r['backend']}] {status}  median {r['ms']:.1f} ms"
+            timing = f"  median {r['ms']:.1f} ms" if r["ms"] is not None else ""
+            click.echo(f"{report['model']} [{r['backend']}] {status}{timing}"
                        + (f"  error: {r['error']}" if r.get("error") else ""))
             for o in r.get("outputs", []):
                 click.echo(f"    {o['name']:<32} max_abs_err {o['max_abs_err']:.3g}  max_rel_err {o['max_rel_err']:.3g}"

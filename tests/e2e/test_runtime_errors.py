@@ -106,3 +106,19 @@ def test_strict_csp_and_cross_origin_isolation(tmp_path, browser) -> None:  # ty
     r2 = browser.run_model(d, {"x": x}, ["fallback"], isolate=False)
     assert not r2.cross_origin_isolated
     np.testing.assert_array_equal(r.outputs["y"], r2.outputs["y"])
+
+
+@pytest.mark.browser
+def test_script_tag_build_defines_global(browser) -> None:  # type: ignore[no-untyped-def]
+    from webdnn.browser.paths import runtime_dist
+    from webdnn.browser.server import STRICT_CSP, StaticServer
+
+    page_html = "<!doctype html><script src='/runtime/webdnn.js'></script>"
+    with StaticServer({"/runtime/": runtime_dist()}, csp=STRICT_CSP, pages={"/p.html": page_html}) as srv:
+        page = browser._ctx.new_page()
+        try:
+            page.goto(srv.url + "/p.html")
+            assert page.evaluate("typeof WebDNN.load") == "function"
+            assert "fallback" in page.evaluate("Object.keys(WebDNN.BACKENDS)")
+        finally:
+            page.close()
