@@ -115,7 +115,7 @@ def test_script_tag_build_defines_global(browser) -> None:  # type: ignore[no-un
 
     page_html = "<!doctype html><script src='/runtime/webdnn.js'></script>"
     with StaticServer({"/runtime/": runtime_dist()}, csp=STRICT_CSP, pages={"/p.html": page_html}) as srv:
-        page = browser._ctx.new_page()
+        page = browser.new_page()
         try:
             page.goto(srv.url + "/p.html")
             assert page.evaluate("typeof WebDNN.load") == "function"

@@ -125,6 +125,10 @@ class Browser:
         finally:
             shutil.rmtree(self._profile, ignore_errors=True)
 
+    def new_page(self) -> Any:
+        """A fresh page in this session (Playwright Page); close it when done."""
+        return self._ctx.new_page()
+
     def run_model(
         self,
         model_dir: str,
@@ -179,7 +183,7 @@ class Browser:
 
         Yields, in job order, a RunResult or the WebDNNError that job ended with (load or
         run error, page error, or no answer within `timeout_s`). A job that hangs costs
-        only its page: its script is terminated, and a fresh page goes on with the next job.
+        only its page: it is closed and a fresh page goes on with the next job.
         """
         with tempfile.TemporaryDirectory(prefix="webdnn-data-") as data:
             mounts = {"/runtime/": runtime_dist(), "/data/": data}
@@ -205,7 +209,9 @@ class Browser:
                         shutil.rmtree(job_data, ignore_errors=True)
                         uploads = {k: srv.uploads.pop(k) for k in list(srv.uploads) if k.startswith(f"/upload/{i}/")}
                         if msg is None:
-                            self._replace_hung_page(page)
+                            # Closing a busy page makes Chromium drop its renderer; CDP's
+                            # Runtime.terminateExecution would wait on the busy page itself.
+                            page.close(run_before_unload=False)
                             page, errors = self._harness_page(srv.url)
                             yield WebDNNError(f"running {job.model_dir} in Chromium: no result within {timeout_s:g} s")
                             continue
@@ -226,20 +232,6 @@ class Browser:
                         )
                 finally:
                     page.close(run_before_unload=False)
-
-    def _replace_hung_page(self, page: Any) -> None:
-        """Stop the script of a page stuck in a loop, then close it.
-
-        Runtime.terminateExecution interrupts running JavaScript (CDP handles it off the
-        page's main thread); without it the busy renderer, shared by same-site pages,
-        would also block the next page.
-        """
-        try:
-            cdp = self._ctx.new_cdp_session(page)
-            cdp.send("Runtime.terminateExecution")
-            cdp.detach()
-        finally:
-            page.close(run_before_unload=False)
 
     def _harness_page(self, url: str) -> tuple[Any, list[str]]:
         """A new page showing the harness, and the list its uncaught errors go to."""
