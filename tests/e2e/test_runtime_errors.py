@@ -122,3 +122,14 @@ def test_script_tag_build_defines_global(browser) -> None:  # type: ignore[no-un
             assert "fallback" in page.evaluate("Object.keys(WebDNN.BACKENDS)")
         finally:
             page.close()
+
+
+@pytest.mark.node
+def test_backend_order_falls_back_and_reports_why(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from webdnn.browser.node import run_model_node
+
+    d = _small_model_dir(tmp_path)
+    x = np.ones((2, 8), np.float32)
+    assert run_model_node(d, {"x": x}, ["webgl", "nosuch", "fallback"]).backend == "fallback"
+    with pytest.raises(WebDNNError, match=r"no backend of \[nosuch\].*nosuch: not in this runtime"):
+        run_model_node(d, {"x": x}, ["nosuch"])
