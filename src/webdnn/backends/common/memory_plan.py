@@ -62,35 +62,41 @@ def plan(graph: Graph, alignment: int, kernel_nodes: list[Node] | None = None) -
         first[id(r)] = min(first.get(id(r), step), step)
         last[id(r)] = max(last.get(id(r), step), step)
 
-    for v in graph.inputs:
-        touch(v, -1)
+    for gi in graph.inputs:
+        touch(gi, -1)
     for step, node in enumerate(nodes):
         if is_view(node):
             x = node.input(0)
             assert x is not None
             mp.views[id(node.outputs[0])] = mp.root(x)
-        for v in node.inputs:
-            if v is not None and not v.is_const:
-                touch(v, step)
-        for o in node.outputs:
-            touch(o, step)
-    for v in graph.outputs:
-        if not v.is_const:
-            touch(v, n_steps)
+        for vin in node.inputs:
+            if vin is not None and not vin.is_const:
+                touch(vin, step)
+        for vout in node.outputs:
+            touch(vout, step)
+    for go in graph.outputs:
+        if not go.is_const:
+            touch(go, n_steps)
 
-    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first, last)
-    order = sorted(roots.values(), key=lambda v: (-v.nbytes, first[id(v)]))
-    for v in order:
-        size = align(max(v.nbytes, 1), alignment)
+    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first step, last step)
+    for t in sorted(roots.values(), key=lambda r: (-r.nbytes, first[id(r)])):
+        size = align(max(t.nbytes, 1), alignment)
         mp.naive_size += size
-        lo, hi = first[id(v)], last[id(v)]
-        busy = sorted((o, e) for o, e, f, la in placed if not (la < lo or f > hi))
-        offset = 0
-        for o, e in busy:  # first gap that fits (busy is sorted by offset)
-            if offset + size <= o:
-                break
-            offset = max(offset, align(e, alignment))
+        lo, hi = first[id(t)], last[id(t)]
+        busy = sorted((off, end) for off, end, f, la in placed if not (la < lo or f > hi))
+        offset = _best_fit(busy, size, alignment)
         placed.append((offset, offset + size, lo, hi))
-        mp.offsets[id(v)] = offset
+        mp.offsets[id(t)] = offset
         mp.arena_size = max(mp.arena_size, offset + size)
     return mp
+
+
+def _best_fit(busy: list[tuple[int, int]], size: int, alignment: int) -> int:
+    """Offset of the smallest free gap between `busy` ranges (sorted) that holds `size`; else the end."""
+    best: tuple[int, int] | None = None  # (gap size, offset)
+    cursor = 0
+    for off, end in busy:
+        if off - cursor >= size and (best is None or off - cursor < best[0]):
+            best = (off - cursor, cursor)
+        cursor = max(cursor, align(end, alignment))
+    return best[1] if best is not None else cursor
