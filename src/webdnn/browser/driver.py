@@ -2,17 +2,14 @@
 
 One `Browser` is one Chromium session; `run_model` serves the model, the runtime and
 the inputs from a local COOP/COEP server and runs them on the harness page.
-`run_models` runs many models on one server and one page (conformance suites).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -39,18 +36,6 @@ HARNESS_HTML = (
 )
 
 
-def _wait_upload(srv: StaticServer, key: str, timeout_s: float) -> bytes | None:
-    """The body POSTed to `key`, or None after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    delay = 0.0005
-    while key not in srv.uploads:
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(delay)
-        delay = min(delay * 2, 0.01)
-    return srv.uploads[key]
-
-
 def find_chromium() -> str:
     candidates = (os.environ.get("WEBDNN_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"))
     for c in candidates:
@@ -72,26 +57,6 @@ class RunResult:
     @property
     def median_ms(self) -> float:
         return float(np.median(self.times_ms)) if self.times_ms else self.first_run_ms
-
-
-@dataclass
-class ModelJob:
-    """One model to run in a batch (`Browser.run_models`)."""
-
-    model_dir: str
-    inputs: Mapping[str, np.ndarray]
-
-
-# Starts runModel without awaiting it; the page POSTs {result} or {error} to `done` when
-# it ends. The driver waits for that upload, not on the page: a kernel stuck in a
-# synchronous loop blocks the page and every Playwright call into it (`evaluate` and
-# `wait_for_function` never return then, whatever their timeout).
-_START_JOB = """({ args, done }) => {
-  globalThis.__webdnn.runModel(args).then(
-    (result) => ({ result }),
-    (e) => ({ error: e && e.stack ? String(e.stack) : String(e) }),
-  ).then((msg) => fetch(done, { method: "POST", body: JSON.stringify(msg) }));
-}"""
 
 
 class Browser:
@@ -171,73 +136,3 @@ class Browser:
             backend=r["backend"], load_ms=r["loadMs"], first_run_ms=r["firstRunMs"], times_ms=r["times"],
             outputs=outputs, cross_origin_isolated=r["crossOriginIsolated"], csp_violations=list(violations),
         )
-
-    def run_models(
-        self,
-        jobs: Sequence[ModelJob],
-        backend_order: Sequence[str] = ("fallback",),
-        timeout_s: float = 30.0,
-        isolate: bool = True,
-    ) -> Iterator[RunResult | WebDNNError]:
-        """Run each job once (no warm-up, no timing runs) on one server and one page.
-
-        Yields, in job order, a RunResult or the WebDNNError that job ended with (load or
-        run error, page error, or no answer within `timeout_s`). A job that hangs costs
-        only its page: it is closed and a fresh page goes on with the next job.
-        """
-        with tempfile.TemporaryDirectory(prefix="webdnn-data-") as data:
-            mounts = {"/runtime/": runtime_dist(), "/data/": data}
-            mounts.update({f"/model/{i}/": job.model_dir for i, job in enumerate(jobs)})
-            with StaticServer(mounts, isolate=isolate, pages={"/harness.html": HARNESS_HTML}) as srv:
-                # Headers and body go out in separate writes: with Nagle's algorithm and the
-                # client's delayed ACK every small response waits ~40 ms (200 ms per model).
-                srv.httpd.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
-                page, errors = self._harness_page(srv.url)
-                try:
-                    for i, job in enumerate(jobs):
-                        job_data = os.path.join(data, str(i))
-                        os.makedirs(job_data)
-                        args = {
-                            "model": f"/model/{i}/", "backendOrder": list(backend_order), "warmup": 0, "repeat": 0,
-                            "inputs": write_inputs(job.inputs, job_data, url_prefix=f"/data/{i}/"),
-                            "uploadPrefix": f"/upload/{i}/out",
-                        }
-                        done = f"/upload/{i}/done"
-                        errors.clear()
-                        page.evaluate(_START_JOB, {"args": args, "done": done})
-                        msg = _wait_upload(srv, done, timeout_s)
-                        shutil.rmtree(job_data, ignore_errors=True)
-                        uploads = {k: srv.uploads.pop(k) for k in list(srv.uploads) if k.startswith(f"/upload/{i}/")}
-                        if msg is None:
-                            # Closing a busy page makes Chromium drop its renderer; CDP's
-                            # Runtime.terminateExecution would wait on the busy page itself.
-                            page.close(run_before_unload=False)
-                            page, errors = self._harness_page(srv.url)
-                            yield WebDNNError(f"running {job.model_dir} in Chromium: no result within {timeout_s:g} s")
-                            continue
-                        r = json.loads(msg)
-                        if "error" in r or errors:
-                            text = r.get("error") or ""
-                            if errors:
-                                text += f"\npage errors: {errors}"
-                            yield WebDNNError(text.strip().replace(srv.url, ""))
-                            continue
-                        res = r["result"]
-                        outputs = {
-                            o["name"]: from_bytes(uploads[o["upload"]], o["dtype"], o["dims"]) for o in res["outputs"]
-                        }
-                        yield RunResult(
-                            backend=res["backend"], load_ms=res["loadMs"], first_run_ms=res["firstRunMs"],
-                            times_ms=res["times"], outputs=outputs, cross_origin_isolated=res["crossOriginIsolated"],
-                        )
-                finally:
-                    page.close(run_before_unload=False)
-
-    def _harness_page(self, url: str) -> tuple[Any, list[str]]:
-        """A new page showing the harness, and the list its uncaught errors go to."""
-        page = self._ctx.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url + "/harness.html")
-        page.wait_for_function("document.title === 'webdnn-harness-ready'", timeout=30_000)
-        return page, errors

@@ -80,6 +80,7 @@ class StaticServer:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # small responses otherwise wait ~40 ms for a delayed ACK
 
             def log_message(self, format: str, *args: object) -> None:  # quiet
                 pass

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from webdnn.conformance.batch import RUNTIMES
 from webdnn.conformance.cases import DEFAULT_DIR
 from webdnn.conformance.results import save_json, update_store
-from webdnn.conformance.run import RUNTIMES, run_conformance
+from webdnn.conformance.run import run_conformance
 from webdnn.conformance.summary import format_counts, format_failures
 
 
@@ -16,17 +17,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", default="fallback")
     ap.add_argument("--runtime", choices=RUNTIMES, default="chromium")
     ap.add_argument("--ops", help="comma-separated ops under test, e.g. Conv,Relu (default: all)")
-    ap.add_argument("-k", "--cases", action="append", help="case name glob or substring (repeatable)")
+    ap.add_argument("-k", "--cases", action="append", help="case name glob, e.g. 'test_conv_*' (repeatable)")
     ap.add_argument("--json", help="write every case's result to this file")
     ap.add_argument("--update-docs", action="store_true", help="regenerate docs/operators.md afterwards")
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds per case (default 20)")
     ap.add_argument("--cases-dir", default=DEFAULT_DIR, help="where the generated ONNX cases are cached")
+    ap.add_argument("--no-freeze", action="store_true",
+                    help="do not retry cases whose parameter inputs (axes, shape, ...) must be constant")
     ap.add_argument("--all-ops", action="store_true", help="list ops whose every case is not supported too")
     ap.add_argument("--no-failures", action="store_true", help="do not list the failing cases")
     a = ap.parse_args(argv)
 
     ops = [o.strip() for o in a.ops.split(",") if o.strip()] if a.ops else None
-    report = run_conformance(a.backend, a.runtime, ops, a.cases, a.cases_dir, a.timeout,
+    report = run_conformance(a.backend, a.runtime, ops, a.cases, a.cases_dir, a.timeout, not a.no_freeze,
                              progress=lambda m: print(m, file=sys.stderr, flush=True))
     update_store(report)  # what --update-docs (now or later) reads
     if a.json:

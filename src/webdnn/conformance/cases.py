@@ -89,7 +89,7 @@ def generate(directory: str = DEFAULT_DIR) -> None:
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".onnx-node-cases.", dir=parent)
     try:
-        base_op = {c.name: op_name(c.model.graph.node[0]) for c in cases if not _EXPANDED.search(c.name)}
+        base_op = {c.name: op_name(c.model.graph.node[0]) for c in cases if c.model and not _EXPANDED.search(c.name)}
         index = [_write_case(c, os.path.join(tmp, c.name), base_op) for c in cases]
         with open(os.path.join(tmp, INDEX), "w") as f:
             json.dump({"onnx": onnx.__version__, "cases": index}, f, indent=0)
@@ -134,7 +134,7 @@ def _type_name(t: onnx.TypeProto) -> str:
     """'FLOAT', 'INT64', ... for tensors; the lower-case kind otherwise ('sequence_type', ...)."""
     kind = t.WhichOneof("value")
     if kind == "tensor_type":
-        return TensorProto.DataType.Name(t.tensor_type.elem_type)
+        return str(TensorProto.DataType.Name(t.tensor_type.elem_type))
     return str(kind)
 
 

@@ -17,9 +17,10 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
-from webdnn.browser.driver import ModelJob, RunResult
+from webdnn.browser.driver import RunResult
 from webdnn.browser.io import from_bytes, write_inputs
 from webdnn.browser.paths import runtime_dist
+from webdnn.conformance.batch import ModelJob, Outcome
 from webdnn.errors import WebDNNError
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "node_batch.mjs")
@@ -27,14 +28,16 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "node_batch.mjs")
 
 def run_models_node(
     jobs: Sequence[ModelJob], backend_order: Sequence[str] = ("fallback",), timeout_s: float = 30.0
-) -> Iterator[RunResult | WebDNNError]:
-    """Like Browser.run_models, in Node: yields a RunResult or a WebDNNError per job, in order."""
+) -> Iterator[Outcome]:
+    """Yields a RunResult or a WebDNNError per job, in job order."""
     module = os.path.join(runtime_dist(), "webdnn.mjs")
     with tempfile.TemporaryDirectory(prefix="webdnn-node-batch-") as tmp:
-        spec_jobs = []
+        spec_jobs: list[dict[str, Any]] = []
+        out_dirs: list[str] = []
         for i, job in enumerate(jobs):
             d = os.path.join(tmp, str(i))
             os.makedirs(d)
+            out_dirs.append(d)
             spec_jobs.append({"model": os.path.abspath(job.model_dir), "inputs": write_inputs(job.inputs, d),
                               "outDir": d})
         spec_path = os.path.join(tmp, "spec.json")
@@ -66,7 +69,7 @@ def run_models_node(
                     if r is None or r.get("i") != i:
                         continue  # not one of our lines (a kernel's stray console.log)
                     yield _result(r)
-                    shutil.rmtree(spec_jobs[i]["outDir"], ignore_errors=True)
+                    shutil.rmtree(out_dirs[i], ignore_errors=True)
                     i += 1
             finally:
                 if proc.poll() is None:
@@ -74,7 +77,7 @@ def run_models_node(
                 proc.wait()
 
 
-def _result(r: dict[str, Any]) -> RunResult | WebDNNError:
+def _result(r: dict[str, Any]) -> Outcome:
     if not r["ok"]:
         return WebDNNError(r["error"])
     outputs = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ class CaseResult:
     max_abs_err: float | None = None
     max_rel_err: float | None = None
     expanded: bool = False
+    frozen: list[str] = field(default_factory=list)  # parameter inputs run as constants (freeze.py)
 
 
 @dataclass
@@ -89,7 +91,8 @@ def update_store(report: Report, store_dir: str = STORE_DIR) -> Report:
 def stored_reports(store_dir: str = STORE_DIR) -> list[Report]:
     if not os.path.isdir(store_dir):
         return []
-    reports = [_load(os.path.join(store_dir, f)) for f in sorted(os.listdir(store_dir)) if f.endswith(".json")]
+    names = [f for f in sorted(os.listdir(store_dir)) if re.fullmatch(r"[a-z0-9]+-(chromium|node)\.json", f)]
+    reports = [_load(os.path.join(store_dir, f)) for f in names]
     return [r for r in reports if r is not None]
 
 

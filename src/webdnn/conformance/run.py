@@ -14,29 +14,30 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import onnx
 
-from webdnn.browser.driver import ModelJob, RunResult
+from webdnn.browser.driver import Browser
+from webdnn.conformance.batch import RUNTIMES, ModelJob, Outcome, run_batch
 from webdnn.conformance.cases import DEFAULT_DIR, Case, load_cases
 from webdnn.conformance.check import check_outputs
+from webdnn.conformance.freeze import freeze, input_to_freeze
 from webdnn.conformance.results import CONVERSION_ERROR, FAILED, PASSED, UNSUPPORTED, CaseResult, Report
-from webdnn.conformance.support import backend_ops, unsupported_reason
+from webdnn.conformance.support import BackendOps, backend_ops, unsupported_reason
 from webdnn.errors import UnsupportedOperatorError, WebDNNError
 
-RUNTIMES = ("chromium", "node")
 Say = Callable[[str], None]
 
 
 def select_cases(cases: Iterable[Case], ops: Sequence[str] | None = None, patterns: Sequence[str] | None = None
                  ) -> list[Case]:
-    """Cases of the given ops (the op under test, any case) and/or names matching a glob."""
+    """Cases whose op under test is one of `ops` (any case) and whose name matches one of the globs."""
     wanted = {o.lower() for o in ops or ()}
     return [
         c for c in cases
         if (not wanted or c.op.lower() in wanted)
-        and (not patterns or any(fnmatch.fnmatchcase(c.name, p) or p in c.name for p in patterns))
+        and (not patterns or any(fnmatch.fnmatchcase(c.name, p) for p in patterns))
     ]
 
 
@@ -47,8 +48,13 @@ def run_conformance(
     patterns: Sequence[str] | None = None,
     cases_dir: str = DEFAULT_DIR,
     timeout_s: float = 20.0,
+    freeze_params: bool = True,
     progress: Say | None = None,
+    browser: Browser | None = None,
 ) -> Report:
+    """Run the selected cases. `freeze_params`: retry a case the converter refuses because a
+    parameter input (axes, shape, ...) is not constant with that input frozen (freeze.py).
+    `browser`: a Chromium session to reuse (default: one is started for the run)."""
     if runtime not in RUNTIMES:
         raise WebDNNError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
     say = progress or (lambda _m: None)
@@ -63,22 +69,15 @@ def run_conformance(
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        runnable: list[tuple[Case, str]] = []
-        for case in cases:
-            reason = unsupported_reason(case, claim)
-            if reason:
-                results[case.name] = _result(case, UNSUPPORTED, reason)
-                continue
-            out, failure = _convert(case, backend, work)
-            if failure:
-                results[case.name] = failure
-            else:
-                runnable.append((case, out))
+        runnable = _prepare(cases, claim, backend, work, freeze_params, results)
         t1 = time.perf_counter()
         say(f"classified and converted in {t1 - t0:.1f} s: {len(runnable)} to run")
-        jobs = [ModelJob(out, case.input_arrays()) for case, out in runnable]
-        for (case, _), outcome in zip(runnable, _run_batch(runtime, jobs, backend, timeout_s), strict=True):
-            results[case.name] = _judge(case, outcome)
+        jobs = [ModelJob(out, {k: v for k, v in case.input_arrays().items() if k not in frozen})
+                for case, out, frozen in runnable]
+        outcomes = run_batch(runtime, jobs, [backend], timeout_s, browser)
+        for (case, _, frozen), outcome in zip(runnable, outcomes, strict=True):
+            results[case.name] = _judge(case, outcome, work)
+            results[case.name].frozen = frozen
         say(f"ran {len(runnable)} cases in {time.perf_counter() - t1:.1f} s")
     finally:
         logger.setLevel(level)
@@ -87,37 +86,50 @@ def run_conformance(
                   [results[c.name] for c in cases])
 
 
-def _convert(case: Case, backend: str, work: str) -> tuple[str, CaseResult | None]:
+def _prepare(cases: list[Case], claim: BackendOps, backend: str, work: str, freeze_params: bool,
+             results: dict[str, CaseResult]) -> list[tuple[Case, str, list[str]]]:
+    """Classify and convert; record the cases that end here, return (case, model dir, frozen inputs) to run."""
+    runnable = []
+    for case in cases:
+        reason = unsupported_reason(case, claim)
+        if reason:
+            results[case.name] = _result(case, UNSUPPORTED, reason)
+            continue
+        out, frozen, failure = _convert(case, backend, work, freeze_params)
+        if failure:
+            results[case.name] = failure
+        else:
+            runnable.append((case, out, frozen))
+    return runnable
+
+
+def _convert(case: Case, backend: str, work: str, freeze_params: bool) -> tuple[str, list[str], CaseResult | None]:
+    """Convert into work/<case>; returns (directory, inputs frozen into constants, failure or None)."""
     from webdnn.convert import convert
 
     out = f"{work}/{case.name}"
-    try:
-        convert(case.model_path, out, backends=[backend])
-    except UnsupportedOperatorError as e:
-        return out, _result(case, UNSUPPORTED, short(str(e)))
-    except Exception as e:  # any converter bug is a result of the case, not the end of the run
-        return out, _result(case, CONVERSION_ERROR, f"{type(e).__name__}: {short(str(e))}")
-    return out, None
+    model = onnx.load(case.model_path)
+    frozen: list[str] = []
+    while True:
+        try:
+            convert(freeze(model, case.input_arrays(), frozen) if frozen else model, out, backends=[backend],
+                    name=case.name)
+            return out, frozen, None
+        except UnsupportedOperatorError as e:
+            failure = _result(case, UNSUPPORTED, short(str(e)))
+        except Exception as e:  # any converter bug is a result of the case, not the end of the run
+            name = input_to_freeze(str(e), model, frozen) if freeze_params else None
+            if name:
+                frozen.append(name)
+                continue
+            failure = _result(case, CONVERSION_ERROR, f"{type(e).__name__}: {short(str(e))}")
+        failure.frozen = frozen
+        return out, frozen, failure
 
 
-def _run_batch(runtime: str, jobs: list[ModelJob], backend: str, timeout_s: float
-               ) -> Iterator[RunResult | WebDNNError]:
-    if not jobs:
-        return
-    if runtime == "node":
-        from webdnn.conformance.node_batch import run_models_node
-
-        yield from run_models_node(jobs, [backend], timeout_s)
-        return
-    from webdnn.browser.driver import Browser
-
-    with Browser() as browser:
-        yield from browser.run_models(jobs, [backend], timeout_s)
-
-
-def _judge(case: Case, outcome: RunResult | WebDNNError) -> CaseResult:
+def _judge(case: Case, outcome: Outcome, work: str) -> CaseResult:
     if isinstance(outcome, WebDNNError):
-        return _result(case, FAILED, short(str(outcome), lines=4))
+        return _result(case, FAILED, short(str(outcome).replace(work + "/", ""), lines=4))
     c = check_outputs(case.expected_outputs(), outcome.outputs, case.rtol, case.atol)
     r = _result(case, PASSED if c.ok else FAILED, c.detail)
     r.tolerance, r.max_abs_err, r.max_rel_err = c.tolerance, c.max_abs_err, c.max_rel_err

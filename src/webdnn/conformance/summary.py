@@ -19,10 +19,13 @@ def per_op(results: list[CaseResult]) -> dict[str, Counter[str]]:
 
 def totals_line(report: Report) -> str:
     c = report.counts()
-    loose = sum(1 for r in report.results if r.status == PASSED and r.tolerance == ONNX)
+    passed = [r for r in report.results if r.status == PASSED]
+    loose = sum(1 for r in passed if r.tolerance == ONNX)
+    frozen = sum(1 for r in passed if r.frozen)
     parts = [f"{c[s]} {s}" for s in STATUSES]
     return (f"{report.key}: {len(report.results)} cases: " + ", ".join(parts)
-            + f" ({loose} of the passed needed ONNX's rtol 1e-3) in {report.seconds:.0f} s")
+            + f" (of the passed: {loose} needed ONNX's rtol 1e-3, {frozen} ran with parameter inputs frozen)"
+            + f" in {report.seconds:.0f} s")
 
 
 def format_counts(report: Report, only_attempted: bool = False) -> str:
@@ -52,6 +55,7 @@ def format_failures(report: Report, max_per_op: int = 50) -> str:
         out.append(f"{op} ({len(rs)}):")
         for r in rs[:max_per_op]:
             tag = " [conversion]" if r.status == CONVERSION_ERROR else ""
+            tag += f" [frozen: {', '.join(r.frozen)}]" if r.frozen else ""
             first = r.detail.splitlines()[0] if r.detail else ""
             out.append(f"  {r.name}{tag}: {first}")
         if len(rs) > max_per_op:

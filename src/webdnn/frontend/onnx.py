@@ -60,7 +60,9 @@ def from_onnx(
     input_shapes = dict(input_shapes or {})
     opset = default_opset(model)
     if opset < MIN_OPSET:
-        raise ModelLoadError(f"opset {opset} is too old (need >= {MIN_OPSET}); upgrade it with onnx.version_converter")
+        raise UnsupportedOperatorError(
+            f"opset {opset} is too old (need >= {MIN_OPSET}); upgrade the model with onnx.version_converter"
+        )
     g = model.graph
     graph = Graph(name or g.name or "model", opset)
     values: dict[str, Value] = {}
@@ -141,7 +143,7 @@ def _input_type(inp: onnx.ValueInfoProto, override: Sequence[int] | None) -> tup
         )
     shape_l: list[int] = []
     for d in dims:
-        if d.HasField("dim_value") and d.dim_value > 0:
+        if d.HasField("dim_value") and d.dim_value >= 0:
             shape_l.append(int(d.dim_value))
         else:
             label = d.dim_param or "?"

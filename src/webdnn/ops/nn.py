@@ -4,3 +4,11 @@ The rules live in the nn_* modules (one per sub-family); importing this module r
 """
 
 from webdnn.ops import nn_conv, nn_gemm, nn_layout, nn_norm, nn_pool, nn_resize  # noqa: F401
+from webdnn.ops.registry import float32_only
+
+# The nn kernels of every backend compute in float32 (see docs/operators.md).
+float32_only(
+    "Conv", "ConvTranspose", "Gemm", "MatMul", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+    "LpNormalization", "BatchNormalization", "InstanceNormalization", "LayerNormalization", "LRN",
+    "Softmax", "LogSoftmax", "Hardmax", "Resize", "Upsample", "DepthToSpace", "SpaceToDepth",
+)

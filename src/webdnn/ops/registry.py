@@ -23,6 +23,7 @@ from webdnn.ir.graph import Graph, Node
 ShapeRule = Callable[[Node, Graph], None]
 
 _RULES: dict[str, ShapeRule] = {}
+_FLOAT32_ONLY: set[str] = set()
 
 
 def shape_rule(*op_types: str) -> Callable[[ShapeRule], ShapeRule]:
@@ -38,6 +39,11 @@ def shape_rule(*op_types: str) -> Callable[[ShapeRule], ShapeRule]:
     return deco
 
 
+def float32_only(*op_types: str) -> None:
+    """Declare ops whose kernels compute in float32 only: other input types are rejected at conversion."""
+    _FLOAT32_ONLY.update(op_types)
+
+
 def has_rule(op_type: str) -> bool:
     _load_families()
     return op_type in _RULES
@@ -48,6 +54,12 @@ def infer_node(node: Node, graph: Graph) -> None:
     rule = _RULES.get(node.op_type)
     if rule is None or node.domain not in ("", "ai.onnx"):
         raise unsupported(node, graph, "operator is not supported")
+    x = node.input(0)
+    if node.op_type in _FLOAT32_ONLY and x is not None and x.dtype is not None and x.dtype.value != "float32":
+        raise UnsupportedOperatorError(
+            f"{where(node.name, node.op_type, graph.opset)}: element type {x.dtype.value} is not supported "
+            "(this op runs in float32 only); convert the model to float32"
+        )
     rule(node, graph)
 
 

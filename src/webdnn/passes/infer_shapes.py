@@ -32,9 +32,20 @@ def fold_shape_of(node: Node) -> np.ndarray | None:
     return None
 
 
+def cast_like_to_cast(node: Node) -> None:
+    """CastLike(const, y) only needs y's type: make it Cast(const) so it folds."""
+    x, like = node.input(0), node.input(1)
+    if node.op_type == "CastLike" and x is not None and x.is_const and like is not None and like.dtype is not None:
+        node.op_type = "Cast"
+        extra = {"saturate": node.attrs["saturate"]} if "saturate" in node.attrs else {}
+        node.attrs = {"to": like.dtype.to_onnx(), **extra}
+        node.inputs = [x]
+
+
 def run(graph: Graph) -> dict[str, int]:
     folded = shapes = inferred = 0
     for node in list(graph.nodes):
+        cast_like_to_cast(node)
         if fold_node(node, graph):
             folded += 1
             continue

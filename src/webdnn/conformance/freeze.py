@@ -1,0 +1,42 @@
+"""Freeze parameter inputs of a case into constants.
+
+Many ONNX cases feed shape-deciding parameters (axes, shape, scales/sizes, pads, k, ...)
+as graph inputs. WebDNN plans shapes and memory offline, so it needs them constant at
+conversion (as they are in exported models) and the converter refuses such a case. To
+still test the kernel, the runner converts the case again with those inputs turned into
+initializers holding the case's data; the result records which inputs were frozen.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+# The converter's message (webdnn.ops._util.const_input) names the value that must be constant.
+_NEEDS_CONSTANT = re.compile(r"input \d+ \('([^']+)'\) must be a constant at conversion time")
+
+
+def input_to_freeze(error: str, model: onnx.ModelProto, already: Iterable[str]) -> str | None:
+    """The graph input the converter wants constant, or None (not that error, or not a graph input)."""
+    m = _NEEDS_CONSTANT.search(error)
+    if not m:
+        return None
+    name = m.group(1)
+    inputs = {i.name for i in model.graph.input}
+    return name if name in inputs and name not in set(already) else None
+
+
+def freeze(model: onnx.ModelProto, values: Mapping[str, np.ndarray], names: Iterable[str]) -> onnx.ModelProto:
+    """A copy of `model` whose inputs `names` are initializers holding `values`."""
+    names = set(names)
+    frozen = onnx.ModelProto()
+    frozen.CopyFrom(model)
+    kept = [i for i in frozen.graph.input if i.name not in names]
+    del frozen.graph.input[:]
+    frozen.graph.input.extend(kept)
+    frozen.graph.initializer.extend(numpy_helper.from_array(np.asarray(values[n]), n) for n in sorted(names))
+    return frozen
