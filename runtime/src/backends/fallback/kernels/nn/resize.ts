@@ -35,6 +35,8 @@ function coordinateFn(mode: string, op: string): CoordFn {
     case "pytorch_half_pixel":
       return (x, s, lo) => (lo > 1 ? fr(fr(fr(x + 0.5) / s) - 0.5) : 0);
     case "align_corners":
+      // Integer output length, as onnxruntime and PyTorch compute it (the spec's text
+      // implies length_original * scale, which differs when a scale gives a fractional size).
       return (x, _s, lo, li) => (lo === 1 ? 0 : fr(fr(x * (li - 1)) / (lo - 1)));
     case "asymmetric":
       return (x, s) => fr(x / s);
