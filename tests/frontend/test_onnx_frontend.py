@@ -69,3 +69,9 @@ def test_bad_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
     ok = tmp_path / "ok.onnx"
     onnx.save(good, ok)
     assert load_onnx(ok).graph.node[0].op_type == "Relu"
+
+
+def test_dangling_input_is_reported() -> None:
+    m = make_model([helper.make_node("Add", ["x", "ghost"], ["y"], name="add0")], [("x", F32, [2])], ["y"])
+    with pytest.raises(ModelLoadError, match="node 'add0' .*reads 'ghost'"):
+        from_onnx(m)

@@ -106,6 +106,14 @@ def from_onnx(
         outs = [value(x) if x else Value(graph.unique_name(f"{node_name}_unused{j}")) for j, x in enumerate(n.output)]
         graph.add_node(n.op_type, ins, outs, attrs, name=node_name)
 
+    inputs = {id(v) for v in graph.inputs}
+    for node in graph.nodes:
+        for v in node.inputs:
+            if v is not None and v.producer is None and not v.is_const and id(v) not in inputs:
+                raise ModelLoadError(
+                    f"{where(node.name, node.op_type, opset)} reads '{v.name}', which no node, initializer or "
+                    "graph input defines; the model is malformed"
+                )
     for out in g.output:
         if out.name not in values:
             raise ModelLoadError(f"graph output '{out.name}' is produced by no node")
