@@ -215,5 +215,32 @@ def zoo(name: str, out_path: str, seed: int, opset: int) -> None:
     click.echo(f"wrote {out_path}")
 
 
+@main.command()
+@click.option("--models", default=None, help="comma-separated zoo models (default: all six; --quick: squeezenet1_1)")
+@click.option("--runtimes", default=None, help="comma-separated: webdnn, onnxruntime-web, tfjs, onnxruntime-native")
+@click.option("--backends", "bench_backends", default=None,
+              help="comma-separated: wasm, webgpu, webgl, fallback, cpu (default: all; --quick: no GPU)")
+@click.option("--threads", default="1,2", show_default=True, help="thread counts for the CPU runtimes")
+@click.option("--quick", is_flag=True, help="small subset, short budgets (under 3 minutes)")
+@click.option("--repeat", type=int, default=None, help="timed runs per row (default 10)")
+@click.option("--warmup", type=int, default=None, help="warm-up runs per row (default 3; --quick 1)")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object {machine, results} on stdout")
+@click.option("--write", is_flag=True, help="write docs/benchmarks.md, bench/results/latest.json, docs/benchmarks.png")
+@click.option("--out-json", default=None, type=click.Path(dir_okay=False), help="also write the JSON here")
+@click.option("--work-dir", default=None, type=click.Path(file_okay=False), help="keep the prepared models here")
+@click.option("--no-peak", is_flag=True, help="skip the WebAssembly SIMD peak measurement")
+@click.option("--gpu-all", is_flag=True, help="WebGPU/WebGL rows for every model (default: up to 1 GFLOP)")
+@click.option("-q", "--quiet", is_flag=True)
+def bench(models: str | None, runtimes: str | None, bench_backends: str | None, threads: str, quick: bool,
+          repeat: int | None, warmup: int | None, as_json: bool, write: bool, out_json: str | None,
+          work_dir: str | None, no_peak: bool, gpu_all: bool, quiet: bool) -> None:
+    """Time WebDNN next to ONNX Runtime Web, TF.js and native onnxruntime (one headless Chromium session)."""
+    from webdnn.bench.cli import bench_command
+
+    bench_command(models=models, runtimes=runtimes, backends=bench_backends, threads=threads, quick=quick,
+                  repeat=repeat, warmup=warmup, as_json=as_json, write=write, out_json=out_json, work_dir=work_dir,
+                  peak=not no_peak, gpu_all=gpu_all, say=_progress(quiet), argv=sys.argv[1:])
+
+
 if __name__ == "__main__":
     main()

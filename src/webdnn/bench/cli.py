@@ -1,0 +1,66 @@
+"""The body of `webdnn bench` (the click command in webdnn/cli.py only parses options)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+
+import click
+
+from webdnn.bench.models import MODELS
+from webdnn.bench.report import write_all
+from webdnn.bench.run import ALL_BACKENDS, RUNTIMES, BenchOptions, run_bench, summary
+from webdnn.browser.paths import REPO_ROOT
+
+DOC_MD = os.path.join(REPO_ROOT, "docs", "benchmarks.md")
+DOC_PNG = os.path.join(REPO_ROOT, "docs", "benchmarks.png")
+LATEST_JSON = os.path.join(REPO_ROOT, "bench", "results", "latest.json")
+
+
+def _list(s: str | None, known: Sequence[str], what: str) -> list[str] | None:
+    if s is None:
+        return None
+    items = [x.strip() for x in s.split(",") if x.strip()]
+    bad = [x for x in items if x not in known]
+    if bad:
+        raise click.BadParameter(f"unknown {what} {bad}; known: {', '.join(known)}")
+    return items
+
+
+def bench_command(*, models: str | None, runtimes: str | None, backends: str | None, threads: str, quick: bool,
+                  repeat: int | None, warmup: int | None, as_json: bool, write: bool, out_json: str | None,
+                  work_dir: str | None, peak: bool, gpu_all: bool, say: Callable[[str], None],
+                  argv: Sequence[str]) -> None:
+    opts = BenchOptions.quick() if quick else BenchOptions()
+    opts.say = say
+    opts.peak = peak
+    if gpu_all:
+        opts.gpu_max_gflop = None
+    opts.work_dir = work_dir
+    for attr, value in (("models", _list(models, MODELS, "model")), ("runtimes", _list(runtimes, RUNTIMES, "runtime")),
+                        ("backends", _list(backends, ALL_BACKENDS, "backend"))):
+        if value is not None:
+            setattr(opts, attr, value)
+    try:
+        opts.threads = [int(t) for t in threads.split(",") if t.strip()]
+    except ValueError:
+        raise click.BadParameter(f"--threads {threads!r}: expected e.g. 1,2") from None
+    if repeat is not None:
+        opts.repeat = repeat
+        opts.min_runs = min(opts.min_runs, repeat)
+    if warmup is not None:
+        opts.warmup = warmup
+    report = run_bench(opts)
+    command = "webdnn bench " + " ".join(argv[1:] if argv and argv[0] == "bench" else argv)
+    written = write_all(report, LATEST_JSON if write else None, DOC_MD if write else None,
+                        DOC_PNG if write else None, command.strip())
+    if out_json:
+        written += write_all(report, out_json, None, None, command)
+    for p in written:
+        say(f"wrote {os.path.relpath(p, os.getcwd())}")
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        for r in report["results"]:
+            click.echo(summary(r))

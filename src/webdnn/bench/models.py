@@ -1,0 +1,167 @@
+"""Prepare one benchmark model: seeded ONNX, inputs, native reference, WebDNN conversion, TF.js spec, FLOPs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+
+from webdnn.errors import UnsupportedOperatorError
+from webdnn.ir.graph import Graph
+
+Say = Callable[[str], None]
+
+# The benchmark models (zoo names) and their inputs: images at the builders' sizes, MiniLM at sequence 128.
+MODELS = ["vgg16", "resnet50", "inception_v3", "mobilenet_v2", "squeezenet1_1", "minilm"]
+SEQ_LEN = 128
+CNNS = {"vgg16", "resnet50", "inception_v3", "mobilenet_v2", "squeezenet1_1"}
+
+
+@dataclass
+class PreparedModel:
+    name: str
+    directory: str
+    onnx_path: str
+    inputs: dict[str, np.ndarray]
+    reference: dict[str, np.ndarray]
+    flops: int
+    webdnn_dir: str | None = None
+    webdnn_backends: dict[str, str] = field(default_factory=dict)  # backend -> "ok" | "unsupported: ..." | "error: ..."
+    convert_seconds: float = 0.0
+    tfjs_dir: str | None = None
+    tfjs_status: str = "not attempted"
+
+
+def flop_count(graph: Graph) -> int:
+    """2 * multiply-accumulates of Conv, Gemm and MatMul (static shapes from the IR)."""
+    total = 0
+    for n in graph.nodes:
+        out = n.outputs[0].shape
+        if out is None:
+            continue
+        if n.op_type == "Conv":
+            w = n.inputs[1]
+            assert w is not None and w.shape is not None
+            total += 2 * int(np.prod(out)) * int(np.prod(w.shape[1:]))
+        elif n.op_type == "Gemm":
+            a = n.inputs[0]
+            assert a is not None and a.shape is not None
+            k = a.shape[0] if n.attrs.get("transA", 0) else a.shape[1]
+            total += 2 * int(np.prod(out)) * int(k)
+        elif n.op_type == "MatMul":
+            a = n.inputs[0]
+            assert a is not None and a.shape is not None
+            total += 2 * int(np.prod(out)) * int(a.shape[-1])
+    return total
+
+
+def _input_shapes(name: str, inputs: dict[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in inputs.items()}
+
+
+def native_reference(onnx_path: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Outputs of native onnxruntime (CPU, one thread, all graph optimizations): the reference of every row."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(names, inputs), strict=True))
+
+
+def prepare(name: str, root: str, backends: Sequence[str], want_webdnn: bool, want_tfjs: bool,
+            say: Say) -> PreparedModel:
+    """Build `name`, write it and its inputs under root/name, convert it for `backends`."""
+    from webdnn import zoo
+    from webdnn.frontend.onnx import from_onnx
+    from webdnn.passes.pipeline import optimize
+
+    d = os.path.join(root, name)
+    os.makedirs(os.path.join(d, "inputs"), exist_ok=True)
+    onnx_path = os.path.join(d, "model.onnx")
+    model = zoo.build(name, seed=0, opset=17)
+    inputs = zoo.default_inputs(name, model, seed=0, seq_len=SEQ_LEN)
+    if not os.path.exists(onnx_path):
+        zoo.save(model, onnx_path)
+    say(f"{name}: native onnxruntime reference")
+    reference = native_reference(onnx_path, inputs)
+    shapes = _input_shapes(name, inputs)
+    graph = from_onnx(model, shapes, name=name)
+    optimize(graph)
+    pm = PreparedModel(name, d, onnx_path, inputs, reference, flop_count(graph))
+    for i, a in enumerate(inputs.values()):
+        raw = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False)
+        raw.tofile(os.path.join(d, "inputs", f"{i}.bin"))
+    if want_webdnn and backends:
+        _convert(pm, model, shapes, backends, say)
+    if want_tfjs:
+        if name not in CNNS:
+            pm.tfjs_status = "not a CNN (TF.js rows only for the CNNs)"
+        else:
+            from webdnn.bench.tfjs import NotExportable, export
+
+            try:
+                export(graph, os.path.join(d, "tfjs"))
+                x = next(iter(inputs.values()))
+                nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).astype("<f4")
+                nhwc.tofile(os.path.join(d, "inputs", "nhwc.bin"))
+                pm.tfjs_dir, pm.tfjs_status = os.path.join(d, "tfjs"), "ok"
+            except NotExportable as e:
+                pm.tfjs_status = f"not translated to tf.layers: {e}"
+    del model
+    return pm
+
+
+def _convert(pm: PreparedModel, model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]],
+             backends: Sequence[str], say: Say) -> None:
+    """Convert with every backend that takes the model; a backend that raises is recorded, not fatal."""
+    from webdnn.convert import convert
+
+    out = os.path.join(pm.directory, "webdnn")
+    t0 = time.perf_counter()
+    todo = list(backends)
+    say(f"{pm.name}: converting for {', '.join(todo)}")
+    try:
+        convert(model, out, todo, shapes, name=pm.name)
+        pm.webdnn_backends = {b: "ok" for b in todo}
+    except Exception:  # a backend in progress may fail any way: find which, record it, go on
+        ok: list[str] = []
+        for b in todo:
+            probe = os.path.join(pm.directory, f".probe-{b}")
+            try:
+                convert(model, probe, [b], shapes, name=pm.name)
+                ok.append(b)
+                pm.webdnn_backends[b] = "ok"
+            except UnsupportedOperatorError as e:
+                pm.webdnn_backends[b] = f"unsupported: {str(e).splitlines()[0]}"
+            except Exception as e:
+                pm.webdnn_backends[b] = f"error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            finally:
+                shutil.rmtree(probe, ignore_errors=True)
+        if ok:
+            convert(model, out, ok, shapes, name=pm.name)
+    pm.convert_seconds = time.perf_counter() - t0
+    if any(v == "ok" for v in pm.webdnn_backends.values()):
+        pm.webdnn_dir = out
+    for b, status in pm.webdnn_backends.items():
+        if status != "ok":
+            say(f"{pm.name}: webdnn {b}: {status}")
+
+
+def input_refs(pm: PreparedModel, url_prefix: str) -> list[dict[str, Any]]:
+    """[{name, url, dtype, dims}] of the model's inputs as the page fetches them."""
+    from webdnn.ir.dtypes import DType
+
+    return [
+        {"name": k, "url": f"{url_prefix}{pm.name}/inputs/{i}.bin", "dtype": DType.from_numpy(a.dtype).value,
+         "dims": list(a.shape)}
+        for i, (k, a) in enumerate(pm.inputs.items())
+    ]

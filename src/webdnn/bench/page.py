@@ -1,0 +1,125 @@
+"""Run benchmark jobs in one headless Chromium session, one fresh page per job.
+
+The server mounts the built runtime (/runtime/), bench/ with its node_modules (/bench/) and the
+prepared models (/work/); every response carries COOP/COEP, so pages are cross-origin isolated
+and wasm threads work. A job that does not answer within its timeout costs only its page.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import time
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from webdnn.browser.driver import Browser
+from webdnn.browser.io import from_bytes
+from webdnn.browser.paths import REPO_ROOT, runtime_dist
+from webdnn.browser.server import StaticServer
+from webdnn.errors import WebDNNError
+
+BENCH_DIR = os.path.join(REPO_ROOT, "bench")
+BENCH_HTML = (
+    "<!doctype html><meta charset='utf-8'><title>webdnn-bench</title>"
+    "<script type='module' src='/bench/page/bench.mjs'></script>"
+)
+# TF.js wasm sizes its pool as hardwareConcurrency / 2; pages that run TF.js see this many cores
+# (CDP Emulation.setHardwareConcurrencyOverride) so that setThreadsCount(2) is honoured.
+TFJS_HARDWARE_CONCURRENCY = 4
+_START = """({ job, done }) => { globalThis.__bench.startJob(job, done); }"""
+
+
+def bench_node_modules() -> str | None:
+    """bench/node_modules if `cd bench && npm ci` ran, else None."""
+    d = os.path.join(BENCH_DIR, "node_modules")
+    return d if os.path.isdir(os.path.join(d, "onnxruntime-web")) else None
+
+
+def peak_wasm() -> str:
+    """bench/build/peak.wasm, built from bench/tools/build-peak.mjs (npm wabt) when missing or stale."""
+    src = os.path.join(BENCH_DIR, "tools", "build-peak.mjs")
+    out = os.path.join(BENCH_DIR, "build", "peak.wasm")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+        subprocess.run(["node", src], check=True, capture_output=True, cwd=BENCH_DIR)
+    return out
+
+
+class BenchSession:
+    """One Chromium session + one server for a whole benchmark run. Use as a context manager."""
+
+    def __init__(self, work_dir: str) -> None:
+        self.work_dir = work_dir
+        self._browser = Browser()
+        self._srv: StaticServer | None = None
+        self._ids = itertools.count()
+
+    def __enter__(self) -> BenchSession:
+        mounts = {"/runtime/": runtime_dist(), "/bench/": BENCH_DIR, "/work/": self.work_dir}
+        self._srv = StaticServer(mounts, pages={"/bench.html": BENCH_HTML}).__enter__()
+        self._srv.httpd.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
+        self._browser.__enter__()
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            self._browser.__exit__(t, e, tb)
+        finally:
+            if self._srv:
+                self._srv.__exit__()
+
+    def run(self, job: dict[str, Any], timeout_s: float, hardware_concurrency: int | None = None) -> dict[str, Any]:
+        """Run one job on a fresh page; returns the page's result with outputs as numpy arrays.
+
+        Raises WebDNNError with the page's message on failure or timeout."""
+        srv = self._srv
+        assert srv is not None
+        i = next(self._ids)
+        job = {**job, "uploadPrefix": f"/upload/{i}/out"}
+        done = f"/upload/{i}/done"
+        page = self._browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        try:
+            if hardware_concurrency:
+                cdp = page.context.new_cdp_session(page)
+                cdp.send("Emulation.setHardwareConcurrencyOverride", {"hardwareConcurrency": hardware_concurrency})
+            page.goto(srv.url + "/bench.html")
+            page.wait_for_function("document.title === 'webdnn-bench-ready'", timeout=30_000)
+            page.evaluate(_START, {"job": job, "done": done})
+            msg = _wait_upload(srv, done, timeout_s)
+            uploads = {k: srv.uploads.pop(k) for k in list(srv.uploads) if k.startswith(f"/upload/{i}/")}
+            if msg is None:
+                raise WebDNNError(f"no result within {timeout_s:g} s")
+            r = json.loads(msg)
+            if "error" in r:
+                text = str(r["error"]).replace(srv.url, "")
+                if errors:
+                    text += f"\npage errors: {errors}"
+                raise WebDNNError(text)
+            res: dict[str, Any] = r["result"]
+            outs: dict[str, np.ndarray] = {}
+            for o in res.pop("outputs", None) or []:
+                outs[o["name"]] = from_bytes(uploads[o["upload"]], _dtype(o["dtype"]), o["dims"])
+            res["outputs"] = outs
+            return res
+        finally:
+            page.close(run_before_unload=False)
+
+
+def _dtype(d: str) -> str:
+    return {"bool": "bool"}.get(d, d)
+
+
+def _wait_upload(srv: StaticServer, key: str, timeout_s: float) -> bytes | None:
+    """The body POSTed to `key`, or None after `timeout_s` (the page may be stuck in a loop)."""
+    deadline = time.monotonic() + timeout_s
+    while key not in srv.uploads:
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.005)
+    return srv.uploads[key]
