@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -48,9 +50,13 @@ def test_run_in_node_writes_npz(squeezenet: str, tmp_path) -> None:  # type: ign
 
 @pytest.mark.browser
 def test_verify_json(squeezenet: str) -> None:
-    r = CliRunner().invoke(main, ["verify", squeezenet, "--backends", "fallback", "--json", "--repeat", "1"])
-    assert r.exit_code == 0, r.output
-    report = json.loads(r.output.strip().splitlines()[-1])
+    # A subprocess: Playwright's sync API allows one session per thread, and the tests' shared
+    # `browser` fixture may hold it.
+    cmd = [sys.executable, "-m", "webdnn.cli", "verify", squeezenet, "--backends", "fallback", "--json",
+           "--repeat", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
     (res,) = report["results"]
     assert report["model"] == "sq.onnx"
     assert res["backend"] == "fallback" and res["ok"] is True and res["max_abs_err"] < 1e-3 and res["ms"] > 0
