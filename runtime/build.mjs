@@ -15,7 +15,9 @@ const common = {
 };
 await Promise.all([
   build({ ...common, entryPoints: ["src/index.ts"], format: "esm", outfile: "dist/webdnn.mjs" }),
-  build({ ...common, entryPoints: ["src/index.ts"], format: "iife", globalName: "WebDNN", outfile: "dist/webdnn.js" }),
+  // The script-tag build has no import.meta: the wasm backend falls back to document.currentScript.
+  build({ ...common, entryPoints: ["src/index.ts"], format: "iife", globalName: "WebDNN", outfile: "dist/webdnn.js",
+    logOverride: { "empty-import-meta": "silent" } }),
   build({ ...common, entryPoints: ["src/index.ts"], format: "esm", minify: true, outfile: "dist/webdnn.min.mjs" }),
   build({ ...common, entryPoints: ["harness/harness.ts"], format: "esm", outfile: "dist/harness.mjs" }),
 ]);

@@ -1,0 +1,529 @@
+"""Lowering to the wasm backend: calls into the C kernel library over one linear memory.
+
+What happens here, once, at conversion time:
+
+- **Layout.** 4-D activations produced or consumed by the NHWC kernels (Conv, pools) live
+  in NHWC: each such value gets an NHWC twin. Layout conversions are inserted where a value
+  is needed in the other layout (graph inputs/outputs keep the ONNX layout); a conversion
+  is a zero-copy view when H*W == 1 or C == 1 (the bytes are the same). Elementwise ops,
+  activations and Concat run in whichever layout their inputs already have.
+- **Weights** are packed into the layout the kernels read: GEMM panels of NR = 8 columns
+  (`[group][panel][K][8]`, k = (ky, kx, ci) for Conv), depthwise filters as `[KH*KW][C]`,
+  biases padded; each packed array is a new constant Value.
+- **Fusion** beyond the shared passes: Conv + Add (residual) [+ activation] becomes one
+  call whose epilogue adds the residual; Add/Sub/Mul/Div + activation likewise.
+- **JS kernels.** Ops without a wasm kernel run with the fallback backend's JavaScript
+  kernel on typed-array views of the same wasm memory (in NCHW); the descriptor lists
+  their op types under `jsKernels`. Every model the fallback runs therefore runs here.
+
+A wasm call is a KernelCall whose `attrs["wasm"]` is `{"fn": export, "params": [...]}`;
+each param is an int (int32 word), `{"f": x}` (float32), or `{"in": i}` / `{"out": i}`
+(the address of the call's i-th input/output tensor). docs/backends/wasm.md has the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from webdnn.backends.common.descriptor import KernelCall, Program
+from webdnn.backends.common.memory_plan import is_view, plan
+from webdnn.backends.fallback.lower import CONVERSION_ONLY
+from webdnn.backends.fallback.lower import supported as js_supported
+from webdnn.errors import UnsupportedOperatorError, where
+from webdnn.ir.dtypes import DType
+from webdnn.ir.graph import Graph, Node, Value
+from webdnn.passes.fuse_activation import activation_spec
+
+NAME = "wasm"
+ABI = 1
+ALIGNMENT = 16  # bytes: f32x4 loads/stores are 16-byte aligned in the arena and the weights
+MODULE = "webdnn-kernels.wasm"
+MR, NR = 4, 8  # GEMM microkernel tile (rows x columns); NR is the packed panel width
+A_BLOCK_FLOATS = 32 * 1024  # rows of A (or of the im2col block) per GEMM block: MC * K <= this
+
+ACT_CODES = {"Relu": 1, "Clip": 2, "LeakyRelu": 3, "Sigmoid": 4, "HardSigmoid": 5, "HardSwish": 6, "Tanh": 7}
+BINARY_CODES = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3}
+TO_NHWC = (0, 2, 3, 1)
+TO_NCHW = (0, 3, 1, 2)
+
+Param = int | dict[str, Any]
+
+
+def supported() -> list[str]:
+    """Ops this backend runs: every fallback op (JS kernels for those without a wasm kernel)."""
+    return js_supported()
+
+
+def act_params(spec: dict[str, Any] | None) -> list[Param]:
+    """[type, a, b] words of a fused activation (see kernels/wasm/common.h)."""
+    if spec is None:
+        return [0, {"f": 0.0}, {"f": 0.0}]
+    t = spec["type"]
+    if t == "Clip":
+        a, b = float(spec.get("min", float("-inf"))), float(spec.get("max", float("inf")))
+    elif t == "LeakyRelu":
+        a, b = float(spec.get("alpha", 0.01)), 0.0
+    elif t == "HardSigmoid":
+        a, b = float(spec.get("alpha", 0.2)), float(spec.get("beta", 0.5))
+    else:
+        a, b = 0.0, 0.0
+    return [ACT_CODES[t], {"f": a}, {"f": b}]
+
+
+def pack_gemm_b(b: np.ndarray) -> np.ndarray:
+    """[K, N] -> panels [ceil(N/8), K, 8] (zero-padded columns), flattened."""
+    k, n = b.shape
+    panels = -(-n // NR)
+    padded = np.zeros((k, panels * NR), np.float32)
+    padded[:, :n] = b
+    return np.ascontiguousarray(padded.reshape(k, panels, NR).transpose(1, 0, 2)).reshape(-1)
+
+
+def pad_bias(bias: np.ndarray | None, n: int) -> np.ndarray:
+    out = np.zeros(-(-n // NR) * NR, np.float32)
+    if bias is not None:
+        out[:n] = bias
+    return out
+
+
+def block_rows(k: int, rows: int) -> int:
+    """MC: GEMM rows per block, a multiple of MR, so that MC * K stays near A_BLOCK_FLOATS."""
+    mc = max(MR, (A_BLOCK_FLOATS // max(k, 1)) // MR * MR)
+    return min(mc, -(-rows // MR) * MR)
+
+
+@dataclass
+class _Fused:
+    residual: Value | None
+    act: dict[str, Any] | None
+    out: Value  # the original value the fused chain defines
+    skip: list[Node]
+
+
+class _Lowering:
+    def __init__(self, graph: Graph) -> None:
+        self.g = graph
+        self.nodes: list[Node] = []  # every node of the lowered program, for the memory plan
+        self.calls: list[KernelCall] = []
+        self.has_nchw: set[int] = {id(v) for v in graph.inputs}  # the original Value holds the data
+        self.twin: dict[int, Value] = {}  # id(original 4-D value) -> its NHWC twin, once written
+        self.skip: set[int] = set()
+        self.js_ops: set[str] = set()
+        self.users = graph.users()
+
+    # ---- values and layouts ----------------------------------------------------------
+    def available(self, v: Value) -> bool:
+        return v.is_const or id(v) in self.has_nchw or id(v) in self.twin
+
+    def in_nhwc(self, v: Value) -> bool:
+        """Does `v` (non-const) live in NHWC only, so NHWC consumers avoid a conversion?"""
+        return id(v) in self.twin and id(v) not in self.has_nchw
+
+    def new_value(self, base: str, dtype: DType, shape: tuple[int, ...]) -> Value:
+        return self.g.new_value(base, dtype, shape)
+
+    def const(self, base: str, data: np.ndarray) -> Value:
+        return self.g.const_value(base, np.ascontiguousarray(data))
+
+    def nhwc(self, v: Value) -> Value:
+        """The NHWC twin of the 4-D value `v`, converting (or viewing) once if needed."""
+        if id(v) in self.twin:
+            return self.twin[id(v)]
+        assert v.shape is not None and v.dtype is not None and len(v.shape) == 4
+        n, c, h, w = v.shape
+        t = self.new_value(f"{v.name}_nhwc", v.dtype, (n, h, w, c))
+        self.twin[id(v)] = t
+        if v.is_const:
+            assert v.const is not None
+            t.set_const(np.ascontiguousarray(v.const.transpose(TO_NHWC)))
+        elif h * w == 1 or c == 1:
+            self._view(v, t)
+        else:
+            self._transpose(v, t, n, c, h * w)
+        return t
+
+    def nchw(self, v: Value) -> Value:
+        """`v` itself, holding its data in the ONNX layout (converted once if needed)."""
+        if v.is_const or id(v) in self.has_nchw:
+            return v
+        t = self.twin[id(v)]
+        assert v.shape is not None
+        n, c, h, w = v.shape
+        self.has_nchw.add(id(v))
+        if h * w == 1 or c == 1:
+            self._view(t, v)
+        else:
+            self._transpose(t, v, n, h * w, c)
+        return v
+
+    def _view(self, src: Value, dst: Value) -> None:
+        self.nodes.append(Node("Reshape", f"{dst.name}_view", [src], [dst], {}))
+
+    def _transpose(self, src: Value, dst: Value, batch: int, rows: int, cols: int) -> None:
+        assert src.dtype is not None
+        if src.dtype.itemsize != 4:
+            raise UnsupportedOperatorError(
+                f"value '{src.name}' ({src.dtype.value}): the {NAME} backend converts layouts of 32-bit tensors only"
+            )
+        self.emit("Transpose", f"{dst.name}_layout", [src], [dst], {},
+                  "transpose_2d_x32", [{"in": 0}, {"out": 0}, batch, rows, cols])
+
+    def emit(self, op: str, name: str, inputs: list[Value | None], outputs: list[Value], attrs: dict[str, Any],
+             fn: str, params: list[Param]) -> None:
+        self.nodes.append(Node(op, name, list(inputs), list(outputs), {}))
+        wasm = {"fn": fn, "params": params}
+        self.calls.append(KernelCall(op, name, list(inputs), list(outputs), {**attrs, "wasm": wasm}))
+
+    def defined(self, orig: Value, nhwc: bool) -> Value:
+        """The value a kernel writes for the original value `orig`, in the chosen layout."""
+        if not nhwc:
+            self.has_nchw.add(id(orig))
+            return orig
+        assert orig.shape is not None and orig.dtype is not None
+        n, c, h, w = orig.shape
+        t = self.new_value(f"{orig.name}_nhwc", orig.dtype, (n, h, w, c))
+        self.twin[id(orig)] = t
+        return t
+
+    # ---- fusion ----------------------------------------------------------------------
+    def single_user(self, v: Value) -> Node | None:
+        us = self.users.get(id(v), [])
+        if len(us) != 1 or self.g.is_graph_output(v):
+            return None
+        return us[0]
+
+    def fuse_tail(self, out: Value, allow_residual: bool) -> _Fused:
+        """Follow `out` into an Add with a same-shape available operand, then an activation."""
+        fused = _Fused(None, None, out, [])
+        nxt = self.single_user(out)
+        if allow_residual and nxt is not None and nxt.op_type == "Add" and len(nxt.inputs) == 2:
+            other = nxt.inputs[1] if nxt.inputs[0] is out else nxt.inputs[0]
+            y = nxt.outputs[0]
+            if (other is not None and other is not out and not other.is_const and self.available(other)
+                    and other.shape == out.shape and other.dtype == out.dtype == y.dtype and y.shape == out.shape):
+                fused.residual, fused.out = other, y
+                fused.skip.append(nxt)
+                nxt = self.single_user(y)
+        if nxt is not None and nxt.inputs and nxt.inputs[0] is fused.out:
+            spec = activation_spec(nxt)
+            if spec is not None and nxt.outputs[0].dtype == fused.out.dtype:
+                fused.act, fused.out = spec, nxt.outputs[0]
+                fused.skip.append(nxt)
+        return fused
+
+    # ---- per op ----------------------------------------------------------------------
+    def lower_node(self, node: Node) -> None:
+        if id(node) in self.skip:
+            return
+        if is_view(node):
+            x = node.input(0)
+            assert x is not None
+            node = Node(node.op_type, node.name, [self.nchw(x)], list(node.outputs), dict(node.attrs))
+            self.nodes.append(node)
+            self.has_nchw.add(id(node.outputs[0]))
+            return
+        handler = getattr(self, f"op_{node.op_type}", None)
+        if handler is not None and handler(node):
+            return
+        self.js(node)
+
+    def js(self, node: Node) -> None:
+        if node.op_type in CONVERSION_ONLY or node.op_type not in set(js_supported()):
+            raise UnsupportedOperatorError(
+                f"{where(node.name, node.op_type, self.g.opset)}: the {NAME} backend cannot run it here"
+                + (" (its inputs are not constant at conversion time). Fix input shapes with --input-shape."
+                   if node.op_type in CONVERSION_ONLY else ".")
+            )
+        inputs = [self.nchw(v) if v is not None else None for v in node.inputs]
+        for o in node.outputs:
+            self.has_nchw.add(id(o))
+        self.nodes.append(Node(node.op_type, node.name, inputs, list(node.outputs), {}))
+        self.calls.append(KernelCall(node.op_type, node.name, inputs, list(node.outputs), dict(node.attrs)))
+        self.js_ops.add(node.op_type)
+
+    @staticmethod
+    def f32(*vs: Value | None) -> bool:
+        return all(v is None or v.dtype == DType.FLOAT32 for v in vs)
+
+    def op_Conv(self, node: Node) -> bool:
+        x, w, b = node.input(0), node.input(1), node.input(2)
+        y = node.outputs[0]
+        if (x is None or w is None or w.const is None or (b is not None and b.const is None)
+                or x.shape is None or len(x.shape) != 4 or not self.f32(x, w, b, y)):
+            return False
+        a = node.attrs
+        n, c, h, wd = x.shape
+        _, m, oh, ow = y.shape or ()
+        kh, kw = a["kernel_shape"]
+        sh, sw = a.get("strides", [1, 1])
+        dh, dw = a.get("dilations", [1, 1])
+        pt, pl, _pb, _pr = a.get("pads", [0, 0, 0, 0])
+        group = int(a.get("group", 1))
+        cg, mg = c // group, m // group
+        wconst = w.const.astype(np.float32)
+        bconst = None if b is None or b.const is None else b.const.astype(np.float32)
+        fused = self.fuse_tail(y, allow_residual="activation" not in a)
+        act = a.get("activation") or fused.act
+        xin = self.nhwc(x)
+        res = self.nhwc(fused.residual) if fused.residual is not None else None
+        out = self.defined(fused.out, nhwc=True)
+        self.skip.update(id(s) for s in fused.skip)
+        geo = [n, h, wd, c, oh, ow]
+        win = [kh, kw, sh, sw, pt, pl, dh, dw]
+        if cg == 1 and mg == 1:
+            cp = -(-c // 4) * 4
+            wp = np.zeros((kh * kw, cp), np.float32)
+            wp[:, :c] = wconst.reshape(c, kh * kw).T
+            bp = np.zeros(cp, np.float32)
+            if bconst is not None:
+                bp[:c] = bconst
+            if res is None:
+                self.emit("Conv", node.name, [xin, self.const(f"{w.name}_dw", wp), self.const(f"{node.name}_bias", bp)],
+                          [out], dict(a), "dwconv2d_nhwc_f32",
+                          [{"in": 0}, {"in": 1}, {"in": 2}, {"out": 0}, n, h, wd, c, oh, ow, *win,
+                           *act_params(act), cp])
+                return True
+        k = kh * kw * cg
+        panels = [pack_gemm_b(wconst[g * mg:(g + 1) * mg].transpose(2, 3, 1, 0).reshape(k, mg)) for g in range(group)]
+        biases = [pad_bias(None if bconst is None else bconst[g * mg:(g + 1) * mg], mg) for g in range(group)]
+        rows = n * oh * ow
+        mc = block_rows(k, rows)
+        pointwise = kh == kw == sh == sw == 1 and pt == pl == 0 and (oh, ow) == (h, wd)
+        inputs: list[Value | None] = [xin, self.const(f"{w.name}_packed", np.concatenate(panels)),
+                                      self.const(f"{node.name}_bias", np.concatenate(biases))]
+        if res is not None:
+            inputs.append(res)
+        outputs = [out]
+        if not pointwise:
+            outputs.append(self.new_value(f"{node.name}_im2col", DType.FLOAT32, (mc * k,)))
+        self.emit("Conv", node.name, inputs, outputs, dict(a), "conv2d_nhwc_f32",
+                  [{"in": 0}, {"in": 1}, {"in": 2}, {"out": 0}, {"in": 3} if res is not None else 0,
+                   0 if pointwise else {"out": 1}, *geo, m, *win, group, *act_params(act), mc])
+        return True
+
+    def _gemm(self, node: Node, a_val: Value, bmat: np.ndarray, bias: np.ndarray | None) -> bool:
+        y = node.outputs[0]
+        assert a_val.shape is not None
+        k, ncols = bmat.shape
+        rows = int(np.prod(a_val.shape[:-1], dtype=np.int64))
+        fused = self.fuse_tail(y, allow_residual="activation" not in node.attrs)
+        act = node.attrs.get("activation") or fused.act
+        res = self.nchw(fused.residual) if fused.residual is not None else None
+        out = self.defined(fused.out, nhwc=False)
+        self.skip.update(id(s) for s in fused.skip)
+        inputs: list[Value | None] = [self.nchw(a_val), self.const(f"{node.name}_packed", pack_gemm_b(bmat)),
+                                      self.const(f"{node.name}_bias", pad_bias(bias, ncols))]
+        if res is not None:
+            inputs.append(res)
+        self.emit(node.op_type, node.name, inputs, [out], dict(node.attrs), "gemm_f32",
+                  [{"in": 0}, {"in": 1}, {"in": 2}, {"out": 0}, {"in": 3} if res is not None else 0,
+                   rows, k, ncols, *act_params(act), block_rows(k, rows)])
+        return True
+
+    def op_Gemm(self, node: Node) -> bool:
+        a_val, b_val, c_val = node.input(0), node.input(1), node.input(2)
+        y = node.outputs[0]
+        if (a_val is None or b_val is None or b_val.const is None or int(node.attrs.get("transA", 0))
+                or not self.f32(a_val, b_val, c_val, y) or a_val.shape is None or len(a_val.shape) != 2):
+            return False
+        bmat = b_val.const.astype(np.float32)
+        if int(node.attrs.get("transB", 0)):
+            bmat = bmat.T
+        bmat = bmat * np.float32(node.attrs.get("alpha", 1.0))
+        ncols = bmat.shape[1]
+        bias = None
+        if c_val is not None:
+            if c_val.const is None or c_val.shape is None or int(np.prod(c_val.shape)) not in (1, ncols):
+                return False
+            if len(c_val.shape) == 2 and c_val.shape[0] != 1 and a_val.shape[0] != 1:
+                return False
+            bias = np.broadcast_to(c_val.const.astype(np.float32).reshape(-1), (ncols,)) * np.float32(
+                node.attrs.get("beta", 1.0))
+        return self._gemm(node, a_val, np.ascontiguousarray(bmat, np.float32), bias)
+
+    def op_MatMul(self, node: Node) -> bool:
+        a_val, b_val = node.input(0), node.input(1)
+        if (a_val is None or b_val is None or b_val.const is None or b_val.const.ndim != 2
+                or a_val.shape is None or len(a_val.shape) < 2 or not self.f32(a_val, b_val, node.outputs[0])):
+            return False
+        return self._gemm(node, a_val, b_val.const.astype(np.float32), None)
+
+    def _pool(self, node: Node, mode: int) -> bool:
+        x, y = node.input(0), node.outputs[0]
+        if x is None or x.shape is None or len(x.shape) != 4 or len(node.outputs) != 1 or not self.f32(x, y):
+            return False
+        a = node.attrs
+        n, c, h, w = x.shape
+        oh, ow = (y.shape or ())[2:]
+        kh, kw = a["kernel_shape"]
+        sh, sw = a.get("strides", [1, 1])
+        dh, dw = a.get("dilations", [1, 1])
+        pt, pl, pb, pr = a.get("pads", [0, 0, 0, 0])
+        xin = self.nhwc(x)
+        out = self.defined(y, nhwc=True)
+        self.emit(node.op_type, node.name, [xin], [out], dict(a), "pool2d_nhwc_f32",
+                  [{"in": 0}, {"out": 0}, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, mode])
+        return True
+
+    def op_MaxPool(self, node: Node) -> bool:
+        return self._pool(node, 0)
+
+    def op_AveragePool(self, node: Node) -> bool:
+        return self._pool(node, 1 if int(node.attrs.get("count_include_pad", 0)) else 2)
+
+    def _global_pool(self, node: Node, mode: int) -> bool:
+        x, y = node.input(0), node.outputs[0]
+        if x is None or x.shape is None or len(x.shape) != 4 or not self.f32(x, y):
+            return False
+        n, c, h, w = x.shape
+        xin = self.nhwc(x)
+        out = self.defined(y, nhwc=True)
+        self.emit(node.op_type, node.name, [xin], [out], {}, "global_pool_nhwc_f32",
+                  [{"in": 0}, {"out": 0}, n, h * w, c, mode])
+        return True
+
+    def op_GlobalAveragePool(self, node: Node) -> bool:
+        return self._global_pool(node, 1)
+
+    def op_GlobalMaxPool(self, node: Node) -> bool:
+        return self._global_pool(node, 0)
+
+    def _layout_for(self, vals: list[Value | None], out: Value) -> bool | None:
+        """NHWC (True), NCHW (False) for an elementwise-like op; None: only NCHW is possible."""
+        live = [v for v in vals if v is not None and not v.is_const]
+        if out.shape is None or len(out.shape) != 4:
+            return False
+        if any(self.in_nhwc(v) for v in live) and all(v.shape is not None and len(v.shape) == 4 for v in live):
+            return True
+        return False
+
+    def _operand(self, v: Value, nhwc: bool, rank: int) -> Value:
+        if not nhwc:
+            return self.nchw(v)
+        if v.is_const:
+            assert v.const is not None
+            data = v.const.reshape((1,) * (rank - v.const.ndim) + v.const.shape)
+            return self.const(f"{v.name}_nhwc", data.transpose(TO_NHWC))
+        return self.nhwc(v)
+
+    def op_binary(self, node: Node) -> bool:
+        a_val, b_val, y = node.input(0), node.input(1), node.outputs[0]
+        if a_val is None or b_val is None or not self.f32(a_val, b_val, y) or y.shape is None:
+            return False
+        if a_val.is_const and b_val.is_const:
+            return False
+        nhwc = self._layout_for([a_val, b_val], y)
+        rank = len(y.shape)
+        out_shape = tuple(y.shape[i] for i in TO_NHWC) if nhwc else y.shape
+        ops = [self._operand(v, bool(nhwc), rank) for v in (a_val, b_val)]
+        strides = [_broadcast_strides(v.shape or (), out_shape) for v in ops]
+        dims, sa, sb = _collapse(list(out_shape), strides[0], strides[1])
+        if dims is None:
+            return False
+        fused = self.fuse_tail(y, allow_residual=False)
+        out = self.defined(fused.out, nhwc=bool(nhwc))
+        self.skip.update(id(s) for s in fused.skip)
+        self.emit(node.op_type, node.name, [ops[0], ops[1]], [out], {}, "binary_f32",
+                  [{"in": 0}, {"in": 1}, {"out": 0}, BINARY_CODES[node.op_type], *dims, *sa, *sb,
+                   *act_params(fused.act)])
+        return True
+
+    op_Add = op_Sub = op_Mul = op_Div = op_binary
+
+    def op_activation(self, node: Node) -> bool:
+        x, y = node.input(0), node.outputs[0]
+        spec = activation_spec(node)
+        if x is None or spec is None or not self.f32(x, y) or x.shape is None:
+            return False
+        nhwc = self.in_nhwc(x)
+        xin = self.nhwc(x) if nhwc else self.nchw(x)
+        out = self.defined(y, nhwc=nhwc)
+        self.emit(node.op_type, node.name, [xin], [out], {}, "unary_f32", [{"in": 0}, {"out": 0}, x.size,
+                                                                          *act_params(spec)])
+        return True
+
+    op_Relu = op_Clip = op_LeakyRelu = op_Sigmoid = op_HardSigmoid = op_HardSwish = op_Tanh = op_activation
+
+    def op_Concat(self, node: Node) -> bool:
+        y = node.outputs[0]
+        vals = [v for v in node.inputs if v is not None]
+        if y.shape is None or y.dtype is None or any(v.dtype != y.dtype or v.shape is None for v in vals):
+            return False
+        axis = int(node.attrs["axis"])
+        nhwc = self._layout_for(list(vals), y) and axis == 1
+        shape = tuple(y.shape[i] for i in TO_NHWC) if nhwc else y.shape
+        if nhwc:
+            axis = 3
+        ins = [self._operand(v, bool(nhwc), len(y.shape)) for v in vals]
+        outer = int(np.prod(shape[:axis], dtype=np.int64))
+        item = y.dtype.itemsize
+        out = self.defined(y, nhwc=bool(nhwc))
+        params: list[Param] = [{"out": 0}, outer, int(np.prod(shape[axis:], dtype=np.int64)) * item, len(ins)]
+        for i, v in enumerate(ins):
+            assert v.shape is not None
+            params += [{"in": i}, int(np.prod(v.shape[axis:], dtype=np.int64)) * item]
+        self.emit("Concat", node.name, list(ins), [out], {"axis": axis}, "concat", params)
+        return True
+
+    def op_Softmax(self, node: Node) -> bool:
+        x, y = node.input(0), node.outputs[0]
+        if x is None or x.shape is None or not self.f32(x, y) or int(node.attrs["axis"]) != len(x.shape) - 1:
+            return False
+        cols = x.shape[-1]
+        out = self.defined(y, nhwc=False)
+        self.emit("Softmax", node.name, [self.nchw(x)], [out], dict(node.attrs), "softmax_f32",
+                  [{"in": 0}, {"out": 0}, x.size // max(cols, 1), cols])
+        return True
+
+
+def _broadcast_strides(shape: tuple[int, ...], out: tuple[int, ...]) -> list[int]:
+    """Element strides of a contiguous `shape` read broadcast to `out` (0 along broadcast axes)."""
+    full = (1,) * (len(out) - len(shape)) + tuple(shape)
+    strides, acc = [0] * len(out), 1
+    for i in range(len(out) - 1, -1, -1):
+        strides[i] = 0 if full[i] == 1 else acc
+        acc *= full[i]
+    return strides
+
+
+def _collapse(dims: list[int], sa: list[int], sb: list[int]) -> tuple[list[int] | None, list[int], list[int]]:
+    """Merge adjacent axes where both operands stay contiguous-or-broadcast; pad to 4 axes."""
+    d: list[int] = []
+    a: list[int] = []
+    b: list[int] = []
+    for n, x, y in zip(dims, sa, sb, strict=True):
+        if n == 1:
+            continue
+        if d and _mergeable(a[-1], x, n) and _mergeable(b[-1], y, n):
+            d[-1] *= n
+            a[-1] = x
+            b[-1] = y
+            continue
+        d.append(n)
+        a.append(x)
+        b.append(y)
+    if not d:
+        d, a, b = [1], [0], [0]
+    if len(d) > 4 or a[-1] not in (0, 1) or b[-1] not in (0, 1):
+        return None, [], []
+    pad = 4 - len(d)
+    return [1] * pad + d, [0] * pad + a, [0] * pad + b
+
+
+def _mergeable(outer: int, inner: int, n: int) -> bool:
+    return (outer == 0 and inner == 0) or (outer != 0 and outer == inner * n)
+
+
+def lower(graph: Graph) -> Program:
+    lw = _Lowering(graph)
+    for node in graph.nodes:
+        lw.lower_node(node)
+    for v in graph.outputs:
+        if not v.is_const:
+            lw.nchw(v)
+    mp = plan(graph, ALIGNMENT, lw.nodes)
+    extra = {"wasm": {"abi": ABI, "module": MODULE}, "jsKernels": sorted(lw.js_ops)}
+    return Program(NAME, graph, lw.calls, mp, weight_alignment=ALIGNMENT, extra=extra)

@@ -1,0 +1,77 @@
+"""Conv (1-D/2-D, groups, depthwise, strides, pads, dilations) as a direct convolution:
+one fragment per output element, no materialized im2col. Bias and the fused activation
+are applied in the same pass."""
+
+from __future__ import annotations
+
+from webdnn.backends.webgl.core import Ctx, Pass, ins, kernel, shape
+from webdnn.backends.webgl.glsl import activation
+from webdnn.ir.dtypes import DType
+from webdnn.ir.graph import Node
+
+
+def spatial2(node: Node, ctx: Ctx, xs: tuple[int, ...], ys: tuple[int, ...], kernel_shape: list[int]) -> dict[str, int]:
+    """Window geometry padded to 2-D (a 1-D window is H=1)."""
+    nd = len(xs) - 2
+    if nd not in (1, 2):
+        raise ctx.fail(node, f"supports 1-D and 2-D windows only (this one is {nd}-D)")
+    ones = [1] * nd
+    s = list(node.attrs.get("strides", ones))
+    d = list(node.attrs.get("dilations", ones))
+    p = list(node.attrs.get("pads", [0] * 2 * nd))
+    k = list(kernel_shape)
+    ih, iw = ([1] + list(xs[2:]))[-2:]
+    oh, ow = ([1] + list(ys[2:]))[-2:]
+    if nd == 1:
+        s, d, k, p = [1] + s, [1] + d, [1] + k, [0, p[0], 0, p[1]]
+    return {"IH": ih, "IW": iw, "OH": oh, "OW": ow, "KH": k[0], "KW": k[1], "SH": s[0], "SW": s[1],
+            "DH": d[0], "DW": d[1], "PT": p[0], "PL": p[1], "PB": p[2], "PR": p[3]}
+
+
+@kernel("Conv")
+def _conv(node: Node, ctx: Ctx) -> list[Pass]:
+    xs_ = ins(node, ctx)
+    for v in xs_:
+        if v.dtype != DType.FLOAT32:
+            raise ctx.fail(node, "computes Conv in float32 only")
+    x, w = xs_[0], xs_[1]
+    has_bias = node.input(2) is not None
+    y = node.outputs[0]
+    xs, ws, ys = shape(x), shape(w), shape(y)
+    g = spatial2(node, ctx, xs, ys, list(node.attrs.get("kernel_shape", ws[2:])))
+    group = int(node.attrs.get("group", 1))
+    c, m = xs[1], ys[1]
+    cg, mg = c // group, m // group
+    ihw, khw = g["IH"] * g["IW"], g["KH"] * g["KW"]
+    ohw = g["OH"] * g["OW"]
+    no_pad = g["PT"] == g["PL"] == g["PB"] == g["PR"] == 0
+    pointwise = khw == 1 and g["SH"] == g["SW"] == 1 and no_pad
+    lines = [
+        activation(node.attrs.get("activation")),
+        "float compute(int o) {",
+        f"  int n = o / {m * ohw}; int m = (o / {ohw}) % {m};",
+        f"  int oh = (o / {g['OW']}) % {g['OH']}; int ow = o % {g['OW']};",
+        f"  float acc = {'X2(m)' if has_bias else '0.0'};",
+        f"  int xb = (n * {c} + (m / {mg}) * {cg}) * {ihw};" if group > 1 else f"  int xb = n * {c * ihw};",
+        f"  int wb = m * {cg * khw};",
+    ]
+    if pointwise:
+        lines += [
+            "  int xi = xb + oh * " + str(g["IW"]) + " + ow;",
+            f"  for (int c = 0; c < {cg}; c++) {{ acc += X0(xi) * X1(wb + c); xi += {ihw}; }}",
+        ]
+    else:
+        lines += [
+            f"  for (int kh = 0; kh < {g['KH']}; kh++) {{",
+            f"    int ih = oh * {g['SH']} - {g['PT']} + kh * {g['DH']};",
+            f"    if (ih < 0 || ih >= {g['IH']}) continue;",
+            f"    for (int kw = 0; kw < {g['KW']}; kw++) {{",
+            f"      int iw = ow * {g['SW']} - {g['PL']} + kw * {g['DW']};",
+            f"      if (iw < 0 || iw >= {g['IW']}) continue;",
+            f"      int xi = xb + ih * {g['IW']} + iw; int wi = wb + kh * {g['KW']} + kw;",
+            f"      for (int c = 0; c < {cg}; c++) {{ acc += X0(xi) * X1(wi); xi += {ihw}; wi += {khw}; }}",
+            "    }",
+            "  }",
+        ]
+    lines += ["  return act(acc);", "}"]
+    return [Pass("Conv", node.name, xs_, y, "\n".join(lines))]

@@ -1,0 +1,200 @@
+"""Elementwise kernels: unary math and activations, broadcasting binary and variadic ops,
+Where, Clip, Cast, BatchNormalization (inference) and plain copies."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, shape
+from webdnn.backends.webgl.glsl import SIGMOID, TANH, broadcast_index, coords, flt
+from webdnn.ir.dtypes import DType
+from webdnn.ir.graph import Node, Value
+
+# erf: Maclaurin series below 0.5 (no cancellation near 0), Abramowitz-Stegun 7.1.26 above
+# (absolute error < 1.5e-7).
+ERF = """
+float erf_(float x) {
+  float a = abs(x);
+  if (a < 0.5) {
+    float z = x * x;
+    return x * (1.1283791 + z * (-0.37612638 + z * (0.11283792 + z * (-0.026866170 + z * (0.0052239776
+      + z * (-0.00085483270 + z * 0.00012055332))))));
+  }
+  float t = 1.0 / (1.0 + 0.3275911 * a);
+  float y = 1.0 - t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027
+    + t * 1.061405429)))) * exp(-a * a);
+  return sign(x) * y;
+}
+"""
+SOFTPLUS = "float softplus_(float x) { return max(x, 0.0) + log(1.0 + exp(-abs(x))); }\n"
+POW = """
+float pow_(float a, float b) {
+  if (b == 0.0) return 1.0;
+  float r = pow(abs(a), b);
+  if (a < 0.0) {
+    if (fract(b) != 0.0) return uintBitsToFloat(0x7fc00000u);
+    if (mod(b, 2.0) == 1.0) r = -r;
+  }
+  if (a == 0.0 && b < 0.0) r = uintBitsToFloat(0x7f800000u);
+  return r;
+}
+"""
+
+
+def _a(node: Node, key: str, default: float) -> str:
+    return flt(attr_float(node.attrs.get(key, default)))
+
+
+def _unary_expr(node: Node) -> tuple[str, str]:
+    """(helpers, GLSL expression of `x`) for a unary op."""
+    op = node.op_type
+    simple = {
+        "Relu": "max(x, 0.0)", "Exp": "exp(x)", "Log": "log(x)", "Sqrt": "sqrt(x)", "Reciprocal": "1.0 / x",
+        "Neg": "-x", "Abs": "abs(x)", "Floor": "floor(x)", "Ceil": "ceil(x)", "Round": "roundEven(x)",
+        "Sign": "sign(x)", "Sin": "sin(x)", "Cos": "cos(x)", "Tan": "tan(x)", "Asin": "asin(x)",
+        "Acos": "acos(x)", "Atan": "atan(x)", "Asinh": "asinh(x)", "Acosh": "acosh(x)", "Atanh": "atanh(x)",
+        "Sinh": "0.5 * (exp(x) - exp(-x))", "Cosh": "0.5 * (exp(x) + exp(-x))",
+        "Softsign": "x / (1.0 + abs(x))", "HardSwish": "x * clamp(x / 6.0 + 0.5, 0.0, 1.0)",
+        "Identity": "x", "Dropout": "x",
+        "Reshape": "x", "Flatten": "x", "Squeeze": "x", "Unsqueeze": "x",
+    }
+    if op in simple:
+        return "", simple[op]
+    if op == "Sigmoid":
+        return SIGMOID, "sigmoid_(x)"
+    if op == "Tanh":
+        return TANH, "tanh_(x)"
+    if op == "Erf":
+        return ERF, "erf_(x)"
+    if op == "Softplus":
+        return SOFTPLUS, "softplus_(x)"
+    if op == "Mish":
+        return SOFTPLUS + TANH, "x * tanh_(softplus_(x))"
+    if op == "Gelu":
+        if node.attrs.get("approximate", "none") == "tanh":
+            return TANH, "0.5 * x * (1.0 + tanh_(0.7978846 * (x + 0.044715 * x * x * x)))"
+        return ERF, "0.5 * x * (1.0 + erf_(x * 0.70710677))"
+    if op == "LeakyRelu":
+        return "", f"x < 0.0 ? x * {_a(node, 'alpha', 0.01)} : x"
+    if op == "Elu":
+        return "", f"x < 0.0 ? {_a(node, 'alpha', 1.0)} * (exp(x) - 1.0) : x"
+    if op == "Selu":
+        a, g = _a(node, "alpha", 1.67326319217681884765625), _a(node, "gamma", 1.05070102214813232421875)
+        return "", f"{g} * (x <= 0.0 ? {a} * (exp(x) - 1.0) : x)"
+    if op == "Celu":
+        a = _a(node, "alpha", 1.0)
+        return "", f"max(x, 0.0) + min(0.0, {a} * (exp(x / {a}) - 1.0))"
+    if op == "HardSigmoid":
+        return "", f"clamp({_a(node, 'alpha', 0.2)} * x + {_a(node, 'beta', 0.5)}, 0.0, 1.0)"
+    if op == "ThresholdedRelu":
+        return "", f"x > {_a(node, 'alpha', 1.0)} ? x : 0.0"
+    if op == "Clip":
+        return "", f"min(max(x, {_a(node, 'min', -math.inf)}), {_a(node, 'max', math.inf)})"
+    if op in ("Cast", "CastLike"):
+        to = node.outputs[0].dtype
+        if to == DType.BOOL:
+            return "", "x != 0.0 ? 1.0 : 0.0"
+        if to in (DType.INT64, DType.INT32, DType.INT16, DType.INT8, DType.UINT8):
+            return "", "trunc(x)"
+        return "", "x"
+    raise AssertionError(op)
+
+
+UNARY_OPS = (
+    "Relu", "Exp", "Log", "Sqrt", "Reciprocal", "Neg", "Abs", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos",
+    "Tan", "Asin", "Acos", "Atan", "Asinh", "Acosh", "Atanh", "Sinh", "Cosh", "Softsign", "HardSwish",
+    "Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Sigmoid", "Tanh", "Erf", "Softplus",
+    "Mish", "Gelu", "LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid", "ThresholdedRelu", "Clip", "Cast",
+    "CastLike",
+)
+# Ops that only move values: any dtype whose values are exact in float32.
+MOVES = frozenset({"Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast", "CastLike"})
+
+
+@kernel(*UNARY_OPS)
+def _unary(node: Node, ctx: Ctx) -> list[Pass]:
+    x = ins(node, ctx)[0]
+    if node.op_type not in MOVES:
+        _need_f32(node, ctx, [x])
+    helpers, expr = _unary_expr(node)
+    body = f"{helpers}float compute(int o) {{ float x = X0(o); return {expr}; }}\n"
+    return [Pass(node.op_type, node.name, [x], node.outputs[0], body)]
+
+
+BINARY = {
+    "Add": "a + b", "Sub": "a - b", "Mul": "a * b", "Div": "a / b", "Max": "max(a, b)", "Min": "min(a, b)",
+    "PRelu": "a < 0.0 ? a * b : a",
+    "Equal": "a == b ? 1.0 : 0.0", "Less": "a < b ? 1.0 : 0.0", "Greater": "a > b ? 1.0 : 0.0",
+    "LessOrEqual": "a <= b ? 1.0 : 0.0", "GreaterOrEqual": "a >= b ? 1.0 : 0.0",
+    "And": "(a != 0.0 && b != 0.0) ? 1.0 : 0.0", "Or": "(a != 0.0 || b != 0.0) ? 1.0 : 0.0",
+    "Xor": "((a != 0.0) != (b != 0.0)) ? 1.0 : 0.0",
+}
+COMPARE = frozenset({"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor"})
+
+
+def _need_f32(node: Node, ctx: Ctx, vals: list[Value]) -> None:
+    for v in vals:
+        if v.dtype != DType.FLOAT32:
+            raise ctx.fail(node, f"computes {node.op_type} in float32 only (input '{v.name}' is {v.dtype})")
+
+
+def _pow_expr(node: Node) -> tuple[str, str]:
+    e = node.input(1)
+    if e is not None and e.const is not None and e.const.size and np.all(e.const == e.const.flat[0]):
+        k = float(e.const.flat[0])
+        special = {1.0: "a", 2.0: "a * a", 3.0: "a * a * a", 0.5: "sqrt(a)", -1.0: "1.0 / a", 0.0: "1.0"}
+        if k in special:
+            return "", special[k]
+    return POW, "pow_(a, b)"
+
+
+def _nary(node: Node, ctx: Ctx, xs: list[Value], combine: str, helpers: str = "") -> Pass:
+    out = node.outputs[0]
+    oshape = shape(out)
+    lines = [helpers, "float compute(int o) {", "  " + coords("o", oshape, "c")]
+    for k, x in enumerate(xs):
+        lines.append(f"  float v{k} = X{k}({broadcast_index(oshape, shape(x), 'c')});")
+    lines.append(f"  {combine}\n}}")
+    return Pass(node.op_type, node.name, xs, out, "\n".join(lines))
+
+
+@kernel(*BINARY, "Pow", "Sum", "Mean")
+def _binary(node: Node, ctx: Ctx) -> list[Pass]:
+    xs = ins(node, ctx)
+    op = node.op_type
+    if op not in COMPARE:
+        _need_f32(node, ctx, xs)
+    if len(xs) == 1:
+        return [Pass(op, node.name, xs, node.outputs[0], "float compute(int o) { return X0(o); }")]
+    if op == "Pow":
+        helpers, expr = _pow_expr(node)
+        return [_nary(node, ctx, xs, f"float a = v0; float b = v1; return {expr};", helpers)]
+    if op in ("Sum", "Mean") or (op in ("Max", "Min") and len(xs) > 2):
+        f = {"Sum": "r + v{k}", "Mean": "r + v{k}", "Max": "max(r, v{k})", "Min": "min(r, v{k})"}[op]
+        steps = " ".join(f"r = {f.format(k=k)};" for k in range(1, len(xs)))
+        tail = f"return r / {flt(len(xs))};" if op == "Mean" else "return r;"
+        return [_nary(node, ctx, xs, f"float r = v0; {steps} {tail}")]
+    return [_nary(node, ctx, xs, f"float a = v0; float b = v1; return {BINARY[op]};")]
+
+
+@kernel("Where")
+def _where(node: Node, ctx: Ctx) -> list[Pass]:
+    xs = ins(node, ctx, 3)
+    return [_nary(node, ctx, xs, "return v0 != 0.0 ? v1 : v2;")]
+
+
+@kernel("BatchNormalization")
+def _batchnorm(node: Node, ctx: Ctx) -> list[Pass]:
+    xs = ins(node, ctx, 5)
+    _need_f32(node, ctx, xs)
+    xshape = shape(xs[0])
+    inner = int(np.prod(xshape[2:], dtype=np.int64))
+    c = xshape[1]
+    eps = _a(node, "epsilon", 1e-5)
+    body = (
+        f"float compute(int o) {{ int c = (o / {inner}) % {c};\n"
+        f"  return (X0(o) - X3(c)) * (X1(c) / sqrt(X4(c) + {eps})) + X2(c); }}\n"
+    )
+    return [Pass(node.op_type, node.name, xs, node.outputs[0], body)]

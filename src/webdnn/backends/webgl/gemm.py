@@ -1,0 +1,74 @@
+"""Gemm (alpha, beta, transA, transB, C broadcast) and MatMul (numpy semantics: 1-D
+operands, batch broadcasting): one fragment per output element, with the fused
+activation in the same pass."""
+
+from __future__ import annotations
+
+from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, shape
+from webdnn.backends.webgl.glsl import activation, broadcast_index, coords, flt, strides
+from webdnn.ir.dtypes import DType
+from webdnn.ir.graph import Node, Value
+
+
+def _f32(node: Node, ctx: Ctx, vals: list[Value]) -> None:
+    for v in vals:
+        if v.dtype != DType.FLOAT32:
+            raise ctx.fail(node, f"computes {node.op_type} in float32 only")
+
+
+@kernel("Gemm")
+def _gemm(node: Node, ctx: Ctx) -> list[Pass]:
+    xs = ins(node, ctx)
+    _f32(node, ctx, xs)
+    a = shape(xs[0])
+    y = node.outputs[0]
+    m, n = shape(y)
+    ta, tb = int(node.attrs.get("transA", 0)) == 1, int(node.attrs.get("transB", 0)) == 1
+    k = a[0] if ta else a[1]
+    alpha, beta = attr_float(node.attrs.get("alpha", 1.0)), attr_float(node.attrs.get("beta", 1.0))
+    a_idx = f"k * {m} + i" if ta else f"i * {k} + k"
+    b_idx = f"j * {k} + k" if tb else f"k * {n} + j"
+    c_term = ""
+    if node.input(2) is not None and beta != 0.0:
+        c_idx = broadcast_index((m, n), shape(xs[2]), "c")
+        c_term = f" + {flt(beta)} * X2({c_idx})"
+    body = "\n".join([
+        activation(node.attrs.get("activation")),
+        "float compute(int o) {",
+        f"  int i = o / {n}; int j = o % {n}; int c0 = i; int c1 = j;",
+        "  float acc = 0.0;",
+        f"  for (int k = 0; k < {k}; k++) acc += X0({a_idx}) * X1({b_idx});",
+        f"  return act({flt(alpha)} * acc{c_term});" if alpha != 1.0 else f"  return act(acc{c_term});",
+        "}",
+    ])
+    return [Pass("Gemm", node.name, xs[:3] if c_term else xs[:2], y, body)]
+
+
+@kernel("MatMul")
+def _matmul(node: Node, ctx: Ctx) -> list[Pass]:
+    xs = ins(node, ctx, 2)
+    _f32(node, ctx, xs)
+    a = shape(xs[0])
+    b = shape(xs[1])
+    a2 = (1, a[0]) if len(a) == 1 else a
+    b2 = (b[0], 1) if len(b) == 1 else b
+    m, k, n = a2[-2], a2[-1], b2[-1]
+    rank = max(len(a2), len(b2)) - 2
+    ab = (1,) * (rank - (len(a2) - 2)) + tuple(a2[:-2])
+    bb = (1,) * (rank - (len(b2) - 2)) + tuple(b2[:-2])
+    batch = tuple(max(p, q) for p, q in zip(ab, bb, strict=True))
+    full = batch + (m, n)
+    ast, bst = strides(ab), strides(bb)
+    a_off = " + ".join([f"c{d} * {ast[d] * m * k}" for d in range(rank) if ab[d] != 1] or ["0"])
+    b_off = " + ".join([f"c{d} * {bst[d] * k * n}" for d in range(rank) if bb[d] != 1] or ["0"])
+    body = "\n".join([
+        activation(node.attrs.get("activation")),
+        "float compute(int o) {",
+        "  " + coords("o", full, "c"),
+        f"  int ai = {a_off} + c{rank} * {k}; int bi = {b_off} + c{rank + 1};",
+        "  float acc = 0.0;",
+        f"  for (int k = 0; k < {k}; k++) {{ acc += X0(ai) * X1(bi); ai += 1; bi += {n}; }}",
+        "  return act(acc);",
+        "}",
+    ])
+    return [Pass("MatMul", node.name, xs, node.outputs[0], body)]

@@ -1,0 +1,171 @@
+"""GLSL ES 3.00 building blocks shared by the webgl kernel generators.
+
+Every tensor lives in a 2-D R32F texture, one element per texel, stored row-major:
+element i of a tensor whose texture is W texels wide sits at texel (i % W, i / W).
+A kernel ("pass") writes one output tensor: each fragment computes the output element
+whose flat index is `o = y * W_out + x` by calling the generator's `float compute(int o)`.
+Inputs are read with `float X<k>(int i)` (k = input position); shapes are baked in as
+constants, so the only uniforms are the samplers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# Widest texture the lowering lays tensors out in by default; every WebGL2 device supports
+# at least 2048 (the spec minimum) and nearly all 4096. The runtime checks the real limit.
+MAX_TEXTURE_WIDTH = 4096
+HARD_LIMIT = 16384
+
+
+@dataclass(frozen=True)
+class Layout:
+    width: int
+    height: int
+
+
+def layout_for(size: int) -> Layout:
+    """Row-major 2-D layout of `size` elements: one row if it fits, else 4096 (or wider) columns."""
+    size = max(size, 1)
+    if size <= MAX_TEXTURE_WIDTH:
+        return Layout(size, 1)
+    w = MAX_TEXTURE_WIDTH
+    while math.ceil(size / w) > w and w < HARD_LIMIT:
+        w *= 2
+    return Layout(w, math.ceil(size / w))
+
+
+def flt(x: float) -> str:
+    """A float literal that reads back as the same float32 value (non-finite via bit tricks)."""
+    x = float(np.float32(x))
+    if math.isnan(x):
+        return "uintBitsToFloat(0x7fc00000u)"
+    if math.isinf(x):
+        return "uintBitsToFloat(0x7f800000u)" if x > 0 else "uintBitsToFloat(0xff800000u)"
+    r = repr(x)
+    return r if ("." in r or "e" in r) else r + ".0"
+
+
+def texel(lay: Layout, idx: str) -> str:
+    """GLSL ivec2 texel coordinate of flat element index `idx` in layout `lay`."""
+    if lay.height == 1:
+        return f"ivec2({idx}, 0)"
+    if lay.width & (lay.width - 1) == 0:
+        shift = lay.width.bit_length() - 1
+        return f"ivec2({idx} & {lay.width - 1}, {idx} >> {shift})"
+    return f"ivec2({idx} % {lay.width}, {idx} / {lay.width})"
+
+
+def strides(shape: Sequence[int]) -> list[int]:
+    s = [1] * len(shape)
+    for d in range(len(shape) - 2, -1, -1):
+        s[d] = s[d + 1] * shape[d + 1]
+    return s
+
+
+def coords(var: str, shape: Sequence[int], prefix: str) -> str:
+    """GLSL statements `int <prefix><d> = ...;` decomposing flat index `var` over `shape`."""
+    lines = []
+    for d, (n, s) in enumerate(zip(shape, strides(shape), strict=True)):
+        if n == 1:
+            e = "0"
+        else:
+            e = var if s == 1 else f"({var} / {s})"
+            if d > 0:
+                e = f"{e} % {n}"
+        lines.append(f"int {prefix}{d} = {e};")
+    return " ".join(lines)
+
+
+def linear(terms: Sequence[tuple[str, int]], base: int = 0) -> str:
+    """GLSL int expression base + sum(var * coefficient), skipping zero coefficients."""
+    parts = [str(base)] if base else []
+    for v, c in terms:
+        if c == 0:
+            continue
+        parts.append(v if c == 1 else f"{v} * {c}")
+    return " + ".join(parts) if parts else "0"
+
+
+def broadcast_index(out_shape: Sequence[int], in_shape: Sequence[int], prefix: str, flat: str = "o") -> str:
+    """Flat index into a tensor of `in_shape` broadcast (numpy rules) to `out_shape`, given the
+    output's coordinates named `<prefix><d>` and its flat index `flat`."""
+    if tuple(in_shape) == tuple(out_shape):
+        return flat
+    lead = len(out_shape) - len(in_shape)
+    ist = strides(in_shape)
+    terms = [(f"{prefix}{d + lead}", ist[d] if in_shape[d] != 1 else 0) for d in range(len(in_shape))]
+    return linear(terms)
+
+
+ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh")
+
+TANH = """
+float tanh_(float x) {
+  float a = abs(x);
+  if (a < 0.0625) { float x2 = x * x; return x * (1.0 + x2 * (-0.33333334 + x2 * (0.13333334 + x2 * -0.053968254))); }
+  float t = exp(-2.0 * a);
+  return sign(x) * (1.0 - t) / (1.0 + t);
+}
+"""
+SIGMOID = """
+float sigmoid_(float x) {
+  if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
+  float e = exp(x);
+  return e / (1.0 + e);
+}
+"""
+
+
+def _num(spec: dict[str, Any], key: str, default: float) -> float:
+    v = spec.get(key, default)
+    if isinstance(v, str):
+        return float(v.replace("Infinity", "inf"))
+    return float(v)
+
+
+def activation(spec: dict[str, Any] | None) -> str:
+    """GLSL `float act(float v)` for a fused activation spec (attrs["activation"]); identity if None."""
+    if spec is None:
+        return "float act(float v) { return v; }\n"
+    t = spec["type"]
+    if t == "Relu":
+        return "float act(float v) { return max(v, 0.0); }\n"
+    if t == "Clip":
+        lo, hi = _num(spec, "min", -math.inf), _num(spec, "max", math.inf)
+        return f"float act(float v) {{ return min(max(v, {flt(lo)}), {flt(hi)}); }}\n"
+    if t == "LeakyRelu":
+        return f"float act(float v) {{ return v < 0.0 ? v * {flt(_num(spec, 'alpha', 0.01))} : v; }}\n"
+    if t == "Sigmoid":
+        return SIGMOID + "float act(float v) { return sigmoid_(v); }\n"
+    if t == "HardSigmoid":
+        a, b = _num(spec, "alpha", 0.2), _num(spec, "beta", 0.5)
+        return f"float act(float v) {{ return clamp({flt(a)} * v + {flt(b)}, 0.0, 1.0); }}\n"
+    if t == "HardSwish":
+        return "float act(float v) { return v * clamp(v / 6.0 + 0.5, 0.0, 1.0); }\n"
+    if t == "Tanh":
+        return TANH + "float act(float v) { return tanh_(v); }\n"
+    raise ValueError(f"unknown fused activation {t!r} (known: {', '.join(ACTIVATIONS)})")
+
+
+def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, body: str) -> str:
+    """The complete fragment shader of one pass: samplers, fetchers, `body` (defines compute), main."""
+    lines = ["#version 300 es", "precision highp float;", "precision highp int;", "precision highp sampler2D;"]
+    for k, lay in enumerate(in_layouts):
+        lines.append(f"uniform sampler2D u{k};")
+        lines.append(f"float X{k}(int i) {{ return texelFetch(u{k}, {texel(lay, 'i')}, 0).r; }}")
+    lines.append("out vec4 y_;")
+    lines.append(body.strip())
+    lines.append(
+        "void main() {\n"
+        "  ivec2 p = ivec2(gl_FragCoord.xy);\n"
+        f"  int o = p.y * {out_layout.width} + p.x;\n"
+        f"  float v = 0.0;\n  if (o < {max(out_size, 1)}) v = compute(o);\n"
+        "  y_ = vec4(v, 0.0, 0.0, 0.0);\n}"
+    )
+    return "\n".join(lines) + "\n"

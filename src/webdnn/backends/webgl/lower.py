@@ -1,0 +1,131 @@
+"""Lowering to the webgl backend (WebGL2, GLSL ES 3.00 fragment shaders over R32F textures).
+
+Each non-view node becomes one or more passes (see core.Pass); every pass gets a fragment
+shader generated here with all shapes baked in. Tensors live in 2-D textures laid out
+row-major (glsl.layout_for); views (Reshape and friends) share their root's texture.
+Runtime textures are pooled by (width, height) over the lifetimes of the pass sequence,
+so a texture is reused once the tensor it held is dead; weights get one texture each,
+uploaded once at load.
+
+Descriptor additions (top-level field "webgl"):
+  programs: [fragment shader source]        deduplicated
+  textures: [{width, height}]               runtime textures and weight textures
+  inputs / outputs: [texture index]         per graph input / output, in order
+Each kernel call is one pass: attrs = {program, textures: [texture of each input..., output]}.
+"""
+
+from __future__ import annotations
+
+from webdnn.backends.common.descriptor import KernelCall, Program
+from webdnn.backends.common.memory_plan import MemoryPlan, is_view, plan
+from webdnn.backends.webgl import conv, elementwise, gemm, pool, reduce, resize, tensor  # noqa: F401 (registers kernels)
+from webdnn.backends.webgl.core import GENERATORS, NAME, Ctx, Pass
+from webdnn.backends.webgl.glsl import Layout, fragment, layout_for
+from webdnn.errors import ConversionError, UnsupportedOperatorError, where
+from webdnn.ir.dtypes import DType
+from webdnn.ir.graph import Graph, Node
+
+ALIGNMENT = 16
+TEXTURE_DTYPES = frozenset({DType.FLOAT32, DType.INT64, DType.INT32, DType.INT16, DType.INT8, DType.UINT8, DType.BOOL})
+
+
+def supported() -> list[str]:
+    return sorted(GENERATORS)
+
+
+def lower(graph: Graph) -> Program:
+    ctx = Ctx(graph)
+    passes: list[Pass] = []
+    plan_nodes: list[Node] = []
+    outputs = {id(v) for v in graph.outputs}
+    used = {id(v) for n in graph.nodes for v in n.inputs if v is not None} | outputs
+    for node in graph.nodes:
+        # a view that is a graph output is copied, so every output owns its texture
+        if is_view(node) and id(node.outputs[0]) not in outputs:
+            plan_nodes.append(node)
+            continue
+        gen = GENERATORS.get(node.op_type)
+        if gen is None:
+            raise UnsupportedOperatorError(
+                f"{where(node.name, node.op_type, graph.opset)}: the {NAME} backend has no kernel for {node.op_type}"
+            )
+        for v in [*node.inputs, *node.outputs]:
+            if v is not None and v.dtype not in TEXTURE_DTYPES:
+                raise ctx.fail(node, f"does not support {v.dtype} tensors ('{v.name}')")
+        extra = [v for v in node.outputs[1:] if id(v) in used] if node.op_type != "Split" else []
+        if extra:
+            raise ctx.fail(node, f"does not produce the optional output '{extra[0].name}'")
+        for p in gen(node, ctx):
+            passes.append(p)
+            plan_nodes.append(Node(f"{NAME}.{p.op}", p.name, list(p.inputs), [p.output]))
+    for v in graph.outputs:
+        if v.is_const or v.producer is None:
+            raise ConversionError(
+                f"output '{v.name}' is a constant or a graph input; the {NAME} backend needs it computed by a node"
+            )
+    mp = plan(graph, ALIGNMENT, plan_nodes)
+    return _program(graph, passes, mp)
+
+
+def _program(graph: Graph, passes: list[Pass], mp: MemoryPlan) -> Program:
+    textures: list[Layout] = []
+    tex_of: dict[int, int] = {}  # id(root value or const value) -> texture index
+    root = mp.root
+
+    # lifetimes of runtime roots over the pass sequence
+    last: dict[int, int] = {}
+    for step, p in enumerate(passes):
+        for v in p.inputs:
+            if not v.is_const:
+                last[id(root(v))] = step
+    for v in graph.outputs:
+        last[id(root(v))] = len(passes)
+    free: dict[Layout, list[int]] = {}
+
+    def new_texture(lay: Layout) -> int:
+        spare = free.get(lay)
+        if spare:
+            return spare.pop()
+        textures.append(lay)
+        return len(textures) - 1
+
+    for v in graph.inputs:
+        tex_of[id(root(v))] = new_texture(layout_for(v.size))
+        last.setdefault(id(root(v)), -1)
+    calls: list[KernelCall] = []
+    programs: list[str] = []
+    program_index: dict[str, int] = {}
+    for step, p in enumerate(passes):
+        in_tex: list[int] = []
+        for v in p.inputs:
+            key = id(v) if v.is_const else id(root(v))
+            if key not in tex_of:
+                if not v.is_const:
+                    raise ConversionError(f"pass '{p.name}' reads '{v.name}' before any pass wrote it")
+                textures.append(layout_for(v.size))
+                tex_of[key] = len(textures) - 1
+            in_tex.append(tex_of[key])
+        out_root = root(p.output)
+        if id(out_root) in tex_of:
+            raise ConversionError(f"pass '{p.name}' writes '{p.output.name}', which already has a texture")
+        out_lay = layout_for(p.output.size)
+        tex_of[id(out_root)] = new_texture(out_lay)
+        src = fragment([textures[t] for t in in_tex], p.output.size, out_lay, p.body)
+        if src not in program_index:
+            program_index[src] = len(programs)
+            programs.append(src)
+        calls.append(KernelCall(p.op, p.name, list(p.inputs), [p.output],
+                                {"program": program_index[src], "textures": [*in_tex, tex_of[id(out_root)]]}))
+        # release what dies here (after the output was allocated: a pass never reads its own target)
+        for v in {id(root(v)): root(v) for v in [*p.inputs, p.output] if not v.is_const}.values():
+            if last.get(id(v), -1) <= step:
+                free.setdefault(textures[tex_of[id(v)]], []).append(tex_of[id(v)])
+    extra = {
+        NAME: {
+            "programs": programs,
+            "textures": [{"width": t.width, "height": t.height} for t in textures],
+            "inputs": [tex_of[id(root(v))] for v in graph.inputs],
+            "outputs": [tex_of[id(root(v))] for v in graph.outputs],
+        }
+    }
+    return Program(NAME, graph, calls, mp, weight_alignment=ALIGNMENT, extra=extra)

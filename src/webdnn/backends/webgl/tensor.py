@@ -1,0 +1,144 @@
+"""Data movement: Transpose, Slice, Expand, Tile (one strided gather), Concat, Split,
+Pad (constant mode) and Gather. Values move untouched, so integer tensors work too
+(their values travel as float32, exact up to 2**24)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, shape
+from webdnn.backends.webgl.glsl import coords, flt, linear, strides
+from webdnn.ir.graph import Node, Value
+
+
+def _strided(node: Node, x: Value, out: Value, dims: list[int], st: list[int], base: int, suffix: str = "") -> Pass:
+    """out (row-major over `dims`) = x[base + sum(i_d * st_d)]."""
+    body = (
+        f"float compute(int o) {{ {coords('o', dims, 'c')}\n"
+        f"  return X0({linear([(f'c{d}', s) for d, s in enumerate(st)], base)}); }}\n"
+    )
+    return Pass(node.op_type + suffix, node.name + suffix, [x], out, body)
+
+
+@kernel("Transpose")
+def _transpose(node: Node, ctx: Ctx) -> list[Pass]:
+    x = ins(node, ctx)[0]
+    xs = shape(x)
+    perm = list(node.attrs.get("perm", range(len(xs) - 1, -1, -1)))
+    xst = strides(xs)
+    return [_strided(node, x, node.outputs[0], [xs[p] for p in perm], [xst[p] for p in perm], 0)]
+
+
+@kernel("Slice")
+def _slice(node: Node, ctx: Ctx) -> list[Pass]:
+    x = ins(node, ctx)[0]
+    xs = shape(x)
+    starts, steps, axes = node.attrs["starts"], node.attrs["steps"], node.attrs["axes"]
+    if list(axes) != list(range(len(xs))):
+        raise ctx.fail(node, "needs canonical Slice attributes (every axis)")
+    xst = strides(xs)
+    base = sum(int(s) * xst[d] for d, s in enumerate(starts))
+    y = node.outputs[0]
+    return [_strided(node, x, y, list(shape(y)), [int(st) * xst[d] for d, st in enumerate(steps)], base)]
+
+
+@kernel("Expand")
+def _expand(node: Node, ctx: Ctx) -> list[Pass]:
+    x = ins(node, ctx)[0]
+    xs, y = shape(x), node.outputs[0]
+    ys = list(shape(y))
+    lead = len(ys) - len(xs)
+    xst = strides(xs)
+    st = [0] * lead + [xst[d] if xs[d] != 1 else 0 for d in range(len(xs))]
+    return [_strided(node, x, y, ys, st, 0)]
+
+
+@kernel("Tile")
+def _tile(node: Node, ctx: Ctx) -> list[Pass]:
+    x = ins(node, ctx)[0]
+    xs = shape(x)
+    reps = [int(r) for r in node.attrs["repeats"]]
+    xst = strides(xs)
+    dims = [v for d in range(len(xs)) for v in (reps[d], xs[d])]
+    st = [v for s in xst for v in (0, s)]
+    return [_strided(node, x, node.outputs[0], dims, st, 0)]
+
+
+@kernel("Concat")
+def _concat(node: Node, ctx: Ctx) -> list[Pass]:
+    xs = ins(node, ctx)
+    y = node.outputs[0]
+    ys = shape(y)
+    axis = int(node.attrs["axis"])
+    inner = int(np.prod(ys[axis + 1 :], dtype=np.int64))
+    total = ys[axis]
+    lines = ["float compute(int o) {", f"  int outer = o / {total * inner}; int a = (o / {inner}) % {total};",
+             f"  int i = o % {inner};"]
+    off = 0
+    parts = [(k, x) for k, x in enumerate(xs) if shape(x)[axis] > 0]
+    for n, (k, x) in enumerate(parts):
+        length = shape(x)[axis]
+        expr = f"X{k}((outer * {length} + a - {off}) * {inner} + i)"
+        if n == len(parts) - 1:
+            lines.append(f"  return {expr};")
+        else:
+            lines.append(f"  if (a < {off + length}) return {expr};")
+        off += length
+    if not parts:
+        lines.append("  return 0.0;")
+    lines.append("}")
+    return [Pass("Concat", node.name, xs, y, "\n".join(lines))]
+
+
+@kernel("Split")
+def _split(node: Node, ctx: Ctx) -> list[Pass]:
+    x = ins(node, ctx)[0]
+    xs = shape(x)
+    axis = int(node.attrs["axis"])
+    xst = strides(xs)
+    passes, off = [], 0
+    for k, y in enumerate(node.outputs):
+        ys = list(shape(y))
+        passes.append(_strided(node, x, y, ys, xst, off * xst[axis], f".{k}"))
+        off += ys[axis]
+    return passes
+
+
+@kernel("Pad")
+def _pad(node: Node, ctx: Ctx) -> list[Pass]:
+    x = ins(node, ctx)[0]
+    if node.attrs.get("mode", "constant") != "constant":
+        raise ctx.fail(node, f"supports Pad mode 'constant' only (got {node.attrs.get('mode')!r})")
+    xs, y = shape(x), node.outputs[0]
+    ys = shape(y)
+    pads = [int(p) for p in node.attrs["pads"]]
+    rank = len(xs)
+    value = flt(attr_float(node.attrs.get("value", 0.0)))
+    xst = strides(xs)
+    conds, terms = [], []
+    for d in range(rank):
+        conds.append(f"c{d} - {pads[d]} < 0 || c{d} - {pads[d]} >= {xs[d]}")
+        terms.append(f"(c{d} - {pads[d]}) * {xst[d]}")
+    body = (
+        f"float compute(int o) {{ {coords('o', ys, 'c')}\n"
+        f"  if ({' || '.join(conds) or 'false'}) return {value};\n"
+        f"  return X0({' + '.join(terms) or '0'}); }}\n"
+    )
+    return [Pass("Pad", node.name, [x], y, body)]
+
+
+@kernel("Gather")
+def _gather(node: Node, ctx: Ctx) -> list[Pass]:
+    x, ind = ins(node, ctx, 2)
+    xs = shape(x)
+    axis = int(node.attrs.get("axis", 0))
+    dim = xs[axis]
+    inner = int(np.prod(xs[axis + 1 :], dtype=np.int64))
+    n = max(ind.size, 1)
+    body = (
+        "float compute(int o) {\n"
+        f"  int outer = o / {n * inner}; int j = (o / {inner}) % {n}; int i = o % {inner};\n"
+        f"  int k = int(X1(j)); if (k < 0) k += {dim}; k = clamp(k, 0, {dim - 1});\n"
+        f"  return X0((outer * {dim} + k) * {inner} + i);\n}}\n"
+    )
+    return [Pass("Gather", node.name, [x, ind], node.outputs[0], body)]

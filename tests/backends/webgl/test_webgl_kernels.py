@@ -1,0 +1,194 @@
+"""webgl backend: single-node models on odd shapes in headless Chromium vs onnxruntime,
+and the lowering's own guarantees (no browser)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+
+from tests.conftest import F32, I64, make_model
+from webdnn.backends.webgl.glsl import layout_for
+from webdnn.convert import convert
+from webdnn.errors import UnsupportedOperatorError
+from webdnn.verify import compare, reference_outputs
+
+RNG = np.random.default_rng(7)
+
+
+def rnd(*shape: int) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(np.float32)
+
+
+def node(op: str, ins: list[str], outs: list[str] | None = None, **attrs: Any) -> onnx.NodeProto:
+    return helper.make_node(op, ins, outs or ["y"], **attrs)
+
+
+def case(nodes: list[onnx.NodeProto], inputs: dict[str, np.ndarray], inits: dict[str, np.ndarray] | None = None,
+         outputs: tuple[str, ...] = ("y",)) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    decl = [(k, I64 if v.dtype == np.int64 else F32, list(v.shape)) for k, v in inputs.items()]
+    return make_model(nodes, decl, list(outputs), inits), inputs
+
+
+def conv_case(act: list[onnx.NodeProto]) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    nodes = [node("Conv", ["x", "w", "b"], ["c" if act else "y"], group=2, strides=[2, 1], pads=[1, 0, 2, 1],
+                  dilations=[2, 1]), *act]
+    return case(nodes, {"x": rnd(2, 6, 9, 7)}, {"w": rnd(4, 3, 3, 2), "b": rnd(4)})
+
+
+ACTS: dict[str, list[onnx.NodeProto]] = {
+    "none": [],
+    "relu": [node("Relu", ["c"])],
+    "clip": [node("Clip", ["c", "lo", "hi"])],
+    "leaky": [node("LeakyRelu", ["c"], alpha=0.3)],
+    "sigmoid": [node("Sigmoid", ["c"])],
+    "hardsigmoid": [node("HardSigmoid", ["c"], alpha=0.3, beta=0.4)],
+    "hardswish": [node("HardSwish", ["c"])],
+    "tanh": [node("Tanh", ["c"])],
+}
+
+
+def _cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
+    c: dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]] = {}
+    for name, act in ACTS.items():
+        model, inputs = conv_case(act)
+        if name == "clip":
+            model.graph.initializer.extend([onnx.numpy_helper.from_array(np.float32(-0.5), "lo"),
+                                            onnx.numpy_helper.from_array(np.float32(0.7), "hi")])
+        c[f"conv_{name}"] = (model, inputs)
+    c["conv_depthwise"] = case([node("Conv", ["x", "w"], group=5, pads=[1, 1, 1, 1])], {"x": rnd(1, 5, 8, 9)},
+                               {"w": rnd(5, 1, 3, 3)})
+    c["conv_1d"] = case([node("Conv", ["x", "w", "b"], strides=[2], pads=[1, 2])], {"x": rnd(1, 3, 11)},
+                        {"w": rnd(4, 3, 3), "b": rnd(4)})
+    c["conv_pointwise"] = case([node("Conv", ["x", "w"])], {"x": rnd(1, 7, 5, 3)}, {"w": rnd(9, 7, 1, 1)})
+    c["conv_big"] = case([node("Conv", ["x", "w", "b"], pads=[1, 1, 1, 1])], {"x": rnd(1, 8, 33, 70)},
+                         {"w": rnd(5, 8, 3, 3), "b": rnd(5)})  # tensors wider than one texture row
+    c["gemm"] = case([node("Gemm", ["a", "b", "c"], alpha=0.7, beta=1.3, transA=1, transB=1)],
+                     {"a": rnd(5, 3)}, {"b": rnd(4, 5), "c": rnd(4)})
+    c["gemm_relu"] = case([node("Gemm", ["a", "b"], ["g"]), node("Relu", ["g"])], {"a": rnd(3, 6)}, {"b": rnd(6, 5)})
+    c["matmul_batched"] = case([node("MatMul", ["a", "b"])], {"a": rnd(2, 1, 3, 5), "b": rnd(4, 5, 6)})
+    c["matmul_1d"] = case([node("MatMul", ["a", "b"])], {"a": rnd(5), "b": rnd(3, 5, 2)})
+    c["maxpool_ceil"] = case([node("MaxPool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 1, 0],
+                                   ceil_mode=1)], {"x": rnd(1, 3, 10, 9)})
+    c["avgpool_excl"] = case([node("AveragePool", ["x"], kernel_shape=[3, 2], strides=[2, 1], pads=[1, 1, 1, 0])],
+                             {"x": rnd(2, 2, 7, 6)})
+    c["avgpool_incl"] = case([node("AveragePool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+                                   count_include_pad=1)], {"x": rnd(1, 3, 7, 8)})
+    c["global_avg"] = case([node("GlobalAveragePool", ["x"])], {"x": rnd(2, 3, 5, 7)})
+    c["global_max"] = case([node("GlobalMaxPool", ["x"])], {"x": rnd(2, 3, 5, 7)})
+    c["add_broadcast"] = case([node("Add", ["a", "b"])], {"a": rnd(3, 1, 5), "b": rnd(4, 1)})
+    c["div_mul_sub"] = case([node("Div", ["a", "b"], ["d"]), node("Mul", ["d", "a"], ["m"]), node("Sub", ["m", "b"])],
+                            {"a": rnd(2, 3, 4), "b": rnd(3, 1) + 3})
+    c["pow_sq_sqrt"] = case([node("Pow", ["a", "two"], ["p"]), node("Sqrt", ["p"])], {"a": rnd(7, 5)},
+                            {"two": np.float32(2.0)})
+    c["pow_general"] = case([node("Pow", ["a", "b"])], {"a": np.abs(rnd(4, 5)) + 0.1, "b": rnd(5)})
+    c["where_greater"] = case([node("Greater", ["a", "b"], ["g"]), node("Where", ["g", "a", "b"])],
+                              {"a": rnd(3, 4), "b": rnd(4)})
+    big = np.concatenate([rnd(20) * 30, np.float32([0.0, 1e-5, -1e-5, 80.0, -80.0, 0.3, -0.3])]).reshape(3, 9)
+    for op in ["Tanh", "Sigmoid", "Erf", "Exp", "Neg", "Abs", "Softplus", "Elu"]:
+        inp = big / 10 if op == "Exp" else big
+        c[f"unary_{op.lower()}"] = case([node(op, ["x"])], {"x": inp})
+    c["gelu_erf"] = case([node("Div", ["x", "s2"], ["d"]), node("Erf", ["d"], ["e"]), node("Add", ["e", "one"], ["f"]),
+                          node("Mul", ["x", "f"], ["g"]), node("Mul", ["g", "half"])], {"x": rnd(4, 33)},
+                         {"s2": np.float32(np.sqrt(2)), "one": np.float32(1), "half": np.float32(0.5)})
+    c["concat3"] = case([node("Concat", ["a", "b", "c"], axis=1)], {"a": rnd(2, 3, 5), "b": rnd(2, 1, 5),
+                                                                     "c": rnd(2, 4, 5)})
+    c["transpose"] = case([node("Transpose", ["x"], perm=[2, 0, 3, 1])], {"x": rnd(2, 3, 4, 5)})
+    c["slice_steps"] = case([node("Slice", ["x", "st", "en", "ax", "sp"])], {"x": rnd(5, 7, 6)},
+                            {"st": np.int64([4, 1]), "en": np.int64([0, 6]), "ax": np.int64([0, 2]),
+                             "sp": np.int64([-2, 2])})
+    c["expand"] = case([node("Expand", ["x", "sh"])], {"x": rnd(3, 1)}, {"sh": np.int64([2, 3, 4])})
+    c["split"] = case([node("Split", ["x"], ["y", "z"], axis=1, num_outputs=2)], {"x": rnd(2, 5, 3)},
+                      outputs=("y", "z"))
+    c["gather_int64"] = case([node("Gather", ["t", "i"], axis=0)], {"i": np.int64([[3, 0], [-1, 2]])},
+                             {"t": rnd(6, 5)})
+    c["gather_axis1"] = case([node("Gather", ["x", "i"], axis=1)], {"x": rnd(2, 6, 3)}, {"i": np.int64([5, 1, 1])})
+    c["cast_int64"] = case([node("Cast", ["i"], ["f"], to=1), node("Mul", ["f", "f"])], {"i": np.int64([[1, 0, 7]])})
+    c["softmax_inner"] = case([node("Softmax", ["x"], axis=1)], {"x": rnd(2, 5, 3) * 20})
+    c["softmax_last"] = case([node("Softmax", ["x"], axis=-1)], {"x": rnd(3, 4, 129) * 50})
+    c["logsoftmax"] = case([node("LogSoftmax", ["x"], axis=-1)], {"x": rnd(3, 17)})
+    c["layernorm"] = case([node("LayerNormalization", ["x", "s", "b"], axis=-1, epsilon=1e-3)], {"x": rnd(2, 3, 37)},
+                          {"s": rnd(37), "b": rnd(37)})
+    c["layernorm_axis1"] = case([node("LayerNormalization", ["x", "s"], axis=1)], {"x": rnd(2, 3, 4)},
+                                {"s": rnd(3, 4)})
+    c["reducemean"] = case([node("ReduceMean", ["x", "ax"], keepdims=0)], {"x": rnd(2, 5, 3)}, {"ax": np.int64([1])})
+    c["reducesum_02"] = case([node("ReduceSum", ["x", "ax"])], {"x": rnd(2, 5, 3)}, {"ax": np.int64([0, 2])})
+    c["reducemax"] = case([node("ReduceMax", ["x"], axes=[2, 3], keepdims=1)], {"x": rnd(2, 3, 4, 5)}, None)
+    c["reducel2"] = case([node("ReduceL2", ["x"], axes=[-1])], {"x": rnd(3, 8)})
+    c["resize_nearest"] = case([node("Resize", ["x", "", "sc"], mode="nearest")], {"x": rnd(1, 2, 3, 5)},
+                               {"sc": np.float32([1, 1, 2, 1.5])})
+    c["resize_linear"] = case([node("Resize", ["x", "", "", "sz"], mode="linear")], {"x": rnd(1, 2, 5, 4)},
+                              {"sz": np.int64([1, 2, 9, 7])})
+    c["resize_linear_ac"] = case([node("Resize", ["x", "", "sc"], mode="linear",
+                                       coordinate_transformation_mode="align_corners")], {"x": rnd(1, 1, 4, 6)},
+                                 {"sc": np.float32([1, 1, 2, 0.5])})
+    c["batchnorm"] = case([node("BatchNormalization", ["x", "s", "b", "m", "v"])], {"x": rnd(2, 3, 4, 5)},
+                          {"s": rnd(3), "b": rnd(3), "m": rnd(3), "v": np.abs(rnd(3)) + 0.5})
+    return c
+
+
+CASES = _cases()
+# opset 18: Split's num_outputs and ReduceMean's axes input
+OPSET = {"split": 18, "reducemean": 18}
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):  # type: ignore[no-untyped-def]
+    def get(name: str) -> tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        model, inputs = CASES[name]
+        if name in OPSET:
+            model.opset_import[0].version = OPSET[name]
+        out = os.path.join(tmp_path_factory.mktemp(name), "out")
+        convert(model, out, ["webgl"])
+        return out, inputs, reference_outputs(model, inputs)
+
+    return get
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_webgl_kernel(name: str, converted, browser) -> None:  # type: ignore[no-untyped-def]
+    out, inputs, ref = converted(name)
+    r = browser.run_model(out, inputs, ["webgl"])
+    assert r.backend == "webgl"
+    for k, want in ref.items():
+        c = compare(k, want, r.outputs.get(k))
+        assert c.ok, f"{name}/{k}: max abs err {c.max_abs_err:.3g} {c.detail}"
+
+
+def test_unsupported_op_names_node_and_backend(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model, _ = case([node("LRN", ["x"], ["y"], size=3)], {"x": rnd(1, 4, 3, 3)})
+    model.graph.node[0].name = "my_lrn"
+    with pytest.raises(UnsupportedOperatorError, match=r"my_lrn.*LRN.*webgl"):
+        convert(model, os.path.join(tmp_path, "out"), ["webgl"])
+
+
+def test_descriptor_layout_and_texture_reuse(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    nodes = [node("Relu", ["x"], ["a"]), node("Neg", ["a"], ["b"]), node("Exp", ["b"], ["c"]),
+             node("Reshape", ["c", "sh"], ["d"]), node("Abs", ["d"], ["y"])]
+    model, _ = case(nodes, {"x": rnd(3, 5000)}, {"sh": np.int64([5000, 3])})
+    convert(model, os.path.join(tmp_path, "out"), ["webgl"])
+    with open(os.path.join(tmp_path, "out", "webgl", "descriptor.json")) as f:
+        d = json.load(f)
+    gl = d["webgl"]
+    assert [k["op"] for k in d["kernels"]] == ["Relu", "Neg", "Exp", "Abs"]  # the Reshape is a view
+    # x, a, b, c/d, y: 5 tensors of one layout ping-pong between 2 textures
+    assert len(gl["textures"]) == 2
+    assert all(t == {"width": 4096, "height": 4} for t in gl["textures"])
+    assert len(gl["programs"]) == 4
+    for k in d["kernels"]:
+        texs = k["attrs"]["textures"]
+        assert texs[-1] not in texs[:-1]
+
+
+def test_layout_for() -> None:
+    assert layout_for(1) == layout_for(0) and layout_for(1).width == 1
+    assert (layout_for(4096).width, layout_for(4096).height) == (4096, 1)
+    assert (layout_for(4097).width, layout_for(4097).height) == (4096, 2)
+    big = layout_for(30522 * 384 * 2)  # more than 4096 rows of 4096: wider rows
+    assert big.width == 8192 and big.height <= 8192

@@ -1,0 +1,106 @@
+"""Zoo models on the wasm backend, in Node and in headless Chromium, vs onnxruntime.
+
+fp32 tolerance: |ours - ref| <= 1e-4 * max(1, |ref|) elementwise. Ops without a wasm
+kernel (MiniLM's attention MatMuls, HED's Resize, ...) run as JS kernels on the wasm
+memory, so every zoo model runs (in Node; the three CNNs also in Chromium).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from webdnn import zoo
+from webdnn.convert import convert
+from webdnn.verify import compare, reference_outputs
+
+NODE_MODELS = ["squeezenet1_1", "mobilenet_v2", "resnet50", "inception_v3", "vgg16", "minilm", "hed"]
+BROWSER_MODELS = ["squeezenet1_1", "mobilenet_v2", "resnet50"]
+BUILD_ARGS: dict[str, dict[str, int]] = {"hed": {"height": 160, "width": 240}}
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):  # type: ignore[no-untyped-def]
+    cache: dict[str, tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]] = {}
+
+    def get(name: str) -> tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]:
+        if name not in cache:
+            d = tmp_path_factory.mktemp(name)
+            model = zoo.build(name, **BUILD_ARGS.get(name, {}))
+            path = os.path.join(d, f"{name}.onnx")
+            zoo.save(model, path)
+            inputs = zoo.default_inputs(name, model)
+            convert(path, os.path.join(d, "out"), ["wasm"], {k: v.shape for k, v in inputs.items()})
+            cache[name] = (os.path.join(d, "out"), inputs, reference_outputs(path, inputs))
+        return cache[name]
+
+    return get
+
+
+def _check(ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> None:
+    for name, want in ref.items():
+        c = compare(name, want, got.get(name))
+        assert c.ok, f"{name}: max abs err {c.max_abs_err:.3g} {c.detail}"
+
+
+@pytest.mark.slow
+@pytest.mark.node
+@pytest.mark.parametrize("name", NODE_MODELS)
+def test_wasm_zoo_model_in_node(name: str, converted) -> None:  # type: ignore[no-untyped-def]
+    from webdnn.browser.node import run_model_node
+
+    out, inputs, ref = converted(name)
+    r = run_model_node(out, inputs, ["wasm"])
+    assert r.backend == "wasm"
+    _check(ref, r.outputs)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize("name", BROWSER_MODELS)
+def test_wasm_zoo_model_in_chromium(name: str, converted, browser) -> None:  # type: ignore[no-untyped-def]
+    out, inputs, ref = converted(name)
+    r = browser.run_model(out, inputs, ["wasm"])
+    assert r.backend == "wasm"
+    _check(ref, r.outputs)
+
+
+@pytest.mark.browser
+def test_wasm_script_tag_build_under_strict_csp(tmp_path, browser) -> None:  # type: ignore[no-untyped-def]
+    """The IIFE build (no import.meta) finds webdnn-kernels.wasm next to its script, under a strict CSP."""
+    from onnx import helper
+
+    from tests.conftest import F32, make_model
+    from webdnn.browser.paths import runtime_dist
+    from webdnn.browser.server import STRICT_CSP, StaticServer
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], [("x", F32, [1, 3, 5, 5])],
+                       ["y"], {"w": w})
+    x = rng.standard_normal((1, 3, 5, 5)).astype(np.float32)
+    out = os.path.join(tmp_path, "out")
+    convert(model, out, ["wasm"], {"x": x.shape})
+    ref = reference_outputs(model, {"x": x})["y"]
+    page_html = "<!doctype html><script src='/runtime/webdnn.js'></script><script src='/page/page.js'></script>"
+    page_js = (
+        "window.go = async (x) => { const r = await WebDNN.load('/model/', {backendOrder: ['wasm']});"
+        " const o = await r.run({x: new Float32Array(x)}); return {backend: r.backend, y: Array.from(o.y.data)}; };"
+    )
+    page_dir = os.path.join(tmp_path, "page")
+    os.makedirs(page_dir)
+    with open(os.path.join(page_dir, "page.js"), "w") as f:
+        f.write(page_js)
+    mounts = {"/runtime/": runtime_dist(), "/model/": out, "/page/": page_dir}
+    with StaticServer(mounts, csp=STRICT_CSP, pages={"/p.html": page_html}) as srv:
+        page = browser.new_page()
+        try:
+            page.goto(srv.url + "/p.html")
+            r = page.evaluate("x => window.go(x)", x.reshape(-1).tolist())
+        finally:
+            page.close()
+    assert r["backend"] == "wasm"
+    got = np.array(r["y"], np.float32).reshape(ref.shape)
+    _check({"y": ref}, {"y": got})
