@@ -15,7 +15,7 @@ import numpy as np
 
 from webdnn.errors import WebDNNError
 
-BACKEND_HELP = "comma-separated backends (available: fallback)"
+BACKEND_HELP = "comma-separated backends: fallback, wasm, webgl, webgpu (those this version has)"
 
 
 def _progress(quiet: bool) -> Callable[[str], None]:
@@ -186,11 +186,14 @@ def serve(directory: str, port: int, no_isolation: bool) -> None:
 @click.option("--backend", default="fallback", show_default=True)
 def ops(backend: str) -> None:
     """List the operators a backend supports."""
-    from webdnn.backends.fallback.lower import supported
+    import importlib
 
-    if backend != "fallback":
-        raise click.BadParameter(f"unknown backend {backend}")
-    click.echo("\n".join(supported()))
+    from webdnn.backends import BACKENDS
+
+    if backend not in BACKENDS:
+        raise click.BadParameter(f"unknown backend {backend}; available: {', '.join(BACKENDS)}")
+    module = importlib.import_module(f"webdnn.backends.{backend}.lower")
+    click.echo("\n".join(module.supported()))
 
 
 @main.command()
