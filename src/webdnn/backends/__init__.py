@@ -12,12 +12,14 @@ from webdnn.backends.common.descriptor import Program
 from webdnn.backends.fallback import lower as fallback
 from webdnn.backends.wasm import lower as wasm
 from webdnn.backends.webgl import lower as webgl
+from webdnn.backends.webgpu import lower as webgpu
 from webdnn.ir.graph import Graph
 
 BACKENDS: dict[str, Callable[[Graph], Program]] = {
     "fallback": fallback.lower,
     "wasm": wasm.lower,
     "webgl": webgl.lower,
+    "webgpu": webgpu.lower,
 }
 
 DEFAULT_BACKENDS = ["fallback"]

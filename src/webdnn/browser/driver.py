@@ -29,6 +29,10 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-quic",
     "--enable-unsafe-webgpu",
+    # Dawn zero-fills workgroup memory in every shader and SwiftShader compiles that fill
+    # unrolled (seconds per tiled-matmul pipeline). WebDNN's shaders write workgroup memory
+    # before reading it, so results are identical; every WebGPU page in the session gets it.
+    "--enable-dawn-features=disable_workgroup_init",
 ]
 HARNESS_HTML = (
     "<!doctype html><meta charset='utf-8'><title>webdnn</title>"

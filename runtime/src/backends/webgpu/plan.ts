@@ -1,0 +1,116 @@
+// The webgpu backend's descriptor additions (written by src/webdnn/backends/webgpu/lower.py)
+// and their validation against the descriptor and the adapter's limits. Nothing from the
+// descriptor reaches the GPU before this checked it.
+//
+//   shaders: [{code, workgroupSize: [x, y, z], workgroupStorage: bytes}]
+//   kernels[i].attrs = {shader, workgroups: [x, y, z]}; bindings = inputs then outputs,
+//   each the tensor's whole byte range (rounded up to 4) in the arena or the weights buffer.
+
+import type { Descriptor } from "../../descriptor.js";
+import { DescriptorError } from "../../errors.js";
+
+export type BufferKind = "arena" | "weights";
+
+export interface ShaderSpec {
+  code: string;
+  workgroupSize: [number, number, number];
+  workgroupStorage: number;
+}
+
+export interface BindingPlan { buffer: BufferKind; offset: number; size: number }
+
+export interface DispatchPlan {
+  name: string;
+  shader: number;
+  workgroups: [number, number, number];
+  bindings: BindingPlan[];
+}
+
+export interface GpuPlan {
+  shaders: ShaderSpec[];
+  /** Per shader: the binding kinds its layout needs (null when no kernel uses it). */
+  layouts: (BufferKind[] | null)[];
+  dispatches: DispatchPlan[];
+  arenaBytes: number;   // GPU buffer sizes: byte lengths rounded up to 4, at least 4
+  weightBytes: number;
+  /** The device limits this model needs (requested when the device is created). */
+  needs: Record<string, number>;
+}
+
+const isCount = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+const isTriple = (x: unknown, min: number): x is [number, number, number] =>
+  Array.isArray(x) && x.length === 3 && x.every((v) => isCount(v) && v >= min);
+export const align4 = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
+
+function fail(what: string): never {
+  throw new DescriptorError(`webgpu descriptor: ${what}. Re-convert the model with the matching webdnn version.`);
+}
+
+/** Check the descriptor's webgpu fields; compute every binding range and the limits the model needs. */
+export function planDescriptor(desc: Descriptor): GpuPlan {
+  const raw = desc.shaders;
+  if (!Array.isArray(raw)) fail("field 'shaders' is missing or not a list");
+  const shaders = raw.map((s: unknown, i: number): ShaderSpec => {
+    const o = s as Partial<ShaderSpec> | null;
+    if (typeof o !== "object" || o === null || typeof o.code !== "string") fail(`shaders[${i}] needs code`);
+    if (!isTriple(o.workgroupSize, 1)) fail(`shaders[${i}].workgroupSize must be three positive integers`);
+    if (!isCount(o.workgroupStorage)) fail(`shaders[${i}].workgroupStorage must be a byte count`);
+    return { code: o.code, workgroupSize: o.workgroupSize, workgroupStorage: o.workgroupStorage };
+  });
+  const arenaBytes = align4(desc.arena.byteLength);
+  const weightBytes = align4(desc.weights.byteLength);
+  if (desc.arena.alignment % 256 !== 0) fail(`arena alignment ${desc.arena.alignment} is not a multiple of 256`);
+  const layouts: (BufferKind[] | null)[] = shaders.map(() => null);
+  const needs: Record<string, number> = {
+    maxStorageBuffersPerShaderStage: 0, maxStorageBufferBindingSize: 4, maxBufferSize: Math.max(arenaBytes, weightBytes),
+    maxComputeWorkgroupsPerDimension: 1, maxComputeInvocationsPerWorkgroup: 1, maxComputeWorkgroupStorageSize: 0,
+    maxComputeWorkgroupSizeX: 1, maxComputeWorkgroupSizeY: 1, maxComputeWorkgroupSizeZ: 1,
+  };
+  const need = (k: string, v: number) => { needs[k] = Math.max(needs[k] ?? 0, v); };
+  const dispatches = desc.kernels.map((k, i): DispatchPlan => {
+    const where = `kernels[${i}] ('${k.name}')`;
+    const a = k.attrs as { shader?: unknown; workgroups?: unknown };
+    if (!isCount(a.shader) || a.shader >= shaders.length) fail(`${where} refers to shader ${JSON.stringify(a.shader)}, there are ${shaders.length}`);
+    if (!isTriple(a.workgroups, 0)) fail(`${where}.workgroups must be three non-negative integers`);
+    const bindings = [...k.inputs, ...k.outputs].map((t): BindingPlan => {
+      if (t < 0) fail(`${where} has an omitted input (every binding needs a tensor)`);
+      const spec = desc.tensors[t]!;
+      const size = align4(spec.byteLength);
+      const limit = spec.memory === "arena" ? arenaBytes : weightBytes;
+      if (spec.offset % 256 !== 0) fail(`${where}: tensor '${spec.name}' starts at ${spec.offset}, not a multiple of 256`);
+      if (spec.offset + size > limit) fail(`${where}: tensor '${spec.name}' (${spec.offset}..${spec.offset + size}) lies outside the ${spec.memory} buffer`);
+      need("maxStorageBufferBindingSize", size);
+      return { buffer: spec.memory, offset: spec.offset, size };
+    });
+    const kinds = bindings.map((b) => b.buffer);
+    const prev = layouts[a.shader];
+    if (prev && (prev.length !== kinds.length || prev.some((x, j) => x !== kinds[j]))) {
+      fail(`${where} binds [${kinds}] but shader ${a.shader} is also used with [${prev}]`);
+    }
+    layouts[a.shader] = kinds;
+    const s = shaders[a.shader]!;
+    need("maxStorageBuffersPerShaderStage", bindings.length);
+    need("maxComputeWorkgroupsPerDimension", Math.max(...a.workgroups));
+    need("maxComputeInvocationsPerWorkgroup", s.workgroupSize[0] * s.workgroupSize[1] * s.workgroupSize[2]);
+    need("maxComputeWorkgroupStorageSize", s.workgroupStorage);
+    need("maxComputeWorkgroupSizeX", s.workgroupSize[0]);
+    need("maxComputeWorkgroupSizeY", s.workgroupSize[1]);
+    need("maxComputeWorkgroupSizeZ", s.workgroupSize[2]);
+    return { name: k.name, shader: a.shader, workgroups: a.workgroups, bindings };
+  });
+  return { shaders, layouts, dispatches, arenaBytes, weightBytes, needs };
+}
+
+/** The device limits to request, or an error naming the first limit the adapter cannot meet. */
+export function requiredLimits(needs: Record<string, number>, adapter: GPUSupportedLimits): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(needs)) {
+    const have = (adapter as unknown as Record<string, number | undefined>)[k];
+    if (have === undefined) continue;
+    if (v > have) {
+      throw new DescriptorError(`this model needs the WebGPU limit ${k} = ${v}, but the adapter offers ${have}; use another backend`);
+    }
+    out[k] = v;
+  }
+  return out;
+}

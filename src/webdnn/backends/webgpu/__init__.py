@@ -1,0 +1,1 @@
+"""The webgpu backend: WGSL compute shaders generated at conversion time."""

@@ -1,0 +1,70 @@
+"""Lowering to the webgpu backend: one or more WGSL compute dispatches per non-view node.
+
+Every runtime tensor lives in one arena GPUBuffer placed by the memory plan with offsets
+aligned to 256 bytes (WebGPU's minStorageBufferOffsetAlignment), so each tensor can be
+bound at its own offset; weights live in a second buffer, also 256-aligned. Each node's
+generator (one module per op family) writes a complete shader with shapes baked in.
+
+Descriptor additions (format version 1, backend "webgpu"):
+  shaders: [{code, workgroupSize: [x, y, z], workgroupStorage: bytes}]   deduplicated WGSL,
+      entry point `main`; arena bindings are `var<storage, read_write>`, weights `read`
+  arena.alignment = weights.alignment = 256
+Each kernel call is one dispatch: `inputs` then `outputs` are its bindings 0, 1, ... of
+group 0, each the whole byte range of that tensor (rounded up to 4 bytes), in the arena
+or the weights buffer; attrs = {shader: index, workgroups: [x, y, z]}. `op` and `name`
+are the node's (`name#i` when a node takes several dispatches, e.g. Concat: one per input).
+The runtime half is runtime/src/backends/webgpu/ (plan.ts validates all of the above).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from webdnn.backends.common.descriptor import KernelCall, Program
+from webdnn.backends.common.memory_plan import is_view, plan
+from webdnn.backends.webgpu import conv, elementwise, matmul, pool, reduce, resize, tensor  # noqa: F401 (registers)
+from webdnn.backends.webgpu.wgsl import GENERATORS, Ctx, Unsupported
+from webdnn.errors import UnsupportedOperatorError, where
+from webdnn.ir.graph import Graph
+
+NAME = "webgpu"
+ALIGNMENT = 256  # minStorageBufferOffsetAlignment: every binding starts at a multiple of it
+
+
+def supported() -> list[str]:
+    return sorted(GENERATORS)
+
+
+def lower(graph: Graph) -> Program:
+    mp = plan(graph, ALIGNMENT, list(graph.nodes))
+    ctx = Ctx(graph, mp)
+    shaders: list[dict[str, Any]] = []
+    index: dict[str, int] = {}
+    calls: list[KernelCall] = []
+    for node in list(graph.nodes):
+        if is_view(node):
+            continue
+        gen = GENERATORS.get(node.op_type)
+        if gen is None:
+            raise UnsupportedOperatorError(
+                f"{where(node.name, node.op_type, graph.opset)}: the {NAME} backend has no WGSL kernel for "
+                f"{node.op_type} yet; convert for another backend (e.g. --backends fallback)"
+            )
+        if all(v.size == 0 for v in node.outputs):
+            continue
+        try:
+            dispatches = gen(ctx, node)
+        except Unsupported as e:
+            raise UnsupportedOperatorError(
+                f"{where(node.name, node.op_type, graph.opset)}: the {NAME} backend does not support it here: {e}"
+            ) from None
+        for i, d in enumerate(dispatches):
+            if d.code not in index:
+                index[d.code] = len(shaders)
+                shaders.append(
+                    {"code": d.code, "workgroupSize": list(d.workgroup_size), "workgroupStorage": d.workgroup_bytes}
+                )
+            name = node.name if len(dispatches) == 1 else f"{node.name}#{i}"
+            attrs = {"shader": index[d.code], "workgroups": list(d.workgroups)}
+            calls.append(KernelCall(node.op_type, name, list(d.inputs), list(d.outputs), attrs))
+    return Program(NAME, graph, calls, mp, weight_alignment=ALIGNMENT, extra={"shaders": shaders})

@@ -1,0 +1,308 @@
+"""WGSL building blocks shared by the webgpu kernel generators.
+
+A generator turns one IR node into one or more `Dispatch`es: a complete WGSL compute
+shader with every shape baked in as a constant, its workgroup counts, and the tensors
+it binds. `Shader` collects the bindings while a generator writes the body: each
+distinct storage (a memory-plan root in the arena, or a weight) becomes one binding of
+group 0, reads first, then writes. Arena tensors are declared `read_write` even when
+only read: the whole arena is one GPUBuffer, and WebGPU forbids using one buffer as
+read-only and writable storage in the same dispatch. Weights are `read`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from webdnn.backends.common.memory_plan import MemoryPlan
+from webdnn.ir.dtypes import DType
+from webdnn.ir.graph import Graph, Node, Value
+
+MAX_GROUPS = 65535  # maxComputeWorkgroupsPerDimension (WebGPU default limit)
+MAX_BINDINGS = 8  # maxStorageBuffersPerShaderStage (WebGPU default limit)
+WG = 64  # workgroup size of the one-thread-per-element kernels
+
+
+class Unsupported(Exception):
+    """A generator cannot handle this node (dtype, attribute value, rank): the reason."""
+
+
+@dataclass
+class Dispatch:
+    code: str
+    workgroups: tuple[int, int, int]
+    inputs: list[Value]  # bindings 0..len(inputs)-1, read
+    outputs: list[Value]  # the following bindings, written
+    workgroup_size: tuple[int, int, int] = (WG, 1, 1)
+    workgroup_bytes: int = 0
+
+
+@dataclass
+class Ctx:
+    graph: Graph
+    plan: MemoryPlan
+
+
+Generator = Callable[[Ctx, Node], list[Dispatch]]
+GENERATORS: dict[str, Generator] = {}
+
+
+def register(*ops: str) -> Callable[[Generator], Generator]:
+    def deco(fn: Generator) -> Generator:
+        for op in ops:
+            GENERATORS[op] = fn
+        return fn
+
+    return deco
+
+
+# ---------------------------------------------------------------- literals and types
+
+
+# WGSL has no inf/nan literals, and a constant expression that evaluates to one is a
+# shader-creation error: read the bits from private variables (declared by Shader.finish
+# when used) so the value is made at run time.
+POS_INF = "bitcast<f32>(INF_BITS)"
+NEG_INF = "(-bitcast<f32>(INF_BITS))"
+NAN = "bitcast<f32>(NAN_BITS)"
+_SPECIALS = "var<private> INF_BITS: u32 = 0x7f800000u;\nvar<private> NAN_BITS: u32 = 0x7fc00000u;\n"
+
+
+def f32(x: float) -> str:
+    """An f32 WGSL expression for `x` (rounded to float32 first)."""
+    x = float(np.float32(x))
+    if math.isnan(x):
+        return NAN
+    if math.isinf(x):
+        return POS_INF if x > 0 else NEG_INF
+    return f"f32({x!r})"
+
+
+def u32(n: int) -> str:
+    if not 0 <= n < 2**32:
+        raise Unsupported(f"index {n} does not fit in u32")
+    return f"{int(n)}u"
+
+
+def elem_type(dtype: DType | None) -> str:
+    """The WGSL element type a tensor of `dtype` is bound as (for arithmetic)."""
+    if dtype == DType.FLOAT32:
+        return "f32"
+    if dtype == DType.INT32:
+        return "i32"
+    if dtype == DType.INT64:
+        return "vec2<u32>"  # (low word, high word), little-endian
+    raise Unsupported(f"{dtype.value if dtype else '?'} tensors are not supported by the webgpu backend yet")
+
+
+def bits_type(dtype: DType | None) -> str:
+    """The WGSL type that moves one element's bits (data-movement kernels)."""
+    size = dtype.itemsize if dtype else 0
+    if size == 4:
+        return "u32"
+    if size == 8:
+        return "vec2<u32>"
+    raise Unsupported(f"{dtype.value if dtype else '?'} tensors are not supported by the webgpu backend yet")
+
+
+def prod(xs: Sequence[int]) -> int:
+    return int(np.prod(xs, dtype=np.int64)) if len(xs) else 1
+
+
+def strides(shape: Sequence[int]) -> list[int]:
+    out = [1] * len(shape)
+    for i in range(len(shape) - 2, -1, -1):
+        out[i] = out[i + 1] * shape[i + 1]
+    return out
+
+
+def broadcast_strides(shape: Sequence[int], out_shape: Sequence[int]) -> list[int]:
+    """Strides of `shape` read at the coordinates of `out_shape` (0 along broadcast axes)."""
+    pad = [1] * (len(out_shape) - len(shape)) + list(shape)
+    st = strides(pad)
+    return [0 if d == 1 and o != 1 else s for d, o, s in zip(pad, out_shape, st, strict=True)]
+
+
+def unravel(index: str, shape: Sequence[int], prefix: str = "c") -> str:
+    """WGSL lines defining `{prefix}0..` = the coordinates of linear `index` in `shape`."""
+    if not shape:
+        return ""
+    lines = [f"var {prefix}_r = {index};"]
+    for d in range(len(shape) - 1, 0, -1):
+        lines.append(f"let {prefix}{d} = {prefix}_r % {u32(shape[d])}; {prefix}_r = {prefix}_r / {u32(shape[d])};")
+    lines.append(f"let {prefix}0 = {prefix}_r;")
+    return "\n    ".join(lines)
+
+
+def dot(prefix: str, st: Sequence[int], base: str = "0u") -> str:
+    """WGSL sum of coordinates `{prefix}d` times strides (zero strides dropped)."""
+    terms = [f"{prefix}{d} * {u32(s)}" if s != 1 else f"{prefix}{d}" for d, s in enumerate(st) if s != 0]
+    if base != "0u":
+        terms.insert(0, base)
+    return " + ".join(terms) if terms else "0u"
+
+
+def grid(groups: int) -> tuple[int, int, int]:
+    """(x, y, 1) workgroup counts covering `groups`, each within the per-dimension limit."""
+    groups = max(groups, 1)
+    if groups <= MAX_GROUPS:
+        return (groups, 1, 1)
+    y = -(-groups // MAX_GROUPS)
+    x = -(-groups // y)
+    if y > MAX_GROUPS:
+        raise Unsupported(f"{groups} workgroups exceed the dispatch limit")
+    return (x, y, 1)
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+# ---------------------------------------------------------------- activations
+
+ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh")
+
+
+def activation_expr(spec: dict[str, Any] | None, x: str) -> str:
+    """The WGSL expression applying a fused activation (attrs["activation"]) to f32 `x`."""
+    if not spec:
+        return x
+    t = spec.get("type")
+    if t == "Relu":
+        return f"max({x}, 0.0)"
+    if t == "Clip":
+        lo, hi = float(spec.get("min", -math.inf)), float(spec.get("max", math.inf))
+        e = x
+        if lo != -math.inf:
+            e = f"max({e}, {f32(lo)})"
+        if hi != math.inf:
+            e = f"min({e}, {f32(hi)})"
+        return e
+    if t == "LeakyRelu":
+        return f"select({x} * {f32(float(spec.get('alpha', 0.01)))}, {x}, {x} >= 0.0)"
+    if t == "Sigmoid":
+        return f"(1.0 / (1.0 + exp(-{x})))"
+    if t == "HardSigmoid":
+        a, b = float(spec.get("alpha", 0.2)), float(spec.get("beta", 0.5))
+        return f"clamp({f32(a)} * {x} + {f32(b)}, 0.0, 1.0)"
+    if t == "HardSwish":
+        return f"({x} * clamp({x} / 6.0 + 0.5, 0.0, 1.0))"
+    if t == "Tanh":
+        return f"tanh(clamp({x}, -15.0, 15.0))"
+    raise Unsupported(f"fused activation {t!r}")
+
+
+def activation_fn(spec: dict[str, Any] | None) -> str:
+    return f"fn act(x: f32) -> f32 {{ return {activation_expr(spec, 'x')}; }}\n"
+
+
+# ---------------------------------------------------------------- shader assembly
+
+
+@dataclass
+class _Binding:
+    name: str
+    value: Value
+    elem: str
+    writable: bool
+
+
+@dataclass
+class Shader:
+    """Collects a shader's bindings; `finish` assembles the source and the Dispatch."""
+
+    ctx: Ctx
+    reads: list[_Binding] = field(default_factory=list)
+    writes: list[_Binding] = field(default_factory=list)
+    _keys: dict[tuple[str, int], _Binding] = field(default_factory=dict)
+
+    def _key(self, v: Value) -> tuple[str, int]:
+        return ("w", id(v)) if v.is_const else ("a", id(self.ctx.plan.root(v)))
+
+    def _bind(self, v: Value, elem: str, writable: bool) -> str:
+        if v.size == 0:
+            raise Unsupported(f"tensor '{v.name}' is empty")
+        k = self._key(v)
+        b = self._keys.get(k)
+        if b is not None:
+            if b.elem != elem or (writable and not b.writable):
+                raise Unsupported(f"tensor '{v.name}' is bound twice with different types")
+            return b.name
+        group = self.writes if writable else self.reads
+        b = _Binding(f"{'out' if writable else 'in'}{len(group)}", v, elem, writable)
+        group.append(b)
+        self._keys[k] = b
+        return b.name
+
+    def read(self, v: Value, elem: str = "f32") -> str:
+        return self._bind(v, elem, False)
+
+    def write(self, v: Value, elem: str = "f32") -> str:
+        return self._bind(v, elem, True)
+
+    def finish(
+        self,
+        body: str,
+        workgroups: tuple[int, int, int],
+        size: tuple[int, int, int] = (WG, 1, 1),
+        helpers: str = "",
+        workgroup_bytes: int = 0,
+    ) -> Dispatch:
+        if len(self.reads) + len(self.writes) > MAX_BINDINGS:
+            raise Unsupported(f"more than {MAX_BINDINGS} tensors in one kernel")
+        decls = []
+        for i, b in enumerate([*self.reads, *self.writes]):
+            access = "read" if b.value.is_const else "read_write"
+            decls.append(f"@group(0) @binding({i}) var<storage, {access}> {b.name}: array<{b.elem}>;")
+        for w in workgroups:
+            if w > MAX_GROUPS:
+                raise Unsupported(f"{w} workgroups exceed the dispatch limit")
+        specials = _SPECIALS if "INF_BITS" in helpers + body or "NAN_BITS" in helpers + body else ""
+        code = (
+            "\n".join(decls) + "\n" + specials + helpers
+            + f"@compute @workgroup_size({size[0]}, {size[1]}, {size[2]})\n"
+            + "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,\n"
+            + "        @builtin(local_invocation_id) lxy: vec3<u32>) {\n"
+            + f"    {body.strip()}\n}}\n"
+        )
+        return Dispatch(code, workgroups, [b.value for b in self.reads], [b.value for b in self.writes], size,
+                        workgroup_bytes)
+
+
+def elementwise_dispatch(sh: Shader, n: int, body: str, helpers: str = "") -> Dispatch:
+    """One thread per element: `body` sees `i` (u32 < n)."""
+    groups = grid(ceil_div(n, WG))
+    pre = f"let i = (wid.x + wid.y * {u32(groups[0])}) * {u32(WG)} + lid;\n    if (i >= {u32(n)}) {{ return; }}\n    "
+    return sh.finish(pre + body, groups, helpers=helpers)
+
+
+def rowwise_dispatch(sh: Shader, rows: int, body: str, helpers: str = "", wg_bytes: int = 0) -> Dispatch:
+    """One workgroup per row: `body` sees `row` (u32 < rows) and `lid`."""
+    groups = grid(rows)
+    pre = f"let row = wid.x + wid.y * {u32(groups[0])};\n    if (row >= {u32(rows)}) {{ return; }}\n    "
+    return sh.finish(pre + body, groups, helpers=helpers, workgroup_bytes=wg_bytes)
+
+
+def ins(node: Node) -> list[Value]:
+    """The node's present inputs (an omitted optional input raises)."""
+    out = []
+    for i, v in enumerate(node.inputs):
+        if v is None:
+            raise Unsupported(f"input {i} is omitted")
+        out.append(v)
+    return out
+
+
+def shape(v: Value | None) -> tuple[int, ...]:
+    assert v is not None and v.shape is not None
+    return v.shape
+
+
+def need_f32(*vs: Value | None) -> None:
+    for v in vs:
+        if v is not None and v.dtype != DType.FLOAT32:
+            raise Unsupported(f"tensor '{v.name}' is {v.dtype.value if v.dtype else '?'}; only float32 is supported")
