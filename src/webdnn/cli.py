@@ -76,15 +76,15 @@ def main() -> None:
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="output directory")
-@click.option("--backends", default="fallback", show_default=True, help=BACKEND_HELP)
+@click.option("--backends", default=None, help=BACKEND_HELP + "; default: every backend that can run the model")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,...", help="fix an input's shape")
 @click.option("-q", "--quiet", is_flag=True)
-def convert(model: str, out_dir: str, backends: str, input_shape: tuple[str, ...], quiet: bool) -> None:
+def convert(model: str, out_dir: str, backends: str | None, input_shape: tuple[str, ...], quiet: bool) -> None:
     """Convert an ONNX MODEL into a WebDNN model directory."""
     from webdnn.convert import convert as do_convert
 
     say = _progress(quiet)
-    r = do_convert(model, out_dir, _backends(backends), _shapes(input_shape), progress=say)
+    r = do_convert(model, out_dir, _backends(backends) if backends else None, _shapes(input_shape), progress=say)
     for b, info in r.backends.items():
         saved = 1 - info["arena_bytes"] / info["naive_bytes"] if info["naive_bytes"] else 0.0
         say(

@@ -21,7 +21,7 @@ import onnx
 from webdnn import __version__
 from webdnn.backends import BACKENDS
 from webdnn.backends.common.descriptor import write
-from webdnn.errors import ConversionError
+from webdnn.errors import ConversionError, UnsupportedOperatorError
 from webdnn.frontend.onnx import from_onnx, load_onnx
 from webdnn.ir.graph import Graph
 from webdnn.passes.pipeline import PassReport, optimize
@@ -35,19 +35,23 @@ class ConvertResult:
     graph: Graph
     passes: PassReport
     backends: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # backend -> why it cannot run the model
     seconds: float = 0.0
 
 
 def convert(
     model: str | os.PathLike[str] | onnx.ModelProto,
     out_dir: str | os.PathLike[str],
-    backends: Sequence[str] = ("fallback",),
+    backends: Sequence[str] | None = ("fallback",),
     input_shapes: Mapping[str, Sequence[int]] | None = None,
     progress: Progress | None = None,
     name: str | None = None,
 ) -> ConvertResult:
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
+    # None: every backend that can run this model (a backend lacking an op is skipped, not an error).
+    optional = backends is None
+    backends = list(BACKENDS) if backends is None else list(backends)
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
         raise ConversionError(f"unknown backend(s) {unknown}; available: {sorted(BACKENDS)}")
@@ -72,7 +76,14 @@ def convert(
         manifest_backends: dict[str, Any] = {}
         for b in backends:
             say(f"lowering for backend {b}")
-            program = BACKENDS[b](copy.deepcopy(graph) if len(backends) > 1 else graph)
+            try:
+                program = BACKENDS[b](copy.deepcopy(graph) if len(backends) > 1 else graph)
+            except UnsupportedOperatorError as e:
+                if not optional:
+                    raise
+                say(f"skipping backend {b}: {str(e).split('. Supported operators')[0]}")
+                result.skipped[b] = str(e)
+                continue
             say(f"writing {b} descriptor and weights")
             entry = write(program, os.path.join(tmp, b))
             manifest_backends[b] = entry
@@ -82,6 +93,8 @@ def convert(
                 "arena_bytes": program.plan.arena_size,
                 "naive_bytes": program.plan.naive_size,
             }
+        if not manifest_backends:
+            raise ConversionError(f"no backend can run this model: {'; '.join(result.skipped.values())}")
         manifest = {
             "format": "webdnn-model",
             "version": 1,
