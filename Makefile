@@ -43,7 +43,7 @@ lint:
 	$(PY) -m ruff check src tests
 
 typecheck: runtime
-	cd runtime && npx tsc --noEmit -p tsconfig.json
+	cd runtime && npx tsc --noEmit -p tsconfig.json && npx tsc -p tsconfig.harness.json
 
 # The whole test suite (fast unit tests, Node tests, browser tests in headless Chromium).
 test: setup bench-deps lint typecheck

@@ -23,7 +23,11 @@ const ARRAYS: Record<string, (b: ArrayBuffer) => TypedArray> = {
 
 async function runModel(args: RunArgs) {
   const t0 = performance.now();
-  const runner = await WebDNN.load(args.model, { backendOrder: args.backendOrder });
+  const progress: { phase: string; loadedBytes: number; totalBytes: number }[] = [];
+  const runner = await WebDNN.load(args.model, {
+    backendOrder: args.backendOrder,
+    onProgress: (p) => progress.push({ phase: p.phase, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes }),
+  });
   const loadMs = performance.now() - t0;
   const inputs: Record<string, TypedArray> = {};
   for (const inp of args.inputs) {
@@ -41,17 +45,18 @@ async function runModel(args: RunArgs) {
     outs = await runner.run(inputs);
     times.push(performance.now() - s);
   }
-  const outputs = [];
+  const outputs: { name: string; dtype: string; dims: number[]; upload: string }[] = [];
   for (const [name, t] of Object.entries(outs)) {
     const key = `${args.uploadPrefix}${outputs.length}`;
-    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    const bytes = new Uint8Array(t.data.byteLength); // a copy on a plain ArrayBuffer (fetch bodies need one)
+    bytes.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
     const res = await fetch(key, { method: "POST", body: bytes });
     if (!res.ok) throw new Error(`upload of output ${name} failed: HTTP ${res.status}`);
     outputs.push({ name, dtype: t.dtype, dims: t.dims, upload: key });
   }
   const backend = runner.backend;
   runner.dispose();
-  return { backend, loadMs, firstRunMs, times, outputs, crossOriginIsolated: globalThis.crossOriginIsolated === true };
+  return { backend, loadMs, firstRunMs, times, outputs, progress, crossOriginIsolated: globalThis.crossOriginIsolated === true };
 }
 
 const violations: string[] = [];

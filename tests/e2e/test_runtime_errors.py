@@ -133,3 +133,14 @@ def test_backend_order_falls_back_and_reports_why(tmp_path) -> None:  # type: ig
     assert run_model_node(d, {"x": x}, ["webgl", "nosuch", "fallback"]).backend == "fallback"
     with pytest.raises(WebDNNError, match=r"no backend of \[nosuch\].*nosuch: not in this runtime"):
         run_model_node(d, {"x": x}, ["nosuch"])
+
+
+@pytest.mark.browser
+def test_load_reports_progress(tmp_path, browser) -> None:  # type: ignore[no-untyped-def]
+    d = _small_model_dir(tmp_path)
+    r = browser.run_model(d, {"x": np.ones((2, 8), np.float32)}, ["fallback"])
+    phases = [p["phase"] for p in r.progress]
+    assert phases[0] == "manifest" and phases[-1] == "ready"
+    assert phases.index("descriptor") < phases.index("weights") < phases.index("compile")
+    last = r.progress[-1]
+    assert last["loadedBytes"] == last["totalBytes"] > 0

@@ -57,6 +57,7 @@ class RunResult:
     outputs: dict[str, np.ndarray]
     cross_origin_isolated: bool = False
     csp_violations: list[str] = field(default_factory=list)
+    progress: list[dict[str, Any]] = field(default_factory=list)  # the onProgress events of load()
 
     @property
     def median_ms(self) -> float:
@@ -139,4 +140,5 @@ class Browser:
         return RunResult(
             backend=r["backend"], load_ms=r["loadMs"], first_run_ms=r["firstRunMs"], times_ms=r["times"],
             outputs=outputs, cross_origin_isolated=r["crossOriginIsolated"], csp_violations=list(violations),
+            progress=r.get("progress", []),
         )
