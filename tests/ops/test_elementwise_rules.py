@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto
 
+from tests.ops.single_node import assert_same_types, infer_ir_node, run_in_onnxruntime
 from webdnn.errors import ShapeError, UnsupportedOperatorError
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
@@ -40,50 +40,9 @@ def run_both(
 ) -> Node:
     """Infer `op` on an IR node and run it in onnxruntime; assert equal output dtypes/shapes."""
     attrs = attrs or {}
-    names = ["" if a is None else f"x{i}" for i, a in enumerate(inputs)]
-    outs = [f"y{k}" for k in range(n_out)]
-    feeds = {
-        n: a for i, (n, a) in enumerate(zip(names, inputs, strict=True)) if a is not None and i not in consts
-    }
-    inits = [
-        numpy_helper.from_array(a, n)
-        for i, (n, a) in enumerate(zip(names, inputs, strict=True))
-        if a is not None and i in consts
-    ]
-    vis = [
-        helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
-        for n, a in feeds.items()
-    ]
-    g = helper.make_graph(
-        [helper.make_node(op, names, outs, **attrs)],
-        "g",
-        vis,
-        [helper.make_empty_tensor_value_info(o) for o in outs],
-        initializer=inits,
-    )
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    expected = sess.run(None, feeds)
-
-    graph = Graph("t", opset)
-    ins = []
-    for i, a in enumerate(inputs):
-        if a is None:
-            ins.append(None)
-        elif i in consts:
-            ins.append(graph.const_value(f"c{i}", a))
-        else:
-            v = graph.new_value(f"x{i}", DType.from_numpy(a.dtype), a.shape)
-            graph.inputs.append(v)
-            ins.append(v)
-    ys = [graph.new_value(o) for o in outs]
-    graph.outputs.extend(ys)
-    node = graph.add_node(op, ins, ys, dict(attrs))
-    infer_node(node, graph)
-    for y, e in zip(node.outputs, expected, strict=False):
-        assert y.dtype == DType.from_numpy(e.dtype), (op, y, e.dtype)
-        assert y.shape == e.shape, (op, y, e.shape)
+    expected = run_in_onnxruntime(op, inputs, attrs, opset, consts, n_out)
+    graph, node = infer_ir_node(op, inputs, attrs, opset, consts, n_out)
+    assert_same_types(op, node, expected, all_outputs=False)
     return node
 
 

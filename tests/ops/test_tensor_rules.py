@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
+from tests.ops.single_node import assert_same_types, infer_ir_node, run_in_onnxruntime
 from webdnn.errors import ShapeError
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
@@ -40,52 +40,9 @@ def run_both(
     Inputs listed in `consts` are initializers in ONNX and constant Values in the IR.
     """
     attrs = attrs or {}
-    names = ["" if a is None else f"x{i}" for i, a in enumerate(inputs)]
-    outs = [f"y{k}" for k in range(n_out)]
-    feeds = {
-        n: a for i, (n, a) in enumerate(zip(names, inputs, strict=True)) if a is not None and i not in consts
-    }
-    inits = [
-        numpy_helper.from_array(a, n)
-        for i, (n, a) in enumerate(zip(names, inputs, strict=True))
-        if a is not None and i in consts
-    ]
-    vis = [
-        helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
-        for n, a in feeds.items()
-    ]
-    g = helper.make_graph(
-        [helper.make_node(op, names, outs, **attrs)],
-        "g",
-        vis,
-        [helper.make_empty_tensor_value_info(o) for o in outs],
-        initializer=inits,
-    )
-    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8
-    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    expected = sess.run(None, feeds)
-
-    graph = Graph("t", opset)
-    ins = []
-    for i, a in enumerate(inputs):
-        if a is None:
-            ins.append(None)
-        elif i in consts:
-            ins.append(graph.const_value(f"c{i}", a))
-        else:
-            v = graph.new_value(f"x{i}", DType.from_numpy(a.dtype), a.shape)
-            graph.inputs.append(v)
-            ins.append(v)
-    ys = [graph.new_value(o) for o in outs]
-    graph.outputs.extend(ys)
-    ir_attrs = {k: numpy_helper.to_array(v) if isinstance(v, TensorProto) else v for k, v in attrs.items()}
-    node = graph.add_node(op, ins, ys, ir_attrs)
-    infer_node(node, graph)
-    assert len(node.outputs) == len(expected)
-    for y, e in zip(node.outputs, expected, strict=True):
-        assert y.dtype == DType.from_numpy(e.dtype), (op, y, e.dtype)
-        assert y.shape == e.shape, (op, y, e.shape)
+    expected = run_in_onnxruntime(op, inputs, attrs, opset, consts, n_out)
+    graph, node = infer_ir_node(op, inputs, attrs, opset, consts, n_out)
+    assert_same_types(op, node, expected, all_outputs=True)
     # Canonical nodes keep only data inputs, and re-running the rule changes nothing.
     if op not in CONVERSION_ONLY | KEEPS_CONST_DATA:
         assert not any(v is not None and v.is_const for v in node.inputs), node.inputs
