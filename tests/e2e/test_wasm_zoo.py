@@ -12,9 +12,9 @@ import os
 import numpy as np
 import pytest
 
-from webdnn import zoo
+from tests.zoo_cases import Prepared, assert_matches, prepare
 from webdnn.convert import convert
-from webdnn.verify import compare, reference_outputs
+from webdnn.verify import reference_outputs
 
 NODE_MODELS = ["squeezenet1_1", "mobilenet_v2", "resnet50", "inception_v3", "vgg16", "minilm", "hed"]
 BROWSER_MODELS = ["squeezenet1_1", "mobilenet_v2", "resnet50"]
@@ -23,26 +23,14 @@ BUILD_ARGS: dict[str, dict[str, int]] = {"hed": {"height": 160, "width": 240}}
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):  # type: ignore[no-untyped-def]
-    cache: dict[str, tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]] = {}
+    cache: dict[str, Prepared] = {}
 
-    def get(name: str) -> tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    def get(name: str) -> Prepared:
         if name not in cache:
-            d = tmp_path_factory.mktemp(name)
-            model = zoo.build(name, **BUILD_ARGS.get(name, {}))
-            path = os.path.join(d, f"{name}.onnx")
-            zoo.save(model, path)
-            inputs = zoo.default_inputs(name, model)
-            convert(path, os.path.join(d, "out"), ["wasm"], {k: v.shape for k, v in inputs.items()})
-            cache[name] = (os.path.join(d, "out"), inputs, reference_outputs(path, inputs))
+            cache[name] = prepare(name, str(tmp_path_factory.mktemp(name)), ["wasm"], BUILD_ARGS.get(name))
         return cache[name]
 
     return get
-
-
-def _check(ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> None:
-    for name, want in ref.items():
-        c = compare(name, want, got.get(name))
-        assert c.ok, f"{name}: max abs err {c.max_abs_err:.3g} {c.detail}"
 
 
 @pytest.mark.slow
@@ -54,7 +42,7 @@ def test_wasm_zoo_model_in_node(name: str, converted) -> None:  # type: ignore[n
     out, inputs, ref = converted(name)
     r = run_model_node(out, inputs, ["wasm"])
     assert r.backend == "wasm"
-    _check(ref, r.outputs)
+    assert_matches(ref, r.outputs)
 
 
 @pytest.mark.slow
@@ -64,7 +52,7 @@ def test_wasm_zoo_model_in_chromium(name: str, converted, browser) -> None:  # t
     out, inputs, ref = converted(name)
     r = browser.run_model(out, inputs, ["wasm"])
     assert r.backend == "wasm"
-    _check(ref, r.outputs)
+    assert_matches(ref, r.outputs)
 
 
 @pytest.mark.browser
@@ -103,4 +91,4 @@ def test_wasm_script_tag_build_under_strict_csp(tmp_path, browser) -> None:  # t
             page.close()
     assert r["backend"] == "wasm"
     got = np.array(r["y"], np.float32).reshape(ref.shape)
-    _check({"y": ref}, {"y": got})
+    assert_matches({"y": ref}, {"y": got})

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 
-from webdnn import zoo
-from webdnn.convert import convert
-from webdnn.verify import compare, reference_outputs
+from tests.zoo_cases import assert_matches, prepare
 
 MODELS = ["squeezenet1_1", "mobilenet_v2", "minilm"]
 if os.environ.get("WEBDNN_WEBGPU_BIG"):
@@ -26,14 +23,7 @@ BUILD_ARGS: dict[str, dict[str, int]] = {"minilm": {"layers": 2}}
 @pytest.mark.browser
 @pytest.mark.parametrize("name", MODELS)
 def test_zoo_model_on_webgpu(name: str, gpu_browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    model = zoo.build(name, **BUILD_ARGS.get(name, {}))
-    inputs = zoo.default_inputs(name, model)
-    out = os.path.join(tmp_path, "out")
-    convert(model, out, ["webgpu"], {k: v.shape for k, v in inputs.items()})
-    ref = reference_outputs(model, inputs)
+    out, inputs, ref = prepare(name, str(tmp_path), ["webgpu"], BUILD_ARGS.get(name))
     r = gpu_browser.run_model(out, inputs, ["webgpu"], repeat=2)
     assert r.backend == "webgpu"
-    for k, want in ref.items():
-        c = compare(k, want, r.outputs.get(k))
-        assert c.ok, f"{name}/{k}: max abs err {c.max_abs_err:.3g} {c.detail}"
-        assert np.all(np.isfinite(r.outputs[k]))
+    assert_matches(ref, r.outputs, f"{name}/")

@@ -1,0 +1,34 @@
+"""Shared by the model tests of every backend: build a zoo model, convert it, get onnxruntime's outputs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from webdnn import zoo
+from webdnn.convert import convert
+from webdnn.verify import compare, reference_outputs
+
+Prepared = tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]  # (converted dir, inputs, reference outputs)
+
+
+def prepare(name: str, directory: str, backends: Sequence[str], build_args: dict[str, Any] | None = None) -> Prepared:
+    """Build `name` with seeded weights into `directory`, convert it for `backends`, run onnxruntime."""
+    model = zoo.build(name, **(build_args or {}))
+    path = os.path.join(directory, f"{name}.onnx")
+    zoo.save(model, path)
+    inputs = zoo.default_inputs(name, model)
+    out = os.path.join(directory, "out")
+    convert(path, out, list(backends), {k: v.shape for k, v in inputs.items()})
+    return out, inputs, reference_outputs(path, inputs)
+
+
+def assert_matches(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], label: str = "") -> None:
+    """Every output within the fp32 tolerance of onnxruntime's (|err| <= 1e-4 * max(1, |ref|))."""
+    for k, want in ref.items():
+        c = compare(k, want, got.get(k))
+        assert c.ok, f"{label}{k}: max abs err {c.max_abs_err:.3g} {c.detail}"
+        assert np.all(np.isfinite(got[k])) or not np.all(np.isfinite(want)), f"{label}{k}: non-finite output"
