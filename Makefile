@@ -24,10 +24,10 @@ $(STAMP)/python: pyproject.toml
 
 runtime: runtime/dist/webdnn.mjs wasm
 
-# The wasm backend's kernel library: runtime/kernels/wasm/*.c -> runtime/dist/webdnn-kernels.wasm
+# The wasm backend's kernel library: runtime/kernels/wasm/*.c -> runtime/dist/webdnn-kernels-*.wasm (four variants)
 # (clang-19 + wasm-ld-19, installed here when missing).
-wasm: runtime/dist/webdnn-kernels.wasm
-runtime/dist/webdnn-kernels.wasm: $(wildcard runtime/kernels/wasm/*.c runtime/kernels/wasm/*.h) runtime/kernels/wasm/build.sh
+wasm: runtime/dist/webdnn-kernels-simd128.wasm
+runtime/dist/webdnn-kernels-simd128.wasm: $(wildcard runtime/kernels/wasm/*.c runtime/kernels/wasm/*.h) runtime/kernels/wasm/build.sh
 	@command -v clang-19 >/dev/null && command -v wasm-ld-19 >/dev/null || \
 	{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq clang-19 lld-19 >/dev/null; }
 	runtime/kernels/wasm/build.sh runtime/dist build/wasm

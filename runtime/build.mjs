@@ -20,5 +20,7 @@ await Promise.all([
     logOverride: { "empty-import-meta": "silent" } }),
   build({ ...common, entryPoints: ["src/index.ts"], format: "esm", minify: true, outfile: "dist/webdnn.min.mjs" }),
   build({ ...common, entryPoints: ["harness/harness.ts"], format: "esm", outfile: "dist/harness.mjs" }),
+  // The wasm backend's worker thread: a classic script (Web Worker) that also runs under Node's worker_threads.
+  build({ ...common, entryPoints: ["src/backends/wasm/worker.ts"], format: "iife", outfile: "dist/webdnn-wasm-worker.js" }),
 ]);
 execFileSync("npx", ["tsc", "-p", "tsconfig.json"], { stdio: "inherit" });

@@ -2,10 +2,13 @@
 // driver opens a fresh page in the same Chromium session, calls startJob(job, done) and waits
 // for the page to POST {result} or {error} to `done`. Outputs go back as raw bytes.
 //
-// Every runtime is timed the same way: `load` call -> first output is the cold start; then
-// `warmup` runs (one only when the first run took over `slowMs`); then timed runs (each includes
-// getting the output data back to JS) until `repeat` runs are done, or, past `budgetMs`, at least
-// `minRuns`.
+// Every runtime is timed the same way: the inputs are fetched first; t0 is taken before the
+// runtime's code is imported, so the cold start (t0 -> first output) covers fetching and compiling
+// the runtime (JS and wasm), fetching the model and preparing it, and the first run. Whether the
+// files come from the HTTP cache is the driver's business (it clears the cache for the uncached
+// page). Then, when job.repeat > 0: `warmup` runs (one only when the first run took over
+// `slowMs`), then timed runs (each includes getting the output data back to JS) until `repeat`
+// runs are done, or, past `budgetMs`, at least `minRuns`.
 const NM = "/bench/node_modules/";
 
 const ARRAYS = {
@@ -23,13 +26,15 @@ function loadScript(url) {
   });
 }
 
+async function fetchOk(url) {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return res;
+}
+
 async function fetchInputs(refs) {
   const out = [];
-  for (const r of refs) {
-    const res = await fetch(r.url);
-    if (!res.ok) throw new Error(`input ${r.url}: HTTP ${res.status}`);
-    out.push({ ...r, data: new ARRAYS[r.dtype](await res.arrayBuffer()) });
-  }
+  for (const r of refs) out.push({ ...r, data: new ARRAYS[r.dtype](await (await fetchOk(r.url)).arrayBuffer()) });
   return out;
 }
 
@@ -59,62 +64,102 @@ async function upload(prefix, outputs) {
   return refs;
 }
 
-function memory() {
+// What the page fetched since `since` (resource timing of this page; workers' fetches are not in
+// it): bytes of bodies, and of those, the bytes that came from the HTTP cache (transferSize 0).
+function fetchedSince(since) {
+  let bodyBytes = 0;
+  let cachedBytes = 0;
+  let resources = 0;
+  for (const e of performance.getEntriesByType("resource")) {
+    if (e.startTime < since || e.name.includes("/upload/")) continue;
+    resources++;
+    bodyBytes += e.encodedBodySize;
+    if (e.transferSize === 0) cachedBytes += e.encodedBodySize;
+  }
+  return { resources, bodyBytes, cachedBytes };
+}
+
+// A model job: open(job, inputs) loads the runtime and the model and runs it once, and returns
+// { t0, loadMs, coldMs, run, outputs, threads, version, dispose, ...extra }.
+async function runModelJob(job, open) {
+  performance.setResourceTimingBufferSize(100000);
+  const inputs = await fetchInputs(job.inputs);
+  const h = await open(job, inputs);
+  const fetched = fetchedSince(h.t0);
+  let times = [];
+  let outputs = [];
+  if (job.repeat > 0) {
+    times = await timeRuns(job, h.run, h.coldMs - h.loadMs);
+    outputs = await h.outputs();
+  }
+  // Memory is measured by the driver (the renderer's peak RSS). performance.memory counts the JS
+  // heap only; performance.measureUserAgentSpecificMemory() was tried and left out: in Chromium 156
+  // it does not count a non-shared WebAssembly.Memory, and with workers alive it waits for their
+  // next GC (no answer within seconds).
   const m = performance.memory;
-  return m ? { js_heap_used_bytes: m.usedJSHeapSize, js_heap_total_bytes: m.totalJSHeapSize } : {};
+  const { run: _r, outputs: _o, dispose, t0: _t, ...rest } = h;
+  await dispose();
+  return { ...rest, times, outputs, fetched, js_heap_used_bytes: m ? m.usedJSHeapSize : null };
 }
 
 // ---- WebDNN -------------------------------------------------------------------------------
-async function runWebdnn(job) {
-  const WebDNN = await import("/runtime/webdnn.mjs");
-  const inputs = await fetchInputs(job.inputs);
+async function openWebdnn(job, inputs) {
   const feed = Object.fromEntries(inputs.map((i) => [i.name, i.data]));
   const t0 = performance.now();
-  const runner = await WebDNN.load(job.model, { backendOrder: [job.backend] });
+  const WebDNN = await import("/runtime/webdnn.mjs");
+  const options = { backendOrder: [job.backend] };
+  if (job.backend === "wasm" && job.threads) options.backendOptions = { wasm: { threads: job.threads } };
+  const runner = await WebDNN.load(job.model, options);
   const loadMs = performance.now() - t0;
   if (runner.backend !== job.backend) throw new Error(`asked for backend ${job.backend}, got ${runner.backend}`);
   let outs = await runner.run(feed);
   const coldMs = performance.now() - t0;
-  const times = await timeRuns(job, async () => { outs = await runner.run(feed); }, coldMs - loadMs);
-  const outputs = Object.entries(outs).map(([name, t]) => ({ name, dtype: t.dtype, dims: t.dims, data: t.data }));
-  // Threads: a backend may report them (runner.threads / session.threads); the fallback is single-threaded.
-  const threads = runner.threads ?? runner.session?.threads ?? (job.backend === "fallback" ? 1 : null);
-  const mem = memory();
-  runner.dispose();
-  return { loadMs, coldMs, times, outputs, threads, version: WebDNN.version, ...mem };
+  // What the backend chose at load (wasm: {threads, simd}); a runtime without it runs one thread.
+  const info = runner.backendInfo ?? null;
+  const threads = job.backend === "wasm" ? (Number(info?.threads) || 1) : job.backend === "fallback" ? 1 : null;
+  return {
+    t0, loadMs, coldMs, threads, version: WebDNN.version, backendInfo: info,
+    run: async () => { outs = await runner.run(feed); },
+    outputs: async () => Object.entries(outs).map(([name, t]) => ({ name, dtype: t.dtype, dims: t.dims, data: t.data })),
+    dispose: async () => runner.dispose(),
+  };
 }
 
 // ---- ONNX Runtime Web ---------------------------------------------------------------------
 const ORT_BUNDLE = { wasm: "ort.wasm.min.mjs", webgpu: "ort.webgpu.min.mjs", webgl: "ort.webgl.min.mjs" };
 
-async function runOrt(job) {
+async function openOrt(job, inputs) {
+  const t0 = performance.now();
   const ort = await import(`${NM}onnxruntime-web/dist/${ORT_BUNDLE[job.backend]}`);
   ort.env.wasm.wasmPaths = `${NM}onnxruntime-web/dist/`;
   ort.env.wasm.numThreads = job.threads;
   ort.env.logLevel = "error";
-  const inputs = await fetchInputs(job.inputs);
   const feeds = Object.fromEntries(inputs.map((i) => [i.name, new ort.Tensor(i.dtype, i.data, i.dims)]));
-  const t0 = performance.now();
   const session = await ort.InferenceSession.create(job.model, {
     executionProviders: [job.backend], graphOptimizationLevel: "all",
   });
   const loadMs = performance.now() - t0;
   let outs = await session.run(feeds);
+  if (job.backend !== "wasm") for (const t of Object.values(outs)) await t.getData();
   const coldMs = performance.now() - t0;
-  const times = await timeRuns(job, async () => {
-    outs = await session.run(feeds);
-    if (job.backend !== "wasm") for (const t of Object.values(outs)) await t.getData();
-  }, coldMs - loadMs);
-  const outputs = [];
-  for (const name of session.outputNames) {
-    const t = outs[name];
-    outputs.push({ name, dtype: t.type, dims: Array.from(t.dims), data: await t.getData() });
-  }
-  const mem = memory();
-  await session.release();
   // ORT Web runs numThreads only when the page is cross-origin isolated (SharedArrayBuffer).
   const threads = job.backend === "wasm" ? (globalThis.crossOriginIsolated ? ort.env.wasm.numThreads : 1) : null;
-  return { loadMs, coldMs, times, outputs, threads, version: ort.env.versions?.web ?? null, ...mem };
+  return {
+    t0, loadMs, coldMs, threads, version: ort.env.versions?.web ?? null,
+    run: async () => {
+      outs = await session.run(feeds);
+      if (job.backend !== "wasm") for (const t of Object.values(outs)) await t.getData();
+    },
+    outputs: async () => {
+      const out = [];
+      for (const name of session.outputNames) {
+        const t = outs[name];
+        out.push({ name, dtype: t.type, dims: Array.from(t.dims), data: await t.getData() });
+      }
+      return out;
+    },
+    dispose: async () => session.release(),
+  };
 }
 
 // ---- TensorFlow.js (tf.layers model built from the spec webdnn.bench.tfjs writes) ----------
@@ -185,32 +230,30 @@ function buildLayersModel(tf, spec, weights) {
   return tf.model({ inputs: input, outputs: values[spec.output.name] });
 }
 
-async function runTfjs(job) {
-  const [spec, weights, inputs] = await Promise.all([
-    fetch(job.spec).then((r) => r.json()),
-    fetch(job.weights).then((r) => r.arrayBuffer()),
-    fetchInputs(job.inputs),
-  ]);
+async function openTfjs(job, inputs) {
   const t0 = performance.now();
-  const tf = await loadTf(job.backend, job.threads);
+  const [tf, spec, weights] = await Promise.all([
+    loadTf(job.backend, job.threads),
+    fetchOk(job.spec).then((r) => r.json()),
+    fetchOk(job.weights).then((r) => r.arrayBuffer()),
+  ]);
   const model = buildLayersModel(tf, spec, weights);
   const x = tf.tensor(inputs[0].data, inputs[0].dims);
   const loadMs = performance.now() - t0;
   const predict = async () => {
     const y = model.predict(x);
-    const data = await y.data();
+    const d = await y.data();
     y.dispose();
-    return data;
+    return d;
   };
   let data = await predict();
   const coldMs = performance.now() - t0;
-  const times = await timeRuns(job, async () => { data = await predict(); }, coldMs - loadMs);
-  const threads = job.backend === "wasm" ? tf.wasm.getThreadsCount() : null;
-  const mem = memory();
   return {
-    loadMs, coldMs, times, threads, version: tf.version.tfjs, ...mem,
-    hardwareConcurrency: navigator.hardwareConcurrency,
-    outputs: [{ name: spec.output.name, dtype: "float32", dims: spec.output.shape, data }],
+    t0, loadMs, coldMs, version: tf.version.tfjs, hardwareConcurrency: navigator.hardwareConcurrency,
+    threads: job.backend === "wasm" ? tf.wasm.getThreadsCount() : null,
+    run: async () => { data = await predict(); },
+    outputs: async () => [{ name: spec.output.name, dtype: "float32", dims: spec.output.shape, data }],
+    dispose: async () => { x.dispose(); model.dispose(); },
   };
 }
 
@@ -263,13 +306,14 @@ async function runPeak(job) {
   }
 }
 
-const RUNNERS = { webdnn: runWebdnn, ort: runOrt, tfjs: runTfjs, peak: runPeak };
+const OPEN = { webdnn: openWebdnn, ort: openOrt, tfjs: openTfjs };
+const RUNNERS = { peak: runPeak, noop: async () => ({}) };
 
 async function startJob(job, done) {
   let msg;
   try {
-    const r = await RUNNERS[job.kind](job);
-    if (r.outputs) r.outputs = await upload(job.uploadPrefix, r.outputs);
+    const r = OPEN[job.kind] ? await runModelJob(job, OPEN[job.kind]) : await RUNNERS[job.kind](job);
+    if (r.outputs?.length) r.outputs = await upload(job.uploadPrefix, r.outputs);
     msg = { result: { ...r, crossOriginIsolated: globalThis.crossOriginIsolated === true,
       userAgent: navigator.userAgent, hardwareConcurrency: navigator.hardwareConcurrency } };
   } catch (e) {

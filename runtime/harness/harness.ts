@@ -9,6 +9,7 @@ interface InputRef { name: string; url: string; dtype: WebDNN.DType }
 interface RunArgs {
   model: string;
   backendOrder: string[];
+  backendOptions?: Record<string, unknown>;
   inputs: InputRef[];
   warmup: number;
   repeat: number;
@@ -26,6 +27,7 @@ async function runModel(args: RunArgs) {
   const progress: { phase: string; loadedBytes: number; totalBytes: number }[] = [];
   const runner = await WebDNN.load(args.model, {
     backendOrder: args.backendOrder,
+    backendOptions: args.backendOptions,
     onProgress: (p) => progress.push({ phase: p.phase, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes }),
   });
   const loadMs = performance.now() - t0;
@@ -55,8 +57,9 @@ async function runModel(args: RunArgs) {
     outputs.push({ name, dtype: t.dtype, dims: t.dims, upload: key });
   }
   const backend = runner.backend;
+  const backendInfo = runner.backendInfo;
   runner.dispose();
-  return { backend, loadMs, firstRunMs, times, outputs, progress, crossOriginIsolated: globalThis.crossOriginIsolated === true };
+  return { backend, backendInfo, loadMs, firstRunMs, times, outputs, progress, crossOriginIsolated: globalThis.crossOriginIsolated === true };
 }
 
 const violations: string[] = [];

@@ -10,5 +10,7 @@ export type { DType, TypedArray } from "./dtypes.js";
 export type { IOSpec } from "./descriptor.js";
 export { WebDNNError, DescriptorError, InputError, BackendUnavailableError, LoadError } from "./errors.js";
 export { BACKENDS } from "./backends/index.js";
+export { setWasmBaseUrl } from "./backends/wasm/index.js";
+export type { WasmOptions } from "./backends/wasm/index.js";
 export { supportedOps as fallbackSupportedOps } from "./backends/fallback/kernels/index.js";
 export const version = "0.1.0";

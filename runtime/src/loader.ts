@@ -21,7 +21,7 @@ export interface LoadOptions {
   onProgress?: (p: Progress) => void;
   /** Custom fetch (e.g. with credentials or caching). */
   fetch?: typeof fetch;
-  /** Backend-specific options (e.g. { wasm: { threads: 2 } }). */
+  /** Backend-specific options, by backend name, e.g. { wasm: { threads: 2 } } (see WasmOptions). */
   backendOptions?: Record<string, unknown>;
 }
 
@@ -39,7 +39,7 @@ export async function load(url: string, options: LoadOptions = {}): Promise<Runn
       tried.push(`${name}: ${!backend ? "not in this runtime" : "not converted for this model"}`);
       continue;
     }
-    if (!(await backend.isAvailable())) {
+    if (!(await backend.isAvailable(options.backendOptions?.[name] as Record<string, unknown> | undefined))) {
       tried.push(`${name}: not available in this environment`);
       continue;
     }
@@ -50,7 +50,7 @@ export async function load(url: string, options: LoadOptions = {}): Promise<Runn
     const base = descUrl.slice(0, descUrl.lastIndexOf("/") + 1);
     const weights = await loadWeights(desc, base, options.fetch, (n) => report({ phase: "weights", loadedBytes: n, totalBytes: total, backend: name }));
     report({ phase: "compile", loadedBytes: total, totalBytes: total, backend: name });
-    const session = await backend.createSession(desc, weights);
+    const session = await backend.createSession(desc, weights, options.backendOptions?.[name] as Record<string, unknown> | undefined);
     report({ phase: "ready", loadedBytes: total, totalBytes: total, backend: name });
     return new Runner(name, desc, session);
   }

@@ -30,6 +30,15 @@ export class Runner {
     this.inputs = desc.inputs.map((x) => ({ name: x.name, ...spec(x.tensor) }));
     this.outputs = desc.outputs.map((x) => ({ name: x.name, ...spec(x.tensor) }));
     this.session = session;
+    this.info = session.info ?? {};
+  }
+
+  private readonly info: Readonly<Record<string, unknown>>;
+
+  /** What the backend chose at load, e.g. wasm: { threads: 2, simd: "relaxed" } (and, when
+   *  asked for with backendOptions.wasm.profile, the time per kernel so far). */
+  get backendInfo(): Readonly<Record<string, unknown>> {
+    return this.info;
   }
 
   /** Run the model. `inputs` maps each input name to a typed array (or {data, dims}). */

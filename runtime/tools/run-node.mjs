@@ -1,6 +1,6 @@
 // Run a converted model in Node with the built runtime (used by `webdnn run --node`
 // and the tests). Usage: node run-node.mjs spec.json
-//   spec: {model, backendOrder, inputs: [{name, path, dtype}], warmup, repeat, outDir}
+//   spec: {model, backendOrder, backendOptions, inputs: [{name, path, dtype}], warmup, repeat, outDir}
 // Writes outDir/output<i>.bin and prints one JSON line with timings and output metadata.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,8 +12,14 @@ const ARRAYS = {
 };
 
 const spec = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const backendOptions = { ...spec.backendOptions };
+if ((spec.backendOrder ?? []).includes("webgpu") && !globalThis.navigator?.gpu) {
+  // WebGPU in Node: the `webgpu` npm package (Dawn), a devDependency of runtime/; absent -> webgpu unavailable
+  const dawn = await import("webgpu").catch(() => null);
+  if (dawn) backendOptions.webgpu = { ...backendOptions.webgpu, gpu: dawn.create([]) };
+}
 const t0 = performance.now();
-const runner = await WebDNN.load(spec.model, { backendOrder: spec.backendOrder });
+const runner = await WebDNN.load(spec.model, { backendOrder: spec.backendOrder, backendOptions });
 const loadMs = performance.now() - t0;
 const inputs = {};
 for (const inp of spec.inputs) {
@@ -36,4 +42,6 @@ const outputs = Object.entries(outs).map(([name, t], i) => {
   writeFileSync(path, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   return { name, dtype: t.dtype, dims: t.dims, path };
 });
-console.log(JSON.stringify({ backend: runner.backend, loadMs, firstRunMs, times, outputs }));
+console.log(JSON.stringify({ backend: runner.backend, backendInfo: runner.backendInfo, loadMs, firstRunMs, times, outputs }));
+runner.dispose();
+process.exit(0); // Dawn's device threads may keep the event loop alive

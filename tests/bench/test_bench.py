@@ -6,15 +6,45 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
 from webdnn.bench.models import flop_count
-from webdnn.bench.page import bench_node_modules
+from webdnn.bench.page import _page_peak, _Renderer, bench_node_modules
 from webdnn.bench.report import markdown
+from webdnn.browser.server import StaticServer
 
 RESULT_KEYS = {"model", "runtime", "backend", "threads", "median_ms", "min_ms", "max_ms", "cold_start_ms",
-               "max_abs_err", "runs", "status", "gflops", "peak_fraction", "vs_ort_wasm_2t", "software_gpu"}
+               "cold_start_uncached_ms", "peak_memory_mb", "max_abs_err", "runs", "status", "gflops", "peak_fraction",
+               "vs_ort_wasm_2t", "software_gpu"}
+LINUX = sys.platform.startswith("linux")
+
+
+def test_server_max_age_only_for_files(tmp_path: object) -> None:
+    d = str(tmp_path)
+    with open(os.path.join(d, "w.bin"), "wb") as f:
+        f.write(b"\0" * 10)
+
+    def cache_control(srv: StaticServer, path: str) -> str | None:
+        with urllib.request.urlopen(srv.url + path) as r:
+            return r.headers.get("Cache-Control")
+
+    with StaticServer({"/f/": d}, pages={"/p.html": "<p>"}, max_age=3600) as srv:
+        assert cache_control(srv, "/f/w.bin") == "max-age=3600"
+        assert cache_control(srv, "/p.html") == "no-cache"
+    with StaticServer({"/f/": d}) as srv:  # the default, which every other user of the server gets
+        assert cache_control(srv, "/f/w.bin") == "no-cache"
+
+
+def test_page_peak_is_the_busiest_renderer() -> None:
+    before = {1: _Renderer(cpu_ticks=500, hwm_bytes=900), 2: _Renderer(cpu_ticks=10, hwm_bytes=50)}
+    # pid 1 did little during the job; pid 3 is new (counted from 0 ticks) and did the most
+    after = {1: _Renderer(cpu_ticks=520, hwm_bytes=900), 2: _Renderer(cpu_ticks=12, hwm_bytes=50),
+             3: _Renderer(cpu_ticks=300, hwm_bytes=400)}
+    assert _page_peak(before, after) == 400
+    assert _page_peak(before, {1: _Renderer(cpu_ticks=900, hwm_bytes=700)}) == 700
+    assert _page_peak(before, {}) is None
 
 
 def test_flop_count_conv_gemm() -> None:
@@ -36,19 +66,36 @@ def test_flop_count_conv_gemm() -> None:
     assert flop_count(ir) == 2 * (8 * 4 * 4) * (3 * 3 * 3) + 2 * 10 * 128
 
 
+def _md_row(runtime: str, backend: str, threads: int | None, median: float | None, **kw: object) -> dict[str, object]:
+    r: dict[str, object] = {
+        "model": "m", "runtime": runtime, "backend": backend, "threads": threads, "status": "ok", "median_ms": median,
+        "min_ms": median, "max_ms": median, "runs": 10 if median else 0, "cold_start_ms": 100.0,
+        "cold_start_uncached_ms": 250.0, "peak_memory_mb": 180.4, "max_abs_err": 1e-6, "flops": 10**9,
+        "gflops": 1.0 / median if median else None, "peak_fraction": 0.5 if median else None,
+        "vs_ort_wasm_2t": median / 2.0 if median else None, "software_gpu": backend in ("webgpu", "webgl"), "note": ""}
+    r.update(kw)
+    return r
+
+
 def test_markdown_renders_every_status() -> None:
     rows = [
-        {"model": "m", "runtime": "onnxruntime-web", "backend": "wasm", "threads": 2, "status": "ok", "median_ms": 2.0,
-         "min_ms": 1.5, "max_ms": 3.0, "runs": 10, "cold_start_ms": 100.0, "max_abs_err": 1e-6, "flops": 10**9,
-         "gflops": 500.0, "peak_fraction": 0.5, "vs_ort_wasm_2t": 1.0, "software_gpu": False, "note": ""},
-        {"model": "m", "runtime": "webdnn", "backend": "webgpu", "threads": None, "status": "unsupported",
-         "median_ms": None, "min_ms": None, "max_ms": None, "runs": 0, "cold_start_ms": None, "max_abs_err": None,
-         "flops": 10**9, "gflops": None, "peak_fraction": None, "vs_ort_wasm_2t": None, "software_gpu": True,
-         "note": "unsupported: op X | y"},
+        _md_row("onnxruntime-web", "wasm", 2, 2.0),
+        _md_row("webdnn", "wasm", 1, 3.0),
+        _md_row("webdnn", "wasm", 2, 1.5),
+        _md_row("webdnn", "webgpu", None, None, status="unsupported", note="unsupported: op X | y",
+                cold_start_ms=None, cold_start_uncached_ms=None, peak_memory_mb=None, max_abs_err=None),
+        _md_row("tfjs", "webgl", None, None, status="skipped", note="GPU rows only for small models"),
+        _md_row("tfjs", "webgpu", None, None, status="skipped", note="GPU rows only for small models"),
     ]
-    md = markdown({"machine": {"wasm_simd_peak_gflops": {"fma": {"1": 60.0, "2": 120.0, "accumulators": 10}}},
-                   "results": rows}, "webdnn bench")
-    assert "| m | webdnn | webgpu ⚠ |" in md and "**unsupported**" in md and "op X \\| y" in md
+    md = markdown({"machine": {"wasm_simd_peak_gflops": {"fma": {"1": 60.0, "2": 120.0, "accumulators": 10}},
+                               "renderer_baseline_mb": 123.5}, "results": rows}, "webdnn bench")
+    assert "### m (1.00 GFLOP per inference)" in md
+    assert "| **webdnn** | webgpu ⚠ | – |" in md and "**unsupported**" in md and "op X \\| y" in md
+    # threads, median/min/max, runs, cold cached/uncached, peak MB, GFLOP/s, % peak, err, x ORT 2T
+    assert "| **webdnn** | wasm | 2 | 1.5 | 1.5 | 1.5 | 10 | 100 | 250 | 180 | 0.7 | 50 | 1.0e-06 | 0.75 |  |" in md
+    assert "Not run: tfjs webgl, tfjs webgpu — GPU rows only for small models" in md
+    assert "| m | 3.0 / 1.5 | – / 2.0 | 0.75 |" in md  # the summary: WebDNN wasm, ORT Web wasm at 1 / 2 threads
+    assert "empty benchmark page peaks at 124 MB" in md
     assert "| f32x4.relaxed_madd (relaxed SIMD) | 10 | 60.0 | 120.0 |" in md
 
 
@@ -67,6 +114,7 @@ def test_bench_quick_json() -> None:
     assert set(report) == {"machine", "results"}
     m = report["machine"]
     assert m["versions"]["onnxruntime-web"] and m["browser"]
+    assert (m["renderer_baseline_mb"] > 10) if LINUX else m["renderer_baseline_mb"] is None
     peak = m["wasm_simd_peak_gflops"]
     assert peak["muladd"]["1"] > 1 and peak["fma"]["2"] > 1
     rows = {(r["runtime"], r["backend"]): r for r in report["results"]}
@@ -84,6 +132,19 @@ def test_bench_quick_json() -> None:
         assert r["runs"] == 3 and 0 < r["min_ms"] <= r["median_ms"] <= r["max_ms"]
         assert r["cold_start_ms"] > 0 and r["gflops"] > 0
         assert r["max_abs_err"] is not None and r["max_abs_err"] < 1e-3, r
+        if key[0] == "onnxruntime-native":  # no HTTP cache, no renderer
+            assert r["cold_start_uncached_ms"] is None and r["peak_memory_mb"] is None
+            continue
+        # cached <= uncached is likely, not guaranteed: only that both were measured, on the pages meant
+        assert r["cold_start_uncached_ms"] > 0 and 0 < r["load_ms"] <= r["cold_start_ms"], r
+        assert r["http_cache_fraction_uncached"] < 0.05 and r["http_cache_fraction"] > 0.95, r
+        assert (r["peak_memory_mb"] > m["renderer_baseline_mb"] / 2) if LINUX else r["peak_memory_mb"] is None
+        assert isinstance(r["threads"], int) and 1 <= r["threads"] <= 2, r
     assert rows[("onnxruntime-web", "wasm")]["threads"] == 2  # cross-origin isolated: threads work
     assert rows[("onnxruntime-web", "wasm")]["vs_ort_wasm_2t"] == pytest.approx(1.0)
     assert rows[("webdnn", "fallback")]["peak_fraction"] > 0
+    assert rows[("webdnn", "fallback")]["threads"] == 1
+    w = rows.get(("webdnn", "wasm"))
+    if w is not None and w["status"] == "ok":  # asked for 2 threads: the row holds what the runtime used
+        info = w.get("backend_info") or {}
+        assert w["threads_requested"] == 2 and w["threads"] == info.get("threads", 1)

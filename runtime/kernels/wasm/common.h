@@ -1,12 +1,18 @@
 // Shared definitions of the WebDNN wasm kernels: freestanding C (no libc), SIMD128.
 //
-// Calling convention (ABI 1): every exported kernel is
+// Calling convention (ABI 2): every exported kernel is
 //     void name(const int32_t *p, int32_t tid, int32_t nthreads)
 // where `p` points at the call's parameter block in linear memory (32-bit words:
 // pointers, integers and float32 bit patterns, laid out per kernel as documented at each
-// kernel), written once by the runtime when the session is created. `tid`/`nthreads`
-// split the work of one call between threads; this build runs with nthreads == 1, but
-// every kernel already partitions its outer loop by (tid, nthreads).
+// kernel), written once by the runtime when the session is created.
+//
+// Threads: the runtime calls the same kernel with the same `p` on every thread at once
+// (tid = 0..nthreads-1) and waits for all of them before the next call. There is no
+// barrier inside a call, so each thread must compute a disjoint part of the output and
+// must not read what another thread writes in the same call. Per-thread scratch lives on
+// the thread's own stack (locals / VLAs); the converter declares the largest stack need
+// of the model (descriptor `wasm.stackBytes`) and the runtime gives every thread a stack
+// that big.
 #pragma once
 #include <stdint.h>
 #include <wasm_simd128.h>
@@ -15,6 +21,16 @@
 
 typedef float f32;
 typedef v128_t v4;
+
+/** acc + a * b: one fused multiply-add in the relaxed-SIMD build (where the engine has FMA),
+ *  a multiply and an add in the SIMD128 build. */
+static inline v4 v_madd(v4 a, v4 b, v4 acc) {
+#ifdef __wasm_relaxed_simd__
+  return wasm_f32x4_relaxed_madd(a, b, acc);
+#else
+  return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b));
+#endif
+}
 
 static inline f32 pf(const int32_t *p, int i) { return __builtin_bit_cast(f32, p[i]); }
 static inline f32 *pp(const int32_t *p, int i) { return (f32 *)(uintptr_t)(uint32_t)p[i]; }
@@ -28,6 +44,14 @@ static inline void split(int n, int tid, int nt, int *lo, int *hi) {
   int q = n / nt, r = n % nt;
   *lo = tid * q + imin(tid, r);
   *hi = *lo + q + (tid < r);
+}
+
+/** How many column chunks to cut a grid of `blocks` row blocks into so that `nt` threads
+ *  all get work: 1 when there are plenty of row blocks, else up to `maxchunks`. */
+static inline int col_chunks(int blocks, int nt, int maxchunks) {
+  if (nt <= 1 || blocks >= 4 * nt) return 1;
+  int want = (4 * nt + blocks - 1) / blocks;
+  return imax(1, imin(want, maxchunks));
 }
 
 // ---- activation (the fused epilogue of Conv/Gemm/MatMul and the unary kernel) --------

@@ -45,13 +45,16 @@ EXPORT(binary_f32) {
   f32 *Y = pp(p, 2);
   int op = p[3], d0 = p[4], d1 = p[5], d2 = p[6], d3 = p[7];
   Act act = act_from(p, 16);
-  int outer = d0 * d1 * d2, lo, hi;
-  split(outer, tid, nthreads, &lo, &hi);
-  for (int o = lo; o < hi; o++) {
+  // Tasks: (row, chunk of the row); rows are cut into chunks only when there are few of them.
+  int outer = d0 * d1 * d2, chunk = outer >= 4 * nthreads ? d3 : imax(1024, (d3 / (4 * nthreads) + 3) & ~3);
+  int per = (d3 + chunk - 1) / chunk, lo, hi;
+  split(outer * per, tid, nthreads, &lo, &hi);
+  for (int t = lo; t < hi; t++) {
+    int o = t / per, j0 = (t % per) * chunk, n = imin(chunk, d3 - j0);
     int i0 = o / (d1 * d2), i1 = (o / d2) % d1, i2 = o % d2;
-    const f32 *a = A + i0 * p[8] + i1 * p[9] + i2 * p[10];
-    const f32 *b = B + i0 * p[12] + i1 * p[13] + i2 * p[14];
-    row(op, a, p[11], b, p[15], Y + (long)o * d3, d3, &act);
+    const f32 *a = A + i0 * p[8] + i1 * p[9] + i2 * p[10] + j0 * p[11];
+    const f32 *b = B + i0 * p[12] + i1 * p[13] + i2 * p[14] + j0 * p[15];
+    row(op, a, p[11], b, p[15], Y + (long)o * d3 + j0, n, &act);
   }
 }
 

@@ -41,8 +41,8 @@ static void ukernel(int mr, int nc, int K, const f32 *a, int lda, const f32 *w, 
       w += 8;                                                                   \
       _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; i++) {         \
         v4 s = wasm_i32x4_shuffle(va[i], va[i], L, L, L, L);                    \
-        acc[i][0] = wasm_f32x4_add(acc[i][0], wasm_f32x4_mul(s, w0));           \
-        acc[i][1] = wasm_f32x4_add(acc[i][1], wasm_f32x4_mul(s, w1));           \
+        acc[i][0] = v_madd(s, w0, acc[i][0]);           \
+        acc[i][1] = v_madd(s, w1, acc[i][1]);           \
       }                                                                         \
     }
     LANE(0) LANE(1) LANE(2) LANE(3)
@@ -55,8 +55,8 @@ static void ukernel(int mr, int nc, int K, const f32 *a, int lda, const f32 *w, 
 #pragma clang loop unroll(full)
     for (int i = 0; i < MR; i++) {
       v4 s = wasm_v128_load32_splat(ar[i] + k);
-      acc[i][0] = wasm_f32x4_add(acc[i][0], wasm_f32x4_mul(s, w0));
-      acc[i][1] = wasm_f32x4_add(acc[i][1], wasm_f32x4_mul(s, w1));
+      acc[i][0] = v_madd(s, w0, acc[i][0]);
+      acc[i][1] = v_madd(s, w1, acc[i][1]);
     }
   }
 #pragma clang loop unroll(full)
@@ -89,17 +89,32 @@ static void ukernel(int mr, int nc, int K, const f32 *a, int lda, const f32 *w, 
   }
 }
 
-// rows x N block: for each panel, for each MR-row tile.
-static void gemm_block(int rows, int K, int N, const f32 *a, int lda, const f32 *bp, const f32 *bias, f32 *c, int ldc,
-                       const f32 *r, const Act *act) {
-  for (int j = 0; j < N; j += NR) {
-    const f32 *w = bp + (j / NR) * K * NR;
-    int nc = imin(NR, N - j);
+// rows x [j0, j1) block of C: for each panel, for each MR-row tile.
+static void gemm_block(int rows, int K, int j0, int j1, const f32 *a, int lda, const f32 *bp, const f32 *bias, f32 *c,
+                       int ldc, const f32 *r, const Act *act) {
+  for (int j = j0; j < j1; j += NR) {
+    const f32 *w = bp + (long)(j / NR) * K * NR;
+    int nc = imin(NR, j1 - j);
     for (int i = 0; i < rows; i += MR) {
-      ukernel(imin(MR, rows - i), nc, K, a + i * lda, lda, w, bias + j, c + i * ldc + j, ldc,
-                  r ? r + i * ldc + j : 0, act);
+      ukernel(imin(MR, rows - i), nc, K, a + (long)i * lda, lda, w, bias + j, c + (long)i * ldc + j, ldc,
+              r ? r + (long)i * ldc + j : 0, act);
     }
   }
+}
+
+// Threads take tasks of a (row block) x (column chunk) grid, row-block major. Column chunks
+// (whole panels) are cut only when there are too few row blocks to keep every thread busy
+// (e.g. M = 1 fully connected layers, 7x7 feature maps).
+typedef struct { int blocks, chunks, panels_per_chunk; } Grid;
+
+static Grid grid_of(int rows, int MC, int N, int nthreads) {
+  Grid g;
+  int panels = (N + NR - 1) / NR;
+  g.blocks = (rows + MC - 1) / MC;
+  g.chunks = col_chunks(g.blocks, nthreads, panels);
+  g.panels_per_chunk = (panels + g.chunks - 1) / g.chunks;
+  g.chunks = (panels + g.panels_per_chunk - 1) / g.panels_per_chunk;
+  return g;
 }
 
 // gemm_f32: C[M,N] = act(A[M,K] * B + bias (+ R)).
@@ -109,59 +124,78 @@ EXPORT(gemm_f32) {
   f32 *C = pp(p, 3);
   int M = p[5], K = p[6], N = p[7], MC = p[11];
   Act act = act_from(p, 8);
-  int blocks = (M + MC - 1) / MC, lo, hi;
-  split(blocks, tid, nthreads, &lo, &hi);
-  for (int b = lo; b < hi; b++) {
+  Grid g = grid_of(M, MC, N, nthreads);
+  int lo, hi;
+  split(g.blocks * g.chunks, tid, nthreads, &lo, &hi);
+  for (int t = lo; t < hi; t++) {
+    int b = t / g.chunks, ch = t % g.chunks;
     int m0 = b * MC, rows = imin(MC, M - m0);
-    gemm_block(rows, K, N, A + m0 * K, K, B, bias, C + m0 * N, N, R ? R + m0 * N : 0, &act);
+    int j0 = ch * g.panels_per_chunk * NR, j1 = imin(N, j0 + g.panels_per_chunk * NR);
+    gemm_block(rows, K, j0, j1, A + (long)m0 * K, K, B, bias, C + (long)m0 * N, N, R ? R + (long)m0 * N : 0, &act);
+  }
+}
+
+// im2col of output pixels [m0, m0 + rows) of group g into col[rows][K], k = (ky, kx, ci).
+static void im2col(f32 *col, const f32 *X, int m0, int rows, int g, int H, int W, int C, int Cg, int OH, int OW,
+                   int KH, int KW, int SH, int SW, int PT, int PL, int DH, int DW) {
+  int K = KH * KW * Cg;
+  for (int i = 0; i < rows; i++) {
+    int pix = m0 + i, n = pix / (OH * OW), rem = pix % (OH * OW), oy = rem / OW, ox = rem % OW;
+    f32 *dst = col + (long)i * K;
+    const f32 *xn = X + (long)n * H * W * C + g * Cg;
+    for (int ky = 0; ky < KH; ky++) {
+      int iy = oy * SH - PT + ky * DH;
+      for (int kx = 0; kx < KW; kx++, dst += Cg) {
+        int ix = ox * SW - PL + kx * DW;
+        if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
+          __builtin_memset(dst, 0, Cg * sizeof(f32));
+        } else {
+          __builtin_memcpy(dst, xn + ((long)iy * W + ix) * C, Cg * sizeof(f32));
+        }
+      }
+    }
   }
 }
 
 // conv2d_nhwc_f32: Y[N,OH,OW,M] = act(conv(X[N,H,W,C], W) + bias (+ R)), groups, strides, pads, dilations.
 // p: 0 X, 1 Wpacked ([group][panel][K=KH*KW*Cg][8], k = (ky, kx, ci)), 2 bias ([group][panels*8]), 3 Y, 4 R (0: none),
-//    5 scratch (MC*K floats; unused for pointwise), 6 N, 7 H, 8 W, 9 C, 10 OH, 11 OW, 12 M, 13 KH, 14 KW, 15 SH, 16 SW,
-//    17 PT, 18 PL, 19 DH, 20 DW, 21 group, 22..24 activation, 25 MC
+//    5 N, 6 H, 7 W, 8 C, 9 OH, 10 OW, 11 M, 12 KH, 13 KW, 14 SH, 15 SW, 16 PT, 17 PL, 18 DH, 19 DW, 20 group,
+//    21..23 activation, 24 MC (output pixels per block)
+// A non-pointwise conv im2cols MC pixels at a time into a stack buffer (MC*K floats per thread,
+// declared by the converter as the call's stack need).
 EXPORT(conv2d_nhwc_f32) {
   const f32 *X = pp(p, 0), *Wp = pp(p, 1), *bias = pp(p, 2), *R = pp(p, 4);
-  f32 *Y = pp(p, 3), *col = pp(p, 5);
-  int N = p[6], H = p[7], W = p[8], C = p[9], OH = p[10], OW = p[11], M = p[12];
-  int KH = p[13], KW = p[14], SH = p[15], SW = p[16], PT = p[17], PL = p[18], DH = p[19], DW = p[20];
-  int G = p[21], MC = p[25];
-  Act act = act_from(p, 22);
+  f32 *Y = pp(p, 3);
+  int N = p[5], H = p[6], W = p[7], C = p[8], OH = p[9], OW = p[10], M = p[11];
+  int KH = p[12], KW = p[13], SH = p[14], SW = p[15], PT = p[16], PL = p[17], DH = p[18], DW = p[19];
+  int G = p[20], MC = p[24];
+  Act act = act_from(p, 21);
   int Cg = C / G, Mg = M / G, K = KH * KW * Cg, panels = (Mg + NR - 1) / NR;
   int pointwise = KH == 1 && KW == 1 && SH == 1 && SW == 1 && PT == 0 && PL == 0 && OH == H && OW == W;
   int P = N * OH * OW;  // output pixels (rows of the GEMM)
-  int blocks = (P + MC - 1) / MC, lo, hi;
-  split(blocks, tid, nthreads, &lo, &hi);
-  for (int b = lo; b < hi; b++) {
+  Grid gr = grid_of(P, MC, Mg, nthreads);
+  int lo, hi;
+  split(gr.blocks * gr.chunks, tid, nthreads, &lo, &hi);
+  f32 col[pointwise ? 1 : MC * K];
+  int have = -1;  // (row block, group) whose im2col is in `col`
+  for (int t = lo; t < hi; t++) {
+    int b = t / gr.chunks, ch = t % gr.chunks;
     int m0 = b * MC, rows = imin(MC, P - m0);
+    int j0 = ch * gr.panels_per_chunk * NR, j1 = imin(Mg, j0 + gr.panels_per_chunk * NR);
     for (int g = 0; g < G; g++) {
       const f32 *wg = Wp + (long)g * panels * K * NR;
       const f32 *bg = bias + g * panels * NR;
       f32 *yg = Y + (long)m0 * M + g * Mg;
       const f32 *rg = R ? R + (long)m0 * M + g * Mg : 0;
       if (pointwise) {
-        gemm_block(rows, K, Mg, X + (long)m0 * C + g * Cg, C, wg, bg, yg, M, rg, &act);
+        gemm_block(rows, K, j0, j1, X + (long)m0 * C + g * Cg, C, wg, bg, yg, M, rg, &act);
         continue;
       }
-      // im2col of `rows` output pixels into col[rows][K]
-      for (int i = 0; i < rows; i++) {
-        int pix = m0 + i, n = pix / (OH * OW), rem = pix % (OH * OW), oy = rem / OW, ox = rem % OW;
-        f32 *dst = col + (long)i * K;
-        const f32 *xn = X + (long)n * H * W * C + g * Cg;
-        for (int ky = 0; ky < KH; ky++) {
-          int iy = oy * SH - PT + ky * DH;
-          for (int kx = 0; kx < KW; kx++, dst += Cg) {
-            int ix = ox * SW - PL + kx * DW;
-            if (iy < 0 || iy >= H || ix < 0 || ix >= W) {
-              __builtin_memset(dst, 0, Cg * sizeof(f32));
-            } else {
-              __builtin_memcpy(dst, xn + ((long)iy * W + ix) * C, Cg * sizeof(f32));
-            }
-          }
-        }
+      if (have != b * G + g) {
+        im2col(col, X, m0, rows, g, H, W, C, Cg, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW);
+        have = b * G + g;
       }
-      gemm_block(rows, K, Mg, col, K, wg, bg, yg, M, rg, &act);
+      gemm_block(rows, K, j0, j1, col, K, wg, bg, yg, M, rg, &act);
     }
   }
 }

@@ -70,14 +70,17 @@ EXPORT(global_pool_nhwc_f32) {
   const f32 *X = pp(p, 0);
   f32 *Y = pp(p, 1);
   int N = p[2], HW = p[3], C = p[4], mode = p[5];
-  int lo, hi;
-  split(N, tid, nthreads, &lo, &hi);
+  // Tasks: (image, chunk of 64 channels), so a batch of one still uses every thread.
+  enum { CH = 64 };
+  int per = (C + CH - 1) / CH, lo, hi;
+  split(N * per, tid, nthreads, &lo, &hi);
   f32 inv = 1.0f / (f32)HW;
-  for (int n = lo; n < hi; n++) {
+  for (int t = lo; t < hi; t++) {
+    int n = t / per, c0 = (t % per) * CH, c1 = imin(C, c0 + CH);
     const f32 *xn = X + (long)n * HW * C;
     f32 *y = Y + (long)n * C;
-    int c = 0;
-    for (; c + 4 <= C; c += 4) {
+    int c = c0;
+    for (; c + 4 <= c1; c += 4) {
       v4 acc = wasm_v128_load(xn + c);
       for (int i = 1; i < HW; i++) {
         v4 v = wasm_v128_load(xn + (long)i * C + c);
@@ -87,7 +90,7 @@ EXPORT(global_pool_nhwc_f32) {
       if (mode != 0) acc = wasm_f32x4_mul(acc, wasm_f32x4_splat(inv));
       wasm_v128_store(y + c, acc);
     }
-    for (; c < C; c++) {
+    for (; c < c1; c++) {
       f32 a = xn[c];
       for (int i = 1; i < HW; i++) {
         f32 v = xn[(long)i * C + c];

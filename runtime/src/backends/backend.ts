@@ -8,12 +8,16 @@ export interface Session {
   /** Inputs in descriptor input order; returns fresh arrays in descriptor output order. */
   run(inputs: readonly TypedArray[]): Promise<TypedArray[]>;
   dispose(): void;
+  /** What the backend chose at load (e.g. wasm: {threads, simd}); shown as Runner.backendInfo. */
+  readonly info?: Readonly<Record<string, unknown>>;
 }
 
 export interface Backend {
   readonly name: string;
-  /** Can this backend run here (API present, adapter found, ...)? Must not throw. */
-  isAvailable(): Promise<boolean>;
-  /** Build a session; `weights` holds the concatenated, checksum-verified weight files. */
-  createSession(descriptor: Descriptor, weights: Uint8Array): Promise<Session>;
+  /** Can this backend run here (API present, adapter found, ...)? Must not throw.
+   *  `options` is this backend's entry of LoadOptions.backendOptions (e.g. an injected WebGPU `gpu`). */
+  isAvailable(options?: Record<string, unknown>): Promise<boolean>;
+  /** Build a session; `weights` holds the concatenated, checksum-verified weight files;
+   *  `options` is this backend's entry of LoadOptions.backendOptions. */
+  createSession(descriptor: Descriptor, weights: Uint8Array, options?: Record<string, unknown>): Promise<Session>;
 }

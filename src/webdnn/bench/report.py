@@ -20,6 +20,55 @@ def _config(r: dict[str, Any]) -> str:
     return f"{LABEL.get(r['runtime'], r['runtime'])} {r['backend']}{t}"
 
 
+def _result_row(r: dict[str, Any]) -> str:
+    gpu = " ⚠" if r.get("software_gpu") else ""
+    note = r.get("note") or ""
+    if r["status"] != "ok":
+        note = f"**{r['status']}**: {note}"
+    elif r.get("software_gpu"):
+        note = note.replace(SOFTWARE_GPU_NOTE, "software GPU: not a speed claim")
+    note = note.replace("|", "\\|").replace("\n", " ")
+    runtime = f"**{r['runtime']}**" if r["runtime"] == "webdnn" else r["runtime"]
+    pf = r.get("peak_fraction")
+    pct = pf * 100 if pf is not None else None
+    return (
+        f"| {runtime} | {r['backend']}{gpu} | {r['threads'] if r['threads'] else '–'} |"
+        f" {_f(r['median_ms'], '.1f')} | {_f(r['min_ms'], '.1f')} | {_f(r['max_ms'], '.1f')} | {r['runs'] or '–'} |"
+        f" {_f(r.get('cold_start_ms'), '.0f')} | {_f(r.get('cold_start_uncached_ms'), '.0f')} |"
+        f" {_f(r.get('peak_memory_mb'), '.0f')} | {_f(r['gflops'], '.1f')} | {_f(pct, '.0f')} |"
+        f" {_f(r['max_abs_err'], '.1e')} | {_f(r['vs_ort_wasm_2t'], '.2f')} | {note} |"
+    )
+
+
+def _summary(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per model: WebDNN wasm next to the wasm peers and native, median ms at 1 and 2 threads."""
+    cols = [("webdnn", "wasm"), ("onnxruntime-web", "wasm"), ("tfjs", "wasm"), ("onnxruntime-native", "cpu")]
+    names = ["WebDNN wasm", "ORT Web wasm", "TF.js wasm", "ORT native"]
+
+    def med(model: str, key: tuple[str, str], t: int) -> str:
+        r = next((r for r in rows if r["model"] == model and (r["runtime"], r["backend"]) == key
+                  and r["status"] == "ok" and r.get("threads") == t), None)
+        return _f(r["median_ms"] if r else None, ".1f")
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    present = [i for i, k in enumerate(cols) if any((r["runtime"], r["backend"]) == k and r["status"] == "ok"
+                                                     for r in rows)]
+    if not models or not present:
+        return []
+    out = [
+        "Summary, median ms at 1 / 2 threads (the tables below have everything):",
+        "",
+        "| model | " + " | ".join(names[i] for i in present) + " | WebDNN 2T × ORT Web 2T |",
+        "|---|" + "--:|" * (len(present) + 1),
+    ]
+    for m in models:
+        w2 = next((r for r in rows if r["model"] == m and r["runtime"] == "webdnn" and r["backend"] == "wasm"
+                   and r["status"] == "ok" and r.get("threads") == 2), None)
+        cells = [f"{med(m, cols[i], 1)} / {med(m, cols[i], 2)}" for i in present]
+        out.append(f"| {m} | " + " | ".join(cells) + f" | {_f(w2['vs_ort_wasm_2t'] if w2 else None, '.2f')} |")
+    return out + [""]
+
+
 def markdown(report: dict[str, Any], command: str) -> str:
     m, rows = report["machine"], report["results"]
     v = m.get("versions", {})
@@ -66,38 +115,62 @@ def markdown(report: dict[str, Any], command: str) -> str:
             out.append(f"| {name} | {p.get('accumulators')} | {_f(p.get('1'), '.1f')} | {_f(p.get('2'), '.1f')} |")
     if not peak:
         out.append("| (not measured) | | | |")
+    base = m.get("renderer_baseline_mb")
     out += [
         "",
         "## Results (batch 1, ms per inference)",
         "",
-        "median / min / max over the timed runs after warm-up; cold = load call to first output (files served from"
-        " 127.0.0.1, no HTTP cache); err = max |output − native onnxruntime 1-thread output| over all outputs;"
-        " GFLOP/s = 2·MACs of Conv/Gemm/MatMul ÷ median; % peak = that ÷ the best wasm SIMD peak at the row's"
-        " thread count (browser CPU rows only); × ORT = median ÷ ORT Web wasm 2-thread median of the same model"
-        " (lower is faster).",
+        "- **median / min / max ms**: over the timed runs after warm-up (`runs` of them), each including reading"
+        " the outputs back to JS.",
+        "- **cold cached / uncached ms**: from the call that imports the runtime's code to the first output"
+        " (runtime JS + wasm fetched and compiled, model fetched and prepared, first run; the inputs are fetched"
+        " before). *Uncached*: a fresh page after Chromium's HTTP cache was emptied (CDP"
+        " `Network.clearBrowserCache`). *Cached*: the next fresh page of the same session, whose files are now in"
+        " the HTTP cache (served from 127.0.0.1 with `Cache-Control: max-age=3600`; the page's resource timing"
+        " shows what came from the cache): a visitor's second visit. Native onnxruntime: session creation + first"
+        " run, files in the OS page cache.",
+        "- **peak MB**: the peak resident memory (Linux `VmHWM`) of the renderer process that ran the page —"
+        " JS heaps, wasm memories, compiled code, workers (threads of the renderer) — over the uncached page's"
+        " whole life (load, first run, timed runs). It includes the renderer's own baseline: an empty benchmark"
+        f" page peaks at {_f(base, '.0f')} MB. GPU memory (in Chromium's GPU process) is not counted. Native rows: –.",
+        "- **GFLOP/s** = 2·MACs of Conv/Gemm/MatMul ÷ median; **% peak** = that ÷ the best wasm SIMD peak at the"
+        " row's thread count (browser CPU rows only). Both count the FLOPs of direct convolution: a runtime that"
+        " convolves with fewer multiplications (Winograd) can pass 100 %.",
+        "- **max abs err** = max |output − native onnxruntime 1-thread output| over all outputs.",
+        "- **× ORT 2T** = median ÷ the median of ONNX Runtime Web wasm with 2 threads on the same model, same"
+        " session (lower is faster).",
+        "- **threads**: what the runtime reports it used (WebDNN wasm: `runner.backendInfo.threads`, asked for"
+        " through `backendOptions.wasm.threads`; ORT Web: `env.wasm.numThreads` on a cross-origin-isolated page;"
+        " TF.js: `tf.wasm.getThreadsCount()`); – for GPU backends.",
+        "- ⚠ = software GPU (SwiftShader): correctness only, not a speed claim.",
         "",
-        "| model | runtime | backend | threads | median ms | min ms | max ms | runs | cold ms | max abs err |"
-        " GFLOP/s | % peak | × ORT wasm 2T | note |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    out += _summary(rows)
+    flops: dict[str, int] = {}
     for r in rows:
-        gpu = " ⚠" if r.get("software_gpu") else ""
-        note = r.get("note") or ""
-        if r["status"] != "ok":
-            note = f"**{r['status']}**: {note}"
-        note = note.replace("|", "\\|").replace("\n", " ")
-        out.append(
-            f"| {r['model']} | {r['runtime']} | {r['backend']}{gpu} | {r['threads'] if r['threads'] else '–'} |"
-            f" {_f(r['median_ms'], '.1f')} | {_f(r['min_ms'], '.1f')} | {_f(r['max_ms'], '.1f')} | {r['runs'] or '–'} |"
-            f" {_f(r['cold_start_ms'], '.0f')} | {_f(r['max_abs_err'], '.1e')} | {_f(r['gflops'], '.1f')} |"
-            f" {_f(r['peak_fraction'] * 100 if r['peak_fraction'] is not None else None, '.0f')} |"
-            f" {_f(r['vs_ort_wasm_2t'], '.2f')} | {note} |"
-        )
-    flops = {r["model"]: r["flops"] for r in rows if r.get("flops")}
+        if r.get("flops"):
+            flops.setdefault(r["model"], r["flops"])
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mrows = [r for r in rows if r["model"] == model]
+        f = flops.get(model)
+        out += [
+            f"### {model}" + (f" ({f / 1e9:.2f} GFLOP per inference)" if f else ""),
+            "",
+            "| runtime | backend | threads | median ms | min ms | max ms | runs | cold cached ms | cold uncached ms |"
+            " peak MB | GFLOP/s | % peak | max abs err | × ORT 2T | note |",
+            "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        ]
+        skipped: dict[str, list[str]] = {}
+        for r in mrows:
+            if r["status"] == "skipped":
+                skipped.setdefault(r.get("note") or "", []).append(f"{r['runtime']} {r['backend']}")
+                continue
+            out.append(_result_row(r))
+        out.append("")
+        for why, which in skipped.items():
+            out += [f"Not run: {', '.join(which)} — {why}".replace("|", "\\|"), ""]
     out += [
-        "",
-        "FLOPs per inference (2·MACs of Conv/Gemm/MatMul, from the optimized IR): "
-        + ", ".join(f"{k} {v / 1e9:.2f} G" for k, v in flops.items()),
+        "FLOPs per inference: 2·MACs of Conv/Gemm/MatMul, from the optimized IR.",
         "",
         "![ms per model](benchmarks.png)",
         "",
@@ -108,6 +181,9 @@ def markdown(report: dict[str, Any], command: str) -> str:
         " its error; they say nothing about GPU speed.",
         "- Models: the project's own seeded builders (`webdnn.zoo`, seed 0, opset 17), MiniLM at sequence 128."
         " Every runtime gets the same input bytes (TF.js the same tensor transposed to NHWC).",
+        "- WebDNN: the runtime built in runtime/dist (`webdnn.mjs`), `WebDNN.load(dir, {backendOrder: [backend]})`;"
+        " the wasm rows pass `backendOptions: {wasm: {threads: N}}` for N in 1, 2 and record"
+        " `runner.backendInfo` (`backend_info` in the JSON; a runtime without it counts as 1 thread).",
         "- ONNX Runtime Web loads the same `.onnx` file (`ort.wasm.min.mjs` for the wasm EP, SIMD + threads,"
         " `numThreads` set per page; `ort.webgpu.min.mjs` for WebGPU). Threads are what ORT was asked for when"
         " the page is cross-origin isolated (it is: COOP/COEP).",
@@ -120,8 +196,16 @@ def markdown(report: dict[str, Any], command: str) -> str:
         "- Every browser row runs on a fresh page of the same Chromium session; pages never overlap.",
         "- `loadavg_1m` in each JSON row is the 1-minute load average when that row ended: on a 2-core machine,"
         " anything above ~0.3 means another process competed for the CPU during the row.",
-        "- Peak memory: `js_heap_used_bytes` (performance.memory, after the runs) is in the JSON; it does not count"
-        " wasm or GPU memory, so it is no peak-memory comparison.",
+        "- Memory: `peak_memory_mb` (the renderer's peak RSS, above) is the comparison; the JSON also has"
+        " `js_heap_used_bytes` (performance.memory after the runs: JS heap only). The browser's own"
+        " `performance.measureUserAgentSpecificMemory()` was tried and left out: in Chromium 156 it does not"
+        " count a non-shared `WebAssembly.Memory`, and while workers are alive it waits for their next GC.",
+        "- Cold starts: the JSON has `cold_start_ms` (cached), `cold_start_uncached_ms`, the same for `load_ms`"
+        " (load call to ready, before the first run), and `http_cache_fraction` / `http_cache_fraction_uncached`:"
+        " the share of the bytes the page itself fetched (not its workers) that came from the HTTP cache, about 1"
+        " and 0 when the set-up works. A file larger than Chromium's per-entry cache limit is not kept, and the"
+        " row's note says so. GPU rows may also profit from Chromium's shader caches, which"
+        " `Network.clearBrowserCache` leaves alone.",
         "",
         "## WebGPU on a real GPU (Node, no browser)",
         "",

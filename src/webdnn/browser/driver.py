@@ -58,6 +58,7 @@ class RunResult:
     cross_origin_isolated: bool = False
     csp_violations: list[str] = field(default_factory=list)
     progress: list[dict[str, Any]] = field(default_factory=list)  # the onProgress events of load()
+    backend_info: dict[str, Any] = field(default_factory=dict)  # Runner.backendInfo, e.g. wasm threads
 
     @property
     def median_ms(self) -> float:
@@ -95,6 +96,11 @@ class Browser:
         finally:
             shutil.rmtree(self._profile, ignore_errors=True)
 
+    @property
+    def profile_dir(self) -> str:
+        """The session's (temporary) Chromium profile directory; '' before the session starts."""
+        return self._profile
+
     def new_page(self) -> Any:
         """A fresh page in this session (Playwright Page); close it when done."""
         return self._ctx.new_page()
@@ -108,6 +114,7 @@ class Browser:
         repeat: int = 1,
         csp: bool = False,
         isolate: bool = True,
+        backend_options: Mapping[str, Any] | None = None,
     ) -> RunResult:
         with tempfile.TemporaryDirectory(prefix="webdnn-data-") as data:
             refs = write_inputs(inputs, data, url_prefix="/data/")
@@ -122,6 +129,7 @@ class Browser:
                     page.wait_for_function("document.title === 'webdnn-harness-ready'", timeout=30_000)
                     args = {
                         "model": "/model/", "backendOrder": list(backend_order), "inputs": refs,
+                        "backendOptions": dict(backend_options or {}),
                         "warmup": warmup, "repeat": repeat, "uploadPrefix": "/upload/out",
                     }
                     try:
@@ -140,5 +148,5 @@ class Browser:
         return RunResult(
             backend=r["backend"], load_ms=r["loadMs"], first_run_ms=r["firstRunMs"], times_ms=r["times"],
             outputs=outputs, cross_origin_isolated=r["crossOriginIsolated"], csp_violations=list(violations),
-            progress=r.get("progress", []),
+            progress=r.get("progress", []), backend_info=r.get("backendInfo") or {},
         )

@@ -3,7 +3,9 @@
 Serves with Cross-Origin-Opener-Policy/Embedder-Policy so pages are cross-origin
 isolated (SharedArrayBuffer, wasm threads), correct MIME types (.wasm, .mjs), and
 optionally a Content-Security-Policy. POST /upload/<key> stores a body in memory:
-that is how the harness page hands outputs back to the driver.
+that is how the harness page hands outputs back to the driver. Files are served
+`Cache-Control: no-cache` unless `max_age` is given (the benchmark's cached cold start
+needs files the browser may take from its HTTP cache without asking again).
 """
 
 from __future__ import annotations
@@ -39,11 +41,13 @@ class StaticServer:
         isolate: bool = True,
         csp: str | None = None,
         pages: Mapping[str, str] | None = None,
+        max_age: int | None = None,
     ) -> None:
         self.mounts = {p if p.endswith("/") else p + "/": os.path.abspath(d) for p, d in mounts.items()}
         self.pages = dict(pages or {})
         self.isolate = isolate
         self.csp = csp
+        self.max_age = max_age  # seconds files (not pages, not uploads) may be cached; None: no-cache
         self.uploads: dict[str, bytes] = {}
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -85,10 +89,13 @@ class StaticServer:
             def log_message(self, format: str, *args: object) -> None:  # quiet
                 pass
 
-            def _headers(self, ctype: str, length: int) -> None:
+            def _headers(self, ctype: str, length: int, cacheable: bool = False) -> None:
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(length))
-                self.send_header("Cache-Control", "no-cache")
+                if cacheable and server.max_age is not None:
+                    self.send_header("Cache-Control", f"max-age={server.max_age}")
+                else:
+                    self.send_header("Cache-Control", "no-cache")
                 if server.isolate:
                     self.send_header("Cross-Origin-Opener-Policy", "same-origin")
                     self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
@@ -113,7 +120,7 @@ class StaticServer:
                 ctype = MIME.get(ext) or mimetypes.guess_type(f)[0] or "application/octet-stream"
                 size = os.path.getsize(f)
                 self.send_response(200)
-                self._headers(ctype, size)
+                self._headers(ctype, size, cacheable=True)
                 with open(f, "rb") as fh:
                     while chunk := fh.read(1 << 20):
                         self.wfile.write(chunk)

@@ -13,7 +13,7 @@ import pytest
 from onnx import helper
 
 from tests.conftest import F32, I64, make_model
-from webdnn.backends.webgl.glsl import layout_for
+from webdnn.backends.webgl.glsl import Layout, layout_for
 from webdnn.convert import convert
 from webdnn.errors import UnsupportedOperatorError
 from webdnn.verify import compare, reference_outputs
@@ -127,6 +127,12 @@ def _cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
     c["resize_linear_ac"] = case([node("Resize", ["x", "", "sc"], mode="linear",
                                        coordinate_transformation_mode="align_corners")], {"x": rnd(1, 1, 4, 6)},
                                  {"sc": np.float32([1, 1, 2, 0.5])})
+    # tensors beyond 4096 x 4096 elements live in array textures (read per element, drawn per layer)
+    c["big_matmul_weight"] = case([node("MatMul", ["x", "w"])], {"x": rnd(2, 4100)},
+                                  {"w": rnd(4100, 4100) / 64})  # scaled like trained weights: sums stay O(1)
+    c["big_intermediate"] = case([node("Mul", ["a", "b"], ["m"]), node("ReduceSum", ["m", "ax"], keepdims=0)],
+                                 {"a": rnd(4100, 1), "b": rnd(1, 4100)}, {"ax": np.int64([1])})
+    c["big_output"] = case([node("Tile", ["x", "r"])], {"x": rnd(4097, 4)}, {"r": np.int64([1, 1025])})
     c["batchnorm"] = case([node("BatchNormalization", ["x", "s", "b", "m", "v"])], {"x": rnd(2, 3, 4, 5)},
                           {"s": rnd(3), "b": rnd(3), "m": rnd(3), "v": np.abs(rnd(3)) + 0.5})
     return c
@@ -190,5 +196,6 @@ def test_layout_for() -> None:
     assert layout_for(1) == layout_for(0) and layout_for(1).width == 1
     assert (layout_for(4096).width, layout_for(4096).height) == (4096, 1)
     assert (layout_for(4097).width, layout_for(4097).height) == (4096, 2)
-    big = layout_for(30522 * 384 * 2)  # more than 4096 rows of 4096: wider rows
-    assert big.width == 8192 and big.height <= 8192
+    assert layout_for(4096 * 4096) == Layout(4096, 4096)
+    big = layout_for(25088 * 4096)  # VGG16's first FC weight: layers of 4096 x 4096, never wider
+    assert big == Layout(4096, 4096, 7) and big.texels >= 25088 * 4096

@@ -40,17 +40,19 @@ def family(cases: dict[str, Case], opset: int = 17) -> tuple[onnx.ModelProto, di
         def p(s: str, name: str = name) -> str:
             return f"{name}_{s}" if s else s
 
-        for nd in cnodes:
+        for j, nd in enumerate(cnodes):
             c = onnx.NodeProto()
             c.CopyFrom(nd)
-            c.name = f"{name}_{nd.op_type}"
+            c.name = f"{name}_{nd.op_type}" + (f"{j}" if [m.op_type for m in cnodes].count(nd.op_type) > 1 else "")
             c.input[:] = [p(s) for s in nd.input]
             c.output[:] = [p(s) for s in nd.output]
             nodes.append(c)
         inputs.update({p(k): v for k, v in cin.items()})
         inits.update({p(k): v for k, v in cinit.items()})
         outs.append(p("y"))
-    elem = {np.float32: TensorProto.FLOAT, np.int64: TensorProto.INT64, np.int32: TensorProto.INT32}
+    elem = {np.float32: TensorProto.FLOAT, np.int64: TensorProto.INT64, np.int32: TensorProto.INT32,
+            np.bool_: TensorProto.BOOL, np.uint8: TensorProto.UINT8, np.int8: TensorProto.INT8,
+            np.float64: TensorProto.DOUBLE}
     g = helper.make_graph(
         nodes, "family",
         [helper.make_tensor_value_info(k, elem[v.dtype.type], list(v.shape)) for k, v in inputs.items()],
@@ -211,21 +213,177 @@ def resize_cases() -> dict[str, Case]:
         "linear_align": ([n("Resize", ["x", "r", "", "z"], mode="linear",
                             coordinate_transformation_mode="align_corners")], {"x": x},
                          {"r": empty, "z": np.array([1, 2, 9, 4], np.int64)}),
+        "cubic_up": ([n("Resize", ["x", "", "s"], mode="cubic")], {"x": x}, {"s": sc(1, 1, 1.7, 2)}),
+        "cubic_exclude_align": ([n("Resize", ["x", "r", "", "z"], mode="cubic", exclude_outside=1, cubic_coeff_a=-0.5,
+                                   coordinate_transformation_mode="align_corners")], {"x": x},
+                                {"r": empty, "z": np.array([1, 2, 3, 11], np.int64)}),
         "linear_pytorch": ([n("Resize", ["x", "", "s"], mode="linear",
                               coordinate_transformation_mode="pytorch_half_pixel")], {"x": x}, {"s": sc(1, 1, 2, 3)}),
     }
 
 
+def bools(*shape: int) -> np.ndarray:
+    return RNG.random(shape) < 0.5
+
+
+def logic_cases() -> dict[str, Case]:
+    """bool tensors (packed 4 per word): sizes that are not multiples of 4 throughout."""
+    a, b = rnd(3, 1, 5), rnd(7, 1)
+    a[0, 0, :2] = b[:2, 0]  # some equal pairs
+    i64a = np.array([[-3, 2**40, 7], [5, -(2**35), 0]], np.int64)
+    i64b = np.array([[-3, 2**40 + 1, -7]], np.int64)
+    c: dict[str, Case] = {}
+    for op in ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"):
+        c[f"cmp_{op}"] = ([n(op, ["a", "b"])], {"a": a, "b": b}, {})
+        c[f"cmp64_{op}"] = ([n(op, ["a", "b"])], {"a": i64a, "b": i64b}, {})
+    c["equal_i32"] = ([n("Equal", ["a", "b"])], {"a": np.array([[1, 2, 3]], np.int32),
+                                                 "b": np.array([[1], [3]], np.int32)}, {})
+    c["equal_bool"] = ([n("Equal", ["a", "b"])], {"a": bools(3, 5), "b": bools(5)}, {})
+    for op in ("And", "Or", "Xor"):
+        c[f"logic_{op}"] = ([n(op, ["a", "b"])], {"a": bools(3, 7), "b": bools(7)}, {})
+    c["not"] = ([n("Not", ["a"])], {"a": bools(2, 9)}, {})
+    c["where"] = ([n("Where", ["c", "x", "z"])], {"c": bools(3, 1), "x": rnd(3, 5), "z": rnd(5)}, {})
+    c["where_i64"] = ([n("Where", ["c", "x", "z"])], {"c": bools(2, 3), "x": i64a}, {"z": np.array(-1, np.int64)})
+    c["where_u8"] = ([n("Where", ["c", "x", "z"])], {"c": bools(3, 3), "x": np.arange(9, dtype=np.uint8).reshape(3, 3),
+                                                     "z": np.array([[200], [1], [255]], np.uint8)}, {})
+    c["less_where"] = ([n("Less", ["a", "b"], ["m"]), n("Where", ["m", "a", "b"])], {"a": rnd(3, 5), "b": rnd(3, 5)},
+                       {})
+    x = rnd(3, 7)
+    x[0, :3] = 0
+    c["cast_f32_bool"] = ([n("Cast", ["x"], to=TensorProto.BOOL)], {"x": x}, {})
+    c["cast_bool_f32"] = ([n("Cast", ["x"], to=TensorProto.FLOAT)], {"x": bools(3, 7)}, {})
+    c["cast_bool_i64"] = ([n("Cast", ["x"], to=TensorProto.INT64)], {"x": bools(5)}, {})
+    c["cast_i64_bool"] = ([n("Cast", ["x"], to=TensorProto.BOOL)], {"x": i64a}, {})
+    c["cast_bool_i32"] = ([n("Cast", ["x"], to=TensorProto.INT32)], {"x": bools(2, 3)}, {})
+    c["cast_f32_u8"] = ([n("Cast", ["x"], to=TensorProto.UINT8)], {"x": np.abs(x) * 40}, {})
+    u8 = np.array([250, 3, 0, 128, 255, 7, 1], np.uint8)
+    c["cast_u8_f32"] = ([n("Cast", ["x"], to=TensorProto.FLOAT)], {"x": u8}, {})
+    c["cast_i8_f32"] = ([n("Cast", ["x"], to=TensorProto.FLOAT)], {"x": np.array([-128, -1, 0, 5, 127], np.int8)}, {})
+    sp = np.array([[np.nan, np.inf, -np.inf, 1.0, 0.0]], np.float32)
+    c["isnan"] = ([n("IsNaN", ["x"])], {"x": sp}, {})
+    c["isinf_neg"] = ([n("IsInf", ["x"], detect_positive=0)], {"x": sp}, {})
+    bx = bools(2, 3, 5)
+    c["transpose_bool"] = ([n("Transpose", ["x"], perm=[2, 0, 1])], {"x": bx}, {})
+    c["concat_bool"] = ([n("Concat", ["x", "z"], axis=1)], {"x": bx, "z": bools(2, 1, 5)}, {})
+    c["gather_bool"] = ([n("Gather", ["x", "i"], axis=2)], {"x": bx, "i": np.array([4, -1, 0], np.int64)}, {})
+    c["expand_bool"] = ([n("Expand", ["x", "s"])], {"x": bools(3, 1)}, {"s": np.array([2, 3, 3], np.int64)})
+    c["slice_bool"] = ([n("Slice", ["x", "s", "e", "ax"])], {"x": bx},
+                       {"s": np.array([1], np.int64), "e": np.array([4], np.int64), "ax": np.array([2], np.int64)})
+    c["reshape_not"] = ([n("Reshape", ["x", "s"], ["r"]), n("Not", ["r"])], {"x": bx},
+                        {"s": np.array([5, 6], np.int64)})
+    return c
+
+
+def pad_cases() -> dict[str, Case]:
+    x = rnd(2, 3, 4, 5)
+    pads = np.array([0, 1, 2, 3, 0, 2, 1, 2], np.int64)
+    c: dict[str, Case] = {}
+    for mode in ("constant", "reflect", "edge", "wrap"):
+        c[f"pad_{mode}"] = ([n("Pad", ["x", "p", "v"], mode=mode)], {"x": x},
+                            {"p": pads, "v": np.array(1.5, np.float32)} if mode == "constant" else {"p": pads})
+        c[f"pad_{mode}"][0][0].input[:] = ["x", "p", "v"] if mode == "constant" else ["x", "p"]
+    c["pad_crop_axes"] = ([n("Pad", ["x", "p", "", "ax"])], {"x": x},
+                          {"p": np.array([-1, 2, 1, -2], np.int64), "ax": np.array([1, -1], np.int64)})
+    c["pad_i64"] = ([n("Pad", ["x", "p", "v"])], {"x": np.arange(6, dtype=np.int64).reshape(2, 3)},
+                    {"p": np.array([1, 0, 0, 2], np.int64), "v": np.array(-7, np.int64)})
+    c["pad_bool"] = ([n("Pad", ["x", "p"], mode="edge")], {"x": bools(3, 3)}, {"p": np.array([1, 1, 0, 2], np.int64)})
+    return c
+
+
+def conv_transpose_cases() -> dict[str, Case]:
+    return {
+        "ct_basic": ([n("ConvTranspose", ["x", "w"])], {"x": rnd(1, 3, 4, 5)}, {"w": rnd(3, 2, 3, 3)}),
+        "ct_full": ([n("ConvTranspose", ["x", "w", "b"], group=2, strides=[2, 3], pads=[1, 0, 2, 1],
+                       output_padding=[1, 2], dilations=[2, 1])], {"x": rnd(2, 4, 5, 4)},
+                    {"w": rnd(4, 3, 3, 2), "b": rnd(6)}),
+        "ct_stride_gt_kernel": ([n("ConvTranspose", ["x", "w", "b"], strides=[3, 3])], {"x": rnd(1, 2, 3, 3)},
+                                {"w": rnd(2, 1, 2, 2), "b": rnd(1)}),
+        "ct_upsample_relu": ([n("ConvTranspose", ["x", "w"], ["c"], strides=[4, 4], pads=[2, 2, 2, 2]),
+                              n("Relu", ["c"])], {"x": rnd(1, 1, 5, 6)}, {"w": rnd(1, 1, 8, 8)}),
+        "ct_1d": ([n("ConvTranspose", ["x", "w"], strides=[2], output_padding=[1])], {"x": rnd(2, 3, 7)},
+                  {"w": rnd(3, 4, 3)}),
+        "ct_3d": ([n("ConvTranspose", ["x", "w"], strides=[2, 1, 2], pads=[1, 0, 0, 0, 1, 1])],
+                  {"x": rnd(1, 2, 3, 4, 3)}, {"w": rnd(2, 3, 3, 2, 3)}),
+        "ct_auto_pad": ([n("ConvTranspose", ["x", "w"], strides=[2, 2], auto_pad="SAME_UPPER")],
+                        {"x": rnd(1, 2, 3, 3)}, {"w": rnd(2, 2, 3, 3)}),
+    }
+
+
+def index_cases() -> dict[str, Case]:
+    x = rnd(2, 3, 5)
+    xt = x.copy()
+    xt[0, 1, 3] = xt[0, 1, 1] = 9.0  # ties
+    return {
+        "argmax": ([n("ArgMax", ["x"], axis=1)], {"x": xt}, {}),
+        "argmin_last": ([n("ArgMin", ["x"], axis=-1, keepdims=0, select_last_index=1)], {"x": -xt}, {}),
+        "argmax_last": ([n("ArgMax", ["x"], axis=2, select_last_index=1)], {"x": xt}, {}),
+        "hardmax": ([n("Hardmax", ["x"], axis=1)], {"x": xt}, {}),
+        "cumsum": ([n("CumSum", ["x", "a"])], {"x": x}, {"a": np.array(1, np.int64)}),
+        "cumsum_excl_rev": ([n("CumSum", ["x", "a"], exclusive=1, reverse=1)], {"x": x}, {"a": np.array(2, np.int64)}),
+        "cumsum_i32": ([n("CumSum", ["x", "a"], reverse=1)], {"x": np.arange(10, dtype=np.int32).reshape(2, 5)},
+                       {"a": np.array(-1, np.int64)}),
+        "instnorm": ([n("InstanceNormalization", ["x", "s", "b"], epsilon=1e-3)], {"x": rnd(2, 3, 4, 5) + 1},
+                     {"s": rnd(3), "b": rnd(3)}),
+        "lpnorm1": ([n("LpNormalization", ["x"], axis=1, p=1)], {"x": x}, {}),
+        "lpnorm2": ([n("LpNormalization", ["x"], axis=-1, p=2)], {"x": x}, {}),
+        "lrn": ([n("LRN", ["x"], size=3, alpha=1e-2, beta=0.6, bias=1.5)], {"x": rnd(1, 6, 3, 2)}, {}),
+        "batchnorm": ([n("BatchNormalization", ["x", "s", "b", "m", "v"], epsilon=1e-3)], {"x": rnd(2, 3, 4)},
+                      {"s": rnd(3), "b": rnd(3), "m": rnd(3), "v": np.abs(rnd(3)) + 0.5}),
+        "d2s_dcr": ([n("DepthToSpace", ["x"], blocksize=2)], {"x": rnd(1, 8, 2, 3)}, {}),
+        "d2s_crd": ([n("DepthToSpace", ["x"], blocksize=2, mode="CRD")], {"x": rnd(2, 8, 3, 2)}, {}),
+        "s2d": ([n("SpaceToDepth", ["x"], blocksize=2)], {"x": rnd(1, 3, 4, 6)}, {}),
+        "gather_elements": ([n("GatherElements", ["x", "i"], axis=1)], {"x": x},
+                            {"i": np.array([[[0, 2, -1, 1, 0]], [[1, 1, 0, -3, 2]]], np.int64)}),
+        "gather_nd_batch": ([n("GatherND", ["x", "i"], batch_dims=1)], {"x": x},
+                            {"i": np.array([[[1, 4], [0, -1]], [[2, 0], [2, 2]]], np.int64)}),
+        "gather_nd": ([n("GatherND", ["x", "i"])], {"x": x}, {"i": np.array([[1, 2], [0, 0]], np.int64)}),
+        "scatter_nd_add": ([n("ScatterND", ["x", "i", "u"], reduction="add")], {"x": x, "u": rnd(3, 5)},
+                           {"i": np.array([[1, 2], [0, 0], [1, 2]], np.int64)}),
+        "scatter_nd": ([n("ScatterND", ["x", "i", "u"])], {"x": x, "u": rnd(2, 3, 5)}, {"i": np.array([[1], [0]],
+                                                                                                       np.int64)}),
+        "onehot": ([n("OneHot", ["i", "d", "v"], axis=1)], {"i": np.array([[1, 3, -1], [0, 7, 2]], np.int64)},
+                   {"d": np.array(4, np.int64), "v": np.array([-1, 2], np.float32)}),
+        "trilu_upper": ([n("Trilu", ["x", "k"])], {"x": rnd(2, 4, 5)}, {"k": np.array(1, np.int64)}),
+        "trilu_lower": ([n("Trilu", ["x", "k"], upper=0)], {"x": rnd(4, 5)}, {"k": np.array(-1, np.int64)}),
+        "dropout": ([n("Dropout", ["x"], ["y", "mask"])], {"x": x}, {}),
+        "sin": ([n("Sin", ["x"])], {"x": x}, {}),
+        "cos": ([n("Cos", ["x"])], {"x": x * 30}, {}),
+        "tan": ([n("Tan", ["x"])], {"x": x}, {}),
+        "sinh": ([n("Sinh", ["x"])], {"x": x}, {}),
+        "asin": ([n("Asin", ["x"])], {"x": np.tanh(x)}, {}),
+        "atan": ([n("Atan", ["x"])], {"x": x}, {}),
+        "acosh": ([n("Acosh", ["x"])], {"x": np.abs(x) + 1}, {}),
+        "shrink": ([n("Shrink", ["x"], lambd=0.3, bias=0.2)], {"x": x}, {}),
+        "mod_i32": ([n("Mod", ["a", "b"])], {"a": np.array([-7, 7, -7, 7, 0], np.int32),
+                                             "b": np.array([3, -3, -3, 3, 2], np.int32)}, {}),
+        "fmod_f32": ([n("Mod", ["a", "b"], fmod=1)], {"a": x * 4, "b": np.abs(rnd(5)) + 0.5}, {}),
+        "i64_arith": ([n("Mul", ["a", "b"], ["m"]), n("Sub", ["m", "a"], ["d"]), n("Max", ["d", "b"], ["e"]),
+                       n("Add", ["e", "b"])],
+                      {"a": np.array([[3, -(2**33) - 5, 2**31 + 7, -1]], np.int64),
+                       "b": np.array([[-4], [2**20 + 3], [0]], np.int64)}, {}),
+        "f64_chain": ([n("Exp", ["a"], ["e"]), n("ReduceSum", ["e", "ax"], ["s"]), n("CumSum", ["s", "z"])],
+                      {"a": rnd(3, 4, 5).astype(np.float64)}, {"ax": np.array([1], np.int64),
+                                                               "z": np.array(0, np.int64)}),
+        "cast_f64": ([n("Cast", ["a"], ["c"], to=TensorProto.DOUBLE), n("Neg", ["c"], ["d"]),
+                      n("Cast", ["d"], to=TensorProto.FLOAT)], {"a": rnd(3, 5) * 1e3}, {}),
+        "pow_f32_i64": ([n("Pow", ["a", "b"])], {"a": rnd(2, 3)}, {"b": np.array([2, 3, 0], np.int64)}),
+        "add_i32": ([n("Add", ["a", "b"])],
+                    {"a": np.array([[1, -2, 3]], np.int32), "b": np.array([[5], [7]], np.int32)}, {}),
+    }
+
+
 FAMILIES = {
     "matmul": matmul_cases, "conv": conv_cases, "pool": pool_cases, "elementwise": elementwise_cases,
-    "tensor": tensor_cases, "reduce": reduce_cases, "resize": resize_cases,
+    "tensor": tensor_cases, "reduce": reduce_cases, "resize": resize_cases, "logic": logic_cases, "pad": pad_cases,
+    "conv_transpose": conv_transpose_cases, "index": index_cases,
 }
+OPSETS = {"reduce": 18, "pad": 19, "index": 18}
 
 
 @pytest.mark.browser
 @pytest.mark.parametrize("fam", FAMILIES)
 def test_webgpu_kernels_match_onnxruntime(fam: str, gpu_browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    model, inputs = family(FAMILIES[fam](), opset=18 if fam == "reduce" else 17)
+    model, inputs = family(FAMILIES[fam](), opset=OPSETS.get(fam, 17))
     out = os.path.join(tmp_path, "out")
     convert(model, out, ["webgpu"])
     ref = reference_outputs(model, inputs)
@@ -262,7 +420,10 @@ def test_descriptor_fields_and_alignment(tmp_path) -> None:  # type: ignore[no-u
     assert any("fn act(x: f32) -> f32 { return max(x, 0.0); }" in s["code"] for s in shaders)
 
 
-def test_unsupported_op_names_node_op_and_backend(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unsupported_op_names_node_op_and_backend(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from webdnn.backends.webgpu.wgsl import GENERATORS
+
+    monkeypatch.delitem(GENERATORS, "ConvTranspose")  # every op has a kernel now: pretend one lacks it
     model, _ = family({"ct": ([n("ConvTranspose", ["x", "w"])], {"x": rnd(1, 2, 3, 3)}, {"w": rnd(2, 2, 2, 2)})})
     with pytest.raises(UnsupportedOperatorError, match=r"ct_ConvTranspose.*ConvTranspose.*webgpu"):
         convert(model, tmp_path / "out", ["webgpu"])
@@ -270,10 +431,29 @@ def test_unsupported_op_names_node_op_and_backend(tmp_path) -> None:  # type: ig
 
 
 def test_unsupported_dtype_is_reported(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    x = np.arange(6, dtype=np.int64).reshape(2, 3)
-    model, _ = family({"ia": ([n("Add", ["x", "x"])], {"x": x}, {})})
-    with pytest.raises(UnsupportedOperatorError, match=r"ia_Add.*webgpu.*float32"):
+    x = np.arange(6, dtype=np.int8).reshape(2, 3)
+    model, _ = family({"ia": ([n("Neg", ["x"])], {"x": x}, {})})
+    with pytest.raises(UnsupportedOperatorError, match=r"ia_Neg.*webgpu.*int8.*float type"):
         convert(model, tmp_path / "out", ["webgpu"])
+
+
+def test_webgpu_has_a_kernel_for_every_fallback_op() -> None:
+    from webdnn.backends.fallback.lower import supported as fallback_ops
+    from webdnn.backends.webgpu.lower import supported
+
+    assert set(fallback_ops()) <= set(supported())
+
+
+def test_packed_bool_output_is_written_one_word_per_thread(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    model, _ = family({"b": ([n("Less", ["a", "c"])], {"a": rnd(3, 7), "c": rnd(7)}, {})})
+    convert(model, tmp_path / "out", ["webgpu"])
+    d = json.loads((tmp_path / "out" / "webgpu" / "descriptor.json").read_text())
+    (k,) = d["kernels"]
+    code = d["shaders"][k["attrs"]["shader"]]["code"]
+    assert "fn val(i: u32) -> bool" in code and "array<u32>" in code
+    assert k["attrs"]["workgroups"][0] == 1  # ceil(21 / 4) = 6 words: one workgroup
+    out = next(t for t in d["tensors"] if t["name"] == "b_y")
+    assert out["dtype"] == "bool" and out["byteLength"] == 21  # the host layout: one byte per element
 
 
 def test_every_zoo_cnn_lowers() -> None:

@@ -4,9 +4,15 @@
 import type { Descriptor } from "../../descriptor.js";
 import { DescriptorError } from "../../errors.js";
 
+export interface TextureSpec {
+  width: number;
+  height: number;
+  layers: number; // > 1: a 2-D array texture
+}
+
 export interface WebGLExtra {
   programs: string[];
-  textures: { width: number; height: number }[];
+  textures: TextureSpec[];
   inputs: number[];
   outputs: number[];
 }
@@ -23,8 +29,9 @@ export function parseExtra(desc: Descriptor): WebGLExtra {
   if (typeof ex !== "object" || ex === null) fail("missing");
   const { programs, textures, inputs, outputs } = ex;
   if (!Array.isArray(programs) || !programs.every((p) => typeof p === "string")) fail("programs must be strings");
-  if (!Array.isArray(textures) || !textures.every((t) => typeof t === "object" && t !== null && isDim(t.width) && isDim(t.height))) {
-    fail("textures must be {width, height} objects");
+  if (!Array.isArray(textures) || !textures.every((t) => typeof t === "object" && t !== null && isDim(t.width) &&
+    isDim(t.height) && (t.layers === undefined || isDim(t.layers)))) {
+    fail("textures must be {width, height, layers?} objects");
   }
   const nt = textures.length;
   if (!Array.isArray(inputs) || inputs.length !== desc.inputs.length || !inputs.every((t) => isIndex(t, nt))) fail("bad inputs");
@@ -40,5 +47,5 @@ export function parseExtra(desc: Descriptor): WebGLExtra {
     const out = t[t.length - 1];
     if (t.slice(0, -1).includes(out)) fail(`kernel ${i} ('${k.name}') reads its own output texture`);
   });
-  return { programs, textures, inputs, outputs };
+  return { programs, textures: textures.map((t) => ({ width: t.width, height: t.height, layers: t.layers ?? 1 })), inputs, outputs };
 }

@@ -1,15 +1,29 @@
 // The webgl backend: WebGL2 fragment shaders (GLSL ES 3.00) generated at conversion time,
 // run over R32F textures (one element per texel, row-major 2-D layouts chosen by the
-// transpiler). Everything is prepared at load: programs compiled and linked, textures and
+// transpiler; tensors beyond 4096 x 4096 elements in 2-D array textures, drawn one layer at
+// a time). Everything is prepared at load: programs compiled and linked, textures and
 // framebuffers created, weights uploaded once. run() uploads the inputs, draws every pass
 // in order and reads back only the outputs. Shader sources come from the descriptor and go
 // to the GPU driver; no JavaScript is generated or evaluated.
+//
+// Context loss (GPU reset, driver update, too many contexts, WEBGL_lose_context): every
+// texture is gone with the context, so the session does not try to rebuild itself. run()
+// after a loss rejects with a WebGLContextLostError that says to load the model again;
+// dispose() still works. dispose() deletes every texture, framebuffer, program, shader and
+// vertex array it created, and releases the context if the backend created it.
+//
+// backendOptions.webgl: { canvas?: HTMLCanvasElement | OffscreenCanvas } runs on the
+// application's canvas (its WebGL2 context) instead of a private OffscreenCanvas; that
+// context is left alive at dispose().
 
 import type { Descriptor, TensorSpec } from "../../descriptor.js";
 import { allocate, makeView, type DType, type TypedArray } from "../../dtypes.js";
 import { DescriptorError, WebDNNError } from "../../errors.js";
 import type { Backend, Session } from "../backend.js";
-import { parseExtra, type WebGLExtra } from "./extra.js";
+import { parseExtra, type TextureSpec, type WebGLExtra } from "./extra.js";
+
+/** A run after the WebGL context was lost: the model must be loaded again. */
+export class WebGLContextLostError extends WebDNNError {}
 
 const VERTEX = `#version 300 es
 void main() {
@@ -20,28 +34,42 @@ void main() {
 
 type Canvas = OffscreenCanvas | HTMLCanvasElement;
 
-function createContext(): { canvas: Canvas; gl: WebGL2RenderingContext } | null {
-  let canvas: Canvas;
-  if (typeof OffscreenCanvas !== "undefined") canvas = new OffscreenCanvas(1, 1);
-  else if (typeof document !== "undefined") canvas = document.createElement("canvas");
-  else return null;
+interface Context { canvas: Canvas; gl: WebGL2RenderingContext; owned: boolean }
+
+function userCanvas(options?: Record<string, unknown>): Canvas | null {
+  const c = options?.["canvas"];
+  if (c === undefined || c === null) return null;
+  const ok = (typeof OffscreenCanvas !== "undefined" && c instanceof OffscreenCanvas) ||
+    (typeof HTMLCanvasElement !== "undefined" && c instanceof HTMLCanvasElement);
+  if (!ok) throw new WebDNNError("backendOptions.webgl.canvas must be an HTMLCanvasElement or OffscreenCanvas");
+  return c as Canvas;
+}
+
+function createContext(options?: Record<string, unknown>): Context | null {
+  let canvas = userCanvas(options);
+  const owned = canvas === null;
+  if (!canvas) {
+    if (typeof OffscreenCanvas !== "undefined") canvas = new OffscreenCanvas(1, 1);
+    else if (typeof document !== "undefined") canvas = document.createElement("canvas");
+    else return null;
+  }
   const gl = canvas.getContext("webgl2", {
     alpha: false, antialias: false, depth: false, stencil: false, preserveDrawingBuffer: false,
     powerPreference: "high-performance",
   }) as WebGL2RenderingContext | null;
-  if (!gl) return null;
+  if (!gl || gl.isContextLost()) return null;
   if (!gl.getExtension("EXT_color_buffer_float")) {
-    gl.getExtension("WEBGL_lose_context")?.loseContext();
+    if (owned) gl.getExtension("WEBGL_lose_context")?.loseContext();
     return null;
   }
-  return { canvas, gl };
+  return { canvas, gl, owned };
 }
 
-/** Float32 copy of `data` (of `dtype`) padded to `length` texels. */
-function toTexels(data: TypedArray, dtype: DType, length: number): Float32Array {
-  const out = new Float32Array(length);
-  if (dtype === "float32") out.set(data as Float32Array);
-  else if (dtype === "int64") {
+/** Float32 copy of `data` (of `dtype`); float32 data is returned as is. */
+function toFloat32(data: TypedArray, dtype: DType): Float32Array {
+  if (dtype === "float32") return data as Float32Array;
+  const out = new Float32Array(data.length);
+  if (dtype === "int64") {
     const d = data as BigInt64Array;
     for (let i = 0; i < d.length; i++) out[i] = Number(d[i]);
   } else {
@@ -51,35 +79,41 @@ function toTexels(data: TypedArray, dtype: DType, length: number): Float32Array 
   return out;
 }
 
-/** `length` elements of `dtype` from the first channel of RGBA float pixels. */
-function fromPixels(px: Float32Array, dtype: DType, length: number): TypedArray {
-  const out = allocate(dtype, length);
+/** The first channel of `count` RGBA float pixels, stored into `out` (of `dtype`) from index `at`. */
+function fromTexels(px: Float32Array, count: number, out: TypedArray, dtype: DType, at: number): void {
   if (dtype === "int64") {
     const o = out as BigInt64Array;
-    for (let i = 0; i < length; i++) o[i] = BigInt(Math.round(px[4 * i]!));
+    for (let i = 0; i < count; i++) o[at + i] = BigInt(Math.round(px[4 * i]!));
   } else if (dtype === "bool") {
     const o = out as Uint8Array;
-    for (let i = 0; i < length; i++) o[i] = px[4 * i] !== 0 ? 1 : 0;
+    for (let i = 0; i < count; i++) o[at + i] = px[4 * i] !== 0 ? 1 : 0;
   } else {
     const o = out as unknown as { [i: number]: number };
-    for (let i = 0; i < length; i++) o[i] = px[4 * i]!;
+    for (let i = 0; i < count; i++) o[at + i] = px[4 * i]!;
   }
-  return out;
 }
+
+interface Tex extends TextureSpec {
+  handle: WebGLTexture;
+  target: number; // TEXTURE_2D or TEXTURE_2D_ARRAY
+}
+
+interface Draw { fbo: WebGLFramebuffer; base: number; rows: number }
 
 interface Step {
   name: string;
   program: WebGLProgram;
-  inputs: WebGLTexture[];
-  fbo: WebGLFramebuffer;
+  base: WebGLUniformLocation | null; // u_base of array-texture outputs
+  inputs: Tex[];
+  draws: Draw[];
   width: number;
-  height: number;
 }
 
 class WebGLSession implements Session {
   private lost = false;
-  private textures: WebGLTexture[] = [];
-  private fbos = new Map<number, WebGLFramebuffer>();
+  private disposed = false;
+  private textures: Tex[] = [];
+  private fbos = new Map<string, WebGLFramebuffer>();
   private programs: WebGLProgram[] = [];
   private shaders: WebGLShader[] = [];
   private vao: WebGLVertexArrayObject | null = null;
@@ -87,19 +121,24 @@ class WebGLSession implements Session {
   private readonly extra: WebGLExtra;
   private readonly ins: TensorSpec[];
   private readonly outs: TensorSpec[];
+  readonly info: Readonly<Record<string, unknown>>;
 
-  constructor(private readonly canvas: Canvas, private readonly gl: WebGL2RenderingContext, desc: Descriptor,
-    weights: Uint8Array) {
+  constructor(private readonly ctx: Context, desc: Descriptor, weights: Uint8Array) {
     this.extra = parseExtra(desc);
     this.ins = desc.inputs.map((x) => desc.tensors[x.tensor]!);
     this.outs = desc.outputs.map((x) => desc.tensors[x.tensor]!);
-    (canvas as EventTarget).addEventListener("webglcontextlost", this.onLost);
+    (ctx.canvas as EventTarget).addEventListener("webglcontextlost", this.onLost);
     try {
       this.build(desc, weights);
     } catch (e) {
       this.dispose();
       throw e;
     }
+    this.info = { textures: this.textures.length, programs: this.programs.length, passes: this.steps.length };
+  }
+
+  private get gl(): WebGL2RenderingContext {
+    return this.ctx.gl;
   }
 
   private readonly onLost = (ev: Event): void => {
@@ -109,58 +148,100 @@ class WebGLSession implements Session {
 
   private checkLost(): void {
     if (this.lost || this.gl.isContextLost()) {
-      throw new WebDNNError("the WebGL context was lost (GPU reset, driver update or too many contexts); " +
-        "dispose this runner and load the model again");
+      this.lost = true;
+      throw new WebGLContextLostError("webgl: the WebGL context was lost (GPU reset, driver update, too many " +
+        "contexts or WEBGL_lose_context), and every texture with it; dispose this runner and load the model " +
+        "again (WebDNN.load)");
     }
   }
 
   private build(desc: Descriptor, weights: Uint8Array): void {
     const gl = this.gl;
     const ex = this.extra;
+    this.checkLost();
     const max = gl.getParameter(gl.MAX_TEXTURE_SIZE) as number;
+    const maxLayers = gl.getParameter(gl.MAX_ARRAY_TEXTURE_LAYERS) as number;
     ex.textures.forEach((t, i) => {
-      if (t.width > max || t.height > max) {
-        throw new WebDNNError(`webgl: texture ${i} is ${t.width}x${t.height}, beyond this device's MAX_TEXTURE_SIZE ` +
-          `${max}; use another backend (backendOrder) for this model`);
+      if (t.width > max || t.height > max || t.layers > maxLayers) {
+        throw new WebDNNError(`webgl: texture ${i} is ${t.width}x${t.height}x${t.layers}, beyond this device's ` +
+          `MAX_TEXTURE_SIZE ${max} / MAX_ARRAY_TEXTURE_LAYERS ${maxLayers}; use another backend (backendOrder)`);
       }
     });
     gl.disable(gl.DITHER);
     gl.disable(gl.BLEND);
     gl.disable(gl.DEPTH_TEST);
+    gl.disable(gl.SCISSOR_TEST);
     gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
     gl.pixelStorei(gl.PACK_ALIGNMENT, 1);
     this.vao = gl.createVertexArray();
     gl.bindVertexArray(this.vao);
     for (const t of ex.textures) {
-      const tex = gl.createTexture();
-      if (!tex) throw new WebDNNError("webgl: createTexture failed");
-      gl.bindTexture(gl.TEXTURE_2D, tex);
-      gl.texStorage2D(gl.TEXTURE_2D, 1, gl.R32F, t.width, t.height);
-      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
-      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
-      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
-      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
-      this.textures.push(tex);
+      const handle = gl.createTexture();
+      if (!handle) throw new WebDNNError("webgl: createTexture failed");
+      const target = t.layers > 1 ? gl.TEXTURE_2D_ARRAY : gl.TEXTURE_2D;
+      this.textures.push({ ...t, handle, target });
+      gl.bindTexture(target, handle);
+      if (t.layers > 1) gl.texStorage3D(target, 1, gl.R32F, t.width, t.height, t.layers);
+      else gl.texStorage2D(target, 1, gl.R32F, t.width, t.height);
+      gl.texParameteri(target, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+      gl.texParameteri(target, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+      gl.texParameteri(target, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+      gl.texParameteri(target, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
     }
     this.uploadWeights(desc, weights);
     this.compile(desc);
     for (const k of desc.kernels) {
       const a = k.attrs as { program: number; textures: number[] };
       const out = a.textures[a.textures.length - 1]!;
-      const lay = ex.textures[out]!;
+      const program = this.programs[a.program]!;
+      const size = desc.tensors[k.outputs[0]!]!.shape.reduce((p, d) => p * d, 1);
       this.steps.push({
-        name: k.name, program: this.programs[a.program]!, inputs: a.textures.slice(0, -1).map((t) => this.textures[t]!),
-        fbo: this.framebuffer(out), width: lay.width, height: lay.height,
+        name: k.name, program, base: gl.getUniformLocation(program, "u_base"),
+        inputs: a.textures.slice(0, -1).map((t) => this.textures[t]!), draws: this.draws(out, size),
+        width: this.textures[out]!.width,
       });
     }
-    for (const t of ex.outputs) this.framebuffer(t);
     const err = gl.getError();
     if (err !== gl.NO_ERROR) throw new WebDNNError(`webgl: GL error 0x${err.toString(16)} while preparing the model`);
     this.checkLost();
   }
 
-  private uploadWeights(desc: Descriptor, weights: Uint8Array): void {
+  /** One draw per layer of texture `t` holding `size` elements, covering only the rows in use. */
+  private draws(t: number, size: number): Draw[] {
+    const tex = this.textures[t]!;
+    const perLayer = tex.width * tex.height;
+    const out: Draw[] = [];
+    for (let l = 0; l === 0 || l * perLayer < size; l++) {
+      const n = Math.max(1, Math.min(perLayer, size - l * perLayer));
+      out.push({ fbo: this.framebuffer(t, l), base: l * perLayer, rows: Math.ceil(n / tex.width) });
+    }
+    return out;
+  }
+
+  /** Upload `data` into texture `t` row by row (no padded copy of the whole tensor). */
+  private upload(t: number, data: Float32Array): void {
     const gl = this.gl;
+    const tex = this.textures[t]!;
+    const w = tex.width;
+    const perLayer = w * tex.height;
+    gl.bindTexture(tex.target, tex.handle);
+    const put = (layer: number, y: number, rows: number, src: Float32Array): void => {
+      if (tex.layers > 1) gl.texSubImage3D(tex.target, 0, 0, y, layer, w, rows, 1, gl.RED, gl.FLOAT, src);
+      else gl.texSubImage2D(tex.target, 0, 0, y, w, rows, gl.RED, gl.FLOAT, src);
+    };
+    for (let l = 0; l * perLayer < data.length; l++) {
+      const chunk = data.subarray(l * perLayer, Math.min(data.length, (l + 1) * perLayer));
+      const rows = Math.floor(chunk.length / w);
+      if (rows > 0) put(l, 0, rows, chunk.subarray(0, rows * w));
+      if (rows * w < chunk.length) {
+        const last = new Float32Array(w);
+        last.set(chunk.subarray(rows * w));
+        put(l, rows, 1, last);
+      }
+    }
+  }
+
+  private uploadWeights(desc: Descriptor, weights: Uint8Array): void {
     const done = new Set<number>();
     for (const k of desc.kernels) {
       const texs = (k.attrs as { textures: number[] }).textures;
@@ -170,13 +251,10 @@ class WebGLSession implements Session {
         if (!spec || spec.memory !== "weights" || done.has(tex)) return;
         done.add(tex);
         const size = spec.shape.reduce((p, d) => p * d, 1);
-        const lay = this.extra.textures[tex]!;
         const aligned = (weights.byteOffset + spec.offset) % 8 === 0;
         const src = aligned ? weights : weights.slice(spec.offset, spec.offset + spec.byteLength);
         const data = makeView(spec.dtype, src.buffer, src.byteOffset + (aligned ? spec.offset : 0), size);
-        gl.bindTexture(gl.TEXTURE_2D, this.textures[tex]!);
-        gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, lay.width, lay.height, gl.RED, gl.FLOAT,
-          toTexels(data, spec.dtype, lay.width * lay.height));
+        this.upload(tex, toFloat32(data, spec.dtype));
       });
     }
   }
@@ -186,14 +264,14 @@ class WebGLSession implements Session {
     const gl = this.gl;
     const vs = this.shader(gl.VERTEX_SHADER, VERTEX);
     const frags = this.extra.programs.map((src) => this.shader(gl.FRAGMENT_SHADER, src));
-    this.programs = frags.map((fs) => {
+    for (const fs of frags) {
       const p = gl.createProgram();
       if (!p) throw new WebDNNError("webgl: createProgram failed");
+      this.programs.push(p);
       gl.attachShader(p, vs);
       gl.attachShader(p, fs);
       gl.linkProgram(p);
-      return p;
-    });
+    }
     const users = new Map<number, string>();
     for (const k of desc.kernels) {
       const pi = (k.attrs as { program: number }).program;
@@ -218,74 +296,90 @@ class WebGLSession implements Session {
     const gl = this.gl;
     const s = gl.createShader(type);
     if (!s) throw new WebDNNError("webgl: createShader failed");
+    this.shaders.push(s);
     gl.shaderSource(s, src);
     gl.compileShader(s);
-    this.shaders.push(s);
     return s;
   }
 
-  private framebuffer(tex: number): WebGLFramebuffer {
-    const have = this.fbos.get(tex);
+  private framebuffer(t: number, layer: number): WebGLFramebuffer {
+    const key = `${t}:${layer}`;
+    const have = this.fbos.get(key);
     if (have) return have;
     const gl = this.gl;
+    const tex = this.textures[t]!;
     const fbo = gl.createFramebuffer();
     if (!fbo) throw new WebDNNError("webgl: createFramebuffer failed");
+    this.fbos.set(key, fbo);
     gl.bindFramebuffer(gl.FRAMEBUFFER, fbo);
-    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, this.textures[tex]!, 0);
+    if (tex.layers > 1) gl.framebufferTextureLayer(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, tex.handle, 0, layer);
+    else gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, tex.handle, 0);
     const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
     if (status !== gl.FRAMEBUFFER_COMPLETE) {
+      this.checkLost();
       throw new WebDNNError(`webgl: an R32F render target is not supported here (framebuffer status 0x${status.toString(16)})`);
     }
-    this.fbos.set(tex, fbo);
     return fbo;
   }
 
   async run(inputs: readonly TypedArray[]): Promise<TypedArray[]> {
+    if (this.disposed) throw new WebDNNError("webgl: this session was disposed");
     this.checkLost();
     const gl = this.gl;
     const ex = this.extra;
-    inputs.forEach((x, i) => {
-      const t = ex.inputs[i]!;
-      const lay = ex.textures[t]!;
-      gl.bindTexture(gl.TEXTURE_2D, this.textures[t]!);
-      gl.texSubImage2D(gl.TEXTURE_2D, 0, 0, 0, lay.width, lay.height, gl.RED, gl.FLOAT,
-        toTexels(x, this.ins[i]!.dtype, lay.width * lay.height));
-    });
+    inputs.forEach((x, i) => this.upload(ex.inputs[i]!, toFloat32(x, this.ins[i]!.dtype)));
     gl.bindVertexArray(this.vao);
     for (const s of this.steps) {
-      gl.bindFramebuffer(gl.FRAMEBUFFER, s.fbo);
-      gl.viewport(0, 0, s.width, s.height);
       gl.useProgram(s.program);
       for (let k = 0; k < s.inputs.length; k++) {
         gl.activeTexture(gl.TEXTURE0 + k);
-        gl.bindTexture(gl.TEXTURE_2D, s.inputs[k]!);
+        gl.bindTexture(s.inputs[k]!.target, s.inputs[k]!.handle);
       }
-      gl.drawArrays(gl.TRIANGLES, 0, 3);
+      for (const d of s.draws) {
+        gl.bindFramebuffer(gl.FRAMEBUFFER, d.fbo);
+        gl.viewport(0, 0, s.width, d.rows);
+        if (s.base) gl.uniform1i(s.base, d.base);
+        gl.drawArrays(gl.TRIANGLES, 0, 3);
+      }
     }
-    const results = ex.outputs.map((t, i) => {
-      const lay = ex.textures[t]!;
-      const px = new Float32Array(lay.width * lay.height * 4);
-      gl.bindFramebuffer(gl.FRAMEBUFFER, this.fbos.get(t)!);
-      gl.readPixels(0, 0, lay.width, lay.height, gl.RGBA, gl.FLOAT, px);
-      const spec = this.outs[i]!;
-      return fromPixels(px, spec.dtype, spec.shape.reduce((p, d) => p * d, 1));
-    });
+    const results = ex.outputs.map((t, i) => this.readBack(t, this.outs[i]!));
     this.checkLost();
     const err = gl.getError();
     if (err !== gl.NO_ERROR) throw new WebDNNError(`webgl: GL error 0x${err.toString(16)} while running the model`);
     return results;
   }
 
-  dispose(): void {
+  private readBack(t: number, spec: TensorSpec): TypedArray {
     const gl = this.gl;
-    (this.canvas as EventTarget).removeEventListener("webglcontextlost", this.onLost);
+    const tex = this.textures[t]!;
+    const size = spec.shape.reduce((p, d) => p * d, 1);
+    const out = allocate(spec.dtype, size);
+    const perLayer = tex.width * tex.height;
+    for (let l = 0; l * perLayer < size; l++) {
+      const n = Math.min(perLayer, size - l * perLayer);
+      const rows = Math.ceil(n / tex.width);
+      const px = new Float32Array(tex.width * rows * 4);
+      gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer(t, l));
+      gl.readPixels(0, 0, tex.width, rows, gl.RGBA, gl.FLOAT, px);
+      fromTexels(px, n, out, spec.dtype, l * perLayer);
+    }
+    return out;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    const gl = this.gl;
+    (this.ctx.canvas as EventTarget).removeEventListener("webglcontextlost", this.onLost);
+    // after a context loss every object is already gone (delete* would be no-ops)
     if (!gl.isContextLost()) {
+      gl.bindFramebuffer(gl.FRAMEBUFFER, null);
       for (const f of this.fbos.values()) gl.deleteFramebuffer(f);
-      for (const t of this.textures) gl.deleteTexture(t);
+      for (const t of this.textures) gl.deleteTexture(t.handle);
       for (const p of this.programs) gl.deleteProgram(p);
       for (const s of this.shaders) gl.deleteShader(s);
       if (this.vao) gl.deleteVertexArray(this.vao);
-      gl.getExtension("WEBGL_lose_context")?.loseContext();
+      if (this.ctx.owned) gl.getExtension("WEBGL_lose_context")?.loseContext();
     }
     this.fbos.clear();
     this.textures = [];
@@ -300,7 +394,14 @@ let probe: Promise<boolean> | null = null;
 
 export const webglBackend: Backend = {
   name: "webgl",
-  isAvailable: () => {
+  isAvailable: (options) => {
+    if (options?.["canvas"] !== undefined) {
+      try {
+        return Promise.resolve(createContext(options) !== null);
+      } catch {
+        return Promise.resolve(false);
+      }
+    }
     probe ??= (async () => {
       try {
         const c = createContext();
@@ -313,9 +414,9 @@ export const webglBackend: Backend = {
     })();
     return probe;
   },
-  createSession: async (desc, weights) => {
-    const c = createContext();
+  createSession: async (desc, weights, options) => {
+    const c = createContext(options);
     if (!c) throw new DescriptorError("webgl: no WebGL2 context with EXT_color_buffer_float could be created");
-    return new WebGLSession(c.canvas, c.gl, desc, weights);
+    return new WebGLSession(c, desc, weights);
   },
 };

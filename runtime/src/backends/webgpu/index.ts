@@ -5,7 +5,8 @@
 // createComputePipelineAsync and every bind group is built. run(): write the inputs,
 // record all dispatches in one compute pass, copy the outputs to a staging buffer, one
 // queue.submit, map and copy out. Works in browsers (navigator.gpu) and in Node with a
-// WebGPU implementation installed as globalThis.gpu (e.g. the `webgpu` npm package).
+// WebGPU implementation (e.g. the `webgpu` npm package, Dawn) passed as
+// backendOptions.webgpu.gpu or installed as globalThis.gpu.
 
 import type { Descriptor } from "../../descriptor.js";
 import { makeView, type TypedArray } from "../../dtypes.js";
@@ -21,20 +22,36 @@ const MAP_MODE_READ = 0x1;
 /** A WebGPU failure at load or run time (device lost, out of memory, invalid shader). */
 export class WebGPUError extends WebDNNError {}
 
-function gpuApi(): GPU | undefined {
+/** LoadOptions.backendOptions.webgpu. */
+export interface WebGPUOptions {
+  /** The WebGPU entry point to use instead of navigator.gpu / globalThis.gpu, e.g. in Node:
+   *  `import { create } from "webgpu"; load(url, { backendOptions: { webgpu: { gpu: create([]) } } })`. */
+  gpu?: GPU;
+  /** Passed to requestAdapter (default "high-performance"). */
+  powerPreference?: GPUPowerPreference;
+}
+
+function gpuApi(options?: WebGPUOptions): GPU | undefined {
+  if (options?.gpu) return options.gpu;
   const g = globalThis as { navigator?: { gpu?: GPU }; gpu?: GPU };
   return g.navigator?.gpu ?? g.gpu;
 }
 
-async function requestAdapter(): Promise<GPUAdapter | null> {
-  const api = gpuApi();
+async function requestAdapter(options?: WebGPUOptions): Promise<GPUAdapter | null> {
+  const api = gpuApi(options);
   if (!api) return null;
   try {
-    return await api.requestAdapter({ powerPreference: "high-performance" });
+    const adapter = await api.requestAdapter({ powerPreference: options?.powerPreference ?? "high-performance" });
+    if (adapter) OWNERS.set(adapter, api);
+    return adapter;
   } catch {
     return null;
   }
 }
+
+/** adapter -> the GPU object that made it. A session holds its adapter and through this its GPU
+ *  object: Dawn in Node crashes when the instance is garbage-collected while a device lives. */
+const OWNERS = new WeakMap<GPUAdapter, GPU>();
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
@@ -54,9 +71,20 @@ class WebGPUSession implements Session {
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
-  private constructor(device: GPUDevice, desc: Descriptor, plan: GpuPlan) {
+  readonly info: Readonly<Record<string, unknown>>;
+  /** Keeps the adapter and its GPU object alive as long as the session (see OWNERS). */
+  readonly owner: readonly [GPUAdapter, GPU | undefined];
+
+  private constructor(device: GPUDevice, desc: Descriptor, plan: GpuPlan, adapter: GPUAdapter) {
     this.device = device;
+    this.owner = [adapter, OWNERS.get(adapter)];
     this.plan = plan;
+    const a = adapter.info as Partial<GPUAdapterInfo> | undefined;
+    this.info = {
+      vendor: a?.vendor ?? "", architecture: a?.architecture ?? "", device: a?.device ?? "", description: a?.description ?? "",
+      fallbackAdapter: (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (a as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false,
+      dispatches: plan.dispatches.length, shaders: plan.shaders.length,
+    };
     device.lost.then((info) => {
       if (!this.disposed) this.lost = `${info.reason}: ${info.message}`;
     });
@@ -82,9 +110,9 @@ class WebGPUSession implements Session {
     this.staging = make(Math.max(staging, 4), MAP_READ | COPY_DST, "webdnn readback");
   }
 
-  static async create(desc: Descriptor, weights: Uint8Array): Promise<WebGPUSession> {
+  static async create(desc: Descriptor, weights: Uint8Array, options?: WebGPUOptions): Promise<WebGPUSession> {
     const plan = planDescriptor(desc);
-    const adapter = await requestAdapter();
+    const adapter = await requestAdapter(options);
     if (!adapter) throw new WebGPUError("WebGPU: no adapter available (navigator.gpu.requestAdapter() returned null)");
     const limits = requiredLimits(plan.needs, adapter.limits);
     let device: GPUDevice;
@@ -98,7 +126,7 @@ class WebGPUSession implements Session {
     let session: WebGPUSession | null = null;
     let failure = "";
     try {
-      session = new WebGPUSession(device, desc, plan);
+      session = new WebGPUSession(device, desc, plan, adapter);
     } catch (e) {
       failure = message(e);
     }
@@ -247,9 +275,9 @@ async function compileErrors(modules: (GPUShaderModule | null)[]): Promise<strin
 
 export const webgpuBackend: Backend = {
   name: "webgpu",
-  isAvailable: async () => (await requestAdapter()) !== null,
-  createSession: async (desc, weights) => {
+  isAvailable: async (options) => (await requestAdapter(options as WebGPUOptions | undefined)) !== null,
+  createSession: async (desc, weights, options) => {
     if (desc.backend !== "webgpu") throw new DescriptorError(`descriptor is for backend '${desc.backend}', not webgpu`);
-    return WebGPUSession.create(desc, weights);
+    return WebGPUSession.create(desc, weights, options as WebGPUOptions | undefined);
   },
 };

@@ -32,15 +32,15 @@ from webdnn.backends.common.descriptor import KernelCall, Program
 from webdnn.backends.common.memory_plan import is_view, plan
 from webdnn.backends.fallback.lower import CONVERSION_ONLY
 from webdnn.backends.fallback.lower import supported as js_supported
+from webdnn.backends.wasm import transformer, winograd
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
 from webdnn.passes.fuse_activation import activation_spec
 
 NAME = "wasm"
-ABI = 1
+ABI = 2  # kernel calling convention; bump with any parameter-block change (runtime checks it)
 ALIGNMENT = 16  # bytes: f32x4 loads/stores are 16-byte aligned in the arena and the weights
-MODULE = "webdnn-kernels.wasm"
 MR, NR = 4, 8  # GEMM microkernel tile (rows x columns); NR is the packed panel width
 A_BLOCK_FLOATS = 32 * 1024  # rows of A (or of the im2col block) per GEMM block: MC * K <= this
 
@@ -113,6 +113,12 @@ class _Lowering:
         self.skip: set[int] = set()
         self.js_ops: set[str] = set()
         self.users = graph.users()
+        self.stack_bytes = 0  # the largest per-thread stack scratch any call needs
+        self.absorbed: dict[int, Node] = {}  # id(Transpose output) -> Transpose read in place by its MatMuls
+
+    def need_stack(self, nbytes: int) -> None:
+        """Declare that a call keeps `nbytes` of per-thread scratch on its stack."""
+        self.stack_bytes = max(self.stack_bytes, int(nbytes))
 
     # ---- values and layouts ----------------------------------------------------------
     def available(self, v: Value) -> bool:
@@ -286,6 +292,17 @@ class _Lowering:
                           [{"in": 0}, {"in": 1}, {"in": 2}, {"out": 0}, n, h, wd, c, oh, ow, *win,
                            *act_params(act), cp])
                 return True
+        if winograd.applies(group, (kh, kw), (sh, sw), (dh, dw), n, c, m, oh, ow):
+            tb = winograd.tile_block(n, c, oh, ow)
+            inputs_w: list[Value | None] = [xin, self.const(f"{w.name}_winograd", winograd.pack_filters(wconst)),
+                                            self.const(f"{node.name}_bias", pad_bias(bconst, m))]
+            if res is not None:
+                inputs_w.append(res)
+            self.need_stack(winograd.stack_bytes(c, tb))
+            self.emit("Conv", node.name, inputs_w, [out], dict(a), "conv2d_winograd_nhwc_f32",
+                      [{"in": 0}, {"in": 1}, {"in": 2}, {"out": 0}, {"in": 3} if res is not None else 0,
+                       *geo, m, pt, pl, *act_params(act), tb])
+            return True
         k = kh * kw * cg
         panels = [pack_gemm_b(wconst[g * mg:(g + 1) * mg].transpose(2, 3, 1, 0).reshape(k, mg)) for g in range(group)]
         biases = [pad_bias(None if bconst is None else bconst[g * mg:(g + 1) * mg], mg) for g in range(group)]
@@ -296,16 +313,16 @@ class _Lowering:
                                       self.const(f"{node.name}_bias", np.concatenate(biases))]
         if res is not None:
             inputs.append(res)
-        outputs = [out]
         if not pointwise:
-            outputs.append(self.new_value(f"{node.name}_im2col", DType.FLOAT32, (mc * k,)))
-        self.emit("Conv", node.name, inputs, outputs, dict(a), "conv2d_nhwc_f32",
+            self.need_stack(mc * k * 4)  # the im2col block, per thread
+        self.emit("Conv", node.name, inputs, [out], dict(a), "conv2d_nhwc_f32",
                   [{"in": 0}, {"in": 1}, {"in": 2}, {"out": 0}, {"in": 3} if res is not None else 0,
-                   0 if pointwise else {"out": 1}, *geo, m, *win, group, *act_params(act), mc])
+                   *geo, m, *win, group, *act_params(act), mc])
         return True
 
-    def _gemm(self, node: Node, a_val: Value, bmat: np.ndarray, bias: np.ndarray | None) -> bool:
-        y = node.outputs[0]
+    def _gemm(self, node: Node, a_val: Value, bmat: np.ndarray, bias: np.ndarray | None,
+              bias_add: Node | None = None) -> bool:
+        y = node.outputs[0] if bias_add is None else bias_add.outputs[0]  # a fused bias Add's output
         assert a_val.shape is not None
         k, ncols = bmat.shape
         rows = int(np.prod(a_val.shape[:-1], dtype=np.int64))
@@ -313,7 +330,7 @@ class _Lowering:
         act = node.attrs.get("activation") or fused.act
         res = self.nchw(fused.residual) if fused.residual is not None else None
         out = self.defined(fused.out, nhwc=False)
-        self.skip.update(id(s) for s in fused.skip)
+        self.skip.update(id(s) for s in fused.skip + ([bias_add] if bias_add is not None else []))
         inputs: list[Value | None] = [self.nchw(a_val), self.const(f"{node.name}_packed", pack_gemm_b(bmat)),
                                       self.const(f"{node.name}_bias", pad_bias(bias, ncols))]
         if res is not None:
@@ -347,9 +364,30 @@ class _Lowering:
     def op_MatMul(self, node: Node) -> bool:
         a_val, b_val = node.input(0), node.input(1)
         if (a_val is None or b_val is None or b_val.const is None or b_val.const.ndim != 2
-                or a_val.shape is None or len(a_val.shape) < 2 or not self.f32(a_val, b_val, node.outputs[0])):
+                or a_val.shape is None or len(a_val.shape) < 2 or not self.f32(a_val, b_val, node.outputs[0])
+                or id(a_val) in self.absorbed):
+            bmm = transformer.plan_bmm(self, node)  # two runtime operands (or a batched constant)
+            if bmm is not None:
+                transformer.emit_bmm(self, node, bmm)
+                return True
+            for v in node.inputs:
+                transformer.materialize(self, v)
             return False
-        return self._gemm(node, a_val, b_val.const.astype(np.float32), None)
+        bmat = b_val.const.astype(np.float32)
+        bias, add = transformer.bias_add(self, node, bmat.shape[1])
+        return self._gemm(node, a_val, bmat, bias, add)
+
+    def op_Transpose(self, node: Node) -> bool:
+        return transformer.lower_transpose(self, node)
+
+    def op_LayerNormalization(self, node: Node) -> bool:
+        return transformer.lower_layernorm(self, node)
+
+    def op_Gelu(self, node: Node) -> bool:
+        return transformer.lower_gelu(self, node, 0)
+
+    def op_Erf(self, node: Node) -> bool:
+        return transformer.lower_gelu(self, node, 1)
 
     def _pool(self, node: Node, mode: int) -> bool:
         x, y = node.input(0), node.outputs[0]
@@ -525,5 +563,5 @@ def lower(graph: Graph) -> Program:
         if not v.is_const:
             lw.nchw(v)
     mp = plan(graph, ALIGNMENT, lw.nodes)
-    extra = {"wasm": {"abi": ABI, "module": MODULE}, "jsKernels": sorted(lw.js_ops)}
+    extra = {"wasm": {"abi": ABI, "stackBytes": lw.stack_bytes}, "jsKernels": sorted(lw.js_ops)}
     return Program(NAME, graph, lw.calls, mp, weight_alignment=ALIGNMENT, extra=extra)

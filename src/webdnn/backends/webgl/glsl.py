@@ -1,11 +1,12 @@
 """GLSL ES 3.00 building blocks shared by the webgl kernel generators.
 
-Every tensor lives in a 2-D R32F texture, one element per texel, stored row-major:
-element i of a tensor whose texture is W texels wide sits at texel (i % W, i / W).
+Every tensor lives in an R32F texture, one element per texel, stored row-major: element i
+of a tensor whose texture is W texels wide sits at texel (i % W, i / W); tensors beyond
+4096 x 4096 elements use a 2-D array texture of 4096 x 4096 layers (layer i / 4096**2).
 A kernel ("pass") writes one output tensor: each fragment computes the output element
 whose flat index is `o = y * W_out + x` by calling the generator's `float compute(int o)`.
 Inputs are read with `float X<k>(int i)` (k = input position); shapes are baked in as
-constants, so the only uniforms are the samplers.
+constants, so the only uniforms are the samplers (and `u_base` for array-texture outputs).
 """
 
 from __future__ import annotations
@@ -17,27 +18,39 @@ from typing import Any
 
 import numpy as np
 
-# Widest texture the lowering lays tensors out in by default; every WebGL2 device supports
-# at least 2048 (the spec minimum) and nearly all 4096. The runtime checks the real limit.
+from webdnn.errors import ConversionError
+
+# Widest texture the lowering lays tensors out in: every WebGL2 device supports at least
+# 2048 (the spec minimum) and nearly all 4096. A tensor of more than 4096 x 4096 elements
+# goes to a 2-D array texture of 4096 x 4096 layers (MAX_ARRAY_TEXTURE_LAYERS is at least
+# 256 everywhere), so no texture dimension ever exceeds 4096. The runtime checks the real limits.
 MAX_TEXTURE_WIDTH = 4096
-HARD_LIMIT = 16384
+LAYER_SIZE = MAX_TEXTURE_WIDTH * MAX_TEXTURE_WIDTH
+MAX_LAYERS = 256
 
 
 @dataclass(frozen=True)
 class Layout:
     width: int
     height: int
+    layers: int = 1  # > 1: a TEXTURE_2D_ARRAY of `layers` width x height layers
+
+    @property
+    def texels(self) -> int:
+        return self.width * self.height * self.layers
 
 
 def layout_for(size: int) -> Layout:
-    """Row-major 2-D layout of `size` elements: one row if it fits, else 4096 (or wider) columns."""
+    """Row-major layout of `size` elements: one row if it fits, else rows of 4096, else layers of 4096 x 4096."""
     size = max(size, 1)
     if size <= MAX_TEXTURE_WIDTH:
         return Layout(size, 1)
-    w = MAX_TEXTURE_WIDTH
-    while math.ceil(size / w) > w and w < HARD_LIMIT:
-        w *= 2
-    return Layout(w, math.ceil(size / w))
+    if size <= LAYER_SIZE:
+        return Layout(MAX_TEXTURE_WIDTH, math.ceil(size / MAX_TEXTURE_WIDTH))
+    layers = math.ceil(size / LAYER_SIZE)
+    if layers > MAX_LAYERS:
+        raise ConversionError(f"webgl: a tensor of {size} elements needs {layers} texture layers, more than {MAX_LAYERS}")
+    return Layout(MAX_TEXTURE_WIDTH, MAX_TEXTURE_WIDTH, layers)
 
 
 def flt(x: float) -> str:
@@ -52,7 +65,10 @@ def flt(x: float) -> str:
 
 
 def texel(lay: Layout, idx: str) -> str:
-    """GLSL ivec2 texel coordinate of flat element index `idx` in layout `lay`."""
+    """GLSL ivec2 (ivec3 for array textures) texel coordinate of flat element index `idx` in `lay`."""
+    if lay.layers > 1:
+        shift = MAX_TEXTURE_WIDTH.bit_length() - 1
+        return f"ivec3({idx} & {lay.width - 1}, ({idx} >> {shift}) & {lay.height - 1}, {idx} >> {2 * shift})"
     if lay.height == 1:
         return f"ivec2({idx}, 0)"
     if lay.width & (lay.width - 1) == 0:
@@ -156,15 +172,21 @@ def activation(spec: dict[str, Any] | None) -> str:
 def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, body: str) -> str:
     """The complete fragment shader of one pass: samplers, fetchers, `body` (defines compute), main."""
     lines = ["#version 300 es", "precision highp float;", "precision highp int;", "precision highp sampler2D;"]
+    if any(lay.layers > 1 for lay in in_layouts):
+        lines.append("precision highp sampler2DArray;")
     for k, lay in enumerate(in_layouts):
-        lines.append(f"uniform sampler2D u{k};")
+        lines.append(f"uniform {'sampler2DArray' if lay.layers > 1 else 'sampler2D'} u{k};")
         lines.append(f"float X{k}(int i) {{ return texelFetch(u{k}, {texel(lay, 'i')}, 0).r; }}")
+    # an array-texture output is drawn one layer at a time; u_base is the layer's first element
+    if out_layout.layers > 1:
+        lines.append("uniform int u_base;")
+    base = "u_base + " if out_layout.layers > 1 else ""
     lines.append("out vec4 y_;")
     lines.append(body.strip())
     lines.append(
         "void main() {\n"
         "  ivec2 p = ivec2(gl_FragCoord.xy);\n"
-        f"  int o = p.y * {out_layout.width} + p.x;\n"
+        f"  int o = {base}p.y * {out_layout.width} + p.x;\n"
         f"  float v = 0.0;\n  if (o < {max(out_size, 1)}) v = compute(o);\n"
         "  y_ = vec4(v, 0.0, 0.0, 0.0);\n}"
     )

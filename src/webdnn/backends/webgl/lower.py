@@ -2,14 +2,15 @@
 
 Each non-view node becomes one or more passes (see core.Pass); every pass gets a fragment
 shader generated here with all shapes baked in. Tensors live in 2-D textures laid out
-row-major (glsl.layout_for); views (Reshape and friends) share their root's texture.
+row-major (glsl.layout_for; beyond 4096 x 4096 elements in an array texture); views (Reshape and friends) share their root's texture.
 Runtime textures are pooled by (width, height) over the lifetimes of the pass sequence,
 so a texture is reused once the tensor it held is dead; weights get one texture each,
 uploaded once at load.
 
 Descriptor additions (top-level field "webgl"):
   programs: [fragment shader source]        deduplicated
-  textures: [{width, height}]               runtime textures and weight textures
+  textures: [{width, height, layers?}]      runtime textures and weight textures; `layers` (> 1)
+                                            makes it a 2-D array texture (tensors > 4096**2)
   inputs / outputs: [texture index]         per graph input / output, in order
 Each kernel call is one pass: attrs = {program, textures: [texture of each input..., output]}.
 """
@@ -123,7 +124,8 @@ def _program(graph: Graph, passes: list[Pass], mp: MemoryPlan) -> Program:
     extra = {
         NAME: {
             "programs": programs,
-            "textures": [{"width": t.width, "height": t.height} for t in textures],
+            "textures": [{"width": t.width, "height": t.height, **({"layers": t.layers} if t.layers > 1 else {})}
+                         for t in textures],
             "inputs": [tex_of[id(root(v))] for v in graph.inputs],
             "outputs": [tex_of[id(root(v))] for v in graph.outputs],
         }

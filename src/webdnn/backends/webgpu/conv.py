@@ -21,6 +21,7 @@ from webdnn.backends.webgpu.wgsl import (
     activation_fn,
     elementwise_dispatch,
     need_f32,
+    prod,
     register,
     shape,
     u32,
@@ -71,18 +72,26 @@ def conv(ctx: Ctx, node: Node) -> list[Dispatch]:
     if pointwise:
         helpers += load_rows("load_b", bufx, vx, kk, n, x_base, n, 1)
     else:
-        helpers += f"""fn load_b_at(z: u32, kq: u32, pq: u32) -> f32 {{
-    if (kq >= {u32(kk)} || pq >= {u32(n)}) {{ return 0.0; }}
+        # the tap (ci, ky, kx) is decoded once per vec4; the 4 output positions walk (oy, ox)
+        helpers += f"""fn load_b(z: u32, kq: u32, pq: u32) -> vec4<f32> {{
+    var out = vec4<f32>(0.0);
+    if (kq >= {u32(kk)}) {{ return out; }}
     let ci = kq / {u32(k[0] * k[1])};
     let r = kq % {u32(k[0] * k[1])};
-    let yy = i32((pq / {u32(ow)}) * {u32(s[0])} + (r / {u32(k[1])}) * {u32(d[0])}) - {p[0]}i;
-    let xx = i32((pq % {u32(ow)}) * {u32(s[1])} + (r % {u32(k[1])}) * {u32(d[1])}) - {p[1]}i;
-    if (yy < 0 || yy >= {ih}i || xx < 0 || xx >= {iw}i) {{ return 0.0; }}
-    return {bufx}[{x_base} + ci * {u32(ih * iw)} + u32(yy) * {u32(iw)} + u32(xx)];
-}}
-fn load_b(z: u32, kq: u32, pq: u32) -> vec4<f32> {{
-    return vec4<f32>(load_b_at(z, kq, pq), load_b_at(z, kq, pq + 1u),
-                     load_b_at(z, kq, pq + 2u), load_b_at(z, kq, pq + 3u));
+    let ky = i32((r / {u32(k[1])}) * {u32(d[0])}) - {p[0]}i;
+    let kx = i32((r % {u32(k[1])}) * {u32(d[1])}) - {p[1]}i;
+    let base = {x_base} + ci * {u32(ih * iw)};
+    var oy = pq / {u32(ow)};
+    var ox = pq % {u32(ow)};
+    for (var j = 0u; j < 4u; j = j + 1u) {{
+        if (pq + j >= {u32(n)}) {{ break; }}
+        let yy = i32(oy * {u32(s[0])}) + ky;
+        let xx = i32(ox * {u32(s[1])}) + kx;
+        if (yy >= 0 && yy < {ih}i && xx >= 0 && xx < {iw}i) {{ out[j] = {bufx}[base + u32(yy) * {u32(iw)} + u32(xx)]; }}
+        ox = ox + 1u;
+        if (ox == {u32(ow)}) {{ ox = 0u; oy = oy + 1u; }}
+    }}
+    return out;
 }}
 """
     epi = "v"
@@ -125,3 +134,61 @@ def _depthwise(
     }}
     {by}[i] = {activation_expr(act, "acc")};"""
     return elementwise_dispatch(sh, cout * ys[2] * ys[3] * ys[0], body)
+
+
+@register("ConvTranspose")
+def conv_transpose(ctx: Ctx, node: Node) -> list[Dispatch]:
+    """One thread per output element, visiting only the taps that land on it.
+
+    y[n, co, o] = b[co] + sum_{ci in co's group, t} x[n, ci, (o + pad - t * d) / s] * W[ci, co % M, t]
+    over the taps t where o + pad - t * d is a non-negative multiple of s inside the input
+    (per spatial axis; with d = 1 the valid taps are every s-th from (o + pad) mod s).
+    """
+    xv, wv, bv, y = node.inputs[0], node.inputs[1], node.input(2), node.outputs[0]
+    assert xv is not None and wv is not None
+    need_f32(xv, wv, bv, y)
+    xs, ys = shape(xv), shape(y)
+    nd = len(xs) - 2
+    k = [int(v) for v in node.attrs["kernel_shape"]]
+    s = [int(v) for v in node.attrs.get("strides", [1] * nd)]
+    d = [int(v) for v in node.attrs.get("dilations", [1] * nd)]
+    p = [int(v) for v in node.attrs.get("pads", [0] * 2 * nd)]
+    group = int(node.attrs.get("group", 1))
+    cin, cout = xs[1], ys[1]
+    cig, m = cin // group, cout // group
+    sp_in, kprod = prod(xs[2:]), prod(k)
+    sh = Shader(ctx)
+    bx, bw = sh.read(xv), sh.read(wv)
+    bb = sh.read(bv) if bv is not None else None
+    by = sh.write(y)
+    lines = [unravel("i", ys), f"let g = c1 / {u32(m)};", f"let mm = c1 % {u32(m)};",
+             f"let xb = (c0 * {u32(cin)} + g * {u32(cig)}) * {u32(sp_in)};",
+             f"let wb = ((g * {u32(cig)}) * {u32(m)} + mm) * {u32(kprod)};",
+             f"var acc = {f'{bb}[c1]' if bb else '0.0'};"]
+    indent = ""
+    for a in range(nd):
+        o = f"i32(c{a + 2}) + {p[a]}i"
+        if d[a] == 1 and s[a] > 1:
+            start = f"u32((({o}) % {s[a]}i + {s[a]}i) % {s[a]}i)"
+        else:
+            start = "0u"
+        step = s[a] if d[a] == 1 else 1
+        lines.append(f"{indent}for (var t{a} = {start}; t{a} < {u32(k[a])}; t{a} = t{a} + {u32(step)}) {{")
+        indent += "    "
+        lines.append(f"{indent}let q{a} = {o} - i32(t{a} * {u32(d[a])});")
+        check = f"q{a} < 0i" + (f" || q{a} % {s[a]}i != 0i" if step == 1 and s[a] > 1 else "")
+        lines.append(f"{indent}if ({check}) {{ continue; }}")
+        lines.append(f"{indent}let x{a} = u32(q{a}) / {u32(s[a])};")
+        lines.append(f"{indent}if (x{a} >= {u32(xs[a + 2])}) {{ continue; }}")
+    xo = " + ".join(f"x{a} * {u32(prod(xs[a + 3:]))}" for a in range(nd))
+    wo = " + ".join(f"t{a} * {u32(prod(k[a + 1:]))}" for a in range(nd))
+    lines.append(f"{indent}let xo = xb + {xo};")
+    lines.append(f"{indent}let wo = wb + {wo};")
+    lines.append(f"{indent}for (var ci = 0u; ci < {u32(cig)}; ci = ci + 1u) {{")
+    lines.append(f"{indent}    acc = acc + {bx}[xo + ci * {u32(sp_in)}] * {bw}[wo + ci * {u32(m * kprod)}];")
+    lines.append(f"{indent}}}")
+    for _ in range(nd):
+        indent = indent[:-4]
+        lines.append(f"{indent}}}")
+    lines.append(f"{by}[i] = {activation_expr(node.attrs.get('activation'), 'acc')};")
+    return [elementwise_dispatch(sh, y.size, "\n    ".join(lines))]

@@ -11,20 +11,24 @@ import re
 import numpy as np
 
 from webdnn.backends.webgpu.wgsl import (
+    NEG_INF,
     Ctx,
     Dispatch,
     Shader,
     Unsupported,
+    arith_type,
     broadcast_strides,
     dot,
-    elem_type,
-    elementwise_dispatch,
     f32,
     ins,
+    literal,
+    map_dispatch,
     need_f32,
+    need_float,
     register,
     shape,
     unravel,
+    zero,
 )
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
@@ -100,7 +104,7 @@ UNARY: dict[str, str] = {
     "Softsign": "x / (1.0 + abs(x))",
     "Tanh": "tanh(clamp(x, -15.0, 15.0))",
     "Exp": "exp(x)",
-    "Log": "log(x)",
+    "Log": f"select(log(x), {NEG_INF}, x == 0.0)",  # software GPUs' log(0) is finite
     "Sqrt": "sqrt(x)",
     "Reciprocal": "1.0 / x",
     "Neg": "-x",
@@ -115,11 +119,78 @@ UNARY: dict[str, str] = {
     "Identity": "x",
 }
 
+# sin/cos/tan: the builtins of software GPUs err by ~2e-4, so: Cody-Waite reduction by pi/2
+# and cephes' minimax polynomials on [-pi/4, pi/4]
+_TRIG = """fn sincos_(x: f32) -> vec2<f32> {
+    let k = round(x * 0.63661977236758134);
+    let r = ((x - k * 1.5703125) - k * 4.8375129699707031e-4) - k * 7.5497899548918821e-8;
+    let z = r * r;
+    let s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
+    let c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
+    let q = i32(k) & 3;
+    if (q == 0) { return vec2<f32>(s, c); }
+    if (q == 1) { return vec2<f32>(c, -s); }
+    if (q == 2) { return vec2<f32>(-s, -c); }
+    return vec2<f32>(-c, s);
+}
+"""
+UNARY.update({"Sin": "sincos_(x).x", "Cos": "sincos_(x).y", "Tan": "(sincos_(x).x / sincos_(x).y)"})
+
+# f32 unary ops with a WGSL builtin of the same meaning
+for _op, _fn in {"Asin": "asin", "Acos": "acos", "Atan": "atan",
+                 "Sinh": "sinh", "Cosh": "cosh", "Asinh": "asinh", "Acosh": "acosh", "Atanh": "atanh"}.items():
+    UNARY[_op] = f"{_fn}(x)"
+UNARY["Shrink"] = "select(select(0.0, x - BIAS, x > LAMBD), x + BIAS, x < -LAMBD)"
+
 BINARY: dict[str, str] = {
     "Add": "a + b", "Sub": "a - b", "Mul": "a * b", "Div": "a / b", "Pow": "pow_(a, b)",
     "Max": "max(a, b)", "Min": "min(a, b)", "Sum": "a + b", "Mean": "a + b", "PRelu": "select(a * b, a, a >= 0.0)",
+    "Mod": "a - b * trunc(a / b)",
 }
-INT_BINARY = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum"})
+# integer (i32 / u32 arithmetic types: int32, int16, int8, uint8) forms
+INT_BINARY: dict[str, str] = {
+    "Add": "a + b", "Sub": "a - b", "Mul": "a * b", "Div": "select(a / b, a - a, b == b - b)", "Max": "max(a, b)",
+    "Min": "min(a, b)", "Sum": "a + b",
+}
+COMPARE: dict[str, str] = {
+    "Equal": "a == b", "Less": "a < b", "Greater": "a > b", "LessOrEqual": "a <= b", "GreaterOrEqual": "a >= b",
+}
+# int64 comparisons on (low, high) words
+I64_COMPARE: dict[str, str] = {
+    "Equal": "all(a == b)", "Less": "lt64(a, b)", "Greater": "lt64(b, a)", "LessOrEqual": "!lt64(b, a)",
+    "GreaterOrEqual": "!lt64(a, b)",
+}
+_LT64 = """fn lt64(a: vec2<u32>, b: vec2<u32>) -> bool {
+    let ah = bitcast<i32>(a.y);
+    let bh = bitcast<i32>(b.y);
+    return ah < bh || (ah == bh && a.x < b.x);
+}
+"""
+LOGIC: dict[str, str] = {"And": "a && b", "Or": "a || b", "Xor": "a != b"}
+# int64 arithmetic on (low, high) words, wrapping as int64 does
+I64_BINARY: dict[str, str] = {
+    "Add": "add64(a, b)", "Sum": "add64(a, b)", "Sub": "sub64(a, b)", "Mul": "mul64(a, b)",
+    "Max": "select(a, b, lt64(a, b))", "Min": "select(a, b, lt64(b, a))",
+}
+_I64 = _LT64 + """fn add64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    let lo = a.x + b.x;
+    return vec2<u32>(lo, a.y + b.y + select(0u, 1u, lo < a.x));
+}
+fn sub64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    return vec2<u32>(a.x - b.x, a.y - b.y - select(0u, 1u, a.x < b.x));
+}
+fn mulhi32(x: u32, y: u32) -> u32 {
+    let x0 = x & 0xffffu; let x1 = x >> 16u; let y0 = y & 0xffffu; let y1 = y >> 16u;
+    let p01 = x0 * y1; let p10 = x1 * y0;
+    let mid = ((x0 * y0) >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+    return x1 * y1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
+}
+fn mul64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    return vec2<u32>(a.x * b.x, mulhi32(a.x, b.x) + a.x * b.y + a.y * b.x);
+}
+"""
+# ONNX Mod (fmod=0) on integers: the remainder takes the divisor's sign; x % 0 = 0
+_IMOD = "select(select(a % b, a % b + b, (a % b != a - a) && ((a % b < a - a) != (b < b - b))), a - a, b == b - b)"
 
 
 def _unary_expr(node: Node) -> str:
@@ -137,55 +208,119 @@ def _unary_expr(node: Node) -> str:
             e = f"min({e}, {f32(hi)})"
         return e
     e = UNARY[op]
-    for key in ("alpha", "beta", "gamma"):
+    for key in ("alpha", "beta", "gamma", "bias", "lambd"):
         if key.upper() in e:
             e = e.replace(key.upper(), f32(float(node.attrs[key])))
     return e
 
 
-def _reader(sh: Shader, v: Value, out_shape: tuple[int, ...], elem: str = "f32") -> str:
+def _reader(sh: Shader, v: Value, out_shape: tuple[int, ...]) -> str:
     """WGSL expression of `v`'s element at the output coordinates c0.. (or at `i`)."""
-    buf = sh.read(v, elem)
     s = shape(v)
     if s == out_shape:
-        return f"{buf}[i]"
+        return sh.at(v, "i")
     if int(np.prod(s)) == 1:
-        return f"{buf}[0]"
-    return f"{buf}[{dot('c', broadcast_strides(s, out_shape))}]"
+        return sh.at(v, "0u")
+    return sh.at(v, dot("c", broadcast_strides(s, out_shape)))
+
+
+def _coords(reads: list[str], out_shape: tuple[int, ...]) -> str:
+    return unravel("i", out_shape) if any(re.search(r"\bc\d", r) for r in reads) else ""
 
 
 @register(*UNARY, "Gelu", "Clip")
 def unary(ctx: Ctx, node: Node) -> list[Dispatch]:
     (x,) = ins(node)[:1]
     y = node.outputs[0]
-    need_f32(x, y)
     sh = Shader(ctx)
+    if node.op_type == "Identity" and x.dtype == y.dtype:  # any dtype: a copy
+        return [map_dispatch(sh, y, "", sh.at(x, "i"))]
+    need_float(x, y)
     helpers = _erf_helpers() if node.op_type in ("Erf", "Gelu") else ""
-    body = f"let x = {sh.read(x)}[i];\n    {sh.write(y)}[i] = {_unary_expr(node)};"
-    return [elementwise_dispatch(sh, y.size, body, helpers)]
+    if "sincos_" in UNARY.get(node.op_type, ""):
+        helpers = _TRIG
+    return [map_dispatch(sh, y, f"let x = {sh.at(x, 'i')};", _unary_expr(node), helpers)]
 
 
-@register(*BINARY)
+@register("Not")
+def not_(ctx: Ctx, node: Node) -> list[Dispatch]:
+    x, y = ins(node)[0], node.outputs[0]
+    sh = Shader(ctx)
+    return [map_dispatch(sh, y, "", f"!{sh.at(x, 'i')}")]
+
+
+@register("IsNaN", "IsInf")
+def is_special(ctx: Ctx, node: Node) -> list[Dispatch]:
+    x, y = ins(node)[0], node.outputs[0]
+    need_f32(x)
+    sh = Shader(ctx)
+    # on the bits: shader compilers may fold `x != x` away
+    if node.op_type == "IsNaN":
+        expr = "(x & 0x7fffffffu) > 0x7f800000u"
+    else:
+        pos, neg = int(node.attrs.get("detect_positive", 1)), int(node.attrs.get("detect_negative", 1))
+        tests = (["x == 0x7f800000u"] if pos else []) + (["x == 0xff800000u"] if neg else [])
+        expr = " || ".join(tests) or "false"
+    return [map_dispatch(sh, y, f"let x = bitcast<u32>({sh.at(x, 'i')});", expr)]
+
+
+@register(*BINARY, *COMPARE, *LOGIC, "BitShift")
 def binary(ctx: Ctx, node: Node) -> list[Dispatch]:
     xs = ins(node)
     y = node.outputs[0]
     op = node.op_type
     out_shape = shape(y)
-    is_int = y.dtype == DType.INT32 and op in INT_BINARY
-    if not is_int:
-        need_f32(*xs, y)
-    t = elem_type(y.dtype)
+    t = arith_type(xs[0].dtype)
+    helpers = ""
+    if op in COMPARE:
+        if t == "vec2<u32>":
+            expr, helpers = I64_COMPARE[op], _LT64
+        elif t == "bool" and op != "Equal":
+            raise Unsupported(f"{op} of bool tensors")
+        else:
+            expr = COMPARE[op]
+    elif op in LOGIC:
+        expr = LOGIC[op]
+    elif op == "BitShift":
+        expr = "a << b" if node.attrs["direction"] == "LEFT" else "a >> b"
+        if t != "u32":
+            raise Unsupported("BitShift of signed integers")
+    elif t == "f32":
+        if op == "Pow":
+            need_float(xs[0], y)
+        else:
+            need_float(*xs, y)
+        expr = BINARY[op]
+        helpers = _POW if op == "Pow" else ""
+    elif t == "vec2<u32>" and op in I64_BINARY:
+        expr, helpers = I64_BINARY[op], _I64
+    elif t in ("i32", "u32") and (op in INT_BINARY or op == "Mod"):
+        expr = INT_BINARY.get(op) or ("a % b" if int(node.attrs.get("fmod", 0)) else _IMOD)
+        if op == "Mod" and int(node.attrs.get("fmod", 0)):
+            expr = "select(a % b, a - a, b == b - b)"
+    else:
+        raise Unsupported(f"{op} of {xs[0].dtype.value if xs[0].dtype else '?'} tensors")
     sh = Shader(ctx)
-    reads = [_reader(sh, v, out_shape, t) for v in xs]
-    expr = BINARY[op]
+    reads = [_reader(sh, v, out_shape) for v in xs]
+    if op == "Pow" and arith_type(xs[1].dtype) != t:  # the exponent may have another type
+        assert xs[0].dtype is not None and xs[1].dtype is not None
+        reads[1] = cast_expr(xs[1].dtype, xs[0].dtype, reads[1])
     acc = reads[0]
     for r in reads[1:]:
         acc = _apply(expr, acc, r)
     if op == "Mean":
         acc = f"({acc}) / {f32(len(reads))}"
-    coords = unravel("i", out_shape) if any("[c" in r for r in reads) else ""
-    body = f"{coords}\n    {sh.write(y, t)}[i] = {acc};"
-    return [elementwise_dispatch(sh, y.size, body, _POW if op == "Pow" else "")]
+    return [map_dispatch(sh, y, _coords(reads, out_shape), acc, helpers)]
+
+
+@register("Where")
+def where_(ctx: Ctx, node: Node) -> list[Dispatch]:
+    c, a, b = ins(node)
+    y = node.outputs[0]
+    out_shape = shape(y)
+    sh = Shader(ctx)
+    rc, ra, rb = (_reader(sh, v, out_shape) for v in (c, a, b))
+    return [map_dispatch(sh, y, _coords([rc, ra, rb], out_shape), f"select({rb}, {ra}, {rc})")]
 
 
 def _apply(expr: str, a: str, b: str) -> str:
@@ -193,33 +328,35 @@ def _apply(expr: str, a: str, b: str) -> str:
     return "(" + re.sub(r"\b[ab]\b", lambda m: f"({a})" if m.group(0) == "a" else f"({b})", expr) + ")"
 
 
-def _cast_expr(src: DType, dst: DType, x: str) -> tuple[str, str, str]:
-    """(read type, write type, WGSL expression converting element `x`)."""
-    if src == dst:
-        t = elem_type(src)
-        return t, t, x
-    if src == DType.INT64:
-        # the low word as i32 when the value fits, else both words (f32 rounds anyway)
+def cast_expr(src: DType, dst: DType, x: str) -> str:
+    """WGSL expression converting `x` (arith_type(src)) to arith_type(dst)."""
+    ts, td = arith_type(src), arith_type(dst)
+    if src == dst or (ts == td and ts != "vec2<u32>"):
+        return x
+    if td == "bool":
+        return f"({x} != {zero(src)})" if ts != "vec2<u32>" else f"any({x} != vec2<u32>(0u, 0u))"
+    if ts == "bool":
+        return f"select({zero(dst)}, {literal(dst, 1)}, {x})"
+    if ts == "vec2<u32>":  # int64 -> number: the low word when the value fits (f32 rounds anyway)
         as_i32 = f"bitcast<i32>({x}.x)"
-        if dst == DType.FLOAT32:
+        if td == "f32":
             fits = f"bitcast<i32>({x}.y) == ({as_i32} >> 31u)"
             big = f"f32(bitcast<i32>({x}.y)) * 4294967296.0 + f32({x}.x)"
-            return "vec2<u32>", "f32", f"select({big}, f32({as_i32}), {fits})"
-        if dst == DType.INT32:
-            return "vec2<u32>", "i32", as_i32
-    if dst == DType.INT64 and src in (DType.FLOAT32, DType.INT32):
-        v = f"i32({x})"
-        return elem_type(src), "vec2<u32>", f"vec2<u32>(bitcast<u32>({v}), select(0u, 0xffffffffu, {v} < 0i))"
-    if {src, dst} == {DType.FLOAT32, DType.INT32}:
-        return elem_type(src), elem_type(dst), f"{elem_type(dst)}({x})"
-    raise Unsupported(f"Cast from {src.value} to {dst.value}")
+            return f"select({big}, f32({as_i32}), {fits})"
+        return as_i32 if td == "i32" else f"{x}.x"
+    if td == "vec2<u32>":
+        v = f"i32({x})" if ts != "u32" else f"bitcast<i32>({x})"
+        return f"vec2<u32>(bitcast<u32>({v}), select(0u, 0xffffffffu, {v} < 0i))"
+    if td == "f32":
+        return f"f32({x})"
+    if ts == "f32":
+        return f"i32({x})" if td == "i32" else f"bitcast<u32>(i32({x}))"
+    return f"bitcast<{td}>({x})"  # i32 <-> u32: the bits, narrowed when stored
 
 
 @register("Cast", "CastLike")
 def cast(ctx: Ctx, node: Node) -> list[Dispatch]:
     x, y = ins(node)[0], node.outputs[0]
     assert x.dtype is not None and y.dtype is not None
-    rt, wt, expr = _cast_expr(x.dtype, y.dtype, "x")
     sh = Shader(ctx)
-    body = f"let x = {sh.read(x, rt)}[i];\n    {sh.write(y, wt)}[i] = {expr};"
-    return [elementwise_dispatch(sh, y.size, body)]
+    return [map_dispatch(sh, y, f"let x = {sh.at(x, 'i')};", cast_expr(x.dtype, y.dtype, "x"))]

@@ -13,14 +13,21 @@ from webdnn.backends.webgpu.wgsl import (
     Dispatch,
     Shader,
     Unsupported,
+    arith_type,
     broadcast_strides,
     dot,
+    f32,
     ins,
+    literal,
+    map_dispatch,
     need_f32,
+    need_float,
     prod,
     register,
     rowwise_dispatch,
     shape,
+    storage_type,
+    store,
     strides,
     u32,
     unravel,
@@ -64,18 +71,21 @@ REDUCE: dict[str, tuple[str, str, str, str]] = {
 
 
 def _reduce(ctx: Ctx, op: str, x: Value, y: Value, axes: list[int]) -> Dispatch:
-    need_f32(x, y)
+    need_float(x, y)
+    init, fmap, comb, final = REDUCE[op]
+    if x.size == 0:  # an empty reduction: the identity, through the same final expression
+        sh = Shader(ctx)
+        return map_dispatch(sh, y, f"let s = {init};\n    let R = 0.0;\n    let mx = {NEG_INF};", final)
     xs = shape(x)
     st = strides(xs)
     kept = [d for d in range(len(xs)) if d not in axes]
     red_shape = [xs[a] for a in axes]
     r = prod(red_shape)
-    init, fmap, comb, final = REDUCE[op]
     sh = Shader(ctx)
-    bx, by = sh.read(x), sh.write(y)
+    by = sh.write(y, storage_type(y.dtype))
     helpers = SHARED + wg_reduce("op", comb)
     base = f"{unravel('row', [xs[d] for d in kept], 'o')}\n    let base = {dot('o', [st[d] for d in kept])};"
-    off = f"{unravel('r', red_shape, 'q')}\n        let x = {bx}[base + {dot('q', [st[a] for a in axes])}];"
+    off = f"{unravel('r', red_shape, 'q')}\n        let x = {sh.at(x, 'base + ' + dot('q', [st[a] for a in axes]))};"
     pre = ""
     if op == "ReduceLogSumExp":
         helpers += wg_reduce("max", "max(a, b)")
@@ -94,7 +104,7 @@ def _reduce(ctx: Ctx, op: str, x: Value, y: Value, axes: list[int]) -> Dispatch:
     }}
     let s = wg_op(acc, lid);
     let R = f32({r});
-    if (lid == 0u) {{ {by}[row] = {final}; }}"""
+    if (lid == 0u) {{ {store(by, y.dtype, "row", final)} }}"""
     return rowwise_dispatch(sh, y.size, body, helpers, WG * 4)
 
 
@@ -153,9 +163,9 @@ def _param(sh: Shader, v: Value | None, norm_shape: tuple[int, ...], default: st
 def layer_norm(ctx: Ctx, node: Node) -> list[Dispatch]:
     x, y = node.inputs[0], node.outputs[0]
     assert x is not None
-    if len(node.outputs) > 1:
-        raise Unsupported("LayerNormalization's Mean/InvStdDev outputs")
-    need_f32(x, y, node.input(1), node.input(2))
+    # the optional outputs Mean and InvStdDev: one value per row
+    stats = [(v, name) for v, name in zip(node.outputs[1:3], ("mean", "inv"), strict=False) if v is not None and v.size]
+    need_f32(x, y, node.input(1), node.input(2), *(v for v, _ in stats))
     xs = shape(x)
     axis = int(node.attrs["axis"])
     norm = tuple(xs[axis:])
@@ -165,6 +175,7 @@ def layer_norm(ctx: Ctx, node: Node) -> list[Dispatch]:
     scale = _param(sh, node.input(1), norm, "1.0")
     bias = _param(sh, node.input(2), norm, "0.0")
     by = sh.write(y)
+    extra = [(sh.write(v), name) for v, name in stats]
     coords = unravel("j", norm) if "[c" in scale + bias else ""
     body = f"""let base = row * {u32(n)};
     var acc = 0.0;
@@ -177,4 +188,152 @@ def layer_norm(ctx: Ctx, node: Node) -> list[Dispatch]:
         {coords}
         {by}[base + j] = ({bx}[base + j] - mean) * inv * {scale} + {bias};
     }}"""
+    for buf, val in extra:
+        body += f"\n    if (lid == 0u) {{ {buf}[row] = {val}; }}"
     return [rowwise_dispatch(sh, prod(xs[:axis]), body, SHARED + wg_reduce("sum", "a + b"), WG * 4)]
+
+
+def _around(xs: tuple[int, ...], axis: int) -> tuple[int, int, int]:
+    return prod(xs[:axis]), xs[axis], prod(xs[axis + 1:])
+
+
+@register("ArgMax", "ArgMin")
+def arg_reduce(ctx: Ctx, node: Node) -> list[Dispatch]:
+    """One thread per output element walks its axis; strictly better wins (ties: first index,
+    or the last with select_last_index)."""
+    x, y = ins(node)[0], node.outputs[0]
+    _, dim, inner = _around(shape(x), int(node.attrs["axis"]))
+    cmp = ">" if node.op_type == "ArgMax" else "<"
+    if int(node.attrs.get("select_last_index", 0)):
+        cmp += "="
+    sh = Shader(ctx)
+    if arith_type(x.dtype) not in ("f32", "i32", "u32"):
+        raise Unsupported(f"{node.op_type} of {x.dtype.value if x.dtype else '?'} tensors")
+    base = f"(i / {u32(inner)}) * {u32(dim * inner)} + i % {u32(inner)}"
+    pre = f"""let b = {base};
+    var best = {sh.at(x, "b")};
+    var at = 0u;
+    for (var a = 1u; a < {u32(dim)}; a = a + 1u) {{
+        let v = {sh.at(x, f"b + a * {u32(inner)}")};
+        if (v {cmp} best) {{ best = v; at = a; }}
+    }}"""
+    return [map_dispatch(sh, y, pre, "vec2<u32>(at, 0u)")]
+
+
+@register("Hardmax")
+def hardmax(ctx: Ctx, node: Node) -> list[Dispatch]:
+    """1 where the element is its row's first maximum, else 0 (one thread per element)."""
+    x, y = ins(node)[0], node.outputs[0]
+    need_f32(x, y)
+    xs = shape(x)
+    axis = int(node.attrs["axis"])
+    if node.attrs.get("coerce_2d"):
+        n, inner = prod(xs[axis:]), 1
+    else:
+        n, inner = xs[axis], prod(xs[axis + 1:])
+    sh = Shader(ctx)
+    bx = sh.read(x)
+    pre = f"""let k = (i / {u32(inner)}) % {u32(n)};
+    let b = (i / {u32(n * inner)}) * {u32(n * inner)} + i % {u32(inner)};
+    var best = {bx}[b];
+    var at = 0u;
+    for (var a = 1u; a < {u32(n)}; a = a + 1u) {{
+        let v = {bx}[b + a * {u32(inner)}];
+        if (v > best) {{ best = v; at = a; }}
+    }}"""
+    return [map_dispatch(sh, y, pre, "select(0.0, 1.0, at == k)")]
+
+
+@register("CumSum")
+def cumsum(ctx: Ctx, node: Node) -> list[Dispatch]:
+    x, y = ins(node)[0], node.outputs[0]
+    t = arith_type(x.dtype)
+    if t not in ("f32", "i32", "u32"):
+        raise Unsupported(f"CumSum of {x.dtype.value if x.dtype else '?'} tensors")
+    _, dim, inner = _around(shape(x), int(node.attrs["axis"]))
+    excl, rev = int(node.attrs.get("exclusive", 0)), int(node.attrs.get("reverse", 0))
+    sh = Shader(ctx)
+    lo, hi = ("k + 1u", u32(dim)) if rev else ("0u", "k")
+    if not excl:
+        lo, hi = ("k", u32(dim)) if rev else ("0u", "k + 1u")
+    pre = f"""let k = (i / {u32(inner)}) % {u32(dim)};
+    let b = (i / {u32(dim * inner)}) * {u32(dim * inner)} + i % {u32(inner)};
+    var acc = {literal(x.dtype, 0)};
+    for (var a = {lo}; a < {hi}; a = a + 1u) {{ acc = acc + {sh.at(x, f"b + a * {u32(inner)}")}; }}"""
+    return [map_dispatch(sh, y, pre, "acc")]
+
+
+@register("InstanceNormalization")
+def instance_norm(ctx: Ctx, node: Node) -> list[Dispatch]:
+    x, sc, bi = ins(node)[:3]
+    y = node.outputs[0]
+    need_f32(x, sc, bi, y)
+    xs = shape(x)
+    c, n = xs[1], prod(xs[2:])
+    sh = Shader(ctx)
+    bx, bs, bb, by = sh.read(x), sh.read(sc), sh.read(bi), sh.write(y)
+    body = f"""let base = row * {u32(n)};
+    let ch = row % {u32(c)};
+    var acc = 0.0;
+    for (var j = lid; j < {u32(n)}; j = j + {WG}u) {{ acc = acc + {bx}[base + j]; }}
+    let mean = wg_sum(acc, lid) / f32({n});
+    var acc2 = 0.0;
+    for (var j = lid; j < {u32(n)}; j = j + {WG}u) {{ let d = {bx}[base + j] - mean; acc2 = acc2 + d * d; }}
+    let inv = 1.0 / sqrt(wg_sum(acc2, lid) / f32({n}) + {f32(float(node.attrs["epsilon"]))});
+    for (var j = lid; j < {u32(n)}; j = j + {WG}u) {{
+        {by}[base + j] = ({bx}[base + j] - mean) * inv * {bs}[ch] + {bb}[ch];
+    }}"""
+    return [rowwise_dispatch(sh, xs[0] * c, body, SHARED + wg_reduce("sum", "a + b"), WG * 4)]
+
+
+@register("LpNormalization")
+def lp_norm(ctx: Ctx, node: Node) -> list[Dispatch]:
+    x, y = ins(node)[0], node.outputs[0]
+    need_f32(x, y)
+    _, dim, inner = _around(shape(x), int(node.attrs["axis"]))
+    p = int(node.attrs["p"])
+    sh = Shader(ctx)
+    bx = sh.read(x)
+    term = "abs(v)" if p == 1 else "v * v"
+    norm = "acc" if p == 1 else "sqrt(acc)"
+    pre = f"""let b = (i / {u32(dim * inner)}) * {u32(dim * inner)} + i % {u32(inner)};
+    var acc = 0.0;
+    for (var a = 0u; a < {u32(dim)}; a = a + 1u) {{ let v = {bx}[b + a * {u32(inner)}]; acc = acc + {term}; }}"""
+    return [map_dispatch(sh, y, pre, f"{bx}[i] * select(1.0 / {norm}, 0.0, acc == 0.0)")]  # a zero norm gives 0
+
+
+@register("LRN")
+def lrn(ctx: Ctx, node: Node) -> list[Dispatch]:
+    x, y = ins(node)[0], node.outputs[0]
+    need_f32(x, y)
+    xs = shape(x)
+    c, inner = xs[1], prod(xs[2:])
+    size = int(node.attrs["size"])
+    lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
+    alpha, beta, bias = (float(node.attrs[k]) for k in ("alpha", "beta", "bias"))
+    sh = Shader(ctx)
+    bx = sh.read(x)
+    pre = f"""let ch = i32((i / {u32(inner)}) % {u32(c)});
+    let b = i - u32(ch) * {u32(inner)};
+    var acc = 0.0;
+    for (var a = max(ch - {lo}i, 0i); a <= min(ch + {hi}i, {c - 1}i); a = a + 1i) {{
+        let v = {bx}[b + u32(a) * {u32(inner)}];
+        acc = acc + v * v;
+    }}"""
+    expr = f"{bx}[i] / pow({f32(bias)} + {f32(alpha / size)} * acc, {f32(beta)})"
+    return [map_dispatch(sh, y, pre, expr)]
+
+
+@register("BatchNormalization")
+def batch_norm(ctx: Ctx, node: Node) -> list[Dispatch]:
+    x, sc, bi, mean, var = ins(node)[:5]
+    y = node.outputs[0]
+    need_f32(x, sc, bi, mean, var, y)
+    xs = shape(x)
+    inner = prod(xs[2:])
+    sh = Shader(ctx)
+    eps = f32(float(node.attrs["epsilon"]))
+    pre = f"let ch = (i / {u32(inner)}) % {u32(xs[1])};"
+    expr = (f"({sh.at(x, 'i')} - {sh.at(mean, 'ch')}) * ({sh.at(sc, 'ch')} / sqrt({sh.at(var, 'ch')} + {eps})) "
+            f"+ {sh.at(bi, 'ch')}")
+    return [map_dispatch(sh, y, pre, expr)]

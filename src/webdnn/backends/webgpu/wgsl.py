@@ -88,25 +88,124 @@ def u32(n: int) -> str:
     return f"{int(n)}u"
 
 
+# ---------------------------------------------------------------- element types
+#
+# How each dtype lives in a storage buffer and what type a loaded element has in WGSL:
+#   float32 -> array<f32>, f32          int32 -> array<i32>, i32
+#   int64 -> array<vec2<u32>> (low word, high word; int64 arithmetic is done on the words)
+#   float64 -> array<vec2<u32>>, loaded as f32 (rounded to nearest) and stored back exactly:
+#       float64 models compute in float32 (WGSL has no f64)
+#   bool, uint8, int8 -> array<u32>, 4 elements per word (byte j of word w is element 4w + j),
+#       loaded as bool / u32 / i32
+#   int16, float16 -> array<u32>, 2 elements per word, loaded as i32 / f32
+# Packed tensors keep the host byte layout, so inputs and outputs cross the runtime
+# boundary untouched; a kernel writing a packed output computes one whole word per thread
+# (`map_dispatch`), so no two threads ever write the same word.
+
+_STORAGE = {
+    DType.FLOAT32: "f32", DType.INT32: "i32", DType.INT64: "vec2<u32>", DType.FLOAT64: "vec2<u32>",
+    DType.BOOL: "u32", DType.UINT8: "u32", DType.INT8: "u32", DType.INT16: "u32", DType.FLOAT16: "u32",
+}
+_ARITH = {
+    DType.FLOAT32: "f32", DType.INT32: "i32", DType.INT64: "vec2<u32>", DType.BOOL: "bool", DType.UINT8: "u32",
+    DType.INT8: "i32", DType.INT16: "i32", DType.FLOAT16: "f32", DType.FLOAT64: "f32",
+}
+
+
+def _name(dtype: DType | None) -> str:
+    return dtype.value if dtype else "?"
+
+
+def pack(dtype: DType | None) -> int:
+    """Elements per storage word: 4 for 1-byte types, 2 for 2-byte types, else 1."""
+    size = dtype.itemsize if dtype else 4
+    return 4 // size if size < 4 else 1
+
+
+def storage_type(dtype: DType | None) -> str:
+    """The WGSL array element type a tensor of `dtype` is bound as."""
+    if dtype not in _STORAGE:
+        raise Unsupported(f"{_name(dtype)} tensors are not supported by the webgpu backend")
+    return _STORAGE[dtype]
+
+
+def arith_type(dtype: DType | None) -> str:
+    """The WGSL type of one loaded element of `dtype` (see `load`)."""
+    if dtype not in _ARITH:
+        raise Unsupported(f"{_name(dtype)} arithmetic is not supported by the webgpu backend")
+    return _ARITH[dtype]
+
+
 def elem_type(dtype: DType | None) -> str:
-    """The WGSL element type a tensor of `dtype` is bound as (for arithmetic)."""
-    if dtype == DType.FLOAT32:
-        return "f32"
-    if dtype == DType.INT32:
-        return "i32"
-    if dtype == DType.INT64:
-        return "vec2<u32>"  # (low word, high word), little-endian
-    raise Unsupported(f"{dtype.value if dtype else '?'} tensors are not supported by the webgpu backend yet")
+    """The WGSL element type of an unpacked tensor of `dtype` (f32, i32, int64 as vec2<u32>)."""
+    if dtype in (DType.FLOAT32, DType.INT32, DType.INT64):
+        return _STORAGE[dtype]
+    raise Unsupported(f"{_name(dtype)} tensors are not supported by this webgpu kernel")
 
 
 def bits_type(dtype: DType | None) -> str:
-    """The WGSL type that moves one element's bits (data-movement kernels)."""
-    size = dtype.itemsize if dtype else 0
-    if size == 4:
-        return "u32"
-    if size == 8:
-        return "vec2<u32>"
-    raise Unsupported(f"{dtype.value if dtype else '?'} tensors are not supported by the webgpu backend yet")
+    """The WGSL type that moves one element's bits of an unpacked dtype (data-movement kernels)."""
+    if pack(dtype) > 1:
+        raise Unsupported(f"{_name(dtype)} tensors are packed; this kernel moves whole words")
+    return storage_type(dtype)
+
+
+def load(buf: str, dtype: DType | None, idx: str) -> str:
+    """WGSL expression of element `idx` (a u32 expression) of `buf`, typed `arith_type(dtype)`."""
+    p = pack(dtype)
+    if dtype == DType.FLOAT64:
+        return f"f64_to_f32({buf}[{idx}])"
+    if p == 1:
+        storage_type(dtype)
+        return f"{buf}[{idx}]"
+    if p == 4:
+        byte = f"(({buf}[({idx}) >> 2u] >> ((({idx}) & 3u) << 3u)) & 0xffu)"
+        if dtype == DType.BOOL:
+            return f"({byte} != 0u)"
+        if dtype == DType.UINT8:
+            return byte
+        return f"(bitcast<i32>({byte} << 24u) >> 24u)"  # int8, sign-extended
+    half = f"(({buf}[({idx}) >> 1u] >> ((({idx}) & 1u) << 4u)) & 0xffffu)"
+    if dtype == DType.FLOAT16:
+        return f"unpack2x16float({half}).x"
+    return f"(bitcast<i32>({half} << 16u) >> 16u)"  # int16
+
+
+def to_bits(dtype: DType | None, expr: str) -> str:
+    """The low bits (u32) that store the value `expr` (typed arith_type) of a packed dtype."""
+    if dtype == DType.BOOL:
+        return f"select(0u, 1u, {expr})"
+    if dtype == DType.UINT8:
+        return f"(({expr}) & 0xffu)"
+    if dtype == DType.INT8:
+        return f"(bitcast<u32>({expr}) & 0xffu)"
+    if dtype == DType.INT16:
+        return f"(bitcast<u32>({expr}) & 0xffffu)"
+    if dtype == DType.FLOAT16:  # pack2x16float is undefined out of f16's range: overflow to +-inf here
+        return f"f16_bits({expr})"
+    raise Unsupported(f"{_name(dtype)} is not a packed type")
+
+
+def zero(dtype: DType | None) -> str:
+    """WGSL zero of arith_type(dtype)."""
+    t = arith_type(dtype)
+    return {"f32": "0.0", "i32": "0i", "u32": "0u", "bool": "false", "vec2<u32>": "vec2<u32>(0u, 0u)"}[t]
+
+
+def literal(dtype: DType | None, value: float | int | bool) -> str:
+    """WGSL constant of arith_type(dtype) holding `value`."""
+    t = arith_type(dtype)
+    if t == "f32":
+        return f32(float(value))
+    if t == "bool":
+        return "true" if value else "false"
+    if t == "vec2<u32>":
+        v = int(value) & (2**64 - 1)
+        return f"vec2<u32>({v & 0xFFFFFFFF}u, {v >> 32}u)"
+    if t == "u32":
+        return f"{int(value) & 0xFFFFFFFF}u"
+    v = int(value)
+    return f"{v}i" if v != -(2**31) else "i32(-2147483648)"
 
 
 def prod(xs: Sequence[int]) -> int:
@@ -244,6 +343,10 @@ class Shader:
     def write(self, v: Value, elem: str = "f32") -> str:
         return self._bind(v, elem, True)
 
+    def at(self, v: Value, idx: str) -> str:
+        """Element `idx` of `v` bound in its storage type, as arith_type(v.dtype) (see `load`)."""
+        return load(self.read(v, storage_type(v.dtype)), v.dtype, idx)
+
     def finish(
         self,
         body: str,
@@ -262,6 +365,9 @@ class Shader:
             if w > MAX_GROUPS:
                 raise Unsupported(f"{w} workgroups exceed the dispatch limit")
         specials = _SPECIALS if "INF_BITS" in helpers + body or "NAN_BITS" in helpers + body else ""
+        for call, fns in _HELPERS.items():
+            if call in helpers + body and fns not in specials:
+                specials += fns
         code = (
             "\n".join(decls) + "\n" + specials + helpers
             + f"@compute @workgroup_size({size[0]}, {size[1]}, {size[2]})\n"
@@ -278,6 +384,74 @@ def elementwise_dispatch(sh: Shader, n: int, body: str, helpers: str = "") -> Di
     groups = grid(ceil_div(n, WG))
     pre = f"let i = (wid.x + wid.y * {u32(groups[0])}) * {u32(WG)} + lid;\n    if (i >= {u32(n)}) {{ return; }}\n    "
     return sh.finish(pre + body, groups, helpers=helpers)
+
+
+def store(buf: str, dtype: DType | None, idx: str, expr: str) -> str:
+    """WGSL statement storing `expr` (typed arith_type(dtype)) as element `idx` of an unpacked tensor."""
+    if pack(dtype) > 1:
+        raise Unsupported(f"{_name(dtype)} is packed: write it with map_dispatch")
+    if dtype == DType.FLOAT64:
+        expr = f"f32_to_f64({expr})"
+    return f"{buf}[{idx}] = {expr};"
+
+
+# helper functions added to a shader when its code calls them (Shader.finish)
+_F64 = """fn f64_to_f32(v: vec2<u32>) -> f32 {
+    let sign = v.y & 0x80000000u;
+    let e = (v.y >> 20u) & 0x7ffu;
+    let nan = (v.y & 0xfffffu) != 0u || v.x != 0u;
+    if (e == 0x7ffu) { return bitcast<f32>(sign | 0x7f800000u | select(0u, 0x400000u, nan)); }
+    let ee = i32(e) - 896;
+    if (ee >= 255) { return bitcast<f32>(sign | 0x7f800000u); }
+    if (ee <= 0) { return bitcast<f32>(sign); }
+    let m = ((v.y & 0xfffffu) << 3u) | (v.x >> 29u);
+    let rest = v.x & 0x1fffffffu;
+    let up = rest > 0x10000000u || (rest == 0x10000000u && (m & 1u) == 1u);
+    return bitcast<f32>((sign | (u32(ee) << 23u) | m) + select(0u, 1u, up));
+}
+fn f32_to_f64(x: f32) -> vec2<u32> {
+    let b = bitcast<u32>(x);
+    let sign = b & 0x80000000u;
+    let e = (b >> 23u) & 0xffu;
+    let m = b & 0x7fffffu;
+    if (e == 0u) { return vec2<u32>(0u, sign); }
+    if (e == 255u) { return vec2<u32>(0u, sign | 0x7ff00000u | select(0u, 0x80000u, m != 0u)); }
+    return vec2<u32>(m << 29u, sign | ((e + 896u) << 20u) | (m >> 3u));
+}
+"""
+_HELPERS = {"f64_to_f32(": _F64, "f32_to_f64(": _F64}
+
+F16_BITS = """fn f16_bits(x: f32) -> u32 {
+    let b = bitcast<u32>(x);
+    let sign = (b >> 16u) & 0x8000u;
+    if ((b & 0x7fffffffu) > 0x7f800000u) { return sign | 0x7e00u; }
+    if (abs(x) >= 65520.0) { return sign | 0x7c00u; }
+    return pack2x16float(vec2<f32>(x, 0.0)) & 0xffffu;
+}
+"""
+
+
+def map_dispatch(sh: Shader, y: Value, pre: str, expr: str, helpers: str = "") -> Dispatch:
+    """y[i] = expr for every element i of y (any dtype): `pre` (statements) and `expr` (typed
+    arith_type(y.dtype)) see `i`, the output element's index. One thread per element, or per
+    storage word of a packed output (the word's elements computed in turn by `val(i)`)."""
+    n, p = y.size, pack(y.dtype)
+    dst = sh.write(y, storage_type(y.dtype))
+    if p == 1:
+        return elementwise_dispatch(sh, n, f"{pre}\n    {store(dst, y.dtype, 'i', expr)}", helpers)
+    t = arith_type(y.dtype)
+    if y.dtype == DType.FLOAT16:
+        helpers += F16_BITS
+    helpers += f"fn val(i: u32) -> {t} {{\n    {pre}\n    return {expr};\n}}\n"
+    words = ceil_div(n, p)
+    bits = 32 // p
+    body = f"""var word = 0u;
+    for (var j = 0u; j < {p}u; j = j + 1u) {{
+        let e = i * {p}u + j;
+        if (e < {u32(n)}) {{ word = word | ({to_bits(y.dtype, "val(e)")} << (j * {bits}u)); }}
+    }}
+    {dst}[i] = word;"""
+    return elementwise_dispatch(sh, words, body, helpers)
 
 
 def rowwise_dispatch(sh: Shader, rows: int, body: str, helpers: str = "", wg_bytes: int = 0) -> Dispatch:
@@ -306,3 +480,10 @@ def need_f32(*vs: Value | None) -> None:
     for v in vs:
         if v is not None and v.dtype != DType.FLOAT32:
             raise Unsupported(f"tensor '{v.name}' is {v.dtype.value if v.dtype else '?'}; only float32 is supported")
+
+
+def need_float(*vs: Value | None) -> None:
+    """Tensors computed in f32 through load/store (float32, and float64/float16 converted)."""
+    for v in vs:
+        if v is not None and arith_type(v.dtype) != "f32":
+            raise Unsupported(f"tensor '{v.name}' is {v.dtype.value if v.dtype else '?'}; a float type is needed")

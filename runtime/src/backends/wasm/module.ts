@@ -1,0 +1,79 @@
+// Which kernel module to run, where to fetch it, and compiling it once per page.
+//
+// runtime/kernels/wasm/build.sh links four variants of the same C kernels:
+// SIMD128 or SIMD128 + relaxed SIMD, each importing either a plain or a shared memory
+// (threads). Feature detection picks one; only that file is downloaded.
+
+import { LoadError } from "../../errors.js";
+import { readBytes } from "../../fetch.js";
+
+export type Simd = "relaxed" | "simd128";
+
+// i32.const 0; i8x16.splat; i8x16.popcnt: validates only where SIMD128 is supported.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+// v128.const 0 (x3); f32x4.relaxed_madd: validates only where relaxed SIMD is supported.
+const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 61, 1, 59, 0,
+  253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 253, 133, 2, 11]);
+
+function validates(bytes: Uint8Array): boolean {
+  try {
+    return typeof WebAssembly === "object" && WebAssembly.validate(bytes as Uint8Array<ArrayBuffer>);
+  } catch {
+    return false;
+  }
+}
+
+export const hasSimd = (): boolean => validates(SIMD_PROBE);
+export const hasRelaxedSimd = (): boolean => validates(RELAXED_PROBE);
+
+/** The kernel file for a SIMD level, with or without a shared memory. */
+export const moduleFile = (simd: Simd, shared: boolean): string => `webdnn-kernels-${simd}${shared ? "-mt" : ""}.wasm`;
+export const WORKER_FILE = "webdnn-wasm-worker.js";
+
+// The script-tag (IIFE) build has no import.meta: remember the script's own URL instead.
+const scriptSrc: string | undefined =
+  typeof document !== "undefined" && document.currentScript !== null && "src" in document.currentScript
+    ? (document.currentScript as HTMLScriptElement).src || undefined
+    : undefined;
+
+let baseOverride: string | undefined;
+
+/** Where to fetch the wasm backend's files (kernel modules, worker script) from, when they are
+ *  not next to the runtime script: a directory URL. `undefined` restores the default. */
+export function setWasmBaseUrl(url: string | undefined): void {
+  baseOverride = url === undefined ? undefined : url.endsWith("/") ? url : `${url}/`;
+  compiled.clear();
+}
+
+/** URL of one of the wasm backend's files: next to the runtime module (ESM), the script (IIFE), or the page. */
+export function wasmFileUrl(file: string): string {
+  if (baseOverride) return new URL(file, new URL(baseOverride, typeof location !== "undefined" ? location.href : undefined)).toString();
+  const meta = (import.meta as { url?: string }).url;
+  if (meta) return new URL(file, meta).toString();
+  if (scriptSrc) return new URL(file, scriptSrc).toString();
+  if (typeof location !== "undefined") return new URL(file, location.href).toString();
+  return file;
+}
+
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
+
+/** Fetch and compile a kernel module, once per URL. */
+export function kernelModule(file: string): Promise<WebAssembly.Module> {
+  const url = wasmFileUrl(file);
+  let p = compiled.get(url);
+  if (!p) {
+    p = (async () => {
+      let bytes: Uint8Array;
+      try {
+        bytes = await readBytes(url);
+      } catch (e) {
+        throw new LoadError(`the wasm backend could not load its kernels from ${url} (${e instanceof Error ? e.message : String(e)}); serve ${file} next to the webdnn runtime script, or call setWasmBaseUrl()`);
+      }
+      return WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+    })();
+    compiled.set(url, p);
+    p.catch(() => compiled.delete(url));
+  }
+  return p;
+}

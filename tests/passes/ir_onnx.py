@@ -1,0 +1,41 @@
+"""Run an optimized IR graph in onnxruntime (written back as an opset-20 ONNX model), for pass tests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from webdnn.ir.graph import Graph
+from webdnn.passes.fold_constants import _make_attr
+from webdnn.verify import reference_outputs
+
+
+def to_onnx(graph: Graph, opset: int = 20) -> onnx.ModelProto:
+    inits: dict[str, np.ndarray] = {}
+    nodes = []
+    for n in graph.nodes:
+        for v in n.inputs:
+            if v is not None and v.const is not None:
+                inits[v.name] = v.const
+        ins = [v.name if v is not None else "" for v in n.inputs]
+        attrs = dict(n.attrs)
+        if n.op_type.startswith("Reduce") and "axes" in attrs:  # canonical attribute -> input (opset 18)
+            inits[f"{n.name}_axes"] = np.asarray(attrs.pop("axes"), np.int64)
+            ins = [ins[0], f"{n.name}_axes"]
+        node = helper.make_node(n.op_type, ins, [v.name for v in n.outputs], name=n.name)
+        node.attribute.extend(_make_attr(k, a) for k, a in attrs.items())
+        nodes.append(node)
+    g = helper.make_graph(
+        nodes, graph.name,
+        [helper.make_tensor_value_info(v.name, v.dtype.to_onnx() if v.dtype else 1, v.shape) for v in graph.inputs],
+        [helper.make_empty_tensor_value_info(v.name) for v in graph.outputs],
+        [numpy_helper.from_array(np.asarray(a), k) for k, a in inits.items()],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def run_ir(graph: Graph, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return reference_outputs(to_onnx(graph), feeds)
