@@ -1,4 +1,5 @@
-"""Real trained weights (MiniLM-L6 sentence embeddings, HED edges) on the fallback backend in Chromium."""
+"""Real trained weights (MiniLM-L6 sentence embeddings, HED edges) on the fallback backend (MiniLM also on
+wasm) in Chromium."""
 
 from __future__ import annotations
 
@@ -29,11 +30,14 @@ def test_minilm_pretrained_embedding(tmp_path, browser) -> None:  # type: ignore
     path = os.path.join(tmp_path, "minilm.onnx")
     save(model, path)
     feeds = tok.tokenize("This is an example sentence")
-    convert(path, tmp_path / "out", ["fallback"], {k: v.shape for k, v in feeds.items()})
-    r = browser.run_model(str(tmp_path / "out"), feeds, ["fallback"])
-    _check(reference_outputs(path, feeds), r.outputs)
-    emb = r.outputs["sentence_embedding"][0]
-    np.testing.assert_allclose(emb[:3], [0.0677, 0.0635, 0.0487], atol=5e-4)
+    convert(path, tmp_path / "out", ["fallback", "wasm"], {k: v.shape for k, v in feeds.items()})
+    ref = reference_outputs(path, feeds)
+    for backend in ("fallback", "wasm"):  # wasm: fused LayerNorm/GELU, strided attention kernels
+        r = browser.run_model(str(tmp_path / "out"), feeds, [backend])
+        assert r.backend == backend
+        _check(ref, r.outputs)
+        emb = r.outputs["sentence_embedding"][0]
+        np.testing.assert_allclose(emb[:3], [0.0677, 0.0635, 0.0487], atol=5e-4)
 
 
 @pytest.mark.slow

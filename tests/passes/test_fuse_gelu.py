@@ -56,7 +56,8 @@ def _gelu(b: B, form: str, x: str = "x", out: str = "y", arg: str = "div", one_f
 
 
 def _check(b: B, fuses: int) -> None:
-    model = make_model(b.nodes, [("x", F32, SHAPE)], b.outputs, b.inits)
+    dims: list[int | str] = list(SHAPE)
+    model = make_model(b.nodes, [("x", F32, dims)], b.outputs, b.inits)
     feeds = {"x": (RNG.standard_normal(SHAPE) * 3).astype(np.float32)}
     g = from_onnx(model)
     infer_shapes.run(g)

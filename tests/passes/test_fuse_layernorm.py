@@ -3,6 +3,8 @@ onnxruntime on the unfused model); near-misses stay as they are."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import onnx
 import pytest
@@ -33,7 +35,7 @@ class B:
         self.inits[name] = np.asarray(v, np.float32)
         return name
 
-    def op(self, op: str, *ins: str, out: str | None = None, **attrs: object) -> str:
+    def op(self, op: str, *ins: str, out: str | None = None, **attrs: Any) -> str:
         out = out or f"t{len(self.nodes)}"
         self.nodes.append(helper.make_node(op, list(ins), [out], **attrs))
         return out
@@ -49,7 +51,8 @@ class B:
         return name
 
     def model(self, shape: list[int] | None = None) -> onnx.ModelProto:
-        return make_model(self.nodes, [("x", F32, shape or X_SHAPE)], self.outputs, self.inits, self.opset)
+        dims: list[int | str] = list(shape or X_SHAPE)
+        return make_model(self.nodes, [("x", F32, dims)], self.outputs, self.inits, self.opset)
 
 
 def _optimized(model: onnx.ModelProto) -> tuple[Graph, int]:

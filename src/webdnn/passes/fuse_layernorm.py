@@ -252,7 +252,10 @@ def run(graph: Graph) -> int:
             gamma = graph.const_value(f"{node.name}_ln_scale", np.ones(m.x.shape[axis:], np.float32))
         assert isinstance(gamma, Value) and (beta is None or isinstance(beta, Value))
         last = max(m.nodes, key=graph.nodes.index)
-        ln = graph.add_node("LayerNormalization", [m.x, gamma] + ([beta] if beta is not None else []), [m.y],
+        ins: list[Value | None] = [m.x, gamma]
+        if beta is not None:
+            ins.append(beta)
+        ln = graph.add_node("LayerNormalization", ins, [m.y],
                             {"axis": axis, "epsilon": m.eps, "stash_type": 1}, name=f"{node.name}_layernorm",
                             before=last)
         for n in m.nodes:

@@ -7,7 +7,7 @@
   following scalar Mul/Div (attention scale), an Add of a tensor broadcastable to the output
   (attention mask) and a last-axis Softmax.
 - **Transpose** that is not absorbed: `transpose_any`, axes that stay adjacent collapsed, rank <= 6.
-- LayerNormalization / Gelu / Erf parameter blocks.
+- LayerNormalization (`layernorm_f32`), Gelu / Erf (`gelu_f32`), and the bias Add fused into `gemm_f32`.
 
 `plan_bmm` only inspects the graph (no emission), so `_Lowering.op_Transpose` can ask whether
 every reader of a Transpose would absorb it before deciding to skip it.
@@ -72,7 +72,8 @@ def _batch_strides(shape: tuple[int, ...], strides: list[int], batch: tuple[int,
     return out
 
 
-def _collapse_batch(batch: tuple[int, ...], ops: list[list[int]], max_axes: int = 2) -> tuple[list[int], list[list[int]]] | None:
+def _collapse_batch(batch: tuple[int, ...], ops: list[list[int]],
+                    max_axes: int = 2) -> tuple[list[int], list[list[int]]] | None:
     dims: list[int] = []
     st: list[list[int]] = [[] for _ in ops]
     for i, n in enumerate(batch):
