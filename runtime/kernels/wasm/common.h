@@ -127,3 +127,16 @@ static inline void store_partial(f32 *dst, v4 v, int n) {
   if (n & 2) { wasm_v128_store64_lane(dst, v, 0); v = wasm_i64x2_shuffle(v, v, 1, 1); dst += 2; }
   if (n & 1) wasm_v128_store32_lane(dst, v, 0);
 }
+
+/** Store the first n (<= 8) values of the 8-wide row (v0, v1) at dst: a GEMM tile's row. */
+static inline void store_row8(f32 *dst, v4 v0, v4 v1, int n) {
+  if (n == 8) {
+    wasm_v128_store(dst, v0);
+    wasm_v128_store(dst + 4, v1);
+  } else if (n >= 4) {
+    wasm_v128_store(dst, v0);
+    store_partial(dst + 4, v1, n - 4);
+  } else {
+    store_partial(dst, v0, n);
+  }
+}

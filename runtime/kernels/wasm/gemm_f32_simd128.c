@@ -77,15 +77,7 @@ static void ukernel(int mr, int nc, int K, const f32 *a, int lda, const f32 *w, 
       }
     }
     if (act->type != ACT_NONE) { v0 = v_act(v0, act); v1 = v_act(v1, act); }
-    if (nc == NR) {
-      wasm_v128_store(ci, v0);
-      wasm_v128_store(ci + 4, v1);
-    } else if (nc >= 4) {
-      wasm_v128_store(ci, v0);
-      store_partial(ci + 4, v1, nc - 4);
-    } else {
-      store_partial(ci, v0, nc);
-    }
+    store_row8(ci, v0, v1, nc);
   }
 }
 

@@ -223,16 +223,7 @@ static void bmm_tile(int mr, int nc, int K, const f32 *a, int sAm, int sAk, cons
         v1 = wasm_f32x4_add(v1, wasm_v128_load(t + 4));
       }
     }
-    f32 *ci = c + (long)i * sCm;
-    if (nc == TNR) {
-      wasm_v128_store(ci, v0);
-      wasm_v128_store(ci + 4, v1);
-    } else if (nc >= 4) {
-      wasm_v128_store(ci, v0);
-      store_partial(ci + 4, v1, nc - 4);
-    } else {
-      store_partial(ci, v0, nc);
-    }
+    store_row8(c + (long)i * sCm, v0, v1, nc);
   }
 }
 

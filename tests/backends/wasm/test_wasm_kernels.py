@@ -21,7 +21,7 @@ from onnx import helper
 from tests.conftest import F32, make_model
 from webdnn.backends.wasm.lower import _collapse, pack_gemm_b
 from webdnn.convert import convert
-from webdnn.verify import compare, reference_outputs
+from webdnn.verify import DEFAULT_TOLERANCE, compare, reference_outputs
 
 pytestmark = pytest.mark.node
 
@@ -64,23 +64,27 @@ class Cases:
         ins = [x, w] + ([self.const(RNG.standard_normal(m))] if bias else [])
         return self.node("Conv", ins, group=group, **attrs)
 
-    def run(self, tmp: str, expect_js: set[str] | None = None) -> dict[str, Any]:
+    def run(self, tmp: str, expect_js: set[str] | None = frozenset(), opset: int = 17,
+            tol: float = DEFAULT_TOLERANCE) -> dict[str, Any]:
+        """Convert for wasm, run in Node, compare every output with onnxruntime's at `tol`, and
+        check which ops ran as JS kernels (`expect_js`; None: don't check). Returns the descriptor."""
         from webdnn.browser.node import run_model_node
 
-        model = make_model(self.nodes, self.inputs, self.outputs, self.inits)
+        model = make_model(self.nodes, self.inputs, self.outputs, self.inits, opset)
         out = os.path.join(tmp, "out")
         convert(model, out, ["wasm"], {k: v.shape for k, v in self.feeds.items()})
         ref = reference_outputs(model, self.feeds)
         got = run_model_node(out, self.feeds, ["wasm"]).outputs
         bad = []
         for name, want in ref.items():
-            c = compare(name, want, got.get(name))
+            c = compare(name, want, got.get(name), tol=tol)
             if not c.ok:
                 bad.append(f"{name}: max abs err {c.max_abs_err:.3g} {c.detail}")
         assert not bad, "; ".join(bad)
         with open(os.path.join(out, "wasm", "descriptor.json")) as f:
             desc: dict[str, Any] = json.load(f)
-        assert set(desc["jsKernels"]) == (expect_js or set()), desc["jsKernels"]
+        if expect_js is not None:
+            assert set(desc["jsKernels"]) == set(expect_js), desc["jsKernels"]
         return desc
 
 

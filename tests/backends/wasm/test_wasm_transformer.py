@@ -11,7 +11,6 @@ are exercised too.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from typing import Any
@@ -24,29 +23,8 @@ from tests.backends.wasm.test_wasm_kernels import RNG, Cases
 from tests.conftest import make_model
 from webdnn.backends.wasm.transformer import transpose_params
 from webdnn.convert import convert
-from webdnn.verify import compare, reference_outputs
 
 pytestmark = pytest.mark.node
-
-
-def _run(t: Cases, tmp: str, opset: int = 17, expect_js: set[str] | None = None) -> dict[str, Any]:
-    from webdnn.browser.node import run_model_node
-
-    model = make_model(t.nodes, t.inputs, t.outputs, t.inits, opset)
-    out = os.path.join(tmp, "out")
-    convert(model, out, ["wasm"], {k: v.shape for k, v in t.feeds.items()})
-    ref = reference_outputs(model, t.feeds)
-    got = run_model_node(out, t.feeds, ["wasm"]).outputs
-    bad = []
-    for name, want in ref.items():
-        c = compare(name, want, got.get(name))
-        if not c.ok:
-            bad.append(f"{name}: max abs err {c.max_abs_err:.3g} {c.detail}")
-    assert not bad, "; ".join(bad)
-    with open(os.path.join(out, "wasm", "descriptor.json")) as f:
-        desc: dict[str, Any] = json.load(f)
-    assert set(desc["jsKernels"]) == (expect_js or set()), desc["jsKernels"]
-    return desc
 
 
 class _Cases(Cases):
@@ -77,7 +55,7 @@ def test_layernorm_gelu_erf(tmp_path) -> None:  # type: ignore[no-untyped-def]
         t.output(t.node("Gelu", [x]))
         t.output(t.node("Erf", [x]))
     t.output(t.node("Gelu", [t.input((9,))], approximate="tanh"))  # not exact: the JS kernel
-    desc = _run(t, str(tmp_path), opset=20, expect_js={"Gelu"})
+    desc = t.run(str(tmp_path), opset=20, expect_js={"Gelu"})
     assert _fns(desc).count("layernorm_f32") == 5 and _fns(desc).count("gelu_f32") == 6
 
 
@@ -123,7 +101,7 @@ def test_attention_without_transposes(tmp_path) -> None:  # type: ignore[no-unty
     t = _Cases()
     _attention(t, 13, 3, 5, masked=True)
     _attention(t, 8, 2, 8, masked=False)
-    desc = _run(t, str(tmp_path))
+    desc = t.run(str(tmp_path))
     ops = [k["op"] for k in desc["kernels"]]
     assert "Transpose" not in ops and "Softmax" not in ops and "Div" not in ops and "Add" not in ops, ops
     assert _fns(desc).count("bmm_f32") == 4
@@ -149,7 +127,7 @@ def test_batched_matmul(tmp_path) -> None:  # type: ignore[no-untyped-def]
     tr = t.node("Transpose", [t.input((3, 4, 5))], perm=[0, 2, 1])
     t.output(mm(tr, t.input((3, 4, 2))))
     t.output(tr)
-    desc = _run(t, str(tmp_path))
+    desc = t.run(str(tmp_path))
     fns = _fns(desc)
     assert "softmax_f32" in fns and fns.count("transpose_any") == 1, fns
 
@@ -164,7 +142,7 @@ def test_transpose(tmp_path) -> None:  # type: ignore[no-untyped-def]
     t.output(t.node("Cast", [t.node("Transpose", [i32], perm=[1, 0])], to=TensorProto.FLOAT))
     i64 = t.node("Cast", [t.input((3, 2, 5))], to=TensorProto.INT64)
     t.output(t.node("Cast", [t.node("Transpose", [i64], perm=[2, 1, 0])], to=TensorProto.FLOAT))
-    desc = _run(t, str(tmp_path), expect_js={"Cast"})
+    desc = t.run(str(tmp_path), expect_js={"Cast"})
     assert _fns(desc).count("transpose_any") == 6
 
 
@@ -193,5 +171,5 @@ def test_linear_bias_residual_and_decomposed_patterns(tmp_path) -> None:  # type
     var = t.node("ReduceMean", [t.node("Pow", [d, t.const(np.array(2.0))])], axes=[-1])
     n = t.node("Div", [d, t.node("Sqrt", [t.node("Add", [var, t.const(np.array(1e-12))])])])
     t.output(t.node("Add", [t.node("Mul", [n, t.const(RNG.standard_normal(24))]), t.const(RNG.standard_normal(24))]))
-    desc = _run(t, str(tmp_path))
+    desc = t.run(str(tmp_path))
     assert _fns(desc) == ["gemm_f32", "gelu_f32", "gemm_f32", "layernorm_f32"], _fns(desc)

@@ -24,8 +24,6 @@ from tests.backends.wasm.test_wasm_kernels import Cases
 from webdnn.backends.wasm import winograd
 from webdnn.backends.wasm.lower import pad_bias
 from webdnn.browser.paths import runtime_dist
-from webdnn.convert import convert
-from webdnn.verify import compare, reference_outputs
 
 pytestmark = pytest.mark.node
 
@@ -104,22 +102,7 @@ def test_routing_rules() -> None:
 class WinogradCases(Cases):
     def run_winograd(self, tmp: str, winograd_convs: set[str]) -> None:
         """Run in Node; check every output at the Winograd tolerance and which convs took the kernel."""
-        from tests.conftest import make_model
-        from webdnn.browser.node import run_model_node
-
-        model = make_model(self.nodes, self.inputs, self.outputs, self.inits)
-        out = os.path.join(tmp, "out")
-        convert(model, out, ["wasm"], {k: v.shape for k, v in self.feeds.items()})
-        ref = reference_outputs(model, self.feeds)
-        got = run_model_node(out, self.feeds, ["wasm"]).outputs
-        bad = []
-        for name, want in ref.items():
-            c = compare(name, want, got.get(name), tol=winograd.WINOGRAD_TOLERANCE)
-            if not c.ok:
-                bad.append(f"{name}: max abs err {c.max_abs_err:.3g} {c.detail}")
-        assert not bad, "; ".join(bad)
-        with open(os.path.join(out, "wasm", "descriptor.json")) as f:
-            desc: dict[str, Any] = json.load(f)
+        desc = self.run(tmp, expect_js=None, tol=winograd.WINOGRAD_TOLERANCE)
         routed = {k["name"] for k in desc["kernels"] if k["attrs"].get("wasm", {}).get("fn") == KERNEL}
         assert routed == winograd_convs, routed
         assert desc["wasm"]["stackBytes"] >= max(

@@ -18,6 +18,9 @@ from webdnn.ir.graph import Graph, Node, Value
 NAME = "webgl"
 # Integers travel in float32 textures: exact up to 2**24.
 MAX_EXACT_INT = 1 << 24
+# Float types computed in float32 (float16 rounded on write, float64 held as float32).
+FLOATS = frozenset({DType.FLOAT32, DType.FLOAT16, DType.FLOAT64})
+INTS = frozenset({DType.INT64, DType.INT32, DType.INT16, DType.INT8, DType.UINT8})
 
 
 @dataclass
@@ -59,6 +62,13 @@ class Ctx:
                 )
             self.float_consts[id(v)] = self.const(v.name + ".f32", data.astype(np.float32))
         return self.float_consts[id(v)]
+
+
+def need_float(node: Node, ctx: Ctx, vals: list[Value], what: str = "") -> None:
+    """Every value is a float tensor (float32, or float16/float64 computed in float32)."""
+    for v in vals:
+        if v.dtype not in FLOATS:
+            raise ctx.fail(node, f"computes {what or node.op_type} on float tensors only (input '{v.name}' is {v.dtype})")
 
 
 Generator = Callable[[Node, Ctx], list[Pass]]

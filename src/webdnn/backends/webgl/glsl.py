@@ -169,8 +169,9 @@ def activation(spec: dict[str, Any] | None) -> str:
     raise ValueError(f"unknown fused activation {t!r} (known: {', '.join(ACTIVATIONS)})")
 
 
-def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, body: str) -> str:
-    """The complete fragment shader of one pass: samplers, fetchers, `body` (defines compute), main."""
+def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, body: str, half: bool = False) -> str:
+    """The complete fragment shader of one pass: samplers, fetchers, `body` (defines compute), main.
+    `half`: the output is float16, so each value is rounded to float16 as it is written."""
     lines = ["#version 300 es", "precision highp float;", "precision highp int;", "precision highp sampler2D;"]
     if any(lay.layers > 1 for lay in in_layouts):
         lines.append("precision highp sampler2DArray;")
@@ -188,6 +189,7 @@ def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, bo
         "  ivec2 p = ivec2(gl_FragCoord.xy);\n"
         f"  int o = {base}p.y * {out_layout.width} + p.x;\n"
         f"  float v = 0.0;\n  if (o < {max(out_size, 1)}) v = compute(o);\n"
-        "  y_ = vec4(v, 0.0, 0.0, 0.0);\n}"
+        + ("  v = unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x;\n" if half else "")
+        + "  y_ = vec4(v, 0.0, 0.0, 0.0);\n}"
     )
     return "\n".join(lines) + "\n"

@@ -27,14 +27,31 @@ from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
 
 ALIGNMENT = 16
-TEXTURE_DTYPES = frozenset({DType.FLOAT32, DType.INT64, DType.INT32, DType.INT16, DType.INT8, DType.UINT8, DType.BOOL})
+# float16 and float64 tensors are held and computed in float32 (float16 results are rounded
+# to float16 as they are written); integers are exact up to 2**24.
+TEXTURE_DTYPES = frozenset({DType.FLOAT32, DType.FLOAT16, DType.FLOAT64, DType.INT64, DType.INT32, DType.INT16,
+                            DType.INT8, DType.UINT8, DType.BOOL})
 
 
 def supported() -> list[str]:
     return sorted(GENERATORS)
 
 
+def _compute_const_outputs(graph: Graph) -> None:
+    """A graph output folded to a constant (Shape, Size, Constant, ...) gets a copy node, so
+    every output is written by a pass into a texture of its own."""
+    for v in graph.outputs:
+        if v.const is None:
+            continue
+        c = graph.const_value(v.name + ".value", v.const)
+        v.const = None
+        node = Node("Identity", graph.unique_name(v.name + ".copy"), [c], [v])
+        v.producer = node
+        graph.nodes.append(node)
+
+
 def lower(graph: Graph) -> Program:
+    _compute_const_outputs(graph)
     ctx = Ctx(graph)
     passes: list[Pass] = []
     plan_nodes: list[Node] = []
@@ -111,7 +128,8 @@ def _program(graph: Graph, passes: list[Pass], mp: MemoryPlan) -> Program:
             raise ConversionError(f"pass '{p.name}' writes '{p.output.name}', which already has a texture")
         out_lay = layout_for(p.output.size)
         tex_of[id(out_root)] = new_texture(out_lay)
-        src = fragment([textures[t] for t in in_tex], p.output.size, out_lay, p.body)
+        src = fragment([textures[t] for t in in_tex], p.output.size, out_lay, p.body,
+                       half=p.output.dtype == DType.FLOAT16)
         if src not in program_index:
             program_index[src] = len(programs)
             programs.append(src)
