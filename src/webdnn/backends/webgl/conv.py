@@ -4,7 +4,7 @@ are applied in the same pass."""
 
 from __future__ import annotations
 
-from webdnn.backends.webgl.core import Ctx, Pass, ins, kernel, shape
+from webdnn.backends.webgl.core import Ctx, Pass, ins, kernel, need_float, shape
 from webdnn.backends.webgl.glsl import activation
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node
@@ -31,9 +31,7 @@ def spatial2(node: Node, ctx: Ctx, xs: tuple[int, ...], ys: tuple[int, ...], ker
 @kernel("Conv")
 def _conv(node: Node, ctx: Ctx) -> list[Pass]:
     xs_ = ins(node, ctx)
-    for v in xs_:
-        if v.dtype != DType.FLOAT32:
-            raise ctx.fail(node, "computes Conv in float32 only")
+    need_float(node, ctx, xs_)
     x, w = xs_[0], xs_[1]
     has_bias = node.input(2) is not None
     y = node.outputs[0]

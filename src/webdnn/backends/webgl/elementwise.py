@@ -135,9 +135,7 @@ COMPARE = frozenset({"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"
 
 
 def _need_f32(node: Node, ctx: Ctx, vals: list[Value]) -> None:
-    for v in vals:
-        if v.dtype != DType.FLOAT32:
-            raise ctx.fail(node, f"computes {node.op_type} in float32 only (input '{v.name}' is {v.dtype})")
+    need_float(node, ctx, vals)
 
 
 def _pow_expr(node: Node) -> tuple[str, str]:

@@ -4,16 +4,14 @@ activation in the same pass."""
 
 from __future__ import annotations
 
-from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, shape
+from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, need_float, shape
 from webdnn.backends.webgl.glsl import activation, broadcast_index, coords, flt, strides
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
 
 
 def _f32(node: Node, ctx: Ctx, vals: list[Value]) -> None:
-    for v in vals:
-        if v.dtype != DType.FLOAT32:
-            raise ctx.fail(node, f"computes {node.op_type} in float32 only")
+    need_float(node, ctx, vals)
 
 
 @kernel("Gemm")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from webdnn.backends.webgl.conv import spatial2
-from webdnn.backends.webgl.core import Ctx, Pass, ins, kernel, shape
+from webdnn.backends.webgl.core import Ctx, Pass, ins, kernel, need_float, shape
 from webdnn.backends.webgl.glsl import flt
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node
@@ -16,8 +16,7 @@ from webdnn.ir.graph import Node
 @kernel("MaxPool", "AveragePool")
 def _pool(node: Node, ctx: Ctx) -> list[Pass]:
     x = ins(node, ctx)[0]
-    if x.dtype != DType.FLOAT32:
-        raise ctx.fail(node, "pools float32 only")
+    need_float(node, ctx, [x])
     if len(node.outputs) > 1:
         raise ctx.fail(node, "does not produce MaxPool's Indices output")
     y = node.outputs[0]
@@ -51,8 +50,7 @@ def _pool(node: Node, ctx: Ctx) -> list[Pass]:
 @kernel("GlobalAveragePool", "GlobalMaxPool")
 def _global_pool(node: Node, ctx: Ctx) -> list[Pass]:
     x = ins(node, ctx)[0]
-    if x.dtype != DType.FLOAT32:
-        raise ctx.fail(node, "pools float32 only")
+    need_float(node, ctx, [x])
     xs = shape(x)
     size = int(np.prod(xs[2:], dtype=np.int64))
     if node.op_type == "GlobalMaxPool":

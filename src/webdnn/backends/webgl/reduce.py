@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, shape
+from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, need_float, shape
 from webdnn.backends.webgl.glsl import broadcast_index, coords, flt, linear, strides
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
@@ -29,8 +29,7 @@ REDUCERS = {
 
 
 def _f32(node: Node, ctx: Ctx, v: Value) -> None:
-    if v.dtype != DType.FLOAT32:
-        raise ctx.fail(node, f"computes {node.op_type} in float32 only")
+    need_float(node, ctx, [v])
 
 
 def _merge(dims: list[int], st: list[int]) -> tuple[list[int], list[int]]:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, shape
+from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, need_float, shape
 from webdnn.backends.webgl.glsl import coords, strides
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node
@@ -114,8 +114,7 @@ def _is_identity(t: np.ndarray, li: int, lo: int) -> bool:
 @kernel("Resize", "Upsample")
 def _resize(node: Node, ctx: Ctx) -> list[Pass]:
     x = ins(node, ctx)[0]
-    if x.dtype != DType.FLOAT32:
-        raise ctx.fail(node, "resizes float32 only")
+    need_float(node, ctx, [x])
     xs, y = shape(x), node.outputs[0]
     ys = shape(y)
     rank = len(xs)
