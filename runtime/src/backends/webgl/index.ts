@@ -20,6 +20,7 @@ import type { Descriptor, TensorSpec } from "../../descriptor.js";
 import { allocate, makeView, type DType, type TypedArray } from "../../dtypes.js";
 import { DescriptorError, WebDNNError } from "../../errors.js";
 import type { Backend, Session } from "../backend.js";
+import { floatToHalf, halfToFloat } from "../fallback/kernels/elementwise/common.js";
 import { parseExtra, type TextureSpec, type WebGLExtra } from "./extra.js";
 
 /** A run after the WebGL context was lost: the model must be loaded again. */
@@ -72,6 +73,9 @@ function toFloat32(data: TypedArray, dtype: DType): Float32Array {
   if (dtype === "int64") {
     const d = data as BigInt64Array;
     for (let i = 0; i < d.length; i++) out[i] = Number(d[i]);
+  } else if (dtype === "float16") {
+    const d = data as Uint16Array;
+    for (let i = 0; i < d.length; i++) out[i] = halfToFloat(d[i]!);
   } else {
     const d = data as unknown as ArrayLike<number>;
     for (let i = 0; i < d.length; i++) out[i] = d[i]!;
@@ -87,6 +91,9 @@ function fromTexels(px: Float32Array, count: number, out: TypedArray, dtype: DTy
   } else if (dtype === "bool") {
     const o = out as Uint8Array;
     for (let i = 0; i < count; i++) o[at + i] = px[4 * i] !== 0 ? 1 : 0;
+  } else if (dtype === "float16") {
+    const o = out as Uint16Array;
+    for (let i = 0; i < count; i++) o[at + i] = floatToHalf(px[4 * i]!);
   } else {
     const o = out as unknown as { [i: number]: number };
     for (let i = 0; i < count; i++) o[at + i] = px[4 * i]!;
@@ -273,9 +280,11 @@ class WebGLSession implements Session {
       gl.linkProgram(p);
     }
     const users = new Map<number, string>();
+    const samplers = new Map<number, number>(); // program -> number of input samplers
     for (const k of desc.kernels) {
       const pi = (k.attrs as { program: number }).program;
       if (!users.has(pi)) users.set(pi, `${k.name}' (${k.op}`);
+      samplers.set(pi, k.inputs.length);
     }
     this.programs.forEach((p, i) => {
       if (!gl.getProgramParameter(p, gl.LINK_STATUS)) {
@@ -284,10 +293,10 @@ class WebGLSession implements Session {
         throw new WebDNNError(`webgl: the shader of kernel '${users.get(i) ?? "?"}) failed to compile/link: ${log}`);
       }
       gl.useProgram(p);
-      for (let k = 0; ; k++) {
+      // a sampler the shader does not read is optimized away (null location): skip it, not stop
+      for (let k = 0; k < (samplers.get(i) ?? 0); k++) {
         const loc = gl.getUniformLocation(p, `u${k}`);
-        if (!loc) break;
-        gl.uniform1i(loc, k);
+        if (loc) gl.uniform1i(loc, k);
       }
     });
   }

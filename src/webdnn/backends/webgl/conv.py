@@ -1,12 +1,11 @@
-"""Conv (1-D/2-D, groups, depthwise, strides, pads, dilations) as a direct convolution:
-one fragment per output element, no materialized im2col. Bias and the fused activation
-are applied in the same pass."""
+"""Conv and ConvTranspose (1-D/2-D, groups, depthwise, strides, pads, dilations) as direct
+convolutions: one fragment per output element, no materialized im2col. Bias and the fused
+activation are applied in the same pass."""
 
 from __future__ import annotations
 
 from webdnn.backends.webgl.core import Ctx, Pass, ins, kernel, need_float, shape
 from webdnn.backends.webgl.glsl import activation
-from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node
 
 
@@ -73,3 +72,43 @@ def _conv(node: Node, ctx: Ctx) -> list[Pass]:
         ]
     lines += ["  return act(acc);", "}"]
     return [Pass("Conv", node.name, xs_, y, "\n".join(lines))]
+
+
+@kernel("ConvTranspose")
+def _conv_transpose(node: Node, ctx: Ctx) -> list[Pass]:
+    """Gather form: each output element sums the input taps that scatter onto it,
+    x[ih, iw] with oh = ih * SH - PT + kh * DH (the same for w)."""
+    xs_ = ins(node, ctx)
+    need_float(node, ctx, xs_)
+    x, w = xs_[0], xs_[1]
+    has_bias = node.input(2) is not None
+    y = node.outputs[0]
+    xs, ws, ys = shape(x), shape(w), shape(y)
+    g = spatial2(node, ctx, xs, ys, list(node.attrs.get("kernel_shape", ws[2:])))
+    group = int(node.attrs.get("group", 1))
+    c, m = xs[1], ys[1]
+    cg, mg = c // group, m // group
+    ihw, khw, ohw = g["IH"] * g["IW"], g["KH"] * g["KW"], g["OH"] * g["OW"]
+    lines = [
+        activation(node.attrs.get("activation")),
+        "float compute(int o) {",
+        f"  int n = o / {m * ohw}; int m = (o / {ohw}) % {m}; int gi = m / {mg}; int ml = m % {mg};",
+        f"  int oh = (o / {g['OW']}) % {g['OH']}; int ow = o % {g['OW']};",
+        f"  float acc = {'X2(m)' if has_bias else '0.0'};",
+        f"  int xb = (n * {c} + gi * {cg}) * {ihw}; int wb = (gi * {cg} * {mg} + ml) * {khw};",
+        f"  for (int kh = 0; kh < {g['KH']}; kh++) {{",
+        f"    int th = oh + {g['PT']} - kh * {g['DH']};",
+        f"    if (th < 0 || th % {g['SH']} != 0) continue;",
+        f"    int ih = th / {g['SH']}; if (ih >= {g['IH']}) continue;",
+        f"    for (int kw = 0; kw < {g['KW']}; kw++) {{",
+        f"      int tw = ow + {g['PL']} - kw * {g['DW']};",
+        f"      if (tw < 0 || tw % {g['SW']} != 0) continue;",
+        f"      int iw = tw / {g['SW']}; if (iw >= {g['IW']}) continue;",
+        f"      int xi = xb + ih * {g['IW']} + iw; int wi = wb + kh * {g['KW']} + kw;",
+        f"      for (int c = 0; c < {cg}; c++) {{ acc += X0(xi) * X1(wi); xi += {ihw}; wi += {mg * khw}; }}",
+        "    }",
+        "  }",
+        "  return act(acc);",
+        "}",
+    ]
+    return [Pass("ConvTranspose", node.name, xs_, y, "\n".join(lines))]

@@ -68,7 +68,8 @@ def need_float(node: Node, ctx: Ctx, vals: list[Value], what: str = "") -> None:
     """Every value is a float tensor (float32, or float16/float64 computed in float32)."""
     for v in vals:
         if v.dtype not in FLOATS:
-            raise ctx.fail(node, f"computes {what or node.op_type} on float tensors only (input '{v.name}' is {v.dtype})")
+            raise ctx.fail(node, f"computes {what or node.op_type} on float tensors only "
+                                 f"(input '{v.name}' is {v.dtype})")
 
 
 Generator = Callable[[Node, Ctx], list[Pass]]

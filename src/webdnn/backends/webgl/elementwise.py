@@ -7,8 +7,8 @@ import math
 
 import numpy as np
 
-from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, shape
-from webdnn.backends.webgl.glsl import SIGMOID, TANH, broadcast_index, coords, flt
+from webdnn.backends.webgl.core import FLOATS, INTS, Ctx, Pass, attr_float, ins, kernel, need_float, shape
+from webdnn.backends.webgl.glsl import LOG, SIGMOID, TANH, broadcast_index, coords, flt
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
 
@@ -51,7 +51,7 @@ def _unary_expr(node: Node) -> tuple[str, str]:
     """(helpers, GLSL expression of `x`) for a unary op."""
     op = node.op_type
     simple = {
-        "Relu": "max(x, 0.0)", "Exp": "exp(x)", "Log": "log(x)", "Sqrt": "sqrt(x)", "Reciprocal": "1.0 / x",
+        "Relu": "max(x, 0.0)", "Exp": "exp(x)", "Sqrt": "sqrt(x)", "Reciprocal": "1.0 / x",
         "Neg": "-x", "Abs": "abs(x)", "Floor": "floor(x)", "Ceil": "ceil(x)", "Round": "roundEven(x)",
         "Sign": "sign(x)", "Sin": "sin(x)", "Cos": "cos(x)", "Tan": "tan(x)", "Asin": "asin(x)",
         "Acos": "acos(x)", "Atan": "atan(x)", "Asinh": "asinh(x)", "Acosh": "acosh(x)", "Atanh": "atanh(x)",
@@ -62,6 +62,8 @@ def _unary_expr(node: Node) -> tuple[str, str]:
     }
     if op in simple:
         return "", simple[op]
+    if op == "Log":
+        return LOG, "log_(x)"
     if op == "Sigmoid":
         return SIGMOID, "sigmoid_(x)"
     if op == "Tanh":
@@ -96,9 +98,20 @@ def _unary_expr(node: Node) -> tuple[str, str]:
         to = node.outputs[0].dtype
         if to == DType.BOOL:
             return "", "x != 0.0 ? 1.0 : 0.0"
-        if to in (DType.INT64, DType.INT32, DType.INT16, DType.INT8, DType.UINT8):
-            return "", "trunc(x)"
-        return "", "x"
+        if to in INTS:
+            return "", f"float({wrap_int(to, 'int(trunc(x))')})"
+        return "", "x"  # float16 outputs are rounded as they are written
+    if op == "IsNaN":
+        return "", "(floatBitsToUint(x) & 0x7fffffffu) > 0x7f800000u ? 1.0 : 0.0"
+    if op == "IsInf":
+        pos, neg = int(node.attrs.get("detect_positive", 1)), int(node.attrs.get("detect_negative", 1))
+        sign = "" if pos and neg else (" && x > 0.0" if pos else (" && x < 0.0" if neg else " && false"))
+        return "", f"((floatBitsToUint(x) & 0x7fffffffu) == 0x7f800000u{sign}) ? 1.0 : 0.0"
+    if op == "Not":
+        return "", "x != 0.0 ? 0.0 : 1.0"
+    if op == "Shrink":
+        lam, bias = _a(node, "lambd", 0.5), _a(node, "bias", 0.0)
+        return "", f"x < -{lam} ? x + {bias} : (x > {lam} ? x - {bias} : 0.0)"
     raise AssertionError(op)
 
 
@@ -107,20 +120,39 @@ UNARY_OPS = (
     "Tan", "Asin", "Acos", "Atan", "Asinh", "Acosh", "Atanh", "Sinh", "Cosh", "Softsign", "HardSwish",
     "Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Sigmoid", "Tanh", "Erf", "Softplus",
     "Mish", "Gelu", "LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid", "ThresholdedRelu", "Clip", "Cast",
-    "CastLike",
+    "CastLike", "IsNaN", "IsInf", "Not", "Shrink",
 )
 # Ops that only move values: any dtype whose values are exact in float32.
-MOVES = frozenset({"Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast", "CastLike"})
+MOVES = frozenset({"Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast", "CastLike", "Not"})
+# Ops exact on integers held in float32 (the result is an integer of the same range).
+INT_EXACT = frozenset({"Relu", "Neg", "Abs", "Sign", "Clip", "Shrink"})
+
+
+def wrap_int(dtype: DType | None, expr: str) -> str:
+    """GLSL int `expr` wrapped to the range of a narrow integer type (two's complement)."""
+    if dtype == DType.INT8:
+        return f"((({expr}) + 128) & 255) - 128"
+    if dtype == DType.UINT8:
+        return f"(({expr}) & 255)"
+    if dtype == DType.INT16:
+        return f"((({expr}) + 32768) & 65535) - 32768"
+    return f"({expr})"
 
 
 @kernel(*UNARY_OPS)
 def _unary(node: Node, ctx: Ctx) -> list[Pass]:
     x = ins(node, ctx)[0]
-    if node.op_type not in MOVES:
-        _need_f32(node, ctx, [x])
+    src = node.inputs[0]
+    assert src is not None
+    if node.op_type not in MOVES and not (node.op_type in INT_EXACT and src.dtype in INTS):
+        _need_f32(node, ctx, [src])
     helpers, expr = _unary_expr(node)
     body = f"{helpers}float compute(int o) {{ float x = X0(o); return {expr}; }}\n"
-    return [Pass(node.op_type, node.name, [x], node.outputs[0], body)]
+    passes = [Pass(node.op_type, node.name, [x], node.outputs[0], body)]
+    if node.op_type == "Dropout" and len(node.outputs) > 1:  # inference: the mask keeps everything
+        passes.append(Pass("Dropout.mask", node.name + ".mask", [x], node.outputs[1],
+                           "float compute(int o) { return 1.0; }\n"))
+    return passes
 
 
 BINARY = {
@@ -158,12 +190,61 @@ def _nary(node: Node, ctx: Ctx, xs: list[Value], combine: str, helpers: str = ""
     return Pass(node.op_type, node.name, xs, out, "\n".join(lines))
 
 
-@kernel(*BINARY, "Pow", "Sum", "Mean")
+# Integer arithmetic (a, b are GLSL ints; exact while values stay within 2**24 in textures).
+INT_BINARY = {
+    "Add": "a + b", "Sub": "a - b", "Mul": "a * b", "Max": "max(a, b)", "Min": "min(a, b)",
+    "PRelu": "a < 0 ? a * b : a",
+    "Div": "b == 0 ? 0 : ((a < 0) != (b < 0) ? -(abs(a) / abs(b)) : abs(a) / abs(b))",
+}
+INT_HELPERS = """
+int fmod_i(int a, int b) { if (b == 0) return 0; int r = abs(a) % abs(b); return a < 0 ? -r : r; }
+int mod_i(int a, int b) { int r = fmod_i(a, b); return (r != 0 && (r < 0) != (b < 0)) ? r + b : r; }
+int pow_i(int a, int b) {
+  if (b < 0) return a == 1 ? 1 : (a == -1 ? (b % 2 == 0 ? 1 : -1) : 0);
+  int r = 1;
+  for (int i = 0; i < 64; i++) { if (i >= b) break; r *= a; }
+  return r;
+}
+"""
+FMOD_F = """
+float fmod_f(float a, float b) { return a - b * trunc(a / b); }
+float mod_f(float a, float b) { float r = fmod_f(a, b); return (r != 0.0 && (r < 0.0) != (b < 0.0)) ? r + b : r; }
+"""
+
+
+def _int_binary(node: Node, ctx: Ctx, xs: list[Value]) -> Pass:
+    op, to = node.op_type, node.outputs[0].dtype
+    if op == "Mod":
+        expr = "fmod_i(a, b)" if int(node.attrs.get("fmod", 0)) else "mod_i(a, b)"
+    elif op == "Pow":
+        expr = "pow_i(a, b)"
+    elif op == "BitShift":
+        left = node.attrs.get("direction", "LEFT") == "LEFT"
+        expr = "(b >= 32 ? 0 : a << b)" if left else "(b >= 32 ? 0 : a >> b)"
+    else:
+        expr = INT_BINARY[op]
+    return _nary(node, ctx, xs, f"int a = int(v0); int b = int(v1); return float({wrap_int(to, expr)});",
+                 INT_HELPERS)
+
+
+@kernel(*BINARY, "Pow", "Sum", "Mean", "Mod", "BitShift")
 def _binary(node: Node, ctx: Ctx) -> list[Pass]:
     xs = ins(node, ctx)
     op = node.op_type
-    if op not in COMPARE:
-        _need_f32(node, ctx, xs)
+    out_int = node.outputs[0].dtype in INTS
+    if out_int and len(xs) == 2 and (op in INT_BINARY or op in ("Mod", "Pow", "BitShift")):
+        return [_int_binary(node, ctx, xs)]
+    if op == "BitShift":
+        raise ctx.fail(node, "computes BitShift on integer tensors only")
+    if op == "Pow":  # float base, any numeric exponent
+        _need_f32(node, ctx, [v for v in node.inputs[:1] if v is not None])
+    elif op in ("Max", "Min") and (out_int or node.outputs[0].dtype in FLOATS):
+        pass  # comparisons are exact on integers held in float32
+    elif op not in COMPARE:
+        _need_f32(node, ctx, [v for v in node.inputs if v is not None])
+    if op == "Mod":
+        f = "fmod_f(a, b)" if int(node.attrs.get("fmod", 0)) else "mod_f(a, b)"
+        return [_nary(node, ctx, xs, f"float a = v0; float b = v1; return {f};", FMOD_F)]
     if len(xs) == 1:
         return [Pass(op, node.name, xs, node.outputs[0], "float compute(int o) { return X0(o); }")]
     if op == "Pow":

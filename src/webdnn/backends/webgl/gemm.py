@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, need_float, shape
 from webdnn.backends.webgl.glsl import activation, broadcast_index, coords, flt, strides
-from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
 
 

@@ -49,7 +49,9 @@ def layout_for(size: int) -> Layout:
         return Layout(MAX_TEXTURE_WIDTH, math.ceil(size / MAX_TEXTURE_WIDTH))
     layers = math.ceil(size / LAYER_SIZE)
     if layers > MAX_LAYERS:
-        raise ConversionError(f"webgl: a tensor of {size} elements needs {layers} texture layers, more than {MAX_LAYERS}")
+        raise ConversionError(
+            f"webgl: a tensor of {size} elements needs {layers} texture layers, more than {MAX_LAYERS}"
+        )
     return Layout(MAX_TEXTURE_WIDTH, MAX_TEXTURE_WIDTH, layers)
 
 
@@ -169,6 +171,23 @@ def activation(spec: dict[str, Any] | None) -> str:
     raise ValueError(f"unknown fused activation {t!r} (known: {', '.join(ACTIVATIONS)})")
 
 
+# float16 rounding of a finite v (packHalf2x16 leaves inf/NaN and overflow undefined)
+HALF_ROUND = (
+    "  if ((floatBitsToUint(v) & 0x7f800000u) != 0x7f800000u) {\n"
+    "    v = abs(v) >= 65520.0 ? sign(v) * uintBitsToFloat(0x7f800000u)\n"
+    "                          : unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x;\n"
+    "  }\n"
+)
+# log with IEEE results at 0 and below (GLSL leaves them undefined)
+LOG = """
+float log_(float x) {
+  if (x == 0.0) return uintBitsToFloat(0xff800000u);
+  if (x < 0.0) return uintBitsToFloat(0x7fc00000u);
+  return log(x);
+}
+"""
+
+
 def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, body: str, half: bool = False) -> str:
     """The complete fragment shader of one pass: samplers, fetchers, `body` (defines compute), main.
     `half`: the output is float16, so each value is rounded to float16 as it is written."""
@@ -189,7 +208,7 @@ def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, bo
         "  ivec2 p = ivec2(gl_FragCoord.xy);\n"
         f"  int o = {base}p.y * {out_layout.width} + p.x;\n"
         f"  float v = 0.0;\n  if (o < {max(out_size, 1)}) v = compute(o);\n"
-        + ("  v = unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x;\n" if half else "")
+        + (HALF_ROUND if half else "")
         + "  y_ = vec4(v, 0.0, 0.0, 0.0);\n}"
     )
     return "\n".join(lines) + "\n"

@@ -2,7 +2,8 @@
 
 Each non-view node becomes one or more passes (see core.Pass); every pass gets a fragment
 shader generated here with all shapes baked in. Tensors live in 2-D textures laid out
-row-major (glsl.layout_for; beyond 4096 x 4096 elements in an array texture); views (Reshape and friends) share their root's texture.
+row-major (glsl.layout_for; beyond 4096 x 4096 elements in an array texture); views
+(Reshape and friends) share their root's texture.
 Runtime textures are pooled by (width, height) over the lifetimes of the pass sequence,
 so a texture is reused once the tensor it held is dead; weights get one texture each,
 uploaded once at load.
@@ -19,7 +20,16 @@ from __future__ import annotations
 
 from webdnn.backends.common.descriptor import KernelCall, Program
 from webdnn.backends.common.memory_plan import MemoryPlan, is_view, plan
-from webdnn.backends.webgl import conv, elementwise, gemm, pool, reduce, resize, tensor  # noqa: F401 (registers kernels)
+from webdnn.backends.webgl import (  # noqa: F401 (registers kernels)
+    conv,
+    elementwise,
+    gemm,
+    index,
+    pool,
+    reduce,
+    resize,
+    tensor,
+)
 from webdnn.backends.webgl.core import GENERATORS, NAME, Ctx, Pass
 from webdnn.backends.webgl.glsl import Layout, fragment, layout_for
 from webdnn.errors import ConversionError, UnsupportedOperatorError, where
@@ -70,7 +80,7 @@ def lower(graph: Graph) -> Program:
         for v in [*node.inputs, *node.outputs]:
             if v is not None and v.dtype not in TEXTURE_DTYPES:
                 raise ctx.fail(node, f"does not support {v.dtype} tensors ('{v.name}')")
-        extra = [v for v in node.outputs[1:] if id(v) in used] if node.op_type != "Split" else []
+        extra = [v for v in node.outputs[1:] if id(v) in used] if node.op_type not in ("Split", "Dropout") else []
         if extra:
             raise ctx.fail(node, f"does not produce the optional output '{extra[0].name}'")
         for p in gen(node, ctx):

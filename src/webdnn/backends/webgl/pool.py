@@ -1,4 +1,4 @@
-"""Pooling: MaxPool and AveragePool (1-D/2-D windows; pads, strides, dilations,
+"""Pooling: MaxPool and AveragePool (N-D windows; pads, strides, dilations,
 count_include_pad; the output shape already reflects ceil_mode), GlobalAveragePool and
 GlobalMaxPool (one fragment loops over its plane)."""
 
@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from webdnn.backends.webgl.conv import spatial2
 from webdnn.backends.webgl.core import Ctx, Pass, ins, kernel, need_float, shape
-from webdnn.backends.webgl.glsl import flt
-from webdnn.ir.dtypes import DType
+from webdnn.backends.webgl.glsl import coords, flt, linear, strides
 from webdnn.ir.graph import Node
 
 
@@ -21,29 +19,41 @@ def _pool(node: Node, ctx: Ctx) -> list[Pass]:
         raise ctx.fail(node, "does not produce MaxPool's Indices output")
     y = node.outputs[0]
     xs, ys = shape(x), shape(y)
-    g = spatial2(node, ctx, xs, ys, list(node.attrs["kernel_shape"]))
+    nd = len(xs) - 2
+    ones = [1] * nd
+    k = [int(v) for v in node.attrs["kernel_shape"]]
+    st = [int(v) for v in node.attrs.get("strides", ones)]
+    dl = [int(v) for v in node.attrs.get("dilations", ones)]
+    pads = [int(v) for v in node.attrs.get("pads", [0] * 2 * nd)]
     is_max = node.op_type == "MaxPool"
     include_pad = int(node.attrs.get("count_include_pad", 0)) == 1
-    ohw, ihw = g["OH"] * g["OW"], g["IH"] * g["IW"]
-    # valid range of input coordinates counted by AveragePool
-    lo_h, hi_h = (-g["PT"], g["IH"] + g["PB"]) if include_pad else (0, g["IH"])
-    lo_w, hi_w = (-g["PL"], g["IW"] + g["PR"]) if include_pad else (0, g["IW"])
+    ins_sp, out_sp = list(xs[2:]), list(ys[2:])
+    in_st = strides(ins_sp)
     lines = [
         "float compute(int o) {",
-        f"  int plane = o / {ohw}; int oh = (o / {g['OW']}) % {g['OH']}; int ow = o % {g['OW']};",
-        f"  int xb = plane * {ihw};",
+        f"  {coords('o', ys, 'c')}",
+        f"  int xb = (o / {max(int(np.prod(out_sp, dtype=np.int64)), 1)}) * {int(np.prod(ins_sp, dtype=np.int64))};",
         f"  float acc = {flt(-np.inf) if is_max else '0.0'}; float cnt = 0.0;",
-        f"  for (int kh = 0; kh < {g['KH']}; kh++) {{",
-        f"    int ih = oh * {g['SH']} - {g['PT']} + kh * {g['DH']};",
-        f"    for (int kw = 0; kw < {g['KW']}; kw++) {{",
-        f"      int iw = ow * {g['SW']} - {g['PL']} + kw * {g['DW']};",
     ]
+    indent = "  "
+    for i in range(nd):
+        lines.append(f"{indent}for (int k{i} = 0; k{i} < {k[i]}; k{i}++) {{")
+        indent += "  "
+        lines.append(f"{indent}int i{i} = c{i + 2} * {st[i]} - {pads[i]} + k{i} * {dl[i]};")
+    inside = " && ".join(f"i{i} >= 0 && i{i} < {ins_sp[i]}" for i in range(nd))
     if not is_max:
-        lines.append(f"      if (ih >= {lo_h} && ih < {hi_h} && iw >= {lo_w} && iw < {hi_w}) cnt += 1.0;")
-    lines.append(f"      if (ih < 0 || ih >= {g['IH']} || iw < 0 || iw >= {g['IW']}) continue;")
-    lines.append("      float v = X0(xb + ih * " + str(g["IW"]) + " + iw);")
-    lines.append("      acc = (v > acc || isnan(v)) ? v : acc;" if is_max else "      acc += v;")
-    lines += ["    }", "  }", "  return acc;" if is_max else "  return acc / cnt;", "}"]
+        # the taps AveragePool counts: inside the input, or inside the padded input
+        counted = " && ".join(
+            f"i{i} >= {-pads[i]} && i{i} < {ins_sp[i] + pads[nd + i]}" for i in range(nd)
+        ) if include_pad else inside
+        lines.append(f"{indent}if ({counted}) cnt += 1.0;")
+    lines.append(f"{indent}if (!({inside})) continue;")
+    lines.append(f"{indent}float v = X0(xb + {linear([(f'i{i}', in_st[i]) for i in range(nd)])});")
+    lines.append(f"{indent}acc = (v > acc || isnan(v)) ? v : acc;" if is_max else f"{indent}acc += v;")
+    for _ in range(nd):
+        indent = indent[:-2]
+        lines.append(f"{indent}}}")
+    lines += ["  return acc;" if is_max else "  return acc / cnt;", "}"]
     return [Pass(node.op_type, node.name, [x], y, "\n".join(lines))]
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, need_float, shape
-from webdnn.backends.webgl.glsl import broadcast_index, coords, flt, linear, strides
-from webdnn.ir.dtypes import DType
+from webdnn.backends.webgl.glsl import LOG, broadcast_index, coords, flt, linear, strides
 from webdnn.ir.graph import Node, Value
 
 NEG_INF = flt(-np.inf)
@@ -24,7 +23,7 @@ REDUCERS = {
     "ReduceL1": ("0.0", "acc += abs(v);", "acc"),
     "ReduceL2": ("0.0", "acc += v * v;", "sqrt(acc)"),
     "ReduceSumSquare": ("0.0", "acc += v * v;", "acc"),
-    "ReduceLogSum": ("0.0", "acc += v;", "log(acc)"),
+    "ReduceLogSum": ("0.0", "acc += v;", "log_(acc)"),
 }
 
 
@@ -52,7 +51,8 @@ def _merge(dims: list[int], st: list[int]) -> tuple[list[int], list[int]]:
         "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp")
 def _reduce(node: Node, ctx: Ctx) -> list[Pass]:
     x = ins(node, ctx)[0]
-    _f32(node, ctx, x)
+    if node.op_type not in ("ReduceMax", "ReduceMin"):  # comparisons are exact on any dtype
+        _f32(node, ctx, x)
     xs = shape(x)
     axes = sorted(int(a) % max(len(xs), 1) for a in node.attrs.get("axes", []))
     xst = strides(xs)
@@ -74,6 +74,7 @@ def _reduce(node: Node, ctx: Ctx) -> list[Pass]:
                   "  return m + log(acc);", "}"]
     else:
         init, step, final = REDUCERS[node.op_type]
+        lines.insert(0, LOG)
         lines += [f"  float acc = {init};",
                   f"  for (int r = 0; r < {n}; r++) {{ {coords('r', red_dims, 'r')} float v = X0(b + {loop_idx}); "
                   f"{step} }}",
@@ -127,17 +128,7 @@ def _layernorm(node: Node, ctx: Ctx) -> list[Pass]:
     n = int(np.prod(inner_shape, dtype=np.int64))
     rows = int(np.prod(xs[:axis], dtype=np.int64))
     stats = ctx.scratch(node.outputs[0].name + ".stats", (rows, 2))
-    stats_body = (
-        "float compute(int o) {\n"
-        f"  int b = (o / 2) * {n};\n"
-        "  float s = 0.0;\n"
-        f"  for (int k = 0; k < {n}; k++) s += X0(b + k);\n"
-        f"  float mean = s / {flt(n)};\n"
-        "  if (o % 2 == 0) return mean;\n"
-        "  float v = 0.0;\n"
-        f"  for (int k = 0; k < {n}; k++) {{ float d = X0(b + k) - mean; v += d * d; }}\n"
-        f"  return 1.0 / sqrt(v / {flt(n)} + {eps});\n}}\n"
-    )
+    stats_body = _mean_rstd_body(n, eps)
     has_bias = len(xs_) > 2
     scale_idx = broadcast_index(inner_shape, shape(xs_[1]), "e", "e")
     bias_idx = broadcast_index(inner_shape, shape(xs_[2]), "e", "e") if has_bias else ""
@@ -154,3 +145,143 @@ def _layernorm(node: Node, ctx: Ctx) -> list[Pass]:
         Pass("LayerNormalization.stats", node.name + ".stats", [x], stats, stats_body),
         Pass("LayerNormalization", node.name, inputs, node.outputs[0], norm_body),
     ]
+
+
+def _around(xs: tuple[int, ...], axis: int) -> tuple[int, int]:
+    """(dim, inner) of x viewed as [outer, dim, inner] around `axis`."""
+    return xs[axis], int(np.prod(xs[axis + 1:], dtype=np.int64))
+
+
+@kernel("ArgMax", "ArgMin")
+def _argmax(node: Node, ctx: Ctx) -> list[Pass]:
+    x = ins(node, ctx)[0]
+    xs = shape(x)
+    axis = int(node.attrs.get("axis", 0))
+    dim, inner = _around(xs, axis)
+    last = int(node.attrs.get("select_last_index", 0)) == 1
+    cmp = (">" if node.op_type == "ArgMax" else "<") + ("=" if last else "")
+    body = (
+        "float compute(int o) {\n"
+        f"  int b = (o / {inner}) * {dim * inner} + o % {inner};\n"
+        "  float best = X0(b); int at = 0;\n"
+        f"  for (int a = 1; a < {dim}; a++) {{\n"
+        f"    float v = X0(b + a * {inner}); if (v {cmp} best) {{ best = v; at = a; }}\n  }}\n"
+        "  return float(at);\n}\n"
+    )
+    return [Pass(node.op_type, node.name, [x], node.outputs[0], body)]
+
+
+@kernel("Hardmax")
+def _hardmax(node: Node, ctx: Ctx) -> list[Pass]:
+    x = ins(node, ctx)[0]
+    need_float(node, ctx, [x])
+    xs = shape(x)
+    axis = int(node.attrs.get("axis", len(xs) - 1))
+    if node.attrs.get("coerce_2d"):
+        n, inner = int(np.prod(xs[axis:], dtype=np.int64)), 1
+    else:
+        n, inner = _around(xs, axis)
+    body = (
+        "float compute(int o) {\n"
+        f"  int k = (o / {inner}) % {n}; int b = o - k * {inner};\n"
+        f"  float best = {NEG_INF}; int at = 0;\n"
+        f"  for (int a = 0; a < {n}; a++) {{ float v = X0(b + a * {inner}); if (v > best) {{ best = v; at = a; }} }}\n"
+        "  return at == k ? 1.0 : 0.0;\n}\n"
+    )
+    return [Pass("Hardmax", node.name, [x], node.outputs[0], body)]
+
+
+@kernel("CumSum")
+def _cumsum(node: Node, ctx: Ctx) -> list[Pass]:
+    x = ins(node, ctx)[0]
+    xs = shape(x)
+    dim, inner = _around(xs, int(node.attrs["axis"]))
+    exclusive = int(node.attrs.get("exclusive", 0)) == 1
+    reverse = int(node.attrs.get("reverse", 0)) == 1
+    # the elements summed into position a: [0, a] (or [a, dim)), without a itself if exclusive
+    lo, hi = ("a + 1" if exclusive else "a", str(dim)) if reverse else ("0", "a" if exclusive else "a + 1")
+    body = (
+        "float compute(int o) {\n"
+        f"  int a = (o / {inner}) % {dim}; int b = o - a * {inner};\n"
+        f"  float acc = 0.0;\n  for (int j = {lo}; j < {hi}; j++) acc += X0(b + j * {inner});\n"
+        "  return acc;\n}\n"
+    )
+    return [Pass("CumSum", node.name, [x], node.outputs[0], body)]
+
+
+@kernel("LpNormalization")
+def _lpnorm(node: Node, ctx: Ctx) -> list[Pass]:
+    x = ins(node, ctx)[0]
+    need_float(node, ctx, [x])
+    xs = shape(x)
+    dim, inner = _around(xs, int(node.attrs.get("axis", -1)) % len(xs))
+    p = int(node.attrs.get("p", 2))
+    if p not in (1, 2):
+        raise ctx.fail(node, f"supports LpNormalization p=1 and p=2 only (got {p})")
+    step = "s += abs(v);" if p == 1 else "s += v * v;"
+    norm = "s" if p == 1 else "sqrt(s)"
+    body = (
+        "float compute(int o) {\n"
+        f"  int a = (o / {inner}) % {dim}; int b = o - a * {inner};\n"
+        f"  float s = 0.0;\n  for (int j = 0; j < {dim}; j++) {{ float v = X0(b + j * {inner}); {step} }}\n"
+        f"  float n = {norm};\n  return n == 0.0 ? 0.0 : X0(o) / n;\n}}\n"
+    )
+    return [Pass("LpNormalization", node.name, [x], node.outputs[0], body)]
+
+
+@kernel("InstanceNormalization")
+def _instancenorm(node: Node, ctx: Ctx) -> list[Pass]:
+    x, scale, bias = ins(node, ctx, 3)
+    need_float(node, ctx, [x])
+    xs = shape(x)
+    c = xs[1]
+    n = int(np.prod(xs[2:], dtype=np.int64))
+    rows = xs[0] * c
+    eps = flt(attr_float(node.attrs.get("epsilon", 1e-5)))
+    stats = ctx.scratch(node.outputs[0].name + ".stats", (rows, 2))
+    norm_body = (
+        "float compute(int o) {\n"
+        f"  int r = o / {n}; int ch = r % {c};\n"
+        "  return (X0(o) - X1(2 * r)) * X1(2 * r + 1) * X2(ch) + X3(ch);\n}\n"
+    )
+    return [
+        Pass("InstanceNormalization.stats", node.name + ".stats", [x], stats, _mean_rstd_body(n, eps)),
+        Pass("InstanceNormalization", node.name, [x, stats, scale, bias], node.outputs[0], norm_body),
+    ]
+
+
+def _mean_rstd_body(n: int, eps: str) -> str:
+    """Stats pass over rows of `n` contiguous elements: element 2r = mean, 2r + 1 = 1/sqrt(var + eps)."""
+    return (
+        "float compute(int o) {\n"
+        f"  int b = (o / 2) * {n};\n"
+        "  float s = 0.0;\n"
+        f"  for (int k = 0; k < {n}; k++) s += X0(b + k);\n"
+        f"  float mean = s / {flt(n)};\n"
+        "  if (o % 2 == 0) return mean;\n"
+        "  float v = 0.0;\n"
+        f"  for (int k = 0; k < {n}; k++) {{ float d = X0(b + k) - mean; v += d * d; }}\n"
+        f"  return 1.0 / sqrt(v / {flt(n)} + {eps});\n}}\n"
+    )
+
+
+@kernel("LRN")
+def _lrn(node: Node, ctx: Ctx) -> list[Pass]:
+    x = ins(node, ctx)[0]
+    need_float(node, ctx, [x])
+    xs = shape(x)
+    c = xs[1]
+    plane = int(np.prod(xs[2:], dtype=np.int64))
+    size = int(node.attrs["size"])
+    alpha = attr_float(node.attrs.get("alpha", 1e-4)) / size
+    beta = attr_float(node.attrs.get("beta", 0.75))
+    bias = attr_float(node.attrs.get("bias", 1.0))
+    before, after = (size - 1) // 2, size // 2
+    body = (
+        "float compute(int o) {\n"
+        f"  int ch = (o / {plane}) % {c};\n"
+        f"  int c0 = max(0, ch - {before}); int c1 = min({c - 1}, ch + {after});\n"
+        f"  float s = 0.0;\n  for (int k = c0; k <= c1; k++) {{ float v = X0(o + (k - ch) * {plane}); s += v * v; }}\n"
+        f"  return X0(o) / pow({flt(bias)} + {flt(alpha)} * s, {flt(beta)});\n}}\n"
+    )
+    return [Pass("LRN", node.name, [x], node.outputs[0], body)]

@@ -12,8 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, need_float, shape
-from webdnn.backends.webgl.glsl import coords, strides
-from webdnn.ir.dtypes import DType
+from webdnn.backends.webgl.glsl import coords, flt, strides
 from webdnn.ir.graph import Node
 
 f32 = np.float32
@@ -41,10 +40,16 @@ def _coord_fn(mode: str) -> Coord | None:
     def tf_half_pixel_for_nn(x: int, s: float, lo: int, li: int, a: float, b: float) -> float:
         return float(f32(f32(x + 0.5) / f32(s)))
 
+    def tf_crop_and_resize(x: int, s: float, lo: int, li: int, a: float, b: float) -> float:
+        if lo > 1:
+            return float(f32(f32(f32(a) * f32(li - 1)) + f32(f32(f32(f32(x) * f32(f32(b) - f32(a))) * f32(li - 1))
+                                                           / f32(lo - 1))))
+        return float(f32(f32(0.5 * (a + b)) * f32(li - 1)))
+
     fns: dict[str, Coord] = {
         "half_pixel": half_pixel, "half_pixel_symmetric": half_pixel_symmetric,
         "pytorch_half_pixel": pytorch_half_pixel, "align_corners": align_corners, "asymmetric": asymmetric,
-        "tf_half_pixel_for_nn": tf_half_pixel_for_nn,
+        "tf_half_pixel_for_nn": tf_half_pixel_for_nn, "tf_crop_and_resize": tf_crop_and_resize,
     }
     return fns.get(mode)
 
@@ -75,8 +80,9 @@ def _cubic(s: float, a: float) -> list[float]:
 
 
 def axis_table(mode: str, coord: Coord, nearest: Callable[[float, bool], float], cubic_a: float, exclude: bool,
-               li: int, lo: int, scale: float, ra: float, rb: float) -> np.ndarray:
-    """(lo, taps, 2) array of (source index, weight)."""
+               li: int, lo: int, scale: float, ra: float, rb: float, extrapolate: bool = False) -> np.ndarray:
+    """(lo, taps, 2) array of (source index, weight); with `extrapolate` (tf_crop_and_resize), an
+    output index mapped outside the input gets source index -1 on its first tap."""
     taps = {"nearest": 1, "linear": 2, "cubic": 4}[mode]
     t = np.zeros((lo, taps, 2), np.float64)
     for o in range(lo):
@@ -98,6 +104,8 @@ def axis_table(mode: str, coord: Coord, nearest: Callable[[float, bool], float],
             total = sum(c)
             for k in range(4):
                 t[o, k] = (min(max(base + k - 1, 0), li - 1), c[k] / total if exclude and total != 0 else c[k])
+        if extrapolate and (x < 0 or x > li - 1):
+            t[o, 0, 0] = -1
     return t
 
 
@@ -128,8 +136,9 @@ def _resize(node: Node, ctx: Ctx) -> list[Pass]:
     roi = [attr_float(r) for r in node.attrs.get("roi", [0.0] * rank + [1.0] * rank)]
     cubic_a = attr_float(node.attrs.get("cubic_coeff_a", -0.75))
     exclude = int(node.attrs.get("exclude_outside", 0)) == 1
+    extrapolate = cmode == "tf_crop_and_resize"
     tables = [axis_table(mode, coord, nearest, cubic_a, exclude, xs[a], ys[a], scales[a],
-                         float(f32(roi[a])), float(f32(roi[rank + a]))) for a in range(rank)]
+                         float(f32(roi[a])), float(f32(roi[rank + a])), extrapolate) for a in range(rank)]
     axes = [a for a in range(rank) if not _is_identity(tables[a], xs[a], ys[a])]
     xst = strides(xs)
     taps = tables[0].shape[1] if tables else 1
@@ -146,6 +155,8 @@ def _resize(node: Node, ctx: Ctx) -> list[Pass]:
         indent += "  "
         lines.append(f"{indent}int q{a} = {offsets[a]} + (c{a} * {taps} + t{a}) * 2;")
         lines.append(f"{indent}int i{a} = int(X1(q{a})); float w{a} = X1(q{a} + 1);")
+        if extrapolate:
+            lines.append(f"{indent}if (i{a} < 0) return {flt(attr_float(node.attrs.get('extrapolation_value', 0.0)))};")
     idx = " + ".join(["b"] + [f"i{a} * {xst[a]}" for a in axes])
     w = " * ".join([f"w{a}" for a in axes] or ["1.0"])
     lines.append(f"{indent}acc += {w} * X0({idx});")

@@ -1,6 +1,6 @@
-"""Data movement: Transpose, Slice, Expand, Tile (one strided gather), Concat, Split,
-Pad (constant mode) and Gather. Values move untouched, so integer tensors work too
-(their values travel as float32, exact up to 2**24)."""
+"""Data movement: Transpose, Slice, Expand, Tile, DepthToSpace, SpaceToDepth (one strided
+gather), Concat, Split, Pad (constant, reflect, edge, wrap) and Gather. Values move
+untouched, so integer tensors work too (their values travel as float32, exact up to 2**24)."""
 
 from __future__ import annotations
 
@@ -104,27 +104,66 @@ def _split(node: Node, ctx: Ctx) -> list[Pass]:
     return passes
 
 
+def _pad_source(mode: str, d: int, begin: int, dim: int) -> str:
+    """GLSL statements mapping output coordinate c<d> to source coordinate s<d> along one axis."""
+    s = f"int s{d} = c{d} - {begin};"
+    if mode == "edge":
+        return s + f" s{d} = clamp(s{d}, 0, {dim - 1});"
+    if mode == "wrap":
+        return s + f" s{d} = ((s{d} % {dim}) + {dim}) % {dim};"
+    if mode == "reflect":  # edge not repeated: period 2 * (dim - 1)
+        if dim == 1:
+            return s + f" s{d} = 0;"
+        p = 2 * (dim - 1)
+        return s + f" s{d} = ((s{d} % {p}) + {p}) % {p}; if (s{d} >= {dim}) s{d} = {p} - s{d};"
+    return s
+
+
 @kernel("Pad")
 def _pad(node: Node, ctx: Ctx) -> list[Pass]:
     x = ins(node, ctx)[0]
-    if node.attrs.get("mode", "constant") != "constant":
-        raise ctx.fail(node, f"supports Pad mode 'constant' only (got {node.attrs.get('mode')!r})")
+    mode = str(node.attrs.get("mode", "constant"))
+    if mode not in ("constant", "reflect", "edge", "wrap"):
+        raise ctx.fail(node, f"does not support Pad mode {mode!r}")
     xs, y = shape(x), node.outputs[0]
     ys = shape(y)
     pads = [int(p) for p in node.attrs["pads"]]
     rank = len(xs)
     value = flt(attr_float(node.attrs.get("value", 0.0)))
     xst = strides(xs)
-    conds, terms = [], []
+    if x.size == 0 and mode != "constant":
+        raise ctx.fail(node, f"cannot pad an empty tensor in mode {mode!r}")
+    lines = [f"float compute(int o) {{ {coords('o', ys, 'c')}"]
+    conds = []
     for d in range(rank):
-        conds.append(f"c{d} - {pads[d]} < 0 || c{d} - {pads[d]} >= {xs[d]}")
-        terms.append(f"(c{d} - {pads[d]}) * {xst[d]}")
-    body = (
-        f"float compute(int o) {{ {coords('o', ys, 'c')}\n"
-        f"  if ({' || '.join(conds) or 'false'}) return {value};\n"
-        f"  return X0({' + '.join(terms) or '0'}); }}\n"
-    )
-    return [Pass("Pad", node.name, [x], y, body)]
+        lines.append("  " + _pad_source(mode, d, pads[d], xs[d]))
+        if mode == "constant":
+            conds.append(f"s{d} < 0 || s{d} >= {xs[d]}")
+    if conds:
+        lines.append(f"  if ({' || '.join(conds)}) return {value};")
+    lines.append(f"  return X0({linear([(f's{d}', xst[d]) for d in range(rank)])}); }}")
+    return [Pass("Pad", node.name, [x], y, "\n".join(lines) + "\n")]
+
+
+@kernel("DepthToSpace", "SpaceToDepth")
+def _depth_space(node: Node, ctx: Ctx) -> list[Pass]:
+    x = ins(node, ctx)[0]
+    n, c, h, w = shape(x)
+    b = int(node.attrs["blocksize"])
+    if node.op_type == "SpaceToDepth":
+        # out (N, b_i, b_j, C, H/b, W/b) <- x[n, c, h*b + i, w*b + j]
+        dims = [n, b, b, c, h // b, w // b]
+        st = [c * h * w, w, 1, h * w, b * w, b]
+    else:
+        co = c // (b * b)
+        # out (N, Co, H, b_i, W, b_j) <- x[n, ch(c, i, j), h, w]
+        if node.attrs.get("mode", "DCR") == "CRD":
+            ch = [b * b * h * w, b * h * w, h * w]  # ch = c*b*b + i*b + j
+        else:
+            ch = [h * w, b * co * h * w, co * h * w]  # ch = (i*b + j)*Co + c
+        dims = [n, co, h, b, w, b]
+        st = [c * h * w, ch[0], w, ch[1], 1, ch[2]]
+    return [_strided(node, x, node.outputs[0], dims, st, 0)]
 
 
 @kernel("Gather")

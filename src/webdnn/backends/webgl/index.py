@@ -1,0 +1,108 @@
+"""Indexing kernels: GatherElements, GatherND, ScatterND, OneHot, Trilu. Index tensors are
+read per fragment (they may be computed at run time); negative indices count from the
+end and out-of-range ones are clamped (a shader cannot throw). ScatterND has each output
+element walk every update tuple in order, so duplicate indices and reductions give the
+sequential result."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, shape
+from webdnn.backends.webgl.glsl import coords, flt, linear, strides
+from webdnn.ir.graph import Node
+
+
+def _norm(var: str, dim: int) -> str:
+    """GLSL statements turning float index `var` into a clamped non-negative int `var`_i."""
+    v = f"{var}_i"
+    return f"int {v} = int({var}); if ({v} < 0) {v} += {dim}; {v} = clamp({v}, 0, {max(dim - 1, 0)});"
+
+
+@kernel("GatherElements")
+def _gather_elements(node: Node, ctx: Ctx) -> list[Pass]:
+    x, ind = ins(node, ctx, 2)
+    xs, ys = shape(x), shape(node.outputs[0])
+    axis = int(node.attrs.get("axis", 0))
+    xst = strides(xs)
+    terms = [(f"c{d}", xst[d]) for d in range(len(xs)) if d != axis]
+    body = (
+        f"float compute(int o) {{ {coords('o', ys, 'c')}\n"
+        f"  float k = X1(o); {_norm('k', xs[axis])}\n"
+        f"  return X0({linear(terms)} + k_i * {xst[axis]}); }}\n"
+    )
+    return [Pass("GatherElements", node.name, [x, ind], node.outputs[0], body)]
+
+
+@kernel("GatherND")
+def _gather_nd(node: Node, ctx: Ctx) -> list[Pass]:
+    x, ind = ins(node, ctx, 2)
+    xs, idx = shape(x), shape(ind)
+    b = int(node.attrs.get("batch_dims", 0))
+    k = idx[-1]
+    xst = strides(xs)
+    slice_ = int(np.prod(xs[b + k:], dtype=np.int64))
+    batch = int(np.prod(xs[:b], dtype=np.int64))
+    tuples = int(np.prod(idx[:-1], dtype=np.int64))
+    per_batch = tuples // max(batch, 1)
+    batch_stride = int(np.prod(xs[b:], dtype=np.int64))
+    lines = ["float compute(int o) {", f"  int t = o / {slice_}; int i = o % {slice_};",
+             f"  int off = (t / {max(per_batch, 1)}) * {batch_stride} + i;"]
+    for j in range(k):
+        lines.append(f"  float q{j} = X1(t * {k} + {j}); {_norm(f'q{j}', xs[b + j])} off += q{j}_i * {xst[b + j]};")
+    lines += ["  return X0(off);", "}"]
+    return [Pass("GatherND", node.name, [x, ind], node.outputs[0], "\n".join(lines))]
+
+
+SCATTER = {
+    "none": "u", "add": "v + u", "mul": "v * u", "max": "max(v, u)", "min": "min(v, u)",
+}
+
+
+@kernel("ScatterND")
+def _scatter_nd(node: Node, ctx: Ctx) -> list[Pass]:
+    x, ind, upd = ins(node, ctx, 3)
+    xs, idx = shape(x), shape(ind)
+    k = idx[-1]
+    xst = strides(xs)
+    slice_ = int(np.prod(xs[k:], dtype=np.int64))
+    tuples = int(np.prod(idx[:-1], dtype=np.int64))
+    combine = SCATTER[str(node.attrs.get("reduction", "none"))]
+    lines = ["float compute(int o) {", "  float v = X0(o);", f"  for (int t = 0; t < {tuples}; t++) {{",
+             "    int off = 0;"]
+    for j in range(k):
+        lines.append(f"    float q{j} = X1(t * {k} + {j}); {_norm(f'q{j}', xs[j])} off += q{j}_i * {xst[j]};")
+    lines += [f"    if (o >= off && o < off + {slice_}) {{ float u = X2(t * {slice_} + o - off); v = {combine}; }}",
+              "  }", "  return v;", "}"]
+    return [Pass("ScatterND", node.name, [x, ind, upd], node.outputs[0], "\n".join(lines))]
+
+
+@kernel("OneHot")
+def _one_hot(node: Node, ctx: Ctx) -> list[Pass]:
+    ind = ins(node, ctx)[0]
+    idx = shape(ind)
+    depth = int(node.attrs["depth"])
+    axis = int(node.attrs["axis"])
+    off, on = (attr_float(v) for v in node.attrs["values"])
+    inner = int(np.prod(idx[axis:], dtype=np.int64))
+    body = (
+        "float compute(int o) {\n"
+        f"  int outer = o / {depth * inner}; int d = (o / {inner}) % {depth}; int i = o % {inner};\n"
+        f"  int v = int(trunc(X0(outer * {inner} + i))); if (v < 0) v += {depth};\n"
+        f"  return v == d ? {flt(on)} : {flt(off)};\n}}\n"
+    )
+    return [Pass("OneHot", node.name, [ind], node.outputs[0], body)]
+
+
+@kernel("Trilu")
+def _trilu(node: Node, ctx: Ctx) -> list[Pass]:
+    x = ins(node, ctx)[0]
+    xs = shape(x)
+    n, m = max(xs[-2], 1), max(xs[-1], 1)
+    k = int(node.attrs.get("k", 0))
+    keep = f"c - r >= {k}" if int(node.attrs.get("upper", 1)) else f"c - r <= {k}"
+    body = (
+        f"float compute(int o) {{ int r = (o / {m}) % {n}; int c = o % {m};\n"
+        f"  return ({keep}) ? X0(o) : 0.0; }}\n"
+    )
+    return [Pass("Trilu", node.name, [x], node.outputs[0], body)]
