@@ -4,7 +4,7 @@ PY ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := build/.stamps
 
-.PHONY: setup system python runtime wasm demo test test-fast lint typecheck clean bench bench-quick bench-deps
+.PHONY: setup system python runtime wasm demo test test-all test-fast lint typecheck clean bench bench-quick bench-deps
 
 setup: system python runtime
 
@@ -45,8 +45,13 @@ lint:
 typecheck: runtime
 	cd runtime && npx tsc --noEmit -p tsconfig.json && npx tsc -p tsconfig.harness.json
 
-# The whole test suite (fast unit tests, Node tests, browser tests in headless Chromium).
+# The whole test suite (fast unit tests, Node tests, browser tests in headless Chromium), except the
+# biggest zoo models on the software GPU (minutes each), which `make test-all` adds.
 test: setup bench-deps lint typecheck
+	cd runtime && npm test --silent
+	$(PY) -m pytest -q -m "not software_gpu_heavy"
+
+test-all: setup bench-deps lint typecheck
 	cd runtime && npm test --silent
 	$(PY) -m pytest -q
 

@@ -14,14 +14,16 @@ from webdnn.convert import convert
 from webdnn.errors import UnsupportedOperatorError
 
 
-def _where_model():  # type: ignore[no-untyped-def]
-    nodes = [helper.make_node("Less", ["x", "zero"], ["neg"]), helper.make_node("Where", ["neg", "zero", "x"], ["y"])]
-    return make_model(nodes, [("x", F32, [2, 3])], ["y"], {"zero": np.zeros(1, np.float32)})
+def _conv3d_model():  # type: ignore[no-untyped-def]
+    """A 3-D convolution: the fallback (and wasm, through JS kernels) run it, webgl does not."""
+    w = np.random.default_rng(0).standard_normal((2, 1, 3, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1] * 6)]
+    return make_model(nodes, [("x", F32, [1, 1, 4, 4, 4])], ["y"], {"w": w})
 
 
 def test_default_converts_for_every_backend_that_can_run_the_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
     messages: list[str] = []
-    r = convert(_where_model(), tmp_path / "out", backends=None, progress=messages.append)
+    r = convert(_conv3d_model(), tmp_path / "out", backends=None, progress=messages.append)
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert set(manifest["backends"]) == set(r.backends) and "fallback" in r.backends
     assert set(r.backends) | set(r.skipped) == set(BACKENDS)
@@ -30,10 +32,9 @@ def test_default_converts_for_every_backend_that_can_run_the_model(tmp_path) -> 
 
 
 def test_explicit_backend_that_lacks_an_op_is_an_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    r = convert(_where_model(), tmp_path / "probe", backends=None)
-    if not r.skipped:
-        pytest.skip("every backend supports Less/Where now")
-    b = next(iter(r.skipped))
+    r = convert(_conv3d_model(), tmp_path / "probe", backends=None)
+    assert "webgl" in r.skipped and "fallback" in r.backends
+    b = "webgl"
     with pytest.raises(UnsupportedOperatorError, match=b):
-        convert(_where_model(), tmp_path / "out", backends=[b])
+        convert(_conv3d_model(), tmp_path / "out", backends=[b])
     assert not (tmp_path / "out").exists()

@@ -17,9 +17,14 @@ BIG = ["hed", "resnet50", "inception_v3", "vgg16"]
 BUILD_ARGS: dict[str, dict[str, int]] = {"minilm": {"layers": 2}, "hed": {"height": 64, "width": 96}}
 
 
+# The biggest models take minutes each on a software GPU: `make test-all` runs them, `make test` does not.
+HEAVY = {"vgg16"}
+CASES = [pytest.param(n, marks=pytest.mark.software_gpu_heavy) if n in HEAVY else n for n in SMALL + BIG]
+
+
 @pytest.mark.slow
 @pytest.mark.browser
-@pytest.mark.parametrize("name", SMALL + BIG)
+@pytest.mark.parametrize("name", CASES)
 def test_zoo_model_on_webgpu(name: str, gpu_browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
     out, inputs, ref = prepare(name, str(tmp_path), ["webgpu"], BUILD_ARGS.get(name))
     r = gpu_browser.run_model(out, inputs, ["webgpu"], repeat=0 if name in BIG else 1)
