@@ -148,3 +148,39 @@ def test_bench_quick_json() -> None:
     if w is not None and w["status"] == "ok":  # asked for 2 threads: the row holds what the runtime used
         info = w.get("backend_info") or {}
         assert w["threads_requested"] == 2 and w["threads"] == info.get("threads", 1)
+
+
+@pytest.mark.node
+def test_node_webgpu_row_on_swiftshader(tmp_path: object) -> None:
+    """`--node-webgpu`: the webgpu backend timed in Node through Dawn (here on SwiftShader), same inputs."""
+    import numpy as np
+    from onnx import helper
+
+    from tests.conftest import F32, make_model
+    from webdnn.backends.webgpu.node import swiftshader_env
+    from webdnn.bench.models import PreparedModel
+    from webdnn.bench.run import BenchOptions, _finish_rows, _node_webgpu_row
+    from webdnn.convert import convert
+    from webdnn.verify import reference_outputs
+
+    if swiftshader_env() is None:
+        pytest.fail("Chromium's SwiftShader Vulkan driver is missing (apt install chromium)")
+    d = str(tmp_path)
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], [("x", F32, [1, 3, 8, 8])],
+                       ["y"], {"w": w})
+    path = os.path.join(d, "m.onnx")
+    with open(path, "wb") as f:
+        f.write(model.SerializeToString())
+    inputs = {"x": rng.standard_normal((1, 3, 8, 8)).astype(np.float32)}
+    out = os.path.join(d, "out")
+    convert(path, out, ["webgpu"], {"x": (1, 3, 8, 8)})
+    pm = PreparedModel("tiny", d, path, inputs, reference_outputs(path, inputs), 2 * 4 * 27 * 64, webdnn_dir=out,
+                       webdnn_backends={"webgpu": "ok"})
+    opts = BenchOptions(node_webgpu="swiftshader")
+    row = _node_webgpu_row(pm, opts)
+    _finish_rows([row], pm, None)
+    assert row["status"] == "ok", row["note"]
+    assert row["platform"] == "node" and row["software_gpu"] and "not a speed claim" in row["note"]
+    assert row["median_ms"] > 0 and row["max_abs_err"] is not None and row["max_abs_err"] < 1e-4

@@ -31,13 +31,15 @@ def _list(s: str | None, known: Sequence[str], what: str) -> list[str] | None:
 def bench_command(*, models: str | None, runtimes: str | None, backends: str | None, threads: str, quick: bool,
                   repeat: int | None, warmup: int | None, as_json: bool, write: bool, out_json: str | None,
                   work_dir: str | None, peak: bool, gpu_all: bool, say: Callable[[str], None],
-                  argv: Sequence[str]) -> None:
+                  argv: Sequence[str], node_webgpu: str | None = None, browser: bool = True) -> None:
     opts = BenchOptions.quick() if quick else BenchOptions()
     opts.say = say
     opts.peak = peak
     if gpu_all:
         opts.gpu_max_gflop = None
     opts.work_dir = work_dir
+    opts.node_webgpu = node_webgpu
+    opts.browser = browser
     for attr, value in (("models", _list(models, MODELS, "model")), ("runtimes", _list(runtimes, RUNTIMES, "runtime")),
                         ("backends", _list(backends, ALL_BACKENDS, "backend"))):
         if value is not None:

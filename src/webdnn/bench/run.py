@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -46,6 +47,11 @@ class BenchOptions:
     # ResNet50 inference takes 10+ s. None: every model (on a real GPU).
     gpu_max_gflop: float | None = 1.0
     peak: bool = True
+    # Also time WebDNN's webgpu backend in Node through the npm `webgpu` package (Dawn): the way to
+    # measure it on a machine with a real GPU and no browser. "system": the system's Vulkan driver;
+    # "swiftshader": Chromium's software Vulkan (correctness only); None: not at all.
+    node_webgpu: str | None = None
+    browser: bool = True  # False: no Chromium at all (native and Node rows only), e.g. a GPU server
     work_dir: str | None = None  # keep the prepared models here (default: a temporary directory)
     say: Say = field(default=lambda _m: None)
 
@@ -143,7 +149,7 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     say = opts.say
     t_start = time.perf_counter()
     load_start = round(os.getloadavg()[0], 2)
-    browser_runtimes = {"webdnn", "onnxruntime-web", "tfjs"} & set(opts.runtimes)
+    browser_runtimes = {"webdnn", "onnxruntime-web", "tfjs"} & set(opts.runtimes) if opts.browser else set()
     if browser_runtimes - {"webdnn"} and not bench_node_modules():
         raise WebDNNError("the benchmark peers are not installed: run `cd bench && npm ci` (or `make bench-deps`)")
     webdnn_backends = [b for b in BACKENDS if b in opts.backends] if "webdnn" in opts.runtimes else []
@@ -155,7 +161,7 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     ua, hc = "", None
     baseline: float | None = None
     try:
-        with BenchSession(work) as session:
+        with BenchSession(work) if opts.browser else contextlib.nullcontext() as session:
             if browser_runtimes:  # what an idle benchmark page's renderer holds: part of every peak_memory_mb
                 try:
                     baseline = _mb(session.run({"kind": "noop"}, timeout_s=60)["renderer_peak_bytes"])
@@ -221,6 +227,8 @@ def _bench_model(pm: PreparedModel, session: Any, opts: BenchOptions,
             return _row(m, runtime, backend, threads, status="skipped",
                         note=f"GPU rows only for models up to {opts.gpu_max_gflop:g} GFLOP here (SwiftShader);"
                         " `--gpu-all` runs them all")
+        if session is None:
+            return _row(m, runtime, backend, threads, status="skipped", note="--no-browser")
         budget = opts.gpu_budget_s if gpu else opts.budget_s
         job = {**job, "backend": backend, "threads": threads, "warmup": 1 if gpu else opts.warmup,
                "repeat": opts.repeat, "minRuns": opts.min_runs, "budgetMs": budget * 1e3, "slowMs": 2000}
@@ -285,6 +293,8 @@ def _bench_model(pm: PreparedModel, session: Any, opts: BenchOptions,
             # wasm: backendOptions.wasm.threads per --threads (the row records what the backend reports)
             for t in opts.threads if b == "wasm" else [None]:
                 rows.append(browser_row("webdnn", b, t, job))
+    if opts.node_webgpu and "webdnn" in opts.runtimes and pm.webdnn_backends.get("webgpu") == "ok":
+        rows.append(_node_webgpu_row(pm, opts))
     if "tfjs" in opts.runtimes:
         tf_backends = [b for b in ("wasm", "webgpu", "webgl") if b in opts.backends]
         if pm.tfjs_status != "ok":
@@ -301,6 +311,29 @@ def _bench_model(pm: PreparedModel, session: Any, opts: BenchOptions,
                     rows.append(browser_row("tfjs", b, t, job, hc=TFJS_HARDWARE_CONCURRENCY))
     return rows
 
+
+
+def _node_webgpu_row(pm: PreparedModel, opts: BenchOptions) -> dict[str, Any]:
+    """WebDNN webgpu in Node (npm `webgpu`, Dawn), same inputs: load, first run, timed runs."""
+    from webdnn.backends.webgpu.node import swiftshader_env
+    from webdnn.browser.node import run_model_node
+
+    software = opts.node_webgpu == "swiftshader"
+    env = swiftshader_env() if software else None
+    if software and env is None:
+        return _row(pm.name, "webdnn", "webgpu", None, status="error", platform="node",
+                    note="--node-webgpu swiftshader needs Chromium's SwiftShader (apt install chromium)")
+    opts.say(f"{pm.name}: webdnn webgpu in Node ({opts.node_webgpu} Vulkan)")
+    assert pm.webdnn_dir is not None
+    try:
+        r = run_model_node(pm.webdnn_dir, pm.inputs, ["webgpu"], warmup=1 if software else opts.warmup,
+                           repeat=3 if software else opts.repeat, env=env, timeout=1800)
+    except WebDNNError as e:
+        return _row(pm.name, "webdnn", "webgpu", None, status="error", platform="node", note=_first_line(e))
+    note = "Node, npm webgpu (Dawn)"  # _finish_rows adds the software-GPU warning
+    return _row(pm.name, "webdnn", "webgpu", None, **_stats(r.times_ms), cold_start_ms=r.load_ms + r.first_run_ms,
+                load_ms=r.load_ms, max_abs_err=max_abs_err(pm.reference, r.outputs), platform="node",
+                software_gpu=software, note=note)
 
 
 def _finish_rows(rows: list[dict[str, Any]], pm: PreparedModel, peak: dict[str, Any] | None) -> None:
