@@ -1,7 +1,7 @@
 """The main demo: build MobileNetV2 with seeded weights, convert it, run it in headless
 Chromium, compare with onnxruntime, and print the result and its timing.
 
-    python -m webdnn.demo [--model mobilenet_v2] [--backend fallback] [--out build/demo]
+    python -m webdnn.demo [--model mobilenet_v2] [--backend wasm] [--out build/demo]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from webdnn.verify import compare, reference_outputs
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="mobilenet_v2", choices=sorted(zoo.BUILDERS))
-    ap.add_argument("--backend", default="fallback")
+    ap.add_argument("--backend", default="wasm", help="wasm (threads, SIMD), webgpu, webgl or fallback")
     ap.add_argument("--out", default="build/demo")
     args = ap.parse_args(argv)
 
@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  output '{name}' {list(got.shape)}: top-5 indices {list(map(int, top))}, "
               f"values {[round(float(flat[i]), 4) for i in top]}")
         print(f"    vs onnxruntime: max abs error {c.max_abs_err:.2e} -> {'OK' if c.ok else 'MISMATCH'}")
-    print(f"  backend {r.backend} in Chromium: load {r.load_ms:.0f} ms, first run {r.first_run_ms:.1f} ms, "
-          f"median of {len(r.times_ms)} runs {r.median_ms:.1f} ms")
+    info_txt = ", ".join(f"{k} {v}" for k, v in r.backend_info.items() if k in ("threads", "simd", "adapter"))
+    print(f"  backend {r.backend}{f' ({info_txt})' if info_txt else ''} in Chromium: load {r.load_ms:.0f} ms, "
+          f"first run {r.first_run_ms:.1f} ms, median of {len(r.times_ms)} runs {r.median_ms:.1f} ms")
     return 0 if ok else 1
 
 
