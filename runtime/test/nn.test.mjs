@@ -3,37 +3,18 @@
 // would pass them, onnxruntime's output as the expectation).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { build } from "esbuild";
+import { fileURLToPath } from "node:url";
+import { bundleFamily } from "./fixture_runner.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const kernelsDir = join(here, "..", "src", "backends", "fallback", "kernels");
 
-// Bundle nn.ts + registry.ts alone (index.ts also pulls in the other families).
-const tmp = mkdtempSync(join(tmpdir(), "webdnn-nn-test-"));
-const outfile = join(tmp, "nn.mjs");
-await build({
-  stdin: {
-    contents: [
-      'import "./nn.ts";',
-      'export { getKernel } from "./registry.ts";',
-      'export { makeActivation } from "./activation.ts";',
-      'export { DescriptorError } from "../../../errors.ts";',
-    ].join("\n"),
-    resolveDir: kernelsDir,
-    loader: "ts",
-  },
-  bundle: true,
-  format: "esm",
-  platform: "neutral",
-  outfile,
-  logLevel: "error",
-});
-const { getKernel, makeActivation, DescriptorError } = await import(pathToFileURL(outfile).href);
-rmSync(tmp, { recursive: true, force: true });
+// nn.ts + registry.ts alone (index.ts also pulls in the other families).
+const { getKernel, makeActivation, DescriptorError } = await bundleFamily("nn", [
+  'export { makeActivation } from "./activation.ts";',
+  'export { DescriptorError } from "../../../errors.ts";',
+]);
 
 const fixtures = JSON.parse(readFileSync(join(here, "fixtures", "nn", "cases.json"), "utf8"));
 
