@@ -4,7 +4,7 @@ PY ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := build/.stamps
 
-.PHONY: setup system python runtime wasm demo test test-all test-fast lint typecheck clean bench bench-quick bench-deps
+.PHONY: setup system python runtime wasm demo test test-all test-fast lint typecheck clean bench bench-quick bench-gpu bench-deps
 
 setup: system python runtime
 
@@ -70,6 +70,11 @@ bench: setup bench-deps
 
 bench-quick: setup bench-deps
 	$(PY) -m webdnn.cli bench --quick --out-json bench/results/quick.json
+
+# Re-measure only the GPU rows (every runtime's webgpu/webgl, one browser session) into the recorded report.
+bench-gpu: setup bench-deps
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) -m webdnn.cli bench --merge --write --backends webgpu,webgl --no-peak
 
 clean:
 	rm -rf build runtime/dist

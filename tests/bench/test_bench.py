@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 
+from webdnn.bench.merge import merge_reports
 from webdnn.bench.models import flop_count
 from webdnn.bench.page import _page_peak, _Renderer, bench_node_modules
 from webdnn.bench.report import markdown
@@ -97,6 +98,30 @@ def test_markdown_renders_every_status() -> None:
     assert "| m | 3.0 / 1.5 | – / 2.0 | 0.75 |" in md  # the summary: WebDNN wasm, ORT Web wasm at 1 / 2 threads
     assert "empty benchmark page peaks at 124 MB" in md
     assert "| f32x4.relaxed_madd (relaxed SIMD) | 10 | 60.0 | 120.0 |" in md
+
+
+def test_merge_replaces_only_the_measured_rows() -> None:
+    old = {"machine": {"date": "d0", "command": "webdnn bench --write"}, "results": [
+        _md_row("onnxruntime-web", "wasm", 2, 2.0), _md_row("webdnn", "webgl", None, 40.0),
+        _md_row("tfjs", "webgl", None, 10.0), {**_md_row("onnxruntime-web", "wasm", 2, 5.0), "model": "other"}]}
+    new = {"machine": {"date": "d1", "git_commit": "abc", "loadavg_start": 0.1, "loadavg_end": 0.2,
+                       "bench_seconds": 60.0}, "results": [
+        _md_row("webdnn", "webgl", None, 8.0), _md_row("tfjs", "webgl", None, 10.0),
+        _md_row("onnxruntime-web", "webgl", None, 12.0)]}
+    merged = merge_reports(old, new, "webdnn bench --merge --write --backends webgl")
+    rows = [(r["model"], r["runtime"], r["backend"], r["median_ms"], r.get("merged_run")) for r in merged["results"]]
+    assert rows == [("m", "onnxruntime-web", "wasm", 2.0, None), ("m", "webdnn", "webgl", 8.0, 0),
+                    ("m", "tfjs", "webgl", 10.0, 0), ("m", "onnxruntime-web", "webgl", 12.0, 0),
+                    ("other", "onnxruntime-web", "wasm", 5.0, None)]
+    assert merged["results"][1]["vs_ort_wasm_2t"] == pytest.approx(4.0)  # against the kept ORT 2T row
+    assert merged["machine"]["date"] == "d0" and merged["machine"]["merged"][0]["git_commit"] == "abc"
+    md = markdown(merged, "webdnn bench --write")
+    assert "- Re-measured #1: 3 rows on d1, commit abc" in md
+    assert "| **webdnn** | webgl ⚠ | – | 8.0 |" in md and "re-measured #1" in md
+    again = merge_reports(merged, new, "second")  # a second merge appends its own record
+    assert [m["command"] for m in again["machine"]["merged"]] == [
+        "webdnn bench --merge --write --backends webgl", "second"]
+    assert {r.get("merged_run") for r in again["results"] if r["backend"] == "webgl"} == {1}
 
 
 @pytest.mark.browser

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import click
 
+from webdnn.bench.merge import merge_reports
 from webdnn.bench.models import MODELS
 from webdnn.bench.report import write_all
 from webdnn.bench.run import ALL_BACKENDS, RUNTIMES, BenchOptions, run_bench, summary
@@ -31,7 +32,8 @@ def _list(s: str | None, known: Sequence[str], what: str) -> list[str] | None:
 def bench_command(*, models: str | None, runtimes: str | None, backends: str | None, threads: str, quick: bool,
                   repeat: int | None, warmup: int | None, as_json: bool, write: bool, out_json: str | None,
                   work_dir: str | None, peak: bool, gpu_all: bool, say: Callable[[str], None],
-                  argv: Sequence[str], node_webgpu: str | None = None, browser: bool = True) -> None:
+                  argv: Sequence[str], node_webgpu: str | None = None, browser: bool = True,
+                  merge: bool = False) -> None:
     opts = BenchOptions.quick() if quick else BenchOptions()
     opts.say = say
     opts.peak = peak
@@ -53,9 +55,20 @@ def bench_command(*, models: str | None, runtimes: str | None, backends: str | N
         opts.min_runs = min(opts.min_runs, repeat)
     if warmup is not None:
         opts.warmup = warmup
+    if merge and not write:
+        raise click.BadParameter("--merge updates the recorded report: use it with --write")
+    if merge and not os.path.exists(LATEST_JSON):
+        raise click.BadParameter(f"--merge: there is no recorded report at {LATEST_JSON}; run `make bench` first")
     report = run_bench(opts)
     command = "webdnn bench " + " ".join(argv[1:] if argv and argv[0] == "bench" else argv)
-    written = write_all(report, LATEST_JSON if write else None, DOC_MD if write else None,
+    if merge:
+        with open(LATEST_JSON) as f:
+            written_report = merge_reports(json.load(f), report, command.strip())
+        command = written_report["machine"].get("command") or "webdnn bench --write"
+    else:
+        report["machine"]["command"] = command.strip()
+        written_report = report
+    written = write_all(written_report, LATEST_JSON if write else None, DOC_MD if write else None,
                         DOC_PNG if write else None, command.strip())
     if out_json:
         written += write_all(report, out_json, None, None, command)

@@ -27,6 +27,8 @@ def _result_row(r: dict[str, Any]) -> str:
         note = f"**{r['status']}**: {note}"
     elif r.get("software_gpu"):
         note = note.replace(SOFTWARE_GPU_NOTE, "software GPU: not a speed claim")
+    if r.get("merged_run") is not None:
+        note = f"re-measured #{r['merged_run'] + 1}" + (f"; {note}" if note else "")
     note = note.replace("|", "\\|").replace("\n", " ")
     runtime = f"**{r['runtime']}**" if r["runtime"] == "webdnn" else r["runtime"]
     pf = r.get("peak_fraction")
@@ -38,6 +40,19 @@ def _result_row(r: dict[str, Any]) -> str:
         f" {_f(r.get('peak_memory_mb'), '.0f')} | {_f(r['gflops'], '.1f')} | {_f(pct, '.0f')} |"
         f" {_f(r['max_abs_err'], '.1e')} | {_f(r['vs_ort_wasm_2t'], '.2f')} | {note} |"
     )
+
+
+def _merged_lines(m: dict[str, Any]) -> list[str]:
+    """The runs folded in with `webdnn bench --merge` (their rows say "re-measured #k")."""
+    out = []
+    for i, r in enumerate(m.get("merged") or []):
+        out.append(
+            f"- Re-measured #{i + 1}: {r.get('rows')} rows on {r.get('date')}, commit {r.get('git_commit')},"
+            f" {r.get('bench_seconds')} s, load average {r.get('loadavg_start')} / {r.get('loadavg_end')}:"
+            f" `{r.get('command')}`. Those rows (note \"re-measured #{i + 1}\") come from that run's browser"
+            " session, side by side with each other; the other rows from the run above."
+        )
+    return out
 
 
 def _summary(rows: list[dict[str, Any]]) -> list[str]:
@@ -100,6 +115,7 @@ def markdown(report: dict[str, Any], command: str) -> str:
         f" {v.get('onnxruntime-web')}, TensorFlow.js {v.get('@tensorflow/tfjs')} (wasm backend"
         f" {v.get('@tensorflow/tfjs-backend-wasm')}), Python {m.get('python')}, Node {m.get('node')}",
         f"- Options: {json.dumps(m.get('options'))}",
+        *_merged_lines(m),
         "",
         "## WebAssembly SIMD f32 peak (same browser session)",
         "",
@@ -222,7 +238,8 @@ def markdown(report: dict[str, Any], command: str) -> str:
         " (`webdnn run --node --backend webgpu` uses the same runtime). Check the adapter first:"
         " `(await navigator.gpu.requestAdapter()).info` must not be a fallback adapter. Here, Chromium's"
         " SwiftShader ICD (`VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json`) gives a software"
-        " adapter only. `webdnn bench` itself does not drive Node yet.",
+        " adapter only. `webdnn bench --node-webgpu system --no-browser` does all of this and adds Node rows"
+        " next to native onnxruntime.",
         "",
     ]
     return "\n".join(out)
