@@ -19,3 +19,7 @@ export class BackendUnavailableError extends WebDNNError {}
 
 /** A network or file read failed while loading. */
 export class LoadError extends WebDNNError {}
+
+/** A WebGPU failure at load or run time: the device was lost, the model does not fit the GPU's
+ *  limits or memory, a shader failed to compile, a GPU buffer given to run() cannot be used. */
+export class WebGPUError extends WebDNNError {}

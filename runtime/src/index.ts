@@ -5,12 +5,13 @@
 export { load } from "./loader.js";
 export type { LoadOptions, Progress } from "./loader.js";
 export { Runner } from "./runner.js";
-export type { Tensor, InputValue } from "./runner.js";
+export type { Tensor, InputValue, GpuBufferValue, GpuTensor, RunOptions } from "./runner.js";
 export type { DType, TypedArray } from "./dtypes.js";
 export type { IOSpec } from "./descriptor.js";
-export { WebDNNError, DescriptorError, InputError, BackendUnavailableError, LoadError } from "./errors.js";
+export { WebDNNError, DescriptorError, InputError, BackendUnavailableError, LoadError, WebGPUError } from "./errors.js";
 export { BACKENDS } from "./backends/index.js";
 export { setWasmBaseUrl } from "./backends/wasm/index.js";
 export type { WasmOptions } from "./backends/wasm/index.js";
+export type { WebGPUOptions } from "./backends/webgpu/index.js";
 export { supportedOps as fallbackSupportedOps } from "./backends/fallback/kernels/index.js";
 export const version = "0.1.0";

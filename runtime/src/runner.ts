@@ -1,8 +1,9 @@
+/// <reference types="@webgpu/types" />
 // The public Runner: input validation, output wrapping, disposal.
 
-import type { Session } from "./backends/backend.js";
+import type { GpuBufferInput, GpuBufferOutput, Session } from "./backends/backend.js";
 import type { Descriptor, IOSpec } from "./descriptor.js";
-import { arrayTypeName, type DType, type TypedArray } from "./dtypes.js";
+import { arrayTypeName, itemSize, type DType, type TypedArray } from "./dtypes.js";
 import { InputError, WebDNNError } from "./errors.js";
 
 export interface Tensor {
@@ -11,7 +12,43 @@ export interface Tensor {
   dtype: DType;
 }
 
-export type InputValue = TypedArray | { data: TypedArray; dims?: readonly number[] };
+/** An input already on the GPU (webgpu backend only): a GPUBuffer of the runner's device
+ *  (runner.gpuDevice, or the device shared through backendOptions.webgpu.device) with usage
+ *  COPY_SRC, holding the tensor's bytes from offset 0 (at least its byte length rounded up to 4).
+ *  It is copied into the model's memory on the GPU; the caller keeps owning it. A GpuTensor
+ *  returned by run(..., { outputLocation: "gpu-buffer" }) is one. */
+export interface GpuBufferValue {
+  gpuBuffer: GPUBuffer;
+  /** Checked against the model's input shape when given. */
+  dims?: readonly number[];
+  /** Checked against the model's input dtype when given (a GPUBuffer carries no element type). */
+  dtype?: DType;
+}
+
+export type InputValue = TypedArray | { data: TypedArray; dims?: readonly number[] } | GpuBufferValue;
+
+/** An output left on the GPU by run(inputs, { outputLocation: "gpu-buffer" }). */
+export interface GpuTensor {
+  /** A fresh buffer (usage STORAGE | COPY_SRC | COPY_DST, size byteLength rounded up to 4) on the
+   *  runner's device, owned by the caller: destroy it (or call dispose()) when done. It lives on
+   *  the runner's device, so it dies with it when the runner created that device and is disposed. */
+  gpuBuffer: GPUBuffer;
+  dims: number[];
+  dtype: DType;
+  /** Bytes of tensor data at the start of gpuBuffer. */
+  byteLength: number;
+  /** Copy the data back to the CPU as a fresh typed array. */
+  read(): Promise<TypedArray>;
+  /** Destroy gpuBuffer. */
+  dispose(): void;
+}
+
+/** run()'s options. */
+export interface RunOptions {
+  /** "cpu" (default): outputs are typed arrays. "gpu-buffer": outputs stay on the GPU as
+   *  GpuTensors (webgpu backend only), e.g. to feed another runner on the same device. */
+  outputLocation?: "cpu" | "gpu-buffer";
+}
 
 const CTOR: Record<DType, Function> = {
   float32: Float32Array, float64: Float64Array, float16: Uint16Array, int64: BigInt64Array, int32: Int32Array,
@@ -41,15 +78,49 @@ export class Runner {
     return this.info;
   }
 
-  /** Run the model. `inputs` maps each input name to a typed array (or {data, dims}). */
-  async run(inputs: Readonly<Record<string, InputValue>>): Promise<Record<string, Tensor>> {
-    if (!this.session) throw new WebDNNError("this runner was disposed; load the model again");
-    const arrays = this.inputs.map((spec) => checkInput(spec, inputs[spec.name]));
+  /** The GPUDevice the model runs on (webgpu backend; undefined for the others and after
+   *  dispose). GPU buffers passed to run() must belong to it. */
+  get gpuDevice(): GPUDevice | undefined {
+    return this.session?.gpuDevice;
+  }
+
+  /** Run the model. `inputs` maps each input name to a typed array (or {data, dims}), or, on
+   *  the webgpu backend, to a GPU buffer ({gpuBuffer, dims?, dtype?}, e.g. another runner's GpuTensor). */
+  run(inputs: Readonly<Record<string, InputValue>>, options: RunOptions & { outputLocation: "gpu-buffer" }): Promise<Record<string, GpuTensor>>;
+  run(inputs: Readonly<Record<string, InputValue>>, options?: RunOptions & { outputLocation?: "cpu" }): Promise<Record<string, Tensor>>;
+  run(inputs: Readonly<Record<string, InputValue>>, options?: RunOptions): Promise<Record<string, Tensor | GpuTensor>>;
+  async run(inputs: Readonly<Record<string, InputValue>>, options: RunOptions = {}): Promise<Record<string, Tensor | GpuTensor>> {
+    const session = this.session;
+    if (!session) throw new WebDNNError("this runner was disposed; load the model again");
+    const where = options.outputLocation ?? "cpu";
+    if (where !== "cpu" && where !== "gpu-buffer") {
+      throw new InputError(`run(): outputLocation must be "cpu" or "gpu-buffer", got ${JSON.stringify(where)}`);
+    }
+    const values = this.inputs.map((spec) => checkInput(spec, inputs[spec.name]));
     const extra = Object.keys(inputs).filter((k) => !this.inputs.some((s) => s.name === k));
     if (extra.length) throw new InputError(`unknown input(s) ${extra.join(", ")}; the model's inputs are ${this.inputs.map((s) => s.name).join(", ")}`);
-    const outs = await this.session.run(arrays);
-    const result: Record<string, Tensor> = {};
-    this.outputs.forEach((spec, i) => (result[spec.name] = { data: outs[i]!, dims: [...spec.shape], dtype: spec.dtype }));
+    const gpuIn = this.inputs.filter((_, i) => !ArrayBuffer.isView(values[i])).map((s) => `'${s.name}'`);
+    const gpu = where === "gpu-buffer" || gpuIn.length > 0;
+    if (gpu && !session.runGpu) {
+      const what = gpuIn.length ? `input ${gpuIn.join(", ")} is a GPU buffer` : `outputLocation "gpu-buffer" was asked for`;
+      throw new InputError(`${what}, but this runner uses the ${this.backend} backend, which cannot take or give GPU buffers: ` +
+        `only the webgpu backend can (load with backendOrder: ["webgpu"]); otherwise pass typed arrays and read outputs as typed arrays`);
+    }
+    const outs = gpu ? await session.runGpu!(values, where === "gpu-buffer") : await session.run(values as TypedArray[]);
+    const result: Record<string, Tensor | GpuTensor> = {};
+    this.outputs.forEach((spec, i) => {
+      const o = outs[i]!;
+      const dims = [...spec.shape];
+      if (ArrayBuffer.isView(o)) {
+        result[spec.name] = { data: o, dims, dtype: spec.dtype };
+      } else {
+        const g = o as GpuBufferOutput;
+        result[spec.name] = {
+          gpuBuffer: g.gpuBuffer, dims, dtype: spec.dtype, byteLength: dims.reduce((a, b) => a * b, 1) * itemSize(spec.dtype),
+          read: () => g.read(), dispose: () => g.gpuBuffer.destroy(),
+        };
+      }
+    });
     return result;
   }
 
@@ -59,12 +130,27 @@ export class Runner {
   }
 }
 
-function checkInput(spec: IOSpec, value: InputValue | undefined): TypedArray {
+const isGpuValue = (v: InputValue): v is GpuBufferValue => typeof v === "object" && v !== null && "gpuBuffer" in v;
+
+function checkInput(spec: IOSpec, value: InputValue | undefined): TypedArray | GpuBufferInput {
   const want = spec.shape.reduce((a, b) => a * b, 1);
   const shape = `[${spec.shape.join(", ")}]`;
   if (value === undefined) throw new InputError(`missing input '${spec.name}' (${spec.dtype}, shape ${shape})`);
-  const data = ArrayBuffer.isView(value) ? (value as TypedArray) : value.data;
-  if (!ArrayBuffer.isView(value) && value.dims && value.dims.join(",") !== spec.shape.join(",")) {
+  if (isGpuValue(value)) {
+    // the buffer's size, usage and device are checked by the backend, which knows its layout
+    if (value.dims && value.dims.join(",") !== spec.shape.join(",")) {
+      throw new InputError(`input '${spec.name}' has dims [${value.dims.join(", ")}], the model expects ${shape}`);
+    }
+    if (value.dtype !== undefined && value.dtype !== spec.dtype) {
+      throw new InputError(`input '${spec.name}' is a GPU buffer of ${value.dtype}, the model expects ${spec.dtype}`);
+    }
+    if (value.gpuBuffer === null || typeof value.gpuBuffer !== "object") {
+      throw new InputError(`input '${spec.name}': gpuBuffer must be a GPUBuffer, got ${String(value.gpuBuffer)}`);
+    }
+    return { gpuBuffer: value.gpuBuffer };
+  }
+  const data = ArrayBuffer.isView(value) ? (value as TypedArray) : (value as { data: TypedArray }).data;
+  if (!ArrayBuffer.isView(value) && "dims" in value && value.dims && value.dims.join(",") !== spec.shape.join(",")) {
     throw new InputError(`input '${spec.name}' has dims [${value.dims.join(", ")}], the model expects ${shape}`);
   }
   let arr = data;

@@ -1,12 +1,28 @@
+/// <reference types="@webgpu/types" />
 // The interface every runtime backend implements. Where to add a backend: a folder
 // src/backends/<name>/ exporting a Backend, registered in src/backends/index.ts.
 
 import type { Descriptor } from "../descriptor.js";
 import type { TypedArray } from "../dtypes.js";
 
+/** An input that already lives in a GPUBuffer (on the session's device). */
+export interface GpuBufferInput { gpuBuffer: GPUBuffer }
+
+/** An output left on the GPU: a fresh buffer the caller owns, plus a way to read it back. */
+export interface GpuBufferOutput {
+  gpuBuffer: GPUBuffer;
+  /** Copy the buffer's contents to a fresh typed array (one staging buffer, one map). */
+  read(): Promise<TypedArray>;
+}
+
 export interface Session {
   /** Inputs in descriptor input order; returns fresh arrays in descriptor output order. */
   run(inputs: readonly TypedArray[]): Promise<TypedArray[]>;
+  /** GPU-resident I/O (only backends that run on a GPUDevice have it): inputs may be GPU
+   *  buffers; with `gpuOutputs` every output is returned as a GPU buffer, otherwise as arrays. */
+  runGpu?(inputs: readonly (TypedArray | GpuBufferInput)[], gpuOutputs: boolean): Promise<(TypedArray | GpuBufferOutput)[]>;
+  /** The GPUDevice the session runs on (GPU-resident I/O must use buffers of this device). */
+  readonly gpuDevice?: GPUDevice;
   dispose(): void;
   /** What the backend chose at load (e.g. wasm: {threads, simd}); shown as Runner.backendInfo. */
   readonly info?: Readonly<Record<string, unknown>>;

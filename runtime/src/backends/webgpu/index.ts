@@ -8,19 +8,18 @@
 // WebGPU implementation (e.g. the `webgpu` npm package, Dawn) passed as
 // backendOptions.webgpu.gpu or installed as globalThis.gpu.
 
-import type { Descriptor } from "../../descriptor.js";
-import { makeView, type TypedArray } from "../../dtypes.js";
-import { DescriptorError, WebDNNError } from "../../errors.js";
-import type { Backend, Session } from "../backend.js";
+import type { Descriptor, TensorSpec } from "../../descriptor.js";
+import { makeView, type DType, type TypedArray } from "../../dtypes.js";
+import { DescriptorError, WebGPUError } from "../../errors.js";
+import type { Backend, GpuBufferInput, GpuBufferOutput, Session } from "../backend.js";
 import { align4, planDescriptor, requiredLimits, type BufferKind, type GpuPlan } from "./plan.js";
+
+export { WebGPUError };
 
 // GPUBufferUsage / GPUShaderStage / GPUMapMode values (the globals may be absent in Node).
 const MAP_READ = 0x1, COPY_SRC = 0x4, COPY_DST = 0x8, STORAGE = 0x80;
 const COMPUTE = 0x4;
 const MAP_MODE_READ = 0x1;
-
-/** A WebGPU failure at load or run time (device lost, out of memory, invalid shader). */
-export class WebGPUError extends WebDNNError {}
 
 /** LoadOptions.backendOptions.webgpu. */
 export interface WebGPUOptions {
@@ -29,6 +28,10 @@ export interface WebGPUOptions {
   gpu?: GPU;
   /** Passed to requestAdapter (default "high-performance"). */
   powerPreference?: GPUPowerPreference;
+  /** Run on this device instead of creating one. Runners that share a device can pass GPU
+   *  buffers to each other (run(..., { outputLocation: "gpu-buffer" })). The device must offer the
+   *  limits the model needs (load() says which); dispose() leaves it alive: the caller owns it. */
+  device?: GPUDevice;
 }
 
 function gpuApi(options?: WebGPUOptions): GPU | undefined {
@@ -55,53 +58,71 @@ const OWNERS = new WeakMap<GPUAdapter, GPU>();
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
-interface OutputCopy { buffer: BufferKind; offset: number; size: number; staging: number; dtype: Descriptor["tensors"][number]["dtype"]; length: number }
+/** Resolves on the next macrotask: lets a pending device.lost settle before an error is explained. */
+const nextTask = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
+
+interface OutputCopy { name: string; buffer: BufferKind; offset: number; size: number; staging: number; dtype: DType; length: number }
+interface InputSlot { name: string; offset: number; byteLength: number; size: number; dtype: DType; shape: readonly number[] }
 
 class WebGPUSession implements Session {
   private device: GPUDevice;
+  /** Whether this session created the device (and so destroys it at dispose). */
+  private ownsDevice: boolean;
   private buffers: Record<BufferKind, GPUBuffer>;
   private staging: GPUBuffer;
   private pipelines: GPUComputePipeline[] = [];
   private groups: GPUBindGroup[] = [];
   private plan: GpuPlan;
-  private inputs: { offset: number; byteLength: number }[];
+  private inputs: InputSlot[];
   private outputs: OutputCopy[];
   private lost: string | null = null;
   private uncaptured: string[] = [];
+  private onUncaptured: (e: Event) => void;
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
   readonly info: Readonly<Record<string, unknown>>;
   /** Keeps the adapter and its GPU object alive as long as the session (see OWNERS). */
-  readonly owner: readonly [GPUAdapter, GPU | undefined];
+  readonly owner: readonly [GPUAdapter | null, GPU | undefined];
 
-  private constructor(device: GPUDevice, desc: Descriptor, plan: GpuPlan, adapter: GPUAdapter) {
+  private constructor(device: GPUDevice, ownsDevice: boolean, desc: Descriptor, plan: GpuPlan, adapter: GPUAdapter | null) {
     this.device = device;
-    this.owner = [adapter, OWNERS.get(adapter)];
+    this.ownsDevice = ownsDevice;
+    this.owner = [adapter, adapter ? OWNERS.get(adapter) : undefined];
     this.plan = plan;
-    const a = adapter.info as Partial<GPUAdapterInfo> | undefined;
+    // a supplied device names its adapter through device.adapterInfo (where implemented)
+    const a = (adapter?.info ?? (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo) as Partial<GPUAdapterInfo> | undefined;
     this.info = {
       vendor: a?.vendor ?? "", architecture: a?.architecture ?? "", device: a?.device ?? "", description: a?.description ?? "",
-      fallbackAdapter: (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (a as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false,
+      fallbackAdapter: (adapter as { isFallbackAdapter?: boolean } | null)?.isFallbackAdapter ?? (a as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false,
+      deviceSupplied: !ownsDevice,
       dispatches: plan.dispatches.length, shaders: plan.shaders.length,
     };
+    // weakly held: a supplied device outlives its sessions, and its lost promise must not keep
+    // every disposed session (shaders, plan) alive
+    const self = new WeakRef<WebGPUSession>(this);
     device.lost.then((info) => {
-      if (!this.disposed) this.lost = `${info.reason}: ${info.message}`;
+      const s = self.deref();
+      if (s && !s.disposed) s.lost = `reason '${info.reason}'${info.message ? `: ${info.message}` : ""}`;
     });
-    device.addEventListener("uncapturederror", (e) => {
-      this.uncaptured.push((e as GPUUncapturedErrorEvent).error.message);
-    });
+    // Only on a device of our own: on a supplied one an uncaptured error may be the app's (or
+    // another runner's), and would fail this session's next run for nothing. Removed at dispose.
+    this.onUncaptured = (e) => { this.uncaptured.push((e as GPUUncapturedErrorEvent).error.message); };
+    if (ownsDevice) device.addEventListener("uncapturederror", this.onUncaptured);
     const make = (size: number, usage: number, label: string) => device.createBuffer({ size, usage, label });
     this.buffers = {
       arena: make(plan.arenaBytes, STORAGE | COPY_SRC | COPY_DST, "webdnn arena"),
       weights: make(plan.weightBytes, STORAGE | COPY_SRC | COPY_DST, "webdnn weights"),
     };
-    this.inputs = desc.inputs.map((x) => ({ offset: desc.tensors[x.tensor]!.offset, byteLength: desc.tensors[x.tensor]!.byteLength }));
+    this.inputs = desc.inputs.map((x) => {
+      const t: TensorSpec = desc.tensors[x.tensor]!;
+      return { name: x.name, offset: t.offset, byteLength: t.byteLength, size: align4(t.byteLength), dtype: t.dtype, shape: t.shape };
+    });
     let staging = 0;
     this.outputs = desc.outputs.map((x) => {
       const t = desc.tensors[x.tensor]!;
       const o: OutputCopy = {
-        buffer: t.memory, offset: t.offset, size: align4(t.byteLength), staging,
+        name: x.name, buffer: t.memory, offset: t.offset, size: align4(t.byteLength), staging,
         dtype: t.dtype, length: t.shape.reduce((a, b) => a * b, 1),
       };
       staging += o.size;
@@ -110,33 +131,45 @@ class WebGPUSession implements Session {
     this.staging = make(Math.max(staging, 4), MAP_READ | COPY_DST, "webdnn readback");
   }
 
+  get gpuDevice(): GPUDevice {
+    return this.device;
+  }
+
   static async create(desc: Descriptor, weights: Uint8Array, options?: WebGPUOptions): Promise<WebGPUSession> {
     const plan = planDescriptor(desc);
-    const adapter = await requestAdapter(options);
-    if (!adapter) throw new WebGPUError("WebGPU: no adapter available (navigator.gpu.requestAdapter() returned null)");
-    const limits = requiredLimits(plan.needs, adapter.limits);
     let device: GPUDevice;
-    try {
-      device = await adapter.requestDevice({ requiredLimits: limits, label: "webdnn" });
-    } catch (e) {
-      throw new WebGPUError(`WebGPU: requestDevice failed: ${message(e)}`);
+    let adapter: GPUAdapter | null = null;
+    if (options?.device) {
+      device = options.device;
+      requiredLimits(plan, device.limits, true);
+    } else {
+      adapter = await requestAdapter(options);
+      if (!adapter) throw new WebGPUError("WebGPU: no adapter available (navigator.gpu.requestAdapter() returned null)");
+      const limits = requiredLimits(plan, adapter.limits, false);
+      try {
+        device = await adapter.requestDevice({ requiredLimits: limits, label: "webdnn" });
+      } catch (e) {
+        throw new WebGPUError(`WebGPU: requestDevice failed: ${message(e)}`);
+      }
     }
+    const owns = !options?.device;
     device.pushErrorScope("out-of-memory");
     device.pushErrorScope("validation");
     let session: WebGPUSession | null = null;
     let failure = "";
     try {
-      session = new WebGPUSession(device, desc, plan, adapter);
+      session = new WebGPUSession(device, owns, desc, plan, adapter);
     } catch (e) {
       failure = message(e);
     }
     const validation = await device.popErrorScope();
     const oom = await device.popErrorScope();
-    if (oom) failure = "out of GPU memory";
-    else if (validation) failure = validation.message;
+    if (oom) {
+      failure = `out of GPU memory (${oom.message}); free GPU memory (dispose other runners, close other GPU tabs) or use another backend`;
+    } else if (validation) failure = validation.message;
     if (failure || !session) {
       session?.dispose();
-      device.destroy();
+      if (owns) device.destroy();
       throw new WebGPUError(`WebGPU: allocating the arena (${plan.arenaBytes} bytes) and weights (${plan.weightBytes} bytes) failed: ${failure}`);
     }
     try {
@@ -193,28 +226,71 @@ class WebGPUSession implements Session {
   }
 
   private check(): void {
-    if (this.lost !== null) throw new WebGPUError(`WebGPU device lost (${this.lost}); load the model again`);
+    if (this.lost !== null) {
+      throw new WebGPUError(
+        `WebGPU: the device was lost (${this.lost}), and with it every GPU buffer of this model: ` +
+        `dispose() this runner and load the model again${this.ownsDevice ? "" : " on a new GPUDevice (backendOptions.webgpu.device)"}`);
+    }
     if (this.uncaptured.length) throw new WebGPUError(`WebGPU error: ${this.uncaptured.splice(0).join("; ")}`);
   }
 
+  /** After a failure: give a pending device.lost the chance to settle, so a loss is reported as such. */
+  private async checkLoss(): Promise<void> {
+    await Promise.race([this.device.lost, nextTask()]);
+    this.check();
+  }
+
   run(inputs: readonly TypedArray[]): Promise<TypedArray[]> {
+    return this.runGpu(inputs, false) as Promise<TypedArray[]>;
+  }
+
+  runGpu(inputs: readonly (TypedArray | GpuBufferInput)[], gpuOutputs: boolean): Promise<(TypedArray | GpuBufferOutput)[]> {
     // runs are serialized: they share the arena and the staging buffer
-    const result = this.queue.then(() => this.runOnce(inputs));
+    const result = this.queue.then(() => this.runOnce(inputs, gpuOutputs));
     this.queue = result.catch(() => undefined);
     return result;
   }
 
-  private async runOnce(inputs: readonly TypedArray[]): Promise<TypedArray[]> {
-    if (this.disposed) throw new WebGPUError("this WebGPU session was disposed");
+  /** A GPU input's size and usage, checked before anything is recorded. */
+  private checkGpuInput(buffer: GPUBuffer, slot: InputSlot): void {
+    const what = `input '${slot.name}' (${slot.dtype}, shape [${slot.shape.join(", ")}])`;
+    if (typeof buffer !== "object" || buffer === null || typeof buffer.size !== "number") {
+      throw new WebGPUError(`WebGPU: ${what}: gpuBuffer is not a GPUBuffer`);
+    }
+    if (buffer.size < slot.size) {
+      throw new WebGPUError(`WebGPU: the GPU buffer for ${what} has ${buffer.size} bytes, the model needs ${slot.size} ` +
+        `(${slot.byteLength} bytes of data, rounded up to a multiple of 4); pass a buffer of at least ${slot.size} bytes`);
+    }
+    if (typeof buffer.usage === "number" && (buffer.usage & COPY_SRC) === 0) {
+      throw new WebGPUError(`WebGPU: the GPU buffer for ${what} lacks GPUBufferUsage.COPY_SRC (its usage is ${buffer.usage}); ` +
+        `create it with COPY_SRC so that it can be copied into the model's memory`);
+    }
+  }
+
+  private async runOnce(inputs: readonly (TypedArray | GpuBufferInput)[], gpuOutputs: boolean): Promise<(TypedArray | GpuBufferOutput)[]> {
+    if (this.disposed) throw new WebGPUError("this WebGPU session was disposed; load the model again");
     this.check();
-    const d = this.device;
-    d.pushErrorScope("validation");
+    const gpuInputs: number[] = [];
     inputs.forEach((x, i) => {
-      const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-      const data = bytes.byteLength % 4 === 0 ? bytes : padded(bytes);
-      d.queue.writeBuffer(this.buffers.arena, this.inputs[i]!.offset, data.buffer, data.byteOffset, data.byteLength);
+      if (ArrayBuffer.isView(x)) return;
+      this.checkGpuInput(x.gpuBuffer, this.inputs[i]!);
+      gpuInputs.push(i);
     });
+    const d = this.device;
+    d.pushErrorScope("out-of-memory");
+    d.pushErrorScope("validation");
     const enc = d.createCommandEncoder({ label: "webdnn run" });
+    inputs.forEach((x, i) => {
+      const slot = this.inputs[i]!;
+      if (ArrayBuffer.isView(x)) {
+        const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+        const data = bytes.byteLength % 4 === 0 ? bytes : padded(bytes);
+        d.queue.writeBuffer(this.buffers.arena, slot.offset, data.buffer, data.byteOffset, data.byteLength);
+      } else {
+        // on the GPU timeline, before the dispatches: no CPU round trip
+        enc.copyBufferToBuffer(x.gpuBuffer, 0, this.buffers.arena, slot.offset, slot.size);
+      }
+    });
     const pass = enc.beginComputePass();
     this.plan.dispatches.forEach((k, i) => {
       const [x, y, z] = k.workgroups;
@@ -224,14 +300,40 @@ class WebGPUSession implements Session {
       pass.dispatchWorkgroups(x, y, z);
     });
     pass.end();
-    for (const o of this.outputs) enc.copyBufferToBuffer(this.buffers[o.buffer], o.offset, this.staging, o.staging, o.size);
+    // GPU outputs: fresh buffers the caller owns, filled in the same submit
+    const fresh = gpuOutputs
+      ? this.outputs.map((o) => d.createBuffer({ size: o.size, usage: STORAGE | COPY_SRC | COPY_DST, label: `webdnn output ${o.name}` }))
+      : [];
+    this.outputs.forEach((o, i) => {
+      if (gpuOutputs) enc.copyBufferToBuffer(this.buffers[o.buffer], o.offset, fresh[i]!, 0, o.size);
+      else enc.copyBufferToBuffer(this.buffers[o.buffer], o.offset, this.staging, o.staging, o.size);
+    });
     d.queue.submit([enc.finish()]);
-    const err = await d.popErrorScope();
-    if (err) throw new WebGPUError(`WebGPU: running the model failed: ${err.message}`);
+    let err: GPUError | null, oom: GPUError | null;
+    try {
+      err = await d.popErrorScope();
+      oom = await d.popErrorScope();
+    } catch (e) {
+      err = { message: message(e) } as GPUError;
+      oom = null;
+    }
+    if (err || oom) {
+      for (const b of fresh) b.destroy();
+      await this.checkLoss();
+      if (oom) throw new WebGPUError(`WebGPU: out of GPU memory while running (${oom.message}); free GPU memory (dispose other runners or GPU outputs) and run again`);
+      const why = await this.explainGpuInputs(inputs, gpuInputs);
+      throw new WebGPUError(why ? `WebGPU: ${why}\n(${err!.message})` : `WebGPU: running the model failed: ${err!.message}`);
+    }
+    if (gpuOutputs) {
+      // a loss during the run leaves the buffers unwritten: report it rather than return them
+      if (this.lost !== null) for (const b of fresh) b.destroy();
+      this.check();
+      return this.outputs.map((o, i) => ({ gpuBuffer: fresh[i]!, read: () => this.readBuffer(fresh[i]!, o) }));
+    }
     try {
       await this.staging.mapAsync(MAP_MODE_READ);
     } catch (e) {
-      this.check();
+      await this.checkLoss();
       throw new WebGPUError(`WebGPU: reading the outputs failed: ${message(e)}`);
     }
     try {
@@ -239,6 +341,50 @@ class WebGPUSession implements Session {
       return this.outputs.map((o) => makeView(o.dtype, mapped.slice(o.staging, o.staging + o.size), 0, o.length));
     } finally {
       this.staging.unmap();
+    }
+  }
+
+  /** Name the GPU input that made a run invalid (null: none did): a buffer of another device fails
+   *  validation as soon as a copy from it is encoded, one that was destroyed only at submit. */
+  private async explainGpuInputs(inputs: readonly (TypedArray | GpuBufferInput)[], gpuInputs: number[]): Promise<string | null> {
+    if (gpuInputs.length === 0 || this.disposed) return null;
+    const d = this.device;
+    for (const i of gpuInputs) {
+      const slot = this.inputs[i]!;
+      d.pushErrorScope("validation");
+      const enc = d.createCommandEncoder({ label: "webdnn input check" });
+      enc.copyBufferToBuffer((inputs[i] as GpuBufferInput).gpuBuffer, 0, this.buffers.arena, slot.offset, slot.size);
+      enc.finish();
+      if (await d.popErrorScope()) {
+        return `the GPU buffer for input '${slot.name}' cannot be used on this runner's GPUDevice: it belongs to another device. ` +
+          `Create it on runner.gpuDevice, or load every model of a chain with one shared device (backendOptions.webgpu.device).`;
+      }
+    }
+    const names = gpuInputs.map((i) => `'${this.inputs[i]!.name}'`).join(", ");
+    return `running the model failed; was the GPU buffer given for input ${names} destroyed? Keep it alive until run() resolves.`;
+  }
+
+  /** GpuBufferOutput.read(): copy one output buffer to a fresh typed array. */
+  private async readBuffer(buffer: GPUBuffer, o: OutputCopy): Promise<TypedArray> {
+    this.check();
+    const d = this.device;
+    d.pushErrorScope("validation");
+    const staging = d.createBuffer({ size: o.size, usage: MAP_READ | COPY_DST, label: `webdnn read ${o.name}` });
+    const enc = d.createCommandEncoder({ label: `webdnn read ${o.name}` });
+    enc.copyBufferToBuffer(buffer, 0, staging, 0, o.size);
+    d.queue.submit([enc.finish()]);
+    try {
+      const err = await d.popErrorScope();
+      if (err) throw new WebGPUError(`WebGPU: reading GPU output '${o.name}' failed (was its buffer destroyed?): ${err.message}`);
+      try {
+        await staging.mapAsync(MAP_MODE_READ);
+      } catch (e) {
+        await this.checkLoss();
+        throw new WebGPUError(`WebGPU: reading GPU output '${o.name}' failed: ${message(e)}`);
+      }
+      return makeView(o.dtype, staging.getMappedRange().slice(0), 0, o.length);
+    } finally {
+      staging.destroy();
     }
   }
 
@@ -250,7 +396,11 @@ class WebGPUSession implements Session {
     this.staging.destroy();
     this.pipelines = [];
     this.groups = [];
-    this.device.destroy();
+    // a device the caller passed in is theirs (other runners may share it)
+    if (this.ownsDevice) {
+      this.device.removeEventListener("uncapturederror", this.onUncaptured);
+      this.device.destroy();
+    }
   }
 }
 
@@ -275,7 +425,8 @@ async function compileErrors(modules: (GPUShaderModule | null)[]): Promise<strin
 
 export const webgpuBackend: Backend = {
   name: "webgpu",
-  isAvailable: async (options) => (await requestAdapter(options as WebGPUOptions | undefined)) !== null,
+  // a supplied device is used as it is (no adapter needed)
+  isAvailable: async (options) => (options as WebGPUOptions | undefined)?.device !== undefined || (await requestAdapter(options as WebGPUOptions | undefined)) !== null,
   createSession: async (desc, weights, options) => {
     if (desc.backend !== "webgpu") throw new DescriptorError(`descriptor is for backend '${desc.backend}', not webgpu`);
     return WebGPUSession.create(desc, weights, options as WebGPUOptions | undefined);

@@ -7,7 +7,7 @@
 //   each the tensor's whole byte range (rounded up to 4) in the arena or the weights buffer.
 
 import type { Descriptor } from "../../descriptor.js";
-import { DescriptorError } from "../../errors.js";
+import { DescriptorError, WebGPUError } from "../../errors.js";
 
 export type BufferKind = "arena" | "weights";
 
@@ -101,14 +101,32 @@ export function planDescriptor(desc: Descriptor): GpuPlan {
   return { shaders, layouts, dispatches, arenaBytes, weightBytes, needs };
 }
 
-/** The device limits to request, or an error naming the first limit the adapter cannot meet. */
-export function requiredLimits(needs: Record<string, number>, adapter: GPUSupportedLimits): Record<string, number> {
+const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;
+
+/** What a limit is needed for, in words, for the error that says a model does not fit. */
+function needFor(k: string, v: number, plan: GpuPlan): string {
+  if (k === "maxBufferSize") {
+    return `one GPU buffer of ${v} bytes (${mib(v)}; the model's arena is ${plan.arenaBytes} bytes, its weights ${plan.weightBytes} bytes)`;
+  }
+  if (k === "maxStorageBufferBindingSize") return `a tensor of ${v} bytes (${mib(v)}) bound to one shader`;
+  return `${k} = ${v}`;
+}
+
+/** The device limits to request, or a WebGPUError naming the first limit that is too small, the
+ *  sizes that need it and what to do. `supplied`: `have` are the limits of a device the caller
+ *  passed in backendOptions.webgpu.device (which can be re-created with higher limits), not an
+ *  adapter's (which are the hardware's). */
+export function requiredLimits(plan: GpuPlan, have: GPUSupportedLimits, supplied: boolean): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(needs)) {
-    const have = (adapter as unknown as Record<string, number | undefined>)[k];
-    if (have === undefined) continue;
-    if (v > have) {
-      throw new DescriptorError(`this model needs the WebGPU limit ${k} = ${v}, but the adapter offers ${have}; use another backend`);
+  for (const [k, v] of Object.entries(plan.needs)) {
+    const limit = (have as unknown as Record<string, number | undefined>)[k];
+    if (limit === undefined) continue;
+    if (v > limit) {
+      throw new WebGPUError(supplied
+        ? `WebGPU: this model needs ${needFor(k, v, plan)}, but the GPUDevice given in backendOptions.webgpu.device has ` +
+          `${k} = ${limit}; request that device with requiredLimits: { ${k}: ${v} } (if its adapter allows it), or let WebDNN create the device`
+        : `WebGPU: this model needs ${needFor(k, v, plan)}, but this GPU's ${k} is ${limit} (${mib(limit)}): ` +
+          `the model does not fit this adapter's limits; use another backend (backendOrder) or convert the model with smaller input shapes`);
     }
     out[k] = v;
   }
