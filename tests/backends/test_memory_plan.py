@@ -88,3 +88,75 @@ def test_constants_are_not_in_the_arena() -> None:
     p = plan(g, 16)
     assert id(w) not in p.offsets
     assert p.arena_size == 32
+
+
+def _concat_graph() -> tuple[Graph, dict[str, Value]]:
+    """x -> Relu a (1,3,5), Relu b (1,2,5), Relu s (1,1,5) also read by Neg; Concat(a, b, x, s) -> c;
+    Relu c2 (1,4,5); Concat(c, c2) -> y (nested)."""
+    g = Graph("cat", 17)
+    v: dict[str, Value] = {}
+
+    def val(name: str, *shape: int, dtype: DType = DType.FLOAT32) -> Value:
+        v[name] = g.new_value(name, dtype, shape)
+        return v[name]
+
+    x = val("x", 1, 1, 5)
+    g.inputs.append(x)
+    for name, ch in (("a", 3), ("b", 2), ("s", 1), ("c2", 4)):
+        g.add_node("Expand", [x], [val(name, 1, ch, 5)])
+    g.add_node("Neg", [v["s"]], [val("ns", 1, 1, 5)])
+    g.add_node("Concat", [v["a"], v["b"], x, v["s"]], [val("c", 1, 7, 5)], {"axis": 1})
+    g.add_node("Concat", [v["c"], v["c2"]], [val("y", 1, 11, 5)], {"axis": 1})
+    g.outputs += [v["y"], v["ns"]]
+    return g, v
+
+
+def test_concat_aliasing_is_opt_in() -> None:
+    g, _ = _concat_graph()
+    default, off = plan(g, 256), plan(g, 256, alias_concat=False)
+    assert not default.slices and default.offsets == off.offsets and default.arena_size == off.arena_size
+
+
+def test_concat_inputs_are_placed_in_their_output() -> None:
+    g, v = _concat_graph()
+    p = plan(g, 256, alias_concat=True)
+    # a, b at 0 and 60 bytes in c; x (graph input) and s (also read by Neg) keep their own storage
+    assert p.slice_of(v["a"]) == (v["c"], 0) and p.slice_of(v["b"]) == (v["c"], 60)
+    assert p.slice_of(v["x"]) is None and p.slice_of(v["s"]) is None
+    # nested: c (a Concat output read only by the outer Concat) lies in y, and a, b with it
+    assert p.slice_of(v["c"]) == (v["y"], 0) and p.slice_of(v["c2"]) == (v["y"], 140)
+    assert p.offset(v["b"]) == p.offset(v["y"]) + 60 and p.owner(v["b"]) is v["y"]
+    assert id(v["a"]) not in p.offsets  # only owners are placed
+    # y is live from the first slice's producer: nothing else live then may share its bytes
+    y0, y1 = p.offset(v["y"]), p.offset(v["y"]) + align(v["y"].nbytes, 256)
+    for name in ("x", "s", "ns"):
+        o = p.offset(v[name])
+        assert o >= y1 or o + v[name].nbytes <= y0, name
+
+
+def test_packed_slices_must_be_whole_words() -> None:
+    g = Graph("b", 17)
+    x = g.new_value("x", DType.BOOL, (1, 1, 3))
+    g.inputs.append(x)
+    parts = [g.new_value(f"p{k}", DType.BOOL, (1, ch, 3)) for k, ch in enumerate((4, 2, 2, 4))]
+    for p in parts:
+        g.add_node("Expand", [x], [p])
+    y = g.new_value("y", DType.BOOL, (1, 12, 3))
+    g.add_node("Concat", parts, [y], {"axis": 1})
+    g.outputs.append(y)
+    mp = plan(g, 256, alias_concat=True)
+    # 12 bytes at 0: in place; 6 bytes at 12 and at 18: not whole words; 12 bytes at 24: in place
+    assert [mp.slice_of(p) for p in parts] == [(y, 0), None, None, (y, 24)]
+
+
+def test_concat_with_a_batch_before_its_axis_is_not_aliased() -> None:
+    g = Graph("n2", 17)
+    x = g.new_value("x", DType.FLOAT32, (2, 1, 5))
+    g.inputs.append(x)
+    a, b = g.new_value("a", DType.FLOAT32, (2, 3, 5)), g.new_value("b", DType.FLOAT32, (2, 2, 5))
+    g.add_node("Expand", [x], [a])
+    g.add_node("Expand", [x], [b])
+    y = g.new_value("y", DType.FLOAT32, (2, 5, 5))
+    g.add_node("Concat", [a, b], [y], {"axis": 1})  # a's rows interleave with b's in y
+    g.outputs.append(y)
+    assert not plan(g, 256, alias_concat=True).slices

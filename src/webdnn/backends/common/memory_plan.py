@@ -4,11 +4,20 @@ Liveness-based, greedy by size (as TFLite's arena planner): tensors are placed
 largest first, each at the lowest aligned offset that does not overlap a placed
 tensor whose lifetime intersects its own. Zero-copy views (Reshape and friends)
 share the storage of the tensor they view, extending its lifetime.
+
+Opt-in (`alias_concat=True`, used by webgpu): a Concat whose inputs are contiguous slices of
+its output (every dimension before the axis is 1) gets those inputs placed *inside* its output,
+so their producers write straight into their slice and the Concat has nothing left to copy for
+them. An input is aliased only when it is written by a kernel of this graph and read by nothing
+but this one Concat (see `_concat_slices`); nested Concats nest their slices. Slices are not
+aligned: a backend binds them from the alignment boundary below (`MemoryPlan.slice_of`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from webdnn.ir.graph import Graph, Node, Value
 
@@ -36,28 +45,53 @@ class MemoryPlan:
     arena_size: int = 0
     naive_size: int = 0  # every tensor in its own aligned slot
     views: dict[int, Value] = field(default_factory=dict)  # id(view value) -> root value
+    # id(value) -> (the tensor it lies in, byte offset in it): aliased Concat inputs (alias_concat)
+    slices: dict[int, tuple[Value, int]] = field(default_factory=dict)
 
     def offset(self, v: Value) -> int:
-        return self.offsets[id(self.root(v))]
+        r = self.root(v)
+        s = self.slices.get(id(r))
+        return self.offset(s[0]) + s[1] if s is not None else self.offsets[id(r)]
 
     def root(self, v: Value) -> Value:
+        """The tensor `v` is a view of (itself when it is none): a distinct tensor, maybe a slice."""
         return self.views.get(id(v), v)
+
+    def owner(self, v: Value) -> Value:
+        """The placed tensor holding `v`'s bytes: through views and (nested) slices."""
+        r = self.root(v)
+        s = self.slices.get(id(r))
+        return self.owner(s[0]) if s is not None else r
+
+    def slice_of(self, v: Value) -> tuple[Value, int] | None:
+        """(Concat output, byte offset) when `v` was placed inside a Concat's output."""
+        return self.slices.get(id(self.root(v)))
+
+    def add_slice(self, v: Value, parent: Value, byte_offset: int) -> None:
+        """Place `v` at `byte_offset` from `parent`'s start (after planning: a backend's binding
+        window, a tensor that starts at an aligned offset below a slice and ends with it)."""
+        self.slices[id(v)] = (parent, byte_offset)
 
     def saved_fraction(self) -> float:
         return 1.0 - self.arena_size / self.naive_size if self.naive_size else 0.0
 
 
-def plan(graph: Graph, alignment: int, kernel_nodes: list[Node] | None = None) -> MemoryPlan:
-    """Plan the arena for `graph`. Views are the nodes `is_view` accepts."""
+def plan(
+    graph: Graph, alignment: int, kernel_nodes: list[Node] | None = None, alias_concat: bool = False
+) -> MemoryPlan:
+    """Plan the arena for `graph`. Views are the nodes `is_view` accepts; `alias_concat` places
+    eligible Concat inputs inside the Concat's output (module docstring)."""
     mp = MemoryPlan(alignment)
     nodes = graph.nodes if kernel_nodes is None else kernel_nodes
     n_steps = len(nodes)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     roots: dict[int, Value] = {}
+    if alias_concat:
+        mp.slices.update(_concat_slices(graph, nodes))
 
     def touch(v: Value, step: int) -> None:
-        r = mp.root(v)
+        r = mp.owner(v)
         roots[id(r)] = r
         first[id(r)] = min(first.get(id(r), step), step)
         last[id(r)] = max(last.get(id(r), step), step)
@@ -89,6 +123,40 @@ def plan(graph: Graph, alignment: int, kernel_nodes: list[Node] | None = None) -
         mp.offsets[id(t)] = offset
         mp.arena_size = max(mp.arena_size, offset + size)
     return mp
+
+
+def _concat_slices(graph: Graph, nodes: list[Node]) -> dict[int, tuple[Value, int]]:
+    """id(input) -> (Concat output, byte offset) for the Concat inputs that can be written in place:
+    the Concat's dims before its axis are all 1 (the inputs are contiguous runs of its output);
+    the input is made by a single-output, non-view kernel node of `nodes`, is no graph input,
+    output or constant, is read by this Concat alone and once (no views of it either), and its
+    slice starts and ends on a 4-byte word (packed 1- and 2-byte types are stored 4 or 2 per word,
+    and a kernel writes whole words)."""
+    kernels = {id(n) for n in nodes if not is_view(n)}
+    users = graph.users()
+    outputs = {id(v) for v in graph.outputs}
+    out: dict[int, tuple[Value, int]] = {}
+    for node in nodes:
+        if node.op_type != "Concat" or id(node) not in kernels:
+            continue
+        y = node.outputs[0]
+        axis = int(node.attrs.get("axis", 0))
+        if y.shape is None or y.dtype is None or any(d != 1 for d in y.shape[:axis % max(len(y.shape), 1)]):
+            continue
+        inner = int(np.prod(y.shape[axis % len(y.shape) + 1:], dtype=np.int64)) * y.dtype.itemsize
+        start = 0
+        for x in node.inputs:
+            if x is None or x.shape is None:
+                break
+            nbytes = x.shape[axis % len(y.shape)] * inner
+            p = x.producer
+            if (p is not None and id(p) in kernels and len(p.outputs) == 1 and not x.is_const and x.dtype == y.dtype
+                    and id(x) not in outputs and all(x is not i for i in graph.inputs)
+                    and users.get(id(x), []) == [node] and sum(v is x for v in node.inputs) == 1
+                    and nbytes > 0 and start % 4 == 0 and nbytes % 4 == 0):
+                out[id(x)] = (y, start)
+            start += nbytes
+    return out
 
 
 def _best_fit(busy: list[tuple[int, int]], size: int, alignment: int) -> int:

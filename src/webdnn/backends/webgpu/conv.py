@@ -98,7 +98,7 @@ def conv(ctx: Ctx, node: Node) -> list[Dispatch]:
     if bv is not None:
         epi = f"v + {sh.read(bv)}[grp(z) * {u32(m)} + m]"
     helpers += activation_fn(act)
-    vy = n % 4 == 0
+    vy = n % 4 == 0 and ctx.plan.offset(y) % 16 == 0  # an aliased Concat slice may start mid-vec4
     bufy = sh.write(y, "vec4<f32>" if vy else "f32")
     store = store_rows(bufy, vy, m, n, f"(img(z) * {u32(cout)} + grp(z) * {u32(m)}) * {u32(n)}", f"act({epi})")
     return [gemm_dispatch(sh, m, n, kk, n_img * group, helpers + store)]

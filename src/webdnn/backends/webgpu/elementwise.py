@@ -1,12 +1,20 @@
 """Elementwise kernels: unary math and activations, broadcasting binary/variadic arithmetic,
-Clip, Cast. One thread per output element; each input is read at the output coordinates
-through baked broadcast strides (the direct index when its shape equals the output's).
+comparisons and logic, Where, Clip, Cast.
+
+Each op is an *expression*: `expression(node, args)` gives the node's output element as a WGSL
+expression of its operands' elements (`operands(node)`, one WGSL expression each). `compose`
+turns a topologically ordered list of such nodes into one kernel: every external input is
+read once per output element, at the output coordinates through its own baked broadcast
+strides, every intermediate is a `let`, and the last node's output is stored. A single op is
+the one-node case; fuse_elementwise.py builds the longer lists.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,6 +31,7 @@ from webdnn.backends.webgpu.wgsl import (
     ins,
     literal,
     map_dispatch,
+    narrow,
     need_f32,
     need_float,
     register,
@@ -172,7 +181,7 @@ I64_BINARY: dict[str, str] = {
     "Add": "add64(a, b)", "Sum": "add64(a, b)", "Sub": "sub64(a, b)", "Mul": "mul64(a, b)",
     "Max": "select(a, b, lt64(a, b))", "Min": "select(a, b, lt64(b, a))",
 }
-_I64 = _LT64 + """fn add64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+_I64 = """fn add64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
     let lo = a.x + b.x;
     return vec2<u32>(lo, a.y + b.y + select(0u, 1u, lo < a.x));
 }
@@ -214,67 +223,89 @@ def _unary_expr(node: Node) -> str:
     return e
 
 
-def _reader(sh: Shader, v: Value, out_shape: tuple[int, ...]) -> str:
-    """WGSL expression of `v`'s element at the output coordinates c0.. (or at `i`)."""
-    s = shape(v)
-    if s == out_shape:
-        return sh.at(v, "i")
-    if int(np.prod(s)) == 1:
-        return sh.at(v, "0u")
-    return sh.at(v, dot("c", broadcast_strides(s, out_shape)))
+
+@dataclass(frozen=True)
+class Expr:
+    """A node's output element as WGSL (typed arith_type of its output dtype) and the helper
+    functions it calls (whole blocks, so a composed kernel can define each one once)."""
+
+    code: str
+    helpers: tuple[str, ...] = ()
 
 
-def _coords(reads: list[str], out_shape: tuple[int, ...]) -> str:
-    return unravel("i", out_shape) if any(re.search(r"\bc\d", r) for r in reads) else ""
+ExprFn = Callable[[Node, list[str]], Expr]
+EXPRESSIONS: dict[str, ExprFn] = {}
+# ops whose expression reads only input 0 (Clip's bounds and CastLike's target are attributes/types)
+_FIRST_ONLY = frozenset({*UNARY, "Gelu", "Clip", "Not", "IsNaN", "IsInf", "Cast", "CastLike"})
 
 
-@register(*UNARY, "Gelu", "Clip")
-def unary(ctx: Ctx, node: Node) -> list[Dispatch]:
-    (x,) = ins(node)[:1]
-    y = node.outputs[0]
-    sh = Shader(ctx)
+def _expression(*ops: str) -> Callable[[ExprFn], ExprFn]:
+    def deco(fn: ExprFn) -> ExprFn:
+        for op in ops:
+            EXPRESSIONS[op] = fn
+        return fn
+
+    return deco
+
+
+def operands(node: Node) -> list[Value]:
+    """The inputs `expression` reads, in the order of its `args`."""
+    xs = ins(node)
+    return xs[:1] if node.op_type in _FIRST_ONLY else xs
+
+
+def expression(node: Node, args: list[str]) -> Expr:
+    """`node`'s output element from its operands' elements `args` (WGSL expressions typed
+    arith_type of each operand's dtype). Raises Unsupported for dtypes/attributes it lacks."""
+    return EXPRESSIONS[node.op_type](node, args)
+
+
+def _subst(template: str, var: str, arg: str) -> str:
+    """Put `arg` for the whole-word variable `var` in a template expression (not a `.x` swizzle)."""
+    arg = arg if re.fullmatch(r"\w+", arg) else f"({arg})"
+    return re.sub(rf"(?<!\.)\b{var}\b", arg, template)
+
+
+@_expression(*UNARY, "Gelu", "Clip")
+def _unary(node: Node, args: list[str]) -> Expr:
+    x, y = ins(node)[0], node.outputs[0]
     if node.op_type == "Identity" and x.dtype == y.dtype:  # any dtype: a copy
-        return [map_dispatch(sh, y, "", sh.at(x, "i"))]
+        return Expr(args[0])
     need_float(x, y)
-    helpers = _erf_helpers() if node.op_type in ("Erf", "Gelu") else ""
+    helpers: tuple[str, ...] = ()
+    if node.op_type in ("Erf", "Gelu"):
+        helpers = (_erf_helpers(),)
     if "sincos_" in UNARY.get(node.op_type, ""):
-        helpers = _TRIG
-    return [map_dispatch(sh, y, f"let x = {sh.at(x, 'i')};", _unary_expr(node), helpers)]
+        helpers = (_TRIG,)
+    return Expr(f"({_subst(_unary_expr(node), 'x', args[0])})", helpers)
 
 
-@register("Not")
-def not_(ctx: Ctx, node: Node) -> list[Dispatch]:
-    x, y = ins(node)[0], node.outputs[0]
-    sh = Shader(ctx)
-    return [map_dispatch(sh, y, "", f"!{sh.at(x, 'i')}")]
+@_expression("Not")
+def _not(node: Node, args: list[str]) -> Expr:
+    return Expr(f"!({args[0]})")
 
 
-@register("IsNaN", "IsInf")
-def is_special(ctx: Ctx, node: Node) -> list[Dispatch]:
-    x, y = ins(node)[0], node.outputs[0]
-    need_f32(x)
-    sh = Shader(ctx)
-    # on the bits: shader compilers may fold `x != x` away
+@_expression("IsNaN", "IsInf")
+def _is_special(node: Node, args: list[str]) -> Expr:
+    need_f32(ins(node)[0])
+    x = f"bitcast<u32>({args[0]})"  # on the bits: shader compilers may fold `x != x` away
     if node.op_type == "IsNaN":
-        expr = "(x & 0x7fffffffu) > 0x7f800000u"
-    else:
-        pos, neg = int(node.attrs.get("detect_positive", 1)), int(node.attrs.get("detect_negative", 1))
-        tests = (["x == 0x7f800000u"] if pos else []) + (["x == 0xff800000u"] if neg else [])
-        expr = " || ".join(tests) or "false"
-    return [map_dispatch(sh, y, f"let x = bitcast<u32>({sh.at(x, 'i')});", expr)]
+        return Expr(f"(({x} & 0x7fffffffu) > 0x7f800000u)")
+    pos, neg = int(node.attrs.get("detect_positive", 1)), int(node.attrs.get("detect_negative", 1))
+    tests = ([f"{x} == 0x7f800000u"] if pos else []) + ([f"{x} == 0xff800000u"] if neg else [])
+    return Expr(f"({' || '.join(tests) or 'false'})")
 
 
-@register(*BINARY, *COMPARE, *LOGIC, "BitShift")
-def binary(ctx: Ctx, node: Node) -> list[Dispatch]:
+@_expression(*BINARY, *COMPARE, *LOGIC, "BitShift")
+def _binary(node: Node, args: list[str]) -> Expr:
     xs = ins(node)
     y = node.outputs[0]
     op = node.op_type
-    out_shape = shape(y)
     t = arith_type(xs[0].dtype)
-    helpers = ""
+    helpers: tuple[str, ...] = ()
     if op in COMPARE:
         if t == "vec2<u32>":
-            expr, helpers = I64_COMPARE[op], _LT64
+            expr, helpers = I64_COMPARE[op], (_LT64,)
         elif t == "bool" and op != "Equal":
             raise Unsupported(f"{op} of bool tensors")
         else:
@@ -291,36 +322,38 @@ def binary(ctx: Ctx, node: Node) -> list[Dispatch]:
         else:
             need_float(*xs, y)
         expr = BINARY[op]
-        helpers = _POW if op == "Pow" else ""
+        helpers = (_POW,) if op == "Pow" else ()
     elif t == "vec2<u32>" and op in I64_BINARY:
-        expr, helpers = I64_BINARY[op], _I64
+        expr, helpers = I64_BINARY[op], (_LT64, _I64)
     elif t in ("i32", "u32") and (op in INT_BINARY or op == "Mod"):
         expr = INT_BINARY.get(op) or ("a % b" if int(node.attrs.get("fmod", 0)) else _IMOD)
         if op == "Mod" and int(node.attrs.get("fmod", 0)):
             expr = "select(a % b, a - a, b == b - b)"
     else:
         raise Unsupported(f"{op} of {xs[0].dtype.value if xs[0].dtype else '?'} tensors")
-    sh = Shader(ctx)
-    reads = [_reader(sh, v, out_shape) for v in xs]
+    args = list(args)
     if op == "Pow" and arith_type(xs[1].dtype) != t:  # the exponent may have another type
         assert xs[0].dtype is not None and xs[1].dtype is not None
-        reads[1] = cast_expr(xs[1].dtype, xs[0].dtype, reads[1])
-    acc = reads[0]
-    for r in reads[1:]:
+        args[1] = cast_expr(xs[1].dtype, xs[0].dtype, args[1])
+    acc = args[0]
+    for r in args[1:]:
         acc = _apply(expr, acc, r)
     if op == "Mean":
-        acc = f"({acc}) / {f32(len(reads))}"
-    return [map_dispatch(sh, y, _coords(reads, out_shape), acc, helpers)]
+        acc = f"(({acc}) / {f32(len(args))})"
+    return Expr(acc, helpers)
 
 
-@register("Where")
-def where_(ctx: Ctx, node: Node) -> list[Dispatch]:
-    c, a, b = ins(node)
-    y = node.outputs[0]
-    out_shape = shape(y)
-    sh = Shader(ctx)
-    rc, ra, rb = (_reader(sh, v, out_shape) for v in (c, a, b))
-    return [map_dispatch(sh, y, _coords([rc, ra, rb], out_shape), f"select({rb}, {ra}, {rc})")]
+@_expression("Where")
+def _where(node: Node, args: list[str]) -> Expr:
+    c, a, b = args
+    return Expr(f"select({b}, {a}, {c})")
+
+
+@_expression("Cast", "CastLike")
+def _cast(node: Node, args: list[str]) -> Expr:
+    x, y = ins(node)[0], node.outputs[0]
+    assert x.dtype is not None and y.dtype is not None
+    return Expr(cast_expr(x.dtype, y.dtype, args[0]))
 
 
 def _apply(expr: str, a: str, b: str) -> str:
@@ -354,9 +387,54 @@ def cast_expr(src: DType, dst: DType, x: str) -> str:
     return f"bitcast<{td}>({x})"  # i32 <-> u32: the bits, narrowed when stored
 
 
-@register("Cast", "CastLike")
-def cast(ctx: Ctx, node: Node) -> list[Dispatch]:
-    x, y = ins(node)[0], node.outputs[0]
-    assert x.dtype is not None and y.dtype is not None
+
+def _reader(sh: Shader, v: Value, out_shape: tuple[int, ...]) -> str:
+    """WGSL expression of `v`'s element at the output coordinates c0.. (or at `i`)."""
+    s = shape(v)
+    if s == out_shape:
+        return sh.at(v, "i")
+    if int(np.prod(s)) == 1:
+        return sh.at(v, "0u")
+    return sh.at(v, dot("c", broadcast_strides(s, out_shape)))
+
+
+def compose(ctx: Ctx, nodes: Sequence[Node]) -> Dispatch:
+    """One kernel for elementwise `nodes` (topological order): the last node's output from the
+    values the nodes read but do not produce. Every other node's output must be read only by
+    later nodes of the list (it becomes a `let`, never stored). Intermediates broadcast into the
+    output's shape, so each external input is read through its broadcast strides against it."""
+    y = nodes[-1].outputs[0]
+    out_shape = shape(y)
     sh = Shader(ctx)
-    return [map_dispatch(sh, y, f"let x = {sh.at(x, 'i')};", cast_expr(x.dtype, y.dtype, "x"))]
+    names: dict[int, str] = {}  # id(value) -> its WGSL `let`
+    reads: list[str] = []  # external inputs, each loaded once at the top
+    lets: list[str] = []  # intermediates
+    helpers: dict[str, None] = {}  # ordered set of helper blocks
+    expr = ""
+    for k, node in enumerate(nodes):
+        args = []
+        for v in operands(node):
+            if id(v) not in names:
+                names[id(v)] = f"a{len(reads)}"
+                reads.append(_reader(sh, v, out_shape))
+            args.append(names[id(v)])
+        e = expression(node, args)
+        helpers.update(dict.fromkeys(e.helpers))
+        expr = e.code
+        if k < len(nodes) - 1:
+            out = node.outputs[0]
+            names[id(out)] = f"t{k}"
+            # the value a separate kernel would have stored and read back (uint8/int8 wrap, f16 rounding)
+            lets.append(f"let t{k} = {narrow(out.dtype, expr)};")
+    loads = [f"let a{j} = {r};" for j, r in enumerate(reads)]
+    pre = "\n    ".join(filter(None, [_coords(reads, out_shape), *loads, *lets]))
+    return map_dispatch(sh, y, pre, expr, "".join(helpers))
+
+
+def _coords(reads: list[str], out_shape: tuple[int, ...]) -> str:
+    return unravel("i", out_shape) if any(re.search(r"\bc\d", r) for r in reads) else ""
+
+
+@register(*EXPRESSIONS)
+def single(ctx: Ctx, node: Node) -> list[Dispatch]:
+    return [compose(ctx, [node])]

@@ -13,6 +13,12 @@ Each kernel call is one dispatch: `inputs` then `outputs` are its bindings 0, 1,
 group 0, each the whole byte range of that tensor (rounded up to 4 bytes), in the arena
 or the weights buffer; attrs = {shader: index, workgroups: [x, y, z]}. `op` and `name`
 are the node's (`name#i` when a node takes several dispatches, e.g. Concat: one per input).
+Before planning, chains of elementwise nodes become one FusedElementwise node each
+(fuse_elementwise.py): one dispatch, named after the group's last node. The plan places
+eligible Concat inputs inside the Concat's output (memory_plan alias_concat), so their
+producers write their slice and the Concat dispatches only for what it still copies; a slice
+off a 256-byte boundary is bound through a window tensor starting at the boundary below
+(`<name>@-<bytes>`, wgsl.Ctx.bound), the shift baked into the shader's indices.
 The runtime half is runtime/src/backends/webgpu/ (plan.ts validates all of the above).
 """
 
@@ -23,6 +29,7 @@ from typing import Any
 from webdnn.backends.common.descriptor import KernelCall, Program
 from webdnn.backends.common.memory_plan import is_view, plan
 from webdnn.backends.webgpu import conv, elementwise, matmul, pool, reduce, resize, tensor  # noqa: F401 (registers)
+from webdnn.backends.webgpu.fuse_elementwise import FUSED, fuse_elementwise, fused
 from webdnn.backends.webgpu.wgsl import GENERATORS, Ctx, Unsupported
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.graph import Graph
@@ -36,7 +43,8 @@ def supported() -> list[str]:
 
 
 def lower(graph: Graph) -> Program:
-    mp = plan(graph, ALIGNMENT, list(graph.nodes))
+    fuse_elementwise(graph)  # the graph is this backend's own copy (convert.py)
+    mp = plan(graph, ALIGNMENT, list(graph.nodes), alias_concat=True)  # producers write into Concat slices
     ctx = Ctx(graph, mp)
     shaders: list[dict[str, Any]] = []
     index: dict[str, int] = {}
@@ -44,7 +52,7 @@ def lower(graph: Graph) -> Program:
     for node in list(graph.nodes):
         if is_view(node):
             continue
-        gen = GENERATORS.get(node.op_type)
+        gen = fused if node.op_type == FUSED else GENERATORS.get(node.op_type)
         if gen is None:
             raise UnsupportedOperatorError(
                 f"{where(node.name, node.op_type, graph.opset)}: the {NAME} backend has no WGSL kernel for "

@@ -208,7 +208,7 @@ def _matmul(
         term = f"{bufc}[{idx or '0u'}]"
         epi = f"{epi} + {term}" if beta == 1.0 else f"{epi} + {f32(beta)} * {term}"
     loaders += activation_fn(act)
-    vy = n % 4 == 0
+    vy = n % 4 == 0 and ctx.plan.offset(y) % 16 == 0  # an aliased Concat slice may start mid-vec4
     bufy = sh.write(y, "vec4<f32>" if vy else "f32")
     loaders += store_rows(bufy, vy, m, n, f"z * {u32(m * n)}", f"act({epi})")
     return gemm_dispatch(sh, m, n, k, batches, loaders)

@@ -31,6 +31,7 @@ from webdnn.backends.webgpu.wgsl import (
     prod,
     register,
     shape,
+    storage_type,
     strides,
     u32,
     unravel,
@@ -103,12 +104,16 @@ def concat(ctx: Ctx, node: Node) -> list[Dispatch]:
     inner = prod(ys[axis + 1:])
     out_ax = ys[axis]
     parts = [(x, shape(x)[axis]) for x in ins(node)]
+    # inputs the memory plan placed inside y (alias_concat) were written there by their producers
+    placed = [_in_place(ctx, x, y) for x, _ in parts]
+    if all(done or not x.size for (x, _), done in zip(parts, placed, strict=True)):
+        return []
     if pack(y.dtype) > 1:
-        return _concat_packed(ctx, y, parts, inner, out_ax)
+        return _concat_packed(ctx, y, parts, inner, out_ax, placed)
     out: list[Dispatch] = []
     offset = 0
-    for x, ax in parts:
-        if x.size:
+    for (x, ax), done in zip(parts, placed, strict=True):
+        if x.size and not done:
             t = bits_type(x.dtype)
             sh = Shader(ctx)
             src, dst = sh.read(x, t), sh.write(y, t)
@@ -120,18 +125,29 @@ def concat(ctx: Ctx, node: Node) -> list[Dispatch]:
     return out
 
 
-def _concat_packed(ctx: Ctx, y: Value, parts: list[tuple[Value, int]], inner: int, out_ax: int) -> list[Dispatch]:
-    parts = [(x, ax) for x, ax in parts if x.size]
-    if len(parts) >= MAX_BINDINGS:
-        raise Unsupported(f"Concat of {len(parts)} packed ({y.dtype.value if y.dtype else '?'}) inputs")
+def _in_place(ctx: Ctx, x: Value, y: Value) -> bool:
+    s = ctx.plan.slice_of(x)
+    return s is not None and s[0] is y
+
+
+def _concat_packed(
+    ctx: Ctx, y: Value, parts: list[tuple[Value, int]], inner: int, out_ax: int, placed: list[bool]
+) -> list[Dispatch]:
+    """One thread per output word (a word may hold elements of two inputs); the elements of inputs
+    already in place are read back from y itself, so their words are rewritten unchanged."""
     sh = Shader(ctx)
+    if any(placed):
+        sh.write(y, storage_type(y.dtype))  # first: reading y then binds the same, writable, binding
+    parts = [(y if done else x, ax) for (x, ax), done in zip(parts, placed, strict=True) if x.size]
+    if len({id(x) for x, _ in parts} | {id(y)}) > MAX_BINDINGS:
+        raise Unsupported(f"Concat of {len(parts)} packed ({y.dtype.value if y.dtype else '?'}) inputs")
     lines = [f"let q = (i / {u32(inner)}) % {u32(out_ax)};", f"let outer = i / {u32(inner * out_ax)};",
              f"let r = i % {u32(inner)};", f"var v: {arith_type(y.dtype)};"]
     start = 0
     for j, (x, ax) in enumerate(parts):
         cond = f"if (q < {u32(start + ax)}) " if j < len(parts) - 1 else ""
         els = "else " if j else ""
-        src = sh.at(x, f"(outer * {u32(ax)} + q - {u32(start)}) * {u32(inner)} + r")
+        src = sh.at(x, "i") if x is y else sh.at(x, f"(outer * {u32(ax)} + q - {u32(start)}) * {u32(inner)} + r")
         lines.append(f"{els}{cond}{{ v = {src}; }}")
         start += ax
     return [map_dispatch(sh, y, "\n    ".join(lines), "v")]

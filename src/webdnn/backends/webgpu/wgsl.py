@@ -12,6 +12,7 @@ read-only and writable storage in the same dispatch. Weights are `read`.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,24 @@ class Dispatch:
 class Ctx:
     graph: Graph
     plan: MemoryPlan
+    _windows: dict[int, tuple[Value, int]] = field(default_factory=dict)
+
+    def bound(self, v: Value) -> tuple[Value, int]:
+        """The tensor a binding of `v` names and the bytes from its start to `v`'s: `v` itself
+        (0) unless `v` is a Concat slice off a binding boundary (memory_plan alias_concat); then
+        a window from the boundary below, which the descriptor lists as a tensor of its own."""
+        if v.is_const:
+            return v, 0
+        shift = self.plan.offset(v) % self.plan.alignment
+        if shift == 0:
+            return v, 0
+        w = self._windows.get(id(v))
+        if w is None:
+            assert v.dtype is not None and shift % v.dtype.itemsize == 0
+            win = Value(f"{v.name}@-{shift}", v.dtype, (shift // v.dtype.itemsize + v.size,))
+            self.plan.add_slice(win, v, -shift)
+            self._windows[id(v)] = w = (win, shift)
+        return w
 
 
 Generator = Callable[[Ctx, Node], list[Dispatch]]
@@ -186,6 +205,19 @@ def to_bits(dtype: DType | None, expr: str) -> str:
     raise Unsupported(f"{_name(dtype)} is not a packed type")
 
 
+def narrow(dtype: DType | None, expr: str) -> str:
+    """`expr` (typed arith_type(dtype)) as it reads back after a store: packed integers wrap to
+    their width, float16 rounds. A composed kernel applies it to intermediates it keeps in registers."""
+    if dtype == DType.UINT8:
+        return f"(({expr}) & 0xffu)"
+    if dtype in (DType.INT8, DType.INT16):
+        bits = 32 - 8 * dtype.itemsize
+        return f"(bitcast<i32>(bitcast<u32>({expr}) << {bits}u) >> {bits}u)"
+    if dtype == DType.FLOAT16:
+        return f"unpack2x16float(f16_bits({expr})).x"
+    return expr
+
+
 def zero(dtype: DType | None) -> str:
     """WGSL zero of arith_type(dtype)."""
     t = arith_type(dtype)
@@ -308,6 +340,24 @@ class _Binding:
     value: Value
     elem: str
     writable: bool
+    shift: int = 0  # bytes from the binding's start to the tensor's (Ctx.bound)
+
+
+_ELEM_BYTES = {"f32": 4, "i32": 4, "u32": 4, "vec2<u32>": 8, "vec4<f32>": 16}
+
+
+def _shift_index(code: str, name: str, by: int) -> str:
+    """Every `name[e]` in `code` as `name[by + (e)]` (brackets matched, nested uses included)."""
+    pat = re.compile(rf"\b{name}\[")
+    out, pos = [], 0
+    while (m := pat.search(code, pos)) is not None:
+        depth, j = 1, m.end()
+        while depth:
+            depth += {"[": 1, "]": -1}.get(code[j], 0)
+            j += 1
+        out.append(f"{code[pos:m.end()]}{by}u + ({_shift_index(code[m.end():j - 1], name, by)})]")
+        pos = j
+    return "".join(out) + code[pos:]
 
 
 @dataclass
@@ -325,6 +375,7 @@ class Shader:
     def _bind(self, v: Value, elem: str, writable: bool) -> str:
         if v.size == 0:
             raise Unsupported(f"tensor '{v.name}' is empty")
+        v, shift = self.ctx.bound(v)
         k = self._key(v)
         b = self._keys.get(k)
         if b is not None:
@@ -332,7 +383,9 @@ class Shader:
                 raise Unsupported(f"tensor '{v.name}' is bound twice with different types")
             return b.name
         group = self.writes if writable else self.reads
-        b = _Binding(f"{'out' if writable else 'in'}{len(group)}", v, elem, writable)
+        if shift % _ELEM_BYTES.get(elem, shift + 1):
+            raise Unsupported(f"tensor '{v.name}' lies {shift} bytes into its binding, not a whole {elem}")
+        b = _Binding(f"{'out' if writable else 'in'}{len(group)}", v, elem, writable, shift)
         group.append(b)
         self._keys[k] = b
         return b.name
@@ -366,8 +419,12 @@ class Shader:
                 raise Unsupported(f"{w} workgroups exceed the dispatch limit")
         specials = _SPECIALS if "INF_BITS" in helpers + body or "NAN_BITS" in helpers + body else ""
         for call, fns in _HELPERS.items():
-            if call in helpers + body and fns not in specials:
+            if call in helpers + body and fns not in specials + helpers:
                 specials += fns
+        for b in [*self.reads, *self.writes]:
+            if b.shift:  # a Concat slice bound from the boundary below: index past the bytes before it
+                body = _shift_index(body, b.name, b.shift // _ELEM_BYTES[b.elem])
+                helpers = _shift_index(helpers, b.name, b.shift // _ELEM_BYTES[b.elem])
         code = (
             "\n".join(decls) + "\n" + specials + helpers
             + f"@compute @workgroup_size({size[0]}, {size[1]}, {size[2]})\n"
@@ -419,7 +476,6 @@ fn f32_to_f64(x: f32) -> vec2<u32> {
     return vec2<u32>(m << 29u, sign | ((e + 896u) << 20u) | (m >> 3u));
 }
 """
-_HELPERS = {"f64_to_f32(": _F64, "f32_to_f64(": _F64}
 
 F16_BITS = """fn f16_bits(x: f32) -> u32 {
     let b = bitcast<u32>(x);
@@ -429,6 +485,7 @@ F16_BITS = """fn f16_bits(x: f32) -> u32 {
     return pack2x16float(vec2<f32>(x, 0.0)) & 0xffffu;
 }
 """
+_HELPERS = {"f64_to_f32(": _F64, "f32_to_f64(": _F64, "f16_bits(": F16_BITS}
 
 
 def map_dispatch(sh: Shader, y: Value, pre: str, expr: str, helpers: str = "") -> Dispatch:

@@ -1,0 +1,104 @@
+"""Backend-local rewrite: a single-output DAG of elementwise nodes becomes one FusedElementwise
+node, lowered to one kernel by elementwise.compose (SiLU `x * Sigmoid(x)`, `(x - m) * s + b`,
+`Div -> Add` attention scores, bias + residual Adds, comparisons feeding Where, ...).
+
+A producer joins its consumer's group when its output is read only by nodes already in the
+group and is not a graph output: the value then never reaches memory (it is a `let` of the
+kernel, and the memory plan no longer sees it). Intermediates broadcast into the group's output
+shape, so every external input is read through its own broadcast strides against that shape;
+a small intermediate (a broadcast mask) is recomputed per output element, which costs less than
+a dispatch and a round trip through memory. Groups stay within wgsl.MAX_BINDINGS bindings.
+"""
+
+from __future__ import annotations
+
+from webdnn.backends.common.memory_plan import is_view
+from webdnn.backends.webgpu.elementwise import EXPRESSIONS, compose, expression, operands
+from webdnn.backends.webgpu.wgsl import MAX_BINDINGS, Ctx, Dispatch, Unsupported
+from webdnn.ir.graph import Graph, Node, Value
+
+FUSED = "FusedElementwise"  # attrs["nodes"]: the group in topological order; the last one's output is its output
+
+
+def fused(ctx: Ctx, node: Node) -> list[Dispatch]:
+    return [compose(ctx, node.attrs["nodes"])]
+
+
+def _fusible(node: Node) -> bool:
+    """An elementwise node the composed kernel can express (unsupported ones keep their own error)."""
+    if node.op_type not in EXPRESSIONS or node.op_type == "Identity" or is_view(node) or len(node.outputs) != 1:
+        return False
+    y = node.outputs[0]
+    if y.shape is None or y.dtype is None or y.size == 0:
+        return False
+    try:
+        expression(node, [f"a{j}" for j in range(len(operands(node)))])
+    except (Unsupported, KeyError, AssertionError):
+        return False
+    return True
+
+
+def _storage(v: Value) -> int:
+    """What a kernel binds for `v`: the tensor a chain of views reads (or the constant itself)."""
+    while v.producer is not None and is_view(v.producer):
+        x = v.producer.input(0)
+        assert x is not None
+        v = x
+    return id(v)
+
+
+def _externals(group: list[Node]) -> list[Value]:
+    """The values the group reads but does not produce, in first-use order (group in graph order)."""
+    produced = {id(n.outputs[0]) for n in group}
+    seen: set[int] = set()
+    out: list[Value] = []
+    for n in group:
+        for v in operands(n):
+            if id(v) not in produced and id(v) not in seen:
+                seen.add(id(v))
+                out.append(v)
+    return out
+
+
+def _bindings(group: list[Node]) -> int:
+    return len({_storage(v) for v in _externals(group)}) + 1
+
+
+def fuse_elementwise(graph: Graph) -> int:
+    """Replace every group of two or more fusible nodes by one FusedElementwise node; returns
+    the number of nodes removed."""
+    order = {id(n): k for k, n in enumerate(graph.nodes)}
+    users = graph.users()
+    fusible = {id(n) for n in graph.nodes if _fusible(n)}
+    taken: set[int] = set()
+    groups: list[list[Node]] = []
+    for root in reversed(graph.nodes):  # consumers first: a group grows from its output upwards
+        if id(root) not in fusible or id(root) in taken:
+            continue
+        group, members = [root], {id(root)}
+        grew = True
+        while grew:
+            grew = False
+            for m in list(group):
+                for v in operands(m):
+                    p = v.producer
+                    if (p is None or id(p) not in fusible or id(p) in members or id(p) in taken
+                            or id(p) not in order or graph.is_graph_output(v)
+                            or not all(id(u) in members for u in users.get(id(v), []))):
+                        continue
+                    trial = sorted([*group, p], key=lambda n: order[id(n)])
+                    if _bindings(trial) > MAX_BINDINGS:
+                        continue
+                    group, grew = trial, True
+                    members.add(id(p))
+        if len(group) > 1:
+            taken |= members
+            groups.append(group)
+    for group in groups:
+        root = group[-1]
+        node = Node(FUSED, root.name, list(_externals(group)), [root.outputs[0]], {"nodes": group})
+        root.outputs[0].producer = node
+        graph.nodes[graph.nodes.index(root)] = node
+        drop = {id(n) for n in group[:-1]}
+        graph.nodes = [n for n in graph.nodes if id(n) not in drop]
+    return sum(len(g) - 1 for g in groups)
