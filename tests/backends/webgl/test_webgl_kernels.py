@@ -13,6 +13,7 @@ import pytest
 from onnx import helper
 
 from tests.conftest import make_model
+from webdnn.backends.webgl import glsl
 from webdnn.backends.webgl.glsl import Layout, layout_for
 from webdnn.convert import convert
 from webdnn.errors import UnsupportedOperatorError
@@ -68,6 +69,21 @@ def _cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
     c["conv_pointwise"] = case([node("Conv", ["x", "w"])], {"x": rnd(1, 7, 5, 3)}, {"w": rnd(9, 7, 1, 1)})
     c["conv_big"] = case([node("Conv", ["x", "w", "b"], pads=[1, 1, 1, 1])], {"x": rnd(1, 8, 33, 70)},
                          {"w": rnd(5, 8, 3, 3), "b": rnd(5)})  # tensors wider than one texture row
+    # the vec4 conv paths (see conv.py, conv4.py, im2col.py)
+    c["conv_pointwise_aligned"] = case([node("Conv", ["x", "w", "b"], ["c"]), node("Relu", ["c"])],
+                                       {"x": rnd(2, 6, 4, 6)}, {"w": rnd(5, 6, 1, 1), "b": rnd(5)})
+    c["conv_im2col_batch_odd"] = case([node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]), node("Relu", ["c"])],
+                                      {"x": rnd(2, 5, 7, 7)}, {"w": rnd(6, 5, 3, 3), "b": rnd(6)})
+    c["conv_im2col_aligned"] = case([node("Conv", ["x", "w"], pads=[1, 1, 1, 1], dilations=[2, 1])],
+                                    {"x": rnd(1, 6, 10, 8)}, {"w": rnd(3, 6, 2, 3)})
+    c["conv_dw_row_s1"] = case([node("Conv", ["x", "w", "b"], group=3, pads=[1, 1, 1, 1])], {"x": rnd(2, 3, 6, 8)},
+                               {"w": rnd(3, 1, 3, 3), "b": rnd(3)})
+    c["conv_dw_row_s2"] = case([node("Conv", ["x", "w"], group=4, pads=[1, 2, 1, 0], strides=[2, 2], dilations=[1, 2])],
+                               {"x": rnd(1, 4, 9, 17)}, {"w": rnd(4, 1, 3, 3)})
+    c["conv_group_stride3"] = case([node("Conv", ["x", "w"], group=2, strides=[1, 3])], {"x": rnd(1, 10, 7, 26)},
+                                   {"w": rnd(4, 5, 2, 3)})
+    c["conv_runtime_weights"] = case([node("Conv", ["x", "w"], pads=[0, 1, 0, 1])], {"x": rnd(1, 3, 5, 6),
+                                                                                     "w": rnd(2, 3, 2, 2)})
     c["gemm"] = case([node("Gemm", ["a", "b", "c"], alpha=0.7, beta=1.3, transA=1, transB=1)],
                      {"a": rnd(5, 3)}, {"b": rnd(4, 5), "c": rnd(4)})
     c["gemm_relu"] = case([node("Gemm", ["a", "b"], ["g"]), node("Relu", ["g"])], {"a": rnd(3, 6)}, {"b": rnd(6, 5)})
@@ -127,7 +143,8 @@ def _cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
     c["resize_linear_ac"] = case([node("Resize", ["x", "", "sc"], mode="linear",
                                        coordinate_transformation_mode="align_corners")], {"x": rnd(1, 1, 4, 6)},
                                  {"sc": np.float32([1, 1, 2, 0.5])})
-    # tensors beyond 4096 x 4096 elements live in array textures (read per element, drawn per layer)
+    # tensors beyond one layer of texels live in array textures (read per element, drawn per layer);
+    # converted with 256-texel-wide layers (see SMALL_LAYERS) so a few MB reach 65 layers
     c["big_matmul_weight"] = case([node("MatMul", ["x", "w"])], {"x": rnd(2, 4100)},
                                   {"w": rnd(4100, 4100) / 64})  # scaled like trained weights: sums stay O(1)
     c["big_intermediate"] = case([node("Mul", ["a", "b"], ["m"]), node("ReduceSum", ["m", "ax"], keepdims=0)],
@@ -195,6 +212,11 @@ CASES = _cases()
 OPSET = {"split": 18, "reducemean": 18}
 
 
+# Array textures start beyond 4096 x 4096 texels (67M elements); these cases are converted with
+# 256 x 256-texel layers instead, which runs the same shader and runtime paths on small tensors.
+SMALL_LAYERS = 256
+
+
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):  # type: ignore[no-untyped-def]
     def get(name: str) -> tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -202,7 +224,14 @@ def converted(tmp_path_factory):  # type: ignore[no-untyped-def]
         if name in OPSET:
             model.opset_import[0].version = OPSET[name]
         out = os.path.join(tmp_path_factory.mktemp(name), "out")
-        convert(model, out, ["webgl"])
+        with pytest.MonkeyPatch.context() as mp:
+            if name.startswith("big_"):
+                mp.setattr(glsl, "MAX_TEXTURE_WIDTH", SMALL_LAYERS)
+                mp.setattr(glsl, "LAYER_SIZE", SMALL_LAYERS * SMALL_LAYERS)
+            convert(model, out, ["webgl"])
+            if name.startswith("big_"):
+                with open(os.path.join(out, "webgl", "descriptor.json")) as f:
+                    assert any(t.get("layers", 1) > 1 for t in json.load(f)["webgl"]["textures"])
         return out, inputs, reference_outputs(model, inputs)
 
     return get
@@ -230,7 +259,7 @@ def test_unsupported_op_names_node_and_backend(tmp_path) -> None:  # type: ignor
 def test_descriptor_layout_and_texture_reuse(tmp_path) -> None:  # type: ignore[no-untyped-def]
     nodes = [node("Relu", ["x"], ["a"]), node("Neg", ["a"], ["b"]), node("Exp", ["b"], ["c"]),
              node("Reshape", ["c", "sh"], ["d"]), node("Abs", ["d"], ["y"])]
-    model, _ = case(nodes, {"x": rnd(3, 5000)}, {"sh": np.int64([5000, 3])})
+    model, _ = case(nodes, {"x": rnd(3, 20000)}, {"sh": np.int64([20000, 3])})
     convert(model, os.path.join(tmp_path, "out"), ["webgl"])
     with open(os.path.join(tmp_path, "out", "webgl", "descriptor.json")) as f:
         d = json.load(f)
@@ -238,17 +267,36 @@ def test_descriptor_layout_and_texture_reuse(tmp_path) -> None:  # type: ignore[
     assert [k["op"] for k in d["kernels"]] == ["Relu", "Neg", "Exp", "Abs"]  # the Reshape is a view
     # x, a, b, c/d, y: 5 tensors of one layout ping-pong between 2 textures
     assert len(gl["textures"]) == 2
-    assert all(t == {"width": 4096, "height": 4} for t in gl["textures"])
+    # 60000 elements: 15000 RGBA texels, near-square with a power-of-two width
+    assert all(t == {"width": 128, "height": 118} for t in gl["textures"])
     assert len(gl["programs"]) == 4
     for k in d["kernels"]:
         texs = k["attrs"]["textures"]
         assert texs[-1] not in texs[:-1]
 
 
+def test_conv_paths(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Which kernel each conv shape gets: im2col (+ compaction for odd planes), direct vec4, scalar."""
+    def ops(name: str) -> list[str]:
+        model, _ = CASES[name]
+        out = os.path.join(tmp_path, name)
+        convert(model, out, ["webgl"])
+        with open(os.path.join(out, "webgl", "descriptor.json")) as f:
+            return [k["op"] for k in json.load(f)["kernels"]]
+
+    assert ops("conv_im2col_batch_odd") == ["Conv.im2col", "Conv", "Conv.compact"]
+    assert ops("conv_im2col_aligned") == ["Conv.im2col", "Conv"]  # an 8 x 8 plane: no padding to drop
+    assert ops("conv_pointwise_aligned") == ["Conv"]
+    assert ops("conv_dw_row_s1") == ["Conv"]
+    assert ops("conv_runtime_weights") == ["Conv"]
+
+
 def test_layout_for() -> None:
-    assert layout_for(1) == layout_for(0) and layout_for(1).width == 1
-    assert (layout_for(4096).width, layout_for(4096).height) == (4096, 1)
-    assert (layout_for(4097).width, layout_for(4097).height) == (4096, 2)
-    assert layout_for(4096 * 4096) == Layout(4096, 4096)
-    big = layout_for(25088 * 4096)  # VGG16's first FC weight: layers of 4096 x 4096, never wider
-    assert big == Layout(4096, 4096, 7) and big.texels >= 25088 * 4096
+    # four elements per RGBA texel, near-square, power-of-two width
+    assert layout_for(1) == layout_for(0) == layout_for(4) == Layout(1, 1)
+    assert layout_for(5) == Layout(2, 1)
+    assert layout_for(17) == Layout(4, 2)
+    assert layout_for(4 * 3920) == Layout(64, 62)
+    assert layout_for(4 * 4096 * 4096) == Layout(4096, 4096)
+    big = layout_for(25088 * 4096)  # VGG16's first FC weight: layers of 4096 x 4096 texels, never wider
+    assert big == Layout(4096, 4096, 2) and 4 * big.texels >= 25088 * 4096

@@ -1,7 +1,7 @@
 // The webgl backend: WebGL2 fragment shaders (GLSL ES 3.00) generated at conversion time,
-// run over R32F textures (one element per texel, row-major 2-D layouts chosen by the
-// transpiler; tensors beyond 4096 x 4096 elements in 2-D array textures, drawn one layer at
-// a time). Everything is prepared at load: programs compiled and linked, textures and
+// run over RGBA32F textures (four consecutive row-major elements per texel, 2-D layouts chosen
+// by the transpiler; tensors beyond 4096 x 4096 texels in 2-D array textures, drawn one layer
+// at a time). Everything is prepared at load: programs compiled and linked, textures and
 // framebuffers created, weights uploaded once. run() uploads the inputs, draws every pass
 // in order and reads back only the outputs. Shader sources come from the descriptor and go
 // to the GPU driver; no JavaScript is generated or evaluated.
@@ -83,22 +83,28 @@ function toFloat32(data: TypedArray, dtype: DType): Float32Array {
   return out;
 }
 
-/** The first channel of `count` RGBA float pixels, stored into `out` (of `dtype`) from index `at`. */
+/** `count` elements of RGBA float pixels (four consecutive elements per texel), stored into
+ * `out` (of `dtype`) from index `at`. */
 function fromTexels(px: Float32Array, count: number, out: TypedArray, dtype: DType, at: number): void {
   if (dtype === "int64") {
     const o = out as BigInt64Array;
-    for (let i = 0; i < count; i++) o[at + i] = BigInt(Math.round(px[4 * i]!));
+    for (let i = 0; i < count; i++) o[at + i] = BigInt(Math.round(px[i]!));
   } else if (dtype === "bool") {
     const o = out as Uint8Array;
-    for (let i = 0; i < count; i++) o[at + i] = px[4 * i] !== 0 ? 1 : 0;
+    for (let i = 0; i < count; i++) o[at + i] = px[i] !== 0 ? 1 : 0;
   } else if (dtype === "float16") {
     const o = out as Uint16Array;
-    for (let i = 0; i < count; i++) o[at + i] = floatToHalf(px[4 * i]!);
+    for (let i = 0; i < count; i++) o[at + i] = floatToHalf(px[i]!);
+  } else if (dtype === "float32") {
+    (out as Float32Array).set(px.subarray(0, count), at);
   } else {
     const o = out as unknown as { [i: number]: number };
-    for (let i = 0; i < count; i++) o[at + i] = px[4 * i]!;
+    for (let i = 0; i < count; i++) o[at + i] = px[i]!;
   }
 }
+
+/** Texels holding `size` elements (four per texel, at least one). */
+const texelsFor = (size: number): number => Math.max(1, Math.ceil(size / 4));
 
 interface Tex extends TextureSpec {
   handle: WebGLTexture;
@@ -188,8 +194,8 @@ class WebGLSession implements Session {
       const target = t.layers > 1 ? gl.TEXTURE_2D_ARRAY : gl.TEXTURE_2D;
       this.textures.push({ ...t, handle, target });
       gl.bindTexture(target, handle);
-      if (t.layers > 1) gl.texStorage3D(target, 1, gl.R32F, t.width, t.height, t.layers);
-      else gl.texStorage2D(target, 1, gl.R32F, t.width, t.height);
+      if (t.layers > 1) gl.texStorage3D(target, 1, gl.RGBA32F, t.width, t.height, t.layers);
+      else gl.texStorage2D(target, 1, gl.RGBA32F, t.width, t.height);
       gl.texParameteri(target, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
       gl.texParameteri(target, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
       gl.texParameteri(target, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
@@ -214,8 +220,9 @@ class WebGLSession implements Session {
   }
 
   /** One draw per layer of texture `t` holding `size` elements, covering only the rows in use. */
-  private draws(t: number, size: number): Draw[] {
+  private draws(t: number, elements: number): Draw[] {
     const tex = this.textures[t]!;
+    const size = texelsFor(elements);
     const perLayer = tex.width * tex.height;
     const out: Draw[] = [];
     for (let l = 0; l === 0 || l * perLayer < size; l++) {
@@ -225,24 +232,26 @@ class WebGLSession implements Session {
     return out;
   }
 
-  /** Upload `data` into texture `t` row by row (no padded copy of the whole tensor). */
+  /** Upload `data` into texture `t` row by row, four elements per texel (no padded copy of the
+   * whole tensor: only a partial last row is copied, zero-padded). */
   private upload(t: number, data: Float32Array): void {
     const gl = this.gl;
     const tex = this.textures[t]!;
     const w = tex.width;
-    const perLayer = w * tex.height;
+    const row = 4 * w; // floats per texture row
+    const perLayer = row * tex.height;
     gl.bindTexture(tex.target, tex.handle);
     const put = (layer: number, y: number, rows: number, src: Float32Array): void => {
-      if (tex.layers > 1) gl.texSubImage3D(tex.target, 0, 0, y, layer, w, rows, 1, gl.RED, gl.FLOAT, src);
-      else gl.texSubImage2D(tex.target, 0, 0, y, w, rows, gl.RED, gl.FLOAT, src);
+      if (tex.layers > 1) gl.texSubImage3D(tex.target, 0, 0, y, layer, w, rows, 1, gl.RGBA, gl.FLOAT, src);
+      else gl.texSubImage2D(tex.target, 0, 0, y, w, rows, gl.RGBA, gl.FLOAT, src);
     };
     for (let l = 0; l * perLayer < data.length; l++) {
       const chunk = data.subarray(l * perLayer, Math.min(data.length, (l + 1) * perLayer));
-      const rows = Math.floor(chunk.length / w);
-      if (rows > 0) put(l, 0, rows, chunk.subarray(0, rows * w));
-      if (rows * w < chunk.length) {
-        const last = new Float32Array(w);
-        last.set(chunk.subarray(rows * w));
+      const rows = Math.floor(chunk.length / row);
+      if (rows > 0) put(l, 0, rows, chunk.subarray(0, rows * row));
+      if (rows * row < chunk.length) {
+        const last = new Float32Array(row);
+        last.set(chunk.subarray(rows * row));
         put(l, rows, 1, last);
       }
     }
@@ -326,7 +335,7 @@ class WebGLSession implements Session {
     const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
     if (status !== gl.FRAMEBUFFER_COMPLETE) {
       this.checkLost();
-      throw new WebDNNError(`webgl: an R32F render target is not supported here (framebuffer status 0x${status.toString(16)})`);
+      throw new WebDNNError(`webgl: an RGBA32F render target is not supported here (framebuffer status 0x${status.toString(16)})`);
     }
     return fbo;
   }
@@ -363,10 +372,10 @@ class WebGLSession implements Session {
     const tex = this.textures[t]!;
     const size = spec.shape.reduce((p, d) => p * d, 1);
     const out = allocate(spec.dtype, size);
-    const perLayer = tex.width * tex.height;
+    const perLayer = 4 * tex.width * tex.height; // elements per layer
     for (let l = 0; l * perLayer < size; l++) {
       const n = Math.min(perLayer, size - l * perLayer);
-      const rows = Math.ceil(n / tex.width);
+      const rows = Math.ceil(texelsFor(n) / tex.width);
       const px = new Float32Array(tex.width * rows * 4);
       gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer(t, l));
       gl.readPixels(0, 0, tex.width, rows, gl.RGBA, gl.FLOAT, px);

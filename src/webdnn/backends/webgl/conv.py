@@ -1,9 +1,13 @@
 """Conv and ConvTranspose (1-D/2-D, groups, depthwise, strides, pads, dilations) as direct
-convolutions: one fragment per output element, no materialized im2col. Bias and the fused
-activation are applied in the same pass."""
+convolutions, no materialized im2col. Bias and the fused activation are applied in the same
+pass. A Conv with constant weights runs the vectorized kernel of conv4.py (a fragment computes
+four neighbouring outputs); the scalar `compute(o)` here is its fallback for texels that cross
+a row, and the whole kernel when the weights are computed at run time."""
 
 from __future__ import annotations
 
+from webdnn.backends.webgl import im2col
+from webdnn.backends.webgl.conv4 import compute4, pack_weights, weight_index
 from webdnn.backends.webgl.core import Ctx, Pass, ins, kernel, need_float, shape
 from webdnn.backends.webgl.glsl import activation
 from webdnn.ir.graph import Node
@@ -41,8 +45,19 @@ def _conv(node: Node, ctx: Ctx) -> list[Pass]:
     cg, mg = c // group, m // group
     ihw, khw = g["IH"] * g["IW"], g["KH"] * g["KW"]
     ohw = g["OH"] * g["OW"]
+    packed = w.const is not None  # constant weights: re-packed for the vec4 kernel
     no_pad = g["PT"] == g["PL"] == g["PB"] == g["PR"] == 0
-    pointwise = khw == 1 and g["SH"] == g["SW"] == 1 and no_pad
+    aligned_pointwise = khw == 1 and g["SH"] == g["SW"] == 1 and no_pad and ihw == ohw and ohw % 4 == 0
+    if packed and group == 1 and not aligned_pointwise and im2col.fits(xs[0], cg * khw, ohw):
+        return im2col.passes(node, ctx, x, w, xs_[2] if has_bias else None, y, g,
+                             activation(node.attrs.get("activation")))
+    depthwise = cg == 1
+    if packed:
+        w, per = pack_weights(ctx, w, depthwise)
+        xs_[1] = w
+        w_idx, w_step = weight_index(depthwise, per, cg, g["KW"]), 1
+    else:
+        w_idx, w_step = f"m * {cg * khw} + c * {khw} + kh * {g['KW']} + kw", khw
     lines = [
         activation(node.attrs.get("activation")),
         "float compute(int o) {",
@@ -50,28 +65,22 @@ def _conv(node: Node, ctx: Ctx) -> list[Pass]:
         f"  int oh = (o / {g['OW']}) % {g['OH']}; int ow = o % {g['OW']};",
         f"  float acc = {'X2(m)' if has_bias else '0.0'};",
         f"  int xb = (n * {c} + (m / {mg}) * {cg}) * {ihw};" if group > 1 else f"  int xb = n * {c * ihw};",
-        f"  int wb = m * {cg * khw};",
+        f"  for (int kh = 0; kh < {g['KH']}; kh++) {{",
+        f"    int ih = oh * {g['SH']} - {g['PT']} + kh * {g['DH']};",
+        f"    if (ih < 0 || ih >= {g['IH']}) continue;",
+        f"    for (int kw = 0; kw < {g['KW']}; kw++) {{",
+        f"      int iw = ow * {g['SW']} - {g['PL']} + kw * {g['DW']};",
+        f"      if (iw < 0 || iw >= {g['IW']}) continue;",
+        f"      int xi = xb + ih * {g['IW']} + iw; int c = 0; int wi = {w_idx};",
+        f"      for (; c < {cg}; c++) {{ acc += X0(xi) * X1(wi); xi += {ihw}; wi += {w_step}; }}",
+        "    }",
+        "  }",
+        "  return act(acc);",
+        "}",
     ]
-    if pointwise:
-        lines += [
-            "  int xi = xb + oh * " + str(g["IW"]) + " + ow;",
-            f"  for (int c = 0; c < {cg}; c++) {{ acc += X0(xi) * X1(wb + c); xi += {ihw}; }}",
-        ]
-    else:
-        lines += [
-            f"  for (int kh = 0; kh < {g['KH']}; kh++) {{",
-            f"    int ih = oh * {g['SH']} - {g['PT']} + kh * {g['DH']};",
-            f"    if (ih < 0 || ih >= {g['IH']}) continue;",
-            f"    for (int kw = 0; kw < {g['KW']}; kw++) {{",
-            f"      int iw = ow * {g['SW']} - {g['PL']} + kw * {g['DW']};",
-            f"      if (iw < 0 || iw >= {g['IW']}) continue;",
-            f"      int xi = xb + ih * {g['IW']} + iw; int wi = wb + kh * {g['KW']} + kw;",
-            f"      for (int c = 0; c < {cg}; c++) {{ acc += X0(xi) * X1(wi); xi += {ihw}; wi += {khw}; }}",
-            "    }",
-            "  }",
-        ]
-    lines += ["  return act(acc);", "}"]
-    return [Pass("Conv", node.name, xs_, y, "\n".join(lines))]
+    if packed:
+        lines.append(compute4(g, c, m, group, cg, mg, per, depthwise, has_bias, y.size))
+    return [Pass("Conv", node.name, xs_, y, "\n".join(lines), vec4=packed)]
 
 
 @kernel("ConvTranspose")

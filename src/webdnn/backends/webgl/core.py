@@ -30,6 +30,7 @@ class Pass:
     inputs: list[Value]  # read as X0, X1, ... in `body`
     output: Value
     body: str  # GLSL defining `float compute(int o)` (and any helpers)
+    vec4: bool = False  # the body defines `vec4 compute4(int t)` (a whole texel) instead
 
 
 @dataclass

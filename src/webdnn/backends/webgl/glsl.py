@@ -1,12 +1,19 @@
 """GLSL ES 3.00 building blocks shared by the webgl kernel generators.
 
-Every tensor lives in an R32F texture, one element per texel, stored row-major: element i
-of a tensor whose texture is W texels wide sits at texel (i % W, i / W); tensors beyond
-4096 x 4096 elements use a 2-D array texture of 4096 x 4096 layers (layer i / 4096**2).
-A kernel ("pass") writes one output tensor: each fragment computes the output element
-whose flat index is `o = y * W_out + x` by calling the generator's `float compute(int o)`.
-Inputs are read with `float X<k>(int i)` (k = input position); shapes are baked in as
-constants, so the only uniforms are the samplers (and `u_base` for array-texture outputs).
+Every tensor lives in an RGBA32F texture holding four consecutive flat (row-major) elements
+per texel: texel t holds elements 4t..4t+3 (the last texel is padded with zeros). Texel t of
+a texture W texels wide sits at (t % W, t / W); tensors beyond 4096 x 4096 texels use a 2-D
+array texture of 4096 x 4096-texel layers (layer t / 4096**2). The flat index of an element
+never depends on its texture, so views (Reshape, ...) share their root's texture.
+
+A kernel ("pass") writes one output tensor; each fragment writes the texel t = y * W_out + x:
+- generic: the body defines `float compute(int o)`, called for o = 4t..4t+3 (o < size);
+- vectorized: the body defines `vec4 compute4(int t)`, the whole texel at once (components
+  beyond the tensor's end are zeroed by main).
+Inputs are read with `float X<k>(int i)` (element i; k = input position), `vec4 X<k>t(int t)`
+(texel t, elements 4t..4t+3) and `vec4 X<k>v(int i)` (elements i..i+3, any alignment: two
+texel fetches when i % 4 != 0). Shapes are baked in as constants, so the only uniforms are the
+samplers (and `u_base`, the layer's first texel, for array-texture outputs).
 """
 
 from __future__ import annotations
@@ -40,17 +47,24 @@ class Layout:
         return self.width * self.height * self.layers
 
 
+def texels_for(size: int) -> int:
+    """Texels holding `size` elements, four per texel (at least one)."""
+    return max((size + 3) // 4, 1)
+
+
 def layout_for(size: int) -> Layout:
-    """Row-major layout of `size` elements: one row if it fits, else rows of 4096, else layers of 4096 x 4096."""
-    size = max(size, 1)
-    if size <= MAX_TEXTURE_WIDTH:
-        return Layout(size, 1)
+    """Layout of `size` elements (ceil(size / 4) texels, row-major): a near-square 2-D texture
+    whose width is a power of two (at most 4096), else layers of 4096 x 4096 texels.
+    Near-square, not one long row: GPUs shade 2 x 2 quads (a one-row target wastes half of
+    every quad) and SwiftShader splits a draw among its threads by rows."""
+    size = texels_for(size)
     if size <= LAYER_SIZE:
-        return Layout(MAX_TEXTURE_WIDTH, math.ceil(size / MAX_TEXTURE_WIDTH))
+        width = min(MAX_TEXTURE_WIDTH, 1 << max(0, math.ceil(math.log2(math.sqrt(size)))))
+        return Layout(width, math.ceil(size / width))
     layers = math.ceil(size / LAYER_SIZE)
     if layers > MAX_LAYERS:
         raise ConversionError(
-            f"webgl: a tensor of {size} elements needs {layers} texture layers, more than {MAX_LAYERS}"
+            f"webgl: a tensor of {4 * size} elements needs {layers} texture layers, more than {MAX_LAYERS}"
         )
     return Layout(MAX_TEXTURE_WIDTH, MAX_TEXTURE_WIDTH, layers)
 
@@ -67,7 +81,7 @@ def flt(x: float) -> str:
 
 
 def texel(lay: Layout, idx: str) -> str:
-    """GLSL ivec2 (ivec3 for array textures) texel coordinate of flat element index `idx` in `lay`."""
+    """GLSL ivec2 (ivec3 for array textures) coordinate of texel index `idx` in `lay`."""
     if lay.layers > 1:
         shift = MAX_TEXTURE_WIDTH.bit_length() - 1
         return f"ivec3({idx} & {lay.width - 1}, ({idx} >> {shift}) & {lay.height - 1}, {idx} >> {2 * shift})"
@@ -188,27 +202,58 @@ float log_(float x) {
 """
 
 
-def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, body: str, half: bool = False) -> str:
-    """The complete fragment shader of one pass: samplers, fetchers, `body` (defines compute), main.
+def _fetchers(k: int, lay: Layout, body: str) -> list[str]:
+    """Sampler u<k> and its readers X<k> (element), X<k>t (texel), X<k>v (4 elements, any alignment)."""
+    lines = [
+        f"uniform {'sampler2DArray' if lay.layers > 1 else 'sampler2D'} u{k};",
+        f"vec4 X{k}t(int t) {{ return texelFetch(u{k}, {texel(lay, 't')}, 0); }}",
+        f"float X{k}(int i) {{ return X{k}t(i >> 2)[i & 3]; }}",
+    ]
+    if f"X{k}v(" in body:
+        lines.append(
+            f"vec4 X{k}v(int i) {{\n  int s = i & 3; vec4 a = X{k}t(i >> 2);\n  if (s == 0) return a;\n"
+            f"  vec4 b = X{k}t((i >> 2) + 1);\n"
+            "  return s == 1 ? vec4(a.yzw, b.x) : (s == 2 ? vec4(a.zw, b.xy) : vec4(a.w, b.xyz));\n}"
+        )
+    return lines
+
+
+def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, body: str, half: bool = False,
+             vec4: bool = False) -> str:
+    """The complete fragment shader of one pass: samplers, fetchers, `body`, main.
+    `vec4`: the body defines `vec4 compute4(int t)`, else `float compute(int o)`.
     `half`: the output is float16, so each value is rounded to float16 as it is written."""
     lines = ["#version 300 es", "precision highp float;", "precision highp int;", "precision highp sampler2D;"]
     if any(lay.layers > 1 for lay in in_layouts):
         lines.append("precision highp sampler2DArray;")
     for k, lay in enumerate(in_layouts):
-        lines.append(f"uniform {'sampler2DArray' if lay.layers > 1 else 'sampler2D'} u{k};")
-        lines.append(f"float X{k}(int i) {{ return texelFetch(u{k}, {texel(lay, 'i')}, 0).r; }}")
-    # an array-texture output is drawn one layer at a time; u_base is the layer's first element
+        lines += _fetchers(k, lay, body)
+    # an array-texture output is drawn one layer at a time; u_base is the layer's first texel
     if out_layout.layers > 1:
         lines.append("uniform int u_base;")
     base = "u_base + " if out_layout.layers > 1 else ""
+    size = max(out_size, 1)
+    texels = texels_for(size)
     lines.append("out vec4 y_;")
+    if half:
+        lines.append("float half_(float v) {\n" + HALF_ROUND + "  return v;\n}")
     lines.append(body.strip())
-    lines.append(
-        "void main() {\n"
-        "  ivec2 p = ivec2(gl_FragCoord.xy);\n"
-        f"  int o = {base}p.y * {out_layout.width} + p.x;\n"
-        f"  float v = 0.0;\n  if (o < {max(out_size, 1)}) v = compute(o);\n"
-        + (HALF_ROUND if half else "")
-        + "  y_ = vec4(v, 0.0, 0.0, 0.0);\n}"
-    )
+    main = ["void main() {", "  ivec2 p = ivec2(gl_FragCoord.xy);", f"  int t = {base}p.y * {out_layout.width} + p.x;",
+            "  vec4 v = vec4(0.0);"]
+    if vec4:
+        main.append(f"  if (t < {texels}) v = compute4(t);")
+        if size % 4:  # the last texel's padding stays zero
+            main.append(f"  if (t == {texels - 1}) v = vec4(v.x, {'v.y' if size % 4 > 1 else '0.0'}, "
+                        f"{'v.z' if size % 4 > 2 else '0.0'}, 0.0);")
+    else:
+        main.append(f"  if (t < {texels}) {{")
+        main.append("    int o = 4 * t;")
+        for c, comp in enumerate("xyzw"):
+            guard = f"if (o + {c} < {size}) " if size % 4 and c else ""
+            main.append(f"    {guard}v.{comp} = compute(o + {c});")
+        main.append("  }")
+    if half:
+        main.append("  v = vec4(half_(v.x), half_(v.y), half_(v.z), half_(v.w));")
+    main += ["  y_ = v;", "}"]
+    lines.append("\n".join(main))
     return "\n".join(lines) + "\n"

@@ -1,17 +1,20 @@
-"""Lowering to the webgl backend (WebGL2, GLSL ES 3.00 fragment shaders over R32F textures).
+"""Lowering to the webgl backend (WebGL2, GLSL ES 3.00 fragment shaders over RGBA32F textures).
 
 Each non-view node becomes one or more passes (see core.Pass); every pass gets a fragment
-shader generated here with all shapes baked in. Tensors live in 2-D textures laid out
-row-major (glsl.layout_for; beyond 4096 x 4096 elements in an array texture); views
-(Reshape and friends) share their root's texture.
-Runtime textures are pooled by (width, height) over the lifetimes of the pass sequence,
-so a texture is reused once the tensor it held is dead; weights get one texture each,
-uploaded once at load.
+shader generated here with all shapes baked in. Every texture holds four consecutive flat
+(row-major) elements per RGBA32F texel (texel t = elements 4t..4t+3, the last one zero-padded),
+laid out near-square with a power-of-two width (glsl.layout_for; beyond 4096 x 4096 texels in an
+array texture); a fragment writes one texel, through the generator's `compute(o)` per element
+or its `compute4(t)` per texel (glsl.fragment). Flat indices do not depend on the texture, so
+views (Reshape and friends) share their root's texture.
+Runtime textures are pooled by (width, height, layers) over the lifetimes of the pass sequence,
+so a texture is reused once the tensor it held is dead; weights (and the constants generators
+re-pack them into) get one texture each, uploaded once at load.
 
 Descriptor additions (top-level field "webgl"):
   programs: [fragment shader source]        deduplicated
-  textures: [{width, height, layers?}]      runtime textures and weight textures; `layers` (> 1)
-                                            makes it a 2-D array texture (tensors > 4096**2)
+  textures: [{width, height, layers?}]      in RGBA texels; runtime textures and weight textures;
+                                            `layers` (> 1) makes it a 2-D array texture
   inputs / outputs: [texture index]         per graph input / output, in order
 Each kernel call is one pass: attrs = {program, textures: [texture of each input..., output]}.
 """
@@ -139,7 +142,7 @@ def _program(graph: Graph, passes: list[Pass], mp: MemoryPlan) -> Program:
         out_lay = layout_for(p.output.size)
         tex_of[id(out_root)] = new_texture(out_lay)
         src = fragment([textures[t] for t in in_tex], p.output.size, out_lay, p.body,
-                       half=p.output.dtype == DType.FLOAT16)
+                       half=p.output.dtype == DType.FLOAT16, vec4=p.vec4)
         if src not in program_index:
             program_index[src] = len(programs)
             programs.append(src)

@@ -1,0 +1,170 @@
+"""Vectorized Conv (constant weights): each fragment computes one output texel, i.e. four
+consecutive output pixels of one output channel, with vec4 arithmetic.
+
+The weights are re-packed at conversion so that one texel fetch brings four useful values:
+- depthwise-like convs (one input channel per group): the taps of output channel m,
+  W'[m][tap] padded to a multiple of 4 (one fetch per four taps, loaded once per fragment);
+- otherwise four input channels per texel: W'[m][kh][kw][c] with c padded to a multiple of 4.
+Inputs are read four pixels at a time (`X0v`: one texel fetch when aligned, else two), so a
+tap costs one or two fetches per four multiply-adds instead of eight.
+
+A texel whose four outputs are not four neighbours on one output row of one channel (a
+texel crossing a row or channel boundary when OW or OH*OW is not a multiple of 4) takes the
+scalar path: `compute(o)` per output, on the same re-packed weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from webdnn.backends.webgl.core import Ctx
+from webdnn.ir.graph import Value
+
+
+def pack_weights(ctx: Ctx, w: Value, depthwise: bool) -> tuple[Value, int]:
+    """(re-packed weight constant, texels per output channel)."""
+    assert w.const is not None
+    data = w.const.astype(np.float32)
+    m, cg = data.shape[:2]
+    taps = int(np.prod(data.shape[2:], dtype=np.int64))
+    if depthwise:
+        per = -(-taps // 4) * 4
+        out = np.zeros((m, per), np.float32)
+        out[:, :taps] = data.reshape(m, taps)
+        return ctx.const(w.name + ".taps4", out), per // 4
+    cg4 = -(-cg // 4) * 4
+    out = np.zeros((m, taps, cg4), np.float32)
+    out[:, :, :cg] = data.reshape(m, cg, taps).transpose(0, 2, 1)
+    return ctx.const(w.name + ".c4", out), taps * cg4 // 4
+
+
+def weight_index(depthwise: bool, per: int, cg: int, kw: int) -> str:
+    """GLSL element index of W[m][c][kh][kw] in the re-packed layout (for the scalar path)."""
+    if depthwise:
+        return f"m * {per * 4} + kh * {kw} + kw"
+    cg4 = -(-cg // 4) * 4
+    return f"m * {per * 4} + (kh * {kw} + kw) * {cg4} + c"
+
+
+def _load(stride: int, aligned: bool) -> str:
+    """GLSL expression of the four inputs at e, e + stride, e + 2 * stride, e + 3 * stride."""
+    if stride == 1:
+        return "X0t(E >> 2)" if aligned else "X0v(E)"
+    if stride == 2:
+        return "ld2(E)"
+    return f"vec4(X0(E), X0(E + {stride}), X0(E + {2 * stride}), X0(E + {3 * stride}))"
+
+
+def _inside(iw: int) -> str:
+    """bvec4: which of the four input columns `iw` lie inside the row (a select, not a product,
+    so a non-finite value read outside the row cannot leak in)."""
+    return f"equal(clamp(iw, 0, {iw - 1}), iw)"
+
+
+LD2 = "vec4 ld2(int e) { vec4 a = X0v(e); vec4 b = X0v(e + 4); return vec4(a.xz, b.xz); }\n"
+
+
+def _channel_sum(cg: int, ihw: int, load: str, wi: str, indent: str) -> list[str]:
+    """Statements adding sum over the group's input channels of x(e + c * ihw) * w to `s`
+    (full quads in a loop, the remainder unrolled); `e` and the weight texel `wi` advance."""
+    full, rest = divmod(cg, 4)
+    ld = [load.replace("E", "e" if j == 0 else f"e + {j * ihw}") for j in range(4)]
+    lines = []
+    if full:
+        lines += [
+            f"{indent}for (int c = 0; c < {full}; c++) {{",
+            f"{indent}  vec4 w = X1t({wi});",
+            f"{indent}  s += {ld[0]} * w.x + {ld[1]} * w.y + {ld[2]} * w.z + {ld[3]} * w.w;",
+            f"{indent}  e += {4 * ihw}; {wi}++;",
+            f"{indent}}}",
+        ]
+    if rest:
+        comps = " + ".join(f"{ld[j]} * w.{'xyzw'[j]}" for j in range(rest))
+        lines.append(f"{indent}{{ vec4 w = X1t({wi}); s += {comps}; }}")
+    return lines
+
+
+def compute4(g: dict[str, int], c: int, m: int, group: int, cg: int, mg: int, per: int, depthwise: bool,
+             has_bias: bool, size: int) -> str:
+    """GLSL `vec4 compute4(int t)` (plus helpers) for a Conv over re-packed weights; relies
+    on the scalar `compute(o)` and `act(v)` defined next to it."""
+    oh_, ow_ = g["OH"], g["OW"]
+    ihw, ohw = g["IH"] * g["IW"], oh_ * ow_
+    no_pad = g["PT"] == g["PL"] == g["PB"] == g["PR"] == 0
+    pointwise = g["KH"] * g["KW"] == 1 and g["SH"] == g["SW"] == 1 and no_pad and ihw == ohw
+    lines = [
+        LD2 if g["SW"] == 2 and not pointwise else "",
+        "vec4 slow4(int o) {",
+        "  return vec4(" + ", ".join(
+            "compute(o)" if k == 0 else f"(o + {k} < {size} ? compute(o + {k}) : 0.0)" for k in range(4)) + ");",
+        "}",
+        "vec4 compute4(int t) {",
+        "  int o = 4 * t;",
+        f"  int n = o / {m * ohw}; int m = (o / {ohw}) % {m}; int p = o % {ohw};",
+    ]
+    # the four outputs must be neighbours: in one plane (pointwise) or on one row (else)
+    if pointwise:
+        if ohw % 4:
+            lines.append(f"  if (p > {ohw - 4}) return slow4(o);")
+    else:
+        lines.append(f"  int oh = p / {ow_}; int ow = p % {ow_};")
+        if ow_ % 4:
+            lines.append(f"  if (ow > {ow_ - 4}) return slow4(o);")
+    xb = f"(n * {c} + (m / {mg}) * {cg}) * {ihw}" if group > 1 else f"n * {c * ihw}"
+    lines += [
+        f"  vec4 acc = vec4({'X2(m)' if has_bias else '0.0'});",
+        f"  int xb = {xb};",
+        f"  int wb = m * {per};",
+    ]
+    if pointwise:
+        # ihw % 4 == 0: the plane, hence every channel's four pixels, starts on a texel
+        load = _load(1, ihw % 4 == 0)
+        lines += ["  int e = xb + p; int wi = wb; vec4 s = vec4(0.0);",
+                  *_channel_sum(cg, ihw, load, "wi", "  "), "  acc += s;"]
+    else:
+        lines += _window(g, cg, ihw, depthwise, per)
+    lines += ["  return vec4(act(acc.x), act(acc.y), act(acc.z), act(acc.w));", "}"]
+    return "\n".join(lines)
+
+
+def _window(g: dict[str, int], cg: int, ihw: int, depthwise: bool, per: int) -> list[str]:
+    """The KH x KW window of four neighbouring outputs (oh, ow..ow+3)."""
+    sw = g["SW"]
+    load = _load(sw, False)
+    lines = [
+        f"  ivec4 iw0 = ivec4(ow * {sw} - {g['PL']}) + ivec4(0, {sw}, {2 * sw}, {3 * sw});",
+    ]
+    if depthwise:
+        # every tap's weight is loaded once; kh and kw are unrolled so the weights are named
+        taps = g["KH"] * g["KW"]
+        lines += [f"  vec4 w{q} = X1t(wb + {q});" for q in range(per)]
+        for kh in range(g["KH"]):
+            lines += [
+                f"  {{ int ih = oh * {g['SH']} + {kh * g['DH'] - g['PT']};",
+                f"    if (ih >= 0 && ih < {g['IH']}) {{ int rb = xb + ih * {g['IW']};",
+            ]
+            for kw in range(g["KW"]):
+                j = kh * g["KW"] + kw
+                assert j < taps
+                lines += [
+                    f"      {{ ivec4 iw = iw0 + {kw * g['DW']}; int e = rb + iw.x;",
+                    f"        vec4 x = {load.replace('E', 'e')};",
+                    f"        acc += mix(vec4(0.0), x * w{j // 4}.{'xyzw'[j % 4]}, {_inside(g['IW'])}); }}",
+                ]
+            lines.append("  } }")
+        return lines
+    cq = per // (g["KH"] * g["KW"])  # weight texels per tap
+    lines += [
+        f"  for (int kh = 0; kh < {g['KH']}; kh++) {{",
+        f"    int ih = oh * {g['SH']} - {g['PT']} + kh * {g['DH']};",
+        f"    if (ih < 0 || ih >= {g['IH']}) continue;",
+        f"    int rb = xb + ih * {g['IW']};",
+        f"    for (int kw = 0; kw < {g['KW']}; kw++) {{",
+        f"      ivec4 iw = iw0 + kw * {g['DW']};",
+        f"      int e = rb + iw.x; int wi = wb + (kh * {g['KW']} + kw) * {cq}; vec4 s = vec4(0.0);",
+        *_channel_sum(cg, ihw, load, "wi", "      "),
+        f"      acc += mix(vec4(0.0), s, {_inside(g['IW'])});",
+        "    }",
+        "  }",
+    ]
+    return lines

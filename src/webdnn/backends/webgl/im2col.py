@@ -1,0 +1,96 @@
+"""Conv (group 1, constant weights) as im2col + a vec4 matrix product, for the convs whose
+direct vec4 kernel would read unaligned texels (KxK windows, planes of a size not a multiple
+of 4).
+
+Pass 1 writes Col[n][r][q] = x[n, c, oh*SH - PT + kh*DH, ow*SW - PL + kw*DW] (0 in the
+padding), r = (c, kh, kw) row-major, q = oh * OW + ow, each row padded to Q4 = ceil(OH*OW / 4)
+* 4 elements so that every row starts on a texel.
+Pass 2 computes the output with planes padded the same way, Y'[n][m][q] = sum over r of
+W'[m][r] * Col[n][r][q] (bias and activation fused), so every texel is four positions of one
+channel and each row costs one aligned texel fetch per four multiply-adds (plus one weight
+fetch per four rows). When OH*OW is not a multiple of 4, pass 3 drops the padding (a copy).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from webdnn.backends.webgl.core import Ctx, Pass
+from webdnn.ir.graph import Node, Value
+
+# Col buffers beyond this many elements (a 64 MB texture) are not worth the memory: such
+# convs use the direct kernel instead.
+MAX_COL = 1 << 24
+
+
+def col_rows(cg: int, khw: int) -> int:
+    return cg * khw
+
+
+def fits(n: int, rows: int, ohw: int) -> bool:
+    return n * rows * (-(-ohw // 4) * 4) <= MAX_COL
+
+
+def passes(node: Node, ctx: Ctx, x: Value, w: Value, bias: Value | None, y: Value, g: dict[str, int],
+           act: str) -> list[Pass]:
+    assert w.const is not None and x.shape is not None and y.shape is not None
+    n, c = x.shape[:2]
+    m = y.shape[1]
+    khw = g["KH"] * g["KW"]
+    rows = c * khw
+    ohw = g["OH"] * g["OW"]
+    q4 = -(-ohw // 4) * 4
+    col = ctx.scratch(node.name + ".col", (n, rows, q4))
+    im2col = "\n".join([
+        "float compute(int o) {",
+        f"  int n = o / {rows * q4}; int r = (o / {q4}) % {rows}; int q = o % {q4};",
+        f"  if (q >= {ohw}) return 0.0;",
+        f"  int c = r / {khw}; int kh = (r / {g['KW']}) % {g['KH']}; int kw = r % {g['KW']};",
+        f"  int ih = (q / {g['OW']}) * {g['SH']} - {g['PT']} + kh * {g['DH']};",
+        f"  int iw = (q % {g['OW']}) * {g['SW']} - {g['PL']} + kw * {g['DW']};",
+        f"  if (ih < 0 || ih >= {g['IH']} || iw < 0 || iw >= {g['IW']}) return 0.0;",
+        f"  return X0(((n * {c} + c) * {g['IH']} + ih) * {g['IW']} + iw);",
+        "}",
+    ])
+    r4 = -(-rows // 4) * 4
+    wp = np.zeros((m, r4), np.float32)
+    wp[:, :rows] = w.const.astype(np.float32).reshape(m, rows)
+    wv = ctx.const(w.name + ".r4", wp)
+    inputs = [col, wv] + ([bias] if bias is not None else [])
+    out = [Pass("Conv.im2col", node.name + ".im2col", [x], col, im2col)]
+    body = _matmul(n, m, rows, q4, bias is not None, act)
+    if q4 == ohw:
+        return [*out, Pass("Conv", node.name, inputs, y, body, vec4=True)]
+    # planes padded to a multiple of 4: one more pass drops the padding
+    padded = ctx.scratch(node.name + ".padded", (n, m, q4))
+    compact = f"float compute(int o) {{ return X0((o / {ohw}) * {q4} + o % {ohw}); }}\n"
+    return [*out, Pass("Conv", node.name + ".mm", inputs, padded, body, vec4=True),
+            Pass("Conv.compact", node.name, [padded], y, compact)]
+
+
+def _matmul(n: int, m: int, rows: int, q4: int, has_bias: bool, act: str) -> str:
+    """`vec4 compute4(int t)` of Y'[n][m][q4] = W'[m] . Col[n]: every texel is four plane positions
+    of one channel and every Col row starts on a texel, so each row costs one aligned fetch."""
+    qt = q4 // 4  # texels per Col row (and per output plane)
+    r4 = -(-rows // 4) * 4
+    full, rest = divmod(rows, 4)
+
+    def mac(count: int) -> str:
+        return "    s += " + " + ".join(
+            f"X0t(k{f' + {j * qt}' if j else ''}) * w.{'xyzw'[j]}" for j in range(count)) + ";"
+
+    lines = [
+        act,
+        "vec4 compute4(int t) {",
+        f"  int n = t / {m * qt}; int m = (t / {qt}) % {m};",
+        f"  int k = n * {rows * qt} + t % {qt}; int wi = m * {r4 // 4};",
+        "  vec4 s = vec4(0.0);",
+    ]
+    if full:
+        lines += [f"  for (int r = 0; r < {full}; r++) {{", "    vec4 w = X1t(wi);", mac(4),
+                  f"    k += {4 * qt}; wi++;", "  }"]
+    if rest:
+        lines += ["  { vec4 w = X1t(wi);", mac(rest), "  }"]
+    lines += [f"  s += vec4({'X2(m)' if has_bias else '0.0'});",
+              "  return vec4(act(s.x), act(s.y), act(s.z), act(s.w));", "}"]
+    return "\n".join(lines)
