@@ -13,6 +13,7 @@ $(STAMP)/system:
 	@mkdir -p $(STAMP)
 	@pkgs=""; command -v chromium >/dev/null || pkgs="chromium"; command -v node >/dev/null || pkgs="$$pkgs nodejs npm"; \
 	if [ -n "$$pkgs" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$pkgs >/dev/null; fi
+	@tools/install-lavapipe.sh
 	@touch $@
 
 python: $(STAMP)/python

@@ -39,7 +39,8 @@ export async function load(url: string, options: LoadOptions = {}): Promise<Runn
       tried.push(`${name}: ${!backend ? "not in this runtime" : "not converted for this model"}`);
       continue;
     }
-    if (!(await backend.isAvailable(options.backendOptions?.[name] as Record<string, unknown> | undefined))) {
+    const backendOptions = options.backendOptions?.[backend.optionsKey ?? name] as Record<string, unknown> | undefined;
+    if (!(await backend.isAvailable(backendOptions))) {
       tried.push(`${name}: not available in this environment`);
       continue;
     }
@@ -50,7 +51,7 @@ export async function load(url: string, options: LoadOptions = {}): Promise<Runn
     const base = descUrl.slice(0, descUrl.lastIndexOf("/") + 1);
     const weights = await loadWeights(desc, base, options.fetch, (n) => report({ phase: "weights", loadedBytes: n, totalBytes: total, backend: name }));
     report({ phase: "compile", loadedBytes: total, totalBytes: total, backend: name });
-    const session = await backend.createSession(desc, weights, options.backendOptions?.[name] as Record<string, unknown> | undefined);
+    const session = await backend.createSession(desc, weights, backendOptions);
     report({ phase: "ready", loadedBytes: total, totalBytes: total, backend: name });
     return new Runner(name, desc, session);
   }

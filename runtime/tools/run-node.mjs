@@ -13,7 +13,7 @@ const ARRAYS = {
 
 const spec = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const backendOptions = { ...spec.backendOptions };
-if ((spec.backendOrder ?? []).includes("webgpu") && !globalThis.navigator?.gpu) {
+if ((spec.backendOrder ?? []).some((b) => b.startsWith("webgpu")) && !globalThis.navigator?.gpu) {
   // WebGPU in Node: the `webgpu` npm package (Dawn), a devDependency of runtime/; absent -> webgpu unavailable
   const dawn = await import("webgpu").catch(() => null);
   if (dawn) backendOptions.webgpu = { ...backendOptions.webgpu, gpu: dawn.create([]) };

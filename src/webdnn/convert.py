@@ -19,7 +19,7 @@ from typing import Any
 import onnx
 
 from webdnn import __version__
-from webdnn.backends import BACKENDS
+from webdnn.backends import AUTO_BACKENDS, BACKENDS
 from webdnn.backends.common.descriptor import write
 from webdnn.errors import ConversionError, UnsupportedOperatorError
 from webdnn.frontend.onnx import from_onnx, load_onnx
@@ -49,9 +49,10 @@ def convert(
 ) -> ConvertResult:
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
-    # None: every backend that can run this model (a backend lacking an op is skipped, not an error).
+    # None: every backend that can run this model (a backend lacking an op is skipped, not an error;
+    # opt-in variants such as webgpu-fp16 only when named).
     optional = backends is None
-    backends = list(BACKENDS) if backends is None else list(backends)
+    backends = list(AUTO_BACKENDS) if backends is None else list(backends)
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
         raise ConversionError(f"unknown backend(s) {unknown}; available: {sorted(BACKENDS)}")

@@ -30,6 +30,9 @@ export interface Session {
 
 export interface Backend {
   readonly name: string;
+  /** The LoadOptions.backendOptions key this backend reads (default: its name); variants of one
+   *  backend share it (webgpu-fp16 reads backendOptions.webgpu). */
+  readonly optionsKey?: string;
   /** Can this backend run here (API present, adapter found, ...)? Must not throw.
    *  `options` is this backend's entry of LoadOptions.backendOptions (e.g. an injected WebGPU `gpu`). */
   isAvailable(options?: Record<string, unknown>): Promise<boolean>;

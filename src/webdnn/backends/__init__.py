@@ -20,6 +20,12 @@ BACKENDS: dict[str, Callable[[Graph], Program]] = {
     "wasm": wasm.lower,
     "webgl": webgl.lower,
     "webgpu": webgpu.lower,
+    "webgpu-fp16": webgpu.lower_fp16,  # opt-in: f16 storage where the adapter has shader-f16
 }
+
+# What `convert(backends=None)` (every backend that can run the model) and the operator tables
+# cover: opt-in variants of another backend are left out.
+OPT_IN = frozenset({"webgpu-fp16"})
+AUTO_BACKENDS = [b for b in BACKENDS if b not in OPT_IN]
 
 DEFAULT_BACKENDS = ["fallback"]

@@ -12,7 +12,7 @@ from collections import Counter
 import onnx
 
 from webdnn import __version__
-from webdnn.backends import BACKENDS
+from webdnn.backends import AUTO_BACKENDS
 from webdnn.browser.paths import REPO_ROOT, runtime_dist
 from webdnn.conformance.cases import Case, load_cases
 from webdnn.conformance.check import ONNX
@@ -25,7 +25,7 @@ DOC_PATH = os.path.join(REPO_ROOT, "docs", "operators.md")
 
 
 def write_operators_doc(path: str = DOC_PATH, reports: list[Report] | None = None) -> str:
-    text = render(load_cases(), [backend_ops(b) for b in BACKENDS],
+    text = render(load_cases(), [backend_ops(b) for b in AUTO_BACKENDS],
                   stored_reports() if reports is None else reports)
     with open(path, "w") as f:
         f.write(text)

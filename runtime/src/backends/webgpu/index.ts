@@ -95,7 +95,7 @@ class WebGPUSession implements Session {
     this.info = {
       vendor: a?.vendor ?? "", architecture: a?.architecture ?? "", device: a?.device ?? "", description: a?.description ?? "",
       fallbackAdapter: (adapter as { isFallbackAdapter?: boolean } | null)?.isFallbackAdapter ?? (a as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false,
-      deviceSupplied: !ownsDevice,
+      deviceSupplied: !ownsDevice, precision: desc.backend === "webgpu-fp16" ? "fp16" : "fp32",
       dispatches: plan.dispatches.length, shaders: plan.shaders.length,
     };
     // weakly held: a supplied device outlives its sessions, and its lost promise must not keep
@@ -135,19 +135,23 @@ class WebGPUSession implements Session {
     return this.device;
   }
 
-  static async create(desc: Descriptor, weights: Uint8Array, options?: WebGPUOptions): Promise<WebGPUSession> {
+  static async create(desc: Descriptor, weights: Uint8Array, options?: WebGPUOptions, fp16 = false): Promise<WebGPUSession> {
     const plan = planDescriptor(desc);
     let device: GPUDevice;
     let adapter: GPUAdapter | null = null;
     if (options?.device) {
       device = options.device;
       requiredLimits(plan, device.limits, true);
+      if (fp16 && !device.features.has(F16)) {
+        throw new WebGPUError(`WebGPU: the webgpu-fp16 model needs a device with the "${F16}" feature; request it ` +
+          `(requiredFeatures: ["${F16}"]) or load the fp32 "webgpu" backend`);
+      }
     } else {
       adapter = await requestAdapter(options);
       if (!adapter) throw new WebGPUError("WebGPU: no adapter available (navigator.gpu.requestAdapter() returned null)");
       const limits = requiredLimits(plan, adapter.limits, false);
       try {
-        device = await adapter.requestDevice({ requiredLimits: limits, label: "webdnn" });
+        device = await adapter.requestDevice({ requiredLimits: limits, requiredFeatures: fp16 ? [F16] : [], label: "webdnn" });
       } catch (e) {
         throw new WebGPUError(`WebGPU: requestDevice failed: ${message(e)}`);
       }
@@ -423,12 +427,29 @@ async function compileErrors(modules: (GPUShaderModule | null)[]): Promise<strin
   return lines.length ? `\n${lines.slice(0, 10).join("\n")}` : "";
 }
 
-export const webgpuBackend: Backend = {
-  name: "webgpu",
-  // a supplied device is used as it is (no adapter needed)
-  isAvailable: async (options) => (options as WebGPUOptions | undefined)?.device !== undefined || (await requestAdapter(options as WebGPUOptions | undefined)) !== null,
-  createSession: async (desc, weights, options) => {
-    if (desc.backend !== "webgpu") throw new DescriptorError(`descriptor is for backend '${desc.backend}', not webgpu`);
-    return WebGPUSession.create(desc, weights, options as WebGPUOptions | undefined);
-  },
-};
+const F16 = "shader-f16";
+
+/** "webgpu", or with `fp16` "webgpu-fp16": the descriptor converted with f16 storage (f32 math),
+ *  offered only where the adapter (or the supplied device) has shader-f16. Both read
+ *  backendOptions.webgpu. */
+function webgpuFamily(fp16: boolean): Backend {
+  const name = fp16 ? "webgpu-fp16" : "webgpu";
+  return {
+    name,
+    optionsKey: "webgpu",
+    // a supplied device is used as it is (no adapter needed)
+    isAvailable: async (options) => {
+      const o = options as WebGPUOptions | undefined;
+      if (o?.device) return !fp16 || o.device.features.has(F16);
+      const adapter = await requestAdapter(o);
+      return adapter !== null && (!fp16 || adapter.features.has(F16));
+    },
+    createSession: async (desc, weights, options) => {
+      if (desc.backend !== name) throw new DescriptorError(`descriptor is for backend '${desc.backend}', not ${name}`);
+      return WebGPUSession.create(desc, weights, options as WebGPUOptions | undefined, fp16);
+    },
+  };
+}
+
+export const webgpuBackend = webgpuFamily(false);
+export const webgpuFp16Backend = webgpuFamily(true);

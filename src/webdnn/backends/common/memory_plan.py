@@ -15,6 +15,7 @@ aligned: a backend binds them from the alignment boundary below (`MemoryPlan.sli
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,10 +78,18 @@ class MemoryPlan:
 
 
 def plan(
-    graph: Graph, alignment: int, kernel_nodes: list[Node] | None = None, alias_concat: bool = False
+    graph: Graph, alignment: int, kernel_nodes: list[Node] | None = None, alias_concat: bool = False,
+    itemsize: Callable[[Value], int] | None = None,
 ) -> MemoryPlan:
     """Plan the arena for `graph`. Views are the nodes `is_view` accepts; `alias_concat` places
-    eligible Concat inputs inside the Concat's output (module docstring)."""
+    eligible Concat inputs inside the Concat's output (module docstring). `itemsize` gives the
+    bytes per element a value is stored with when that differs from its dtype's (webgpu-fp16
+    stores float32 intermediates as float16)."""
+    item = itemsize or (lambda v: v.dtype.itemsize if v.dtype is not None else 4)
+
+    def nbytes(v: Value) -> int:
+        return v.size * item(v) if itemsize is not None else v.nbytes
+
     mp = MemoryPlan(alignment)
     nodes = graph.nodes if kernel_nodes is None else kernel_nodes
     n_steps = len(nodes)
@@ -88,7 +97,7 @@ def plan(
     last: dict[int, int] = {}
     roots: dict[int, Value] = {}
     if alias_concat:
-        mp.slices.update(_concat_slices(graph, nodes))
+        mp.slices.update(_concat_slices(graph, nodes, item))
 
     def touch(v: Value, step: int) -> None:
         r = mp.owner(v)
@@ -113,8 +122,8 @@ def plan(
             touch(go, n_steps)
 
     placed: list[tuple[int, int, int, int]] = []  # (offset, end, first step, last step)
-    for t in sorted(roots.values(), key=lambda r: (-r.nbytes, first[id(r)])):
-        size = align(max(t.nbytes, 1), alignment)
+    for t in sorted(roots.values(), key=lambda r: (-nbytes(r), first[id(r)])):
+        size = align(max(nbytes(t), 1), alignment)
         mp.naive_size += size
         lo, hi = first[id(t)], last[id(t)]
         busy = sorted((off, end) for off, end, f, la in placed if not (la < lo or f > hi))
@@ -125,7 +134,7 @@ def plan(
     return mp
 
 
-def _concat_slices(graph: Graph, nodes: list[Node]) -> dict[int, tuple[Value, int]]:
+def _concat_slices(graph: Graph, nodes: list[Node], item: Callable[[Value], int]) -> dict[int, tuple[Value, int]]:
     """id(input) -> (Concat output, byte offset) for the Concat inputs that can be written in place:
     the Concat's dims before its axis are all 1 (the inputs are contiguous runs of its output);
     the input is made by a single-output, non-view kernel node of `nodes`, is no graph input,
@@ -143,7 +152,7 @@ def _concat_slices(graph: Graph, nodes: list[Node]) -> dict[int, tuple[Value, in
         axis = int(node.attrs.get("axis", 0))
         if y.shape is None or y.dtype is None or any(d != 1 for d in y.shape[:axis % max(len(y.shape), 1)]):
             continue
-        inner = int(np.prod(y.shape[axis % len(y.shape) + 1:], dtype=np.int64)) * y.dtype.itemsize
+        inner = int(np.prod(y.shape[axis % len(y.shape) + 1:], dtype=np.int64)) * item(y)
         start = 0
         for x in node.inputs:
             if x is None or x.shape is None:
@@ -151,6 +160,7 @@ def _concat_slices(graph: Graph, nodes: list[Node]) -> dict[int, tuple[Value, in
             nbytes = x.shape[axis % len(y.shape)] * inner
             p = x.producer
             if (p is not None and id(p) in kernels and len(p.outputs) == 1 and not x.is_const and x.dtype == y.dtype
+                    and item(x) == item(y)
                     and id(x) not in outputs and all(x is not i for i in graph.inputs)
                     and users.get(id(x), []) == [node] and sum(v is x for v in node.inputs) == 1
                     and nbytes > 0 and start % 4 == 0 and nbytes % 4 == 0):

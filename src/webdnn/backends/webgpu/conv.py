@@ -4,13 +4,14 @@ Implicit GEMM, per image n and group g (batch z = n * G + g):
     Y[co, p] = sum_k W[co, k] * im2col(X)[k, p],   k = (ci, kh, kw), p = (oh, ow)
 with M = C_out / G, N = OH * OW, K = C_in / G * KH * KW. W is already M x K row-major;
 the im2col operand is gathered on the fly inside load_b (no im2col buffer), or read as
-vec4s when the convolution is 1x1, stride 1, unpadded and N is a multiple of 4. Bias and
-the fused activation are applied in the store epilogue. 1-D convolutions run as 2-D with
-H = 1.
+vec4s when the convolution is 1x1, stride 1, unpadded and N is a multiple of 4. Bias, the
+fused activation and a fused elementwise epilogue (fuse_elementwise.fuse_epilogues: residual
+Adds, ...) are applied in the store epilogue. 1-D convolutions run as 2-D with H = 1.
 """
 
 from __future__ import annotations
 
+from webdnn.backends.webgpu.elementwise import epilogue_storages, host_epilogue
 from webdnn.backends.webgpu.matmul import gemm_dispatch, load_rows, store_rows
 from webdnn.backends.webgpu.wgsl import (
     Ctx,
@@ -60,10 +61,11 @@ def conv(ctx: Ctx, node: Node) -> list[Dispatch]:
     cout, oh, ow = ys[1], ys[2], ys[3]
     m, n, kk = cout // group, oh * ow, (cin // group) * k[0] * k[1]
     sh = Shader(ctx)
-    vw = kk % 4 == 0
+    f32_keys = epilogue_storages(sh, node)  # e.g. `Conv(x) + x`: x is then read as f32 only
+    vw = kk % 4 == 0 and sh._key(wv) not in f32_keys
     bufw = sh.read(wv, "vec4<f32>" if vw else "f32")
     pointwise = k == [1, 1] and s == [1, 1] and p == [0, 0, 0, 0]
-    vx = pointwise and n % 4 == 0
+    vx = pointwise and n % 4 == 0 and sh._key(xv) not in f32_keys
     bufx = sh.read(xv, "vec4<f32>" if vx else "f32")
     g, cig = u32(group), u32(cin // group)
     helpers = f"fn img(z: u32) -> u32 {{ return z / {g}; }}\nfn grp(z: u32) -> u32 {{ return z % {g}; }}\n"
@@ -100,8 +102,10 @@ def conv(ctx: Ctx, node: Node) -> list[Dispatch]:
     helpers += activation_fn(act)
     vy = n % 4 == 0 and ctx.plan.offset(y) % 16 == 0  # an aliased Concat slice may start mid-vec4
     bufy = sh.write(y, "vec4<f32>" if vy else "f32")
-    store = store_rows(bufy, vy, m, n, f"(img(z) * {u32(cout)} + grp(z) * {u32(m)}) * {u32(n)}", f"act({epi})")
-    return [gemm_dispatch(sh, m, n, kk, n_img * group, helpers + store)]
+    base = f"(img(z) * {u32(cout)} + grp(z) * {u32(m)}) * {u32(n)}"
+    pre, expr, epi_helpers = host_epilogue(sh, node, f"act({epi})", f"{base} + m * {u32(n)} + n")
+    store = store_rows(bufy, vy, m, n, base, expr, pre)
+    return [gemm_dispatch(sh, m, n, kk, n_img * group, helpers + epi_helpers + store)]
 
 
 def _depthwise(
@@ -115,6 +119,7 @@ def _depthwise(
     bx, bw = sh.read(xv), sh.read(wv)
     bb = sh.read(bv) if bv is not None else None
     by = sh.write(y)
+    epi_pre, epi, epi_helpers = host_epilogue(sh, node, activation_expr(act, "acc"), "i")
     _, cin, ih, iw = x
     cout = ys[1]
     mult = cout // group
@@ -132,8 +137,9 @@ def _depthwise(
             acc = acc + {bx}[xb + u32(yy) * {u32(iw)} + u32(xx)] * {bw}[wb + kh * {u32(k[1])} + kw];
         }}
     }}
-    {by}[i] = {activation_expr(act, "acc")};"""
-    return elementwise_dispatch(sh, cout * ys[2] * ys[3] * ys[0], body)
+    {epi_pre}
+    {by}[i] = {epi};"""
+    return elementwise_dispatch(sh, cout * ys[2] * ys[3] * ys[0], body, epi_helpers)
 
 
 @register("ConvTranspose")

@@ -6,7 +6,8 @@ expression of its operands' elements (`operands(node)`, one WGSL expression each
 turns a topologically ordered list of such nodes into one kernel: every external input is
 read once per output element, at the output coordinates through its own baked broadcast
 strides, every intermediate is a `let`, and the last node's output is stored. A single op is
-the one-node case; fuse_elementwise.py builds the longer lists.
+the one-node case; fuse_elementwise.py builds the longer lists. `host_epilogue` applies such a
+list to a Conv/MatMul/Gemm output element before that kernel stores it (fuse_epilogues).
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from webdnn.backends.webgpu.wgsl import (
     narrow,
     need_f32,
     need_float,
+    prod,
     register,
     shape,
+    u32,
     unravel,
     zero,
 )
@@ -398,25 +401,31 @@ def _reader(sh: Shader, v: Value, out_shape: tuple[int, ...]) -> str:
     return sh.at(v, dot("c", broadcast_strides(s, out_shape)))
 
 
-def compose(ctx: Ctx, nodes: Sequence[Node]) -> Dispatch:
-    """One kernel for elementwise `nodes` (topological order): the last node's output from the
-    values the nodes read but do not produce. Every other node's output must be read only by
-    later nodes of the list (it becomes a `let`, never stored). Intermediates broadcast into the
-    output's shape, so each external input is read through its broadcast strides against it."""
-    y = nodes[-1].outputs[0]
-    out_shape = shape(y)
-    sh = Shader(ctx)
-    names: dict[int, str] = {}  # id(value) -> its WGSL `let`
-    reads: list[str] = []  # external inputs, each loaded once at the top
-    lets: list[str] = []  # intermediates
+@dataclass
+class Chain:
+    """Elementwise nodes written as WGSL statements: `lets` (loads of the external inputs, then
+    the intermediates) and the last node's output `expr`, plus the helper blocks they call."""
+
+    lets: list[str]
+    expr: str
+    helpers: dict[str, None]
+
+
+def chain(nodes: Sequence[Node], read: Callable[[Value], str], given: dict[int, str] | None = None) -> Chain:
+    """Walk elementwise `nodes` (topological order): each value they read but do not produce is
+    loaded once by `read(value)` into a `let a<j>` (unless `given` names it already: id -> WGSL),
+    every node but the last becomes a `let t<k>`, narrowed to what a store would keep."""
+    names = dict(given or {})  # id(value) -> its WGSL name
+    loads: list[str] = []
+    lets: list[str] = []
     helpers: dict[str, None] = {}  # ordered set of helper blocks
     expr = ""
     for k, node in enumerate(nodes):
         args = []
         for v in operands(node):
             if id(v) not in names:
-                names[id(v)] = f"a{len(reads)}"
-                reads.append(_reader(sh, v, out_shape))
+                names[id(v)] = f"a{len(loads)}"
+                loads.append(f"let a{len(loads)} = {read(v)};")
             args.append(names[id(v)])
         e = expression(node, args)
         helpers.update(dict.fromkeys(e.helpers))
@@ -426,13 +435,78 @@ def compose(ctx: Ctx, nodes: Sequence[Node]) -> Dispatch:
             names[id(out)] = f"t{k}"
             # the value a separate kernel would have stored and read back (uint8/int8 wrap, f16 rounding)
             lets.append(f"let t{k} = {narrow(out.dtype, expr)};")
-    loads = [f"let a{j} = {r};" for j, r in enumerate(reads)]
-    pre = "\n    ".join(filter(None, [_coords(reads, out_shape), *loads, *lets]))
-    return map_dispatch(sh, y, pre, expr, "".join(helpers))
+    return Chain(loads + lets, expr, helpers)
+
+
+def compose(ctx: Ctx, nodes: Sequence[Node]) -> Dispatch:
+    """One kernel for elementwise `nodes` (topological order): the last node's output from the
+    values the nodes read but do not produce. Every other node's output must be read only by
+    later nodes of the list (it becomes a `let`, never stored). Intermediates broadcast into the
+    output's shape, so each external input is read through its broadcast strides against it."""
+    y = nodes[-1].outputs[0]
+    out_shape = shape(y)
+    sh = Shader(ctx)
+    reads: list[str] = []
+
+    def read(v: Value) -> str:
+        reads.append(_reader(sh, v, out_shape))
+        return reads[-1]
+
+    c = chain(nodes, read)
+    pre = "\n    ".join(filter(None, [_coords(reads, out_shape), *c.lets]))
+    return map_dispatch(sh, y, pre, c.expr, "".join(c.helpers))
 
 
 def _coords(reads: list[str], out_shape: tuple[int, ...]) -> str:
     return unravel("i", out_shape) if any(re.search(r"\bc\d", r) for r in reads) else ""
+
+
+def broadcast_index(idx: str, v_shape: Sequence[int], out_shape: Sequence[int]) -> str:
+    """WGSL index of the element of a `v_shape` tensor that broadcasts to linear element `idx`
+    (a u32 expression) of `out_shape`: only the axes `v` does not broadcast along are decoded,
+    each by one division and one modulo (a per-channel bias costs `(idx / HW) % C`)."""
+    if tuple(v_shape) == tuple(out_shape):
+        return idx
+    st = broadcast_strides(v_shape, out_shape)
+    terms = []
+    for d, s in enumerate(st):
+        if s == 0:
+            continue
+        inner = prod(out_shape[d + 1:])
+        c = f"({idx})" if inner == 1 else f"(({idx}) / {u32(inner)})"
+        if d > 0:  # the leading axis needs no modulo: idx < the output's size
+            c = f"({c} % {u32(out_shape[d])})"
+        terms.append(c if s == 1 else f"{c} * {u32(s)}")
+    return " + ".join(terms) or "0u"
+
+
+def epilogue(sh: Shader, nodes: Sequence[Node], x: Value, xv: str, idx: str) -> Chain:
+    """Elementwise `nodes` applied to a kernel's computed output element: `x` (the value the
+    nodes read, never stored) is the WGSL f32 `xv`, and every other operand is loaded from its
+    own binding at the output element `idx` (linear, u32) through its broadcast strides."""
+    out_shape = shape(nodes[-1].outputs[0])
+    assert shape(x) == out_shape, "an epilogue keeps its kernel's output shape"
+    return chain(nodes, lambda v: sh.at(v, broadcast_index(idx, shape(v), out_shape)), {id(x): xv})
+
+
+def host_epilogue(sh: Shader, node: Node, y: str, idx: str) -> tuple[str, str, str]:
+    """The output element of a kernel with an epilogue (Conv, MatMul, Gemm) from `y`, its value
+    with bias and fused activation applied: the elementwise nodes fuse_epilogues folded into it
+    (attrs["epilogue"]), reading their other operands at linear output element `idx`. Returns
+    (statements, f32 expression, helper functions); without an epilogue `y` itself."""
+    nodes = node.attrs.get("epilogue")
+    if not nodes:
+        return "", y, ""
+    c = epilogue(sh, nodes, node.attrs["epilogue_x"], "x", idx)
+    return "\n    ".join([f"let x = {y};", *c.lets]), c.expr, "".join(c.helpers)
+
+
+def epilogue_storages(sh: Shader, node: Node) -> set[tuple[str, int]]:
+    """The bindings (Shader keys) the epilogue reads as f32: a host operand that shares one must
+    not be bound as vec4 (one binding has one element type)."""
+    nodes = node.attrs.get("epilogue", [])
+    inner = {id(node.attrs.get("epilogue_x"))} | {id(n.outputs[0]) for n in nodes}  # never stored
+    return {sh._key(sh.ctx.bound(v)[0]) for n in nodes for v in operands(n) if id(v) not in inner}
 
 
 @register(*EXPRESSIONS)

@@ -8,6 +8,11 @@ kernel, and the memory plan no longer sees it). Intermediates broadcast into the
 shape, so every external input is read through its own broadcast strides against that shape;
 a small intermediate (a broadcast mask) is recomputed per output element, which costs less than
 a dispatch and a round trip through memory. Groups stay within wgsl.MAX_BINDINGS bindings.
+
+Then `fuse_epilogues` folds such a group (or one elementwise node) into the Conv, MatMul or Gemm
+whose output it consumes: the kernel computes its output element, applies its own bias and
+activation, then the group's expression (elementwise.epilogue) before the store (ResNet's
+`Conv -> Add(skip) -> Relu`, BERT's `MatMul -> Add(bias) -> Gelu`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 from webdnn.backends.common.memory_plan import is_view
 from webdnn.backends.webgpu.elementwise import EXPRESSIONS, compose, expression, operands
 from webdnn.backends.webgpu.wgsl import MAX_BINDINGS, Ctx, Dispatch, Unsupported
+from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
 
 FUSED = "FusedElementwise"  # attrs["nodes"]: the group in topological order; the last one's output is its output
@@ -102,3 +108,55 @@ def fuse_elementwise(graph: Graph) -> int:
         drop = {id(n) for n in group[:-1]}
         graph.nodes = [n for n in graph.nodes if id(n) not in drop]
     return sum(len(g) - 1 for g in groups)
+
+
+# kernels with an epilogue, and how many inputs of theirs come before the epilogue's operands
+# (omitted optional inputs are padded with None so `node.input(2)` stays the bias)
+EPILOGUE_HOSTS = {"Conv": 3, "Gemm": 3, "MatMul": 2}
+
+
+def _members(node: Node) -> list[Node]:
+    return list(node.attrs["nodes"]) if node.op_type == FUSED else [node]
+
+
+def fuse_epilogues(graph: Graph) -> int:
+    """Fold the elementwise group that alone consumes a float32 Conv/MatMul/Gemm output into that
+    kernel (attrs["epilogue"] = the group's nodes, attrs["epilogue_x"] = the value they read); the
+    kernel then writes the group's output and reads the group's other operands. Returns the number
+    of kernels removed. Run after fuse_elementwise, so a consumer is one group or one node."""
+    users = graph.users()
+    fusible = {id(n) for n in graph.nodes if n.op_type == FUSED or _fusible(n)}
+    merged: dict[int, Node] = {}  # id(consumer) -> the host that absorbs it
+    for host in graph.nodes:
+        if host.op_type not in EPILOGUE_HOSTS or "epilogue" in host.attrs or len(host.outputs) != 1:
+            continue
+        x = host.outputs[0]
+        readers = {id(u): u for u in users.get(id(x), [])}
+        if len(readers) != 1 or graph.is_graph_output(x) or x.dtype != DType.FLOAT32:
+            continue
+        (consumer,) = readers.values()
+        if id(consumer) not in fusible or id(consumer) in merged:
+            continue
+        nodes = _members(consumer)
+        y = nodes[-1].outputs[0]
+        values = [v for m in nodes for v in (*operands(m), m.outputs[0])]
+        if y.shape != x.shape or any(v.dtype != DType.FLOAT32 for v in values):
+            continue  # the store is the host's f32 store of its own output shape
+        own = [v for v in host.inputs if v is not None]
+        extra = [v for v in _externals(nodes) if v is not x]
+        if len({_storage(v) for v in [*own, *extra]}) + 1 > MAX_BINDINGS:
+            continue
+        merged[id(consumer)] = host
+    for consumer_id, host in merged.items():
+        consumer = next(n for n in graph.nodes if id(n) == consumer_id)
+        nodes = _members(consumer)
+        x, y = host.outputs[0], nodes[-1].outputs[0]
+        pad = [host.input(i) for i in range(EPILOGUE_HOSTS[host.op_type])]
+        host.inputs = [*pad, *(v for v in _externals(nodes) if v is not x)]
+        host.attrs = {**host.attrs, "epilogue": nodes, "epilogue_x": x}
+        host.outputs = [y]
+        y.producer = host
+        # the host moves to the consumer's place: every operand of the epilogue exists by then
+        graph.nodes = [n for n in graph.nodes if n is not host]
+        graph.nodes[graph.nodes.index(consumer)] = host
+    return len(merged)

@@ -14,7 +14,10 @@ group 0, each the whole byte range of that tensor (rounded up to 4 bytes), in th
 or the weights buffer; attrs = {shader: index, workgroups: [x, y, z]}. `op` and `name`
 are the node's (`name#i` when a node takes several dispatches, e.g. Concat: one per input).
 Before planning, chains of elementwise nodes become one FusedElementwise node each
-(fuse_elementwise.py): one dispatch, named after the group's last node. The plan places
+(fuse_elementwise.py): one dispatch, named after the group's last node; a group (or single
+elementwise node) that alone reads a float32 Conv/MatMul/Gemm output is then folded into that
+kernel's store (fuse_epilogues: op and name stay the host's, its bindings gain the group's other
+operands, and it writes the group's output). The plan places
 eligible Concat inputs inside the Concat's output (memory_plan alias_concat), so their
 producers write their slice and the Concat dispatches only for what it still copies; a slice
 off a 256-byte boundary is bound through a window tensor starting at the boundary below
@@ -29,7 +32,8 @@ from typing import Any
 from webdnn.backends.common.descriptor import KernelCall, Program
 from webdnn.backends.common.memory_plan import is_view, plan
 from webdnn.backends.webgpu import conv, elementwise, matmul, pool, reduce, resize, tensor  # noqa: F401 (registers)
-from webdnn.backends.webgpu.fuse_elementwise import FUSED, fuse_elementwise, fused
+from webdnn.backends.webgpu import fp16 as fp16_
+from webdnn.backends.webgpu.fuse_elementwise import FUSED, fuse_elementwise, fuse_epilogues, fused
 from webdnn.backends.webgpu.wgsl import GENERATORS, Ctx, Unsupported
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.graph import Graph
@@ -42,10 +46,15 @@ def supported() -> list[str]:
     return sorted(GENERATORS)
 
 
-def lower(graph: Graph) -> Program:
+def lower(graph: Graph, fp16: bool = False) -> Program:
+    """The webgpu descriptor; with `fp16`, the webgpu-fp16 one (fp16.py: f16 storage, f32 math)."""
     fuse_elementwise(graph)  # the graph is this backend's own copy (convert.py)
-    mp = plan(graph, ALIGNMENT, list(graph.nodes), alias_concat=True)  # producers write into Concat slices
-    ctx = Ctx(graph, mp)
+    fuse_epilogues(graph)  # then a group that alone reads a Conv/MatMul/Gemm output joins its store
+    half = fp16_.half_values(graph) if fp16 else set()
+    size = (lambda v: 2 if id(v) in half else v.dtype.itemsize) if half else None
+    # producers write into Concat slices
+    mp = plan(graph, ALIGNMENT, list(graph.nodes), alias_concat=True, itemsize=size)
+    ctx = Ctx(graph, mp, half)
     shaders: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     calls: list[KernelCall] = []
@@ -75,4 +84,12 @@ def lower(graph: Graph) -> Program:
             name = node.name if len(dispatches) == 1 else f"{node.name}#{i}"
             attrs = {"shader": index[d.code], "workgroups": list(d.workgroups)}
             calls.append(KernelCall(node.op_type, name, list(d.inputs), list(d.outputs), attrs))
-    return Program(NAME, graph, calls, mp, weight_alignment=ALIGNMENT, extra={"shaders": shaders})
+    if fp16:
+        called = [v for c in calls for v in [*c.inputs, *c.outputs] if v is not None]
+        fp16_.store_half([*fp16_.graph_values(graph), *called], ctx.half)
+    return Program(fp16_.NAME if fp16 else NAME, graph, calls, mp, weight_alignment=ALIGNMENT,
+                   extra={"shaders": shaders})
+
+
+def lower_fp16(graph: Graph) -> Program:
+    return lower(graph, fp16=True)

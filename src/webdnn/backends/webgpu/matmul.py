@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from webdnn.backends.webgpu.elementwise import epilogue_storages, host_epilogue
 from webdnn.backends.webgpu.wgsl import (
     Ctx,
     Dispatch,
@@ -129,16 +130,19 @@ def load_rows(fn: str, buf: str, vec: bool, rows: int, cols: int, base: str, row
     )
 
 
-def store_rows(buf: str, vec: bool, rows: int, cols: int, base: str, epilogue: str) -> str:
+def store_rows(buf: str, vec: bool, rows: int, cols: int, base: str, epilogue: str, pre: str = "") -> str:
     """store(z, m, n, v): C[m, n..n+3] = epi(v) with C[m, n] = buf[base(z) + m*cols + n].
 
-    `epilogue` is an f32 expression of `v` (the accumulated value), `z`, `m` and `n`.
+    `epilogue` is an f32 expression of `v` (the accumulated value), `z`, `m` and `n`, after the
+    statements `pre` (a fused elementwise epilogue's loads and lets). A vec4 store runs it per lane.
     """
+    epi = f"fn epi(z: u32, v: f32, m: u32, n: u32) -> f32 {{\n    {pre}\n    return {epilogue};\n}}\n" if pre else (
+        f"fn epi(z: u32, v: f32, m: u32, n: u32) -> f32 {{ return {epilogue}; }}\n")
     if vec:
         lanes = ", ".join(f"epi(z, v[{j}], m, n + {j}u)" for j in range(4))
         inside = f"m < {u32(rows)} && n < {u32(cols)}"
         return (
-            f"fn epi(z: u32, v: f32, m: u32, n: u32) -> f32 {{ return {epilogue}; }}\n"
+            f"{epi}"
             f"fn store(z: u32, m: u32, n: u32, v: vec4<f32>) {{\n"
             f"    if ({inside}) {{ {buf}[({base} + m * {u32(cols)} + n) / 4u] = vec4<f32>({lanes}); }}\n"
             f"}}\n"
@@ -147,7 +151,7 @@ def store_rows(buf: str, vec: bool, rows: int, cols: int, base: str, epilogue: s
         f"    if (n + {j}u < {u32(cols)}) {{ {buf}[o + {j}u] = epi(z, v[{j}], m, n + {j}u); }}" for j in range(4)
     )
     return (
-        f"fn epi(z: u32, v: f32, m: u32, n: u32) -> f32 {{ return {epilogue}; }}\n"
+        f"{epi}"
         f"fn store(z: u32, m: u32, n: u32, v: vec4<f32>) {{\n"
         f"    if (m >= {u32(rows)}) {{ return; }}\n"
         f"    let o = {base} + m * {u32(cols)} + n;\n{lanes}\n}}\n"
@@ -178,7 +182,9 @@ def _matmul(
     alpha: float = 1.0,
     beta: float = 1.0,
     act: dict[str, object] | None = None,
+    node: Node,
 ) -> Dispatch:
+    """y = act(alpha * op(a) @ op(b) + beta * bias), then `node`'s fused epilogue (if it has one)."""
     need_f32(a, b, y, bias)
     sa, sb = shape(a), shape(b)
     a2 = (1, *sa) if len(sa) == 1 else sa
@@ -195,6 +201,8 @@ def _matmul(
     vb = not trans_b and n % 4 == 0
     if va and vb and sh._key(a) == sh._key(b):
         va = vb = False  # one binding cannot be read as two types
+    f32_keys = epilogue_storages(sh, node)
+    va, vb = va and sh._key(a) not in f32_keys, vb and sh._key(b) not in f32_keys
     bufa = sh.read(a, "vec4<f32>" if va else "f32")
     bufb = sh.read(b, "vec4<f32>" if vb else "f32")
     loaders = batch_base("base_a", out_batch, a2[:-2], m * k) + batch_base("base_b", out_batch, b2[:-2], k * n)
@@ -210,14 +218,15 @@ def _matmul(
     loaders += activation_fn(act)
     vy = n % 4 == 0 and ctx.plan.offset(y) % 16 == 0  # an aliased Concat slice may start mid-vec4
     bufy = sh.write(y, "vec4<f32>" if vy else "f32")
-    loaders += store_rows(bufy, vy, m, n, f"z * {u32(m * n)}", f"act({epi})")
+    pre, expr, helpers = host_epilogue(sh, node, f"act({epi})", f"z * {u32(m * n)} + m * {u32(n)} + n")
+    loaders += helpers + store_rows(bufy, vy, m, n, f"z * {u32(m * n)}", expr, pre)
     return gemm_dispatch(sh, m, n, k, batches, loaders)
 
 
 @register("MatMul")
 def matmul(ctx: Ctx, node: Node) -> list[Dispatch]:
-    a, b = ins(node)
-    return [_matmul(ctx, a, b, node.outputs[0], act=node.attrs.get("activation"))]
+    a, b = ins(node)[:2]  # then the epilogue's operands
+    return [_matmul(ctx, a, b, node.outputs[0], act=node.attrs.get("activation"), node=node)]
 
 
 @register("Gemm")
@@ -229,6 +238,6 @@ def gemm(ctx: Ctx, node: Node) -> list[Dispatch]:
             ctx, a, b, node.outputs[0],
             trans_a=bool(node.attrs.get("transA", 0)), trans_b=bool(node.attrs.get("transB", 0)),
             bias=node.input(2), alpha=float(node.attrs.get("alpha", 1.0)), beta=float(node.attrs.get("beta", 1.0)),
-            act=node.attrs.get("activation"),
+            act=node.attrs.get("activation"), node=node,
         )
     ]

@@ -46,7 +46,15 @@ class Dispatch:
 class Ctx:
     graph: Graph
     plan: MemoryPlan
+    # ids of the float32 values stored as f16 (the webgpu-fp16 descriptor, fp16.py): their
+    # bindings are array<f16> / array<vec4<f16>>, and Shader.finish converts every access
+    half: set[int] = field(default_factory=set)
     _windows: dict[int, tuple[Value, int]] = field(default_factory=dict)
+
+    def itemsize(self, v: Value) -> int:
+        """Bytes per element of `v` as stored."""
+        assert v.dtype is not None
+        return 2 if id(v) in self.half else v.dtype.itemsize
 
     def bound(self, v: Value) -> tuple[Value, int]:
         """The tensor a binding of `v` names and the bytes from its start to `v`'s: `v` itself
@@ -59,8 +67,11 @@ class Ctx:
             return v, 0
         w = self._windows.get(id(v))
         if w is None:
-            assert v.dtype is not None and shift % v.dtype.itemsize == 0
-            win = Value(f"{v.name}@-{shift}", v.dtype, (shift // v.dtype.itemsize + v.size,))
+            item = self.itemsize(v)
+            assert shift % item == 0
+            win = Value(f"{v.name}@-{shift}", v.dtype, (shift // item + v.size,))
+            if id(v) in self.half:
+                self.half.add(id(win))
             self.plan.add_slice(win, v, -shift)
             self._windows[id(v)] = w = (win, shift)
         return w
@@ -341,9 +352,44 @@ class _Binding:
     elem: str
     writable: bool
     shift: int = 0  # bytes from the binding's start to the tensor's (Ctx.bound)
+    half: bool = False  # stored as f16 (Ctx.half): declared with _HALF[elem], accesses converted
+
+    @property
+    def stored(self) -> str:
+        return _HALF[self.elem] if self.half else self.elem
 
 
-_ELEM_BYTES = {"f32": 4, "i32": 4, "u32": 4, "vec2<u32>": 8, "vec4<f32>": 16}
+_ELEM_BYTES = {"f32": 4, "i32": 4, "u32": 4, "vec2<u32>": 8, "vec4<f32>": 16, "f16": 2, "vec4<f16>": 8}
+_HALF = {"f32": "f16", "vec4<f32>": "vec4<f16>"}
+
+
+def _half_access(code: str, name: str, elem: str) -> str:
+    """`code` with every access to the f16-stored binding `name` converted: a load `name[e]` reads
+    as `elem(name[e])` (f32 math on f16 storage), a store `name[e] = x;` as `name[e] = f16(x);`
+    (brackets and the stored expression matched; compound assignments expanded)."""
+    pat = re.compile(rf"\b{name}\[")
+    out, pos = [], 0
+    while (m := pat.search(code, pos)) is not None:
+        depth, j = 1, m.end()
+        while depth:
+            depth += {"[": 1, "]": -1}.get(code[j], 0)
+            j += 1
+        ref = f"{name}[{_half_access(code[m.end():j - 1], name, elem)}]"
+        op = re.match(r"\s*([-+*/]?)=(?!=)", code[j:])
+        if op is None:
+            out.append(f"{code[pos:m.start()]}{elem}({ref})")
+            pos = j
+            continue
+        k, depth = j + op.end(), 0
+        while depth or code[k] != ";":
+            depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(code[k], 0)
+            k += 1
+        rhs = _half_access(code[j + op.end():k].strip(), name, elem)
+        if op.group(1):
+            rhs = f"{elem}({ref}) {op.group(1)} ({rhs})"
+        out.append(f"{code[pos:m.start()]}{ref} = {_HALF[elem]}({rhs})")
+        pos = k
+    return "".join(out) + code[pos:]
 
 
 def _shift_index(code: str, name: str, by: int) -> str:
@@ -383,9 +429,13 @@ class Shader:
                 raise Unsupported(f"tensor '{v.name}' is bound twice with different types")
             return b.name
         group = self.writes if writable else self.reads
-        if shift % _ELEM_BYTES.get(elem, shift + 1):
+        half = id(v) in self.ctx.half
+        if half and elem not in _HALF:
+            raise Unsupported(f"tensor '{v.name}' is stored as f16 (webgpu-fp16) but this kernel binds it as {elem}; "
+                              "convert for the fp32 'webgpu' backend")
+        if shift % _ELEM_BYTES.get(_HALF[elem] if half else elem, shift + 1):
             raise Unsupported(f"tensor '{v.name}' lies {shift} bytes into its binding, not a whole {elem}")
-        b = _Binding(f"{'out' if writable else 'in'}{len(group)}", v, elem, writable, shift)
+        b = _Binding(f"{'out' if writable else 'in'}{len(group)}", v, elem, writable, shift, half)
         group.append(b)
         self._keys[k] = b
         return b.name
@@ -413,7 +463,7 @@ class Shader:
         decls = []
         for i, b in enumerate([*self.reads, *self.writes]):
             access = "read" if b.value.is_const else "read_write"
-            decls.append(f"@group(0) @binding({i}) var<storage, {access}> {b.name}: array<{b.elem}>;")
+            decls.append(f"@group(0) @binding({i}) var<storage, {access}> {b.name}: array<{b.stored}>;")
         for w in workgroups:
             if w > MAX_GROUPS:
                 raise Unsupported(f"{w} workgroups exceed the dispatch limit")
@@ -423,10 +473,13 @@ class Shader:
                 specials += fns
         for b in [*self.reads, *self.writes]:
             if b.shift:  # a Concat slice bound from the boundary below: index past the bytes before it
-                body = _shift_index(body, b.name, b.shift // _ELEM_BYTES[b.elem])
-                helpers = _shift_index(helpers, b.name, b.shift // _ELEM_BYTES[b.elem])
+                body = _shift_index(body, b.name, b.shift // _ELEM_BYTES[b.stored])
+                helpers = _shift_index(helpers, b.name, b.shift // _ELEM_BYTES[b.stored])
+            if b.half:
+                body, helpers = _half_access(body, b.name, b.elem), _half_access(helpers, b.name, b.elem)
+        enable = "enable f16;\n" if any(b.half for b in [*self.reads, *self.writes]) else ""
         code = (
-            "\n".join(decls) + "\n" + specials + helpers
+            enable + "\n".join(decls) + "\n" + specials + helpers
             + f"@compute @workgroup_size({size[0]}, {size[1]}, {size[2]})\n"
             + "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,\n"
             + "        @builtin(local_invocation_id) lxy: vec3<u32>) {\n"
