@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from tests.backends.webgpu.helpers import check_in_browser
 from tests.backends.webgpu.test_webgpu_kernels import Case, family, n, rnd
 from webdnn.convert import convert
-from webdnn.verify import compare, reference_outputs
 
 
 def concat_cases() -> dict[str, Case]:
@@ -62,15 +62,7 @@ def test_aliased_concats_match_onnxruntime(gpu_browser, tmp_path) -> None:  # ty
     model, inputs = family(concat_cases())
     out = os.path.join(tmp_path, "out")
     convert(model, out, ["webgpu"])
-    ref = reference_outputs(model, inputs)
-    r = gpu_browser.run_model(out, inputs, ["webgpu"], repeat=1)  # twice: the arena is reused
-    assert r.backend == "webgpu"
-    bad = []
-    for k, want in ref.items():
-        c = compare(k, want, r.outputs.get(k))
-        if not c.ok:
-            bad.append(f"{k}: max abs err {c.max_abs_err:.3g} {c.detail}")
-    assert not bad, "\n".join(bad)
+    check_in_browser(gpu_browser, model, inputs, out, repeat=1)  # twice: the arena is reused
 
 
 # ---------------------------------------------------------------- descriptors (no browser)

@@ -7,19 +7,18 @@ that each condition (single consumer, not a graph output, same shape, float32, b
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto
 
+from tests.backends.webgpu.helpers import check_in_browser, convert_cases, ops
 from tests.backends.webgpu.test_webgpu_kernels import Case, family, n, rnd
 from webdnn.backends.webgpu.wgsl import MAX_BINDINGS
 from webdnn.convert import convert
-from webdnn.verify import compare, reference_outputs
 
 
 def _erf_gelu(x: str, out: str = "y") -> list[Any]:
@@ -102,45 +101,18 @@ def shared_cases() -> dict[str, Case]:
     return c
 
 
-def _check(model: Any, inputs: dict[str, np.ndarray], out: str, gpu_browser: Any) -> None:
-    ref = reference_outputs(model, inputs)
-    r = gpu_browser.run_model(out, inputs, ["webgpu"])
-    assert r.backend == "webgpu"
-    bad = []
-    for key, want in ref.items():
-        c = compare(key, want, r.outputs.get(key))
-        if not c.ok:
-            bad.append(f"{key}: max abs err {c.max_abs_err:.3g} {c.detail}")
-    assert not bad, "\n".join(bad)
-
-
 @pytest.mark.browser
 def test_epilogues_match_onnxruntime(gpu_browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
     model, inputs = family({**epilogue_cases(), **concat_cases(), **shared_cases()})
     out = os.path.join(tmp_path, "out")
     convert(model, out, ["webgpu"])
-    ops = _ops(out)
+    kinds = ops(out)
     # every chain above joined its kernel (the shared cases keep one group each)
-    assert ops.count("FusedElementwise") == 2 and not {"Add", "Mul", "Concat"} & set(ops), ops
-    _check(model, inputs, out, gpu_browser)
+    assert kinds.count("FusedElementwise") == 2 and not {"Add", "Mul", "Concat"} & set(kinds), kinds
+    check_in_browser(gpu_browser, model, inputs, out)
 
 
 # ---------------------------------------------------------------- lowering (no browser)
-
-
-def _desc(cases: dict[str, Case], tmp_path: Any, extra_outputs: tuple[str, ...] = ()) -> dict[str, Any]:
-    model, _ = family(cases)
-    model.graph.output.extend(helper.make_empty_tensor_value_info(o) for o in extra_outputs)
-    out = os.path.join(tmp_path, "out")
-    convert(model, out, ["webgpu"])
-    with open(os.path.join(out, "webgpu", "descriptor.json")) as f:
-        d: dict[str, Any] = json.load(f)
-    return d
-
-
-def _ops(out: str) -> list[str]:
-    with open(os.path.join(out, "webgpu", "descriptor.json")) as f:
-        return [k["op"] for k in json.load(f)["kernels"]]
 
 
 def _bound(d: dict[str, Any], name: str, side: str) -> list[str]:
@@ -157,7 +129,7 @@ def _code(d: dict[str, Any], name: str) -> str:
 
 def test_each_chain_joins_its_kernel(tmp_path) -> None:  # type: ignore[no-untyped-def]
     cases = epilogue_cases()
-    d = _desc(cases, tmp_path)
+    d = convert_cases(cases, tmp_path)
     got = sorted((k["op"], k["name"]) for k in d["kernels"])
     want = sorted((nodes[0].op_type, f"{name}_{nodes[0].op_type}") for name, (nodes, _, _) in cases.items())
     assert got == want  # one dispatch per case: the host kernel, keeping its op and name
@@ -176,7 +148,7 @@ def test_each_chain_joins_its_kernel(tmp_path) -> None:  # type: ignore[no-untyp
 
 
 def test_epilogue_operands_broadcast_by_index(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    d = _desc({"conv_odd_bcast": epilogue_cases()["conv_odd_bcast"]}, tmp_path)
+    d = convert_cases({"conv_odd_bcast": epilogue_cases()["conv_odd_bcast"]}, tmp_path)
     code = _code(d, "conv_odd_bcast_Conv")
     # output (2, 5, 5, 3): the (5, 1, 1) operand is read by channel, the (3,) one by column
     reads = dict(re.findall(r"let (a\d) = (in\d\[[^;]*\]);", code))
@@ -186,7 +158,7 @@ def test_epilogue_operands_broadcast_by_index(tmp_path) -> None:  # type: ignore
 
 def test_vec4_stores_run_the_epilogue_per_lane(tmp_path) -> None:  # type: ignore[no-untyped-def]
     cases = epilogue_cases()
-    d = _desc({k: cases[k] for k in ("conv1x1_self_res", "matmul_bias_res")}, tmp_path)
+    d = convert_cases({k: cases[k] for k in ("conv1x1_self_res", "matmul_bias_res")}, tmp_path)
     for name in ("conv1x1_self_res_Conv", "matmul_bias_res_MatMul"):
         code = _code(d, name)
         assert "vec4<f32>(epi(z, v[0], m, n + 0u), epi(z, v[1], m, n + 1u)" in code, name
@@ -199,7 +171,7 @@ def test_vec4_stores_run_the_epilogue_per_lane(tmp_path) -> None:  # type: ignor
 
 
 def test_epilogue_writes_a_zero_copy_concat_slice(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    d = _desc(concat_cases(), tmp_path)
+    d = convert_cases(concat_cases(), tmp_path)
     assert sorted(k["op"] for k in d["kernels"]) == ["Conv"] * 4  # no Concat, no Add/Relu/Mul dispatch
     windows = {t["name"] for t in d["tensors"] if "@-" in t["name"]}
     assert windows == {"cat_odd_s@-60", "cat_vec4_r@-64"}, windows
@@ -210,7 +182,7 @@ def test_epilogue_writes_a_zero_copy_concat_slice(tmp_path) -> None:  # type: ig
 
 
 def test_fusion_stops_at_shared_values(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    d = _desc(shared_cases(), tmp_path)
+    d = convert_cases(shared_cases(), tmp_path)
     ops = {k["name"]: k["op"] for k in d["kernels"]}
     tensors = {t["name"] for t in d["tensors"]}
     # the conv output is read twice: stored, and Add -> Relu -> Add stays a group of its own
@@ -242,7 +214,7 @@ def test_conditions_are_respected(tmp_path) -> None:  # type: ignore[no-untyped-
         # a fitting one for contrast
         "fits": ([conv, n("Mul", ["c", "h"])], {"x": rnd(1, 3, 2, 2)}, {**cw, "h": k(0.5)}),
     }
-    d = _desc(cases, tmp_path, extra_outputs=("graph_out_c",))
+    d = convert_cases(cases, tmp_path, extra_outputs=("graph_out_c",))
     ops = sorted((k["name"], k["op"]) for k in d["kernels"])
     assert ops == [("bindings_Add6", "FusedElementwise"), ("bindings_Conv", "Conv"), ("fits_Conv", "Conv"),
                    ("graph_out_Add", "Add"), ("graph_out_Conv", "Conv"), ("grows_Add", "Add"),

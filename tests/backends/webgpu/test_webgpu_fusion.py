@@ -6,19 +6,17 @@ without a browser: which nodes became one dispatch and what the kernels bind.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from typing import Any
 
 import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
+from tests.backends.webgpu.helpers import check_in_browser, convert_cases, ops
 from tests.backends.webgpu.test_webgpu_kernels import Case, bools, family, n, rnd
 from webdnn.backends.webgpu.wgsl import MAX_BINDINGS
 from webdnn.convert import convert
-from webdnn.verify import compare, reference_outputs
 
 
 def chain_cases() -> dict[str, Case]:
@@ -82,40 +80,18 @@ def test_fused_chains_match_onnxruntime(gpu_browser, tmp_path) -> None:  # type:
     model, inputs = family(chain_cases())
     out = os.path.join(tmp_path, "out")
     convert(model, out, ["webgpu"])
-    assert _ops(out).count("FusedElementwise") >= 10  # the chains above really were fused
-    ref = reference_outputs(model, inputs)
-    r = gpu_browser.run_model(out, inputs, ["webgpu"])
-    assert r.backend == "webgpu"
-    bad = []
-    for k, want in ref.items():
-        c = compare(k, want, r.outputs.get(k))
-        if not c.ok:
-            bad.append(f"{k}: max abs err {c.max_abs_err:.3g} {c.detail}")
-    assert not bad, "\n".join(bad)
+    assert ops(out).count("FusedElementwise") >= 10  # the chains above really were fused
+    check_in_browser(gpu_browser, model, inputs, out)
 
 
 # ---------------------------------------------------------------- lowering (no browser)
-
-
-def _desc(cases: dict[str, Case], tmp_path: Any) -> dict[str, Any]:
-    model, _ = family(cases)
-    out = os.path.join(tmp_path, "out")
-    convert(model, out, ["webgpu"])
-    with open(os.path.join(out, "webgpu", "descriptor.json")) as f:
-        d: dict[str, Any] = json.load(f)
-    return d
-
-
-def _ops(out: str) -> list[str]:
-    with open(os.path.join(out, "webgpu", "descriptor.json")) as f:
-        return [k["op"] for k in json.load(f)["kernels"]]
 
 
 def test_each_chain_is_one_dispatch(tmp_path) -> None:  # type: ignore[no-untyped-def]
     cases = chain_cases()
     names = ["silu", "swish_beta", "sub_mul_add", "div_erf_add_mul", "mask_chain", "less_where_mul",
              "abs_less_bool", "logic_where_i64", "cast_i32_i8_f32", "f16_roundtrip", "f64_chain", "diamond"]
-    d = _desc({k: cases[k] for k in names}, tmp_path)
+    d = convert_cases({k: cases[k] for k in names}, tmp_path)
     ks = d["kernels"]
     assert len(ks) == len(names), [(k["op"], k["name"]) for k in ks]
     assert all(k["op"] == "FusedElementwise" for k in ks)
@@ -125,13 +101,13 @@ def test_each_chain_is_one_dispatch(tmp_path) -> None:  # type: ignore[no-untype
 
 
 def test_external_input_read_once_and_bound_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    d = _desc({"silu": chain_cases()["silu"]}, tmp_path)
+    d = convert_cases({"silu": chain_cases()["silu"]}, tmp_path)
     (k,) = d["kernels"]
     code = d["shaders"][k["attrs"]["shader"]]["code"]
     assert len(k["inputs"]) == 1 and len(k["outputs"]) == 1
     assert len(re.findall(r"\bin0\[", code)) == 1  # x is loaded once per element, used twice
     # broadcast reads: each input through its own strides against the output's coordinates
-    d2 = _desc({"sma": chain_cases()["sub_mul_add"]}, tmp_path / "b")
+    d2 = convert_cases({"sma": chain_cases()["sub_mul_add"]}, tmp_path / "b")
     code2 = d2["shaders"][d2["kernels"][0]["attrs"]["shader"]]["code"]
     coords = {b: set(re.findall(r"c\d", ix)) for b, ix in re.findall(r"\b(in\d)\[([^\]]*)\]", code2)}
     assert coords["in1"] - {"c0"} == {"c1"} and coords["in2"] - {"c0"} == {"c1"}  # (3,1,1): by channel
@@ -139,20 +115,20 @@ def test_external_input_read_once_and_bound_once(tmp_path) -> None:  # type: ign
 
 
 def test_no_fusion_across_a_shared_or_output_intermediate(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    d = _desc({"shared": chain_cases()["shared"]}, tmp_path / "s")
+    d = convert_cases({"shared": chain_cases()["shared"]}, tmp_path / "s")
     # s = a + b is read by Relu and Softmax: its Add stays a kernel; Relu -> Add is one group
     assert sorted(k["op"] for k in d["kernels"]) == ["Add", "FusedElementwise", "Softmax"]
-    d = _desc({"diamond": chain_cases()["diamond"]}, tmp_path / "d")
+    d = convert_cases({"diamond": chain_cases()["diamond"]}, tmp_path / "d")
     assert [k["op"] for k in d["kernels"]] == ["FusedElementwise"]
     # an intermediate that is also a graph output is stored: its producer is not absorbed
     model, _ = family({"o": ([n("Neg", ["x"], ["y"]), n("Exp", ["y"], ["z"])], {"x": rnd(4)}, {})})
     model.graph.output.append(helper.make_empty_tensor_value_info("o_z"))
     convert(model, tmp_path / "o", ["webgpu"])
-    assert _ops(str(tmp_path / "o")) == ["Neg", "Exp"]
+    assert ops(str(tmp_path / "o")) == ["Neg", "Exp"]
 
 
 def test_groups_stay_within_the_binding_limit(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    d = _desc({"many_inputs": chain_cases()["many_inputs"]}, tmp_path)
+    d = convert_cases({"many_inputs": chain_cases()["many_inputs"]}, tmp_path)
     assert 1 < len(d["kernels"]) < MAX_BINDINGS  # fused, but not into one kernel
     for k in d["kernels"]:
         assert len(k["inputs"]) + len(k["outputs"]) <= MAX_BINDINGS
