@@ -80,6 +80,13 @@ def _cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
                                {"w": rnd(3, 1, 3, 3), "b": rnd(3)})
     c["conv_dw_row_s2"] = case([node("Conv", ["x", "w"], group=4, pads=[1, 2, 1, 0], strides=[2, 2], dilations=[1, 2])],
                                {"x": rnd(1, 4, 9, 17)}, {"w": rnd(4, 1, 3, 3)})
+    # depthwise windows read as whole-texel row segments (rows and output rows of a multiple of 4)
+    c["conv_dw_seg_s1"] = case([node("Conv", ["x", "w", "b"], ["c"], group=3, pads=[1, 3, 1, 1]), node("Relu", ["c"])],
+                               {"x": rnd(2, 3, 5, 12)}, {"w": rnd(3, 1, 3, 5), "b": rnd(3)})
+    c["conv_dw_seg_s2"] = case([node("Conv", ["x", "w"], group=5, pads=[2, 2, 2, 2], strides=[2, 2])],
+                               {"x": rnd(1, 5, 9, 24)}, {"w": rnd(10, 1, 5, 5)})
+    c["conv_dw_seg_s2_odd_h"] = case([node("Conv", ["x", "w"], group=6, pads=[1, 1, 1, 1], strides=[2, 2])],
+                                     {"x": rnd(1, 6, 7, 16)}, {"w": rnd(6, 1, 3, 3)})
     c["conv_group_stride3"] = case([node("Conv", ["x", "w"], group=2, strides=[1, 3])], {"x": rnd(1, 10, 7, 26)},
                                    {"w": rnd(4, 5, 2, 3)})
     c["conv_runtime_weights"] = case([node("Conv", ["x", "w"], pads=[0, 1, 0, 1])], {"x": rnd(1, 3, 5, 6),
@@ -289,6 +296,23 @@ def test_conv_paths(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert ops("conv_pointwise_aligned") == ["Conv"]
     assert ops("conv_dw_row_s1") == ["Conv"]
     assert ops("conv_runtime_weights") == ["Conv"]
+
+
+def test_depthwise_segment_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Depthwise convs over rows of a multiple of 4 read whole texels (no unaligned X0v reads);
+    a dilated one keeps the X0v path."""
+    def program(name: str) -> str:
+        out = os.path.join(tmp_path, name)
+        convert(CASES[name][0], out, ["webgl"])
+        with open(os.path.join(out, "webgl", "descriptor.json")) as f:
+            d = json.load(f)
+        (k,) = [k for k in d["kernels"] if k["op"] == "Conv"]
+        return str(d["webgl"]["programs"][k["attrs"]["program"]])
+
+    for name in ("conv_dw_row_s1", "conv_dw_seg_s1", "conv_dw_seg_s2", "conv_dw_seg_s2_odd_h"):
+        src = program(name)
+        assert "vec4 T0 = X0t(" in src and "X0v(" not in src, name
+    assert "X0v(" in program("conv_dw_row_s2")
 
 
 def test_layout_for() -> None:

@@ -48,9 +48,10 @@ def _conv(node: Node, ctx: Ctx) -> list[Pass]:
     packed = w.const is not None  # constant weights: re-packed for the vec4 kernel
     no_pad = g["PT"] == g["PL"] == g["PB"] == g["PR"] == 0
     aligned_pointwise = khw == 1 and g["SH"] == g["SW"] == 1 and no_pad and ihw == ohw and ohw % 4 == 0
-    if packed and group == 1 and not aligned_pointwise and im2col.fits(xs[0], cg * khw, ohw):
+    if packed and group == 1 and (aligned_pointwise or im2col.fits(xs[0], cg * khw, ohw)):
+        # an aligned pointwise conv's input already is the Col matrix: the product pass alone
         return im2col.passes(node, ctx, x, w, xs_[2] if has_bias else None, y, g,
-                             activation(node.attrs.get("activation")))
+                             activation(node.attrs.get("activation")), x_is_col=aligned_pointwise)
     depthwise = cg == 1
     if packed:
         w, per = pack_weights(ctx, w, depthwise)
@@ -79,7 +80,7 @@ def _conv(node: Node, ctx: Ctx) -> list[Pass]:
         "}",
     ]
     if packed:
-        lines.append(compute4(g, c, m, group, cg, mg, per, depthwise, has_bias, y.size))
+        lines.append(compute4(g, c, m, group, cg, mg, per, depthwise, has_bias, y.size, x.size))
     return [Pass("Conv", node.name, xs_, y, "\n".join(lines), vec4=packed)]
 
 

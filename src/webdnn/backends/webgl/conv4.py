@@ -6,7 +6,9 @@ The weights are re-packed at conversion so that one texel fetch brings four usef
   W'[m][tap] padded to a multiple of 4 (one fetch per four taps, loaded once per fragment);
 - otherwise four input channels per texel: W'[m][kh][kw][c] with c padded to a multiple of 4.
 Inputs are read four pixels at a time (`X0v`: one texel fetch when aligned, else two), so a
-tap costs one or two fetches per four multiply-adds instead of eight.
+tap costs one or two fetches per four multiply-adds instead of eight. Depthwise convs whose rows
+start on texels read each window row as a few whole texels shared by all its taps
+(`segment_ok`, `_depthwise_segments`).
 
 A texel whose four outputs are not four neighbours on one output row of one channel (a
 texel crossing a row or channel boundary when OW or OH*OW is not a multiple of 4) takes the
@@ -85,7 +87,7 @@ def _channel_sum(cg: int, ihw: int, load: str, wi: str, indent: str) -> list[str
 
 
 def compute4(g: dict[str, int], c: int, m: int, group: int, cg: int, mg: int, per: int, depthwise: bool,
-             has_bias: bool, size: int) -> str:
+             has_bias: bool, size: int, x_size: int) -> str:
     """GLSL `vec4 compute4(int t)` (plus helpers) for a Conv over re-packed weights; relies
     on the scalar `compute(o)` and `act(v)` defined next to it."""
     oh_, ow_ = g["OH"], g["OW"]
@@ -93,7 +95,7 @@ def compute4(g: dict[str, int], c: int, m: int, group: int, cg: int, mg: int, pe
     no_pad = g["PT"] == g["PL"] == g["PB"] == g["PR"] == 0
     pointwise = g["KH"] * g["KW"] == 1 and g["SH"] == g["SW"] == 1 and no_pad and ihw == ohw
     lines = [
-        LD2 if g["SW"] == 2 and not pointwise else "",
+        LD2 if g["SW"] == 2 and not pointwise and not (depthwise and segment_ok(g)) else "",
         "vec4 slow4(int o) {",
         "  return vec4(" + ", ".join(
             "compute(o)" if k == 0 else f"(o + {k} < {size} ? compute(o + {k}) : 0.0)" for k in range(4)) + ");",
@@ -122,12 +124,12 @@ def compute4(g: dict[str, int], c: int, m: int, group: int, cg: int, mg: int, pe
         lines += ["  int e = xb + p; int wi = wb; vec4 s = vec4(0.0);",
                   *_channel_sum(cg, ihw, load, "wi", "  "), "  acc += s;"]
     else:
-        lines += _window(g, cg, ihw, depthwise, per)
+        lines += _window(g, cg, ihw, depthwise, per, (x_size + 3) // 4)
     lines += ["  return vec4(act(acc.x), act(acc.y), act(acc.z), act(acc.w));", "}"]
     return "\n".join(lines)
 
 
-def _window(g: dict[str, int], cg: int, ihw: int, depthwise: bool, per: int) -> list[str]:
+def _window(g: dict[str, int], cg: int, ihw: int, depthwise: bool, per: int, x_texels: int) -> list[str]:
     """The KH x KW window of four neighbouring outputs (oh, ow..ow+3)."""
     sw = g["SW"]
     load = _load(sw, False)
@@ -138,6 +140,8 @@ def _window(g: dict[str, int], cg: int, ihw: int, depthwise: bool, per: int) -> 
         # every tap's weight is loaded once; kh and kw are unrolled so the weights are named
         taps = g["KH"] * g["KW"]
         lines += [f"  vec4 w{q} = X1t(wb + {q});" for q in range(per)]
+        if segment_ok(g):
+            return lines + _depthwise_segments(g, x_texels)
         for kh in range(g["KH"]):
             lines += [
                 f"  {{ int ih = oh * {g['SH']} + {kh * g['DH'] - g['PT']};",
@@ -167,4 +171,44 @@ def _window(g: dict[str, int], cg: int, ihw: int, depthwise: bool, per: int) -> 
         "    }",
         "  }",
     ]
+    return lines
+
+
+def segment_ok(g: dict[str, int]) -> bool:
+    """Depthwise window read as whole texels: rows and output texels start on texels (IW, OW
+    multiples of 4, so the four outputs start at a column ow % 4 == 0) and stride 1 or 2 with no
+    dilation, so every tap's four inputs sit at offsets of the row segment known at conversion."""
+    return g["IW"] % 4 == 0 and g["OW"] % 4 == 0 and g["SW"] in (1, 2) and g["DW"] == 1
+
+
+def _depthwise_segments(g: dict[str, int], x_texels: int) -> list[str]:
+    """Each window row loads the texels covering its KW + 3 * SW inputs once (stride 1, 3x3: three
+    fetches instead of six unaligned reads) and builds every tap's four inputs with constant
+    swizzles. rb + SW * ow is a multiple of 4, so the segment starts `s` = -PL mod 4 elements into
+    its first texel. Columns outside the row (read from a neighbouring row or clamped) are
+    dropped by the same select as the other paths."""
+    sw, kw_ = g["SW"], g["KW"]
+    s = -g["PL"] % 4
+    nt = (s + kw_ - 1 + 3 * sw) // 4 + 1
+    last = x_texels - 1
+
+    def comp(q: int) -> str:
+        return f"T{q // 4}.{'xyzw'[q % 4]}"
+
+    lines: list[str] = []
+    for kh in range(g["KH"]):
+        lines += [
+            f"  {{ int ih = oh * {g['SH']} + {kh * g['DH'] - g['PT']};",
+            f"    if (ih >= 0 && ih < {g['IH']}) {{",
+            f"      int bt = (xb + ih * {g['IW']} + ow * {sw} - {g['PL'] + s}) >> 2;",
+            *[f"      vec4 T{i} = X0t(clamp(bt + {i}, 0, {last}));" for i in range(nt)],
+        ]
+        for kw in range(kw_):
+            j = kh * kw_ + kw
+            x = "vec4(" + ", ".join(comp(s + kw + sw * lane) for lane in range(4)) + ")"
+            lines += [
+                f"      {{ ivec4 iw = iw0 + {kw};",
+                f"        acc += mix(vec4(0.0), {x} * w{j // 4}.{'xyzw'[j % 4]}, {_inside(g['IW'])}); }}",
+            ]
+        lines.append("  } }")
     return lines

@@ -32,7 +32,9 @@ def fits(n: int, rows: int, ohw: int) -> bool:
 
 
 def passes(node: Node, ctx: Ctx, x: Value, w: Value, bias: Value | None, y: Value, g: dict[str, int],
-           act: str) -> list[Pass]:
+           act: str, x_is_col: bool = False) -> list[Pass]:
+    """The passes of the conv; `x_is_col`: x already is Col (an unpadded 1x1/stride-1 conv over
+    planes of a multiple of 4 elements), so the product reads it directly."""
     assert w.const is not None and x.shape is not None and y.shape is not None
     n, c = x.shape[:2]
     m = y.shape[1]
@@ -56,8 +58,8 @@ def passes(node: Node, ctx: Ctx, x: Value, w: Value, bias: Value | None, y: Valu
     wp = np.zeros((m, r4), np.float32)
     wp[:, :rows] = w.const.astype(np.float32).reshape(m, rows)
     wv = ctx.const(w.name + ".r4", wp)
-    inputs = [col, wv] + ([bias] if bias is not None else [])
-    out = [Pass("Conv.im2col", node.name + ".im2col", [x], col, im2col)]
+    inputs = [x if x_is_col else col, wv] + ([bias] if bias is not None else [])
+    out = [] if x_is_col else [Pass("Conv.im2col", node.name + ".im2col", [x], col, im2col)]
     body = _matmul(n, m, rows, q4, bias is not None, act)
     if q4 == ohw:
         return [*out, Pass("Conv", node.name, inputs, y, body, vec4=True)]
