@@ -21,6 +21,9 @@ MAX_EXACT_INT = 1 << 24
 # Float types computed in float32 (float16 rounded on write, float64 held as float32).
 FLOATS = frozenset({DType.FLOAT32, DType.FLOAT16, DType.FLOAT64})
 INTS = frozenset({DType.INT64, DType.INT32, DType.INT16, DType.INT8, DType.UINT8})
+# Every dtype a texture holds: float16 and float64 are held and computed in float32 (float16
+# results are rounded to float16 as they are written); integers are exact up to 2**24.
+TEXTURE_DTYPES = FLOATS | INTS | {DType.BOOL}
 
 
 @dataclass

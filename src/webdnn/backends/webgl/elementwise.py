@@ -1,14 +1,18 @@
-"""Elementwise kernels: unary math and activations, broadcasting binary and variadic ops,
-Where, Clip, Cast, BatchNormalization (inference) and plain copies."""
+"""Elementwise ops as GLSL expressions: unary math and activations, broadcasting binary and
+variadic ops, Where, Clip, Cast. `expression(node, ctx, args)` is an op's output element from
+its operands' elements (GLSL float names); compose.py writes one pass from them, for a single
+node or a fused group. Also BatchNormalization (inference), a per-channel kernel of its own."""
 
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 
 import numpy as np
 
 from webdnn.backends.webgl.core import FLOATS, INTS, Ctx, Pass, attr_float, ins, kernel, need_float, shape
-from webdnn.backends.webgl.glsl import LOG, SIGMOID, TANH, broadcast_index, coords, flt
+from webdnn.backends.webgl.glsl import LOG, SIGMOID, TANH, flt
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
 
@@ -47,8 +51,8 @@ def _a(node: Node, key: str, default: float) -> str:
     return flt(attr_float(node.attrs.get(key, default)))
 
 
-def _unary_expr(node: Node) -> tuple[str, str]:
-    """(helpers, GLSL expression of `x`) for a unary op."""
+def _unary_expr(node: Node) -> tuple[tuple[str, ...], str]:
+    """(helper blocks, GLSL expression of `x`) for a unary op."""
     op = node.op_type
     simple = {
         "Relu": "max(x, 0.0)", "Exp": "exp(x)", "Sqrt": "sqrt(x)", "Reciprocal": "1.0 / x",
@@ -61,57 +65,57 @@ def _unary_expr(node: Node) -> tuple[str, str]:
         "Reshape": "x", "Flatten": "x", "Squeeze": "x", "Unsqueeze": "x",
     }
     if op in simple:
-        return "", simple[op]
+        return (), simple[op]
     if op == "Log":
-        return LOG, "log_(x)"
+        return (LOG,), "log_(x)"
     if op == "Sigmoid":
-        return SIGMOID, "sigmoid_(x)"
+        return (SIGMOID,), "sigmoid_(x)"
     if op == "Tanh":
-        return TANH, "tanh_(x)"
+        return (TANH,), "tanh_(x)"
     if op == "Erf":
-        return ERF, "erf_(x)"
+        return (ERF,), "erf_(x)"
     if op == "Softplus":
-        return SOFTPLUS, "softplus_(x)"
+        return (SOFTPLUS,), "softplus_(x)"
     if op == "Mish":
-        return SOFTPLUS + TANH, "x * tanh_(softplus_(x))"
+        return (SOFTPLUS, TANH), "x * tanh_(softplus_(x))"
     if op == "Gelu":
         if node.attrs.get("approximate", "none") == "tanh":
-            return TANH, "0.5 * x * (1.0 + tanh_(0.7978846 * (x + 0.044715 * x * x * x)))"
-        return ERF, "0.5 * x * (1.0 + erf_(x * 0.70710677))"
+            return (TANH,), "0.5 * x * (1.0 + tanh_(0.7978846 * (x + 0.044715 * x * x * x)))"
+        return (ERF,), "0.5 * x * (1.0 + erf_(x * 0.70710677))"
     if op == "LeakyRelu":
-        return "", f"x < 0.0 ? x * {_a(node, 'alpha', 0.01)} : x"
+        return (), f"x < 0.0 ? x * {_a(node, 'alpha', 0.01)} : x"
     if op == "Elu":
-        return "", f"x < 0.0 ? {_a(node, 'alpha', 1.0)} * (exp(x) - 1.0) : x"
+        return (), f"x < 0.0 ? {_a(node, 'alpha', 1.0)} * (exp(x) - 1.0) : x"
     if op == "Selu":
         a, g = _a(node, "alpha", 1.67326319217681884765625), _a(node, "gamma", 1.05070102214813232421875)
-        return "", f"{g} * (x <= 0.0 ? {a} * (exp(x) - 1.0) : x)"
+        return (), f"{g} * (x <= 0.0 ? {a} * (exp(x) - 1.0) : x)"
     if op == "Celu":
         a = _a(node, "alpha", 1.0)
-        return "", f"max(x, 0.0) + min(0.0, {a} * (exp(x / {a}) - 1.0))"
+        return (), f"max(x, 0.0) + min(0.0, {a} * (exp(x / {a}) - 1.0))"
     if op == "HardSigmoid":
-        return "", f"clamp({_a(node, 'alpha', 0.2)} * x + {_a(node, 'beta', 0.5)}, 0.0, 1.0)"
+        return (), f"clamp({_a(node, 'alpha', 0.2)} * x + {_a(node, 'beta', 0.5)}, 0.0, 1.0)"
     if op == "ThresholdedRelu":
-        return "", f"x > {_a(node, 'alpha', 1.0)} ? x : 0.0"
+        return (), f"x > {_a(node, 'alpha', 1.0)} ? x : 0.0"
     if op == "Clip":
-        return "", f"min(max(x, {_a(node, 'min', -math.inf)}), {_a(node, 'max', math.inf)})"
+        return (), f"min(max(x, {_a(node, 'min', -math.inf)}), {_a(node, 'max', math.inf)})"
     if op in ("Cast", "CastLike"):
         to = node.outputs[0].dtype
         if to == DType.BOOL:
-            return "", "x != 0.0 ? 1.0 : 0.0"
+            return (), "x != 0.0 ? 1.0 : 0.0"
         if to in INTS:
-            return "", f"float({wrap_int(to, 'int(trunc(x))')})"
-        return "", "x"  # float16 outputs are rounded as they are written
+            return (), f"float({wrap_int(to, 'int(trunc(x))')})"
+        return (), "x"  # float16 outputs are rounded as they are written
     if op == "IsNaN":
-        return "", "(floatBitsToUint(x) & 0x7fffffffu) > 0x7f800000u ? 1.0 : 0.0"
+        return (), "(floatBitsToUint(x) & 0x7fffffffu) > 0x7f800000u ? 1.0 : 0.0"
     if op == "IsInf":
         pos, neg = int(node.attrs.get("detect_positive", 1)), int(node.attrs.get("detect_negative", 1))
         sign = "" if pos and neg else (" && x > 0.0" if pos else (" && x < 0.0" if neg else " && false"))
-        return "", f"((floatBitsToUint(x) & 0x7fffffffu) == 0x7f800000u{sign}) ? 1.0 : 0.0"
+        return (), f"((floatBitsToUint(x) & 0x7fffffffu) == 0x7f800000u{sign}) ? 1.0 : 0.0"
     if op == "Not":
-        return "", "x != 0.0 ? 0.0 : 1.0"
+        return (), "x != 0.0 ? 0.0 : 1.0"
     if op == "Shrink":
         lam, bias = _a(node, "lambd", 0.5), _a(node, "bias", 0.0)
-        return "", f"x < -{lam} ? x + {bias} : (x > {lam} ? x - {bias} : 0.0)"
+        return (), f"x < -{lam} ? x + {bias} : (x > {lam} ? x - {bias} : 0.0)"
     raise AssertionError(op)
 
 
@@ -139,20 +143,13 @@ def wrap_int(dtype: DType | None, expr: str) -> str:
     return f"({expr})"
 
 
-@kernel(*UNARY_OPS)
-def _unary(node: Node, ctx: Ctx) -> list[Pass]:
-    x = ins(node, ctx)[0]
+def _unary(node: Node, ctx: Ctx, x: str) -> Expr:
     src = node.inputs[0]
     assert src is not None
     if node.op_type not in MOVES and not (node.op_type in INT_EXACT and src.dtype in INTS):
         _need_f32(node, ctx, [src])
     helpers, expr = _unary_expr(node)
-    body = f"{helpers}float compute(int o) {{ float x = X0(o); return {expr}; }}\n"
-    passes = [Pass(node.op_type, node.name, [x], node.outputs[0], body)]
-    if node.op_type == "Dropout" and len(node.outputs) > 1:  # inference: the mask keeps everything
-        passes.append(Pass("Dropout.mask", node.name + ".mask", [x], node.outputs[1],
-                           "float compute(int o) { return 1.0; }\n"))
-    return passes
+    return Expr(_subst(expr, x=x), helpers)
 
 
 BINARY = {
@@ -180,16 +177,6 @@ def _pow_expr(node: Node) -> tuple[str, str]:
     return POW, "pow_(a, b)"
 
 
-def _nary(node: Node, ctx: Ctx, xs: list[Value], combine: str, helpers: str = "") -> Pass:
-    out = node.outputs[0]
-    oshape = shape(out)
-    lines = [helpers, "float compute(int o) {", "  " + coords("o", oshape, "c")]
-    for k, x in enumerate(xs):
-        lines.append(f"  float v{k} = X{k}({broadcast_index(oshape, shape(x), 'c')});")
-    lines.append(f"  {combine}\n}}")
-    return Pass(node.op_type, node.name, xs, out, "\n".join(lines))
-
-
 # Integer arithmetic (a, b are GLSL ints; exact while values stay within 2**24 in textures).
 INT_BINARY = {
     "Add": "a + b", "Sub": "a - b", "Mul": "a * b", "Max": "max(a, b)", "Min": "min(a, b)",
@@ -212,7 +199,7 @@ float mod_f(float a, float b) { float r = fmod_f(a, b); return (r != 0.0 && (r <
 """
 
 
-def _int_binary(node: Node, ctx: Ctx, xs: list[Value]) -> Pass:
+def _int_binary(node: Node, args: list[str]) -> Expr:
     op, to = node.op_type, node.outputs[0].dtype
     if op == "Mod":
         expr = "fmod_i(a, b)" if int(node.attrs.get("fmod", 0)) else "mod_i(a, b)"
@@ -223,17 +210,16 @@ def _int_binary(node: Node, ctx: Ctx, xs: list[Value]) -> Pass:
         expr = "(b >= 32 ? 0 : a << b)" if left else "(b >= 32 ? 0 : a >> b)"
     else:
         expr = INT_BINARY[op]
-    return _nary(node, ctx, xs, f"int a = int(v0); int b = int(v1); return float({wrap_int(to, expr)});",
-                 INT_HELPERS)
+    # integers travel as exact floats: int() recovers them, float() stores the wrapped result
+    code = _subst(expr, a=f"int({args[0]})", b=f"int({args[1]})")
+    return Expr(f"float({wrap_int(to, code)})", (INT_HELPERS,))
 
 
-@kernel(*BINARY, "Pow", "Sum", "Mean", "Mod", "BitShift")
-def _binary(node: Node, ctx: Ctx) -> list[Pass]:
-    xs = ins(node, ctx)
+def _binary(node: Node, ctx: Ctx, args: list[str]) -> Expr:
     op = node.op_type
     out_int = node.outputs[0].dtype in INTS
-    if out_int and len(xs) == 2 and (op in INT_BINARY or op in ("Mod", "Pow", "BitShift")):
-        return [_int_binary(node, ctx, xs)]
+    if out_int and len(args) == 2 and (op in INT_BINARY or op in ("Mod", "Pow", "BitShift")):
+        return _int_binary(node, args)
     if op == "BitShift":
         raise ctx.fail(node, "computes BitShift on integer tensors only")
     if op == "Pow":  # float base, any numeric exponent
@@ -244,24 +230,66 @@ def _binary(node: Node, ctx: Ctx) -> list[Pass]:
         _need_f32(node, ctx, [v for v in node.inputs if v is not None])
     if op == "Mod":
         f = "fmod_f(a, b)" if int(node.attrs.get("fmod", 0)) else "mod_f(a, b)"
-        return [_nary(node, ctx, xs, f"float a = v0; float b = v1; return {f};", FMOD_F)]
-    if len(xs) == 1:
-        return [Pass(op, node.name, xs, node.outputs[0], "float compute(int o) { return X0(o); }")]
+        return Expr(_subst(f, a=args[0], b=args[1]), (FMOD_F,))
+    if len(args) == 1:
+        return Expr(args[0])
     if op == "Pow":
         helpers, expr = _pow_expr(node)
-        return [_nary(node, ctx, xs, f"float a = v0; float b = v1; return {expr};", helpers)]
-    if op in ("Sum", "Mean") or (op in ("Max", "Min") and len(xs) > 2):
-        f = {"Sum": "r + v{k}", "Mean": "r + v{k}", "Max": "max(r, v{k})", "Min": "min(r, v{k})"}[op]
-        steps = " ".join(f"r = {f.format(k=k)};" for k in range(1, len(xs)))
-        tail = f"return r / {flt(len(xs))};" if op == "Mean" else "return r;"
-        return [_nary(node, ctx, xs, f"float r = v0; {steps} {tail}")]
-    return [_nary(node, ctx, xs, f"float a = v0; float b = v1; return {BINARY[op]};")]
+        return Expr(_subst(expr, a=args[0], b=args[1]), (helpers,) if helpers else ())
+    if op in ("Sum", "Mean") or (op in ("Max", "Min") and len(args) > 2):
+        f = {"Sum": "a + b", "Mean": "a + b", "Max": "max(a, b)", "Min": "min(a, b)"}[op]
+        acc = args[0]
+        for r in args[1:]:  # left to right, as the fallback kernel sums
+            acc = "(" + _subst(f, a=acc, b=r) + ")"
+        return Expr(f"{acc} / {flt(len(args))}" if op == "Mean" else acc)
+    return Expr(_subst(BINARY[op], a=args[0], b=args[1]))
 
 
-@kernel("Where")
-def _where(node: Node, ctx: Ctx) -> list[Pass]:
-    xs = ins(node, ctx, 3)
-    return [_nary(node, ctx, xs, "return v0 != 0.0 ? v1 : v2;")]
+@dataclass(frozen=True)
+class Expr:
+    code: str  # GLSL float expression of the operands' elements
+    helpers: tuple[str, ...] = ()  # GLSL function blocks it calls
+
+
+UNARY_SET = frozenset(UNARY_OPS)
+# every op `expression` writes (compose.py registers their kernels)
+ELEMENTWISE_OPS = (*UNARY_OPS, *BINARY, "Pow", "Sum", "Mean", "Mod", "BitShift", "Where")
+
+
+def operands(node: Node, ctx: Ctx) -> list[Value]:
+    """The inputs `expression` reads, in the order of its `args` (unary ops: the first only;
+    Clip's bounds are attributes by now)."""
+    if node.op_type in UNARY_SET or node.op_type == "Where":
+        count = 1 if node.op_type in UNARY_SET else 3
+        vals = node.inputs[:count]
+        for i in range(count):
+            if i >= len(vals) or vals[i] is None:
+                raise ctx.fail(node, f"needs input {i}")
+        return [v for v in vals if v is not None]
+    return [v for v in node.inputs if v is not None]
+
+
+def expression(node: Node, ctx: Ctx, args: list[str]) -> Expr:
+    """`node`'s output element from its operands' elements `args` (GLSL float expressions), as
+    its own pass would compute it before the store. Raises the op's UnsupportedOperatorError
+    for dtypes it does not compute."""
+    if node.op_type in UNARY_SET:
+        return _unary(node, ctx, args[0])
+    if node.op_type == "Where":
+        c, a, b = (_paren(x) for x in args)
+        return Expr(f"{c} != 0.0 ? {a} : {b}")
+    return _binary(node, ctx, args)
+
+
+def _paren(x: str) -> str:
+    return x if re.fullmatch(r"\w+", x) else f"({x})"
+
+
+def _subst(template: str, **names: str) -> str:
+    """Put each operand for its whole-word variable (x, or a and b) in an expression template
+    (`0x7f800000u` holds no whole-word x)."""
+    pattern = r"\b(" + "|".join(names) + r")\b"
+    return re.sub(pattern, lambda m: _paren(names[m.group(1)]), template)
 
 
 @kernel("BatchNormalization")

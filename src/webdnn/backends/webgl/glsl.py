@@ -192,6 +192,8 @@ HALF_ROUND = (
     "                          : unpackHalf2x16(packHalf2x16(vec2(v, 0.0))).x;\n"
     "  }\n"
 )
+# `half_(v)`: v as a float16 store keeps it (rounded; inf/NaN unchanged)
+HALF = "float half_(float v) {\n" + HALF_ROUND + "  return v;\n}\n"
 # log with IEEE results at 0 and below (GLSL leaves them undefined)
 LOG = """
 float log_(float x) {
@@ -235,8 +237,8 @@ def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, bo
     size = max(out_size, 1)
     texels = texels_for(size)
     lines.append("out vec4 y_;")
-    if half:
-        lines.append("float half_(float v) {\n" + HALF_ROUND + "  return v;\n}")
+    if half and "float half_(" not in body:  # a fused body may define it already (float16 intermediates)
+        lines.append(HALF.strip())
     lines.append(body.strip())
     main = ["void main() {", "  ivec2 p = ivec2(gl_FragCoord.xy);", f"  int t = {base}p.y * {out_layout.width} + p.x;",
             "  vec4 v = vec4(0.0);"]

@@ -1,6 +1,7 @@
 """Lowering to the webgl backend (WebGL2, GLSL ES 3.00 fragment shaders over RGBA32F textures).
 
-Each non-view node becomes one or more passes (see core.Pass); every pass gets a fragment
+Chains of elementwise nodes are first fused into FusedElementwise nodes (compose.py), then
+each non-view node becomes one or more passes (see core.Pass); every pass gets a fragment
 shader generated here with all shapes baked in. Every texture holds four consecutive flat
 (row-major) elements per RGBA32F texel (texel t = elements 4t..4t+3, the last one zero-padded),
 laid out near-square with a power-of-two width (glsl.layout_for; beyond 4096 x 4096 texels in an
@@ -24,6 +25,7 @@ from __future__ import annotations
 from webdnn.backends.common.descriptor import KernelCall, Program
 from webdnn.backends.common.memory_plan import MemoryPlan, is_view, plan
 from webdnn.backends.webgl import (  # noqa: F401 (registers kernels)
+    compose,
     conv,
     elementwise,
     gemm,
@@ -33,17 +35,14 @@ from webdnn.backends.webgl import (  # noqa: F401 (registers kernels)
     resize,
     tensor,
 )
-from webdnn.backends.webgl.core import GENERATORS, NAME, Ctx, Pass
+from webdnn.backends.webgl.compose import fuse_elementwise
+from webdnn.backends.webgl.core import GENERATORS, NAME, TEXTURE_DTYPES, Ctx, Pass
 from webdnn.backends.webgl.glsl import Layout, fragment, layout_for
 from webdnn.errors import ConversionError, UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
 
 ALIGNMENT = 16
-# float16 and float64 tensors are held and computed in float32 (float16 results are rounded
-# to float16 as they are written); integers are exact up to 2**24.
-TEXTURE_DTYPES = frozenset({DType.FLOAT32, DType.FLOAT16, DType.FLOAT64, DType.INT64, DType.INT32, DType.INT16,
-                            DType.INT8, DType.UINT8, DType.BOOL})
 
 
 def supported() -> list[str]:
@@ -66,6 +65,7 @@ def _compute_const_outputs(graph: Graph) -> None:
 def lower(graph: Graph) -> Program:
     _compute_const_outputs(graph)
     ctx = Ctx(graph)
+    fuse_elementwise(graph, ctx)  # the graph is this backend's own copy (convert.py)
     passes: list[Pass] = []
     plan_nodes: list[Node] = []
     outputs = {id(v) for v in graph.outputs}

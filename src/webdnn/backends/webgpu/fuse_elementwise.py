@@ -17,13 +17,12 @@ activation, then the group's expression (elementwise.epilogue) before the store 
 
 from __future__ import annotations
 
+from webdnn.backends.common.elementwise_groups import FUSED, externals, find_groups, fuse_groups
 from webdnn.backends.common.memory_plan import is_view
 from webdnn.backends.webgpu.elementwise import EXPRESSIONS, compose, expression, operands
 from webdnn.backends.webgpu.wgsl import MAX_BINDINGS, Ctx, Dispatch, Unsupported
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
-
-FUSED = "FusedElementwise"  # attrs["nodes"]: the group in topological order; the last one's output is its output
 
 
 def fused(ctx: Ctx, node: Node) -> list[Dispatch]:
@@ -55,15 +54,7 @@ def _storage(v: Value) -> int:
 
 def _externals(group: list[Node]) -> list[Value]:
     """The values the group reads but does not produce, in first-use order (group in graph order)."""
-    produced = {id(n.outputs[0]) for n in group}
-    seen: set[int] = set()
-    out: list[Value] = []
-    for n in group:
-        for v in operands(n):
-            if id(v) not in produced and id(v) not in seen:
-                seen.add(id(v))
-                out.append(v)
-    return out
+    return externals(group, operands)
 
 
 def _bindings(group: list[Node]) -> int:
@@ -72,42 +63,9 @@ def _bindings(group: list[Node]) -> int:
 
 def fuse_elementwise(graph: Graph) -> int:
     """Replace every group of two or more fusible nodes by one FusedElementwise node; returns
-    the number of nodes removed."""
-    order = {id(n): k for k, n in enumerate(graph.nodes)}
-    users = graph.users()
-    fusible = {id(n) for n in graph.nodes if _fusible(n)}
-    taken: set[int] = set()
-    groups: list[list[Node]] = []
-    for root in reversed(graph.nodes):  # consumers first: a group grows from its output upwards
-        if id(root) not in fusible or id(root) in taken:
-            continue
-        group, members = [root], {id(root)}
-        grew = True
-        while grew:
-            grew = False
-            for m in list(group):
-                for v in operands(m):
-                    p = v.producer
-                    if (p is None or id(p) not in fusible or id(p) in members or id(p) in taken
-                            or id(p) not in order or graph.is_graph_output(v)
-                            or not all(id(u) in members for u in users.get(id(v), []))):
-                        continue
-                    trial = sorted([*group, p], key=lambda n: order[id(n)])
-                    if _bindings(trial) > MAX_BINDINGS:
-                        continue
-                    group, grew = trial, True
-                    members.add(id(p))
-        if len(group) > 1:
-            taken |= members
-            groups.append(group)
-    for group in groups:
-        root = group[-1]
-        node = Node(FUSED, root.name, list(_externals(group)), [root.outputs[0]], {"nodes": group})
-        root.outputs[0].producer = node
-        graph.nodes[graph.nodes.index(root)] = node
-        drop = {id(n) for n in group[:-1]}
-        graph.nodes = [n for n in graph.nodes if id(n) not in drop]
-    return sum(len(g) - 1 for g in groups)
+    the number of nodes removed (groups: common.elementwise_groups)."""
+    groups = find_groups(graph, _fusible, lambda g: _bindings(g) <= MAX_BINDINGS, operands)
+    return fuse_groups(graph, groups, operands)
 
 
 # kernels with an epilogue, and how many inputs of theirs come before the epilogue's operands
