@@ -4,7 +4,7 @@ PY ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := build/.stamps
 
-.PHONY: setup system python runtime wasm demo test test-all test-fast lint typecheck clean bench bench-quick bench-gpu bench-deps
+.PHONY: setup system python runtime wasm demo test test-quick test-fast lint typecheck clean bench bench-quick bench-gpu bench-deps
 
 setup: system python runtime
 
@@ -46,15 +46,16 @@ lint:
 typecheck: runtime
 	cd runtime && npx tsc --noEmit -p tsconfig.json && npx tsc -p tsconfig.harness.json
 
-# The whole test suite (fast unit tests, Node tests, browser tests in headless Chromium), except the
-# biggest zoo models on the software GPU (minutes each), which `make test-all` adds.
+# The whole test suite (fast unit tests, Node tests, browser tests in headless Chromium), every zoo
+# model on every backend included; the slowest tests are listed at the end.
 test: setup bench-deps lint typecheck
 	cd runtime && npm test --silent
-	$(PY) -m pytest -q -m "not software_gpu_heavy"
+	$(PY) -m pytest -q --durations=15
 
-test-all: setup bench-deps lint typecheck
+# Everything but the biggest zoo models on the software GPU (minutes each): a quicker local run.
+test-quick: setup bench-deps lint typecheck
 	cd runtime && npm test --silent
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not software_gpu_heavy"
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser"

@@ -16,7 +16,7 @@ BIG = ["hed", "resnet50", "inception_v3", "vgg16"]
 BUILD_ARGS: dict[str, dict[str, int]] = {"minilm": {"layers": 2}, "hed": {"height": 64, "width": 96}}
 
 
-# The biggest models take minutes each on a software GPU: `make test-all` runs them, `make test` does not.
+# The biggest models take minutes each on a software GPU: `make test` runs them, `make test-quick` does not.
 HEAVY = {"inception_v3", "vgg16"}
 CASES = [pytest.param(n, marks=pytest.mark.software_gpu_heavy) if n in HEAVY else n for n in SMALL + BIG]
 
