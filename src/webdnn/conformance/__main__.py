@@ -24,14 +24,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases-dir", default=DEFAULT_DIR, help="where the generated ONNX cases are cached")
     ap.add_argument("--no-freeze", action="store_true",
                     help="do not retry cases whose parameter inputs (axes, shape, ...) must be constant")
+    ap.add_argument("--freeze-weights", action="store_true",
+                    help="freeze float32 weight inputs into constants (freeze.weight_inputs; for webgpu-fp16's f16 "
+                         "weights); the result is not stored for the docs, which show unfrozen runs")
     ap.add_argument("--all-ops", action="store_true", help="list ops whose every case is not supported too")
     ap.add_argument("--no-failures", action="store_true", help="do not list the failing cases")
     a = ap.parse_args(argv)
 
     ops = [o.strip() for o in a.ops.split(",") if o.strip()] if a.ops else None
     report = run_conformance(a.backend, a.runtime, ops, a.cases, a.cases_dir, a.timeout, not a.no_freeze,
-                             progress=lambda m: print(m, file=sys.stderr, flush=True))
-    update_store(report)  # what --update-docs (now or later) reads
+                             progress=lambda m: print(m, file=sys.stderr, flush=True),
+                             freeze_weights=a.freeze_weights)
+    if not a.freeze_weights:
+        update_store(report)  # what --update-docs (now or later) reads
     if a.json:
         save_json(report, a.json)
     print(format_counts(report, only_attempted=not a.all_ops and not ops))

@@ -5,6 +5,12 @@ as graph inputs. WebDNN plans shapes and memory offline, so it needs them consta
 conversion (as they are in exported models) and the converter refuses such a case. To
 still test the kernel, the runner converts the case again with those inputs turned into
 initializers holding the case's data; the result records which inputs were frozen.
+
+`weight_inputs` picks the float32 inputs to freeze up front (`--freeze-weights`): ONNX's node
+cases feed weights (a Conv's W and B, a Gemm's B, a Gather's data) as graph inputs, which a
+backend storing weights in another type (webgpu-fp16 stores constants as f16, inputs as f32)
+would never see as weights. Where the parameter inputs frozen later (freeze_params) would leave
+no input at all, the runner keeps the first of these as an input (run._convert).
 """
 
 from __future__ import annotations
@@ -40,3 +46,12 @@ def freeze(model: onnx.ModelProto, values: Mapping[str, np.ndarray], names: Iter
     frozen.graph.input.extend(kept)
     frozen.graph.initializer.extend(numpy_helper.from_array(np.asarray(values[n]), n) for n in sorted(names))
     return frozen
+
+
+def weight_inputs(model: onnx.ModelProto) -> list[str]:
+    """The float32 graph inputs to freeze as weights: all of them, but the first where every graph
+    input is float32 (one input stays, or the whole case would fold at conversion)."""
+    inits = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    floats = [i.name for i in inputs if i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
+    return floats[1:] if len(floats) == len(inputs) else floats

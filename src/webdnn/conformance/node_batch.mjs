@@ -4,7 +4,10 @@
 // For each job from the first index: runs it once, writes outDir/output<i>.bin and prints
 // one JSON line {i, ok: true, backend, outputs: [{name, dtype, dims, path}]} or
 // {i, ok: false, error}. The driver restarts it after a job that hangs or crashes it.
+// WebGPU backends run through the npm `webgpu` package (Dawn, a devDependency of runtime/), as in
+// runtime/tools/run-node.mjs; the driver picks the Vulkan driver by environment (node_batch.py).
 import { readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -15,8 +18,17 @@ const ARRAYS = {
   int8: Int8Array, uint8: Uint8Array, bool: Uint8Array, float16: Uint16Array,
 };
 
+const backendOptions = {};
+if (spec.backendOrder.some((b) => b.startsWith("webgpu")) && !globalThis.navigator?.gpu) {
+  // resolved from the runtime build (runtime/node_modules), not from this script's folder
+  const dawn = await Promise.resolve()
+    .then(() => import(pathToFileURL(createRequire(process.argv[2]).resolve("webgpu")).href))
+    .catch(() => null); // absent -> webgpu unavailable, each job says so
+  if (dawn) backendOptions.webgpu = { gpu: dawn.create([]) };
+}
+
 async function runJob(job) {
-  const runner = await WebDNN.load(job.model, { backendOrder: spec.backendOrder });
+  const runner = await WebDNN.load(job.model, { backendOrder: spec.backendOrder, backendOptions });
   try {
     const inputs = {};
     for (const inp of job.inputs) {
@@ -44,3 +56,4 @@ for (let i = Number(process.argv[4] ?? 0); i < spec.jobs.length; i++) {
   }
   process.stdout.write(JSON.stringify(line) + "\n");
 }
+process.exit(0); // Dawn's device threads may keep the event loop alive

@@ -3,6 +3,10 @@
 One process for the whole batch instead of one per model (webdnn.browser.node) saves
 Node's start-up per case. A job that hangs or crashes Node is reported, the process is
 killed and a new one continues with the next job.
+
+WebGPU runs through the npm `webgpu` package (Dawn, node_batch.mjs) on a CPU Vulkan driver
+(node_env): Mesa's lavapipe for webgpu-fp16 (the only driver here with `shader-f16`),
+Chromium's SwiftShader for webgpu, as in the project's other Node WebGPU tests.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 from webdnn.browser.driver import RunResult
@@ -26,10 +30,28 @@ from webdnn.errors import WebDNNError
 SCRIPT = os.path.join(os.path.dirname(__file__), "node_batch.mjs")
 
 
+def node_env(backend_order: Sequence[str]) -> dict[str, str] | None:
+    """Extra environment for Node running `backend_order`: the Vulkan driver Dawn should use."""
+    from webdnn.backends.webgpu.node import lavapipe_env, swiftshader_env
+
+    if "webgpu-fp16" in backend_order:
+        env = lavapipe_env()
+        if env is None:
+            raise WebDNNError("webgpu-fp16 in Node needs Mesa's lavapipe Vulkan driver (shader-f16): "
+                              "run tools/install-lavapipe.sh")
+        return env
+    if any(b.startswith("webgpu") for b in backend_order):
+        return swiftshader_env()  # None: the system's Vulkan driver
+    return None
+
+
 def run_models_node(
-    jobs: Sequence[ModelJob], backend_order: Sequence[str] = ("fallback",), timeout_s: float = 30.0
+    jobs: Sequence[ModelJob], backend_order: Sequence[str] = ("fallback",), timeout_s: float = 30.0,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Outcome]:
-    """Yields a RunResult or a WebDNNError per job, in job order."""
+    """Yields a RunResult or a WebDNNError per job, in job order. `env`: extra environment for Node
+    (default: node_env(backend_order))."""
+    env = node_env(backend_order) if env is None else env
     module = os.path.join(runtime_dist(), "webdnn.mjs")
     with tempfile.TemporaryDirectory(prefix="webdnn-node-batch-") as tmp:
         spec_jobs: list[dict[str, Any]] = []
@@ -46,7 +68,7 @@ def run_models_node(
         i = 0
         while i < len(jobs):
             proc = subprocess.Popen(["node", SCRIPT, module, spec_path, str(i)], stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
+                                    stderr=subprocess.PIPE, text=True, env={**os.environ, **env} if env else None)
             lines: queue.Queue[str | None] = queue.Queue()
             err: list[str] = []
             threading.Thread(target=_pump, args=(proc.stdout, lines.put, True), daemon=True).start()

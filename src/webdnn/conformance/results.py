@@ -91,7 +91,9 @@ def update_store(report: Report, store_dir: str = STORE_DIR) -> Report:
 def stored_reports(store_dir: str = STORE_DIR) -> list[Report]:
     if not os.path.isdir(store_dir):
         return []
-    names = [f for f in sorted(os.listdir(store_dir)) if re.fullmatch(r"[a-z0-9]+-(chromium|node)\.json", f)]
+    # <backend>-<runtime>.json; a backend name may have a hyphen itself (webgpu-fp16)
+    names = [f for f in sorted(os.listdir(store_dir))
+             if re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*-(chromium|node)\.json", f)]
     reports = [_load(os.path.join(store_dir, f)) for f in names]
     return [r for r in reports if r is not None]
 

@@ -21,8 +21,8 @@ import onnx
 from webdnn.browser.driver import Browser
 from webdnn.conformance.batch import RUNTIMES, ModelJob, Outcome, run_batch
 from webdnn.conformance.cases import DEFAULT_DIR, Case, load_cases
-from webdnn.conformance.check import check_outputs
-from webdnn.conformance.freeze import freeze, input_to_freeze
+from webdnn.conformance.check import check_outputs, rule_for
+from webdnn.conformance.freeze import freeze, input_to_freeze, weight_inputs
 from webdnn.conformance.results import CONVERSION_ERROR, FAILED, PASSED, UNSUPPORTED, CaseResult, Report
 from webdnn.conformance.support import BackendOps, backend_ops, unsupported_reason
 from webdnn.errors import UnsupportedOperatorError, WebDNNError
@@ -51,10 +51,13 @@ def run_conformance(
     freeze_params: bool = True,
     progress: Say | None = None,
     browser: Browser | None = None,
+    freeze_weights: bool = False,
 ) -> Report:
     """Run the selected cases. `freeze_params`: retry a case the converter refuses because a
     parameter input (axes, shape, ...) is not constant with that input frozen (freeze.py).
-    `browser`: a Chromium session to reuse (default: one is started for the run)."""
+    `browser`: a Chromium session to reuse (default: one is started for the run).
+    `freeze_weights`: convert every case with its float32 weight inputs frozen into constants
+    (freeze.weight_inputs), so that webgpu-fp16 stores them as f16 weights."""
     if runtime not in RUNTIMES:
         raise WebDNNError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
     say = progress or (lambda _m: None)
@@ -69,14 +72,14 @@ def run_conformance(
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        runnable = _prepare(cases, claim, backend, work, freeze_params, results)
+        runnable = _prepare(cases, claim, backend, work, freeze_params, results, freeze_weights)
         t1 = time.perf_counter()
         say(f"classified and converted in {t1 - t0:.1f} s: {len(runnable)} to run")
         jobs = [ModelJob(out, {k: v for k, v in case.input_arrays().items() if k not in frozen})
                 for case, out, frozen in runnable]
         outcomes = run_batch(runtime, jobs, [backend], timeout_s, browser)
         for (case, _, frozen), outcome in zip(runnable, outcomes, strict=True):
-            results[case.name] = _judge(case, outcome, work)
+            results[case.name] = _judge(case, outcome, work, rule_for(backend))
             results[case.name].frozen = frozen
         say(f"ran {len(runnable)} cases in {time.perf_counter() - t1:.1f} s")
     finally:
@@ -87,7 +90,7 @@ def run_conformance(
 
 
 def _prepare(cases: list[Case], claim: BackendOps, backend: str, work: str, freeze_params: bool,
-             results: dict[str, CaseResult]) -> list[tuple[Case, str, list[str]]]:
+             results: dict[str, CaseResult], freeze_weights: bool = False) -> list[tuple[Case, str, list[str]]]:
     """Classify and convert; record the cases that end here, return (case, model dir, frozen inputs) to run."""
     runnable = []
     for case in cases:
@@ -95,7 +98,7 @@ def _prepare(cases: list[Case], claim: BackendOps, backend: str, work: str, free
         if reason:
             results[case.name] = _result(case, UNSUPPORTED, reason)
             continue
-        out, frozen, failure = _convert(case, backend, work, freeze_params)
+        out, frozen, failure = _convert(case, backend, work, freeze_params, freeze_weights)
         if failure:
             results[case.name] = failure
         else:
@@ -103,14 +106,19 @@ def _prepare(cases: list[Case], claim: BackendOps, backend: str, work: str, free
     return runnable
 
 
-def _convert(case: Case, backend: str, work: str, freeze_params: bool) -> tuple[str, list[str], CaseResult | None]:
+def _convert(case: Case, backend: str, work: str, freeze_params: bool, freeze_weights: bool = False
+             ) -> tuple[str, list[str], CaseResult | None]:
     """Convert into work/<case>; returns (directory, inputs frozen into constants, failure or None)."""
     from webdnn.convert import convert
 
     out = f"{work}/{case.name}"
     model = onnx.load(case.model_path)
-    frozen: list[str] = []
+    weights = weight_inputs(model) if freeze_weights else []
+    frozen: list[str] = list(weights)
+    inputs = {i.name for i in model.graph.input} - {i.name for i in model.graph.initializer}
     while True:
+        if weights and inputs <= set(frozen):  # nothing left to run: the case would fold at conversion
+            frozen.remove(weights.pop(0))  # so its first float input stays a (data) input
         try:
             convert(freeze(model, case.input_arrays(), frozen) if frozen else model, out, backends=[backend],
                     name=case.name)
@@ -127,10 +135,10 @@ def _convert(case: Case, backend: str, work: str, freeze_params: bool) -> tuple[
         return out, frozen, failure
 
 
-def _judge(case: Case, outcome: Outcome, work: str) -> CaseResult:
+def _judge(case: Case, outcome: Outcome, work: str, rule: str) -> CaseResult:
     if isinstance(outcome, WebDNNError):
         return _result(case, FAILED, short(str(outcome).replace(work + "/", ""), lines=4))
-    c = check_outputs(case.expected_outputs(), outcome.outputs, case.rtol, case.atol)
+    c = check_outputs(case.expected_outputs(), outcome.outputs, case.rtol, case.atol, rule)
     r = _result(case, PASSED if c.ok else FAILED, c.detail)
     r.tolerance, r.max_abs_err, r.max_rel_err = c.tolerance, c.max_abs_err, c.max_rel_err
     return r

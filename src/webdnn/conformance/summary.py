@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from webdnn.conformance.check import ONNX
+from webdnn.conformance.check import FP16, FP16_TOLERANCE, WEBDNN, rule_for
 from webdnn.conformance.results import CONVERSION_ERROR, FAILED, PASSED, STATUSES, UNSUPPORTED, CaseResult, Report
 
 _ABBR = {PASSED: "passed", FAILED: "failed", UNSUPPORTED: "not supp.", CONVERSION_ERROR: "conv. err"}
@@ -20,11 +20,13 @@ def per_op(results: list[CaseResult]) -> dict[str, Counter[str]]:
 def totals_line(report: Report) -> str:
     c = report.counts()
     passed = [r for r in report.results if r.status == PASSED]
-    loose = sum(1 for r in passed if r.tolerance == ONNX)
+    loose = sum(1 for r in passed if r.tolerance not in (None, WEBDNN))
     frozen = sum(1 for r in passed if r.frozen)
     parts = [f"{c[s]} {s}" for s in STATUSES]
+    rule = rule_for(report.backend)
+    looser = f"the fp16 rule {FP16_TOLERANCE:g}*max(1, max|ref|)" if rule == FP16 else "ONNX's rtol 1e-3"
     return (f"{report.key}: {len(report.results)} cases: " + ", ".join(parts)
-            + f" (of the passed: {loose} needed ONNX's rtol 1e-3, {frozen} ran with parameter inputs frozen)"
+            + f" (of the passed: {loose} needed {looser}, {frozen} ran with parameter inputs frozen)"
             + f" in {report.seconds:.0f} s")
 
 

@@ -35,10 +35,15 @@ class BackendOps:
 
 
 def backend_ops(backend: str) -> BackendOps:
-    """Read the claim from the code: the op registry and the backend's lowering module."""
+    """Read the claim from the code: the op registry and the backend's lowering module (a variant
+    such as webgpu-fp16 shares its base backend's module, so it claims the same ops)."""
+    from webdnn.backends import BACKENDS
+    from webdnn.errors import WebDNNError
     from webdnn.ops.registry import supported_ops
 
-    lower = importlib.import_module(f"webdnn.backends.{backend}.lower")
+    if backend not in BACKENDS:
+        raise WebDNNError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    lower = importlib.import_module(BACKENDS[backend].__module__)
     return BackendOps(
         backend, frozenset(supported_ops()), frozenset(lower.supported()),
         frozenset(getattr(lower, "CONVERSION_ONLY", ())),
