@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -363,46 +363,52 @@ _ELEM_BYTES = {"f32": 4, "i32": 4, "u32": 4, "vec2<u32>": 8, "vec4<f32>": 16, "f
 _HALF = {"f32": "f16", "vec4<f32>": "vec4<f16>"}
 
 
-def _half_access(code: str, name: str, elem: str) -> str:
-    """`code` with every access to the f16-stored binding `name` converted: a load `name[e]` reads
-    as `elem(name[e])` (f32 math on f16 storage), a store `name[e] = x;` as `name[e] = f16(x);`
-    (brackets and the stored expression matched; compound assignments expanded)."""
+def _accesses(code: str, name: str) -> Iterator[tuple[int, int, int]]:
+    """(start, index start, end) of every top-level `name[...]` in `code`, brackets matched
+    (an index may hold further accesses, which the caller rewrites recursively)."""
     pat = re.compile(rf"\b{name}\[")
-    out, pos = [], 0
+    pos = 0
     while (m := pat.search(code, pos)) is not None:
         depth, j = 1, m.end()
         while depth:
             depth += {"[": 1, "]": -1}.get(code[j], 0)
             j += 1
-        ref = f"{name}[{_half_access(code[m.end():j - 1], name, elem)}]"
-        op = re.match(r"\s*([-+*/]?)=(?!=)", code[j:])
-        if op is None:
-            out.append(f"{code[pos:m.start()]}{elem}({ref})")
-            pos = j
+        yield m.start(), m.end(), j
+        pos = j
+
+
+def _half_access(code: str, name: str, elem: str) -> str:
+    """`code` with every access to the f16-stored binding `name` converted: a load `name[e]` reads
+    as `elem(name[e])` (f32 math on f16 storage), a store `name[e] = x;` as `name[e] = f16(x);`
+    (the stored expression matched up to its `;`; compound assignments expanded)."""
+    out, pos = [], 0
+    for start, idx, end in _accesses(code, name):
+        if start < pos:  # inside a store's expression, already rewritten
             continue
-        k, depth = j + op.end(), 0
+        ref = f"{name}[{_half_access(code[idx:end - 1], name, elem)}]"
+        op = re.match(r"\s*([-+*/]?)=(?!=)", code[end:])
+        if op is None:
+            out.append(f"{code[pos:start]}{elem}({ref})")
+            pos = end
+            continue
+        k, depth = end + op.end(), 0
         while depth or code[k] != ";":
             depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(code[k], 0)
             k += 1
-        rhs = _half_access(code[j + op.end():k].strip(), name, elem)
+        rhs = _half_access(code[end + op.end():k].strip(), name, elem)
         if op.group(1):
             rhs = f"{elem}({ref}) {op.group(1)} ({rhs})"
-        out.append(f"{code[pos:m.start()]}{ref} = {_HALF[elem]}({rhs})")
+        out.append(f"{code[pos:start]}{ref} = {_HALF[elem]}({rhs})")
         pos = k
     return "".join(out) + code[pos:]
 
 
 def _shift_index(code: str, name: str, by: int) -> str:
     """Every `name[e]` in `code` as `name[by + (e)]` (brackets matched, nested uses included)."""
-    pat = re.compile(rf"\b{name}\[")
     out, pos = [], 0
-    while (m := pat.search(code, pos)) is not None:
-        depth, j = 1, m.end()
-        while depth:
-            depth += {"[": 1, "]": -1}.get(code[j], 0)
-            j += 1
-        out.append(f"{code[pos:m.end()]}{by}u + ({_shift_index(code[m.end():j - 1], name, by)})]")
-        pos = j
+    for _, idx, end in _accesses(code, name):
+        out.append(f"{code[pos:idx]}{by}u + ({_shift_index(code[idx:end - 1], name, by)})]")
+        pos = end
     return "".join(out) + code[pos:]
 
 
