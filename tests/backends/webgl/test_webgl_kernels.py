@@ -87,12 +87,25 @@ def _cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
                                {"x": rnd(1, 5, 9, 24)}, {"w": rnd(10, 1, 5, 5)})
     c["conv_dw_seg_s2_odd_h"] = case([node("Conv", ["x", "w"], group=6, pads=[1, 1, 1, 1], strides=[2, 2])],
                                      {"x": rnd(1, 6, 7, 16)}, {"w": rnd(6, 1, 3, 3)})
+    # "same" depthwise convs at stride 1 over rows of any width: consecutive inputs per tap (conv4.flat_ok);
+    # texels crossing rows, planes and batches, rows narrower than a texel, a channel multiplier
+    c["conv_dw_flat_7x7"] = case([node("Conv", ["x", "w", "b"], ["c"], group=5, pads=[1, 1, 1, 1]),
+                                  node("Relu", ["c"])], {"x": rnd(2, 5, 7, 7)}, {"w": rnd(5, 1, 3, 3), "b": rnd(5)})
+    c["conv_dw_flat_mult"] = case([node("Conv", ["x", "w", "b"], group=3, pads=[2, 1, 2, 3])],
+                                  {"x": rnd(1, 3, 6, 14)}, {"w": rnd(6, 1, 5, 5), "b": rnd(6)})
+    c["conv_dw_flat_narrow"] = case([node("Conv", ["x", "w"], group=4, pads=[0, 1, 0, 1])], {"x": rnd(1, 4, 5, 3)},
+                                    {"w": rnd(4, 1, 1, 3)})
     c["conv_group_stride3"] = case([node("Conv", ["x", "w"], group=2, strides=[1, 3])], {"x": rnd(1, 10, 7, 26)},
                                    {"w": rnd(4, 5, 2, 3)})
     c["conv_runtime_weights"] = case([node("Conv", ["x", "w"], pads=[0, 1, 0, 1])], {"x": rnd(1, 3, 5, 6),
                                                                                      "w": rnd(2, 3, 2, 2)})
     c["gemm"] = case([node("Gemm", ["a", "b", "c"], alpha=0.7, beta=1.3, transA=1, transB=1)],
                      {"a": rnd(5, 3)}, {"b": rnd(4, 5), "c": rnd(4)})
+    # the vec4 Gemm (A untransposed, K and N multiples of 4), C broadcast along rows and columns
+    c["gemm4_transb"] = case([node("Gemm", ["a", "b", "c"], alpha=0.7, beta=1.3, transB=1)], {"a": rnd(3, 12)},
+                             {"b": rnd(8, 12), "c": rnd(8)})
+    c["gemm4_relu"] = case([node("Gemm", ["a", "b", "c"], ["g"]), node("Relu", ["g"])], {"a": rnd(5, 8)},
+                           {"b": rnd(8, 12), "c": rnd(5, 1)})
     c["gemm_relu"] = case([node("Gemm", ["a", "b"], ["g"]), node("Relu", ["g"])], {"a": rnd(3, 6)}, {"b": rnd(6, 5)})
     c["matmul_batched"] = case([node("MatMul", ["a", "b"])], {"a": rnd(2, 1, 3, 5), "b": rnd(4, 5, 6)})
     c["matmul_1d"] = case([node("MatMul", ["a", "b"])], {"a": rnd(5), "b": rnd(3, 5, 2)})
@@ -300,20 +313,39 @@ def test_conv_paths(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert ops("conv_runtime_weights") == ["Conv"]
 
 
-def test_depthwise_segment_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Depthwise convs over rows of a multiple of 4 read whole texels (no unaligned X0v reads);
-    a dilated one keeps the X0v path."""
+def _program_of(tmp_path: Any, name: str, op: str) -> str:
+    """The fragment shader of the one `op` pass of CASES[name], converted for webgl."""
+    out = os.path.join(tmp_path, name)
+    convert(CASES[name][0], out, ["webgl"])
+    with open(os.path.join(out, "webgl", "descriptor.json")) as f:
+        d = json.load(f)
+    (k,) = [k for k in d["kernels"] if k["op"] == op]
+    return str(d["webgl"]["programs"][k["attrs"]["program"]])
+
+
+def test_gemm_vec4_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A Gemm with A untransposed and K, N multiples of 4 takes the texel-per-fragment kernel;
+    a transposed A keeps the scalar one."""
     def program(name: str) -> str:
-        out = os.path.join(tmp_path, name)
-        convert(CASES[name][0], out, ["webgl"])
-        with open(os.path.join(out, "webgl", "descriptor.json")) as f:
-            d = json.load(f)
-        (k,) = [k for k in d["kernels"] if k["op"] == "Conv"]
-        return str(d["webgl"]["programs"][k["attrs"]["program"]])
+        return _program_of(tmp_path, name, "Gemm")
+
+    assert "compute4(t)" in program("gemm4_transb") and "compute4(t)" in program("gemm4_relu")
+    assert "compute4(t)" not in program("gemm")
+
+
+def test_depthwise_segment_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Depthwise convs over rows of a multiple of 4, and "same" ones at stride 1 over rows of any
+    width, read whole texels (no unaligned X0v reads); a dilated one keeps the X0v path."""
+    def program(name: str) -> str:
+        return _program_of(tmp_path, name, "Conv")
 
     for name in ("conv_dw_row_s1", "conv_dw_seg_s1", "conv_dw_seg_s2", "conv_dw_seg_s2_odd_h"):
         src = program(name)
         assert "vec4 T0 = X0t(" in src and "X0v(" not in src, name
+    for name in ("conv_depthwise", "conv_dw_flat_7x7", "conv_dw_flat_mult", "conv_dw_flat_narrow"):
+        src = program(name)  # rows of any width: per-lane rows and columns, whole-texel runs
+        assert "ivec4 oh4" in src and "vec4 T0 = X0t(" in src and "X0v(" not in src, name
+    assert "ivec4 oh4" not in program("conv_dw_row_s1")  # rows of a multiple of 4 keep the row segments
     assert "X0v(" in program("conv_dw_row_s2")
 
 

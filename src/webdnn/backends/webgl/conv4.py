@@ -92,6 +92,8 @@ def compute4(g: dict[str, int], c: int, m: int, group: int, cg: int, mg: int, pe
     on the scalar `compute(o)` and `act(v)` defined next to it."""
     oh_, ow_ = g["OH"], g["OW"]
     ihw, ohw = g["IH"] * g["IW"], oh_ * ow_
+    if depthwise and not segment_ok(g) and flat_ok(g, mg):
+        return _depthwise_flat(g, m, mg, per, has_bias, (x_size + 3) // 4)
     no_pad = g["PT"] == g["PL"] == g["PB"] == g["PR"] == 0
     pointwise = g["KH"] * g["KW"] == 1 and g["SH"] == g["SW"] == 1 and no_pad and ihw == ohw
     lines = [
@@ -212,3 +214,80 @@ def _depthwise_segments(g: dict[str, int], x_texels: int) -> list[str]:
             ]
         lines.append("  } }")
     return lines
+
+
+def flat_ok(g: dict[str, int], mg: int) -> bool:
+    """Depthwise "same" conv at stride 1 (IH == OH, IW == OW, no dilation): the input of output
+    element o at tap (kh, kw) is element o + (kh - PT) * IW + kw - PL of its input plane, so the
+    four outputs of a texel read four consecutive inputs per tap even when the texel crosses a
+    row, and each window row is one run of texels whose start mod 4 is known at conversion (rows
+    of any width: MobileNetV2's 14x14 and 7x7 blocks). With one output channel per input channel
+    (mg == 1) the planes line up too, so a texel may cross a plane; else planes must not be
+    crossed (OH * OW a multiple of 4, so every plane starts on a texel)."""
+    return (g["SH"] == g["SW"] == g["DH"] == g["DW"] == 1 and g["IH"] == g["OH"] and g["IW"] == g["OW"]
+            and (mg == 1 or g["OH"] * g["OW"] % 4 == 0))
+
+
+def _depthwise_flat(g: dict[str, int], m: int, mg: int, per: int, has_bias: bool, x_texels: int) -> str:
+    """`vec4 compute4(int t)` of a `flat_ok` depthwise conv: every lane has its own (oh, ow) (the
+    texel may cross a row, or with mg == 1 a plane: lanes of the next plane take the next
+    channel's weights and bias by a select). Window row kh loads the texels covering the inputs
+    o + off .. o + off + KW + 2 (off = (kh - PT) * IW - PL) once; `s` = off mod 4 is constant, so
+    every tap's four inputs are constant swizzles of them. Taps outside the row or plane (read
+    from a neighbouring row or plane, or clamped at the tensor's ends) are dropped by selects."""
+    ohw, iw_, kw_ = g["OH"] * g["OW"], g["IW"], g["KW"]
+    cross = ohw % 4 != 0  # a texel may hold outputs of two channels (mg == 1 then)
+    last = x_texels - 1
+    lines = [
+        "vec4 compute4(int t) {",
+        "  int o = 4 * t;",
+        "  ivec4 q = ivec4(o) + ivec4(0, 1, 2, 3);",
+        f"  ivec4 pl = q / {ohw}; ivec4 p4 = q - pl * {ohw};",
+        f"  ivec4 oh4 = p4 / {g['OW']}; ivec4 ow4 = p4 - oh4 * {g['OW']};",
+        f"  int m = pl.x % {m};",
+    ]
+    # the first input element of lane 0: with mg == 1 input and output flat indices line up
+    lines.append("  int e = o;" if mg == 1 else
+                 f"  int e = ((pl.x / {m}) * {m // mg} + m / {mg}) * {ohw} + p4.x;")
+    lines += [f"  vec4 w{j} = X1t(m * {per} + {j});" for j in range(per)]
+    if cross:
+        lines += [
+            f"  int mb = pl.w % {m};",  # the channel of the lanes past the plane's end
+            "  bvec4 nb = notEqual(pl, ivec4(pl.x));",
+            *[f"  vec4 v{j} = X1t(mb * {per} + {j});" for j in range(per)],
+        ]
+        bias = "mix(vec4(X2(m)), vec4(X2(mb)), nb)" if has_bias else "vec4(0.0)"
+    else:
+        bias = "vec4(X2(m))" if has_bias else "vec4(0.0)"
+    lines.append(f"  vec4 acc = {bias};")
+    for kw in range(kw_):
+        d = kw - g["PL"]
+        lines.append(f"  bvec4 c{kw} = equal(clamp(ow4 + {d}, 0, {iw_ - 1}), ow4 + {d});")
+
+    def comp(i: int) -> str:
+        return f"T{i // 4}.{'xyzw'[i % 4]}"
+
+    for kh in range(g["KH"]):
+        off = (kh - g["PT"]) * iw_ - g["PL"]
+        s = off % 4
+        nt = (s + kw_ + 2) // 4 + 1
+        dh = kh - g["PT"]
+        lines += [
+            "  {",
+            f"    int bt = (e + {off - s}) >> 2;",
+            *[f"    vec4 T{i} = X0t(clamp(bt + {i}, 0, {last}));" for i in range(nt)],
+            "    vec4 r = vec4(0.0);",
+        ]
+        for kw in range(kw_):
+            j = kh * kw_ + kw
+            x = "vec4(" + ", ".join(comp(s + kw + lane) for lane in range(4)) + ")"
+            wv = f"w{j // 4}.{'xyzw'[j % 4]}"
+            if cross:
+                wv = f"mix(vec4({wv}), vec4(v{j // 4}.{'xyzw'[j % 4]}), nb)"
+            lines.append(f"    r += mix(vec4(0.0), {x} * {wv}, c{kw});")
+        lines += [
+            f"    acc += mix(vec4(0.0), r, equal(clamp(oh4 + {dh}, 0, {g['IH'] - 1}), oh4 + {dh}));",
+            "  }",
+        ]
+    lines += ["  return vec4(act(acc.x), act(acc.y), act(acc.z), act(acc.w));", "}"]
+    return "\n".join(lines)

@@ -1,6 +1,7 @@
 """Gemm (alpha, beta, transA, transB, C broadcast) and MatMul (numpy semantics: 1-D
 operands, batch broadcasting): one fragment per output element, with the fused
-activation in the same pass."""
+activation in the same pass; a Gemm with A untransposed and K, N multiples of 4 computes a
+texel (four outputs of one row) per fragment from aligned texel reads (`_gemm4`)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _gemm(node: Node, ctx: Ctx) -> list[Pass]:
     alpha, beta = attr_float(node.attrs.get("alpha", 1.0)), attr_float(node.attrs.get("beta", 1.0))
     a_idx = f"k * {m} + i" if ta else f"i * {k} + k"
     b_idx = f"j * {k} + k" if tb else f"k * {n} + j"
-    c_term = ""
+    c_term, c_idx = "", ""
     if node.input(2) is not None and beta != 0.0:
         c_idx = broadcast_index((m, n), shape(xs[2]), "c")
         c_term = f" + {flt(beta)} * X2({c_idx})"
@@ -38,7 +39,49 @@ def _gemm(node: Node, ctx: Ctx) -> list[Pass]:
         f"  return act({flt(alpha)} * acc{c_term});" if alpha != 1.0 else f"  return act(acc{c_term});",
         "}",
     ])
-    return [Pass("Gemm", node.name, xs[:3] if c_term else xs[:2], y, body)]
+    vec4 = not ta and k % 4 == 0 and n % 4 == 0
+    if vec4:
+        body += "\n" + _gemm4(m, n, k, tb, alpha, c_idx if c_term else None, beta)
+    return [Pass("Gemm", node.name, xs[:3] if c_term else xs[:2], y, body, vec4=vec4)]
+
+
+def _gemm4(m: int, n: int, k: int, tb: bool, alpha: float, c_idx: str | None, beta: float) -> str:
+    """`vec4 compute4(int t)` of a Gemm with A untransposed, K and N multiples of 4: a texel is
+    four outputs of one row (N % 4 == 0), A's row is read four k at a time with aligned fetches
+    (K % 4 == 0) and B four k (transB: rows j..j+3, four fetches) or four rows (else: one aligned
+    fetch of j..j+3 per row) at a time: five fetches per 16 multiply-adds instead of two per one."""
+    k4, n4 = k // 4, n // 4
+    lines = []
+    if c_idx is not None:
+        lines.append(f"float cterm(int c0, int c1) {{ return {flt(beta)} * X2({c_idx}); }}")
+    lines += [
+        "vec4 compute4(int t) {",
+        f"  int o = 4 * t; int i = o / {n}; int j = o % {n};",
+        f"  int ai = i * {k4}; vec4 acc = vec4(0.0);",
+    ]
+    if tb:
+        lines += [
+            f"  int bi = j * {k4};",
+            f"  for (int k = 0; k < {k4}; k++) {{",
+            "    vec4 a = X0t(ai + k);",
+            "    acc += vec4(" + ", ".join(f"dot(a, X1t(bi + {r * k4} + k))" for r in range(4)) + ");",
+            "  }",
+        ]
+    else:
+        lines += [
+            "  int bi = j >> 2;",
+            f"  for (int k = 0; k < {k4}; k++) {{",
+            "    vec4 a = X0t(ai + k);",
+            "    acc += " + " + ".join(f"a.{'xyzw'[r]} * X1t(bi{f' + {r * n4}' if r else ''})" for r in range(4)) + ";",
+            f"    bi += {n};",
+            "  }",
+        ]
+    if alpha != 1.0:
+        lines.append(f"  acc *= {flt(alpha)};")
+    if c_idx is not None:
+        lines.append("  acc += vec4(cterm(i, j), cterm(i, j + 1), cterm(i, j + 2), cterm(i, j + 3));")
+    lines += ["  return vec4(act(acc.x), act(acc.y), act(acc.z), act(acc.w));", "}"]
+    return "\n".join(lines)
 
 
 @kernel("MatMul")
