@@ -76,6 +76,15 @@ def _cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
                                       {"x": rnd(2, 5, 7, 7)}, {"w": rnd(6, 5, 3, 3), "b": rnd(6)})
     c["conv_im2col_aligned"] = case([node("Conv", ["x", "w"], pads=[1, 1, 1, 1], dilations=[2, 1])],
                                     {"x": rnd(1, 6, 10, 8)}, {"w": rnd(3, 6, 2, 3)})
+    # batch 1, channels a multiple of 4: four channels per fragment, one per render target; the
+    # products' layered outputs feed the next conv (as its Col matrix and as im2col's input), the
+    # compaction pass and a graph output read back layer by layer
+    c["conv_targets_chain"] = case(
+        [node("Conv", ["x", "w1", "b1"], ["a"]), node("Relu", ["a"], ["r"]),
+         node("Conv", ["r", "w2", "b2"], ["m"], pads=[1, 1, 1, 1]),
+         node("Conv", ["m", "w3"], ["y"], pads=[1, 0, 1, 1], strides=[2, 2])],
+        {"x": rnd(1, 6, 4, 5)}, {"w1": rnd(8, 6, 1, 1), "b1": rnd(8), "w2": rnd(12, 8, 3, 3), "b2": rnd(12),
+                                 "w3": rnd(4, 12, 3, 2)}, outputs=("y", "m"))
     c["conv_dw_row_s1"] = case([node("Conv", ["x", "w", "b"], group=3, pads=[1, 1, 1, 1])], {"x": rnd(2, 3, 6, 8)},
                                {"w": rnd(3, 1, 3, 3), "b": rnd(3)})
     c["conv_dw_row_s2"] = case([node("Conv", ["x", "w"], group=4, pads=[1, 2, 1, 0], strides=[2, 2], dilations=[1, 2])],
@@ -311,6 +320,29 @@ def test_conv_paths(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert ops("conv_pointwise_aligned") == ["Conv"]
     assert ops("conv_dw_row_s1") == ["Conv"]
     assert ops("conv_runtime_weights") == ["Conv"]
+
+
+def test_conv_render_targets(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Batch-1 convs with a multiple of 4 channels draw into four render targets (layers of an
+    array texture, each a quarter of the output); other convs keep one."""
+    def calls(name: str) -> tuple[list[tuple[str, int]], list[dict[str, int]]]:
+        out = os.path.join(tmp_path, name)
+        convert(CASES[name][0], out, ["webgl"])
+        with open(os.path.join(out, "webgl", "descriptor.json")) as f:
+            d = json.load(f)
+        texs = d["webgl"]["textures"]
+        return [(k["op"], k["attrs"].get("targets", 1)) for k in d["kernels"]], \
+            [texs[k["attrs"]["textures"][-1]] for k in d["kernels"] if "targets" in k["attrs"]]
+
+    ops, outs = calls("conv_targets_chain")
+    assert ops == [("Conv", 4), ("Conv.im2col", 1), ("Conv", 4), ("Conv.im2col", 1), ("Conv", 4), ("Conv.compact", 1)]
+    # 8 x 20 outputs: 40 texels, a quarter (10 texels) per layer laid out in 4 x 3
+    assert outs[0] == {"width": 4, "height": 3, "layers": 4, "stride": 10}
+    assert outs[1] == {"width": 4, "height": 4, "layers": 4, "stride": 15}  # 12 x 20
+    # 4 x 8 padded outputs (a 2 x 3 plane padded to 8): 2 texels per layer
+    assert outs[2] == {"width": 2, "height": 1, "layers": 4}
+    assert [t for _, t in calls("conv_im2col_batch_odd")[0]] == [1, 1, 1]  # batch 2
+    assert [t for _, t in calls("conv_big")[0]] == [1, 1, 1]  # 5 channels
 
 
 def _program_of(tmp_path: Any, name: str, op: str) -> str:

@@ -1,7 +1,8 @@
 // The webgl backend: WebGL2 fragment shaders (GLSL ES 3.00) generated at conversion time,
 // run over RGBA32F textures (four consecutive row-major elements per texel, 2-D layouts chosen
 // by the transpiler; tensors beyond 4096 x 4096 texels in 2-D array textures, drawn one layer
-// at a time). Everything is prepared at load: programs compiled and linked, textures and
+// at a time; a pass with several render targets draws once into as many layers, attached to
+// COLOR_ATTACHMENT0..n-1, each holding an equal share of its output). Everything is prepared at load: programs compiled and linked, textures and
 // framebuffers created, weights uploaded once. run() uploads the inputs, draws every pass
 // in order and reads back only the outputs. Shader sources come from the descriptor and go
 // to the GPU driver; no JavaScript is generated or evaluated.
@@ -204,14 +205,16 @@ class WebGLSession implements Session {
     this.uploadWeights(desc, weights);
     this.compile(desc);
     for (const k of desc.kernels) {
-      const a = k.attrs as { program: number; textures: number[] };
+      const a = k.attrs as { program: number; textures: number[]; targets?: number };
       const out = a.textures[a.textures.length - 1]!;
       const program = this.programs[a.program]!;
       const size = desc.tensors[k.outputs[0]!]!.shape.reduce((p, d) => p * d, 1);
+      const tex = this.textures[out]!;
+      const draws = a.targets === undefined ? this.draws(out, size)
+        : [{ fbo: this.framebuffer(out, -1, a.targets), base: 0, rows: Math.ceil(tex.stride / tex.width) }];
       this.steps.push({
         name: k.name, program, base: gl.getUniformLocation(program, "u_base"),
-        inputs: a.textures.slice(0, -1).map((t) => this.textures[t]!), draws: this.draws(out, size),
-        width: this.textures[out]!.width,
+        inputs: a.textures.slice(0, -1).map((t) => this.textures[t]!), draws, width: tex.width,
       });
     }
     const err = gl.getError();
@@ -223,7 +226,7 @@ class WebGLSession implements Session {
   private draws(t: number, elements: number): Draw[] {
     const tex = this.textures[t]!;
     const size = texelsFor(elements);
-    const perLayer = tex.width * tex.height;
+    const perLayer = tex.stride;
     const out: Draw[] = [];
     for (let l = 0; l === 0 || l * perLayer < size; l++) {
       const n = Math.max(1, Math.min(perLayer, size - l * perLayer));
@@ -239,7 +242,7 @@ class WebGLSession implements Session {
     const tex = this.textures[t]!;
     const w = tex.width;
     const row = 4 * w; // floats per texture row
-    const perLayer = row * tex.height;
+    const perLayer = 4 * tex.stride;
     gl.bindTexture(tex.target, tex.handle);
     const put = (layer: number, y: number, rows: number, src: Float32Array): void => {
       if (tex.layers > 1) gl.texSubImage3D(tex.target, 0, 0, y, layer, w, rows, 1, gl.RGBA, gl.FLOAT, src);
@@ -320,8 +323,10 @@ class WebGLSession implements Session {
     return s;
   }
 
-  private framebuffer(t: number, layer: number): WebGLFramebuffer {
-    const key = `${t}:${layer}`;
+  /** Framebuffer drawing into `layer` of texture `t`, or (targets > 1, layer -1) into its
+   * layers 0..targets-1 at once. */
+  private framebuffer(t: number, layer: number, targets = 1): WebGLFramebuffer {
+    const key = `${t}:${layer}:${targets}`;
     const have = this.fbos.get(key);
     if (have) return have;
     const gl = this.gl;
@@ -330,8 +335,24 @@ class WebGLSession implements Session {
     if (!fbo) throw new WebDNNError("webgl: createFramebuffer failed");
     this.fbos.set(key, fbo);
     gl.bindFramebuffer(gl.FRAMEBUFFER, fbo);
-    if (tex.layers > 1) gl.framebufferTextureLayer(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, tex.handle, 0, layer);
-    else gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, tex.handle, 0);
+    if (targets > 1) {
+      const max = Math.min(gl.getParameter(gl.MAX_DRAW_BUFFERS) as number,
+        gl.getParameter(gl.MAX_COLOR_ATTACHMENTS) as number);
+      if (targets > max) {
+        throw new WebDNNError(`webgl: a pass draws into ${targets} render targets, more than this device's ` +
+          `MAX_DRAW_BUFFERS / MAX_COLOR_ATTACHMENTS ${max}; use another backend (backendOrder)`);
+      }
+      const bufs: number[] = [];
+      for (let l = 0; l < targets; l++) {
+        gl.framebufferTextureLayer(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0 + l, tex.handle, 0, l);
+        bufs.push(gl.COLOR_ATTACHMENT0 + l);
+      }
+      gl.drawBuffers(bufs); // framebuffer state: set once here
+    } else if (tex.layers > 1) {
+      gl.framebufferTextureLayer(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, tex.handle, 0, layer);
+    } else {
+      gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, tex.handle, 0);
+    }
     const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
     if (status !== gl.FRAMEBUFFER_COMPLETE) {
       this.checkLost();
@@ -372,7 +393,7 @@ class WebGLSession implements Session {
     const tex = this.textures[t]!;
     const size = spec.shape.reduce((p, d) => p * d, 1);
     const out = allocate(spec.dtype, size);
-    const perLayer = 4 * tex.width * tex.height; // elements per layer
+    const perLayer = 4 * tex.stride; // elements per layer
     for (let l = 0; l * perLayer < size; l++) {
       const n = Math.min(perLayer, size - l * perLayer);
       const rows = Math.ceil(texelsFor(n) / tex.width);

@@ -34,6 +34,9 @@ class Pass:
     output: Value
     body: str  # GLSL defining `float compute(int o)` (and any helpers)
     vec4: bool = False  # the body defines `vec4 compute4(int t)` (a whole texel) instead
+    # > 1: the body defines `void computeN(int t, out vec4 y0, ...)`, a texel of each of
+    # `targets` equal parts of the output, one render target (array layer) each (glsl.fragment)
+    targets: int = 1
 
 
 @dataclass

@@ -41,10 +41,18 @@ class Layout:
     width: int
     height: int
     layers: int = 1  # > 1: a TEXTURE_2D_ARRAY of `layers` width x height layers
+    # texels per layer in the flat order (0: width * height): flat texel t is texel t % stride
+    # of layer t / stride (row-major in the layer); a multi-target pass's output has one layer
+    # per render target, each holding exactly its share of the tensor
+    stride: int = 0
+
+    @property
+    def layer_texels(self) -> int:
+        return self.stride or self.width * self.height
 
     @property
     def texels(self) -> int:
-        return self.width * self.height * self.layers
+        return self.layer_texels * self.layers
 
 
 def texels_for(size: int) -> int:
@@ -69,6 +77,17 @@ def layout_for(size: int) -> Layout:
     return Layout(MAX_TEXTURE_WIDTH, MAX_TEXTURE_WIDTH, layers)
 
 
+def targets_layout(size: int, targets: int) -> Layout:
+    """Layout of the output of a pass with `targets` render targets: one layer per target, each
+    holding a contiguous 1/targets of the tensor's texels (laid out like layout_for)."""
+    texels = texels_for(size)
+    assert texels % targets == 0, (size, targets)
+    lay = layout_for(4 * (texels // targets))
+    if lay.layers > 1 or targets * lay.texels > MAX_LAYERS * LAYER_SIZE:
+        raise ConversionError(f"webgl: a tensor of {size} elements is too large for a multi-target pass")
+    return Layout(lay.width, lay.height, targets, texels // targets)
+
+
 def flt(x: float) -> str:
     """A float literal that reads back as the same float32 value (non-finite via bit tricks)."""
     x = float(np.float32(x))
@@ -80,17 +99,32 @@ def flt(x: float) -> str:
     return r if ("." in r or "e" in r) else r + ".0"
 
 
+def _pow2(x: int) -> bool:
+    return x & (x - 1) == 0
+
+
 def texel(lay: Layout, idx: str) -> str:
-    """GLSL ivec2 (ivec3 for array textures) coordinate of texel index `idx` in `lay`."""
+    """GLSL ivec2 (ivec3 for array textures) coordinate of texel index `idx` in `lay`; in an
+    array texture whose layer is not a whole power-of-two texture, `idx` must be a variable
+    and `<idx>_l`, `<idx>_r` (layer, texel in the layer) must be in scope (see texel_prelude)."""
     if lay.layers > 1:
-        shift = MAX_TEXTURE_WIDTH.bit_length() - 1
-        return f"ivec3({idx} & {lay.width - 1}, ({idx} >> {shift}) & {lay.height - 1}, {idx} >> {2 * shift})"
+        if lay.stride in (0, lay.width * lay.height) and _pow2(lay.width) and _pow2(lay.height):
+            sw, sh = lay.width.bit_length() - 1, lay.height.bit_length() - 1
+            return f"ivec3({idx} & {lay.width - 1}, ({idx} >> {sw}) & {lay.height - 1}, {idx} >> {sw + sh})"
+        return f"ivec3({idx}_r & {lay.width - 1}, {idx}_r >> {lay.width.bit_length() - 1}, {idx}_l)"
     if lay.height == 1:
         return f"ivec2({idx}, 0)"
     if lay.width & (lay.width - 1) == 0:
         shift = lay.width.bit_length() - 1
         return f"ivec2({idx} & {lay.width - 1}, {idx} >> {shift})"
     return f"ivec2({idx} % {lay.width}, {idx} / {lay.width})"
+
+
+def texel_prelude(lay: Layout, idx: str) -> str:
+    """Statements texel(lay, idx) needs first (layer and in-layer texel of a strided array)."""
+    if lay.layers > 1 and "_r" in texel(lay, idx):
+        return f"int {idx}_l = {idx} / {lay.layer_texels}; int {idx}_r = {idx} - {idx}_l * {lay.layer_texels}; "
+    return ""
 
 
 def strides(shape: Sequence[int]) -> list[int]:
@@ -208,7 +242,7 @@ def _fetchers(k: int, lay: Layout, body: str) -> list[str]:
     """Sampler u<k> and its readers X<k> (element), X<k>t (texel), X<k>v (4 elements, any alignment)."""
     lines = [
         f"uniform {'sampler2DArray' if lay.layers > 1 else 'sampler2D'} u{k};",
-        f"vec4 X{k}t(int t) {{ return texelFetch(u{k}, {texel(lay, 't')}, 0); }}",
+        f"vec4 X{k}t(int t) {{ {texel_prelude(lay, 't')}return texelFetch(u{k}, {texel(lay, 't')}, 0); }}",
         f"float X{k}(int i) {{ return X{k}t(i >> 2)[i & 3]; }}",
     ]
     if f"X{k}v(" in body:
@@ -221,9 +255,11 @@ def _fetchers(k: int, lay: Layout, body: str) -> list[str]:
 
 
 def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, body: str, half: bool = False,
-             vec4: bool = False) -> str:
+             vec4: bool = False, targets: int = 1) -> str:
     """The complete fragment shader of one pass: samplers, fetchers, `body`, main.
     `vec4`: the body defines `vec4 compute4(int t)`, else `float compute(int o)`.
+    `targets` > 1: the body defines `void computeN(int t, out vec4 y0, ..)`, writing texel
+    t + k * S of the output (S = its layer_texels) to yk, one render target (layer) each.
     `half`: the output is float16, so each value is rounded to float16 as it is written."""
     lines = ["#version 300 es", "precision highp float;", "precision highp int;", "precision highp sampler2D;"]
     if any(lay.layers > 1 for lay in in_layouts):
@@ -236,10 +272,23 @@ def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, bo
     base = "u_base + " if out_layout.layers > 1 else ""
     size = max(out_size, 1)
     texels = texels_for(size)
-    lines.append("out vec4 y_;")
+    if targets > 1:
+        lines.append(" ".join(f"layout(location = {k}) out vec4 y{k}_;" for k in range(targets)))
+    else:
+        lines.append("out vec4 y_;")
     if half and "float half_(" not in body:  # a fused body may define it already (float16 intermediates)
         lines.append(HALF.strip())
     lines.append(body.strip())
+    if targets > 1:
+        assert out_layout.layers == targets and out_size % 4 == 0 and out_layout.texels == texels_for(out_size)
+        ys = [f"v{k}" for k in range(targets)]
+        rnd = [f"  {y} = vec4(half_({y}.x), half_({y}.y), half_({y}.z), half_({y}.w));" for y in ys] if half else []
+        lines.append("\n".join([
+            "void main() {", "  ivec2 p = ivec2(gl_FragCoord.xy);", f"  int t = p.y * {out_layout.width} + p.x;",
+            "  vec4 " + ", ".join(f"{y} = vec4(0.0)" for y in ys) + ";",
+            f"  if (t < {out_layout.layer_texels}) computeN(t, {', '.join(ys)});", *rnd,
+            *(f"  y{k}_ = v{k};" for k in range(targets)), "}"]))
+        return "\n".join(lines) + "\n"
     main = ["void main() {", "  ivec2 p = ivec2(gl_FragCoord.xy);", f"  int t = {base}p.y * {out_layout.width} + p.x;",
             "  vec4 v = vec4(0.0);"]
     if vec4:

@@ -14,10 +14,15 @@ re-pack them into) get one texture each, uploaded once at load.
 
 Descriptor additions (top-level field "webgl"):
   programs: [fragment shader source]        deduplicated
-  textures: [{width, height, layers?}]      in RGBA texels; runtime textures and weight textures;
-                                            `layers` (> 1) makes it a 2-D array texture
+  textures: [{width, height, layers?, stride?}]
+                                            in RGBA texels; runtime textures and weight textures;
+                                            `layers` (> 1) makes it a 2-D array texture, whose
+                                            flat texel t is texel t % stride of layer t / stride
+                                            (stride: texels per layer, default width * height)
   inputs / outputs: [texture index]         per graph input / output, in order
-Each kernel call is one pass: attrs = {program, textures: [texture of each input..., output]}.
+Each kernel call is one pass: attrs = {program, textures: [texture of each input..., output],
+targets?}; `targets` (> 1) draws once into that many layers of the output (multiple render
+targets, layer k at COLOR_ATTACHMENTk).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from webdnn.backends.webgl import (  # noqa: F401 (registers kernels)
 )
 from webdnn.backends.webgl.compose import fuse_elementwise
 from webdnn.backends.webgl.core import GENERATORS, NAME, TEXTURE_DTYPES, Ctx, Pass
-from webdnn.backends.webgl.glsl import Layout, fragment, layout_for
+from webdnn.backends.webgl.glsl import Layout, fragment, layout_for, targets_layout
 from webdnn.errors import ConversionError, UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
@@ -139,15 +144,19 @@ def _program(graph: Graph, passes: list[Pass], mp: MemoryPlan) -> Program:
         out_root = root(p.output)
         if id(out_root) in tex_of:
             raise ConversionError(f"pass '{p.name}' writes '{p.output.name}', which already has a texture")
-        out_lay = layout_for(p.output.size)
+        if p.targets > 1 and out_root is not p.output:
+            raise ConversionError(f"pass '{p.name}' has {p.targets} render targets but writes a view")
+        out_lay = layout_for(p.output.size) if p.targets == 1 else targets_layout(p.output.size, p.targets)
         tex_of[id(out_root)] = new_texture(out_lay)
         src = fragment([textures[t] for t in in_tex], p.output.size, out_lay, p.body,
-                       half=p.output.dtype == DType.FLOAT16, vec4=p.vec4)
+                       half=p.output.dtype == DType.FLOAT16, vec4=p.vec4, targets=p.targets)
         if src not in program_index:
             program_index[src] = len(programs)
             programs.append(src)
-        calls.append(KernelCall(p.op, p.name, list(p.inputs), [p.output],
-                                {"program": program_index[src], "textures": [*in_tex, tex_of[id(out_root)]]}))
+        attrs = {"program": program_index[src], "textures": [*in_tex, tex_of[id(out_root)]]}
+        if p.targets > 1:
+            attrs["targets"] = p.targets
+        calls.append(KernelCall(p.op, p.name, list(p.inputs), [p.output], attrs))
         # release what dies here (after the output was allocated: a pass never reads its own target)
         for v in {id(root(v)): root(v) for v in [*p.inputs, p.output] if not v.is_const}.values():
             if last.get(id(v), -1) <= step:
@@ -155,7 +164,8 @@ def _program(graph: Graph, passes: list[Pass], mp: MemoryPlan) -> Program:
     extra = {
         NAME: {
             "programs": programs,
-            "textures": [{"width": t.width, "height": t.height, **({"layers": t.layers} if t.layers > 1 else {})}
+            "textures": [{"width": t.width, "height": t.height, **({"layers": t.layers} if t.layers > 1 else {}),
+                          **({"stride": t.stride} if t.stride not in (0, t.width * t.height) else {})}
                          for t in textures],
             "inputs": [tex_of[id(root(v))] for v in graph.inputs],
             "outputs": [tex_of[id(root(v))] for v in graph.outputs],
