@@ -48,18 +48,8 @@ def passes(node: Node, ctx: Ctx, x: Value, w: Value, bias: Value | None, y: Valu
     ohw = g["OH"] * g["OW"]
     q4 = -(-ohw // 4) * 4
     col = ctx.scratch(node.name + ".col", (n, rows, q4))
-    im2col = "\n".join([
-        "float compute(int o) {",
-        f"  int n = o / {rows * q4}; int r = (o / {q4}) % {rows}; int q = o % {q4};",
-        f"  if (q >= {ohw}) return 0.0;",
-        f"  int c = r / {khw}; int kh = (r / {g['KW']}) % {g['KH']}; int kw = r % {g['KW']};",
-        f"  int ih = (q / {g['OW']}) * {g['SH']} - {g['PT']} + kh * {g['DH']};",
-        f"  int iw = (q % {g['OW']}) * {g['SW']} - {g['PL']} + kw * {g['DW']};",
-        f"  if (ih < 0 || ih >= {g['IH']} || iw < 0 || iw >= {g['IW']}) return 0.0;",
-        f"  return X0(((n * {c} + c) * {g['IH']} + ih) * {g['IW']} + iw);",
-        "}",
-    ])
-    out = [] if x_is_col else [Pass("Conv.im2col", node.name + ".im2col", [x], col, im2col)]
+    im2col = _im2col(n, c, rows, q4 // 4, ohw, g)
+    out = [] if x_is_col else [Pass("Conv.im2col", node.name + ".im2col", [x], col, im2col, vec4=True)]
     wm = w.const.astype(np.float32).reshape(m, rows)
     targets = TARGETS if n == 1 and m % TARGETS == 0 and (bias is None or bias.const is not None) else 1
     if targets > 1:
@@ -82,6 +72,34 @@ def passes(node: Node, ctx: Ctx, x: Value, w: Value, bias: Value | None, y: Valu
     product.name, product.output = node.name + ".mm", padded
     compact = f"float compute(int o) {{ return X0((o / {ohw}) * {q4} + o % {ohw}); }}\n"
     return [*out, product, Pass("Conv.compact", node.name, [padded], y, compact)]
+
+
+def _im2col(n: int, c: int, rows: int, qt: int, ohw: int, g: dict[str, int]) -> str:
+    """`vec4 compute4(int t)` of Col: texel t is four plane positions q..q+3 of one row r =
+    (c, kh, kw), computed lane-wise (ivec4); at stride 1, four positions in one output row
+    read four consecutive inputs, one unaligned X0v when all are inside the input."""
+    khw, ihw = g["KH"] * g["KW"], g["IH"] * g["IW"]
+    lines = [
+        "vec4 compute4(int t) {",
+        f"  int n = t / {rows * qt}; int r = (t / {qt}) % {rows}; int j = t % {qt};",
+        f"  int c = r / {khw}; int kh = (r / {g['KW']}) % {g['KH']}; int kw = r % {g['KW']};",
+        "  ivec4 q = 4 * j + ivec4(0, 1, 2, 3);",
+        f"  ivec4 oh = q / {g['OW']}; ivec4 ow = q - oh * {g['OW']};",
+        f"  ivec4 ih = oh * {g['SH']} + (kh * {g['DH']} - {g['PT']});",
+        f"  ivec4 iw = ow * {g['SW']} + (kw * {g['DW']} - {g['PL']});",
+        f"  bvec4 ok = bvec4(uvec4(lessThan(q, ivec4({ohw}))) * uvec4(greaterThanEqual(ih, ivec4(0)))"
+        f" * uvec4(lessThan(ih, ivec4({g['IH']}))) * uvec4(greaterThanEqual(iw, ivec4(0)))"
+        f" * uvec4(lessThan(iw, ivec4({g['IW']}))));",
+        f"  ivec4 i = (n * {c} + c) * {ihw} + ih * {g['IW']} + iw;",
+    ]
+    if g["SW"] == 1:
+        lines.append("  if (all(ok) && oh.x == oh.w) return X0v(i.x);")
+    lines += [
+        "  i *= ivec4(ok);  // lanes outside read element 0 (then dropped)",
+        "  return mix(vec4(0.0), vec4(X0(i.x), X0(i.y), X0(i.z), X0(i.w)), ok);",
+        "}",
+    ]
+    return "\n".join(lines)
 
 
 def _bias(bias: Value) -> np.ndarray:
