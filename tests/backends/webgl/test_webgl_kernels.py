@@ -124,6 +124,14 @@ def _cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
                              {"x": rnd(2, 2, 7, 6)})
     c["avgpool_incl"] = case([node("AveragePool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
                                    count_include_pad=1)], {"x": rnd(1, 3, 7, 8)})
+    # the vec4 pools: stride 1 (one X0v per tap where a row of four outputs has its window row
+    # inside the input), rows of 8 and of 9, a dilated window, 1-D windows
+    c["maxpool_s1"] = case([node("MaxPool", ["x"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])], {"x": rnd(2, 2, 5, 8)})
+    c["avgpool_s1_incl"] = case([node("AveragePool", ["x"], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+                                      count_include_pad=1)], {"x": rnd(1, 3, 7, 9)})
+    c["maxpool_s1_dil"] = case([node("MaxPool", ["x"], kernel_shape=[2, 3], pads=[0, 2, 1, 1], dilations=[2, 1])],
+                               {"x": rnd(1, 2, 6, 9)})
+    c["maxpool_1d"] = case([node("MaxPool", ["x"], kernel_shape=[3], strides=[2], pads=[1, 1])], {"x": rnd(2, 3, 11)})
     c["global_avg"] = case([node("GlobalAveragePool", ["x"])], {"x": rnd(2, 3, 5, 7)})
     c["global_max"] = case([node("GlobalMaxPool", ["x"])], {"x": rnd(2, 3, 5, 7)})
     c["add_broadcast"] = case([node("Add", ["a", "b"])], {"a": rnd(3, 1, 5), "b": rnd(4, 1)})

@@ -28,6 +28,12 @@ def _pool(node: Node, ctx: Ctx) -> list[Pass]:
     is_max = node.op_type == "MaxPool"
     include_pad = int(node.attrs.get("count_include_pad", 0)) == 1
     ins_sp, out_sp = list(xs[2:]), list(ys[2:])
+    if nd in (1, 2):
+        # 1-D windows as 2-D ones of height 1
+        lift = (lambda v, one: [one, *v]) if nd == 1 else (lambda v, one: v)
+        body = _pool2d(is_max, include_pad, shape(y), lift(ins_sp, 1), lift(out_sp, 1), lift(k, 1), lift(st, 1),
+                       lift(dl, 1), [*lift(pads[:nd], 0), *lift(pads[nd:], 0)])
+        return [Pass(node.op_type, node.name, [x], y, body, vec4=True)]
     in_st = strides(ins_sp)
     lines = [
         "float compute(int o) {",
@@ -55,6 +61,76 @@ def _pool(node: Node, ctx: Ctx) -> list[Pass]:
         lines.append(f"{indent}}}")
     lines += ["  return acc;" if is_max else "  return acc / cnt;", "}"]
     return [Pass(node.op_type, node.name, [x], y, "\n".join(lines))]
+
+
+def _all(*masks: str) -> str:
+    """Lane-wise AND of bvec4 expressions (GLSL has no && on vectors)."""
+    return "bvec4(" + " * ".join(f"uvec4({m})" for m in masks) + ")"
+
+
+def _pool2d(is_max: bool, include_pad: bool, ys: tuple[int, ...], ins: list[int], outs: list[int], k: list[int],
+            st: list[int], dl: list[int], pads: list[int]) -> str:
+    """`vec4 compute4(int t)` of a 2-D pool: four outputs per fragment with lane-wise (ivec4)
+    coordinates; at stride 1 four outputs in one row whose window row lies inside the input
+    read one unaligned X0v per tap, other taps per-lane reads (lanes outside read element 0,
+    dropped by a select so a non-finite value there cannot leak in)."""
+    (ih_, iw_), (oh_, ow_) = ins, outs
+    size = int(np.prod(ys, dtype=np.int64))
+
+    def inside(v: str, lo: int, hi: int) -> list[str]:
+        return [f"greaterThanEqual({v}, ivec4({lo}))", f"lessThan({v}, ivec4({hi}))"]
+
+    fetch = "ivec4 j = i * ivec4(ok); v = vec4(X0(j.x), X0(j.y), X0(j.z), X0(j.w));"
+    if st[1] == 1:
+        fetch = f"if (row && all(ok)) v = X0v(i.x); else {{ {fetch} }}"
+    ok = _all(f"lessThan(o, ivec4({size}))", *inside("ih", 0, ih_), *inside("iw", 0, iw_))
+    if is_max:
+        update = ["      bvec4 up = bvec4(uvec4(greaterThan(v, acc)) | uvec4(isnan(v)));",
+                  "      acc = mix(acc, v, " + _all("ok", "up") + ");"]
+        tail = "  return acc;"
+    else:
+        counted = _all(*inside("ih", -pads[0], ih_ + pads[2]), *inside("iw", -pads[1], iw_ + pads[3])) \
+            if include_pad else "ok"
+        update = ["      acc += mix(vec4(0.0), v, ok);", f"      cnt += vec4({counted});"]
+        tail = "  return acc / cnt;"
+    return "\n".join([
+        "vec4 compute4(int t) {",
+        "  ivec4 o = 4 * t + ivec4(0, 1, 2, 3);",
+        f"  ivec4 pl = o / {oh_ * ow_}; ivec4 q = o - pl * {oh_ * ow_};",
+        f"  ivec4 oh = q / {ow_}; ivec4 ow = q - oh * {ow_}; ivec4 xb = pl * {ih_ * iw_};",
+        "  bool row = pl.x == pl.w && oh.x == oh.w;  // four outputs in one output row",
+        f"  vec4 acc = vec4({flt(-np.inf) if is_max else '0.0'}); vec4 cnt = vec4(0.0);",
+        *(_interior(is_max, ins, k, st, dl, pads) if st[1] == 1 else []),
+        f"  for (int kh = 0; kh < {k[0]}; kh++) {{",
+        f"    ivec4 ih = oh * {st[0]} + (kh * {dl[0]} - {pads[0]});",
+        f"    for (int kw = 0; kw < {k[1]}; kw++) {{",
+        f"      ivec4 iw = ow * {st[1]} + (kw * {dl[1]} - {pads[1]});",
+        f"      bvec4 ok = {ok};",
+        f"      ivec4 i = xb + ih * {iw_} + iw; vec4 v;",
+        f"      {fetch}",
+        *update,
+        "    }",
+        "  }",
+        tail,
+        "}",
+    ])
+
+
+def _interior(is_max: bool, ins: list[int], k: list[int], st: list[int], dl: list[int], pads: list[int]) -> list[str]:
+    """Stride 1, four outputs in one row whose whole windows lie inside the input (most of
+    them): every tap is one X0v at a constant offset, no per-tap masks."""
+    (ih_, iw_) = ins
+    update = "acc = mix(acc, v, bvec4(uvec4(greaterThan(v, acc)) | uvec4(isnan(v))));" if is_max else "acc += v;"
+    h0, w0 = f"oh.x * {st[0]} - {pads[0]}", f"ow.x - {pads[1]}"
+    return [
+        f"  if (row && {h0} >= 0 && {h0} + {(k[0] - 1) * dl[0]} < {ih_} && {w0} >= 0"
+        f" && {w0} + {(k[1] - 1) * dl[1] + 3} < {iw_}) {{",
+        f"    int b = xb.x + ({h0}) * {iw_} + {w0};",
+        *(line for kh in range(k[0]) for kw in range(k[1])
+          for line in [f"    {{ vec4 v = X0v(b + {kh * dl[0] * iw_ + kw * dl[1]}); {update} }}"]),
+        f"    return {'acc' if is_max else f'acc / {flt(k[0] * k[1])}'};",
+        "  }",
+    ]
 
 
 @kernel("GlobalAveragePool", "GlobalMaxPool")
