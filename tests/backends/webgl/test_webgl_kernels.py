@@ -13,7 +13,7 @@ import pytest
 from onnx import helper
 
 from tests.conftest import make_model
-from webdnn.backends.webgl import glsl
+from webdnn.backends.webgl import glsl, im2col
 from webdnn.backends.webgl.glsl import Layout, layout_for
 from webdnn.convert import convert
 from webdnn.errors import UnsupportedOperatorError
@@ -85,6 +85,11 @@ def _cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
          node("Conv", ["m", "w3"], ["y"], pads=[1, 0, 1, 1], strides=[2, 2])],
         {"x": rnd(1, 6, 4, 5)}, {"w1": rnd(8, 6, 1, 1), "b1": rnd(8), "w2": rnd(12, 8, 3, 3), "b2": rnd(12),
                                  "w3": rnd(4, 12, 3, 2)}, outputs=("y", "m"))
+    # converted with a tiny MAX_COL: im2col + product per chunk of plane positions, then a gather
+    c["chunked_conv_targets"] = case([node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]), node("Relu", ["c"])],
+                                     {"x": rnd(1, 3, 9, 10)}, {"w": rnd(8, 3, 3, 3), "b": rnd(8)})
+    c["chunked_conv_batch2"] = case([node("Conv", ["x", "w", "b"], pads=[1, 1, 1, 1], strides=[1, 1])],
+                                    {"x": rnd(2, 2, 7, 6)}, {"w": rnd(5, 2, 3, 3), "b": rnd(5)})
     c["conv_dw_row_s1"] = case([node("Conv", ["x", "w", "b"], group=3, pads=[1, 1, 1, 1])], {"x": rnd(2, 3, 6, 8)},
                                {"w": rnd(3, 1, 3, 3), "b": rnd(3)})
     c["conv_dw_row_s2"] = case([node("Conv", ["x", "w"], group=4, pads=[1, 2, 1, 0], strides=[2, 2], dilations=[1, 2])],
@@ -252,6 +257,8 @@ OPSET = {"split": 18, "reducemean": 18}
 # Array textures start beyond 4096 x 4096 texels (67M elements); these cases are converted with
 # 256 x 256-texel layers instead, which runs the same shader and runtime paths on small tensors.
 SMALL_LAYERS = 256
+# im2col is chunked beyond MAX_COL Col elements (2**24); "chunked_" cases use this instead.
+SMALL_COL = 512
 
 
 @pytest.fixture(scope="module")
@@ -265,10 +272,15 @@ def converted(tmp_path_factory):  # type: ignore[no-untyped-def]
             if name.startswith("big_"):
                 mp.setattr(glsl, "MAX_TEXTURE_WIDTH", SMALL_LAYERS)
                 mp.setattr(glsl, "LAYER_SIZE", SMALL_LAYERS * SMALL_LAYERS)
+            if name.startswith("chunked_"):
+                mp.setattr(im2col, "MAX_COL", SMALL_COL)
             convert(model, out, ["webgl"])
+            with open(os.path.join(out, "webgl", "descriptor.json")) as f:
+                d = json.load(f)
             if name.startswith("big_"):
-                with open(os.path.join(out, "webgl", "descriptor.json")) as f:
-                    assert any(t.get("layers", 1) > 1 for t in json.load(f)["webgl"]["textures"])
+                assert any(t.get("layers", 1) > 1 for t in d["webgl"]["textures"])
+            if name.startswith("chunked_"):
+                assert sum(k["op"] == "Conv.im2col" for k in d["kernels"]) == 4 + 2 * (name == "chunked_conv_targets")
         return out, inputs, reference_outputs(model, inputs)
 
     return get

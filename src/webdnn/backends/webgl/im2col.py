@@ -10,7 +10,8 @@ W'[m][r] * Col[n][r][q] (bias and activation fused), so every texel is four posi
 channel and each row costs one aligned texel fetch per four multiply-adds (plus one weight
 fetch per four rows). With batch 1 and a multiple of 4 channels, a fragment computes four
 channels at once, one per render target (`_matmul_targets`). When OH*OW is not a multiple
-of 4, pass 3 drops the padding (a copy).
+of 4, pass 3 drops the padding (a copy). A Col beyond MAX_COL elements is split into chunks of
+plane positions (passes 1 and 2 per chunk; pass 3 gathers the chunks).
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ import numpy as np
 from webdnn.backends.webgl.core import Ctx, Pass
 from webdnn.ir.graph import Node, Value
 
-# Col buffers beyond this many elements (a 64 MB texture) are not worth the memory: such
-# convs use the direct kernel instead.
+# Col buffers beyond this many elements (a 64 MB texture) are not worth the memory: a conv
+# whose Col would be larger is computed in chunks of plane positions, each an im2col pass and
+# a product pass into its own part of the output, then one pass gathers the parts (VGG16's
+# 224x224 convs: two chunks); beyond MAX_CHUNKS chunks, the direct kernel.
 MAX_COL = 1 << 24
+MAX_CHUNKS = 8
 # Render targets of the batch-1 product (the minimum MAX_DRAW_BUFFERS of WebGL2): four
 # channels per fragment, one per target.
 TARGETS = 4
@@ -32,8 +36,21 @@ def col_rows(cg: int, khw: int) -> int:
     return cg * khw
 
 
+def chunk(n: int, rows: int, ohw: int) -> int:
+    """Plane positions per Col chunk (a multiple of 4): the Col of n x rows x chunk elements
+    stays within MAX_COL, and the chunks of a plane are as even as possible."""
+    most = (MAX_COL // (n * rows)) // 4 * 4
+    if most == 0:
+        return 0
+    chunks = -(-ohw // most)
+    per = -(-ohw // chunks)
+    return -(-per // 4) * 4
+
+
 def fits(n: int, rows: int, ohw: int) -> bool:
-    return n * rows * (-(-ohw // 4) * 4) <= MAX_COL
+    """Whether im2col fits: at most MAX_CHUNKS chunks of at most MAX_COL elements each."""
+    qc = chunk(n, rows, ohw)
+    return qc > 0 and -(-ohw // qc) <= MAX_CHUNKS
 
 
 def passes(node: Node, ctx: Ctx, x: Value, w: Value, bias: Value | None, y: Value, g: dict[str, int],
@@ -46,44 +63,55 @@ def passes(node: Node, ctx: Ctx, x: Value, w: Value, bias: Value | None, y: Valu
     khw = g["KH"] * g["KW"]
     rows = c * khw
     ohw = g["OH"] * g["OW"]
-    q4 = -(-ohw // 4) * 4
-    col = ctx.scratch(node.name + ".col", (n, rows, q4))
-    im2col = _im2col(n, c, rows, q4 // 4, ohw, g)
-    out = [] if x_is_col else [Pass("Conv.im2col", node.name + ".im2col", [x], col, im2col, vec4=True)]
+    qc = -(-ohw // 4) * 4 if x_is_col else chunk(n, rows, ohw)  # plane positions per chunk
+    chunks = -(-ohw // qc)
     wm = w.const.astype(np.float32).reshape(m, rows)
     targets = TARGETS if n == 1 and m % TARGETS == 0 and (bias is None or bias.const is not None) else 1
     if targets > 1:
         # texel (g, r) of the weights holds rows r of channels g + k * m / TARGETS, k < TARGETS
         wv = ctx.const(w.name + ".t4", wm.reshape(TARGETS, m // TARGETS, rows).transpose(1, 2, 0))
         bv = None if bias is None else ctx.const(bias.name + ".t4", _bias(bias).reshape(TARGETS, -1).T)
-        inputs = [x if x_is_col else col, wv] + ([bv] if bv is not None else [])
-        product = Pass("Conv", node.name, inputs, y, _matmul_targets(m, rows, q4 // 4, bv is not None, act),
-                       targets=targets)
+        consts = [wv] + ([bv] if bv is not None else [])
+        body = _matmul_targets(m, rows, qc // 4, bv is not None, act)
     else:
         r4 = -(-rows // 4) * 4
         wp = np.zeros((m, r4), np.float32)
         wp[:, :rows] = wm
-        inputs = [x if x_is_col else col, ctx.const(w.name + ".r4", wp)] + ([bias] if bias is not None else [])
-        product = Pass("Conv", node.name, inputs, y, _matmul(n, m, rows, q4, bias is not None, act), vec4=True)
-    if q4 == ohw:
-        return [*out, product]
-    # planes padded to a multiple of 4: one more pass drops the padding
-    padded = ctx.scratch(node.name + ".padded", (n, m, q4))
-    product.name, product.output = node.name + ".mm", padded
-    compact = f"float compute(int o) {{ return X0((o / {ohw}) * {q4} + o % {ohw}); }}\n"
-    return [*out, product, Pass("Conv.compact", node.name, [padded], y, compact)]
+        consts = [ctx.const(w.name + ".r4", wp)] + ([bias] if bias is not None else [])
+        body = _matmul(n, m, rows, qc, bias is not None, act)
+    out: list[Pass] = []
+    parts: list[Value] = []
+    for k in range(chunks):
+        sfx = f".{k}" if chunks > 1 else ""
+        part = y if chunks == 1 and qc == ohw else ctx.scratch(node.name + ".padded" + sfx, (n, m, qc))
+        col = x
+        if not x_is_col:
+            col = ctx.scratch(node.name + ".col" + sfx, (n, rows, qc))
+            out.append(Pass("Conv.im2col", node.name + ".im2col" + sfx, [x], col,
+                            _im2col(n, c, rows, qc // 4, ohw, g, k * qc), vec4=True))
+        name = node.name if part is y else node.name + ".mm" + sfx
+        out.append(Pass("Conv", name, [col, *consts], part, body, vec4=targets == 1, targets=targets))
+        parts.append(part)
+    if parts == [y]:
+        return out
+    # planes padded to a multiple of 4 and/or split in chunks: one more pass gathers them
+    pick = "".join(f"  if (k == {k}) return X{k}(i);\n" for k in range(chunks - 1))
+    gather = (f"float compute(int o) {{\n  int p = o / {ohw}; int q = o - p * {ohw}; int k = q / {qc};\n"
+              f"  int i = p * {qc} + q - k * {qc};\n{pick}  return X{chunks - 1}(i);\n}}\n")
+    return [*out, Pass("Conv.compact", node.name, parts, y, gather)]
 
 
-def _im2col(n: int, c: int, rows: int, qt: int, ohw: int, g: dict[str, int]) -> str:
-    """`vec4 compute4(int t)` of Col: texel t is four plane positions q..q+3 of one row r =
-    (c, kh, kw), computed lane-wise (ivec4); at stride 1, four positions in one output row
-    read four consecutive inputs, one unaligned X0v when all are inside the input."""
+def _im2col(n: int, c: int, rows: int, qt: int, ohw: int, g: dict[str, int], q0: int) -> str:
+    """`vec4 compute4(int t)` of Col (the chunk of plane positions from q0, qt texels per row):
+    texel t is four plane positions q..q+3 of one row r = (c, kh, kw), computed lane-wise
+    (ivec4); at stride 1, four positions in one output row read four consecutive inputs, one
+    unaligned X0v when all are inside the input."""
     khw, ihw = g["KH"] * g["KW"], g["IH"] * g["IW"]
     lines = [
         "vec4 compute4(int t) {",
         f"  int n = t / {rows * qt}; int r = (t / {qt}) % {rows}; int j = t % {qt};",
         f"  int c = r / {khw}; int kh = (r / {g['KW']}) % {g['KH']}; int kw = r % {g['KW']};",
-        "  ivec4 q = 4 * j + ivec4(0, 1, 2, 3);",
+        f"  ivec4 q = {q0} + 4 * j + ivec4(0, 1, 2, 3);",
         f"  ivec4 oh = q / {g['OW']}; ivec4 ow = q - oh * {g['OW']};",
         f"  ivec4 ih = oh * {g['SH']} + (kh * {g['DH']} - {g['PT']});",
         f"  ivec4 iw = ow * {g['SW']} + (kw * {g['DW']} - {g['PL']});",
