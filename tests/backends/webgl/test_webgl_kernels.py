@@ -122,6 +122,11 @@ def _cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
                            {"b": rnd(8, 12), "c": rnd(5, 1)})
     c["gemm_relu"] = case([node("Gemm", ["a", "b"], ["g"]), node("Relu", ["g"])], {"a": rnd(3, 6)}, {"b": rnd(6, 5)})
     c["matmul_batched"] = case([node("MatMul", ["a", "b"])], {"a": rnd(2, 1, 3, 5), "b": rnd(4, 5, 6)})
+    # the vec4 MatMul (K and N multiples of 4): broadcast batches, a 1-D A, constant B + Relu
+    c["matmul4_batched"] = case([node("MatMul", ["a", "b"])], {"a": rnd(2, 1, 3, 8), "b": rnd(4, 8, 12)})
+    c["matmul4_1d_a"] = case([node("MatMul", ["a", "b"])], {"a": rnd(8), "b": rnd(3, 8, 4)})
+    c["matmul4_relu"] = case([node("MatMul", ["a", "b"], ["p"]), node("Relu", ["p"])], {"a": rnd(2, 5, 12)},
+                             {"b": rnd(12, 8)})
     c["matmul_1d"] = case([node("MatMul", ["a", "b"])], {"a": rnd(5), "b": rnd(3, 5, 2)})
     c["maxpool_ceil"] = case([node("MaxPool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 1, 0],
                                    ceil_mode=1)], {"x": rnd(1, 3, 10, 9)})
@@ -383,6 +388,9 @@ def test_gemm_vec4_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
     assert "compute4(t)" in program("gemm4_transb") and "compute4(t)" in program("gemm4_relu")
     assert "compute4(t)" not in program("gemm")
+    for name in ("matmul4_batched", "matmul4_1d_a", "matmul4_relu"):
+        assert "compute4(t)" in _program_of(tmp_path, name, "MatMul"), name
+    assert "compute4(t)" not in _program_of(tmp_path, "matmul_batched", "MatMul")  # K = 5
 
 
 def test_depthwise_segment_path(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -1,7 +1,8 @@
 """Gemm (alpha, beta, transA, transB, C broadcast) and MatMul (numpy semantics: 1-D
 operands, batch broadcasting): one fragment per output element, with the fused
-activation in the same pass; a Gemm with A untransposed and K, N multiples of 4 computes a
-texel (four outputs of one row) per fragment from aligned texel reads (`_gemm4`)."""
+activation in the same pass; a Gemm with A untransposed and K, N multiples of 4, and a
+MatMul with K, N multiples of 4, compute a texel (four outputs of one row) per fragment from
+aligned texel reads (`_gemm4`, `_matmul4`)."""
 
 from __future__ import annotations
 
@@ -111,4 +112,29 @@ def _matmul(node: Node, ctx: Ctx) -> list[Pass]:
         "  return act(acc);",
         "}",
     ])
-    return [Pass("MatMul", node.name, xs, node.outputs[0], body)]
+    vec4 = k % 4 == 0 and n % 4 == 0
+    if vec4:
+        body += "\n" + _matmul4(full, rank, k, n, a_off, b_off)
+    return [Pass("MatMul", node.name, xs, node.outputs[0], body, vec4=vec4)]
+
+
+def _matmul4(full: tuple[int, ...], rank: int, k: int, n: int, a_off: str, b_off: str) -> str:
+    """`vec4 compute4(int t)` of a MatMul with K and N multiples of 4: a texel is four outputs
+    of one row (N % 4 == 0, so they share the batch and row), the A row is read four k at a
+    time and B four rows at a time with aligned texel fetches (every A row and B row starts on
+    a texel): five fetches per 16 multiply-adds instead of two per one."""
+    k4, n4 = k // 4, n // 4
+    return "\n".join([
+        "vec4 compute4(int t) {",
+        "  int o = 4 * t;",
+        "  " + coords("o", full, "c"),
+        f"  int ai = (({a_off}) + c{rank} * {k}) >> 2; int bi = (({b_off}) + c{rank + 1}) >> 2;",
+        "  vec4 acc = vec4(0.0);",
+        f"  for (int kk = 0; kk < {k4}; kk++) {{",
+        "    vec4 a = X0t(ai + kk);",
+        "    acc += " + " + ".join(f"a.{'xyzw'[r]} * X1t(bi{f' + {r * n4}' if r else ''})" for r in range(4)) + ";",
+        f"    bi += {n};",
+        "  }",
+        "  return vec4(act(acc.x), act(acc.y), act(acc.z), act(acc.w));",
+        "}",
+    ])
