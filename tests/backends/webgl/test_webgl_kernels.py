@@ -127,6 +127,10 @@ def _cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
     c["matmul4_1d_a"] = case([node("MatMul", ["a", "b"])], {"a": rnd(8), "b": rnd(3, 8, 4)})
     c["matmul4_relu"] = case([node("MatMul", ["a", "b"], ["p"]), node("Relu", ["p"])], {"a": rnd(2, 5, 12)},
                              {"b": rnd(12, 8)})
+    # B shared by every row (weights), rows a multiple of 4: four rows per fragment on four targets
+    c["matmul_targets_relu"] = case([node("MatMul", ["a", "b"], ["p"]), node("Relu", ["p"])],
+                                    {"a": rnd(3, 4, 12)}, {"b": rnd(12, 20)})
+    c["matmul_targets_2d"] = case([node("MatMul", ["a", "b"])], {"a": rnd(8, 4), "b": rnd(4, 4)})
     c["matmul_1d"] = case([node("MatMul", ["a", "b"])], {"a": rnd(5), "b": rnd(3, 5, 2)})
     c["maxpool_ceil"] = case([node("MaxPool", ["x"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 0, 1, 0],
                                    ceil_mode=1)], {"x": rnd(1, 3, 10, 9)})
@@ -391,6 +395,8 @@ def test_gemm_vec4_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
     for name in ("matmul4_batched", "matmul4_1d_a", "matmul4_relu"):
         assert "compute4(t)" in _program_of(tmp_path, name, "MatMul"), name
     assert "compute4(t)" not in _program_of(tmp_path, "matmul_batched", "MatMul")  # K = 5
+    for name in ("matmul_targets_relu", "matmul_targets_2d"):
+        assert "computeN(" in _program_of(tmp_path, name, "MatMul"), name
 
 
 def test_depthwise_segment_path(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,9 @@ from webdnn.ir.graph import Graph, Node, Value
 NAME = "webgl"
 # Integers travel in float32 textures: exact up to 2**24.
 MAX_EXACT_INT = 1 << 24
+# Render targets of the multi-target passes (conv and MatMul products): WebGL2's minimum
+# MAX_DRAW_BUFFERS, so every device has them.
+TARGETS = 4
 # Float types computed in float32 (float16 rounded on write, float64 held as float32).
 FLOATS = frozenset({DType.FLOAT32, DType.FLOAT16, DType.FLOAT64})
 INTS = frozenset({DType.INT64, DType.INT32, DType.INT16, DType.INT8, DType.UINT8})

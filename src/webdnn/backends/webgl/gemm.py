@@ -6,7 +6,9 @@ aligned texel reads (`_gemm4`, `_matmul4`)."""
 
 from __future__ import annotations
 
-from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, need_float, shape
+import numpy as np
+
+from webdnn.backends.webgl.core import TARGETS, Ctx, Pass, attr_float, ins, kernel, need_float, shape
 from webdnn.backends.webgl.glsl import activation, broadcast_index, coords, flt, strides
 from webdnn.ir.graph import Node, Value
 
@@ -113,9 +115,37 @@ def _matmul(node: Node, ctx: Ctx) -> list[Pass]:
         "}",
     ])
     vec4 = k % 4 == 0 and n % 4 == 0
+    rows = int(np.prod(batch, dtype=np.int64)) * m
+    if vec4 and all(d == 1 for d in bb) and ab == batch and rows % TARGETS == 0:
+        # B shared by every row (weights): four rows per fragment, one per render target
+        body = activation(node.attrs.get("activation")) + _matmul_targets(rows, k, n)
+        return [Pass("MatMul", node.name, xs, node.outputs[0], body, targets=TARGETS)]
     if vec4:
         body += "\n" + _matmul4(full, rank, k, n, a_off, b_off)
     return [Pass("MatMul", node.name, xs, node.outputs[0], body, vec4=vec4)]
+
+
+def _matmul_targets(rows: int, k: int, n: int) -> str:
+    """`computeN` of Y[rows][n] = A[rows][k] . B[k][n] (A's batches flattened into rows, B shared)
+    over TARGETS render targets, each a contiguous quarter of the rows: a fragment computes four
+    outputs (one texel) of rows r + q * rows / TARGETS, q < TARGETS, from four A fetches (four
+    k of each row) and four B fetches (four k rows of four columns) per 64 multiply-adds."""
+    k4, n4, share = k // 4, n // 4, rows // TARGETS
+    ts = range(TARGETS)
+    return "\n".join([
+        "vec4 act4(vec4 v) { return vec4(act(v.x), act(v.y), act(v.z), act(v.w)); }",
+        f"void computeN(int t, {', '.join(f'out vec4 y{q}' for q in ts)}) {{",
+        f"  int r = t / {n4}; int bi = t - r * {n4}; int ai = r * {k4};",
+        "  vec4 " + ", ".join(f"s{q} = vec4(0.0)" for q in ts) + ";",
+        f"  for (int kk = 0; kk < {k4}; kk++) {{",
+        "    " + " ".join(f"vec4 b{e} = X1t(bi{f' + {e * n4}' if e else ''});" for e in range(4)),
+        *(f"    {{ vec4 a = X0t(ai + {q * share * k4}); s{q} += a.x * b0 + a.y * b1 + a.z * b2 + a.w * b3; }}"
+          for q in ts),
+        f"    ai++; bi += {n};",
+        "  }",
+        *(f"  y{q} = act4(s{q});" for q in ts),
+        "}",
+    ])
 
 
 def _matmul4(full: tuple[int, ...], rank: int, k: int, n: int, a_off: str, b_off: str) -> str:

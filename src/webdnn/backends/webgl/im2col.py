@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from webdnn.backends.webgl.core import Ctx, Pass
+from webdnn.backends.webgl.core import TARGETS, Ctx, Pass
 from webdnn.ir.graph import Node, Value
 
 # Col buffers beyond this many elements (a 64 MB texture) are not worth the memory: a conv
@@ -27,9 +27,6 @@ from webdnn.ir.graph import Node, Value
 # 224x224 convs: two chunks); beyond MAX_CHUNKS chunks, the direct kernel.
 MAX_COL = 1 << 24
 MAX_CHUNKS = 8
-# Render targets of the batch-1 product (the minimum MAX_DRAW_BUFFERS of WebGL2): four
-# channels per fragment, one per target.
-TARGETS = 4
 
 
 def col_rows(cg: int, khw: int) -> int:
