@@ -14,7 +14,8 @@ export class DescriptorError extends WebDNNError {}
 /** The inputs given to run() do not match the model (name, dtype, length). */
 export class InputError extends WebDNNError {}
 
-/** No backend in backendOrder can run this model here. */
+/** No backend in backendOrder can run this model here. A backend's createSession throws it when
+ *  this device cannot run this model on that backend (a limit), and load() tries the next. */
 export class BackendUnavailableError extends WebDNNError {}
 
 /** A network or file read failed while loading. */

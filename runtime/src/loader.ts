@@ -51,7 +51,16 @@ export async function load(url: string, options: LoadOptions = {}): Promise<Runn
     const base = descUrl.slice(0, descUrl.lastIndexOf("/") + 1);
     const weights = await loadWeights(desc, base, options.fetch, (n) => report({ phase: "weights", loadedBytes: n, totalBytes: total, backend: name }));
     report({ phase: "compile", loadedBytes: total, totalBytes: total, backend: name });
-    const session = await backend.createSession(desc, weights, backendOptions);
+    let session;
+    try {
+      session = await backend.createSession(desc, weights, backendOptions);
+    } catch (e) {
+      // the backend works here but this device cannot run this model on it (a texture or
+      // render-target limit): try the next one; any other failure is the model's and stops
+      if (!(e instanceof BackendUnavailableError)) throw e;
+      tried.push(`${name}: ${e.message}`);
+      continue;
+    }
     report({ phase: "ready", loadedBytes: total, totalBytes: total, backend: name });
     return new Runner(name, desc, session);
   }

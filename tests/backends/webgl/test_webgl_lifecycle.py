@@ -5,6 +5,7 @@ load the model again. The model runs on a canvas the page owns
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -92,3 +93,34 @@ def _conv(x: np.ndarray, w: np.ndarray) -> np.ndarray:
         for j in range(3):
             y += np.einsum("nchw,mc->nmhw", xp[:, :, i:i + h, j:j + wd], w[:, :, i, j])
     return y.astype(np.float32)
+
+
+@pytest.mark.browser
+def test_model_beyond_device_limits_falls_back_to_next_backend(browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A descriptor needing more render targets than the device has (here 16, edited in: WebGL2
+    guarantees 4, SwiftShader has 8) makes createSession report the backend unavailable, so
+    load() takes the next backend of backendOrder instead of failing."""
+    w = np.random.default_rng(5).standard_normal((8, 3, 3, 3)).astype(np.float32)
+    model = make_model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
+                       [("x", F32, [1, 3, 5, 6])], ["y"], {"w": w})
+    out = os.path.join(tmp_path, "out")
+    convert(model, out, ["webgl", "fallback"])
+    x = np.random.default_rng(6).standard_normal((1, 3, 5, 6)).astype(np.float32)
+    ref = _conv(x, w)
+    r = browser.run_model(out, {"x": x}, ["webgl", "fallback"])
+    assert r.backend == "webgl"
+    np.testing.assert_allclose(r.outputs["y"], ref, rtol=1e-4, atol=1e-4)
+
+    path = os.path.join(out, "webgl", "descriptor.json")
+    with open(path) as f:
+        d = json.load(f)
+    (k,) = [k for k in d["kernels"] if k["attrs"].get("targets") == 4]
+    k["attrs"]["targets"] = 16
+    d["webgl"]["textures"][k["attrs"]["textures"][-1]]["layers"] = 16  # one layer per target
+    with open(path, "w") as f:
+        json.dump(d, f)
+    r = browser.run_model(out, {"x": x}, ["webgl", "fallback"])
+    assert r.backend == "fallback"
+    np.testing.assert_allclose(r.outputs["y"], ref, rtol=1e-4, atol=1e-4)
+    with pytest.raises(Exception, match=r"webgl: a pass draws into 16 render targets, more than this device's"):
+        browser.run_model(out, {"x": x}, ["webgl"])

@@ -13,13 +13,16 @@
 // dispose() still works. dispose() deletes every texture, framebuffer, program, shader and
 // vertex array it created, and releases the context if the backend created it.
 //
+// A model beyond this device's limits (texture size, layers, render targets, float render
+// targets) fails createSession with a BackendUnavailableError, so load() tries the next backend.
+//
 // backendOptions.webgl: { canvas?: HTMLCanvasElement | OffscreenCanvas } runs on the
 // application's canvas (its WebGL2 context) instead of a private OffscreenCanvas; that
 // context is left alive at dispose().
 
 import type { Descriptor, TensorSpec } from "../../descriptor.js";
 import { allocate, makeView, type DType, type TypedArray } from "../../dtypes.js";
-import { DescriptorError, WebDNNError } from "../../errors.js";
+import { BackendUnavailableError, DescriptorError, WebDNNError } from "../../errors.js";
 import type { Backend, Session } from "../backend.js";
 import { floatToHalf, halfToFloat } from "../fallback/kernels/elementwise/common.js";
 import { parseExtra, type TextureSpec, type WebGLExtra } from "./extra.js";
@@ -177,8 +180,8 @@ class WebGLSession implements Session {
     const maxLayers = gl.getParameter(gl.MAX_ARRAY_TEXTURE_LAYERS) as number;
     ex.textures.forEach((t, i) => {
       if (t.width > max || t.height > max || t.layers > maxLayers) {
-        throw new WebDNNError(`webgl: texture ${i} is ${t.width}x${t.height}x${t.layers}, beyond this device's ` +
-          `MAX_TEXTURE_SIZE ${max} / MAX_ARRAY_TEXTURE_LAYERS ${maxLayers}; use another backend (backendOrder)`);
+        throw new BackendUnavailableError(`webgl: texture ${i} is ${t.width}x${t.height}x${t.layers}, beyond ` +
+          `this device's MAX_TEXTURE_SIZE ${max} / MAX_ARRAY_TEXTURE_LAYERS ${maxLayers}`);
       }
     });
     gl.disable(gl.DITHER);
@@ -339,8 +342,8 @@ class WebGLSession implements Session {
       const max = Math.min(gl.getParameter(gl.MAX_DRAW_BUFFERS) as number,
         gl.getParameter(gl.MAX_COLOR_ATTACHMENTS) as number);
       if (targets > max) {
-        throw new WebDNNError(`webgl: a pass draws into ${targets} render targets, more than this device's ` +
-          `MAX_DRAW_BUFFERS / MAX_COLOR_ATTACHMENTS ${max}; use another backend (backendOrder)`);
+        throw new BackendUnavailableError(`webgl: a pass draws into ${targets} render targets, more than ` +
+          `this device's MAX_DRAW_BUFFERS / MAX_COLOR_ATTACHMENTS ${max}`);
       }
       const bufs: number[] = [];
       for (let l = 0; l < targets; l++) {
@@ -356,7 +359,8 @@ class WebGLSession implements Session {
     const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
     if (status !== gl.FRAMEBUFFER_COMPLETE) {
       this.checkLost();
-      throw new WebDNNError(`webgl: an RGBA32F render target is not supported here (framebuffer status 0x${status.toString(16)})`);
+      throw new BackendUnavailableError(`webgl: ${targets > 1 ? `${targets} RGBA32F render targets are` :
+        "an RGBA32F render target is"} not supported here (framebuffer status 0x${status.toString(16)})`);
     }
     return fbo;
   }
