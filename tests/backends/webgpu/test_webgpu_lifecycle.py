@@ -9,8 +9,9 @@
   leaves that device alive; a device the runner created is destroyed.
 - A run after device.destroy() (on a supplied device, and on the runner's own right after the
   call) fails with a WebGPUError that says the device was lost and to load the model again.
-- A model whose arena exceeds the adapter's maxBufferSize, or a supplied device's, fails at load
-  naming the sizes and the limit.
+- A model whose arena exceeds the adapter's maxBufferSize makes webgpu unavailable for it (load()
+  tries the next backend); one beyond a supplied device's fails at load; both name the sizes and
+  the limit.
 """
 
 from __future__ import annotations
@@ -129,8 +130,11 @@ def _check(r: dict[str, Any], ref: dict[str, np.ndarray]) -> None:
     assert "new GPUDevice" in r["lossSupplied"]["message"]
     assert r["disposeAfterLoss"] is None
 
+    # beyond the adapter: webgpu reports itself unavailable (load() would go on along backendOrder;
+    # this one names webgpu alone, so the load fails and says why)
     la = r["limitAdapter"]
-    assert la is not None and la["name"] == "WebGPUError"
+    assert la is not None and la["name"] == "BackendUnavailableError"
+    assert "no backend of [webgpu]" in la["message"]
     assert f"{HUGE_ARENA} bytes" in la["message"] and "maxBufferSize" in la["message"]
     assert str(r["adapterMaxBufferSize"]) in la["message"]
     ld = r["limitDevice"]

@@ -7,7 +7,7 @@
 //   each the tensor's whole byte range (rounded up to 4) in the arena or the weights buffer.
 
 import type { Descriptor } from "../../descriptor.js";
-import { DescriptorError, WebGPUError } from "../../errors.js";
+import { BackendUnavailableError, DescriptorError, WebGPUError } from "../../errors.js";
 
 export type BufferKind = "arena" | "weights";
 
@@ -121,12 +121,16 @@ export function requiredLimits(plan: GpuPlan, have: GPUSupportedLimits, supplied
   for (const [k, v] of Object.entries(plan.needs)) {
     const limit = (have as unknown as Record<string, number | undefined>)[k];
     if (limit === undefined) continue;
+    if (v > limit && supplied) {
+      throw new WebGPUError(`WebGPU: this model needs ${needFor(k, v, plan)}, but the GPUDevice given in ` +
+        `backendOptions.webgpu.device has ${k} = ${limit}; request that device with requiredLimits: { ${k}: ${v} } ` +
+        "(if its adapter allows it), or let WebDNN create the device");
+    }
     if (v > limit) {
-      throw new WebGPUError(supplied
-        ? `WebGPU: this model needs ${needFor(k, v, plan)}, but the GPUDevice given in backendOptions.webgpu.device has ` +
-          `${k} = ${limit}; request that device with requiredLimits: { ${k}: ${v} } (if its adapter allows it), or let WebDNN create the device`
-        : `WebGPU: this model needs ${needFor(k, v, plan)}, but this GPU's ${k} is ${limit} (${mib(limit)}): ` +
-          `the model does not fit this adapter's limits; use another backend (backendOrder) or convert the model with smaller input shapes`);
+      // beyond this GPU: load() goes on to the next backend of backendOrder
+      throw new BackendUnavailableError(`WebGPU: this model needs ${needFor(k, v, plan)}, but this GPU's ${k} is ` +
+        `${limit} (${mib(limit)}): the model does not fit this adapter's limits; use another backend (backendOrder) ` +
+        "or convert the model with smaller input shapes");
     }
     out[k] = v;
   }
