@@ -281,12 +281,13 @@ def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, bo
     lines.append(body.strip())
     if targets > 1:
         assert out_layout.layers == targets and out_size % 4 == 0 and out_layout.texels == texels_for(out_size)
+        # only float32 products use targets (float16 Conv/MatMul are refused at conversion)
+        assert not half, "float16 multi-target passes are not supported"
         ys = [f"v{k}" for k in range(targets)]
-        rnd = [f"  {y} = vec4(half_({y}.x), half_({y}.y), half_({y}.z), half_({y}.w));" for y in ys] if half else []
         lines.append("\n".join([
             "void main() {", "  ivec2 p = ivec2(gl_FragCoord.xy);", f"  int t = p.y * {out_layout.width} + p.x;",
             "  vec4 " + ", ".join(f"{y} = vec4(0.0)" for y in ys) + ";",
-            f"  if (t < {out_layout.layer_texels}) computeN(t, {', '.join(ys)});", *rnd,
+            f"  if (t < {out_layout.layer_texels}) computeN(t, {', '.join(ys)});",
             *(f"  y{k}_ = v{k};" for k in range(targets)), "}"]))
         return "\n".join(lines) + "\n"
     main = ["void main() {", "  ivec2 p = ivec2(gl_FragCoord.xy);", f"  int t = {base}p.y * {out_layout.width} + p.x;",
