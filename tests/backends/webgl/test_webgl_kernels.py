@@ -120,6 +120,14 @@ def _cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
                              {"b": rnd(8, 12), "c": rnd(8)})
     c["gemm4_relu"] = case([node("Gemm", ["a", "b", "c"], ["g"]), node("Relu", ["g"])], {"a": rnd(5, 8)},
                            {"b": rnd(8, 12), "c": rnd(5, 1)})
+    # C of the output's full shape on the texel kernel; four render targets (rows a multiple of 4),
+    # with alpha/beta and full C, with transB (B transposed at conversion), C per row and Relu
+    c["gemm4_full_c"] = case([node("Gemm", ["a", "b", "c"], beta=0.5)], {"a": rnd(3, 8)},
+                             {"b": rnd(8, 4), "c": rnd(3, 4)})
+    c["gemm_targets"] = case([node("Gemm", ["a", "b", "c"], alpha=0.5, beta=2.0)], {"a": rnd(8, 12)},
+                             {"b": rnd(12, 8), "c": rnd(8, 8)})
+    c["gemm_targets_transb_relu"] = case([node("Gemm", ["a", "b", "c"], ["g"], transB=1), node("Relu", ["g"])],
+                                         {"a": rnd(4, 8)}, {"b": rnd(12, 8), "c": rnd(4, 1)})
     c["gemm_relu"] = case([node("Gemm", ["a", "b"], ["g"]), node("Relu", ["g"])], {"a": rnd(3, 6)}, {"b": rnd(6, 5)})
     c["matmul_batched"] = case([node("MatMul", ["a", "b"])], {"a": rnd(2, 1, 3, 5), "b": rnd(4, 5, 6)})
     # the vec4 MatMul (K and N multiples of 4): broadcast batches, a 1-D A, constant B + Relu
@@ -395,6 +403,8 @@ def test_gemm_vec4_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
     for name in ("matmul4_batched", "matmul4_1d_a", "matmul4_relu"):
         assert "compute4(t)" in _program_of(tmp_path, name, "MatMul"), name
     assert "compute4(t)" not in _program_of(tmp_path, "matmul_batched", "MatMul")  # K = 5
+    for name in ("gemm_targets", "gemm_targets_transb_relu"):
+        assert "computeN(" in program(name), name
     for name in ("matmul_targets_relu", "matmul_targets_2d"):
         assert "computeN(" in _program_of(tmp_path, name, "MatMul"), name
 

@@ -33,6 +33,8 @@ def _gemm(node: Node, ctx: Ctx) -> list[Pass]:
     if node.input(2) is not None and beta != 0.0:
         c_idx = broadcast_index((m, n), shape(xs[2]), "c")
         c_term = f" + {flt(beta)} * X2({c_idx})"
+        # the texel kernels read C through cterm(c0, c1), where no flat index `o` is in scope
+        c_idx = broadcast_index((m, n), shape(xs[2]), "c", flat=f"(c0 * {n} + c1)")
     body = "\n".join([
         activation(node.attrs.get("activation")),
         "float compute(int o) {",
@@ -43,6 +45,13 @@ def _gemm(node: Node, ctx: Ctx) -> list[Pass]:
         "}",
     ])
     vec4 = not ta and k % 4 == 0 and n % 4 == 0
+    b_const = xs[1].const
+    if vec4 and m % TARGETS == 0 and (not tb or b_const is not None):
+        # four rows per fragment on four render targets (transB: B transposed at conversion)
+        b = ctx.const(xs[1].name + ".T", b_const.T) if tb and b_const is not None else xs[1]
+        cterm = f"float cterm(int c0, int c1) {{ return {flt(beta)} * X2({c_idx}); }}\n" if c_term else ""
+        body = activation(node.attrs.get("activation")) + cterm + _matmul_targets(m, k, n, alpha, bool(c_term))
+        return [Pass("Gemm", node.name, [xs[0], b, *xs[2:3]] if c_term else [xs[0], b], y, body, targets=TARGETS)]
     if vec4:
         body += "\n" + _gemm4(m, n, k, tb, alpha, c_idx if c_term else None, beta)
     return [Pass("Gemm", node.name, xs[:3] if c_term else xs[:2], y, body, vec4=vec4)]
@@ -125,17 +134,22 @@ def _matmul(node: Node, ctx: Ctx) -> list[Pass]:
     return [Pass("MatMul", node.name, xs, node.outputs[0], body, vec4=vec4)]
 
 
-def _matmul_targets(rows: int, k: int, n: int) -> str:
+def _matmul_targets(rows: int, k: int, n: int, alpha: float = 1.0, cterm: bool = False) -> str:
     """`computeN` of Y[rows][n] = A[rows][k] . B[k][n] (A's batches flattened into rows, B shared)
     over TARGETS render targets, each a contiguous quarter of the rows: a fragment computes four
     outputs (one texel) of rows r + q * rows / TARGETS, q < TARGETS, from four A fetches (four
-    k of each row) and four B fetches (four k rows of four columns) per 64 multiply-adds."""
+    k of each row) and four B fetches (four k rows of four columns) per 64 multiply-adds.
+    Gemm: the sum is scaled by `alpha`, then `cterm(row, column)` (beta * C) is added."""
     k4, n4, share = k // 4, n // 4, rows // TARGETS
     ts = range(TARGETS)
+    epilogue = [f"  s{q} *= {flt(alpha)};" for q in ts] if alpha != 1.0 else []
+    if cterm:
+        epilogue += [f"  s{q} += vec4(" + ", ".join(f"cterm(r + {q * share}, j + {e})" for e in range(4)) + ");"
+                     for q in ts]
     return "\n".join([
         "vec4 act4(vec4 v) { return vec4(act(v.x), act(v.y), act(v.z), act(v.w)); }",
         f"void computeN(int t, {', '.join(f'out vec4 y{q}' for q in ts)}) {{",
-        f"  int r = t / {n4}; int bi = t - r * {n4}; int ai = r * {k4};",
+        f"  int r = t / {n4}; int bi = t - r * {n4}; int ai = r * {k4}; int j = 4 * bi;",
         "  vec4 " + ", ".join(f"s{q} = vec4(0.0)" for q in ts) + ";",
         f"  for (int kk = 0; kk < {k4}; kk++) {{",
         "    " + " ".join(f"vec4 b{e} = X1t(bi{f' + {e * n4}' if e else ''});" for e in range(4)),
@@ -143,6 +157,7 @@ def _matmul_targets(rows: int, k: int, n: int) -> str:
           for q in ts),
         f"    ai++; bi += {n};",
         "  }",
+        *epilogue,
         *(f"  y{q} = act4(s{q});" for q in ts),
         "}",
     ])
