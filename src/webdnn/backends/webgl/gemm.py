@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from webdnn.backends.webgl.core import TARGETS, Ctx, Pass, attr_float, ins, kernel, need_float, shape
-from webdnn.backends.webgl.glsl import activation, broadcast_index, coords, flt, strides
+from webdnn.backends.webgl.glsl import ACT4, activation, broadcast_index, coords, flt, strides
 from webdnn.ir.graph import Node, Value
 
 
@@ -147,7 +147,7 @@ def _matmul_targets(rows: int, k: int, n: int, alpha: float = 1.0, cterm: bool =
         epilogue += [f"  s{q} += vec4(" + ", ".join(f"cterm(r + {q * share}, j + {e})" for e in range(4)) + ");"
                      for q in ts]
     return "\n".join([
-        "vec4 act4(vec4 v) { return vec4(act(v.x), act(v.y), act(v.z), act(v.w)); }",
+        ACT4,
         f"void computeN(int t, {', '.join(f'out vec4 y{q}' for q in ts)}) {{",
         f"  int r = t / {n4}; int bi = t - r * {n4}; int ai = r * {k4}; int j = 4 * bi;",
         "  vec4 " + ", ".join(f"s{q} = vec4(0.0)" for q in ts) + ";",

@@ -83,7 +83,7 @@ def targets_layout(size: int, targets: int) -> Layout:
     texels = texels_for(size)
     assert texels % targets == 0, (size, targets)
     lay = layout_for(4 * (texels // targets))
-    if lay.layers > 1 or targets * lay.texels > MAX_LAYERS * LAYER_SIZE:
+    if lay.layers > 1:
         raise ConversionError(f"webgl: a tensor of {size} elements is too large for a multi-target pass")
     return Layout(lay.width, lay.height, targets, texels // targets)
 
@@ -218,6 +218,9 @@ def activation(spec: dict[str, Any] | None) -> str:
         return TANH + "float act(float v) { return tanh_(v); }\n"
     raise ValueError(f"unknown fused activation {t!r} (known: {', '.join(ACTIVATIONS)})")
 
+
+# `act` of each component (kernels that end in a vec4 per render target)
+ACT4 = "vec4 act4(vec4 v) { return vec4(act(v.x), act(v.y), act(v.z), act(v.w)); }"
 
 # float16 rounding of a finite v (packHalf2x16 leaves inf/NaN and overflow undefined)
 HALF_ROUND = (

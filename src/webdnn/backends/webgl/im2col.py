@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from webdnn.backends.webgl.core import TARGETS, Ctx, Pass
+from webdnn.backends.webgl.glsl import ACT4
 from webdnn.ir.graph import Node, Value
 
 # Col buffers beyond this many elements (a 64 MB texture) are not worth the memory: a conv
@@ -140,7 +141,7 @@ def _matmul_targets(m: int, rows: int, qt: int, has_bias: bool, act: str) -> str
     ys = range(TARGETS)
     return "\n".join([
         act,
-        "vec4 act4(vec4 v) { return vec4(act(v.x), act(v.y), act(v.z), act(v.w)); }",
+        ACT4,
         f"void computeN(int t, {', '.join(f'out vec4 y{k}' for k in ys)}) {{",
         f"  int g = t / {qt}; int k = t - g * {qt}; int wi = g * {rows};",
         "  vec4 " + ", ".join(f"s{k} = vec4(0.0)" for k in ys) + ";",

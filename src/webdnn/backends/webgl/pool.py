@@ -118,7 +118,7 @@ def _pool2d(is_max: bool, include_pad: bool, ys: tuple[int, ...], ins: list[int]
 
 def _interior(is_max: bool, ins: list[int], k: list[int], st: list[int], dl: list[int], pads: list[int]) -> list[str]:
     """Stride 1, four outputs in one row whose whole windows lie inside the input (most of
-    them): every tap is one X0v at a constant offset, no per-tap masks."""
+    them): every tap is one X0v, no per-tap masks."""
     (ih_, iw_) = ins
     update = "acc = mix(acc, v, bvec4(uvec4(greaterThan(v, acc)) | uvec4(isnan(v))));" if is_max else "acc += v;"
     h0, w0 = f"oh.x * {st[0]} - {pads[0]}", f"ow.x - {pads[1]}"
@@ -126,8 +126,11 @@ def _interior(is_max: bool, ins: list[int], k: list[int], st: list[int], dl: lis
         f"  if (row && {h0} >= 0 && {h0} + {(k[0] - 1) * dl[0]} < {ih_} && {w0} >= 0"
         f" && {w0} + {(k[1] - 1) * dl[1] + 3} < {iw_}) {{",
         f"    int b = xb.x + ({h0}) * {iw_} + {w0};",
-        *(line for kh in range(k[0]) for kw in range(k[1])
-          for line in [f"    {{ vec4 v = X0v(b + {kh * dl[0] * iw_ + kw * dl[1]}); {update} }}"]),
+        f"    for (int kh = 0; kh < {k[0]}; kh++) {{",
+        f"      for (int kw = 0; kw < {k[1]}; kw++) {{",
+        f"        vec4 v = X0v(b + kh * {dl[0] * iw_} + kw * {dl[1]}); {update}",
+        "      }",
+        "    }",
         f"    return {'acc' if is_max else f'acc / {flt(k[0] * k[1])}'};",
         "  }",
     ]
