@@ -1,7 +1,13 @@
 """Convert a model: frontend -> passes -> per-backend lowering -> descriptor directory.
 
 The output directory appears complete or not at all: everything is written into a
-temporary sibling directory that is renamed into place at the end.
+temporary directory first. A new output directory is that temporary directory renamed
+into place; an existing one (empty, or a previous conversion) gets the new files moved
+in at the end, the manifest last. Conversion never deletes or overwrites anything but a
+WebDNN model it recognises: a manifest.json with "format": "webdnn-model" and an integer
+version, and nothing else in the directory than the files that manifest and its
+descriptors list. Any other non-empty directory is refused before any work is done.
+Files and directories get the process's umask-respecting permissions.
 """
 
 from __future__ import annotations
@@ -9,8 +15,9 @@ from __future__ import annotations
 import copy
 import json
 import os
+import posixpath
+import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +34,8 @@ from webdnn.ir.graph import Graph
 from webdnn.passes.pipeline import PassReport, optimize
 
 Progress = Callable[[str], None]
+MANIFEST = "manifest.json"
+_TMP_PREFIX = ".webdnn-convert-"  # this conversion's temporary directory: inside or beside the output
 
 
 @dataclass
@@ -57,7 +66,10 @@ def convert(
     if unknown:
         raise ConversionError(f"unknown backend(s) {unknown}; available: {sorted(BACKENDS)}")
     out_dir = os.fspath(out_dir)
-    _check_out_dir(out_dir)
+    if not out_dir:
+        raise ConversionError("the output directory path is empty; give a directory such as out/model")
+    stem = "model" if isinstance(model, onnx.ModelProto) else os.path.splitext(os.path.basename(os.fspath(model)))[0]
+    _inspect_out_dir(out_dir, stem or "model")  # refuse a foreign directory before any work
 
     say("loading model")
     if isinstance(model, onnx.ModelProto):
@@ -69,9 +81,7 @@ def convert(
     say(f"optimizing graph ({len(graph.nodes)} nodes)")
     report = optimize(graph, progress=lambda p: say(f"  pass {p}"))
 
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.", suffix=".tmp", dir=parent)
+    tmp = _make_tmp_dir(out_dir)
     result = ConvertResult(out_dir, graph, report)
     try:
         manifest_backends: dict[str, Any] = {}
@@ -86,7 +96,7 @@ def convert(
                 result.skipped[b] = str(e)
                 continue
             say(f"writing {b} descriptor and weights")
-            entry = write(program, os.path.join(tmp, b))
+            entry = _writing(out_dir, lambda p=program, b=b: write(p, os.path.join(tmp, b)))
             manifest_backends[b] = entry
             result.backends[b] = {
                 **entry,
@@ -105,11 +115,13 @@ def convert(
             "backends": manifest_backends,
             "converter": {"webdnn": __version__, "source": source, "opset": graph.opset},
         }
-        with open(os.path.join(tmp, "manifest.json"), "w") as f:
-            json.dump(manifest, f, indent=1)
-        if os.path.exists(out_dir):
-            shutil.rmtree(out_dir)
-        os.rename(tmp, out_dir)
+
+        def write_manifest() -> None:
+            with open(os.path.join(tmp, MANIFEST), "w") as f:
+                json.dump(manifest, f, indent=1)
+
+        _writing(out_dir, write_manifest)
+        _commit(tmp, out_dir, stem or "model")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -121,12 +133,243 @@ def _io(v: Any) -> dict[str, Any]:
     return {"name": v.name, "dtype": v.dtype.value, "shape": list(v.shape)}
 
 
-def _check_out_dir(out_dir: str) -> None:
-    """Refuse to overwrite a directory that is not a previous conversion."""
-    if os.path.exists(out_dir):
-        if not os.path.isdir(out_dir):
-            raise ConversionError(f"output path {out_dir} exists and is not a directory")
-        if os.listdir(out_dir) and not os.path.exists(os.path.join(out_dir, "manifest.json")):
-            raise ConversionError(
-                f"output directory {out_dir} exists, is not empty and holds no WebDNN model; choose another path"
-            )
+def _inspect_out_dir(out_dir: str, stem: str, ignore: str | None = None) -> list[str] | None:
+    """What is at `out_dir`: None if nothing (the directory will be created), else the files of the
+    previous conversion there (relative POSIX paths, [] for an empty directory) that may be replaced.
+
+    Raises ConversionError for anything conversion must not touch or cannot write to. `ignore`: a
+    name in `out_dir` to leave out (this conversion's own temporary directory).
+    """
+    if not os.path.lexists(out_dir):
+        _check_creatable(out_dir)
+        return None
+    if not os.path.exists(out_dir):
+        raise ConversionError(
+            f"output path {out_dir} is a broken symbolic link; remove it or choose another output directory"
+        )
+    if not os.path.isdir(out_dir):
+        raise ConversionError(
+            f"output path {out_dir} exists and is not a directory; choose a new or empty directory "
+            f"(conversion writes a directory of files)"
+        )
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise ConversionError(
+            f"output directory {out_dir} is not writable (permission denied); choose a directory you can "
+            "write to, or fix its permissions"
+        )
+    try:
+        entries = [e for e in os.listdir(out_dir) if e != ignore]
+    except OSError as e:
+        raise ConversionError(f"output directory {out_dir} cannot be read ({e.strerror}); choose another") from None
+    if not entries:
+        return []
+    try:
+        return _previous_model_files(out_dir, ignore)
+    except _NotAModel as e:
+        sub = os.path.join(out_dir, stem)
+        raise ConversionError(
+            f"output directory {out_dir} is not empty and is not a WebDNN model that conversion may replace: "
+            f"{e}. Nothing was written, so as not to delete or overwrite files conversion did not write. "
+            f"Choose a new or empty directory, or a subdirectory such as {sub}"
+        ) from None
+
+
+def _check_creatable(out_dir: str) -> None:
+    """`out_dir` does not exist: its nearest existing ancestor must be a writable directory."""
+    anc = os.path.dirname(os.path.abspath(out_dir))
+    while not os.path.lexists(anc):
+        anc = os.path.dirname(anc)
+    if not os.path.isdir(anc):
+        raise ConversionError(
+            f"cannot create output directory {out_dir}: {anc} is a file, not a directory; "
+            "choose an output path under a directory"
+        )
+    if not os.access(anc, os.W_OK | os.X_OK):
+        raise ConversionError(
+            f"cannot create output directory {out_dir}: {anc} is not writable (permission denied); "
+            "choose a directory you can write to, or fix its permissions"
+        )
+
+
+class _NotAModel(Exception):
+    """Why a directory is not a WebDNN model conversion recognises."""
+
+
+def _rel_path(base: str, path: object, what: str) -> str:
+    """`path` (relative to the model directory's subdirectory `base`) as a normalised relative POSIX path
+    inside the model directory; _NotAModel for anything else."""
+    if not isinstance(path, str) or not path or path.startswith("/") or "\\" in path or "\0" in path:
+        raise _NotAModel(f"{what} {path!r} is not a relative path")
+    rel = posixpath.normpath(posixpath.join(base, path))
+    if rel == "." or rel == ".." or rel.startswith("../"):
+        raise _NotAModel(f"{what} {path!r} points outside the model directory")
+    return rel
+
+
+def _load_json(path: str) -> Any:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _previous_model_files(out_dir: str, ignore: str | None = None) -> list[str]:
+    """The files of the WebDNN model in `out_dir` (manifest.json, each backend's descriptor and the weight
+    files it lists), if the directory holds nothing else; _NotAModel otherwise."""
+    mpath = os.path.join(out_dir, MANIFEST)
+    if os.path.islink(mpath) or not os.path.isfile(mpath):
+        raise _NotAModel("it holds no manifest.json")
+    try:
+        manifest = _load_json(mpath)
+    except (OSError, ValueError) as e:
+        raise _NotAModel(f"its manifest.json is not readable JSON ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "webdnn-model":
+        raise _NotAModel('its manifest.json is not a WebDNN model manifest (no "format": "webdnn-model")')
+    version = manifest.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise _NotAModel(f"its manifest.json has no integer format version (version {version!r})")
+    backends = manifest.get("backends")
+    if not isinstance(backends, dict):
+        raise _NotAModel("its manifest.json lists no backends")
+    listed = {MANIFEST}
+    for b, entry in backends.items():
+        if not isinstance(entry, dict):
+            raise _NotAModel(f"its manifest.json entry for backend {b!r} is not an object")
+        desc = _rel_path("", entry.get("descriptor"), f"backend {b!r} descriptor")
+        listed.add(desc)
+        dpath = os.path.join(out_dir, *desc.split("/"))
+        if os.path.islink(dpath) or not os.path.isfile(dpath):
+            continue  # a missing descriptor: its weight files, if any, are unlisted and refused below
+        try:
+            d = _load_json(dpath)
+            files = d["weights"]["files"]
+            paths = [f["path"] for f in files]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # an unreadable descriptor lists nothing more
+        for p in paths:
+            listed.add(_rel_path(posixpath.dirname(desc), p, f"weight file of {desc}"))
+    parents = {posixpath.dirname(p) for p in listed}
+    ancestors = {a for p in parents for a in _ancestors(p)}
+    unexpected: list[str] = []
+    for root, dirs, files in os.walk(out_dir):
+        rel_root = os.path.relpath(root, out_dir).replace(os.sep, "/")
+        rel_root = "" if rel_root == "." else rel_root + "/"
+        for name in sorted(dirs):
+            rel = rel_root + name
+            if rel_root == "" and name == ignore:
+                dirs.remove(name)
+            elif os.path.islink(os.path.join(root, name)) or rel not in ancestors:
+                unexpected.append(rel + "/")
+                dirs.remove(name)
+        for name in sorted(files):
+            rel = rel_root + name
+            if rel_root == "" and name == ignore:
+                continue
+            if os.path.islink(os.path.join(root, name)) or rel not in listed:
+                unexpected.append(rel)
+    if unexpected:
+        shown = ", ".join(unexpected[:5]) + (f" and {len(unexpected) - 5} more" if len(unexpected) > 5 else "")
+        raise _NotAModel(f"it holds {shown}, which its WebDNN manifest does not list")
+    present = [p for p in listed if os.path.isfile(os.path.join(out_dir, *p.split("/")))]
+    return sorted(present)
+
+
+def _ancestors(path: str) -> list[str]:
+    """'a/b/c' -> ['a/b/c', 'a/b', 'a']; '' -> []."""
+    out = []
+    while path:
+        out.append(path)
+        path = posixpath.dirname(path)
+    return out
+
+
+def _writing(out_dir: str, fn: Callable[[], Any]) -> Any:
+    """Run a file-writing step; an OSError becomes a ConversionError naming the output."""
+    try:
+        return fn()
+    except OSError as e:
+        raise _write_error(out_dir, e) from None
+
+
+def _write_error(out_dir: str, e: OSError) -> ConversionError:
+    what = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+    return ConversionError(
+        f"writing the converted model to {out_dir} failed ({what}); the conversion was abandoned and its "
+        "partial files removed. Check the disk space and permissions, or choose another output directory"
+    )
+
+
+def _make_tmp_dir(out_dir: str) -> str:
+    """A fresh directory (umask-respecting mode) on the output's filesystem: inside `out_dir` if it exists,
+    else in its nearest existing ancestor (so a failed conversion creates no parent directories)."""
+    if os.path.isdir(out_dir):
+        where = out_dir
+    else:
+        where = os.path.dirname(os.path.abspath(out_dir))
+        while not os.path.lexists(where):
+            where = os.path.dirname(where)
+    while True:
+        tmp = os.path.join(where, f"{_TMP_PREFIX}{secrets.token_hex(8)}.tmp")
+        try:
+            os.mkdir(tmp)  # mode 0o777 & ~umask, unlike tempfile.mkdtemp's 0o700
+            return tmp
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise _write_error(out_dir, e) from None
+
+
+def _commit(tmp: str, out_dir: str, stem: str) -> None:
+    """Put the complete model in `tmp` at `out_dir`, replacing only a previous conversion's listed files."""
+    tmp_name = os.path.basename(tmp)
+    previous = _inspect_out_dir(out_dir, stem, ignore=tmp_name)  # again: the directory may have changed
+    if previous is None:
+        parent = os.path.dirname(os.path.abspath(out_dir))
+        created = _parents_to_create(parent)
+        try:
+            _writing(out_dir, lambda: os.makedirs(parent, exist_ok=True))
+            _writing(out_dir, lambda: os.rename(tmp, out_dir))
+        except BaseException:
+            for d in reversed(created):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    break
+            raise
+        return
+    # An existing directory: drop the old manifest first (so it never points at missing files), then the
+    # files it listed and the directories they leave empty; move the new files in, the new manifest last.
+    for rel in sorted(previous, key=lambda p: p != MANIFEST):
+        _writing(out_dir, lambda r=rel: os.remove(os.path.join(out_dir, *r.split("/"))))
+    dirs = sorted({a for p in previous for a in _ancestors(posixpath.dirname(p))}, key=len, reverse=True)
+    for d in dirs:
+        try:
+            os.rmdir(os.path.join(out_dir, *d.split("/")))
+        except OSError:
+            pass  # not empty: left as it is
+    moved: list[str] = []
+    try:
+        for name in sorted(os.listdir(tmp), key=lambda n: n == MANIFEST):
+            dst = os.path.join(out_dir, name)
+            if os.path.lexists(dst):
+                raise ConversionError(f"cannot move the new {name} into {out_dir}: {dst} appeared meanwhile")
+            _writing(out_dir, lambda n=name, d=dst: os.rename(os.path.join(tmp, n), d))
+            moved.append(dst)
+        os.rmdir(tmp)
+    except BaseException:
+        for dst in reversed(moved):  # only what this conversion wrote
+            if os.path.isdir(dst) and not os.path.islink(dst):
+                shutil.rmtree(dst, ignore_errors=True)
+            else:
+                try:
+                    os.remove(dst)
+                except OSError:
+                    pass
+        raise
+
+
+def _parents_to_create(parent: str) -> list[str]:
+    """The directories `os.makedirs(parent)` would create, outermost first."""
+    missing = []
+    while not os.path.lexists(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    return list(reversed(missing))
