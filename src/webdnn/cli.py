@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -207,14 +208,24 @@ def zoo(name: str, out_path: str, seed: int, opset: int) -> None:
 
     model = z.build(name, seed=seed, opset=opset)
     d = os.path.dirname(os.path.abspath(out_path))
-    with tempfile.NamedTemporaryFile(dir=d, delete=False, suffix=".tmp") as f:
-        tmp = f.name
     try:
-        z.save(model, tmp)
-        os.replace(tmp, out_path)
+        os.makedirs(d, exist_ok=True)
+        # A temporary directory beside the output, so the file (and an external `<file>.data`, whose name
+        # the model records) appears complete or not at all. Not tempfile's: its files are mode 0600, these
+        # get the umask's permissions like any file a user writes.
+        tmp = os.path.join(d, f".{os.path.basename(out_path)}.{secrets.token_hex(8)}.tmp")
+        os.mkdir(tmp)
+    except OSError as e:
+        raise WebDNNError(f"cannot write {out_path}: {e.strerror} ({e.filename}); choose another path") from None
+    try:
+        staged = os.path.join(tmp, os.path.basename(out_path))
+        z.save(model, staged)
+        for f in sorted(os.listdir(tmp), key=lambda n: n == os.path.basename(staged)):  # the model file last
+            os.replace(os.path.join(tmp, f), os.path.join(d, f))
+    except OSError as e:
+        raise WebDNNError(f"cannot write {out_path}: {e.strerror} ({e.filename}); choose another path") from None
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
     click.echo(f"wrote {out_path}")
 
 
