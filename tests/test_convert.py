@@ -70,7 +70,7 @@ def test_refuses_a_web_apps_public_directory_and_leaves_it_intact(tmp_path: Path
     with pytest.raises(ConversionError) as e:
         convert(_relu_model(), public)
     msg = str(e.value)
-    assert str(public) in msg and "not empty" in msg and "webdnn-model" in msg
+    assert str(public) in msg and "is not empty and holds no WebDNN model" in msg and "webdnn-model" in msg
     assert "new or empty directory" in msg and str(public / "model") in msg  # what to do instead
     assert _tree(tmp_path) == before
 
@@ -80,7 +80,7 @@ def test_refuses_a_non_empty_current_directory(tmp_path: Path, monkeypatch: pyte
     (tmp_path / "src").mkdir()
     monkeypatch.chdir(tmp_path)
     before = _tree(tmp_path)
-    with pytest.raises(ConversionError, match="holds no manifest.json"):
+    with pytest.raises(ConversionError, match="holds no WebDNN model that conversion may replace: it has no manifest.json"):
         convert(_relu_model(), ".")
     assert _tree(tmp_path) == before
 

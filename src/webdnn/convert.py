@@ -168,7 +168,7 @@ def _inspect_out_dir(out_dir: str, stem: str, ignore: str | None = None) -> list
     except _NotAModel as e:
         sub = os.path.join(out_dir, stem)
         raise ConversionError(
-            f"output directory {out_dir} is not empty and is not a WebDNN model that conversion may replace: "
+            f"output directory {out_dir} is not empty and holds no WebDNN model that conversion may replace: "
             f"{e}. Nothing was written, so as not to delete or overwrite files conversion did not write. "
             f"Choose a new or empty directory, or a subdirectory such as {sub}"
         ) from None
@@ -216,7 +216,7 @@ def _previous_model_files(out_dir: str, ignore: str | None = None) -> list[str]:
     files it lists), if the directory holds nothing else; _NotAModel otherwise."""
     mpath = os.path.join(out_dir, MANIFEST)
     if os.path.islink(mpath) or not os.path.isfile(mpath):
-        raise _NotAModel("it holds no manifest.json")
+        raise _NotAModel("it has no manifest.json")
     try:
         manifest = _load_json(mpath)
     except (OSError, ValueError) as e:
