@@ -79,10 +79,26 @@ function checkRelPath(where: string, p: unknown): string {
   return p;
 }
 
+/** The JSON type of a parsed value, for messages: "a JSON string", "a JSON null", ... */
+function jsonType(x: unknown): string {
+  if (x === null) return "a JSON null";
+  if (Array.isArray(x)) return "a JSON array";
+  if (x === undefined) return "missing";
+  return typeof x === "object" ? "a JSON object" : `a JSON ${typeof x}`;
+}
+
+function checkVersion(where: string, v: unknown): asserts v is number {
+  if (typeof v !== "number") {
+    fail(where, `field "version" must be the number ${FORMAT_VERSION} (this runtime reads format version ${FORMAT_VERSION}), ` +
+      `got ${v === undefined ? "nothing" : JSON.stringify(v)} (${jsonType(v)})`);
+  }
+  if (v !== FORMAT_VERSION) fail(where, `has format version ${v}, this runtime reads version ${FORMAT_VERSION}`);
+}
+
 export function validateManifest(m: unknown, url: string): Manifest {
   const w = `manifest ${url}`;
   if (!isObj(m) || m.format !== "webdnn-model") fail(w, "is not a WebDNN model manifest (format != 'webdnn-model')");
-  if (m.version !== FORMAT_VERSION) fail(w, `has format version ${String(m.version)}, this runtime reads version ${FORMAT_VERSION}`);
+  checkVersion(w, m.version);
   if (!isObj(m.backends) || Object.keys(m.backends).length === 0) fail(w, "lists no backends");
   for (const [b, e] of Object.entries(m.backends)) {
     if (!isObj(e) || !isCount(e.byteLength)) fail(`${w} backends.${b}`, "needs descriptor and byteLength");
@@ -101,7 +117,7 @@ export function validateManifest(m: unknown, url: string): Manifest {
 export function validateDescriptor(d: unknown, backend: string, url: string): Descriptor {
   const w = `descriptor ${url}`;
   if (!isObj(d) || d.format !== "webdnn-descriptor") fail(w, "is not a WebDNN descriptor");
-  if (d.version !== FORMAT_VERSION) fail(w, `has format version ${String(d.version)}, this runtime reads version ${FORMAT_VERSION}`);
+  checkVersion(w, d.version);
   if (d.backend !== backend) fail(w, `is for backend '${String(d.backend)}', expected '${backend}'`);
   const arena = d.arena, weights = d.weights;
   if (!isObj(arena) || !isCount(arena.byteLength) || !isCount(arena.alignment)) fail(w, "arena needs byteLength and alignment");
@@ -176,4 +192,34 @@ function checkTensor(where: string, t: unknown, arenaBytes: number, weightBytes:
   const limit = t.memory === "arena" ? arenaBytes : weightBytes;
   if (t.offset + t.byteLength > limit) fail(where, `bytes ${t.offset}..${t.offset + t.byteLength} lie outside the ${t.memory} (${limit} bytes)`);
   return { name: typeof t.name === "string" ? t.name : "", dtype: t.dtype, shape, memory: t.memory, offset: t.offset, byteLength: t.byteLength };
+}
+
+/** The manifest's inputs and outputs must be the descriptor's (names, dtypes, shapes): a mismatch
+ *  means the files come from different conversions, and run() would check inputs against one
+ *  and feed the other. */
+export function checkDescriptorMatchesManifest(m: Manifest, d: Descriptor, url: string): void {
+  const w = `descriptor ${url}`;
+  const show = (x: { dtype: string; shape: readonly number[] }) => `${x.dtype} [${x.shape.join(", ")}]`;
+  for (const key of ["inputs", "outputs"] as const) {
+    const one = key.slice(0, -1);
+    const theirs = new Map(d[key].map((x) => [x.name, d.tensors[x.tensor]!]));
+    for (const io of m[key]) {
+      const t = theirs.get(io.name);
+      if (!t) {
+        fail(w, `the manifest lists ${one} '${io.name}', which this descriptor lacks (its ${key} are [${[...theirs.keys()].join(", ")}]): ` +
+          "the manifest and the descriptor come from different conversions (deploy the converted directory as a whole)");
+      }
+      if (t.dtype !== io.dtype || t.shape.length !== io.shape.length || t.shape.some((n, i) => n !== io.shape[i])) {
+        fail(w, `${one} '${io.name}' is ${show(t)} here, the manifest says ${show(io)}: the manifest and the descriptor ` +
+          "come from different conversions (deploy the converted directory as a whole)");
+      }
+    }
+    if (m[key].length !== d[key].length) {
+      const listed = new Set(m[key].map((x) => x.name));
+      const more = d[key].map((x) => x.name).filter((n) => !listed.has(n));
+      fail(w, `has ${d[key].length} ${key} [${d[key].map((x) => x.name).join(", ")}], the manifest lists ${m[key].length} ` +
+        `[${m[key].map((x) => x.name).join(", ")}]${more.length ? ` (not in the manifest: ${more.join(", ")})` : ""}: ` +
+        "the manifest and the descriptor come from different conversions (deploy the converted directory as a whole)");
+    }
+  }
 }

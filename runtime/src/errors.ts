@@ -24,3 +24,10 @@ export class LoadError extends WebDNNError {}
 /** A WebGPU failure at load or run time: the device was lost, the model does not fit the GPU's
  *  limits or memory, a shader failed to compile, a GPU buffer given to run() cannot be used. */
 export class WebGPUError extends WebDNNError {}
+
+/** A byte count for messages: "1099511627776 bytes (1024.0 GiB)". */
+export function byteSize(n: number): string {
+  const units: [number, string][] = [[2 ** 30, "GiB"], [2 ** 20, "MiB"], [2 ** 10, "KiB"]];
+  const u = units.find(([s]) => n >= s);
+  return u ? `${n} bytes (${(n / u[0]).toFixed(1)} ${u[1]})` : `${n} bytes`;
+}

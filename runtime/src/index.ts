@@ -3,7 +3,7 @@
 //   const runner = await WebDNN.load("models/resnet50/", { backendOrder: ["wasm", "fallback"] });
 //   const { output } = await runner.run({ input: new Float32Array(3 * 224 * 224) });
 export { load } from "./loader.js";
-export type { LoadOptions, Progress } from "./loader.js";
+export type { LoadOptions, Progress, SkippedBackend } from "./loader.js";
 export { Runner } from "./runner.js";
 export type { Tensor, InputValue, GpuBufferValue, GpuTensor, RunOptions } from "./runner.js";
 export type { DType, TypedArray } from "./dtypes.js";

@@ -3,8 +3,8 @@
 
 import { BACKENDS, DEFAULT_ORDER } from "./backends/index.js";
 import { crc32 } from "./crc32.js";
-import { validateDescriptor, validateManifest, type Descriptor } from "./descriptor.js";
-import { BackendUnavailableError, DescriptorError } from "./errors.js";
+import { checkDescriptorMatchesManifest, validateDescriptor, validateManifest, type Descriptor } from "./descriptor.js";
+import { BackendUnavailableError, byteSize, DescriptorError } from "./errors.js";
 import { readBytes, readJSON, resolve } from "./fetch.js";
 import { Runner } from "./runner.js";
 
@@ -25,51 +25,69 @@ export interface LoadOptions {
   backendOptions?: Record<string, unknown>;
 }
 
+/** A backend of backendOrder that load() passed over, and why (Runner.backendInfo.skipped). */
+export interface SkippedBackend { backend: string; reason: string }
+
 export async function load(url: string, options: LoadOptions = {}): Promise<Runner> {
   const report = options.onProgress ?? (() => {});
   report({ phase: "manifest", loadedBytes: 0, totalBytes: 0 });
   const manifestUrl = resolve(url, "manifest.json");
   const manifest = validateManifest(await readJSON(manifestUrl, options.fetch), manifestUrl);
   const order = options.backendOrder ?? DEFAULT_ORDER;
-  const tried: string[] = [];
+  const skipped: SkippedBackend[] = [];
+  const skip = (backend: string, reason: string) => skipped.push({ backend, reason });
   for (const name of order) {
-    const backend = BACKENDS[name];
-    const entry = manifest.backends[name];
+    const backend = Object.prototype.hasOwnProperty.call(BACKENDS, name) ? BACKENDS[name] : undefined;
+    const entry = Object.prototype.hasOwnProperty.call(manifest.backends, name) ? manifest.backends[name] : undefined;
     if (!backend || !entry) {
-      tried.push(`${name}: ${!backend ? "not in this runtime" : "not converted for this model"}`);
+      skip(name, !backend ? "not in this runtime" : "not converted for this model");
       continue;
     }
     const backendOptions = options.backendOptions?.[backend.optionsKey ?? name] as Record<string, unknown> | undefined;
-    if (!(await backend.isAvailable(backendOptions))) {
-      tried.push(`${name}: not available in this environment`);
+    // cheap checks first: nothing of this backend is downloaded when it cannot start here
+    const why = backend.unavailableReason
+      ? await backend.unavailableReason(backendOptions)
+      : (await backend.isAvailable(backendOptions)) ? null : "not available in this environment";
+    if (why !== null) {
+      skip(name, why);
       continue;
     }
     const total = entry.byteLength;
     const descUrl = resolve(url, entry.descriptor);
     report({ phase: "descriptor", loadedBytes: 0, totalBytes: total, backend: name });
     const desc = validateDescriptor(await readJSON(descUrl, options.fetch), name, descUrl);
+    checkDescriptorMatchesManifest(manifest, desc, descUrl);
     const base = descUrl.slice(0, descUrl.lastIndexOf("/") + 1);
-    const weights = await loadWeights(desc, base, options.fetch, (n) => report({ phase: "weights", loadedBytes: n, totalBytes: total, backend: name }));
-    report({ phase: "compile", loadedBytes: total, totalBytes: total, backend: name });
     let session;
     try {
+      // the backend's limits against the descriptor's sizes, before the weights are downloaded
+      await backend.checkDescriptor?.(desc, backendOptions);
+      const weights = await loadWeights(desc, base, options.fetch, (n) => report({ phase: "weights", loadedBytes: n, totalBytes: total, backend: name }));
+      report({ phase: "compile", loadedBytes: total, totalBytes: total, backend: name });
       session = await backend.createSession(desc, weights, backendOptions);
     } catch (e) {
-      // the backend works here but this device cannot run this model on it (a texture or
-      // render-target limit): try the next one; any other failure is the model's and stops
+      // the backend works here but this device cannot run this model on it (memory, a texture or
+      // render-target limit, the page's policies): try the next one; any other failure is the
+      // model's and stops
       if (!(e instanceof BackendUnavailableError)) throw e;
-      tried.push(`${name}: ${e.message}`);
+      skip(name, e.message);
       continue;
     }
     report({ phase: "ready", loadedBytes: total, totalBytes: total, backend: name });
-    return new Runner(name, desc, session);
+    return new Runner(name, desc, session, skipped);
   }
-  throw new BackendUnavailableError(`no backend of [${order.join(", ")}] can run ${url}: ${tried.join("; ")}`);
+  throw new BackendUnavailableError(`no backend of [${order.join(", ")}] can run ${url}: ${skipped.map((s) => `${s.backend}: ${s.reason}`).join("; ")}`);
 }
 
 /** Download every weight file into one buffer, verifying sizes and CRC-32s. */
 async function loadWeights(desc: Descriptor, base: string, fetchImpl: typeof fetch | undefined, onBytes: (n: number) => void): Promise<Uint8Array> {
-  const all = new Uint8Array(desc.weights.byteLength);
+  let all: Uint8Array;
+  try {
+    all = new Uint8Array(desc.weights.byteLength);
+  } catch (e) {
+    throw new BackendUnavailableError(`cannot allocate the model's weights of ${byteSize(desc.weights.byteLength)} on this ` +
+      `device (${e instanceof Error ? e.message : String(e)}); use a device with more memory or a smaller model`);
+  }
   const loaded = new Array<number>(desc.weights.files.length).fill(0);
   const files = desc.weights.files.map((f, i) => ({ f, i }));
   const worker = async () => {

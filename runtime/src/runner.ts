@@ -3,6 +3,7 @@
 
 import type { GpuBufferInput, GpuBufferOutput, Session } from "./backends/backend.js";
 import type { Descriptor, IOSpec } from "./descriptor.js";
+import type { SkippedBackend } from "./loader.js";
 import { arrayTypeName, itemSize, type DType, type TypedArray } from "./dtypes.js";
 import { InputError, WebDNNError } from "./errors.js";
 
@@ -61,21 +62,26 @@ export class Runner {
   readonly outputs: readonly IOSpec[];
   private session: Session | null;
 
-  constructor(backend: string, desc: Descriptor, session: Session) {
+  constructor(backend: string, desc: Descriptor, session: Session, skipped: readonly SkippedBackend[] = []) {
     this.backend = backend;
     const spec = (t: number): Omit<IOSpec, "name"> => ({ dtype: desc.tensors[t]!.dtype, shape: desc.tensors[t]!.shape });
     this.inputs = desc.inputs.map((x) => ({ name: x.name, ...spec(x.tensor) }));
     this.outputs = desc.outputs.map((x) => ({ name: x.name, ...spec(x.tensor) }));
     this.session = session;
+    // the backend's own object (wasm's profile entries keep counting in it) plus `skipped`
     this.info = session.info ?? {};
+    this.skipped = skipped.map((s) => ({ ...s }));
   }
 
   private readonly info: Readonly<Record<string, unknown>>;
+  private readonly skipped: SkippedBackend[];
 
   /** What the backend chose at load, e.g. wasm: { threads: 2, simd: "relaxed" } (and, when
-   *  asked for with backendOptions.wasm.profile, the time per kernel so far). */
+   *  asked for with backendOptions.wasm.profile, the time per kernel so far), and `skipped`:
+   *  the backends of backendOrder that load() passed over before this one, each with the reason
+   *  ([{ backend, reason }], empty when the first one was taken). */
   get backendInfo(): Readonly<Record<string, unknown>> {
-    return this.info;
+    return { ...this.info, skipped: this.skipped };
   }
 
   /** The GPUDevice the model runs on (webgpu backend; undefined for the others and after
@@ -89,15 +95,25 @@ export class Runner {
   run(inputs: Readonly<Record<string, InputValue>>, options: RunOptions & { outputLocation: "gpu-buffer" }): Promise<Record<string, GpuTensor>>;
   run(inputs: Readonly<Record<string, InputValue>>, options?: RunOptions & { outputLocation?: "cpu" }): Promise<Record<string, Tensor>>;
   run(inputs: Readonly<Record<string, InputValue>>, options?: RunOptions): Promise<Record<string, Tensor | GpuTensor>>;
-  async run(inputs: Readonly<Record<string, InputValue>>, options: RunOptions = {}): Promise<Record<string, Tensor | GpuTensor>> {
+  async run(inputs: Readonly<Record<string, InputValue>>, options?: RunOptions | null): Promise<Record<string, Tensor | GpuTensor>> {
     const session = this.session;
     if (!session) throw new WebDNNError("this runner was disposed; load the model again");
-    const where = options.outputLocation ?? "cpu";
+    if (options !== undefined && options !== null && (typeof options !== "object" || Array.isArray(options))) {
+      throw new InputError(`run()'s options must be an object such as { outputLocation: "cpu" }, got ${describe(options)}`);
+    }
+    const where = options?.outputLocation ?? "cpu";
     if (where !== "cpu" && where !== "gpu-buffer") {
       throw new InputError(`run(): outputLocation must be "cpu" or "gpu-buffer", got ${JSON.stringify(where)}`);
     }
-    const values = this.inputs.map((spec) => checkInput(spec, inputs[spec.name]));
-    const extra = Object.keys(inputs).filter((k) => !this.inputs.some((s) => s.name === k));
+    if (typeof inputs !== "object" || inputs === null || Array.isArray(inputs) || ArrayBuffer.isView(inputs)) {
+      const example = this.inputs.map((s) => `${s.name}: ${expected(s)}`).join(", ");
+      throw new InputError(`run() takes an object that maps each input name to its data, here { ${example} }; got ${describe(inputs)}`);
+    }
+    // own properties only: an input named like an Object.prototype member ('constructor',
+    // 'toString') must not be read from the prototype, and '__proto__' must be an own property
+    const values = this.inputs.map((spec) => checkInput(spec, hasOwn(inputs, spec.name) ? inputs[spec.name] : undefined, inputs));
+    const names = new Set(this.inputs.map((s) => s.name));
+    const extra = Object.keys(inputs).filter((k) => !names.has(k));
     if (extra.length) throw new InputError(`unknown input(s) ${extra.join(", ")}; the model's inputs are ${this.inputs.map((s) => s.name).join(", ")}`);
     const gpuIn = this.inputs.filter((_, i) => !ArrayBuffer.isView(values[i])).map((s) => `'${s.name}'`);
     const gpu = where === "gpu-buffer" || gpuIn.length > 0;
@@ -111,15 +127,18 @@ export class Runner {
     this.outputs.forEach((spec, i) => {
       const o = outs[i]!;
       const dims = [...spec.shape];
+      let value: Tensor | GpuTensor;
       if (ArrayBuffer.isView(o)) {
-        result[spec.name] = { data: o, dims, dtype: spec.dtype };
+        value = { data: o, dims, dtype: spec.dtype };
       } else {
         const g = o as GpuBufferOutput;
-        result[spec.name] = {
+        value = {
           gpuBuffer: g.gpuBuffer, dims, dtype: spec.dtype, byteLength: dims.reduce((a, b) => a * b, 1) * itemSize(spec.dtype),
           read: () => g.read(), dispose: () => g.gpuBuffer.destroy(),
         };
       }
+      // defined, not assigned: an output named '__proto__' is an own property like any other
+      Object.defineProperty(result, spec.name, { value, enumerable: true, writable: true, configurable: true });
     });
     return result;
   }
@@ -130,34 +149,97 @@ export class Runner {
   }
 }
 
-const isGpuValue = (v: InputValue): v is GpuBufferValue => typeof v === "object" && v !== null && "gpuBuffer" in v;
+const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
-function checkInput(spec: IOSpec, value: InputValue | undefined): TypedArray | GpuBufferInput {
+/** What a value is, for messages: "null", "an Array", "a string", "a Float32Array", "an object". */
+function describe(x: unknown): string {
+  if (x === null || x === undefined) return String(x);
+  if (Array.isArray(x)) return "an Array";
+  if (typeof x !== "object") return `a ${typeof x}`;
+  let name: unknown;
+  try {
+    name = (x as { constructor?: { name?: unknown } }).constructor?.name;
+  } catch {
+    name = undefined;
+  }
+  if (typeof name === "string" && name !== "" && name !== "Object") return `${/^[AEIOU]/.test(name) ? "an" : "a"} ${name}`;
+  return "an object";
+}
+
+/** What to pass for an input, for messages: "Float32Array of 6 elements (float32, shape [2, 3])". */
+function expected(spec: IOSpec): string {
+  const n = spec.shape.reduce((a, b) => a * b, 1);
+  return `${arrayTypeName(spec.dtype)} of ${n} elements (${spec.dtype}, shape [${spec.shape.join(", ")}])`;
+}
+
+const isDims = (d: unknown): d is readonly number[] =>
+  Array.isArray(d) && d.every((x) => typeof x === "number" && Number.isSafeInteger(x) && x >= 0);
+
+function show(x: unknown): string {
+  try {
+    return JSON.stringify(x) ?? String(x);
+  } catch {
+    return String(x);
+  }
+}
+
+/** `dims` given with an input: an array of non-negative integers equal to the model's shape. */
+function checkDims(spec: IOSpec, dims: unknown): void {
+  if (dims === undefined) return;
+  if (!isDims(dims)) {
+    throw new InputError(`input '${spec.name}': dims must be an array of non-negative integers (the model expects ` +
+      `[${spec.shape.join(", ")}]), got ${show(dims)} (${describe(dims)})`);
+  }
+  if (dims.length !== spec.shape.length || dims.some((d, i) => d !== spec.shape[i])) {
+    throw new InputError(`input '${spec.name}' has dims [${dims.join(", ")}], the model expects [${spec.shape.join(", ")}]`);
+  }
+}
+
+const isGpuValue = (v: object): v is GpuBufferValue => "gpuBuffer" in v;
+
+function checkInput(spec: IOSpec, value: unknown, inputs: object): TypedArray | GpuBufferInput {
   const want = spec.shape.reduce((a, b) => a * b, 1);
   const shape = `[${spec.shape.join(", ")}]`;
-  if (value === undefined) throw new InputError(`missing input '${spec.name}' (${spec.dtype}, shape ${shape})`);
+  const pass = `pass a ${expected(spec)}, or { data, dims }`;
+  if (value === undefined) {
+    const inherited = spec.name in inputs
+      ? `; '${spec.name}' is found only on the object's prototype: set it as an own property ` +
+        `(Object.defineProperty(inputs, ${JSON.stringify(spec.name)}, { value, enumerable: true }))` +
+        (spec.name === "__proto__" ? ", since { __proto__: x } sets the object's prototype instead of an input" : "")
+      : "";
+    throw new InputError(`missing input '${spec.name}' (${spec.dtype}, shape ${shape})${inherited}`);
+  }
+  if (value === null || typeof value !== "object") throw new InputError(`input '${spec.name}' is ${describe(value)}; ${pass}`);
+  if (Array.isArray(value)) {
+    throw new InputError(`input '${spec.name}' is an Array; pass a typed array: new ${CTOR[spec.dtype].name}(array) ` +
+      `with ${want} elements (${spec.dtype}, shape ${shape})`);
+  }
   if (isGpuValue(value)) {
     // the buffer's size, usage and device are checked by the backend, which knows its layout
-    if (value.dims && value.dims.join(",") !== spec.shape.join(",")) {
-      throw new InputError(`input '${spec.name}' has dims [${value.dims.join(", ")}], the model expects ${shape}`);
-    }
+    checkDims(spec, value.dims);
     if (value.dtype !== undefined && value.dtype !== spec.dtype) {
-      throw new InputError(`input '${spec.name}' is a GPU buffer of ${value.dtype}, the model expects ${spec.dtype}`);
+      throw new InputError(`input '${spec.name}' is a GPU buffer of ${String(value.dtype)}, the model expects ${spec.dtype}`);
     }
     if (value.gpuBuffer === null || typeof value.gpuBuffer !== "object") {
       throw new InputError(`input '${spec.name}': gpuBuffer must be a GPUBuffer, got ${String(value.gpuBuffer)}`);
     }
     return { gpuBuffer: value.gpuBuffer };
   }
-  const data = ArrayBuffer.isView(value) ? (value as TypedArray) : (value as { data: TypedArray }).data;
-  if (!ArrayBuffer.isView(value) && "dims" in value && value.dims && value.dims.join(",") !== spec.shape.join(",")) {
-    throw new InputError(`input '${spec.name}' has dims [${value.dims.join(", ")}], the model expects ${shape}`);
+  let data: unknown = value;
+  if (!ArrayBuffer.isView(value)) {
+    // { data, dims? }: a bare typed array can be checked only for its length and type
+    if (!("data" in value)) {
+      throw new InputError(`input '${spec.name}' is ${describe(value)} without data; ${pass}, or (webgpu) { gpuBuffer }`);
+    }
+    data = (value as { data: unknown }).data;
+    if (!ArrayBuffer.isView(data)) throw new InputError(`input '${spec.name}': data is ${describe(data)}; pass a ${expected(spec)}`);
+    checkDims(spec, (value as { dims?: unknown }).dims);
   }
-  let arr = data;
+  let arr = data as TypedArray;
   if (!(data instanceof CTOR[spec.dtype])) {
     // Convenience: int32 data for an int64 input (token ids) is widened.
     if (spec.dtype === "int64" && data instanceof Int32Array) arr = BigInt64Array.from(data, (x) => BigInt(x));
-    else throw new InputError(`input '${spec.name}' must be a ${arrayTypeName(spec.dtype)} (${spec.dtype}), got ${data?.constructor?.name ?? typeof data}`);
+    else throw new InputError(`input '${spec.name}' must be a ${arrayTypeName(spec.dtype)} (${spec.dtype}), got ${(data as object).constructor?.name ?? typeof data}`);
   }
   if (arr.length !== want) throw new InputError(`input '${spec.name}' has ${arr.length} elements, the model expects ${want} (shape ${shape})`);
   return arr;

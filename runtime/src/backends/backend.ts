@@ -36,6 +36,15 @@ export interface Backend {
   /** Can this backend run here (API present, adapter found, ...)? Must not throw.
    *  `options` is this backend's entry of LoadOptions.backendOptions (e.g. an injected WebGPU `gpu`). */
   isAvailable(options?: Record<string, unknown>): Promise<boolean>;
+  /** Why this backend cannot run here, or null when it can (isAvailable is then true): an API
+   *  missing, or the page's policies (CSP, Trusted Types, cross-origin isolation) forbidding what it
+   *  needs. load() shows the reason in Runner.backendInfo.skipped. Must not throw. Backends
+   *  without it are judged by isAvailable. */
+  unavailableReason?(options?: Record<string, unknown>): Promise<string | null>;
+  /** Check a validated descriptor against what this backend can allocate here, before its weights
+   *  are downloaded: throws BackendUnavailableError when this device cannot run it (load() tries
+   *  the next backend) or DescriptorError when no device could. Optional. */
+  checkDescriptor?(descriptor: Descriptor, options?: Record<string, unknown>): Promise<void>;
   /** Build a session; `weights` holds the concatenated, checksum-verified weight files;
    *  `options` is this backend's entry of LoadOptions.backendOptions. */
   createSession(descriptor: Descriptor, weights: Uint8Array, options?: Record<string, unknown>): Promise<Session>;

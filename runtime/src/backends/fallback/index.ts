@@ -3,7 +3,7 @@
 
 import type { Descriptor, TensorSpec } from "../../descriptor.js";
 import { makeView, type TypedArray } from "../../dtypes.js";
-import { DescriptorError } from "../../errors.js";
+import { BackendUnavailableError, byteSize, DescriptorError } from "../../errors.js";
 import type { Backend, Session } from "../backend.js";
 import { getKernel, type TensorView } from "./kernels/index.js";
 
@@ -13,7 +13,14 @@ class FallbackSession implements Session {
   private outs: TensorView[];
 
   constructor(desc: Descriptor, weights: Uint8Array) {
-    const arena = new ArrayBuffer(desc.arena.byteLength);
+    let arena: ArrayBuffer;
+    try {
+      arena = new ArrayBuffer(desc.arena.byteLength);
+    } catch (e) {
+      // the engine's or the device's memory limit: load() tries the next backend
+      throw new BackendUnavailableError(`cannot allocate the model's arena of ${byteSize(desc.arena.byteLength)} ` +
+        `on this device (${e instanceof Error ? e.message : String(e)}); use a device with more memory or a smaller model`);
+    }
     // Weights may sit at any offset of a larger buffer: copy once if not aligned.
     const w = weights.byteOffset % 8 === 0 ? weights : weights.slice();
     const views = desc.tensors.map((t: TensorSpec): TensorView => {

@@ -22,7 +22,7 @@
 
 import type { Descriptor, TensorSpec } from "../../descriptor.js";
 import { allocate, makeView, type DType, type TypedArray } from "../../dtypes.js";
-import { BackendUnavailableError, DescriptorError, WebDNNError } from "../../errors.js";
+import { BackendUnavailableError, WebDNNError } from "../../errors.js";
 import type { Backend, Session } from "../backend.js";
 import { floatToHalf, halfToFloat } from "../fallback/kernels/elementwise/common.js";
 import { parseExtra, type TextureSpec, type WebGLExtra } from "./extra.js";
@@ -50,22 +50,24 @@ function userCanvas(options?: Record<string, unknown>): Canvas | null {
   return c as Canvas;
 }
 
-function createContext(options?: Record<string, unknown>): Context | null {
+/** A WebGL2 context with EXT_color_buffer_float, or why there is none. */
+function createContext(options?: Record<string, unknown>): Context | string {
   let canvas = userCanvas(options);
   const owned = canvas === null;
   if (!canvas) {
     if (typeof OffscreenCanvas !== "undefined") canvas = new OffscreenCanvas(1, 1);
     else if (typeof document !== "undefined") canvas = document.createElement("canvas");
-    else return null;
+    else return "no WebGL2 here: neither OffscreenCanvas nor a document to make a canvas in";
   }
   const gl = canvas.getContext("webgl2", {
     alpha: false, antialias: false, depth: false, stencil: false, preserveDrawingBuffer: false,
     powerPreference: "high-performance",
   }) as WebGL2RenderingContext | null;
-  if (!gl || gl.isContextLost()) return null;
+  if (!gl) return "no WebGL2 context could be created (WebGL2 missing, disabled or blocklisted)";
+  if (gl.isContextLost()) return "the WebGL2 context was lost as it was created";
   if (!gl.getExtension("EXT_color_buffer_float")) {
     if (owned) gl.getExtension("WEBGL_lose_context")?.loseContext();
-    return null;
+    return "this WebGL2 lacks EXT_color_buffer_float (float render targets)";
   }
   return { canvas, gl, owned };
 }
@@ -433,33 +435,32 @@ class WebGLSession implements Session {
   }
 }
 
-let probe: Promise<boolean> | null = null;
+let probe: Promise<string | null> | null = null;
+
+/** Why webgl cannot run here (null: it can). */
+function unavailableReason(options?: Record<string, unknown>): Promise<string | null> {
+  const attempt = (): string | null => {
+    try {
+      const c = createContext(options);
+      if (typeof c === "string") return c;
+      if (c.owned) c.gl.getExtension("WEBGL_lose_context")?.loseContext();
+      return null;
+    } catch (e) {
+      return `no WebGL2 context could be created: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  };
+  if (options?.["canvas"] !== undefined) return Promise.resolve(attempt());
+  probe ??= Promise.resolve(attempt());
+  return probe;
+}
 
 export const webglBackend: Backend = {
   name: "webgl",
-  isAvailable: (options) => {
-    if (options?.["canvas"] !== undefined) {
-      try {
-        return Promise.resolve(createContext(options) !== null);
-      } catch {
-        return Promise.resolve(false);
-      }
-    }
-    probe ??= (async () => {
-      try {
-        const c = createContext();
-        if (!c) return false;
-        c.gl.getExtension("WEBGL_lose_context")?.loseContext();
-        return true;
-      } catch {
-        return false;
-      }
-    })();
-    return probe;
-  },
+  unavailableReason,
+  isAvailable: async (options) => (await unavailableReason(options)) === null,
   createSession: async (desc, weights, options) => {
     const c = createContext(options);
-    if (!c) throw new DescriptorError("webgl: no WebGL2 context with EXT_color_buffer_float could be created");
+    if (typeof c === "string") throw new BackendUnavailableError(`webgl: ${c}`);
     return new WebGLSession(c, desc, weights);
   },
 };
