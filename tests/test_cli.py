@@ -18,6 +18,7 @@ from onnx import helper
 
 from tests.conftest import F32, make_model
 from webdnn.cli import main
+from webdnn.errors import ShapeError, WebDNNError
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +139,130 @@ def test_zoo_and_convert_outputs_are_world_readable(tmp_path: Path) -> None:
     assert stat.S_IMODE(model.stat().st_mode) == 0o644
     for p in [out, *out.rglob("*")]:
         assert stat.S_IMODE(p.stat().st_mode) == (0o755 if p.is_dir() else 0o644), p
+
+
+# --- inputs are checked against the model's declared shape and dtype --------------------------------
+
+
+@pytest.fixture(scope="module")
+def nchw_model(tmp_path_factory) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """(the .onnx, its conversion): input 'image' float32 [1, 3, 4, 4]."""
+    d = tmp_path_factory.mktemp("nchw")
+    onnx_path = str(d / "m.onnx")
+    onnx.save(make_model([helper.make_node("Relu", ["image"], ["y"])], [("image", F32, [1, 3, 4, 4])], ["y"]),
+              onnx_path)
+    from webdnn.convert import convert
+
+    convert(onnx_path, d / "out")
+    return onnx_path, str(d / "out")
+
+
+def test_run_refuses_an_nhwc_image_for_an_nchw_model_before_starting_a_browser(
+        nchw_model: tuple[str, str], tmp_path: Path) -> None:
+    _, out = nchw_model
+    np.save(tmp_path / "x.npy", np.zeros((1, 4, 4, 3), np.float32))
+    r = CliRunner().invoke(main, ["run", out, "--input", f"image={tmp_path / 'x.npy'}", "-o", str(tmp_path / "y.npz")])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert f"error: input 'image' has shape [1, 4, 4, 3] (float32), but {out} expects shape [1, 3, 4, 4] float32" \
+        in r.output and "a.transpose(0, 3, 1, 2)" in r.output
+    np.save(tmp_path / "x64.npy", np.zeros((1, 3, 4, 4)))
+    r = CliRunner().invoke(main, ["run", out, "--node", "--input", f"image={tmp_path / 'x64.npy'}", "-o",
+                                  str(tmp_path / "y.npz")])
+    assert r.exit_code == 2 and "input 'image' is float64 (shape [1, 3, 4, 4])" in r.output
+    assert "expects shape [1, 3, 4, 4] float32" in r.output and "a.astype(np.float32)" in r.output
+    assert not (tmp_path / "y.npz").exists()
+
+
+def test_verify_with_a_wrong_shaped_input_is_one_clear_line(nchw_model: tuple[str, str], tmp_path: Path) -> None:
+    onnx_path, _ = nchw_model
+    np.save(tmp_path / "x.npy", np.zeros((1, 4, 4, 3), np.float32))
+    r = CliRunner().invoke(main, ["verify", onnx_path, "--input", f"image={tmp_path / 'x.npy'}"])
+    assert r.exit_code == 2 and r.exception is not None and isinstance(r.exception, SystemExit), r.exception
+    assert "error: input 'image' has shape [1, 4, 4, 3] (float32), but m.onnx expects shape [1, 3, 4, 4]" in r.output
+    r = CliRunner().invoke(main, ["verify", onnx_path, "--input", f"img={tmp_path / 'x.npy'}"])
+    assert r.exit_code == 2 and "error: inputs ['image'] not given" in r.output
+
+
+def test_python_api_checks_inputs_the_same_way(nchw_model: tuple[str, str]) -> None:
+    from webdnn.browser.driver import Browser
+    from webdnn.browser.node import run_model_node
+
+    _, out = nchw_model
+    nhwc = {"image": np.zeros((1, 4, 4, 3), np.float32)}
+    with pytest.raises(ShapeError, match=r"input 'image' has shape \[1, 4, 4, 3\] \(float32\), but .* expects shape "
+                                         r"\[1, 3, 4, 4\] float32 \(an NHWC image"):
+        run_model_node(out, nhwc)
+    with pytest.raises(ShapeError, match=r"expects shape \[1, 3, 4, 4\] float32"):
+        Browser().run_model(out, nhwc)  # refused before a browser is started
+    with pytest.raises(WebDNNError, match=r"input 'image' is int64 .* expects shape \[1, 3, 4, 4\] float32"):
+        run_model_node(out, {"image": np.zeros((1, 3, 4, 4), np.int64)})
+    with pytest.raises(WebDNNError, match=r"unknown input\(s\) \['x'\] .*inputs are: 'image' float32 \[1, 3, 4, 4\]"):
+        Browser().run_model(out, {"image": np.zeros((1, 3, 4, 4), np.float32), "x": np.zeros(1, np.float32)})
+    with pytest.raises(WebDNNError, match=r"missing input 'image' .* expects shape \[1, 3, 4, 4\] float32"):
+        run_model_node(out, {})
+
+
+def test_check_inputs_rules() -> None:
+    from webdnn.browser.io import check_inputs
+
+    specs = [{"name": "ids", "dtype": "int64", "shape": [2, 3]}, {"name": "s", "dtype": "float32", "shape": []}]
+    check_inputs({"ids": np.zeros((2, 3), np.int32), "s": np.float32(1)}, specs, "m")  # int32 for int64; a scalar
+    check_inputs({"ids": np.zeros((2, 3), ">i8"), "s": np.ones((), np.float32)}, specs, "m")  # any byte order
+    with pytest.raises(ShapeError, match=r"has shape \[6\] \(int64\), .*the same number of elements: reshape"):
+        check_inputs({"ids": np.zeros(6, np.int64), "s": np.ones((), np.float32)}, specs, "m")
+    with pytest.raises(ShapeError, match=r"input 's' has shape \[1\]"):
+        check_inputs({"ids": np.zeros((2, 3), np.int64), "s": np.ones(1, np.float32)}, specs, "m")
+    with pytest.raises(WebDNNError, match=r"input 'ids' for m is a list, not a numpy array"):
+        check_inputs({"ids": [[0, 0, 0], [0, 0, 0]], "s": np.ones((), np.float32)}, specs, "m")
+
+
+@pytest.mark.node
+def test_run_node_passes_dims_to_the_runtime(nchw_model: tuple[str, str], tmp_path: Path) -> None:
+    """The spec's dims reach runner.run, which checks them itself (for callers that bypass the Python check)."""
+    from webdnn.browser.io import write_inputs
+    from webdnn.browser.paths import runtime_tool
+
+    _, out = nchw_model
+    refs = write_inputs({"image": np.zeros((1, 4, 4, 3), np.float32)}, str(tmp_path))
+    assert refs[0]["dims"] == [1, 4, 4, 3]
+    spec = {"model": out, "backendOrder": ["fallback"], "inputs": refs, "warmup": 0, "repeat": 0,
+            "outDir": str(tmp_path)}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    p = subprocess.run(["node", runtime_tool("run-node.mjs"), str(tmp_path / "spec.json")], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode != 0 and "input 'image' has dims [1, 4, 4, 3], the model expects [1, 3, 4, 4]" in p.stderr
+
+
+@pytest.mark.browser
+def test_harness_passes_dims_to_the_runtime(nchw_model: tuple[str, str], tmp_path: Path, browser) -> None:  # type: ignore[no-untyped-def]
+    from webdnn.browser.driver import HARNESS_HTML
+    from webdnn.browser.io import write_inputs
+    from webdnn.browser.paths import runtime_dist
+    from webdnn.browser.server import StaticServer
+
+    _, out = nchw_model
+    refs = write_inputs({"image": np.zeros((1, 4, 4, 3), np.float32)}, str(tmp_path), url_prefix="/data/")
+    mounts = {"/runtime/": runtime_dist(), "/model/": out, "/data/": str(tmp_path)}
+    with StaticServer(mounts, pages={"/harness.html": HARNESS_HTML}) as srv:
+        page = browser.new_page()
+        try:
+            page.goto(srv.url + "/harness.html")
+            page.wait_for_function("document.title === 'webdnn-harness-ready'", timeout=30_000)
+            args = {"model": "/model/", "backendOrder": ["fallback"], "inputs": refs, "warmup": 0, "repeat": 0,
+                    "uploadPrefix": "/upload/out"}
+            with pytest.raises(Exception, match=r"input 'image' has dims \[1, 4, 4, 3\], the model expects"):
+                page.evaluate("args => globalThis.__webdnn.runModel(args)", args)
+        finally:
+            page.close()
+
+
+@pytest.mark.node
+def test_verify_runs_a_dynamic_model_at_the_given_inputs_shape(tmp_path: Path) -> None:
+    path = tmp_path / "dyn.onnx"
+    onnx.save(make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F32, ["N", 4])], ["y"]), path)
+    np.save(tmp_path / "x.npy", np.arange(-6, 6, dtype=np.float32).reshape(3, 4))
+    r = CliRunner().invoke(main, ["verify", str(path), "--node", "--json", "--repeat", "1", "--input",
+                                  f"x={tmp_path / 'x.npy'}"])
+    assert r.exit_code == 0, r.output
+    (res,) = json.loads(r.output.strip().splitlines()[-1])["results"]
+    assert res["ok"] and res["outputs"][0]["max_abs_err"] == 0.0

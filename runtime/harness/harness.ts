@@ -5,7 +5,7 @@
 import * as WebDNN from "../src/index.js";
 import type { TypedArray } from "../src/dtypes.js";
 
-interface InputRef { name: string; url: string; dtype: WebDNN.DType }
+interface InputRef { name: string; url: string; dtype: WebDNN.DType; dims?: number[] }
 interface RunArgs {
   model: string;
   backendOrder: string[];
@@ -31,11 +31,12 @@ async function runModel(args: RunArgs) {
     onProgress: (p) => progress.push({ phase: p.phase, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes }),
   });
   const loadMs = performance.now() - t0;
-  const inputs: Record<string, TypedArray> = {};
+  const inputs: Record<string, WebDNN.InputValue> = {};
   for (const inp of args.inputs) {
     const res = await fetch(inp.url);
     if (!res.ok) throw new Error(`input ${inp.url}: HTTP ${res.status}`);
-    inputs[inp.name] = ARRAYS[inp.dtype]!(await res.arrayBuffer());
+    const data = ARRAYS[inp.dtype]!(await res.arrayBuffer());
+    inputs[inp.name] = inp.dims ? { data, dims: inp.dims } : data; // dims: the runtime checks them against the model
   }
   const t1 = performance.now();
   let outs = await runner.run(inputs);

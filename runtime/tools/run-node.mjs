@@ -1,6 +1,6 @@
 // Run a converted model in Node with the built runtime (used by `webdnn run --node`
 // and the tests). Usage: node run-node.mjs spec.json
-//   spec: {model, backendOrder, backendOptions, inputs: [{name, path, dtype}], warmup, repeat, outDir}
+//   spec: {model, backendOrder, backendOptions, inputs: [{name, path, dtype, dims?}], warmup, repeat, outDir}
 // Writes outDir/output<i>.bin and prints one JSON line with timings and output metadata.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -25,7 +25,8 @@ const inputs = {};
 for (const inp of spec.inputs) {
   const buf = readFileSync(inp.path);
   const copy = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-  inputs[inp.name] = new ARRAYS[inp.dtype](copy);
+  const data = new ARRAYS[inp.dtype](copy);
+  inputs[inp.name] = inp.dims ? { data, dims: inp.dims } : data; // dims: the runtime checks them against the model
 }
 const t1 = performance.now();
 let outs = await runner.run(inputs);

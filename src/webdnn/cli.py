@@ -120,6 +120,9 @@ def run(model_dir: str, backend: str, inputs: tuple[str, ...], out_path: str, us
 
 def _execute(model_dir: str, inputs: dict[str, np.ndarray], order: list[str], use_node: bool, warmup: int,
              repeat: int, csp: bool = False) -> Any:
+    from webdnn.browser.io import check_inputs, model_inputs
+
+    check_inputs(inputs, model_inputs(model_dir), model_dir)  # before starting a browser or Node
     if use_node:
         from webdnn.browser.node import run_model_node
 

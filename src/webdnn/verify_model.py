@@ -8,7 +8,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import onnx
 
+from webdnn.browser.io import check_inputs, model_inputs
 from webdnn.convert import convert
 from webdnn.errors import WebDNNError
 from webdnn.frontend.onnx import load_onnx
@@ -28,17 +30,29 @@ def verify_model(
     say = progress or (lambda _m: None)
     proto = load_onnx(model_path)
     results: list[dict[str, Any]] = []
+    shapes_given = {**_dynamic_shapes_from(proto, inputs or {}), **dict(input_shapes or {})}
     with tempfile.TemporaryDirectory(prefix="webdnn-verify-") as tmp:
         out = os.path.join(tmp, "model")
-        conv = convert(proto, out, list(backends), input_shapes, progress=say,
+        conv = convert(proto, out, list(backends), shapes_given, progress=say,
                        name=os.path.splitext(os.path.basename(model_path))[0])
         shapes = {v.name: tuple(v.shape or ()) for v in conv.graph.inputs}
         feeds = dict(inputs) if inputs else random_inputs(proto, shapes)
         missing = set(shapes) - set(feeds)
         if missing:
             raise WebDNNError(f"inputs {sorted(missing)} not given (use --input NAME=FILE.npy)")
+        specs = model_inputs(out)
+        check_inputs(feeds, specs, os.path.basename(model_path))
+        # int32 data for an int64 input is widened (as the runtime does) so onnxruntime takes it too
+        dtypes = {s["name"]: s["dtype"] for s in specs}
+        feeds = {n: a.astype(np.int64) if a.dtype == np.int32 and dtypes[n] == "int64" else a
+                 for n, a in feeds.items()}
         say("running onnxruntime (reference)")
-        ref = reference_outputs(model_path, feeds)
+        try:
+            ref = reference_outputs(model_path, feeds)
+        except Exception as e:  # onnxruntime's own exception types
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise WebDNNError(f"onnxruntime (the reference) could not run {model_path}: {type(e).__name__}: "
+                              f"{first}") from None
         for b in backends:
             say(f"running backend {b} in {'Node' if use_node else 'Chromium'}")
             entry: dict[str, Any] = {"backend": b, "ok": False, "max_abs_err": None, "ms": None}
@@ -65,3 +79,24 @@ def verify_model(
                 entry["error"] = str(e)
             results.append(entry)
     return {"model": os.path.basename(model_path), "results": results}
+
+
+def _dynamic_shapes_from(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
+    """Shapes of given inputs for model inputs with dynamic (or undeclared) dims, where the array fits the
+    declared rank and fixed dims: verify runs the model at the shape of the data it is given."""
+    out: dict[str, tuple[int, ...]] = {}
+    for inp in model.graph.input:
+        a = inputs.get(inp.name)
+        if not isinstance(a, np.ndarray) or not inp.type.HasField("tensor_type"):
+            continue
+        tt = inp.type.tensor_type
+        if not tt.HasField("shape"):
+            out[inp.name] = tuple(int(d) for d in a.shape)
+            continue
+        dims = list(tt.shape.dim)
+        fixed = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+        if None not in fixed or len(fixed) != a.ndim:
+            continue
+        if all(f is None or f == s for f, s in zip(fixed, a.shape, strict=True)):
+            out[inp.name] = tuple(int(d) for d in a.shape)
+    return out

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from webdnn.browser.io import from_bytes, write_inputs
+from webdnn.browser.io import check_inputs, from_bytes, model_inputs, write_inputs
 from webdnn.browser.paths import runtime_dist
 from webdnn.browser.server import STRICT_CSP, StaticServer
 from webdnn.errors import WebDNNError
@@ -116,6 +116,7 @@ class Browser:
         isolate: bool = True,
         backend_options: Mapping[str, Any] | None = None,
     ) -> RunResult:
+        check_inputs(inputs, model_inputs(model_dir), model_dir)
         with tempfile.TemporaryDirectory(prefix="webdnn-data-") as data:
             refs = write_inputs(inputs, data, url_prefix="/data/")
             mounts = {"/runtime/": runtime_dist(), "/model/": model_dir, "/data/": data}

@@ -1,24 +1,88 @@
-"""Raw tensor files exchanged with the harness pages and the Node runner."""
+"""Raw tensor files exchanged with the harness pages and the Node runner, and the input check every
+way of running a converted model (Browser.run_model, run_model_node, `webdnn run`, `webdnn verify`) shares."""
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from webdnn.errors import ModelLoadError, ShapeError, WebDNNError
 from webdnn.ir.dtypes import DType
 
 
+def model_inputs(model_dir: str) -> list[dict[str, Any]]:
+    """The inputs a converted model's manifest.json declares: [{name, dtype, shape}]."""
+    path = os.path.join(model_dir, "manifest.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            specs = json.load(f)["inputs"]
+        out = [{"name": str(s["name"]), "dtype": DType(s["dtype"]).value, "shape": [int(d) for d in s["shape"]]}
+               for s in specs]
+    except FileNotFoundError:
+        raise ModelLoadError(
+            f"{path} not found: {model_dir} is not a converted WebDNN model; convert one with `webdnn convert`"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ModelLoadError(
+            f"{path}: cannot read the model's inputs ({type(e).__name__}: {e}); re-convert the model"
+        ) from None
+    return out
+
+
+def check_inputs(inputs: Mapping[str, Any], specs: Sequence[Mapping[str, Any]], model: str) -> None:
+    """Every input given, none unknown, each a numpy array of the declared shape and dtype (int32 data is
+    accepted for an int64 input, as the runtime widens it). `specs`: [{name, dtype, shape}], see
+    model_inputs; `model` names the model in messages."""
+    names = [str(s["name"]) for s in specs]
+    declared = ", ".join(f"'{s['name']}' {s['dtype']} {list(s['shape'])}" for s in specs) or "none"
+    unknown = [n for n in inputs if n not in names]
+    if unknown:
+        raise WebDNNError(f"unknown input(s) {unknown} for {model}; the model's inputs are: {declared}")
+    for s in specs:
+        name, dtype, shape = str(s["name"]), str(s["dtype"]), [int(d) for d in s["shape"]]
+        want = f"shape {shape} {dtype}"
+        if name not in inputs:
+            raise WebDNNError(f"missing input '{name}' for {model}: the model expects {want}; the model's inputs "
+                              f"are: {declared}")
+        a = inputs[name]
+        if not isinstance(a, np.ndarray | np.generic):
+            raise WebDNNError(f"input '{name}' for {model} is a {type(a).__name__}, not a numpy array; give an "
+                              f"array of {want}")
+        try:
+            given = DType.from_numpy(a.dtype.newbyteorder("=")).value
+        except ValueError:
+            given = str(a.dtype)
+        if list(a.shape) != shape:
+            raise ShapeError(f"input '{name}' has shape {list(a.shape)} ({given}), but {model} expects {want}"
+                             f"{_layout_hint(list(a.shape), shape)}; give an array of that shape")
+        if given != dtype and not (given == "int32" and dtype == "int64"):
+            cast = "bool" if dtype == "bool" else f"np.{dtype}"
+            raise WebDNNError(f"input '{name}' is {given} (shape {list(a.shape)}), but {model} expects {want}; "
+                              f"convert it, e.g. a.astype({cast})")
+
+
+def _layout_hint(given: list[int], want: list[int]) -> str:
+    if len(given) == 4 and len(want) == 4 and [given[0], given[3], given[1], given[2]] == want:
+        return " (an NHWC image for an NCHW model? transpose it: a.transpose(0, 3, 1, 2))"
+    if len(given) == 4 and len(want) == 4 and [given[0], given[2], given[3], given[1]] == want:
+        return " (an NCHW image for an NHWC model? transpose it: a.transpose(0, 2, 3, 1))"
+    if int(np.prod(given)) == int(np.prod(want)):
+        return " (the same number of elements: reshape it if its layout is right)"
+    return ""
+
+
 def write_inputs(arrays: Mapping[str, np.ndarray], directory: str, url_prefix: str = "") -> list[dict[str, Any]]:
-    """Write each array as raw little-endian bytes; return [{name, url|path, dtype}]."""
+    """Write each array as raw little-endian bytes; return [{name, url|path, dtype, dims}]."""
     refs = []
     for i, (name, a) in enumerate(arrays.items()):
-        dt = DType.from_numpy(a.dtype)
+        dt = DType.from_numpy(a.dtype.newbyteorder("="))
         fname = f"input{i}.bin"
         np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False).tofile(os.path.join(directory, fname))
-        ref: dict[str, Any] = {"name": name, "dtype": dt.value}
+        ref: dict[str, Any] = {"name": name, "dtype": dt.value, "dims": [int(d) for d in a.shape]}
         if url_prefix:
             ref["url"] = url_prefix + fname
         else:

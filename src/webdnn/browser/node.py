@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from webdnn.browser.driver import RunResult
-from webdnn.browser.io import from_bytes, write_inputs
+from webdnn.browser.io import check_inputs, from_bytes, model_inputs, write_inputs
 from webdnn.browser.paths import runtime_dist, runtime_tool
 from webdnn.errors import WebDNNError
 
@@ -28,6 +28,7 @@ def run_model_node(
     backend_options: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """`env`: extra environment variables for Node (e.g. webdnn.backends.webgpu.node.swiftshader_env())."""
+    check_inputs(inputs, model_inputs(model_dir), model_dir)
     runtime_dist()  # fails clearly when the runtime is not built
     with tempfile.TemporaryDirectory(prefix="webdnn-node-") as tmp:
         spec = {
