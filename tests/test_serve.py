@@ -43,3 +43,35 @@ def test_serve_headers_and_mime_types(tmp_path) -> None:  # type: ignore[no-unty
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def _post(url: str, path: str, head: bytes, body: bytes = b"") -> tuple[int, bytes]:
+    """A raw HTTP/1.1 POST (headers as given); the status code and the whole response."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\n".encode() + head + b"\r\n" + body)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return int(data.split(b" ", 2)[1]), data
+
+
+def test_uploads_are_bounded_and_need_a_content_length() -> None:
+    from webdnn.browser.server import DEFAULT_MAX_UPLOAD_BYTES, StaticServer
+
+    assert DEFAULT_MAX_UPLOAD_BYTES >= 256 * 2**20  # room for any model output the harness hands back
+    with StaticServer({}, max_upload_bytes=1000) as srv:
+        assert _post(srv.url, "/upload/a", b"Content-Length: 1000\r\n", b"x" * 1000)[0] == 204
+        assert srv.uploads["/upload/a"] == b"x" * 1000
+        status, resp = _post(srv.url, "/upload/b", b"Content-Length: 1001\r\n", b"x" * 1001)
+        assert status == 413 and b"over this server's limit of 1000 bytes" in resp
+        assert _post(srv.url, "/upload/c", b"")[0] == 411  # no Content-Length: nothing is read
+        assert _post(srv.url, "/upload/d", b"Transfer-Encoding: chunked\r\n", b"3\r\nabc\r\n0\r\n\r\n")[0] == 411
+        assert _post(srv.url, "/upload/e", b"Content-Length: -5\r\n")[0] == 400
+        assert set(srv.uploads) == {"/upload/a"}
+    with StaticServer({}) as srv:  # the default limit: a 1 TiB claim is refused at once, not awaited
+        assert _post(srv.url, "/upload/big", f"Content-Length: {2**40}\r\n".encode(), b"x" * 100)[0] == 413
+        assert srv.uploads == {}

@@ -3,7 +3,9 @@
 Serves with Cross-Origin-Opener-Policy/Embedder-Policy so pages are cross-origin
 isolated (SharedArrayBuffer, wasm threads), correct MIME types (.wasm, .mjs), and
 optionally a Content-Security-Policy. POST /upload/<key> stores a body in memory:
-that is how the harness page hands outputs back to the driver. Files are served
+that is how the harness page hands outputs back to the driver. Only bodies with a
+Content-Length of at most `max_upload_bytes` are read (411 without one, 413 above it).
+Files are served
 `Cache-Control: no-cache` unless `max_age` is given (the benchmark's cached cold start
 needs files the browser may take from its HTTP cache without asking again).
 """
@@ -28,6 +30,7 @@ MIME = {
     ".map": "application/json",
 }
 
+DEFAULT_MAX_UPLOAD_BYTES = 256 * 2**20  # far above any output the harness uploads (the zoo's largest: HED, 0.6 MiB each)
 STRICT_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'"
 
 
@@ -42,12 +45,14 @@ class StaticServer:
         csp: str | None = None,
         pages: Mapping[str, str] | None = None,
         max_age: int | None = None,
+        max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     ) -> None:
         self.mounts = {p if p.endswith("/") else p + "/": os.path.abspath(d) for p, d in mounts.items()}
         self.pages = dict(pages or {})
         self.isolate = isolate
         self.csp = csp
         self.max_age = max_age  # seconds files (not pages, not uploads) may be cached; None: no-cache
+        self.max_upload_bytes = max_upload_bytes  # a larger POST body is refused (413), never read
         self.uploads: dict[str, bytes] = {}
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -137,8 +142,27 @@ class StaticServer:
                 if not self.path.startswith("/upload/"):
                     self.send_error(404, "not found")
                     return
-                n = int(self.headers.get("Content-Length", "0"))
-                server.uploads[self.path] = self.rfile.read(n)
+                # send_error closes the connection, so an unread body is never taken for the next request
+                length = self.headers.get("Content-Length")
+                if length is None or "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    self.send_error(411, "an upload needs a Content-Length")
+                    return
+                try:
+                    n = int(length)
+                    if n < 0:
+                        raise ValueError
+                except ValueError:
+                    self.send_error(400, f"bad Content-Length {length!r}")
+                    return
+                if n > server.max_upload_bytes:
+                    self.send_error(413, f"upload of {n} bytes is over this server's limit of "
+                                    f"{server.max_upload_bytes} bytes (StaticServer max_upload_bytes)")
+                    return
+                data = self.rfile.read(n)
+                if len(data) != n:
+                    self.send_error(400, f"upload truncated: {len(data)} of {n} bytes")
+                    return
+                server.uploads[self.path] = data
                 self.send_response(204)
                 self._headers("text/plain", 0)
 
