@@ -30,7 +30,7 @@ MIME = {
     ".map": "application/json",
 }
 
-DEFAULT_MAX_UPLOAD_BYTES = 256 * 2**20  # far above any output the harness uploads (the zoo's largest: HED, 0.6 MiB each)
+DEFAULT_MAX_UPLOAD_BYTES = 256 * 2**20  # far above any output the harness uploads (the zoo's largest: 0.6 MiB)
 STRICT_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'"
 
 
