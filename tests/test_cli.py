@@ -266,3 +266,21 @@ def test_verify_runs_a_dynamic_model_at_the_given_inputs_shape(tmp_path: Path) -
     assert r.exit_code == 0, r.output
     (res,) = json.loads(r.output.strip().splitlines()[-1])["results"]
     assert res["ok"] and res["outputs"][0]["max_abs_err"] == 0.0
+
+
+@pytest.mark.parametrize("spec, why", [("image=-1,3,4,4", "dim -1 is negative"), ("image=1,3,4.5,4", "expected NAME=")])
+def test_convert_refuses_a_negative_or_non_integer_input_shape(nchw_model: tuple[str, str], tmp_path: Path,
+                                                               spec: str, why: str) -> None:
+    onnx_path, _ = nchw_model
+    r = CliRunner().invoke(main, ["convert", onnx_path, "-o", str(tmp_path / "out"), "--input-shape", spec])
+    assert r.exit_code == 2 and why in r.output and "Traceback" not in r.output, r.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_convert_refuses_an_opset_onnx_does_not_know(tmp_path: Path) -> None:
+    path = tmp_path / "future.onnx"
+    onnx.save(make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F32, [4])], ["y"], opset=40), path)
+    r = CliRunner().invoke(main, ["convert", str(path), "-o", str(tmp_path / "out")])
+    assert r.exit_code == 2 and "error: the model imports ONNX opset 40" in r.output, r.output
+    assert f"newest opset known here is {onnx.defs.onnx_opset_version()}" in r.output
+    assert not (tmp_path / "out").exists()

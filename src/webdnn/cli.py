@@ -39,6 +39,12 @@ def _shapes(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
             out[name] = tuple(int(d) for d in dims.split(","))
         except ValueError:
             raise click.BadParameter(f"'{s}': expected NAME=D1,D2,... (e.g. input=1,3,224,224)") from None
+        negative = [d for d in out[name] if d < 0]
+        if negative:
+            raise click.BadParameter(
+                f"'{s}': dim {negative[0]} is negative; give every dim of {name} as an integer >= 0, with dynamic "
+                f"dims fixed to the size to run at (e.g. {name}=1,3,224,224)"
+            )
     return out
 
 

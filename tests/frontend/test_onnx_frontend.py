@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import onnx
 import pytest
@@ -75,3 +77,27 @@ def test_dangling_input_is_reported() -> None:
     m = make_model([helper.make_node("Add", ["x", "ghost"], ["y"], name="add0")], [("x", F32, [2])], ["y"])
     with pytest.raises(ModelLoadError, match="node 'add0' .*reads 'ghost'"):
         from_onnx(m)
+
+
+@pytest.mark.parametrize("dims", [(-1, 4), (1, 4.5), (True, 4), ("1", 4)])
+def test_input_shape_values_must_be_non_negative_integers(dims: tuple[object, ...]) -> None:
+    m = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F32, ["batch", 4])], ["y"])
+    bad = dims[0] if dims[1] == 4 else dims[1]
+    with pytest.raises(ShapeError, match=rf"--input-shape x: dim {re.escape(repr(bad))} is not a non-negative int"):
+        from_onnx(m, {"x": dims})  # type: ignore[dict-item]
+
+
+def test_zero_sized_and_numpy_dims_are_accepted() -> None:
+    m = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F32, ["batch", 4])], ["y"])
+    assert from_onnx(m, {"x": (0, 4)}).inputs[0].shape == (0, 4)
+    assert from_onnx(m, {"x": np.array([2, 4])}).inputs[0].shape == (2, 4)
+
+
+def test_an_opset_newer_than_onnx_knows_is_refused() -> None:
+    newest = onnx.defs.onnx_opset_version()
+    m = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F32, [4])], ["y"], opset=40)
+    with pytest.raises(UnsupportedOperatorError, match=rf"imports ONNX opset 40, but the newest opset known here is "
+                                                        rf"{newest} .*Re-export the model at opset {newest} or lower"):
+        from_onnx(m)
+    ok = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F32, [4])], ["y"], opset=newest)
+    assert from_onnx(ok).opset == newest

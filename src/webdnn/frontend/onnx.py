@@ -63,6 +63,14 @@ def from_onnx(
         raise UnsupportedOperatorError(
             f"opset {opset} is too old (need >= {MIN_OPSET}); upgrade the model with onnx.version_converter"
         )
+    newest = onnx.defs.onnx_opset_version()
+    if opset > newest:
+        raise UnsupportedOperatorError(
+            f"the model imports ONNX opset {opset}, but the newest opset known here is {newest} (onnx "
+            f"{onnx.__version__}); an opset this new is not defined, so its operators cannot be converted faithfully. "
+            f"Re-export the model at opset {newest} or lower (e.g. torch.onnx.export(..., opset_version={newest})), "
+            "or upgrade the onnx package if a newer ONNX release defines it"
+        )
     g = model.graph
     graph = Graph(name or g.name or "model", opset)
     values: dict[str, Value] = {}
@@ -138,6 +146,12 @@ def _input_type(inp: onnx.ValueInfoProto, override: Sequence[int] | None) -> tup
     dtype = DType.from_onnx(tt.elem_type)
     dims = list(tt.shape.dim) if tt.HasField("shape") else None
     if override is not None:
+        bad = [d for d in override if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 0]
+        if bad:
+            raise ShapeError(
+                f"--input-shape {inp.name}: dim {bad[0]!r} is not a non-negative integer; give every dim as an "
+                f"integer >= 0 (e.g. {inp.name}=1,3,224,224)"
+            )
         shape = tuple(int(d) for d in override)
         if dims is not None and len(dims) != len(shape):
             raise ShapeError(f"--input-shape {inp.name}: rank {len(shape)} given, the model says rank {len(dims)}")
