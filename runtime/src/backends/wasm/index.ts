@@ -19,7 +19,7 @@ import { makeView, type TypedArray } from "../../dtypes.js";
 import { DescriptorError, LoadError } from "../../errors.js";
 import type { Backend, Session } from "../backend.js";
 import { getKernel, type TensorView } from "../fallback/kernels/index.js";
-import { hasRelaxedSimd, hasSimd, kernelModule, moduleFile, type Simd } from "./module.js";
+import { compileBlocked, hasRelaxedSimd, hasSimd, kernelModule, moduleFile, type Simd } from "./module.js";
 import { hardwareThreads, spawnWorkers, ThreadPool, threadsPossible, type AnyWorker } from "./pool.js";
 import type { KernelFn } from "./sync.js";
 
@@ -272,9 +272,20 @@ function readOptions(options: Record<string, unknown> | undefined): WasmOptions 
   return o;
 }
 
+/** Why the wasm backend cannot run here (null: it can): no WebAssembly or SIMD128, or a
+ *  Content-Security-Policy without 'wasm-unsafe-eval' (WebAssembly.validate passes, compiling fails). */
+function unavailableReason(): Promise<string | null> {
+  if (typeof WebAssembly !== "object") return Promise.resolve("this engine has no WebAssembly");
+  if (!hasSimd()) return Promise.resolve("this engine's WebAssembly lacks SIMD128, which the wasm backend's kernels need");
+  return Promise.resolve(compileBlocked());
+}
+
 export const wasmBackend: Backend = {
   name: "wasm",
-  isAvailable: async () => hasSimd(),
+  unavailableReason,
+  isAvailable: async () => (await unavailableReason()) === null,
+  // the kernel ABI and the memory size (wasm32: 4 GiB at most), before the weights are downloaded
+  checkDescriptor: async (desc) => void layoutOf(desc, 1),
   createSession: async (desc, weights, options) => {
     const opts = readOptions(options);
     const relaxed = hasRelaxedSimd();
@@ -308,8 +319,11 @@ export const wasmBackend: Backend = {
     try {
       await session.startThreads(module, spawned);
     } catch (e) {
-      session.dispose();
-      throw e;
+      // no worker could start (the page's CSP blocks workers, Trusted Types refuse the script URL,
+      // the script is missing): the same memory and module serve one thread, so run on this one
+      // and say why in backendInfo rather than fail
+      info.threads = 1;
+      info.threadsNote = `single-threaded: the worker threads could not start (${e instanceof Error ? e.message : String(e)})`;
     }
     return session;
   },

@@ -4,7 +4,7 @@
 // SIMD128 or SIMD128 + relaxed SIMD, each importing either a plain or a shared memory
 // (threads). Feature detection picks one; only that file is downloaded.
 
-import { LoadError } from "../../errors.js";
+import { BackendUnavailableError, LoadError } from "../../errors.js";
 import { readBytes } from "../../fetch.js";
 
 export type Simd = "relaxed" | "simd128";
@@ -26,6 +26,20 @@ function validates(bytes: Uint8Array): boolean {
 
 export const hasSimd = (): boolean => validates(SIMD_PROBE);
 export const hasRelaxedSimd = (): boolean => validates(RELAXED_PROBE);
+
+/** Why this page may not compile WebAssembly (null: it may): WebAssembly.validate() ignores the
+ *  Content-Security-Policy, compiling does not. Compiles the 8-byte empty module. */
+export function compileBlocked(): string | null {
+  try {
+    new WebAssembly.Module(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]));
+    return null;
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    return /Content.Security|unsafe-eval|CSP/i.test(msg)
+      ? `the page's Content-Security-Policy forbids compiling WebAssembly: add 'wasm-unsafe-eval' to its script-src to use the wasm backend (${msg})`
+      : `WebAssembly cannot compile here (${msg})`;
+  }
+}
 
 /** The kernel file for a SIMD level, with or without a shared memory. */
 export const moduleFile = (simd: Simd, shared: boolean): string => `webdnn-kernels-${simd}${shared ? "-mt" : ""}.wasm`;
@@ -70,7 +84,15 @@ export function kernelModule(file: string): Promise<WebAssembly.Module> {
       } catch (e) {
         throw new LoadError(`the wasm backend could not load its kernels from ${url} (${e instanceof Error ? e.message : String(e)}); serve ${file} next to the webdnn runtime script, or call setWasmBaseUrl()`);
       }
-      return WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+      try {
+        return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+      } catch (e) {
+        // the page's policy (then the wasm backend is unavailable and load() goes on), or a bad file
+        const blocked = compileBlocked();
+        if (blocked) throw new BackendUnavailableError(blocked);
+        throw new LoadError(`the wasm backend's kernels at ${url} do not compile (${e instanceof Error ? e.message : String(e)}); ` +
+          `the file is damaged or from another webdnn version: serve the ${file} that came with this runtime`);
+      }
     })();
     compiled.set(url, p);
     p.catch(() => compiled.delete(url));

@@ -32,6 +32,46 @@ export async function hardwareThreads(): Promise<number> {
   return typeof n === "number" && n > 0 ? n : 1;
 }
 
+/** The Trusted Types API, where the browser has it (not in TypeScript's DOM types). */
+interface TrustedTypes {
+  createPolicy(name: string, rules: { createScriptURL(url: string): string }): { createScriptURL(url: string): unknown };
+}
+
+/** Trusted Types policy name under which the worker script URL is created: a page that requires
+ *  Trusted Types (require-trusted-types-for 'script') and restricts policy names (trusted-types)
+ *  lists it to keep the wasm backend's threads. */
+export const TRUSTED_TYPES_POLICY = "webdnn";
+let policy: { createScriptURL(url: string): unknown } | null = null;
+
+/** `new Worker(url)`, with the URL made by the 'webdnn' Trusted Types policy where the browser has
+ *  Trusted Types (so a page that requires them raises no violation); the policy passes only the
+ *  worker script's URL. Where the page does not allow that policy name, a plain URL is tried. */
+function newWorker(url: string): Worker {
+  const tt = (globalThis as { trustedTypes?: TrustedTypes }).trustedTypes;
+  let refused = "";
+  if (tt && !policy) {
+    try {
+      policy = tt.createPolicy(TRUSTED_TYPES_POLICY, {
+        createScriptURL: (u: string) => {
+          if (u !== wasmFileUrl(WORKER_FILE)) throw new TypeError(`the '${TRUSTED_TYPES_POLICY}' policy only allows ${WORKER_FILE}`);
+          return u;
+        },
+      });
+    } catch (e) {
+      refused = e instanceof Error ? e.message : String(e);
+    }
+  }
+  try {
+    return new Worker((policy ? policy.createScriptURL(url) : url) as string);
+  } catch (e) {
+    if (refused && e instanceof TypeError) {
+      throw new Error(`the page requires Trusted Types for script URLs and does not allow the policy '${TRUSTED_TYPES_POLICY}' ` +
+        `(add it to the CSP's trusted-types directive to run threads): ${refused}`);
+    }
+    throw e;
+  }
+}
+
 async function spawn(): Promise<AnyWorker> {
   const url = wasmFileUrl(WORKER_FILE);
   if (isNode) {
@@ -40,19 +80,57 @@ async function spawn(): Promise<AnyWorker> {
     w.unref(); // an idle pool must not keep Node alive
     return { post: (m) => w.postMessage(m), onMessage: (h) => w.on("message", h), onError: (h) => w.on("error", h), terminate: () => void w.terminate() };
   }
-  const w = new Worker(url);
+  // a worker the page's CSP blocks (worker-src) fails with an error event that says nothing:
+  // the violation event names the directive
+  let blockedBy = "";
+  const doc = (globalThis as { document?: EventTarget }).document;
+  const onViolation = (e: Event) => {
+    const v = e as SecurityPolicyViolationEvent;
+    if (v.blockedURI === url) blockedBy = v.effectiveDirective || v.violatedDirective;
+  };
+  doc?.addEventListener("securitypolicyviolation", onViolation);
+  let w: Worker;
+  try {
+    w = newWorker(url);
+  } catch (e) {
+    doc?.removeEventListener("securitypolicyviolation", onViolation);
+    throw e;
+  }
   return {
     post: (m) => w.postMessage(m),
-    onMessage: (h) => w.addEventListener("message", (e) => h(e.data as { ready?: boolean; error?: string })),
-    onError: (h) => w.addEventListener("error", (e) => { e.preventDefault(); h(e.message || `could not start ${url}`); }),
-    terminate: () => w.terminate(),
+    onMessage: (h) => w.addEventListener("message", (e) => {
+      doc?.removeEventListener("securitypolicyviolation", onViolation);
+      h(e.data as { ready?: boolean; error?: string });
+    }),
+    onError: (h) => w.addEventListener("error", (e) => {
+      e.preventDefault();
+      // the violation event may come just after the error event
+      setTimeout(() => {
+        doc?.removeEventListener("securitypolicyviolation", onViolation);
+        h(e.message || (blockedBy
+          ? `the page's Content-Security-Policy (${blockedBy}) blocks the worker script ${url}`
+          : `could not start ${url}; serve ${WORKER_FILE} next to the webdnn runtime script, or call setWasmBaseUrl()`));
+      }, 0);
+    }),
+    terminate: () => {
+      doc?.removeEventListener("securitypolicyviolation", onViolation);
+      w.terminate();
+    },
   };
 }
 
 /** Start `count` workers. Call it early: they load their script while the caller prepares
- *  the session; then hand the promise to ThreadPool.start (or terminate them). */
-export function spawnWorkers(count: number): Promise<AnyWorker[]> {
-  return Promise.all(Array.from({ length: count }, () => spawn()));
+ *  the session; then hand the promise to ThreadPool.start (or terminate them). When one cannot
+ *  be started the others are terminated and the promise rejects. */
+export async function spawnWorkers(count: number): Promise<AnyWorker[]> {
+  const settled = await Promise.allSettled(Array.from({ length: count }, () => spawn()));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  const workers = settled.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  if (failed) {
+    for (const w of workers) w.terminate();
+    throw failed.reason;
+  }
+  return workers;
 }
 
 export class ThreadPool {
@@ -85,7 +163,7 @@ export class ThreadPool {
                   reject(new LoadError(`wasm worker thread ${i + 1} failed: ${m.error}`));
                 }
               });
-              w.onError((e) => reject(new LoadError(`wasm worker thread ${i + 1} failed: ${String(e)}; serve ${WORKER_FILE} next to the webdnn runtime script`)));
+              w.onError((e) => reject(new LoadError(`wasm worker thread ${i + 1} failed: ${String(e)}`)));
               w.post({ ...init, tid: i + 1, stackTop: stackTop(i + 1) } satisfies WorkerInit);
             }),
         ),
