@@ -79,6 +79,8 @@ class WebGPUSession implements Session {
   private uncaptured: string[] = [];
   private onUncaptured: (e: Event) => void;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Runs called and not yet settled (see runGpu). */
+  private pending = 0;
   private disposed = false;
 
   readonly info: Readonly<Record<string, unknown>>;
@@ -249,9 +251,19 @@ class WebGPUSession implements Session {
   }
 
   runGpu(inputs: readonly (TypedArray | GpuBufferInput)[], gpuOutputs: boolean): Promise<(TypedArray | GpuBufferOutput)[]> {
-    // runs are serialized: they share the arena and the staging buffer
-    const result = this.queue.then(() => this.runOnce(inputs, gpuOutputs));
-    this.queue = result.catch(() => undefined);
+    // Runs are serialized: they share the arena and the staging buffer. The caller may reuse its
+    // arrays as soon as run() returns: an idle session writes them now (runOnce reaches
+    // queue.writeBuffer, which copies, before its first await); a run that must wait for the one
+    // before it takes a copy of them first.
+    let result: Promise<(TypedArray | GpuBufferOutput)[]>;
+    if (this.pending === 0) {
+      result = this.runOnce(inputs, gpuOutputs);
+    } else {
+      const copies = inputs.map((x) => (ArrayBuffer.isView(x) ? (x.slice() as TypedArray) : x));
+      result = this.queue.then(() => this.runOnce(copies, gpuOutputs));
+    }
+    this.pending++;
+    this.queue = result.then(() => { this.pending--; }, () => { this.pending--; });
     return result;
   }
 
