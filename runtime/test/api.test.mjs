@@ -148,15 +148,21 @@ test("sizes nothing can allocate give a clear error naming them, not a RangeErro
 });
 
 test("backendInfo says why each earlier backend was skipped", async () => {
-  // webgl's files do not exist: being unavailable in Node, nothing of it is downloaded
-  const dir = writeModel({ editManifest: (m) => { m.backends.webgl = { descriptor: "webgl/descriptor.json", byteLength: 0 }; } });
-  const r = await load(dir, { backendOrder: ["webgl", "nosuch", "wasm", "fallback"] });
+  // webgpu's and webgl's files do not exist: being unavailable in Node, nothing of them is downloaded
+  const dir = writeModel({
+    editManifest: (m) => {
+      m.backends.webgl = { descriptor: "webgl/descriptor.json", byteLength: 0 };
+      m.backends.webgpu = { descriptor: "webgpu/descriptor.json", byteLength: 0 };
+    },
+  });
+  const r = await load(dir, { backendOrder: ["webgpu", "webgl", "nosuch", "wasm", "fallback"] });
   assert.equal(r.backend, "fallback");
   const skipped = r.backendInfo.skipped;
-  assert.deepEqual(skipped.map((s) => s.backend), ["webgl", "nosuch", "wasm"]);
-  assert.match(skipped[0].reason, /WebGL2/);
-  assert.match(skipped[1].reason, /not in this runtime/);
-  assert.match(skipped[2].reason, /not converted for this model/);
+  assert.deepEqual(skipped.map((s) => s.backend), ["webgpu", "webgl", "nosuch", "wasm"]);
+  assert.match(skipped[0].reason, /no WebGPU here \(navigator\.gpu is missing; in Node pass backendOptions\.webgpu\.gpu/);
+  assert.match(skipped[1].reason, /WebGL2/);
+  assert.match(skipped[2].reason, /not in this runtime/);
+  assert.match(skipped[3].reason, /not converted for this model/);
   const direct = await load(writeModel(), { backendOrder: ["fallback"] });
   assert.deepEqual(direct.backendInfo.skipped, []);
 });

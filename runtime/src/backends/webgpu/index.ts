@@ -441,6 +441,25 @@ async function compileErrors(modules: (GPUShaderModule | null)[]): Promise<strin
 
 const F16 = "shader-f16";
 
+/** Why webgpu (or webgpu-fp16) cannot run here, or null when it can. */
+async function unavailableReason(o: WebGPUOptions | undefined, fp16: boolean): Promise<string | null> {
+  if (o?.device) {
+    return !fp16 || o.device.features.has(F16) ? null
+      : `the GPUDevice given in backendOptions.webgpu.device lacks the "${F16}" feature the webgpu-fp16 model needs`;
+  }
+  const api = gpuApi(o);
+  if (!api) return "no WebGPU here (navigator.gpu is missing; in Node pass backendOptions.webgpu.gpu, e.g. from the `webgpu` package)";
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await api.requestAdapter({ powerPreference: o?.powerPreference ?? "high-performance" });
+  } catch (e) {
+    return `WebGPU: requestAdapter() failed: ${message(e)}`;
+  }
+  if (!adapter) return "WebGPU: requestAdapter() returned no adapter (WebGPU disabled, blocklisted or without a usable GPU)";
+  if (fp16 && !adapter.features.has(F16)) return `this GPU's adapter lacks the "${F16}" feature the webgpu-fp16 model needs`;
+  return null;
+}
+
 /** "webgpu", or with `fp16` "webgpu-fp16": the descriptor converted with f16 storage (f32 math),
  *  offered only where the adapter (or the supplied device) has shader-f16. Both read
  *  backendOptions.webgpu. */
@@ -450,11 +469,17 @@ function webgpuFamily(fp16: boolean): Backend {
     name,
     optionsKey: "webgpu",
     // a supplied device is used as it is (no adapter needed)
-    isAvailable: async (options) => {
+    unavailableReason: (options) => unavailableReason(options as WebGPUOptions | undefined, fp16),
+    isAvailable: async (options) => (await unavailableReason(options as WebGPUOptions | undefined, fp16)) === null,
+    // the model against the adapter's (or the supplied device's) limits, before the weights are downloaded
+    checkDescriptor: async (desc, options) => {
       const o = options as WebGPUOptions | undefined;
-      if (o?.device) return !fp16 || o.device.features.has(F16);
-      const adapter = await requestAdapter(o);
-      return adapter !== null && (!fp16 || adapter.features.has(F16));
+      const plan = planDescriptor(desc);
+      if (o?.device) requiredLimits(plan, o.device.limits, true);
+      else {
+        const adapter = await requestAdapter(o);
+        if (adapter) requiredLimits(plan, adapter.limits, false);
+      }
     },
     createSession: async (desc, weights, options) => {
       if (desc.backend !== name) throw new DescriptorError(`descriptor is for backend '${desc.backend}', not ${name}`);
