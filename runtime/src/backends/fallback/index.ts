@@ -5,6 +5,7 @@ import type { Descriptor, TensorSpec } from "../../descriptor.js";
 import { makeView, type TypedArray } from "../../dtypes.js";
 import { BackendUnavailableError, byteSize, DescriptorError } from "../../errors.js";
 import type { Backend, Session } from "../backend.js";
+import { checkMemoryPlan } from "../memory.js";
 import { getKernel, type TensorView } from "./kernels/index.js";
 
 class FallbackSession implements Session {
@@ -13,6 +14,7 @@ class FallbackSession implements Session {
   private outs: TensorView[];
 
   constructor(desc: Descriptor, weights: Uint8Array) {
+    checkMemoryPlan(desc); // the kernels trust the plan: every tensor they read holds its value (memory.ts)
     let arena: ArrayBuffer;
     try {
       arena = new ArrayBuffer(desc.arena.byteLength);

@@ -102,6 +102,12 @@ def write(program: Program, directory: str) -> dict[str, Any]:
         for k in program.kernels
     ]
     outputs = [{"name": v.name, "tensor": tensor_id(v)} for v in g.outputs]
+    # zero-copy views: [view tensor, the tensor whose bytes it reads] (the runtime checks that
+    # a tensor no kernel writes is one of these and reads its source's value)
+    views = sorted(
+        [index[vid], index[id(root)]] for vid, root in program.plan.views.items()
+        if vid in index and id(root) in index and index[vid] != index[id(root)]
+    )
     shards = _write_weights(weights, wsize, directory)
     desc = {
         "format": FORMAT,
@@ -118,6 +124,7 @@ def write(program: Program, directory: str) -> dict[str, Any]:
         },
         "weights": {"byteLength": wsize, "alignment": program.weight_alignment, "files": shards},
         "kernels": kernels,
+        "views": views,
         **program.extra,
     }
     path = os.path.join(directory, "descriptor.json")
