@@ -18,8 +18,10 @@ import type { Descriptor, KernelSpec, TensorSpec } from "../../descriptor.js";
 import { makeView, type TypedArray } from "../../dtypes.js";
 import { DescriptorError, LoadError } from "../../errors.js";
 import type { Backend, Session } from "../backend.js";
+import { checkMemoryPlan } from "../memory.js";
 import { getKernel, type TensorView } from "../fallback/kernels/index.js";
 import { compileBlocked, hasRelaxedSimd, hasSimd, kernelModule, moduleFile, type Simd } from "./module.js";
+import { checkWasmParams } from "./params.js";
 import { hardwareThreads, spawnWorkers, ThreadPool, threadsPossible, type AnyWorker } from "./pool.js";
 import type { KernelFn } from "./sync.js";
 
@@ -295,6 +297,8 @@ export const wasmBackend: Backend = {
     const wanted = opts.threads ?? Math.min(MAX_DEFAULT_THREADS, await hardwareThreads());
     const threads = possible ? wanted : 1;
     const layout = layoutOf(desc, threads);
+    checkMemoryPlan(desc); // every tensor a kernel reads holds its value (../memory.ts)
+    checkWasmParams(desc); // the kernels trust their parameter blocks: sizes, strides, stack (params.ts)
     const shared = threads > 1;
     const module = await kernelModule(moduleFile(simd, shared));
     const memory = new WebAssembly.Memory({ initial: layout.pages, maximum: layout.pages, shared } as WebAssembly.MemoryDescriptor);
