@@ -7,6 +7,7 @@
 // kernels with `registerKernel` at module top level; ./index.ts imports every family.
 
 import type { DType, TypedArray } from "../../../dtypes.js";
+import { checkArity } from "./shape.js";
 
 export interface TensorView {
   readonly dtype: DType;
@@ -35,8 +36,14 @@ export function registerKernel(ops: string | readonly string[], factory: KernelF
   }
 }
 
+/** The factory of `op`, checking the number of inputs first (shape.ts). */
 export function getKernel(op: string): KernelFactory | undefined {
-  return registry.get(op);
+  const factory = registry.get(op);
+  if (!factory) return undefined;
+  return (inputs, outputs, attrs, o) => {
+    checkArity(o, inputs);
+    return factory(inputs, outputs, attrs, o);
+  };
 }
 
 export function supportedOps(): string[] {

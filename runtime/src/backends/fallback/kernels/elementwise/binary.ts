@@ -6,9 +6,10 @@
 // through a generic path that reads elements as numbers (or bigints for int64).
 
 import type { DType } from "../../../../dtypes.js";
-import { attrInt, attrString } from "../attrs.js";
+import { attrString } from "../attrs.js";
 import { registerKernel, type Attrs, type TensorView } from "../registry.js";
 import { broadcastCopy, broadcastPlan } from "./broadcast.js";
+import { expectBroadcast, flag } from "../shape.js";
 import {
   bigReader, bigWriter, elems, fail, isFastFloat, need, numReader, numWriter, type FloatArray, type NumArray,
 } from "./common.js";
@@ -151,7 +152,7 @@ function shiftOp(left: boolean): BinaryOp {
 }
 
 function binaryOp(op: string, attrs: Attrs): BinaryOp {
-  if (op === "Mod") return attrInt(attrs, "fmod", 0) ? FMOD : MOD;
+  if (op === "Mod") return flag(op, attrs, "fmod", 0) ? FMOD : MOD;
   if (op === "BitShift") return shiftOp(attrString(attrs, "direction") === "LEFT");
   const spec = ARITH[op];
   if (!spec) throw fail(op, "no such binary op");
@@ -197,6 +198,9 @@ export function binaryKernel(op: string, spec: BinaryOp, a: TensorView, b: Tenso
   });
 }
 
+const COMPARE = new Set(["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"]);
+const LOGIC = new Set(["And", "Or", "Xor"]);
+
 const BINARY_OPS = [
   "Add", "Sub", "Mul", "Div", "Pow", "Mod", "BitShift", "PRelu",
   "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor",
@@ -205,13 +209,23 @@ const BINARY_OPS = [
 registerKernel(BINARY_OPS, (inputs, outputs, attrs, op) => {
   const a = need(inputs[0], op, "input A");
   const b = need(inputs[1], op, "input B");
-  return binaryKernel(op, binaryOp(op, attrs), a, b, need(outputs[0], op, "output"));
+  const y = need(outputs[0], op, "output");
+  expectBroadcast(op, [a, b], y);
+  // ONNX's types: one T for both operands (Pow: any exponent type); comparisons give bool, And/Or/Xor take bool
+  const out = COMPARE.has(op) || LOGIC.has(op) ? "bool" : a.dtype;
+  if ((op !== "Pow" && a.dtype !== b.dtype) || y.dtype !== out || (LOGIC.has(op) && a.dtype !== "bool")) {
+    throw fail(op, `operand types ${a.dtype}, ${b.dtype} -> ${y.dtype} do not fit`);
+  }
+  return binaryKernel(op, binaryOp(op, attrs), a, b, y);
 });
 
 // Variadic ops fold pairwise into the output: y = x0 OP x1, then y = y OP xk.
 registerKernel(["Max", "Min", "Sum", "Mean"], (inputs, outputs, _attrs, op) => {
   const y = need(outputs[0], op, "output");
   const xs = inputs.map((x, i) => need(x, op, `input ${i}`));
+  if (xs.length === 0) throw fail(op, "needs at least one input");
+  if (xs.some((x) => x.dtype !== y.dtype)) throw fail(op, `input types ${xs.map((x) => x.dtype)} are not the output's ${y.dtype}`);
+  expectBroadcast(op, xs, y);
   const spec = ARITH[op === "Sum" || op === "Mean" ? "Add" : op]!;
   const steps: (() => void)[] = [];
   if (xs.length === 1) {
@@ -246,6 +260,8 @@ registerKernel("Where", (inputs, outputs, _attrs, op) => {
   const z = need(inputs[2], op, "Y");
   const y = need(outputs[0], op, "output");
   if (x.dtype !== y.dtype || z.dtype !== y.dtype) throw fail(op, "X, Y and the output must share a dtype");
+  if (c.dtype !== "bool") throw fail(op, `condition is ${c.dtype}, not bool`);
+  expectBroadcast(op, [c, x, z], y);
   const plan = broadcastPlan(y.shape, [c.shape, x.shape, z.shape]);
   const { inner: n, offsets } = plan;
   const [sc, sx, sz] = plan.innerStrides as [number, number, number];

@@ -72,8 +72,17 @@ export function castKernel(op: string, x: TensorView, y: TensorView): () => void
   };
 }
 
-registerKernel(["Cast", "CastLike"], (inputs, outputs, _attrs, op) =>
-  castKernel(op, need(inputs[0], op, "input"), need(outputs[0], op, "output")));
+// ONNX TensorProto element types -> dtypes
+const ONNX_TYPES: Record<number, string> = { 1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64" };
+
+registerKernel(["Cast", "CastLike"], (inputs, outputs, attrs, op) => {
+  const y = need(outputs[0], op, "output");
+  // the output's type is the cast's target (canonical attrs.to, CastLike's too)
+  if (attrs.to !== undefined && ONNX_TYPES[attrs.to as number] !== y.dtype) {
+    throw fail(op, `the output is ${y.dtype}, attribute to ${JSON.stringify(attrs.to)} says ${ONNX_TYPES[attrs.to as number] ?? "an unknown type"}`);
+  }
+  return castKernel(op, need(inputs[0], op, "input"), y);
+});
 
 registerKernel("Identity", (inputs, outputs, _attrs, op) =>
   copyInto(op, need(inputs[0], op, "input"), need(outputs[0], op, "output")));

@@ -9,6 +9,7 @@ import { attrInt, attrInts } from "../attrs.js";
 import { makeActivation, type Activation } from "../activation.js";
 import { registerKernel, type Attrs, type TensorView } from "../registry.js";
 import { f32, f32opt, fail, prod, reserveScratch, Scratch, scratch, validRanges, window3, type Window3 } from "./common.js";
+import { expectShape, intsOf, windowShape } from "../shape.js";
 import { sgemmNN } from "./gemm_core.js";
 
 const TILE_FLOATS = 1 << 17; // im2col tile budget (512 KiB): rows * pixels
@@ -28,16 +29,33 @@ function geometry(op: string, inputs: readonly (TensorView | null)[], out: Tenso
   const ws = inputs[1]!.shape;
   const ys = out.shape;
   const nd = xs.length - 2;
+  if (nd < 1 || nd > 3 || ws.length !== xs.length) throw fail(op, `input rank ${xs.length} and weight rank ${ws.length} must be equal, 3 to 5`);
   const ones = new Array<number>(nd).fill(1);
   const kernel = attrInts(attrs, "kernel_shape", ws.slice(2));
-  const w = window3(
-    op, xs.slice(2), ys.slice(2), kernel, attrInts(attrs, "strides", ones), attrInts(attrs, "dilations", ones),
-    attrInts(attrs, "pads", new Array<number>(2 * nd).fill(0)),
-  );
+  const strides = attrInts(attrs, "strides", ones);
+  const dilations = attrInts(attrs, "dilations", ones);
+  const pads = attrInts(attrs, "pads", new Array<number>(2 * nd).fill(0));
   const group = attrInt(attrs, "group", 1);
+  // The output shape the attributes give (the converter's shape rule) must be the declared one.
+  if (kernel.length !== nd || kernel.some((k, i) => k !== ws[2 + i])) throw fail(op, `kernel_shape [${kernel}] is not the weight's [${ws.slice(2)}]`);
+  let M: number;
+  if (!transposed) {
+    if (group < 1 || xs[1] !== ws[1] * group || ws[0] % group) throw fail(op, `input channels ${xs[1]}, weight [${ws}] and group ${group} do not fit together`);
+    M = ws[0];
+    expectShape(op, out, [xs[0], M, ...windowShape(op, xs.slice(2), kernel, strides, dilations, pads)]);
+  } else {
+    if (group < 1 || xs[1] !== ws[0] || ws[0] % group) throw fail(op, `input channels ${xs[1]}, weight [${ws}] and group ${group} do not fit together`);
+    M = ws[1] * group;
+    intsOf(op, strides, nd, 1, "strides");
+    intsOf(op, dilations, nd, 1, "dilations");
+    intsOf(op, pads, 2 * nd, -(2 ** 30), "pads");
+    const adj = attrInts(attrs, "output_padding", new Array<number>(nd).fill(0));
+    intsOf(op, adj, nd, 0, "output_padding");
+    expectShape(op, out, [xs[0], M, ...xs.slice(2).map((n, i) => (n - 1) * strides[i] + adj[i] + (kernel[i] - 1) * dilations[i] + 1 - pads[i] - pads[i + nd])]);
+  }
+  if (inputs[2]) expectShape(op, inputs[2], [M], "bias B");
+  const w = window3(op, xs.slice(2), ys.slice(2), kernel, strides, dilations, pads);
   const [N, C] = xs;
-  const M = ys[1];
-  if (C % group || M % group) throw fail(op, `channels ${C} -> ${M} are not divisible by group ${group}`);
   // Conv iterates output pixels; ConvTranspose iterates input pixels and scatters to outputs.
   const [rowsD, rowsH, cols] = transposed ? [w.inS[0], w.inS[1], w.inS[2]] : [w.outS[0], w.outS[1], w.outS[2]];
   const baseD = new Int32Array(rowsD * rowsH);

@@ -5,6 +5,7 @@ import { attrFloat, attrInt } from "../attrs.js";
 import { makeActivation } from "../activation.js";
 import { registerKernel, type Attrs, type TensorView } from "../registry.js";
 import { f32, f32opt, fail, reserveScratch, Scratch, scratch } from "./common.js";
+import { broadcastShape, expectShape } from "../shape.js";
 import { sgemmNN, sgemmNT } from "./gemm_core.js";
 
 function gemmFactory(inputs: readonly (TensorView | null)[], outputs: readonly TensorView[], attrs: Attrs, op: string) {
@@ -13,11 +14,22 @@ function gemmFactory(inputs: readonly (TensorView | null)[], outputs: readonly T
   const C = f32opt(inputs[2], op, "input C");
   const Y = f32(outputs[0], op, "output Y");
   const [M, N] = outputs[0].shape;
-  const transA = attrInt(attrs, "transA", 0) === 1;
-  const transB = attrInt(attrs, "transB", 0) === 1;
+  const tA = attrInt(attrs, "transA", 0);
+  const tB = attrInt(attrs, "transB", 0);
+  if ((tA !== 0 && tA !== 1) || (tB !== 0 && tB !== 1)) throw fail(op, `transA ${tA} and transB ${tB} must be 0 or 1`);
+  const transA = tA === 1;
+  const transB = tB === 1;
   const alpha = attrFloat(attrs, "alpha", 1);
   const beta = attrFloat(attrs, "beta", 1);
-  const K = transA ? inputs[0]!.shape[0] : inputs[0]!.shape[1];
+  const as = inputs[0]!.shape;
+  const bs = inputs[1]!.shape;
+  if (as.length !== 2 || bs.length !== 2) throw fail(op, `A [${as}] and B [${bs}] must be matrices`);
+  const K = transA ? as[0] : as[1];
+  const [kb, nb] = transB ? [bs[1], bs[0]] : [bs[0], bs[1]];
+  if (kb !== K) throw fail(op, `inner dimensions differ: A [${as}] (transA ${tA}) x B [${bs}] (transB ${tB})`);
+  expectShape(op, outputs[0], [transA ? as[1] : as[0], nb]);
+  // C broadcasts to [M, N] (unidirectionally)
+  if (inputs[2]) expectShape(op, outputs[0], broadcastShape(op, [outputs[0].shape, inputs[2].shape]), "output (with C broadcast)");
   const act = makeActivation(attrs.activation);
   // Strides of C over (i, j): broadcast dims get stride 0.
   const cs = inputs[2]?.shape ?? [];
@@ -85,16 +97,11 @@ function matmulFactory(inputs: readonly (TensorView | null)[], outputs: readonly
   const M = a2[a2.length - 2];
   const K = a2[a2.length - 1];
   const N = b2[b2.length - 1];
-  if (b2[b2.length - 2] !== K) throw fail(op, `inner dimensions differ: [${as}] x [${bs}]`);
+  if (as.length < 1 || bs.length < 1 || b2[b2.length - 2] !== K) throw fail(op, `inner dimensions differ: [${as}] x [${bs}]`);
   const aBatch = a2.slice(0, -2);
   const bBatch = b2.slice(0, -2);
-  const rank = Math.max(aBatch.length, bBatch.length);
-  const batch: number[] = [];
-  for (let i = 0; i < rank; i++) {
-    const x = aBatch[i - (rank - aBatch.length)] ?? 1;
-    const y = bBatch[i - (rank - bBatch.length)] ?? 1;
-    batch.push(x === 1 ? y : x);
-  }
+  const batch = broadcastShape(op, [aBatch, bBatch]);
+  expectShape(op, outputs[0], [...batch, ...(as.length > 1 ? [M] : []), ...(bs.length > 1 ? [N] : [])]);
   const aOff = batchOffsets(aBatch, batch, M * K);
   const bOff = batchOffsets(bBatch, batch, K * N);
   const act = makeActivation(attrs.activation);

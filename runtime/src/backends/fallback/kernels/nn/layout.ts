@@ -3,14 +3,20 @@
 import { attrInt, attrString } from "../attrs.js";
 import { registerKernel, type Attrs, type TensorView } from "../registry.js";
 import { f32 } from "./common.js";
+import { bad, expectShape } from "../shape.js";
 
 function depthToSpaceFactory(inputs: readonly (TensorView | null)[], outputs: readonly TensorView[], attrs: Attrs, op: string) {
   const X = f32(inputs[0], op, "input");
   const Y = f32(outputs[0], op, "output");
-  const [N, C, H, W] = inputs[0]!.shape;
+  const xs = inputs[0]!.shape;
+  const [N, C, H, W] = xs;
   const b = attrInt(attrs, "blocksize");
-  const crd = attrString(attrs, "mode", "DCR") === "CRD";
+  const mode = attrString(attrs, "mode", "DCR");
+  if (mode !== "DCR" && mode !== "CRD") throw bad(op, `mode '${mode}' must be DCR or CRD`);
+  const crd = mode === "CRD";
+  if (xs.length !== 4 || b < 1 || C % (b * b)) throw bad(op, `blocksize ${b} does not divide the channels of [${xs}]`);
   const Co = C / (b * b);
+  expectShape(op, outputs[0], [N, Co, H * b, W * b]);
   return () => {
     let y = 0;
     for (let n = 0; n < N; n++) {
@@ -33,10 +39,13 @@ function depthToSpaceFactory(inputs: readonly (TensorView | null)[], outputs: re
 function spaceToDepthFactory(inputs: readonly (TensorView | null)[], outputs: readonly TensorView[], attrs: Attrs, op: string) {
   const X = f32(inputs[0], op, "input");
   const Y = f32(outputs[0], op, "output");
-  const [N, C, H, W] = inputs[0]!.shape;
+  const xs = inputs[0]!.shape;
+  const [N, C, H, W] = xs;
   const b = attrInt(attrs, "blocksize");
+  if (xs.length !== 4 || b < 1 || H % b || W % b) throw bad(op, `blocksize ${b} does not divide the spatial dims of [${xs}]`);
   const Ho = H / b;
   const Wo = W / b;
+  expectShape(op, outputs[0], [N, C * b * b, Ho, Wo]);
   return () => {
     let y = 0;
     for (let n = 0; n < N; n++) {

@@ -3,10 +3,24 @@
 
 import { attrFloat, attrInt } from "../attrs.js";
 import { registerKernel, type Attrs, type TensorView } from "../registry.js";
-import { f32, f32opt, prod } from "./common.js";
+import { f32, f32opt, fail, prod } from "./common.js";
+import { axisIn, broadcastShape, expectShape } from "../shape.js";
 
 type Ins = readonly (TensorView | null)[];
 type Outs = readonly TensorView[];
+
+const sameDims = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+
+/** Y has X's shape (rank >= 2) and inputs 1..n-1 hold one value per channel C = X's dim 1. */
+function channelParams(op: string, inputs: Ins, n: number, outputs: Outs): void {
+  const xs = inputs[0]!.shape;
+  if (xs.length < 2) throw fail(op, `input [${xs}] has no channel dim`);
+  expectShape(op, outputs[0], xs);
+  for (let i = 1; i < n; i++) {
+    const p = inputs[i];
+    if (p && p.size !== xs[1]) throw fail(op, `input ${i} [${p.shape}] must hold ${xs[1]} values (one per channel)`);
+  }
+}
 
 function batchNormFactory(inputs: Ins, outputs: Outs, attrs: Attrs, op: string) {
   const X = f32(inputs[0], op, "input X");
@@ -17,6 +31,7 @@ function batchNormFactory(inputs: Ins, outputs: Outs, attrs: Attrs, op: string) 
   const Y = f32(outputs[0], op, "output Y");
   const xs = inputs[0]!.shape;
   const eps = attrFloat(attrs, "epsilon", 1e-5);
+  channelParams(op, inputs, 5, outputs);
   const [N, C] = xs;
   const size = prod(xs, 2);
   const mul = new Float64Array(C);
@@ -58,6 +73,7 @@ function instanceNormFactory(inputs: Ins, outputs: Outs, attrs: Attrs, op: strin
   const Y = f32(outputs[0], op, "output Y");
   const xs = inputs[0]!.shape;
   const eps = attrFloat(attrs, "epsilon", 1e-5);
+  channelParams(op, inputs, 3, outputs);
   const [N, C] = xs;
   const size = prod(xs, 2);
   return () => {
@@ -98,9 +114,17 @@ function layerNormFactory(inputs: Ins, outputs: Outs, attrs: Attrs, op: string) 
   const bias = f32opt(inputs[2], op, "B");
   const Y = f32(outputs[0], op, "output Y");
   const xs = inputs[0]!.shape;
-  const axis = attrInt(attrs, "axis", xs.length - 1);
+  const axis = axisIn(op, attrInt(attrs, "axis", xs.length - 1), xs.length);
   const eps = attrFloat(attrs, "epsilon", 1e-5);
   const inner = xs.slice(axis);
+  expectShape(op, outputs[0], xs);
+  // Scale and B broadcast to the normalized block (unidirectionally)
+  for (const [i, what] of [[1, "Scale"], [2, "B"]] as const) {
+    const p = inputs[i];
+    if (p && (p.shape.length > inner.length || !sameDims(broadcastShape(op, [inner, p.shape]), inner))) {
+      throw fail(op, `${what} [${p.shape}] does not broadcast to the normalized dims [${inner}]`);
+    }
+  }
   const n = prod(inner);
   const rows = prod(xs, 0, axis);
   const si = broadcastIndex(inputs[1]!.shape, inner);
@@ -123,6 +147,8 @@ function lrnFactory(inputs: Ins, outputs: Outs, attrs: Attrs, op: string) {
   const Y = f32(outputs[0], op, "output Y");
   const xs = inputs[0]!.shape;
   const size = attrInt(attrs, "size");
+  if (size < 1 || xs.length < 2) throw fail(op, `size ${size} must be >= 1 over an input of rank >= 2 ([${xs}])`);
+  expectShape(op, outputs[0], xs);
   const alpha = attrFloat(attrs, "alpha", 1e-4) / size;
   const beta = attrFloat(attrs, "beta", 0.75);
   const bias = attrFloat(attrs, "bias", 1);

@@ -6,7 +6,8 @@
 
 import { attrInt, attrInts } from "../attrs.js";
 import { registerKernel, type Attrs, type TensorView } from "../registry.js";
-import { f32, prod, validRanges, window3, type Window3 } from "./common.js";
+import { f32, fail, prod, validRanges, window3, type Window3 } from "./common.js";
+import { axisIn, expectShape, flag, windowShape } from "../shape.js";
 
 /** Per output index along one axis: how many taps fall inside [lo, hi) of the input coordinates. */
 function tapCounts(out: number, k: number, s: number, d: number, pb: number, lo: number, hi: number) {
@@ -28,16 +29,20 @@ function poolFactory(inputs: readonly (TensorView | null)[], outputs: readonly T
   const xs = inputs[0]!.shape;
   const nd = xs.length - 2;
   const ones = new Array<number>(nd).fill(1);
-  const w = window3(
-    op, xs.slice(2), outputs[0].shape.slice(2), attrInts(attrs, "kernel_shape"), attrInts(attrs, "strides", ones),
-    attrInts(attrs, "dilations", ones), attrInts(attrs, "pads", new Array<number>(2 * nd).fill(0)),
-  );
+  const kernel = attrInts(attrs, "kernel_shape");
+  const strides = attrInts(attrs, "strides", ones);
+  const dilations = attrInts(attrs, "dilations", ones);
+  const pads = attrInts(attrs, "pads", new Array<number>(2 * nd).fill(0));
+  if (nd < 1 || nd > 3) throw fail(op, `input rank ${xs.length} must be 3 to 5`);
+  const spatial = windowShape(op, xs.slice(2), kernel, strides, dilations, pads, flag(op, attrs, "ceil_mode", 0));
+  expectShape(op, outputs[0], [xs[0], xs[1], ...spatial]);
+  const w = window3(op, xs.slice(2), outputs[0].shape.slice(2), kernel, strides, dilations, pads);
   const planes = xs[0] * xs[1];
   const isMax = op === "MaxPool";
   const [OD, OH, OW] = w.outS;
   const inP = prod(w.inS);
   const outP = OD * OH * OW;
-  const inv = isMax ? new Float64Array(0) : inverseCounts(w, attrInt(attrs, "count_include_pad", 0) === 1);
+  const inv = isMax ? new Float64Array(0) : inverseCounts(w, flag(op, attrs, "count_include_pad", 0));
   const { lo, hi } = validRanges(w.inS[2], OW, w.k[2], w.s[2], w.d[2], w.pb[2]);
   return () => {
     for (let p = 0; p < planes; p++) {
@@ -111,6 +116,8 @@ function globalPoolFactory(inputs: readonly (TensorView | null)[], outputs: read
   const X = f32(inputs[0], op, "input X");
   const Y = f32(outputs[0], op, "output Y");
   const xs = inputs[0]!.shape;
+  if (xs.length < 3) throw fail(op, `input rank ${xs.length} must be at least 3`);
+  expectShape(op, outputs[0], [xs[0], xs[1], ...xs.slice(2).map(() => 1)]);
   const planes = xs[0] * xs[1];
   const size = prod(xs, 2);
   const isMax = op === "GlobalMaxPool";
@@ -137,8 +144,10 @@ function lpNormFactory(inputs: readonly (TensorView | null)[], outputs: readonly
   const X = f32(inputs[0], op, "input X");
   const Y = f32(outputs[0], op, "output Y");
   const xs = inputs[0]!.shape;
-  const axis = attrInt(attrs, "axis", xs.length - 1);
+  const axis = axisIn(op, attrInt(attrs, "axis", xs.length - 1), xs.length);
   const p = attrInt(attrs, "p", 2);
+  if (p !== 1 && p !== 2) throw fail(op, `p ${p} must be 1 or 2`);
+  expectShape(op, outputs[0], xs);
   const outer = prod(xs, 0, axis);
   const n = xs[axis];
   const inner = prod(xs, axis + 1);

@@ -6,9 +6,10 @@
 // scratch buffers; axes whose table is the identity are skipped. Coordinates are computed in
 // float32 (Math.fround) the way onnxruntime does, so nearest rounding ties resolve alike.
 
-import { attrFloat, attrFloats, attrInt, attrString } from "../attrs.js";
+import { attrFloat, attrFloats, attrInts, attrString } from "../attrs.js";
 import { registerKernel, type Attrs, type TensorView } from "../registry.js";
 import { f32, fail, prod, reserveScratch, Scratch, scratch } from "./common.js";
+import { expectShape, flag } from "../shape.js";
 
 const fr = Math.fround;
 
@@ -192,13 +193,18 @@ function resizeFactory(inputs: readonly (TensorView | null)[], outputs: readonly
     coord: coordinateFn(coordMode, op),
     nearest: nearestFn(attrString(attrs, "nearest_mode", "round_prefer_floor"), op),
     cubicA: attrFloat(attrs, "cubic_coeff_a", -0.75),
-    excludeOutside: attrInt(attrs, "exclude_outside", 0) === 1,
+    excludeOutside: flag(op, attrs, "exclude_outside", 0),
     extrapolate: coordMode === "tf_crop_and_resize",
   };
   const extrapolation = attrFloat(attrs, "extrapolation_value", 0);
   const scales = attrFloats(attrs, "scales").map(fr);
   const roi = attrFloats(attrs, "roi", [...new Array<number>(rank).fill(0), ...new Array<number>(rank).fill(1)]);
   if (scales.length !== rank || roi.length !== 2 * rank) throw fail(op, `scales/roi do not match rank ${rank}`);
+  if (scales.some((v) => !(v > 0 && v < Infinity))) throw fail(op, `scales [${scales}] must be positive`);
+  if (roi.some((v) => !Number.isFinite(v))) throw fail(op, `roi [${roi}] must be finite`);
+  // the output size the converter resolved (attrs.sizes) is the declared one
+  expectShape(op, outputs[0], attrs.sizes === undefined ? ys : attrInts(attrs, "sizes"));
+  if (ys.length !== rank) throw fail(op, `output rank ${ys.length} differs from the input's ${rank}`);
   const tables = xs.map((d, a) => axisTable(p, d, ys[a], scales[a], fr(roi[a]), fr(roi[rank + a])));
   const axes = xs.map((_d, a) => a).filter((a) => !isIdentity(tables[a], xs[a], ys[a]));
   // Scratch for intermediate shapes: axes before the current one resized, the rest not.

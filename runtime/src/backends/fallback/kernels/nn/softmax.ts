@@ -5,12 +5,14 @@
 import { attrInt } from "../attrs.js";
 import { registerKernel, type Attrs, type TensorView } from "../registry.js";
 import { f32, prod } from "./common.js";
+import { axisIn, expectShape } from "../shape.js";
 
 function softmaxFactory(inputs: readonly (TensorView | null)[], outputs: readonly TensorView[], attrs: Attrs, op: string) {
   const X = f32(inputs[0], op, "input");
   const Y = f32(outputs[0], op, "output");
   const xs = inputs[0]!.shape;
-  const axis = attrInt(attrs, "axis", xs.length - 1);
+  const axis = axisIn(op, attrInt(attrs, "axis", xs.length - 1), xs.length);
+  expectShape(op, outputs[0], xs);
   const coerce = attrs.coerce_2d === true;
   const outer = prod(xs, 0, axis);
   const n = coerce ? prod(xs, axis) : xs[axis];

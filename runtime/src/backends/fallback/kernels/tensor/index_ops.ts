@@ -6,6 +6,8 @@ import { attrFloats, attrInt, attrString } from "../attrs.js";
 import { registerKernel, type TensorView } from "../registry.js";
 import { stridedPlan, mergeDims } from "../elementwise/broadcast.js";
 import { copyInto, elems, fail, need, numReader, product, storedValue, stridesOf } from "../elementwise/common.js";
+import { axisIn, expectShape } from "../shape.js";
+import { InputError } from "../../../../errors.js";
 
 /** Reads index i of an int32/int64 (or, for OneHot, any numeric) tensor as a number. */
 function indexReader(op: string, t: TensorView): (i: number) => number {
@@ -22,9 +24,13 @@ function indexReader(op: string, t: TensorView): (i: number) => number {
   return (i) => Math.trunc(r(i));
 }
 
+function sameType(op: string, x: TensorView, y: TensorView): void {
+  if (x.dtype !== y.dtype) throw fail(op, `data is ${x.dtype}, the result ${y.dtype}`);
+}
+
 function normIndex(op: string, v: number, dim: number): number {
   const j = v < 0 ? v + dim : v;
-  if (!(j >= 0 && j < dim)) throw new RangeError(`${op}: index ${v} is out of range for a dim of ${dim}`);
+  if (!(j >= 0 && j < dim)) throw new InputError(`${op}: index ${v} is out of range for a dim of ${dim}`);
   return j;
 }
 
@@ -32,7 +38,9 @@ registerKernel("Gather", (inputs, outputs, attrs, op) => {
   const x = need(inputs[0], op, "data");
   const ind = need(inputs[1], op, "indices");
   const y = need(outputs[0], op, "output");
-  const axis = attrInt(attrs, "axis", 0);
+  const axis = axisIn(op, attrInt(attrs, "axis", 0), x.shape.length);
+  sameType(op, x, y);
+  expectShape(op, y, [...x.shape.slice(0, axis), ...ind.shape, ...x.shape.slice(axis + 1)]);
   const outer = product(x.shape, 0, axis);
   const dim = x.shape[axis]!;
   const inner = product(x.shape, axis + 1);
@@ -55,7 +63,12 @@ registerKernel("GatherElements", (inputs, outputs, attrs, op) => {
   const x = need(inputs[0], op, "data");
   const ind = need(inputs[1], op, "indices");
   const y = need(outputs[0], op, "output");
-  const axis = attrInt(attrs, "axis", 0);
+  const axis = axisIn(op, attrInt(attrs, "axis", 0), x.shape.length);
+  sameType(op, x, y);
+  expectShape(op, y, ind.shape);
+  if (ind.shape.length !== x.shape.length || ind.shape.some((d, i) => i !== axis && d > x.shape[i]!)) {
+    throw fail(op, `indices [${ind.shape}] do not fit data [${x.shape}] outside axis ${axis}`);
+  }
   if (y.size === 0) return () => {};
   // Walk the indices' shape reading x with the axis stride zeroed; the index adds it back.
   const xs = stridesOf(x.shape);
@@ -77,6 +90,10 @@ registerKernel("GatherElements", (inputs, outputs, attrs, op) => {
 /** Shared by GatherND/ScatterND: the element offset in `x` of index tuple t (batch b). */
 function ndOffsets(op: string, x: TensorView, ind: TensorView, batchDims: number) {
   const k = ind.shape[ind.shape.length - 1]!;
+  if (ind.shape.length < 1 || batchDims < 0 || batchDims >= Math.min(x.shape.length, ind.shape.length) || !(k >= 1 && batchDims + k <= x.shape.length)
+    || ind.shape.slice(0, batchDims).some((d, i) => d !== x.shape[i])) {
+    throw fail(op, `indices [${ind.shape}] (batch_dims ${batchDims}) do not index data [${x.shape}]`);
+  }
   const batch = product(x.shape, 0, batchDims);
   const tuples = product(ind.shape, 0, ind.shape.length - 1); // over all batches
   const perBatch = batch ? tuples / batch : 0;
@@ -99,7 +116,10 @@ registerKernel("GatherND", (inputs, outputs, attrs, op) => {
   const x = need(inputs[0], op, "data");
   const ind = need(inputs[1], op, "indices");
   const y = need(outputs[0], op, "output");
-  const { tuples, slice, offset } = ndOffsets(op, x, ind, attrInt(attrs, "batch_dims", 0));
+  const batchDims = attrInt(attrs, "batch_dims", 0);
+  const { tuples, slice, offset } = ndOffsets(op, x, ind, batchDims);
+  sameType(op, x, y);
+  expectShape(op, y, [...ind.shape.slice(0, -1), ...x.shape.slice(batchDims + ind.shape[ind.shape.length - 1]!)]);
   const xd = elems(x);
   const yd = elems(y);
   return () => {
@@ -132,6 +152,9 @@ registerKernel("ScatterND", (inputs, outputs, attrs, op) => {
   }
   const copy = copyInto(op, x, y);
   const { tuples, slice, offset } = ndOffsets(op, y, ind, 0);
+  sameType(op, x, upd);
+  expectShape(op, y, x.shape);
+  expectShape(op, upd, [...ind.shape.slice(0, -1), ...x.shape.slice(ind.shape[ind.shape.length - 1]!)], "updates");
   const ud = elems(upd);
   const yd = elems(y);
   return () => {
@@ -147,8 +170,12 @@ registerKernel("OneHot", (inputs, outputs, attrs, op) => {
   const ind = need(inputs[0], op, "indices");
   const y = need(outputs[0], op, "output");
   const depth = attrInt(attrs, "depth");
-  const axis = attrInt(attrs, "axis");
-  const [off, on] = attrFloats(attrs, "values").map((v) => storedValue(y.dtype, v)) as [number, number];
+  const axis = axisIn(op, attrInt(attrs, "axis"), ind.shape.length + 1);
+  if (depth < 0) throw fail(op, `depth ${depth} must be >= 0`);
+  expectShape(op, y, [...ind.shape.slice(0, axis), depth, ...ind.shape.slice(axis)]);
+  const values = attrFloats(attrs, "values");
+  if (values.length !== 2) throw fail(op, `values [${values}] must be [off, on]`);
+  const [off, on] = values.map((v) => storedValue(y.dtype, v)) as [number, number];
   const outer = product(ind.shape, 0, axis);
   const inner = product(ind.shape, axis);
   const idx = indexReader(op, ind);

@@ -9,6 +9,7 @@ import { attrInt, attrInts, attrString, toFloat } from "../attrs.js";
 import { registerKernel, type TensorView } from "../registry.js";
 import { broadcastCopy, mergeDims, stridedPlan } from "../elementwise/broadcast.js";
 import { copyInto, elems, fail, need, product, storedValue, stridesOf, zeroOf } from "../elementwise/common.js";
+import { axisIn, broadcastShape, expectShape, flag, intsOf } from "../shape.js";
 
 /** y (contiguous, shape `dims`) = x[base + sum(i_d * strides_d)]. */
 export function stridedCopy(x: TensorView, y: TensorView, dims: readonly number[], strides: readonly number[],
@@ -45,7 +46,11 @@ registerKernel("Transpose", (inputs, outputs, attrs, op) => {
   const [x, y] = unary(inputs, outputs, op);
   const xs = stridesOf(x.shape);
   const perm = attrInts(attrs, "perm", x.shape.map((_, i) => x.shape.length - 1 - i));
-  if (perm.length !== x.shape.length) throw fail(op, `perm [${perm}] does not match rank ${x.shape.length}`);
+  if (perm.length !== x.shape.length || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) {
+    throw fail(op, `perm [${perm}] is not a permutation of the input's ${x.shape.length} dims`);
+  }
+  sameType(op, x, y);
+  expectShape(op, y, perm.map((p) => x.shape[p]!));
   return stridedCopy(x, y, perm.map((p) => x.shape[p]!), perm.map((p) => xs[p]!), 0);
 });
 
@@ -56,17 +61,36 @@ registerKernel("Slice", (inputs, outputs, attrs, op) => {
   const steps = attrInts(attrs, "steps");
   const axes = attrInts(attrs, "axes");
   if (axes.length !== rank || axes.some((a, i) => a !== i)) throw fail(op, "attrs must be canonical (every axis)");
+  // canonical starts (clamped as ONNX does) and the count each axis gives with ends and steps
+  const ends = attrInts(attrs, "ends");
+  if (starts.length !== rank || ends.length !== rank || steps.length !== rank || steps.includes(0)) {
+    throw fail(op, `starts [${starts}], ends [${ends}], steps [${steps}] must have ${rank} entries, steps non-zero`);
+  }
+  sameType(op, x, y);
+  expectShape(op, y, x.shape.map((dim, d) => {
+    const [s, e] = clampSlice(dim, starts[d]!, ends[d]!, steps[d]!);
+    if (s !== starts[d]) throw fail(op, `starts [${starts}] are not canonical (axis ${d} starts at ${s})`);
+    return Math.max(0, Math.ceil((e - s) / steps[d]!));
+  }));
   const xs = stridesOf(x.shape);
   const base = starts.reduce((acc, s, d) => acc + s * xs[d]!, 0);
   return stridedCopy(x, y, y.shape, steps.map((st, d) => st * xs[d]!), base);
 });
 
-registerKernel("Expand", (inputs, outputs, _attrs, op) => broadcastCopy(...unary(inputs, outputs, op)));
+registerKernel("Expand", (inputs, outputs, attrs, op) => {
+  const [x, y] = unary(inputs, outputs, op);
+  sameType(op, x, y);
+  expectShape(op, y, broadcastShape(op, [x.shape, attrs.shape === undefined ? y.shape : attrInts(attrs, "shape")]));
+  return broadcastCopy(x, y);
+});
 
 // Tile: the output as [r0, x0, r1, x1, ...] is row-major, reading x with stride 0 along each r.
 registerKernel("Tile", (inputs, outputs, attrs, op) => {
   const [x, y] = unary(inputs, outputs, op);
   const reps = attrInts(attrs, "repeats");
+  intsOf(op, reps, x.shape.length, 0, "repeats");
+  sameType(op, x, y);
+  expectShape(op, y, x.shape.map((d, i) => d * reps[i]!));
   const xs = stridesOf(x.shape);
   const dims = x.shape.flatMap((d, i) => [reps[i]!, d]);
   const strides = xs.flatMap((s) => [0, s]);
@@ -83,6 +107,34 @@ function blockCopy(src: number[], srcBlock: number, srcOff: number, dst: number[
   }
 }
 
+/** ONNX Slice clamping: the effective first index and (exclusive) end along one axis. */
+function clampSlice(dim: number, start: number, end: number, step: number): [number, number] {
+  const s = start < 0 ? start + dim : start;
+  const e = end < 0 ? end + dim : end;
+  if (step > 0) return [Math.min(Math.max(s, 0), dim), Math.min(Math.max(e, 0), dim)];
+  return [Math.min(Math.max(s, 0), dim - 1), Math.min(Math.max(e, -1), dim - 1)];
+}
+
+function sameType(op: string, x: TensorView, y: TensorView): void {
+  if (x.dtype !== y.dtype) throw fail(op, `input is ${x.dtype}, output ${y.dtype}`);
+}
+
+/** Concat/Split: the parts have the whole's rank and type and its dims but along `axis`, where
+ *  they add up to it; returns the axis, non-negative. */
+function checkParts(op: string, whole: TensorView, parts: readonly TensorView[], axisAttr: number): number {
+  const rank = whole.shape.length;
+  const axis = axisIn(op, axisAttr, rank);
+  let total = 0;
+  for (const p of parts) {
+    if (p.dtype !== whole.dtype || p.shape.length !== rank || p.shape.some((d, i) => i !== axis && d !== whole.shape[i])) {
+      throw fail(op, `part [${p.shape}] (${p.dtype}) does not fit [${whole.shape}] (${whole.dtype}) along axis ${axis}`);
+    }
+    total += p.shape[axis]!;
+  }
+  if (total !== whole.shape[axis]) throw fail(op, `the parts' sizes along axis ${axis} add up to ${total}, not ${whole.shape[axis]}`);
+  return axis;
+}
+
 /** For Concat/Split: outer count, and per part its length along the axis times the inner size. */
 function partsLayout(whole: TensorView, parts: readonly TensorView[], axis: number): { outer: number; lens: number[] } {
   const outer = product(whole.shape, 0, axis);
@@ -93,7 +145,8 @@ function partsLayout(whole: TensorView, parts: readonly TensorView[], axis: numb
 registerKernel("Concat", (inputs, outputs, attrs, op) => {
   const y = need(outputs[0], op, "output");
   const xs = inputs.map((x, i) => need(x, op, `input ${i}`));
-  const { outer, lens } = partsLayout(y, xs, attrInt(attrs, "axis"));
+  const axis = checkParts(op, y, xs, attrInt(attrs, "axis"));
+  const { outer, lens } = partsLayout(y, xs, axis);
   const total = lens.reduce((a, b) => a + b, 0);
   const yd = elems(y);
   const srcs = xs.map(elems);
@@ -108,7 +161,14 @@ registerKernel("Concat", (inputs, outputs, attrs, op) => {
 
 registerKernel("Split", (inputs, outputs, attrs, op) => {
   const x = need(inputs[0], op, "input");
-  const { outer, lens } = partsLayout(x, outputs, attrInt(attrs, "axis"));
+  const axis = checkParts(op, x, outputs, attrInt(attrs, "axis"));
+  if (attrs.split !== undefined) {
+    const split = attrInts(attrs, "split");
+    if (split.length !== outputs.length || outputs.some((o, i) => o.shape[axis] !== split[i])) {
+      throw fail(op, `split [${split}] does not match the outputs' sizes [${outputs.map((o) => o.shape[axis])}] along axis ${axis}`);
+    }
+  }
+  const { outer, lens } = partsLayout(x, outputs, axis);
   const total = lens.reduce((a, b) => a + b, 0);
   const xd = elems(x);
   const dsts = outputs.map(elems);
@@ -142,6 +202,9 @@ registerKernel("Pad", (inputs, outputs, attrs, op) => {
   const mode = attrString(attrs, "mode", "constant");
   if (pads.length !== 2 * rank) throw fail(op, `pads [${pads}] must have ${2 * rank} entries`);
   if (!["constant", "reflect", "edge", "wrap"].includes(mode)) throw fail(op, `mode '${mode}' is not supported`);
+  sameType(op, x, y);
+  expectShape(op, y, x.shape.map((d, a) => d + pads[a]! + pads[a + rank]!));
+  if (mode !== "constant" && x.shape.some((d, a) => d === 0 && y.shape[a]! > 0)) throw fail(op, `mode '${mode}' cannot pad an empty axis`);
   const value = storedValue(y.dtype, toFloat(attrs.value ?? 0, "value"));
   if (y.size === 0) return () => {};
   // Per axis: output index -> input index (or -1), scaled by the input stride.
@@ -183,9 +246,12 @@ registerKernel("Pad", (inputs, outputs, attrs, op) => {
 
 registerKernel("Trilu", (inputs, outputs, attrs, op) => {
   const [x, y] = unary(inputs, outputs, op);
-  const upper = attrInt(attrs, "upper", 1) !== 0;
+  const upper = flag(op, attrs, "upper", 1);
   const k = attrInt(attrs, "k", 0);
   const rank = x.shape.length;
+  if (rank < 2) throw fail(op, `input [${x.shape}] must have at least 2 dims`);
+  sameType(op, x, y);
+  expectShape(op, y, x.shape);
   const n = x.shape[rank - 2]!;
   const m = x.shape[rank - 1]!;
   const batches = product(x.shape, 0, rank - 2);

@@ -13,6 +13,7 @@ import {
   elems, expectDType, fail, halfToFloat, need, NUMERIC, numWriter, product, stridesOf, zeroOf,
   type NumArray,
 } from "../elementwise/common.js";
+import { axisIn, expectShape, flag } from "../shape.js";
 
 type Reducer = (x: NumArray, b: number, r: Int32Array) => number;
 type BigReducer = (x: BigInt64Array, b: number, r: Int32Array) => bigint;
@@ -113,7 +114,11 @@ registerKernel(Object.keys(NUM), (inputs, outputs, attrs, op) => {
   expectDType(op, x, [...NUMERIC, "bool"]);
   const axes = attrInts(attrs, "axes");
   const rank = x.shape.length;
-  if (axes.some((a) => a < 0 || a >= rank)) throw fail(op, `axes [${axes}] must be canonical (0..${rank - 1})`);
+  if (axes.some((a, i) => a < 0 || a >= rank || axes.indexOf(a) !== i)) throw fail(op, `axes [${axes}] must be canonical (distinct, 0..${rank - 1})`);
+  // empty canonical axes reduce nothing (noop_with_empty_axes); keepdims keeps reduced dims as 1
+  const keep = flag(op, attrs, "keepdims", 1);
+  if (y.dtype !== x.dtype) throw fail(op, `input is ${x.dtype}, output ${y.dtype}`);
+  expectShape(op, y, axes.length === 0 ? x.shape : x.shape.flatMap((d, i) => (!axes.includes(i) ? [d] : keep ? [1] : [])));
   const xs = stridesOf(x.shape);
   const roff = reducedOffsets(x.shape, xs, axes);
   if (y.size === 0) return () => {};
@@ -158,8 +163,13 @@ registerKernel(["ArgMax", "ArgMin"], (inputs, outputs, attrs, op) => {
   const x = need(inputs[0], op, "input");
   const y = need(outputs[0], op, "output").data as BigInt64Array;
   expectDType(op, x, ["float32", "float64", "int64", "int32", "int16", "int8", "uint8"]);
-  const [outer, dim, inner] = aroundAxis(x, attrInt(attrs, "axis"));
-  const last = attrInt(attrs, "select_last_index", 0) !== 0;
+  const axis = axisIn(op, attrInt(attrs, "axis"), x.shape.length);
+  const keep = flag(op, attrs, "keepdims", 1);
+  if (outputs[0]!.dtype !== "int64") throw fail(op, `output is ${outputs[0]!.dtype}, not int64`);
+  expectShape(op, outputs[0]!, x.shape.flatMap((d, i) => (i !== axis ? [d] : keep ? [1] : [])));
+  if (x.shape[axis] === 0) throw fail(op, `cannot take the ${op} of an empty axis`);
+  const [outer, dim, inner] = aroundAxis(x, axis);
+  const last = flag(op, attrs, "select_last_index", 0);
   const max = op === "ArgMax";
   const xd = elems(x);
   // Strictly better wins; with select_last_index, ties go to the later index too.
@@ -189,9 +199,11 @@ registerKernel("CumSum", (inputs, outputs, attrs, op) => {
   const x = need(inputs[0], op, "input");
   const y = need(outputs[0], op, "output");
   expectDType(op, x, ["float32", "float64", "int64", "int32", "int16", "int8", "uint8"]);
-  const [outer, dim, inner] = aroundAxis(x, attrInt(attrs, "axis"));
-  const exclusive = attrInt(attrs, "exclusive", 0) !== 0;
-  const reverse = attrInt(attrs, "reverse", 0) !== 0;
+  const [outer, dim, inner] = aroundAxis(x, axisIn(op, attrInt(attrs, "axis"), x.shape.length));
+  if (x.dtype !== y.dtype) throw fail(op, `input is ${x.dtype}, output ${y.dtype}`);
+  expectShape(op, y, x.shape);
+  const exclusive = flag(op, attrs, "exclusive", 0);
+  const reverse = flag(op, attrs, "reverse", 0);
   const zero = zeroOf(x.dtype);
   const xd = elems(x);
   const yd = elems(y);
