@@ -62,9 +62,18 @@ typedef struct { int type; f32 a, b; } Act;
 
 static inline Act act_from(const int32_t *p, int i) { Act a = {p[i], pf(p, i + 1), pf(p, i + 2)}; return a; }
 
-/** e^x for f32x4: Cody-Waite range reduction and a degree-6 polynomial (rel. error < 2e-7). */
+// NaN and the infinities: wasm's f32x4.pmax(a, b) is `a < b ? b : a` and pmin(a, b) is
+// `b < a ? b : a`, so with the variable first, pmax(x, c) / pmin(x, c) pass a NaN x through (a
+// plain maxps/minps on x86, where f32x4.max/min, which also propagate NaN, cost a longer
+// sequence). Every clamp below is written that way: NaN in, NaN out, as in onnxruntime.
+
+/** e^x for f32x4: Cody-Waite range reduction and a degree-6 polynomial (rel. error < 2e-7).
+ *  Below -87.34 (where e^x leaves the normal range) it is exactly 0, above 88.37 +inf, so
+ *  e^-inf = 0 and a softmax's masked entries are exactly 0; NaN stays NaN. */
 static inline v4 v_exp(v4 x) {
-  x = wasm_f32x4_pmin(wasm_f32x4_splat(88.37626f), wasm_f32x4_pmax(wasm_f32x4_splat(-87.33654f), x));
+  const v4 lo = wasm_f32x4_splat(-87.33654f), hi = wasm_f32x4_splat(88.37626f);
+  v4 under = wasm_f32x4_lt(x, lo), over = wasm_f32x4_gt(x, hi);
+  x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, lo), hi);
   v4 n = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504f)));
   v4 r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
   r = wasm_f32x4_sub(r, wasm_f32x4_mul(n, wasm_f32x4_splat(-2.12194440e-4f)));
@@ -76,9 +85,10 @@ static inline v4 v_exp(v4 x) {
   q = wasm_f32x4_add(wasm_f32x4_mul(q, r), wasm_f32x4_splat(5.0000001201e-1f));
   q = wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_mul(q, r), r), r);
   q = wasm_f32x4_add(q, wasm_f32x4_splat(1.0f));
-  // 2^n: n is in [-126, 127] after the clamp.
+  // 2^n: n is in [-126, 127] after the clamp (and 0 for NaN, whose q is NaN).
   v4 pow2 = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(n), wasm_i32x4_splat(127)), 23);
-  return wasm_f32x4_mul(q, pow2);
+  v4 e = wasm_v128_andnot(wasm_f32x4_mul(q, pow2), under);
+  return wasm_v128_bitselect(wasm_f32x4_splat(__builtin_inff()), e, over);
 }
 
 static inline v4 v_sigmoid(v4 x) {
@@ -96,8 +106,8 @@ static inline v4 v_tanh(v4 x) {
 
 static inline v4 v_act(v4 v, const Act *a) {
   switch (a->type) {
-    case ACT_RELU: return wasm_f32x4_pmax(wasm_f32x4_splat(0.0f), v);
-    case ACT_CLIP: return wasm_f32x4_pmin(wasm_f32x4_splat(a->b), wasm_f32x4_pmax(wasm_f32x4_splat(a->a), v));
+    case ACT_RELU: return wasm_f32x4_pmax(v, wasm_f32x4_splat(0.0f));
+    case ACT_CLIP: return wasm_f32x4_pmin(wasm_f32x4_pmax(v, wasm_f32x4_splat(a->a)), wasm_f32x4_splat(a->b));
     case ACT_LEAKY: {
       v4 neg = wasm_f32x4_lt(v, wasm_f32x4_splat(0.0f));
       return wasm_v128_bitselect(wasm_f32x4_mul(v, wasm_f32x4_splat(a->a)), v, neg);
@@ -105,11 +115,11 @@ static inline v4 v_act(v4 v, const Act *a) {
     case ACT_SIGMOID: return v_sigmoid(v);
     case ACT_HARDSIGMOID: {
       v4 t = wasm_f32x4_add(wasm_f32x4_mul(v, wasm_f32x4_splat(a->a)), wasm_f32x4_splat(a->b));
-      return wasm_f32x4_pmin(wasm_f32x4_splat(1.0f), wasm_f32x4_pmax(wasm_f32x4_splat(0.0f), t));
+      return wasm_f32x4_pmin(wasm_f32x4_pmax(t, wasm_f32x4_splat(0.0f)), wasm_f32x4_splat(1.0f));
     }
     case ACT_HARDSWISH: {
       v4 t = wasm_f32x4_add(wasm_f32x4_mul(v, wasm_f32x4_splat(1.0f / 6.0f)), wasm_f32x4_splat(0.5f));
-      t = wasm_f32x4_pmin(wasm_f32x4_splat(1.0f), wasm_f32x4_pmax(wasm_f32x4_splat(0.0f), t));
+      t = wasm_f32x4_pmin(wasm_f32x4_pmax(t, wasm_f32x4_splat(0.0f)), wasm_f32x4_splat(1.0f));
       return wasm_f32x4_mul(v, t);
     }
     case ACT_TANH: return v_tanh(v);

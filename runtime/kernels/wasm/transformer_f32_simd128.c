@@ -20,11 +20,14 @@ static inline f32 hmax(v4 v) {
   return a > c ? a : c;
 }
 
-/** e^x for f32x4 as common.h's v_exp (same polynomial, rel. error < 2e-7), but rounding with
- *  the 1.5 * 2^23 trick instead of f32x4.nearest + i32x4.trunc_sat (long sequences in V8 on x86). */
+/** e^x for f32x4 as common.h's v_exp (same polynomial, rel. error < 2e-7, exactly 0 below
+ *  -87.34 and +inf above 88.37, NaN kept), but rounding with the 1.5 * 2^23 trick instead of
+ *  f32x4.nearest + i32x4.trunc_sat (long sequences in V8 on x86). */
 static inline v4 v_exp_fast(v4 x) {
   const v4 magic = wasm_f32x4_splat(12582912.0f);  // 1.5 * 2^23
-  x = wasm_f32x4_pmin(wasm_f32x4_splat(88.37626f), wasm_f32x4_pmax(wasm_f32x4_splat(-87.33654f), x));
+  const v4 lo = wasm_f32x4_splat(-87.33654f), hi = wasm_f32x4_splat(88.37626f);
+  v4 under = wasm_f32x4_lt(x, lo), over = wasm_f32x4_gt(x, hi);
+  x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, lo), hi);  // NaN passes (common.h)
   v4 t = v_madd(x, wasm_f32x4_splat(1.44269504f), magic);  // low mantissa bits hold n = round(x / ln 2)
   v4 n = wasm_f32x4_sub(t, magic);
   v4 r = wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f)));
@@ -38,7 +41,8 @@ static inline v4 v_exp_fast(v4 x) {
   q = v_madd(wasm_f32x4_mul(q, r), r, r);
   q = wasm_f32x4_add(q, wasm_f32x4_splat(1.0f));
   v4 pow2 = wasm_i32x4_add(wasm_i32x4_shl(t, 23), wasm_i32x4_splat(127 << 23));  // 2^n, n in [-126, 127]
-  return wasm_f32x4_mul(q, pow2);
+  v4 e = wasm_v128_andnot(wasm_f32x4_mul(q, pow2), under);
+  return wasm_v128_bitselect(wasm_f32x4_splat(__builtin_inff()), e, over);
 }
 
 // ---- LayerNormalization -----------------------------------------------------------------
@@ -92,7 +96,7 @@ EXPORT(layernorm_f32) {
 // rational fitted here (iterated weighted least squares on [0, 4]); evaluated in f32 its
 // absolute error is < 5e-7 on [-6, 6] (checked against math.erf), with one division and no exp.
 static inline v4 v_erf(v4 x) {
-  x = wasm_f32x4_pmin(wasm_f32x4_splat(4.0f), wasm_f32x4_pmax(wasm_f32x4_splat(-4.0f), x));
+  x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, wasm_f32x4_splat(-4.0f)), wasm_f32x4_splat(4.0f));  // NaN passes
   v4 t = wasm_f32x4_mul(x, x);
   v4 P = wasm_f32x4_splat(1.9744734345295e-06f);
   P = v_madd(P, t, wasm_f32x4_splat(0.00028795673279091716f));
