@@ -144,8 +144,64 @@ static inline void ukernel(int mr, int K, const f32 *a, int lda, const f32 *w, f
   }
 }
 
+// Channels [m, m + 4) (m a multiple of 4) of the outputs y < ny, x < nx of the tile at (n, oy0, ox0), by
+// direct convolution, into o[y][x] (without bias). For tiles whose Winograd values are not all finite: a
+// NaN or an infinity in the input tile (or an overflow in the transform) would make the whole 4x4 tile
+// NaN, where a convolution (onnxruntime) gives NaN or +-inf only at the outputs that read it. The 3x3
+// filters are recovered from U: G's rows for the points 0, 1 and infinity are (1,0,0), (1,1,1)/3 and
+// (0,0,1), so g = L u L^T with u the U rows/columns {0, 1, 5} and L = [[1,0,0],[-1,3,-1],[0,0,1]]
+// (relative error ~1e-7). About 5x the Winograd cost per tile, only for such tiles.
+static void tile_direct(const Geo *g, int n, int oy0, int ox0, int ny, int nx, int m, v4 o[4][4]) {
+  static const int R[3] = {0, 1, 5};
+  long xs = (long)g->panels * g->C * NR;  // U stride between transform positions xi
+  const f32 *u = g->U + (long)(m / NR) * g->C * NR + m % NR;
+  v4 three = wasm_f32x4_splat(3.0f);
+  for (int y = 0; y < 4; y++)
+    for (int x = 0; x < 4; x++) o[y][x] = wasm_f32x4_splat(0.0f);
+  for (int c = 0; c < g->C; c++, u += NR) {
+    v4 t[3][3], w[3][3];
+    for (int a = 0; a < 3; a++) {
+      v4 q0 = wasm_v128_load(u + (R[a] * 6) * xs), q1 = wasm_v128_load(u + (R[a] * 6 + 1) * xs);
+      v4 q5 = wasm_v128_load(u + (R[a] * 6 + 5) * xs);
+      t[a][0] = q0;
+      t[a][1] = wasm_f32x4_sub(wasm_f32x4_mul(three, q1), wasm_f32x4_add(q0, q5));
+      t[a][2] = q5;
+    }
+    for (int kx = 0; kx < 3; kx++) {
+      w[0][kx] = t[0][kx];
+      w[1][kx] = wasm_f32x4_sub(wasm_f32x4_mul(three, t[1][kx]), wasm_f32x4_add(t[0][kx], t[2][kx]));
+      w[2][kx] = t[2][kx];
+    }
+    for (int y = 0; y < ny; y++) {
+      for (int x = 0; x < nx; x++) {
+        v4 acc = o[y][x];
+        for (int ky = 0; ky < 3; ky++) {
+          int iy = oy0 + y + ky - g->PT;
+          if (iy < 0 || iy >= g->H) continue;
+          for (int kx = 0; kx < 3; kx++) {
+            int ix = ox0 + x + kx - g->PL;
+            if (ix < 0 || ix >= g->W) continue;
+            acc = v_madd(wasm_v128_load32_splat(g->X + (((long)n * g->H + iy) * g->W + ix) * g->C + c), w[ky][kx], acc);
+          }
+        }
+        o[y][x] = acc;
+      }
+    }
+  }
+}
+
+// o (one output pixel's channels [m, m + nm)) + bias (+ R), activation, stored at Y + at.
+static inline void store_out(const Geo *g, long at, v4 o, v4 b, int nm) {
+  v4 v = wasm_f32x4_add(o, b);
+  if (g->R) v = wasm_f32x4_add(v, nm == 4 ? wasm_v128_load(g->R + at) : load_partial(g->R + at, nm));
+  if (g->act.type != ACT_NONE) v = v_act(v, &g->act);
+  if (nm == 4) wasm_v128_store(g->Y + at, v);
+  else store_partial(g->Y + at, v, nm);
+}
+
 // Output channels [m0, m1) (m1 - m0 <= MCH, m0 a multiple of 8) of tiles [t0, t0 + nt):
-// the 36 GEMMs into Mb, then A^T Mb A + bias (+ R), activation, into Y.
+// the 36 GEMMs into Mb, then A^T Mb A + bias (+ R), activation, into Y (tiles with a value
+// that is not finite: tile_direct).
 static void gemm_out_block(const Geo *g, int t0, int nt, int m0, int m1, const f32 *V, f32 *Mb) {
   int C = g->C, Cp = g->Cp, TB = g->TB, M = g->M;
   int p0 = m0 / NR, p1 = (m1 + NR - 1) / NR;
@@ -166,25 +222,30 @@ static void gemm_out_block(const Geo *g, int t0, int nt, int m0, int m1, const f
     for (int m = m0; m < m1; m += 4) {
       int nm = imin(4, m1 - m);
       const f32 *mb = Mb + (long)tt * MCH + (m - m0);
-      v4 s[6][4];
+      v4 s[6][4], sum = wasm_f32x4_splat(0.0f);
       for (int i = 0; i < 6; i++) {
         v4 row[6];
 #pragma clang loop unroll(full)
         for (int j = 0; j < 6; j++) row[j] = wasm_v128_load(mb + (i * 6 + j) * xs);
         out1d(row, s[i]);
+#pragma clang loop unroll(full)
+        for (int j = 0; j < 4; j++) sum = wasm_f32x4_add(sum, s[i][j]);
       }
       v4 b = wasm_v128_load(g->bias + m);
+      // every A^T Mb A output is a combination of the s values: all finite unless their sum is not
+      // (an overflowing sum of finite values only sends the tile to the exact path)
+      v4 nonfinite = wasm_f32x4_ne(wasm_f32x4_sub(sum, sum), wasm_f32x4_splat(0.0f));
+      if (__builtin_expect(wasm_v128_any_true(nonfinite), 0)) {
+        v4 o[4][4];
+        tile_direct(g, n, oy0, ox0, ny, nx, m, o);
+        for (int y = 0; y < ny; y++)
+          for (int x = 0; x < nx; x++) store_out(g, (((long)n * g->OH + oy0 + y) * g->OW + ox0 + x) * M + m, o[y][x], b, nm);
+        continue;
+      }
       for (int x = 0; x < nx; x++) {
         v4 col[6] = {s[0][x], s[1][x], s[2][x], s[3][x], s[4][x], s[5][x]}, o[4];
         out1d(col, o);
-        for (int y = 0; y < ny; y++) {
-          long at = (((long)n * g->OH + oy0 + y) * g->OW + ox0 + x) * M + m;
-          v4 v = wasm_f32x4_add(o[y], b);
-          if (g->R) v = wasm_f32x4_add(v, nm == 4 ? wasm_v128_load(g->R + at) : load_partial(g->R + at, nm));
-          if (g->act.type != ACT_NONE) v = v_act(v, &g->act);
-          if (nm == 4) wasm_v128_store(g->Y + at, v);
-          else store_partial(g->Y + at, v, nm);
-        }
+        for (int y = 0; y < ny; y++) store_out(g, (((long)n * g->OH + oy0 + y) * g->OW + ox0 + x) * M + m, o[y], b, nm);
       }
     }
   }
