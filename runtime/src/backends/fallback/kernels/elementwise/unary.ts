@@ -38,9 +38,10 @@ function sigmoid(v: number): number {
 }
 
 const UNARY: Record<string, (a: Attrs) => UnaryOp> = {
+  // `v < 0 ? 0 : v`, not `v > 0 ? v : 0`: NaN passes through, as in onnxruntime
   Relu: () => ({
-    f: (v) => (v > 0 ? v : 0),
-    row: (x, y, n) => { for (let i = 0; i < n; i++) { const v = x[i]!; y[i] = v > 0 ? v : 0; } },
+    f: (v) => (v < 0 ? 0 : v),
+    row: (x, y, n) => { for (let i = 0; i < n; i++) { const v = x[i]!; y[i] = v < 0 ? 0 : v; } },
     big: (v) => (v > 0n ? v : 0n),
   }),
   LeakyRelu: (a) => {
