@@ -144,7 +144,7 @@ def test_each_chain_joins_its_kernel(tmp_path) -> None:  # type: ignore[no-untyp
     assert len(res) == 4 and "conv_res_relu_skip" in res
     assert _bound(d, "conv_res_relu_Conv", "outputs") == ["conv_res_relu_y"]
     code = _code(d, "gemm_relu_res_Gemm")
-    assert re.search(r"let x = act\(", code) and "fn act(x: f32) -> f32 { return max(x, 0.0); }" in code
+    assert re.search(r"let x = act\(", code) and "fn act(x: f32) -> f32 { return select(x, 0.0, x < 0.0); }" in code
 
 
 def test_epilogue_operands_broadcast_by_index(tmp_path) -> None:  # type: ignore[no-untyped-def]

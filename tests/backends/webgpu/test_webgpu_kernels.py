@@ -410,7 +410,7 @@ def test_descriptor_fields_and_alignment(tmp_path) -> None:  # type: ignore[no-u
         for i in range(len(k["inputs"]) + len(k["outputs"])):
             assert f"@binding({i})" in s["code"]
     # the fused activation went into the conv shaders
-    assert any("fn act(x: f32) -> f32 { return max(x, 0.0); }" in s["code"] for s in shaders)
+    assert any("fn act(x: f32) -> f32 { return select(x, 0.0, x < 0.0); }" in s["code"] for s in shaders)
 
 
 def test_unsupported_op_names_node_op_and_backend(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -20,16 +20,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from webdnn.backends.webgpu.wgsl import (
+    MINMAX_NAN,
+    NAN,
     NEG_INF,
+    POS_INF,
     Ctx,
     Dispatch,
     Shader,
     Unsupported,
     arith_type,
     broadcast_strides,
+    clamp_keep_nan,
     dot,
     f32,
     ins,
+    keep_nan,
     literal,
     map_dispatch,
     narrow,
@@ -104,19 +109,20 @@ _SOFTPLUS = "select(log(1.0 + exp(x)), x, x > 20.0)"
 
 # f32 unary ops: WGSL expression of x (attrs substituted by _unary_expr).
 UNARY: dict[str, str] = {
-    "Relu": "max(x, 0.0)",
+    "Relu": "select(x, 0.0, x < 0.0)",
     "LeakyRelu": "select(x * ALPHA, x, x >= 0.0)",
     "Elu": "select(ALPHA * (exp(x) - 1.0), x, x >= 0.0)",
     "Selu": "GAMMA * select(ALPHA * (exp(x) - 1.0), x, x > 0.0)",
     "Celu": "max(0.0, x) + min(0.0, ALPHA * (exp(x / ALPHA) - 1.0))",
     "Sigmoid": "1.0 / (1.0 + exp(-x))",
-    "HardSigmoid": "clamp(ALPHA * x + BETA, 0.0, 1.0)",
-    "HardSwish": "x * clamp(x / 6.0 + 0.5, 0.0, 1.0)",
+    "HardSigmoid": clamp_keep_nan("(ALPHA * x + BETA)", 0.0, 1.0),
+    "HardSwish": f"x * {clamp_keep_nan('(x / 6.0 + 0.5)', 0.0, 1.0)}",
     "Softplus": _SOFTPLUS,
     "Softsign": "x / (1.0 + abs(x))",
     "Tanh": "tanh(clamp(x, -15.0, 15.0))",
     "Exp": "exp(x)",
-    "Log": f"select(log(x), {NEG_INF}, x == 0.0)",  # software GPUs' log(0) is finite
+    # software GPUs' log(0) is finite, and log(x < 0) too
+    "Log": f"select(select(log(x), {NEG_INF}, x == 0.0), {NAN}, x < 0.0)",
     "Sqrt": "sqrt(x)",
     "Reciprocal": "1.0 / x",
     "Neg": "-x",
@@ -152,11 +158,22 @@ UNARY.update({"Sin": "sincos_(x).x", "Cos": "sincos_(x).y", "Tan": "(sincos_(x).
 for _op, _fn in {"Asin": "asin", "Acos": "acos", "Atan": "atan",
                  "Sinh": "sinh", "Cosh": "cosh", "Asinh": "asinh", "Acosh": "acosh", "Atanh": "atanh"}.items():
     UNARY[_op] = f"{_fn}(x)"
+# outside the domain: NaN (and atanh(+-1) = +-inf), which WGSL leaves to the implementation
+UNARY["Asin"] = f"select(asin(x), {NAN}, abs(x) > 1.0)"
+UNARY["Acos"] = f"select(acos(x), {NAN}, abs(x) > 1.0)"
+UNARY["Acosh"] = f"select(acosh(x), {NAN}, x < 1.0)"
+UNARY["Atanh"] = f"select(select(atanh(x), {NAN}, abs(x) > 1.0), sign(x) * {POS_INF}, abs(x) == 1.0)"
+# ops whose expression already gives NaN for NaN (comparisons + selects) or, as onnxruntime, 0;
+# every other unary op is wrapped in keep_nan (the transcendental builtins of software GPUs
+# turn NaN into numbers)
+_NAN_SAFE = frozenset({"Relu", "LeakyRelu", "HardSigmoid", "HardSwish", "Neg", "Abs", "Identity",
+                       "ThresholdedRelu", "Shrink"})
 UNARY["Shrink"] = "select(select(0.0, x - BIAS, x > LAMBD), x + BIAS, x < -LAMBD)"
 
 BINARY: dict[str, str] = {
     "Add": "a + b", "Sub": "a - b", "Mul": "a * b", "Div": "a / b", "Pow": "pow_(a, b)",
-    "Max": "max(a, b)", "Min": "min(a, b)", "Sum": "a + b", "Mean": "a + b", "PRelu": "select(a * b, a, a >= 0.0)",
+    "Max": "max_nan(a, b)", "Min": "min_nan(a, b)", "Sum": "a + b", "Mean": "a + b",
+    "PRelu": "select(a * b, a, a >= 0.0)",
     "Mod": "a - b * trunc(a / b)",
 }
 # integer (i32 / u32 arithmetic types: int32, int16, int8, uint8) forms
@@ -212,13 +229,8 @@ def _unary_expr(node: Node) -> str:
             return "0.5 * x * (1.0 + tanh(clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0)))"
         return "0.5 * x * (1.0 + erf_(x * 0.7071067811865476))"
     if op == "Clip":
-        e = "x"
         lo, hi = float(node.attrs.get("min", -math.inf)), float(node.attrs.get("max", math.inf))
-        if lo != -math.inf:
-            e = f"max({e}, {f32(lo)})"
-        if hi != math.inf:
-            e = f"min({e}, {f32(hi)})"
-        return e
+        return clamp_keep_nan("x", None if lo == -math.inf else lo, None if hi == math.inf else hi)
     e = UNARY[op]
     for key in ("alpha", "beta", "gamma", "bias", "lambd"):
         if key.upper() in e:
@@ -280,7 +292,11 @@ def _unary(node: Node, args: list[str]) -> Expr:
         helpers = (_erf_helpers(),)
     if "sincos_" in UNARY.get(node.op_type, ""):
         helpers = (_TRIG,)
-    return Expr(f"({_subst(_unary_expr(node), 'x', args[0])})", helpers)
+    code = _subst(_unary_expr(node), "x", args[0])
+    if node.op_type not in _NAN_SAFE and node.op_type != "Clip":
+        x = args[0] if re.fullmatch(r"\w+", args[0]) else f"({args[0]})"
+        code = keep_nan(code, x)
+    return Expr(f"({code})", helpers)
 
 
 @_expression("Not")
@@ -325,7 +341,7 @@ def _binary(node: Node, args: list[str]) -> Expr:
         else:
             need_float(*xs, y)
         expr = BINARY[op]
-        helpers = (_POW,) if op == "Pow" else ()
+        helpers = (_POW,) if op == "Pow" else (MINMAX_NAN,) if op in ("Max", "Min") else ()
     elif t == "vec2<u32>" and op in I64_BINARY:
         expr, helpers = I64_BINARY[op], (_LT64, _I64)
     elif t in ("i32", "u32") and (op in INT_BINARY or op == "Mod"):

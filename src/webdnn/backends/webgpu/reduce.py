@@ -7,6 +7,8 @@ row, then a tree reduction in workgroup memory (`wg_<op>`) combines the 64 parti
 from __future__ import annotations
 
 from webdnn.backends.webgpu.wgsl import (
+    MINMAX_NAN,
+    NAN,
     NEG_INF,
     POS_INF,
     Ctx,
@@ -66,7 +68,9 @@ REDUCE: dict[str, tuple[str, str, str, str]] = {
     "ReduceL2": ("0.0", "x * x", "a + b", "sqrt(s)"),
     "ReduceSumSquare": ("0.0", "x * x", "a + b", "s"),
     "ReduceLogSum": ("0.0", "x", "a + b", "log(s)"),
-    "ReduceLogSumExp": ("0.0", "exp(x - mx)", "a + b", "log(s) + mx"),
+    # a row max that is NaN or infinite is the result (as onnxruntime: NaN, inf, or -inf for all -inf)
+    "ReduceLogSumExp": ("0.0", "exp(x - mx)", "a + b",
+                        "select(mx, log(s) + mx, (bitcast<u32>(mx) & 0x7fffffffu) < 0x7f800000u)"),
 }
 
 
@@ -88,11 +92,11 @@ def _reduce(ctx: Ctx, op: str, x: Value, y: Value, axes: list[int]) -> Dispatch:
     off = f"{unravel('r', red_shape, 'q')}\n        let x = {sh.at(x, 'base + ' + dot('q', [st[a] for a in axes]))};"
     pre = ""
     if op == "ReduceLogSumExp":
-        helpers += wg_reduce("max", "max(a, b)")
+        helpers += MINMAX_NAN + wg_reduce("max", "max_nan(a, b)")
         pre = f"""var m = {NEG_INF};
     for (var r = lid; r < {u32(r)}; r = r + {WG}u) {{
         {off}
-        m = max(m, x);
+        m = max_nan(m, x);
     }}
     let mx = wg_max(m, lid);
     """
@@ -135,15 +139,20 @@ def softmax(ctx: Ctx, node: Node) -> list[Dispatch]:
     sh = Shader(ctx)
     bx, by = sh.read(x), sh.write(y)
     at = f"(row / {u32(inner)}) * {u32(n * inner)} + row % {u32(inner)} + j * {u32(inner)}"
+    # As onnxruntime: a row holding NaN or +inf, or only -inf, is NaN throughout (the max keeps
+    # NaN; a row whose max is not finite is written NaN); -inf entries of other rows are exactly
+    # 0 (LogSoftmax: -inf).
     out = "x - mx - log(s)" if node.op_type == "LogSoftmax" else "exp(x - mx) / s"
+    out = f"select({NAN}, {out}, finite)"
     body = f"""var m = {NEG_INF};
-    for (var j = lid; j < {u32(n)}; j = j + {WG}u) {{ m = max(m, {bx}[{at}]); }}
+    for (var j = lid; j < {u32(n)}; j = j + {WG}u) {{ m = max_nan(m, {bx}[{at}]); }}
     let mx = wg_max(m, lid);
+    let finite = (bitcast<u32>(mx) & 0x7fffffffu) < 0x7f800000u;
     var acc = 0.0;
     for (var j = lid; j < {u32(n)}; j = j + {WG}u) {{ acc = acc + exp({bx}[{at}] - mx); }}
     let s = wg_sum(acc, lid);
     for (var j = lid; j < {u32(n)}; j = j + {WG}u) {{ let x = {bx}[{at}]; {by}[{at}] = {out}; }}"""
-    helpers = SHARED + wg_reduce("max", "max(a, b)") + wg_reduce("sum", "a + b")
+    helpers = SHARED + MINMAX_NAN + wg_reduce("max", "max_nan(a, b)") + wg_reduce("sum", "a + b")
     return [rowwise_dispatch(sh, rows, body, helpers, WG * 4)]
 
 

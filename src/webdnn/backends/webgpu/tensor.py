@@ -6,8 +6,10 @@ Each is an index map: one thread per output element (per output word for packed 
 see wgsl.map_dispatch) computes the source element and copies it, so every dtype moves
 through the same kernels. Concat and Split of unpacked dtypes are one copy dispatch per
 input/output; a packed Concat is one dispatch that picks the input per element.
-Indices (int32 or int64, whose low word is used: indices fit in 32 bits) are read at run
-time; negative ones count from the end, out-of-range ones are clamped.
+Indices (int32 or int64) are read at run time; negative ones count from the end, out-of-range
+ones are clamped to [0, dim) (a shader cannot raise; the fallback and wasm backends do, the
+webgl backend clamps the same way; constant indices are checked at conversion). An int64
+index beyond the int32 range saturates before the clamp, so 2**32 + 1 is not taken for 1.
 """
 
 from __future__ import annotations
@@ -48,12 +50,26 @@ def _index_map(ctx: Ctx, x: Value, y: Value, index: str, coords: bool = True, pr
 
 
 def index_i32(sh: Shader, v: Value, idx: str) -> str:
-    """Element `idx` of an int32/int64 index tensor as i32."""
+    """Element `idx` of an int32/int64 index tensor as i32 (an int64 beyond the i32 range saturates)."""
     if v.dtype == DType.INT64:
-        return f"bitcast<i32>({sh.read(v, 'vec2<u32>')}[{idx}].x)"
+        return f"index64({sh.read(v, 'vec2<u32>')}[{idx}])"
     if v.dtype == DType.INT32:
         return f"{sh.read(v, 'i32')}[{idx}]"
     raise Unsupported(f"indices must be int32 or int64, not {v.dtype.value if v.dtype else '?'}")
+
+
+# int64 (low, high words) to i32, saturating: in range when the high word extends the low word's sign
+INDEX64 = """fn index64(v: vec2<u32>) -> i32 {
+    let lo = bitcast<i32>(v.x);
+    let hi = bitcast<i32>(v.y);
+    if (hi == (lo >> 31u)) { return lo; }
+    return select(2147483647i, -2147483647i - 1i, hi < 0i);
+}
+"""
+
+
+def _index_helpers(*code: str) -> str:
+    return INDEX64 if any("index64(" in c for c in code) else ""
 
 
 def _norm(k: str, dim: int) -> str:
@@ -222,7 +238,7 @@ def gather(ctx: Ctx, node: Node) -> list[Dispatch]:
     k = index_i32(sh, idx, f"(i / {u32(inner)}) % {u32(n_idx)}")
     pre = f"let kk = {_norm(k, dim)};"
     src = sh.at(x, f"((i / {u32(inner * n_idx)}) * {u32(dim)} + kk) * {u32(inner)} + i % {u32(inner)}")
-    return [map_dispatch(sh, y, pre, src)]
+    return [map_dispatch(sh, y, pre, src, _index_helpers(pre))]
 
 
 @register("GatherElements")
@@ -235,7 +251,7 @@ def gather_elements(ctx: Ctx, node: Node) -> list[Dispatch]:
     k = index_i32(sh, idx, "i")
     index = dot("c", [0 if d == axis else s for d, s in enumerate(st)], f"kk * {u32(st[axis])}")
     pre = f"{unravel('i', shape(y))}\n    let kk = {_norm(k, xs[axis])};"
-    return [map_dispatch(sh, y, pre, sh.at(x, index))]
+    return [map_dispatch(sh, y, pre, sh.at(x, index), _index_helpers(pre))]
 
 
 def _nd_offset(sh: Shader, x_shape: tuple[int, ...], idx: Value, batch_dims: int, t: str) -> str:
@@ -263,7 +279,7 @@ def gather_nd(ctx: Ctx, node: Node) -> list[Dispatch]:
     slice_ = prod(xs[bd + shape(idx)[-1]:])
     sh = Shader(ctx)
     pre = f"let t = i / {u32(slice_)};\n    {_nd_offset(sh, xs, idx, bd, 't')}"
-    return [map_dispatch(sh, y, pre, sh.at(x, f"off + i % {u32(slice_)}"))]
+    return [map_dispatch(sh, y, pre, sh.at(x, f"off + i % {u32(slice_)}"), _index_helpers(pre))]
 
 
 _SCATTER = {"none": "u", "add": "v + u", "mul": "v * u", "max": "max(v, u)", "min": "min(v, u)"}
@@ -288,7 +304,7 @@ def scatter_nd(ctx: Ctx, node: Node) -> list[Dispatch]:
                   f"    if (i >= off && i < off + {u32(slice_)}) {{",
                   f"        let u = {sh.at(upd, f't * {u32(slice_)} + i - off')};",
                   f"        v = {_SCATTER[red]};", "    }", "}"]
-    return [map_dispatch(sh, y, "\n    ".join(lines), "v")]
+    return [map_dispatch(sh, y, "\n    ".join(lines), "v", _index_helpers(*lines))]
 
 
 @register("OneHot")
@@ -309,7 +325,8 @@ def one_hot(ctx: Ctx, node: Node) -> list[Dispatch]:
     else:
         k = index_i32(sh, idx, at)
     pre = f"var k = {k};\n    if (k < 0i) {{ k = k + {depth}i; }}"
-    return [map_dispatch(sh, y, pre, f"select({off}, {on}, k == i32((i / {u32(inner)}) % {u32(depth)}))")]
+    return [map_dispatch(sh, y, pre, f"select({off}, {on}, k == i32((i / {u32(inner)}) % {u32(depth)}))",
+                         _index_helpers(pre))]
 
 
 @register("Trilu")

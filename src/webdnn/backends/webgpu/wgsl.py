@@ -309,32 +309,61 @@ def ceil_div(a: int, b: int) -> int:
 ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh")
 
 
+# NaN in, NaN out, as onnxruntime: WGSL leaves max/min/clamp of NaN unspecified (SwiftShader's
+# give the bound), SwiftShader's exp/log/tanh/sign of NaN give numbers, and `x != x` may be
+# folded away. So bounds are a comparison and a select (`x < 0 ? 0 : x` is false for NaN: as
+# cheap as max), and transcendental results are replaced by x where x's bits say NaN.
+def is_nan(x: str) -> str:
+    """WGSL bool: f32 `x` (a name or a simple expression, read more than once) is NaN, tested on its bits."""
+    return f"((bitcast<u32>({x}) & 0x7fffffffu) > 0x7f800000u)"
+
+
+def keep_nan(expr: str, x: str) -> str:
+    """`expr`, or x itself where x is NaN."""
+    return f"select({expr}, {x}, {is_nan(x)})"
+
+
+def clamp_keep_nan(x: str, lo: float | None, hi: float | None) -> str:
+    """min(max(x, lo), hi) (hi wins when lo > hi, as onnxruntime) keeping NaN; None: no bound."""
+    if lo is not None and hi is not None and lo > hi:
+        lo = hi
+    e = x
+    if lo is not None:
+        e = f"select({x}, {f32(lo)}, {x} < {f32(lo)})"
+    if hi is not None:
+        e = f"select({e}, {f32(hi)}, {x} > {f32(hi)})"
+    return e
+
+
+# f32 max/min that give NaN if either operand is NaN, as onnxruntime's Max/Min and Softmax's row max
+# (WGSL's max/min leave NaN unspecified)
+MINMAX_NAN = (
+    f"fn max_nan(a: f32, b: f32) -> f32 {{ return select(b, a, a > b || {is_nan('a')}); }}\n"
+    f"fn min_nan(a: f32, b: f32) -> f32 {{ return select(b, a, a < b || {is_nan('a')}); }}\n"
+)
+
+
 def activation_expr(spec: dict[str, Any] | None, x: str) -> str:
-    """The WGSL expression applying a fused activation (attrs["activation"]) to f32 `x`."""
+    """The WGSL expression applying a fused activation (attrs["activation"]) to f32 `x` (a name)."""
     if not spec:
         return x
     t = spec.get("type")
     if t == "Relu":
-        return f"max({x}, 0.0)"
+        return f"select({x}, 0.0, {x} < 0.0)"
     if t == "Clip":
         lo, hi = float(spec.get("min", -math.inf)), float(spec.get("max", math.inf))
-        e = x
-        if lo != -math.inf:
-            e = f"max({e}, {f32(lo)})"
-        if hi != math.inf:
-            e = f"min({e}, {f32(hi)})"
-        return e
+        return clamp_keep_nan(x, None if lo == -math.inf else lo, None if hi == math.inf else hi)
     if t == "LeakyRelu":
         return f"select({x} * {f32(float(spec.get('alpha', 0.01)))}, {x}, {x} >= 0.0)"
     if t == "Sigmoid":
-        return f"(1.0 / (1.0 + exp(-{x})))"
+        return keep_nan(f"(1.0 / (1.0 + exp(-{x})))", x)
     if t == "HardSigmoid":
         a, b = float(spec.get("alpha", 0.2)), float(spec.get("beta", 0.5))
-        return f"clamp({f32(a)} * {x} + {f32(b)}, 0.0, 1.0)"
+        return clamp_keep_nan(f"({f32(a)} * {x} + {f32(b)})", 0.0, 1.0)
     if t == "HardSwish":
-        return f"({x} * clamp({x} / 6.0 + 0.5, 0.0, 1.0))"
+        return f"({x} * {clamp_keep_nan(f'({x} / 6.0 + 0.5)', 0.0, 1.0)})"
     if t == "Tanh":
-        return f"tanh(clamp({x}, -15.0, 15.0))"
+        return keep_nan(f"tanh(clamp({x}, -15.0, 15.0))", x)
     raise Unsupported(f"fused activation {t!r}")
 
 
