@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from webdnn.backends.webgl.core import FLOATS, INTS, Ctx, Pass, attr_float, ins, kernel, need_float, shape
-from webdnn.backends.webgl.glsl import LOG, SIGMOID, TANH, flt
+from webdnn.backends.webgl.glsl import LOG, SIGMOID, TANH, clamp_keep_nan, flt, is_nan, keep_nan
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
 
@@ -33,6 +33,24 @@ float erf_(float x) {
 }
 """
 SOFTPLUS = "float softplus_(float x) { return max(x, 0.0) + log(1.0 + exp(-abs(x))); }\n"
+NAN = "uintBitsToFloat(0x7fc00000u)"
+INF = "uintBitsToFloat(0x7f800000u)"
+# sin/cos/tan: the builtins of software GPUs err by ~2e-4 (the fp32 tolerance is 1e-4), so, as the
+# webgpu backend: Cody-Waite reduction by pi/2 and cephes' minimax polynomials on [-pi/4, pi/4]
+SINCOS = """
+vec2 sincos_(float x) {
+  float k = round(x * 0.63661977236758134);
+  float r = ((x - k * 1.5703125) - k * 4.8375129699707031e-4) - k * 7.5497899548918821e-8;
+  float z = r * r;
+  float s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
+  float c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
+  int q = int(k) & 3;
+  if (q == 0) return vec2(s, c);
+  if (q == 1) return vec2(c, -s);
+  if (q == 2) return vec2(-s, -c);
+  return vec2(-c, s);
+}
+"""
 POW = """
 float pow_(float a, float b) {
   if (b == 0.0) return 1.0;
@@ -55,12 +73,15 @@ def _unary_expr(node: Node) -> tuple[tuple[str, ...], str]:
     """(helper blocks, GLSL expression of `x`) for a unary op."""
     op = node.op_type
     simple = {
-        "Relu": "max(x, 0.0)", "Exp": "exp(x)", "Sqrt": "sqrt(x)", "Reciprocal": "1.0 / x",
+        "Relu": "x < 0.0 ? 0.0 : x", "Exp": "exp(x)", "Sqrt": "sqrt(x)", "Reciprocal": "1.0 / x",
         "Neg": "-x", "Abs": "abs(x)", "Floor": "floor(x)", "Ceil": "ceil(x)", "Round": "roundEven(x)",
-        "Sign": "sign(x)", "Sin": "sin(x)", "Cos": "cos(x)", "Tan": "tan(x)", "Asin": "asin(x)",
-        "Acos": "acos(x)", "Atan": "atan(x)", "Asinh": "asinh(x)", "Acosh": "acosh(x)", "Atanh": "atanh(x)",
+        "Sign": "sign(x)", "Atan": "atan(x)", "Asinh": "asinh(x)",
+        # outside the domain: NaN (atanh(+-1) = +-inf), which GLSL leaves undefined
+        "Asin": f"abs(x) > 1.0 ? {NAN} : asin(x)", "Acos": f"abs(x) > 1.0 ? {NAN} : acos(x)",
+        "Acosh": f"x < 1.0 ? {NAN} : acosh(x)",
+        "Atanh": f"abs(x) > 1.0 ? {NAN} : (abs(x) == 1.0 ? sign(x) * {INF} : atanh(x))",
         "Sinh": "0.5 * (exp(x) - exp(-x))", "Cosh": "0.5 * (exp(x) + exp(-x))",
-        "Softsign": "x / (1.0 + abs(x))", "HardSwish": "x * clamp(x / 6.0 + 0.5, 0.0, 1.0)",
+        "Softsign": "x / (1.0 + abs(x))", "HardSwish": f"x * {clamp_keep_nan('(x / 6.0 + 0.5)', 0.0, 1.0)}",
         "Identity": "x", "Dropout": "x",
         "Reshape": "x", "Flatten": "x", "Squeeze": "x", "Unsqueeze": "x",
     }
@@ -68,6 +89,8 @@ def _unary_expr(node: Node) -> tuple[tuple[str, ...], str]:
         return (), simple[op]
     if op == "Log":
         return (LOG,), "log_(x)"
+    if op in ("Sin", "Cos", "Tan"):
+        return (SINCOS,), {"Sin": "sincos_(x)[0]", "Cos": "sincos_(x)[1]", "Tan": "sincos_(x)[0] / sincos_(x)[1]"}[op]
     if op == "Sigmoid":
         return (SIGMOID,), "sigmoid_(x)"
     if op == "Tanh":
@@ -93,11 +116,12 @@ def _unary_expr(node: Node) -> tuple[tuple[str, ...], str]:
         a = _a(node, "alpha", 1.0)
         return (), f"max(x, 0.0) + min(0.0, {a} * (exp(x / {a}) - 1.0))"
     if op == "HardSigmoid":
-        return (), f"clamp({_a(node, 'alpha', 0.2)} * x + {_a(node, 'beta', 0.5)}, 0.0, 1.0)"
+        return (), clamp_keep_nan(f"({_a(node, 'alpha', 0.2)} * x + {_a(node, 'beta', 0.5)})", 0.0, 1.0)
     if op == "ThresholdedRelu":
         return (), f"x > {_a(node, 'alpha', 1.0)} ? x : 0.0"
     if op == "Clip":
-        return (), f"min(max(x, {_a(node, 'min', -math.inf)}), {_a(node, 'max', math.inf)})"
+        lo, hi = attr_float(node.attrs.get("min", -math.inf)), attr_float(node.attrs.get("max", math.inf))
+        return (), clamp_keep_nan("x", None if lo == -math.inf else lo, None if hi == math.inf else hi)
     if op in ("Cast", "CastLike"):
         to = node.outputs[0].dtype
         if to == DType.BOOL:
@@ -143,17 +167,28 @@ def wrap_int(dtype: DType | None, expr: str) -> str:
     return f"({expr})"
 
 
+# Float ops whose expression gives NaN for NaN by itself (comparisons and choices, sign flips)
+# or, as onnxruntime, a number (ThresholdedRelu, Shrink: 0); every other float op is wrapped in
+# keep_nan, since SwiftShader's exp/log/sign/... of NaN are numbers.
+NAN_SAFE = frozenset({"Relu", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "Neg", "Abs", "ThresholdedRelu",
+                      "Shrink", "Cast", "CastLike", "IsNaN", "IsInf", "Not"})
+
+
 def _unary(node: Node, ctx: Ctx, x: str) -> Expr:
     src = node.inputs[0]
     assert src is not None
-    if node.op_type not in MOVES and not (node.op_type in INT_EXACT and src.dtype in INTS):
+    int_exact = node.op_type in INT_EXACT and src.dtype in INTS
+    if node.op_type not in MOVES and not int_exact:
         _need_f32(node, ctx, [src])
     helpers, expr = _unary_expr(node)
-    return Expr(_subst(expr, x=x), helpers)
+    code = _subst(expr, x=x)
+    if node.op_type not in NAN_SAFE and node.op_type not in MOVES and not int_exact:
+        code = keep_nan(code, _paren(x))
+    return Expr(code, helpers)
 
 
 BINARY = {
-    "Add": "a + b", "Sub": "a - b", "Mul": "a * b", "Div": "a / b", "Max": "max(a, b)", "Min": "min(a, b)",
+    "Add": "a + b", "Sub": "a - b", "Mul": "a * b", "Div": "a / b", "Max": "max_nan(a, b)", "Min": "min_nan(a, b)",
     "PRelu": "a < 0.0 ? a * b : a",
     "Equal": "a == b ? 1.0 : 0.0", "Less": "a < b ? 1.0 : 0.0", "Greater": "a > b ? 1.0 : 0.0",
     "LessOrEqual": "a <= b ? 1.0 : 0.0", "GreaterOrEqual": "a >= b ? 1.0 : 0.0",
@@ -161,6 +196,11 @@ BINARY = {
     "Xor": "((a != 0.0) != (b != 0.0)) ? 1.0 : 0.0",
 }
 COMPARE = frozenset({"Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor"})
+# Max/Min: NaN if either operand is NaN, as onnxruntime (GLSL's max/min leave it undefined)
+MINMAX_NAN = (
+    f"float max_nan(float a, float b) {{ return (a > b || {is_nan('a')}) ? a : b; }}\n"
+    f"float min_nan(float a, float b) {{ return (a < b || {is_nan('a')}) ? a : b; }}\n"
+)
 
 
 def _need_f32(node: Node, ctx: Ctx, vals: list[Value]) -> None:
@@ -236,13 +276,14 @@ def _binary(node: Node, ctx: Ctx, args: list[str]) -> Expr:
     if op == "Pow":
         helpers, expr = _pow_expr(node)
         return Expr(_subst(expr, a=args[0], b=args[1]), (helpers,) if helpers else ())
+    helpers = (MINMAX_NAN,) if op in ("Max", "Min") else ()
     if op in ("Sum", "Mean") or (op in ("Max", "Min") and len(args) > 2):
-        f = {"Sum": "a + b", "Mean": "a + b", "Max": "max(a, b)", "Min": "min(a, b)"}[op]
+        f = {"Sum": "a + b", "Mean": "a + b", "Max": "max_nan(a, b)", "Min": "min_nan(a, b)"}[op]
         acc = args[0]
         for r in args[1:]:  # left to right, as the fallback kernel sums
             acc = "(" + _subst(f, a=acc, b=r) + ")"
-        return Expr(f"{acc} / {flt(len(args))}" if op == "Mean" else acc)
-    return Expr(_subst(BINARY[op], a=args[0], b=args[1]))
+        return Expr(f"{acc} / {flt(len(args))}" if op == "Mean" else acc, helpers)
+    return Expr(_subst(BINARY[op], a=args[0], b=args[1]), helpers)
 
 
 @dataclass(frozen=True)

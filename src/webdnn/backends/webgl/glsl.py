@@ -169,10 +169,20 @@ def broadcast_index(out_shape: Sequence[int], in_shape: Sequence[int], prefix: s
     return linear(terms)
 
 
+def norm_index(var: str, dim: int) -> str:
+    """GLSL statements turning float index `var` (an integer value) into the int `var`_i in [0, dim):
+    negative from the end, then clamped. The clamp is done on the float, before int(), which is
+    undefined beyond the int range (an int64 index of 2**32 + 1 arrives as 4294967296.0)."""
+    v = f"{var}_i"
+    return (f"if ({var} < 0.0) {var} += {flt(dim)}; "
+            f"int {v} = int(clamp({var}, 0.0, {flt(max(dim - 1, 0))}));")
+
+
 ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh")
 
 TANH = """
 float tanh_(float x) {
+  if ((floatBitsToUint(x) & 0x7fffffffu) > 0x7f800000u) return x;
   float a = abs(x);
   if (a < 0.0625) { float x2 = x * x; return x * (1.0 + x2 * (-0.33333334 + x2 * (0.13333334 + x2 * -0.053968254))); }
   float t = exp(-2.0 * a);
@@ -181,6 +191,7 @@ float tanh_(float x) {
 """
 SIGMOID = """
 float sigmoid_(float x) {
+  if ((floatBitsToUint(x) & 0x7fffffffu) > 0x7f800000u) return x;
   if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
   float e = exp(x);
   return e / (1.0 + e);
@@ -195,25 +206,53 @@ def _num(spec: dict[str, Any], key: str, default: float) -> float:
     return float(v)
 
 
+# NaN in, NaN out, as onnxruntime: GLSL leaves min/max/clamp of NaN undefined (SwiftShader's
+# give the bound) and SwiftShader's exp/log/sign of NaN give numbers. So bounds are a comparison
+# and a choice (`v < 0.0 ? 0.0 : v` is false for NaN: as cheap as max), and transcendental
+# results are replaced by v where v's bits say NaN (`v != v` may be folded away).
+def is_nan(v: str) -> str:
+    """GLSL bool: float `v` (a name) is NaN, tested on its bits."""
+    return f"((floatBitsToUint({v}) & 0x7fffffffu) > 0x7f800000u)"
+
+
+def keep_nan(expr: str, v: str) -> str:
+    """`expr`, or v itself where v is NaN."""
+    return f"({is_nan(v)} ? {v} : {expr})"
+
+
+def clamp_keep_nan(v: str, lo: float | None, hi: float | None) -> str:
+    """min(max(v, lo), hi) (hi wins when lo > hi, as onnxruntime) keeping NaN; None: no bound.
+    `v` is a name or a cheap expression (it is repeated)."""
+    if lo is not None and hi is not None and lo > hi:
+        lo = hi
+    e = v
+    if lo is not None:
+        e = f"({v} < {flt(lo)} ? {flt(lo)} : {v})"
+    if hi is not None:
+        e = f"({v} > {flt(hi)} ? {flt(hi)} : {e})"
+    return e
+
+
 def activation(spec: dict[str, Any] | None) -> str:
     """GLSL `float act(float v)` for a fused activation spec (attrs["activation"]); identity if None."""
     if spec is None:
         return "float act(float v) { return v; }\n"
     t = spec["type"]
     if t == "Relu":
-        return "float act(float v) { return max(v, 0.0); }\n"
+        return "float act(float v) { return v < 0.0 ? 0.0 : v; }\n"
     if t == "Clip":
         lo, hi = _num(spec, "min", -math.inf), _num(spec, "max", math.inf)
-        return f"float act(float v) {{ return min(max(v, {flt(lo)}), {flt(hi)}); }}\n"
+        e = clamp_keep_nan("v", None if lo == -math.inf else lo, None if hi == math.inf else hi)
+        return f"float act(float v) {{ return {e}; }}\n"
     if t == "LeakyRelu":
         return f"float act(float v) {{ return v < 0.0 ? v * {flt(_num(spec, 'alpha', 0.01))} : v; }}\n"
     if t == "Sigmoid":
         return SIGMOID + "float act(float v) { return sigmoid_(v); }\n"
     if t == "HardSigmoid":
         a, b = _num(spec, "alpha", 0.2), _num(spec, "beta", 0.5)
-        return f"float act(float v) {{ return clamp({flt(a)} * v + {flt(b)}, 0.0, 1.0); }}\n"
+        return f"float act(float v) {{ float t = {flt(a)} * v + {flt(b)}; return {clamp_keep_nan('t', 0.0, 1.0)}; }}\n"
     if t == "HardSwish":
-        return "float act(float v) { return v * clamp(v / 6.0 + 0.5, 0.0, 1.0); }\n"
+        return f"float act(float v) {{ float t = v / 6.0 + 0.5; return v * {clamp_keep_nan('t', 0.0, 1.0)}; }}\n"
     if t == "Tanh":
         return TANH + "float act(float v) { return tanh_(v); }\n"
     raise ValueError(f"unknown fused activation {t!r} (known: {', '.join(ACTIVATIONS)})")

@@ -1,22 +1,17 @@
 """Indexing kernels: GatherElements, GatherND, ScatterND, OneHot, Trilu. Index tensors are
 read per fragment (they may be computed at run time); negative indices count from the
-end and out-of-range ones are clamped (a shader cannot throw). ScatterND has each output
-element walk every update tuple in order, so duplicate indices and reductions give the
-sequential result."""
+end and out-of-range ones are clamped to [0, dim) (a shader cannot throw; the fallback and
+wasm backends raise, the webgpu backend clamps the same way; constant indices are checked
+at conversion). ScatterND has each output element walk every update tuple in order, so
+duplicate indices and reductions give the sequential result."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, shape
-from webdnn.backends.webgl.glsl import coords, flt, linear, strides
+from webdnn.backends.webgl.glsl import coords, flt, linear, norm_index, strides
 from webdnn.ir.graph import Node
-
-
-def _norm(var: str, dim: int) -> str:
-    """GLSL statements turning float index `var` into a clamped non-negative int `var`_i."""
-    v = f"{var}_i"
-    return f"int {v} = int({var}); if ({v} < 0) {v} += {dim}; {v} = clamp({v}, 0, {max(dim - 1, 0)});"
 
 
 @kernel("GatherElements")
@@ -28,7 +23,7 @@ def _gather_elements(node: Node, ctx: Ctx) -> list[Pass]:
     terms = [(f"c{d}", xst[d]) for d in range(len(xs)) if d != axis]
     body = (
         f"float compute(int o) {{ {coords('o', ys, 'c')}\n"
-        f"  float k = X1(o); {_norm('k', xs[axis])}\n"
+        f"  float k = X1(o); {norm_index('k', xs[axis])}\n"
         f"  return X0({linear(terms)} + k_i * {xst[axis]}); }}\n"
     )
     return [Pass("GatherElements", node.name, [x, ind], node.outputs[0], body)]
@@ -49,7 +44,8 @@ def _gather_nd(node: Node, ctx: Ctx) -> list[Pass]:
     lines = ["float compute(int o) {", f"  int t = o / {slice_}; int i = o % {slice_};",
              f"  int off = (t / {max(per_batch, 1)}) * {batch_stride} + i;"]
     for j in range(k):
-        lines.append(f"  float q{j} = X1(t * {k} + {j}); {_norm(f'q{j}', xs[b + j])} off += q{j}_i * {xst[b + j]};")
+        norm = norm_index(f"q{j}", xs[b + j])
+        lines.append(f"  float q{j} = X1(t * {k} + {j}); {norm} off += q{j}_i * {xst[b + j]};")
     lines += ["  return X0(off);", "}"]
     return [Pass("GatherND", node.name, [x, ind], node.outputs[0], "\n".join(lines))]
 
@@ -71,7 +67,7 @@ def _scatter_nd(node: Node, ctx: Ctx) -> list[Pass]:
     lines = ["float compute(int o) {", "  float v = X0(o);", f"  for (int t = 0; t < {tuples}; t++) {{",
              "    int off = 0;"]
     for j in range(k):
-        lines.append(f"    float q{j} = X1(t * {k} + {j}); {_norm(f'q{j}', xs[j])} off += q{j}_i * {xst[j]};")
+        lines.append(f"    float q{j} = X1(t * {k} + {j}); {norm_index(f'q{j}', xs[j])} off += q{j}_i * {xst[j]};")
     lines += [f"    if (o >= off && o < off + {slice_}) {{ float u = X2(t * {slice_} + o - off); v = {combine}; }}",
               "  }", "  return v;", "}"]
     return [Pass("ScatterND", node.name, [x, ind, upd], node.outputs[0], "\n".join(lines))]

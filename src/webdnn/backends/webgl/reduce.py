@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, need_float, shape
-from webdnn.backends.webgl.glsl import LOG, broadcast_index, coords, flt, linear, strides
+from webdnn.backends.webgl.glsl import LOG, broadcast_index, coords, flt, is_nan, keep_nan, linear, strides
 from webdnn.ir.graph import Node, Value
 
 NEG_INF = flt(-np.inf)
@@ -66,8 +66,9 @@ def _reduce(node: Node, ctx: Ctx) -> list[Pass]:
         body_loop = "float v = X0(b + {i});"
         lines += [f"  float m = {NEG_INF};",
                   f"  for (int r = 0; r < {n}; r++) {{ {coords('r', red_dims, 'r')} "
-                  f"{body_loop.format(i=loop_idx)} m = max(m, v); }}",
-                  "  if (isinf(m)) return m;",
+                  f"{body_loop.format(i=loop_idx)} m = (v > m || {is_nan('v')}) ? v : m; }}",
+                  # a NaN or infinite max is the result, as onnxruntime's (-inf for a row of -inf)
+                  "  if ((floatBitsToUint(m) & 0x7fffffffu) >= 0x7f800000u) return m;",
                   "  float acc = 0.0;",
                   f"  for (int r = 0; r < {n}; r++) {{ {coords('r', red_dims, 'r')} "
                   f"{body_loop.format(i=loop_idx)} acc += exp(v - m); }}",
@@ -94,11 +95,15 @@ def _softmax(node: Node, ctx: Ctx) -> list[Pass]:
         n, inner = xs[axis], int(np.prod(xs[axis + 1 :], dtype=np.int64))
     rows = int(np.prod(xs, dtype=np.int64)) // max(n, 1)
     stats = ctx.scratch(node.outputs[0].name + ".stats", (rows, 2))
+    # As onnxruntime: a row holding NaN or +inf, or only -inf, is NaN throughout; -inf entries
+    # of other rows are exactly 0 (LogSoftmax: -inf). The max keeps NaN, and a row whose max is
+    # not finite gets NaN for both statistics, which the second pass passes on.
     stats_body = (
         "float compute(int o) {\n"
         f"  int r = o / 2; int b = (r / {inner}) * {n * inner} + r % {inner};\n"
         f"  float m = {NEG_INF};\n"
-        f"  for (int k = 0; k < {n}; k++) m = max(m, X0(b + k * {inner}));\n"
+        f"  for (int k = 0; k < {n}; k++) {{ float v = X0(b + k * {inner}); m = (v > m || {is_nan('v')}) ? v : m; }}\n"
+        "  if ((floatBitsToUint(m) & 0x7fffffffu) >= 0x7f800000u) return uintBitsToFloat(0x7fc00000u);\n"
         "  if (o % 2 == 0) return m;\n"
         "  float s = 0.0;\n"
         f"  for (int k = 0; k < {n}; k++) s += exp(X0(b + k * {inner}) - m);\n"
@@ -108,7 +113,7 @@ def _softmax(node: Node, ctx: Ctx) -> list[Pass]:
     norm_body = (
         "float compute(int o) {\n"
         f"  int r = (o / {n * inner}) * {inner} + o % {inner};\n"
-        f"  float x = X0(o); float m = X1(2 * r); float s = X1(2 * r + 1);\n  return {out};\n}}\n"
+        f"  float x = X0(o); float m = X1(2 * r); float s = X1(2 * r + 1);\n  return {keep_nan(out, 'm')};\n}}\n"
     )
     return [
         Pass(node.op_type + ".stats", node.name + ".stats", [x], stats, stats_body),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, shape
-from webdnn.backends.webgl.glsl import coords, flt, linear, strides
+from webdnn.backends.webgl.glsl import coords, flt, linear, norm_index, strides
 from webdnn.ir.graph import Node, Value
 
 
@@ -177,7 +177,7 @@ def _gather(node: Node, ctx: Ctx) -> list[Pass]:
     body = (
         "float compute(int o) {\n"
         f"  int outer = o / {n * inner}; int j = (o / {inner}) % {n}; int i = o % {inner};\n"
-        f"  int k = int(X1(j)); if (k < 0) k += {dim}; k = clamp(k, 0, {dim - 1});\n"
-        f"  return X0((outer * {dim} + k) * {inner} + i);\n}}\n"
+        f"  float k = X1(j); {norm_index('k', dim)}\n"
+        f"  return X0((outer * {dim} + k_i) * {inner} + i);\n}}\n"
     )
     return [Pass("Gather", node.name, [x, ind], node.outputs[0], body)]
