@@ -9,6 +9,8 @@ handle negative indices). Canonical attributes:
 
 from __future__ import annotations
 
+import numpy as np
+
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
 from webdnn.ops._util import const_input, defaults, in_dtype, in_shape, norm_axis, set_out
@@ -30,6 +32,23 @@ INDEX_TYPES = frozenset({DType.INT64, DType.INT32})
 SCATTER_REDUCTIONS = ("none", "add", "mul", "max", "min")
 
 
+def _check_const_indices(node: Node, i: int, dims: tuple[int, ...], what: str = "") -> None:
+    """Constant indices (input i) must lie in [-dim, dim): a conversion error here, on every
+    backend (at run time the fallback and wasm kernels raise, the GPU kernels can only clamp).
+    `dims`: one dim for all indices, or one per position of the last axis (GatherND tuples)."""
+    v = node.input(i)
+    if v is None or v.const is None or v.const.size == 0 or not dims:
+        return
+    k = np.asarray(v.const, dtype=np.int64)
+    d = np.asarray(dims, dtype=np.int64) if len(dims) > 1 else np.int64(dims[0])
+    bad = (k < -d) | (k >= d)
+    if bad.any():
+        at = tuple(int(a) for a in np.argwhere(bad)[0])
+        dim = int(np.broadcast_to(d, k.shape)[at])
+        raise fail(node, f"constant {what or 'index'} {int(k[at])} at {list(at)} is out of range for a dim of {dim}"
+                         f" (allowed: {-dim} to {dim - 1})")
+
+
 @shape_rule("Gather")
 def _gather(node: Node, graph: Graph) -> None:
     all_inputs(node, 2)
@@ -38,6 +57,7 @@ def _gather(node: Node, graph: Graph) -> None:
     check_dtype(node, graph, 1, INDEX_TYPES, "indices must be int32 or int64")
     axis = norm_axis(node, int(node.attrs["axis"]), len(x))
     node.attrs["axis"] = axis
+    _check_const_indices(node, 1, (x[axis],))
     set_out(node, 0, in_dtype(node, 0), [*x[:axis], *idx, *x[axis + 1:]])
 
 
@@ -51,6 +71,7 @@ def _gather_elements(node: Node, graph: Graph) -> None:
     if len(idx) != len(x):
         raise fail(node, f"indices rank {len(idx)} differs from data rank {len(x)}")
     node.attrs["axis"] = axis
+    _check_const_indices(node, 1, (x[axis],))
     set_out(node, 0, in_dtype(node, 0), idx)
 
 
@@ -72,6 +93,7 @@ def _gather_nd(node: Node, graph: Graph) -> None:
     x, idx = in_shape(node, 0), in_shape(node, 1)
     b = int(node.attrs["batch_dims"])
     k = _nd_layout(node, x, idx, b)
+    _check_const_indices(node, 1, tuple(x[b:b + k]), "index tuple element")
     set_out(node, 0, in_dtype(node, 0), [*idx[:-1], *x[b + k:]])
 
 
@@ -86,6 +108,7 @@ def _scatter_nd(node: Node, graph: Graph) -> None:
     k = _nd_layout(node, x, idx, 0)
     if tuple(upd) != (*idx[:-1], *x[k:]) or in_dtype(node, 2) != in_dtype(node, 0):
         raise fail(node, f"updates {upd} must have shape {(*idx[:-1], *x[k:])} and the data's type")
+    _check_const_indices(node, 1, tuple(x[:k]), "index tuple element")
     set_out(node, 0, in_dtype(node, 0), x)
 
 
