@@ -4,9 +4,11 @@
 //   node runtime/tools/bench-webgpu-node.mjs out --warmup 3 --repeat 10
 // Without a GPU, point Dawn at Chromium's SwiftShader (a CPU Vulkan; correctness only):
 //   VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json LD_LIBRARY_PATH=/usr/lib/chromium node ...
+// --dump DIR writes every input and the last run's outputs there as raw little-endian files
+// (input-NAME.bin, output-NAME.bin), to check them against a reference.
 // Inputs are seeded pseudo-random (floats uniform in [-1, 1), integers 0, bools false), shaped as
 // the model was converted. Prints one JSON line: adapter, load, first run and per-run times (ms).
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { create } from "webgpu";
 import * as WebDNN from "../dist/webdnn.mjs";
@@ -17,6 +19,7 @@ const opt = (name, dflt) => {
   return i >= 0 ? Number(args[i + 1]) : dflt;
 };
 const model = args.find((a, i) => !a.startsWith("--") && (i === 0 || !args[i - 1].startsWith("--")));
+const dump = args.includes("--dump") ? args[args.indexOf("--dump") + 1] : undefined;
 if (!model) {
   console.error("usage: node bench-webgpu-node.mjs MODEL_DIR [--warmup N] [--repeat N] [--low-power]");
   process.exit(2);
@@ -56,10 +59,17 @@ await runner.run(inputs);
 const firstRunMs = performance.now() - s;
 for (let i = 0; i < warmup; i++) await runner.run(inputs);
 const times = [];
+let outs;
 for (let i = 0; i < repeat; i++) {
   s = performance.now();
-  await runner.run(inputs);
+  outs = await runner.run(inputs);
   times.push(performance.now() - s);
+}
+if (dump) {
+  const raw = (a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  mkdirSync(dump, { recursive: true });
+  for (const [name, a] of Object.entries(inputs)) writeFileSync(join(dump, `input-${name}.bin`), raw(a));
+  for (const [name, t] of Object.entries(outs ?? {})) writeFileSync(join(dump, `output-${name}.bin`), raw(t.data));
 }
 const sorted = [...times].sort((a, b) => a - b);
 const median = sorted.length ? sorted[Math.floor(sorted.length / 2)] : NaN;

@@ -241,8 +241,44 @@ def markdown(report: dict[str, Any], command: str) -> str:
         " adapter only. `webdnn bench --node-webgpu system --no-browser` does all of this and adds Node rows"
         " next to native onnxruntime.",
         "",
+        *_real_gpu_lines(),
     ]
     return "\n".join(out)
+
+
+REAL_GPU_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "bench", "results", "h200-webgpu-node.json")
+
+
+def _real_gpu_lines(path: str = REAL_GPU_JSON) -> list[str]:
+    """The recorded real-GPU run (bench/results/h200-webgpu-node.json, written on a lent GPU machine by the
+    script its `method` names), as a table; nothing when there is none."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        g = json.load(f)
+    out = [
+        f"### Measured on {g['machine']} ({g['date']}, WebDNN runtime at {g['webdnn_runtime_commit']})",
+        "",
+        g["method"],
+        "",
+        "| model | WebDNN webgpu | ORT Web webgpu | native onnxruntime CPU | PyTorch CUDA fp32 (native) |"
+        " WebDNN load | ORT Web load | max rel. err WebDNN / ORT Web |",
+        "|---|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for name, r in g["models"].items():
+        w, o = r["webdnn"], r["ort-web"]
+        ours, theirs = f"{w['medianMs']:.2f}", f"{o['medianMs']:.2f}"
+        if w["medianMs"] < o["medianMs"]:
+            ours = f"**{ours}**"
+        else:
+            theirs = f"**{theirs}**"
+        out.append(
+            f"| {name} | {ours} | {theirs} | {r['ort-cpu-ms']:.2f} |"
+            f" {_f(r.get('torch-cuda-fp32-ms'), '.2f')} | {w['loadMs']:.0f} | {o['loadMs']:.0f} |"
+            f" {w['max_rel_err']:.1e} / {o['max_rel_err']:.1e} |"
+        )
+    out.append("")
+    return out
 
 
 def chart(report: dict[str, Any], path: str) -> bool:
