@@ -61,6 +61,28 @@ def render(cases: list[Case], backends: list[BackendOps], reports: list[Report])
         "inputs are converted again with those inputs frozen into constants from the case's data "
         "(`conformance/freeze.py`, `--no-freeze` to turn off); the totals count them separately.",
         "",
+        "## Special values",
+        "",
+        "Every backend gives onnxruntime's answers on special values (`tests/e2e/test_special_values.py`, "
+        "fallback and wasm in Node, webgl and webgpu in Chromium): NaN passes through every activation, fused"
+        " into a Conv/Gemm/MatMul/Add epilogue or standalone, and through the unary math ops (ThresholdedRelu"
+        " and Shrink give 0 for NaN, as onnxruntime does); Log, Sqrt, Asin, Acos, Acosh and Atanh give NaN "
+        "outside their domain; Max and Min give NaN when an operand is NaN. Softmax and LogSoftmax give "
+        "exactly 0 (-inf) for -inf entries, and NaN throughout a row that holds a NaN or +inf or only -inf (a"
+        " fully masked attention row); e^x below about -87.3 is exactly 0. ReduceLogSumExp of a row whose max"
+        " is NaN or infinite is that max.",
+        "",
+        "Indices: constant Gather, GatherElements, GatherND and ScatterND indices outside [-dim, dim) are a "
+        "conversion error. Indices computed at run time that are out of range make the fallback and wasm "
+        "backends raise an `InputError` (`index k is out of range for a dim of n`); the webgl and webgpu "
+        "shaders cannot "
+        "raise, so both clamp in the same way: a negative index counts from the end, then the index is "
+        "clamped to [0, dim - 1] (int64 indices beyond the int32 range too).",
+        "",
+        "Not matched yet: MaxPool, GlobalMaxPool, ReduceMax/Min, ArgMax and Hardmax over NaN (onnxruntime "
+        "skips NaN there, inconsistently; WebDNN's backends propagate it), Pow with a NaN operand, and Cast "
+        "of NaN or infinities to integers (undefined in ONNX).",
+        "",
         "## Totals",
         "",
     ]
