@@ -19,7 +19,13 @@ def model_inputs(model_dir: str) -> list[dict[str, Any]]:
     path = os.path.join(model_dir, "manifest.json")
     try:
         with open(path, encoding="utf-8") as f:
-            specs = json.load(f)["inputs"]
+            manifest = json.load(f)
+        if not isinstance(manifest, dict) or manifest.get("format") != "webdnn-model":
+            raise ModelLoadError(
+                f"{path} is not a WebDNN model manifest (no \"format\": \"webdnn-model\"): {model_dir} holds no"
+                " converted model; convert one with `webdnn convert MODEL -o DIR`"
+            )
+        specs = manifest["inputs"]
         out = [{"name": str(s["name"]), "dtype": DType(s["dtype"]).value, "shape": [int(d) for d in s["shape"]]}
                for s in specs]
     except FileNotFoundError:
