@@ -8,7 +8,8 @@
 //          timeoutMs?, workers?, verbose?, only?: [case numbers to rerun], dumpDir?: (writes each
 //          case's descriptor there), edits?: [{target: "model/backend", descriptor: file}] (run these
 //          edited descriptors instead of random cases; the JSON line then lists every result),
-//          dist?: another runtime build's webdnn.mjs (default ../dist/webdnn.mjs)}
+//          dist?: another runtime build's webdnn.mjs (default ../dist/webdnn.mjs), threads?: wasm
+//          threads (default 1)}
 // Prints a summary and, last, one JSON line {cases, counts, byMutation, failures}; exits 1 on failures.
 //
 // Mutations (each case applies one, to one model on one backend):
@@ -22,8 +23,9 @@
 //
 // Outcomes: rejected (a WebDNNError at load or run), identical (outputs bit-identical to the
 // unmutated model's), semantic (different outputs from an edit that makes another valid model:
-// see SEMANTIC below), garbage, crash (any other exception, a wasm trap), hang (no answer in
-// timeoutMs).
+// see "which edits make another valid model" below), garbage, crash (any other exception, a wasm
+// trap), hang (no answer in timeoutMs). A case whose outputs differ is garbage unless every path the
+// edit changed is one of those.
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -54,12 +56,14 @@ const pick = (rng, xs) => xs[Math.floor(rng() * xs.length)];
 //    finite float is a valid model;
 //  - the fused activation of a wasm kernel's epilogue (code + its two floats): the descriptor keeps
 //    no other record of an activation the wasm lowering fused, so Relu -> Tanh is a valid model;
-//  - a kernel input rewired to another tensor of the same size and type that holds data at that
-//    point (the validator checks sizes and that the tensor was written and not overwritten since),
+//  - the operand strides of binary_f32 and bmm_f32 (STRIDES_AT);
+//  - a kernel input rewired to another tensor of a shape the op accepts that holds data at that
+//    point (the validator checks shapes and that the tensor was written and not overwritten since),
 //    and a graph output rewired likewise;
-//  - attributes that choose among valid behaviours without changing any size: modes, Slice starts
-//    and steps that stay inside the input, Pad's split of a total between begin and end, a perm or
-//    axis among equal dims.
+//  - attributes that choose among valid behaviours without changing any shape (PLAUSIBLE, given a
+//    value of the right kind, or deleted: the ONNX default): modes and flags, Pad's split of a total
+//    between begin and end, a perm or axis among equal dims, a window of another size, stride or
+//    dilation with the same output size; attributes no kernel reads (added ones).
 const FLOAT_KEYS = new Set(["alpha", "beta", "epsilon", "min", "max", "value", "bias", "lambd", "gamma",
   "cubic_coeff_a", "extrapolation_value", "scales", "roi", "values"]);
 const isFloat = (v) => typeof v === "number" || v === "NaN" || v === "Infinity" || v === "-Infinity";
@@ -97,8 +101,13 @@ const PLAUSIBLE = {
   kernel_shape: (v, old) => sameLength(v, old) && v.every((x) => isInt(x) && x >= 1),
   strides: (v, old) => sameLength(v, old) && v.every((x) => isInt(x) && x >= 1),
   dilations: (v, old) => sameLength(v, old) && v.every((x) => isInt(x) && x >= 1),
-  activation: (v) => v === undefined || (v !== null && typeof v === "object" && typeof v.type === "string"),
+  // null or absent: no activation (the runtime reads both so)
+  activation: (v) => v === undefined || v === null || (typeof v === "object" && typeof v.type === "string"),
 };
+// Strides of binary_f32's operands and bmm_f32's A, B, C, R: the validator lets through only strides
+// that tile the tensor (a permuted, reshaped or broadcast view of it); swapping two equal dims' strides
+// gives such a view too, a valid model that reads the operand transposed.
+const STRIDES_AT = { binary_f32: [8, 16], bmm_f32: [9, 24] };
 const ACT_AT = { gemm_f32: 8, conv2d_nhwc_f32: 21, dwconv2d_nhwc_f32: 18, binary_f32: 16, unary_f32: 3,
   conv2d_winograd_nhwc_f32: 14 };
 
@@ -133,6 +142,8 @@ function semanticReason(desc, edited, path) {
     }
     const at = ACT_AT[k.attrs.wasm.fn];
     if (at !== undefined && j >= at && j < at + 3) return "wasm fused activation";
+    const st = STRIDES_AT[k.attrs.wasm.fn];
+    if (st !== undefined && j >= st[0] && j < st[1] && isInt(now)) return "wasm operand strides";
     return null;
   }
   const attr = rest[0];
@@ -323,9 +334,9 @@ function fetchFrom(files) {
   };
 }
 
-async function runOnce(WebDNN, target, files) {
+async function runOnce(WebDNN, target, files, threads) {
   const runner = await WebDNN.load("http://fuzz.invalid/", {
-    backendOrder: [target.backend], fetch: fetchFrom(files), backendOptions: { wasm: { threads: 1 } },
+    backendOrder: [target.backend], fetch: fetchFrom(files), backendOptions: { wasm: { threads } },
   });
   try {
     const outs = await runner.run(target.feeds);
@@ -382,7 +393,8 @@ async function workerMain() {
   const WebDNN = await import(dist);
   const targets = loadTargets(spec).map((t) => ({ ...t, files: new Map(t.files) }));
   const baseline = [];
-  for (const t of targets) baseline.push(await runOnce(WebDNN, t, t.files));
+  const threads = spec.threads ?? 1;
+  for (const t of targets) baseline.push(await runOnce(WebDNN, t, t.files, threads));
   for (const i of ids) {
     parentPort.postMessage({ start: i });
     const c = spec.edits ? editCase(spec.edits[i], targets) : makeCase(spec.seed, i, targets);
@@ -391,7 +403,7 @@ async function workerMain() {
     const base = { i, target: t.name, kind: c.kind, paths: c.paths.map((p) => p.join(".")) };
     let outcome, detail = "";
     try {
-      const outs = await runOnce(WebDNN, t, c.files);
+      const outs = await runOnce(WebDNN, t, c.files, threads);
       const diff = sameOutputs(baseline[c.target], outs);
       if (diff === null) outcome = "identical";
       else if (c.semantic) [outcome, detail] = ["semantic", c.semantic];

@@ -194,6 +194,16 @@ def test_descriptor_fuzzer_finds_no_trap_hang_or_garbage(models) -> None:  # typ
     assert counts.get("rejected", 0) > CASES // 2
 
 
+@pytest.mark.node
+def test_descriptor_fuzzer_with_wasm_threads(models) -> None:  # type: ignore[no-untyped-def]
+    """The wasm backend with two threads (worker_threads running the kernels on a shared memory)."""
+    r = _fuzz(models, cases=CASES // 10, seed=SEED + 1, backends=["wasm"], threads=2, workers=1)
+    counts = r["counts"]
+    assert isinstance(counts, dict)
+    bad = {k: v for k, v in counts.items() if k in ("garbage", "crash", "hang") and v}
+    assert not bad, f"{bad}; first failures: {json.dumps(r['failures'][:10], indent=1)}"
+
+
 # ---- targeted edits: each check of the validator, with the message it gives -------------------------
 def _kernel(desc: dict, fn: str | None = None, op: str | None = None) -> dict:
     for k in desc["kernels"]:
