@@ -103,6 +103,9 @@ const CASES = [
   ["Sum", [f(3), f(3)], [f(3)], {}, { inputs: [f(3), i64(3)] }, /input types float32,int64 are not the output's float32/],
   ["Where", [[[3], "bool"], f(3), f(3)], [f(3)], {}, { inputs: [f(3), f(3), f(3)] }, /condition is float32, not bool/],
   ["Cast", [f(3)], [i64(3)], { to: 7 }, { attrs: { to: 6 } }, /the output is int64, attribute to 6 says int32/],
+  ["IsNaN", [f(2, 3)], [[[2, 3], "bool"]], {}, { outputs: [[[3, 3], "bool"]] }, /output has shape \[3, 3\], but .* give \[2, 3\]/],
+  ["IsInf", [f(3)], [[[3], "bool"]], {}, { attrs: { detect_negative: 2 } }, /detect_negative must be 0 or 1/],
+  ["Not", [[[3], "bool"]], [[[3], "bool"]], {}, { outputs: [[[4], "bool"]] }, /output has shape \[4\]/],
 ];
 
 for (const [op, ins, outs, attrs, change, message] of CASES) {

@@ -4,12 +4,13 @@
 // calling `f`. Integer tensors (Relu, Neg, Abs, Sign, Clip) use `f` on numbers, or
 // `big` for int64.
 
-import { attrFloat, attrInt, attrString } from "../attrs.js";
+import { attrFloat, attrString } from "../attrs.js";
 import { registerKernel, type Attrs, type TensorView } from "../registry.js";
 import {
   expectDType, fail, FLOATS, isFastFloat, need, numReader, numWriter, NUMERIC, type FloatArray,
 } from "./common.js";
 import { erf } from "./erf.js";
+import { expectShape, flag } from "../shape.js";
 
 interface UnaryOp {
   f: (x: number) => number;
@@ -183,13 +184,21 @@ registerKernel(Object.keys(UNARY), (inputs, outputs, attrs, op) => {
   return unaryKernel(op, UNARY[op]!(attrs), x, y);
 });
 
+/** `y` is a bool tensor of x's shape (the loop runs over y and reads x at the same index). */
+function boolOf(op: string, x: TensorView, y: TensorView): void {
+  if (y.dtype !== "bool") throw fail(op, `output is ${y.dtype}, not bool`);
+  expectShape(op, y, x.shape);
+}
+
 registerKernel(["IsNaN", "IsInf"], (inputs, outputs, attrs, op) => {
   const x = need(inputs[0], op, "input");
-  const y = need(outputs[0], op, "output").data as Uint8Array;
+  const out = need(outputs[0], op, "output");
   expectDType(op, x, FLOATS);
+  boolOf(op, x, out);
+  const y = out.data as Uint8Array;
   const r = numReader(x);
-  const neg = attrInt(attrs, "detect_negative", 1) !== 0;
-  const pos = attrInt(attrs, "detect_positive", 1) !== 0;
+  const neg = flag(op, attrs, "detect_negative", 1);
+  const pos = flag(op, attrs, "detect_positive", 1);
   const test = op === "IsNaN"
     ? (v: number) => v !== v
     : (v: number) => (v === Infinity && pos) || (v === -Infinity && neg);
@@ -199,8 +208,12 @@ registerKernel(["IsNaN", "IsInf"], (inputs, outputs, attrs, op) => {
 });
 
 registerKernel("Not", (inputs, outputs, _attrs, op) => {
-  const x = need(inputs[0], op, "input").data as Uint8Array;
-  const y = need(outputs[0], op, "output").data as Uint8Array;
+  const xv = need(inputs[0], op, "input");
+  const yv = need(outputs[0], op, "output");
+  if (xv.dtype !== "bool") throw fail(op, `input is ${xv.dtype}, not bool`);
+  boolOf(op, xv, yv);
+  const x = xv.data as Uint8Array;
+  const y = yv.data as Uint8Array;
   return () => {
     for (let i = 0; i < y.length; i++) y[i] = x[i] ? 0 : 1;
   };
