@@ -83,6 +83,7 @@ const CASES = [
   ["Pad", [f(2, 0)], [f(2, 2)], { pads: [0, 1, 0, 1], mode: "constant" }, { attrs: { mode: "wrap" } }, /cannot pad an empty axis/],
   ["Trilu", [f(3, 3)], [f(3, 3)], { upper: 1 }, { inputs: [f(9)], outputs: [f(9)] }, /must have at least 2 dims/],
   ["Trilu", [f(3, 3)], [f(3, 3)], { upper: 1 }, { attrs: { upper: 2 } }, /upper must be 0 or 1/],
+  ["Trilu", [f(3, 3)], [f(3, 3)], { upper: 1, k: 1 }, { attrs: { k: 1e308 } }, /attribute 'k' must be an integer, got 1e\+308/],
   ["Gather", [f(3, 2), i64(2)], [f(2, 2)], { axis: 0 }, { attrs: { axis: 2 } }, /axis 2 is outside the input's 2 dims/],
   ["Gather", [f(3, 2), i64(2)], [f(2, 2)], { axis: 0 }, { attrs: { axis: 1 } }, /output has shape \[2, 2\], but .* give \[3, 2\]/],
   ["GatherElements", [f(3, 2), i64(2, 2)], [f(2, 2)], { axis: 0 }, { inputs: [f(3, 2), i64(2, 3)], outputs: [f(2, 3)] }, /do not fit data/],

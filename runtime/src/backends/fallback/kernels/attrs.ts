@@ -22,17 +22,19 @@ export function attrFloat(a: Attrs, key: string, dflt?: number): number {
   return toFloat(x, key);
 }
 
+// Integers must be exact doubles (|x| <= 2^53): a larger one (1e308 is an "integer" to JS) is no
+// int64 an exporter wrote, and index arithmetic with it would be inexact.
 export function attrInt(a: Attrs, key: string, dflt?: number): number {
   const x = a[key];
   if (x === undefined && dflt !== undefined) return dflt;
-  if (typeof x !== "number" || !Number.isInteger(x)) throw bad(key, "an integer", x);
+  if (typeof x !== "number" || !Number.isSafeInteger(x)) throw bad(key, "an integer", x);
   return x;
 }
 
 export function attrInts(a: Attrs, key: string, dflt?: readonly number[]): number[] {
   const x = a[key];
   if (x === undefined && dflt !== undefined) return [...dflt];
-  if (!Array.isArray(x) || !x.every((v) => typeof v === "number" && Number.isInteger(v))) {
+  if (!Array.isArray(x) || !x.every((v) => typeof v === "number" && Number.isSafeInteger(v))) {
     throw bad(key, "a list of integers", x);
   }
   return x as number[];
