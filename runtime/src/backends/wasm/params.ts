@@ -258,6 +258,7 @@ const SCHEMA: Record<string, Schema> = {
   softmax_f32: {
     params: "X:in Y:out rows cols",
     check: ({ v, t }) => {
+      req(v.cols! >= 1 || v.rows === 0, "cols must be >= 1 (rows of nothing would still be looped over)");
       if (t.X) req(t.X.shape.length > 0 && t.X.shape[t.X.shape.length - 1] === v.cols, `cols ${v.cols} is not X's last dim (shape ${show(t.X.shape)})`);
       return { bytes: { X: 4 * v.rows! * v.cols!, Y: 4 * v.rows! * v.cols! } };
     },
@@ -267,6 +268,7 @@ const SCHEMA: Record<string, Schema> = {
     params: "X:in G:in B:in? Y:out rows cols eps:f",
     check: ({ v, t, k }) => {
       const { rows, cols } = v as Record<string, number>;
+      req(cols >= 1 || rows === 0, "cols must be >= 1 (rows of nothing would still be looped over)");
       if (t.X) {
         const r = t.X.shape.length;
         const a = attrInt(k, "axis", -1);

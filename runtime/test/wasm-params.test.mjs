@@ -1,0 +1,67 @@
+// The wasm parameter checks (src/backends/wasm/params.ts) on hand-made descriptors, for the rules a
+// single edit of a converted model cannot reach (tests/e2e/test_descriptor_fuzz.py covers the rest
+// on real descriptors): loop counts over zero-size tensors, 32-bit index overflow in a window.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { build } from "esbuild";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), "webdnn-wasm-params-test-"));
+let mod;
+try {
+  const outfile = join(tmp, "bundle.mjs");
+  await build({
+    stdin: {
+      contents: 'export { checkWasmParams } from "./params.ts";\nexport { DescriptorError } from "../../errors.ts";',
+      resolveDir: join(here, "..", "src", "backends", "wasm"), loader: "ts",
+    },
+    bundle: true, format: "esm", platform: "neutral", outfile, logLevel: "error",
+  });
+  mod = await import(pathToFileURL(outfile).href);
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
+const { checkWasmParams, DescriptorError } = mod;
+
+const tensor = (name, shape, offset = 0) => {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return { name, dtype: "float32", shape, memory: "arena", offset, byteLength: 4 * n };
+};
+const desc = (tensors, kernel, stackBytes = 0) => ({
+  tensors, kernels: [{ op: kernel.op, name: "k", inputs: kernel.inputs, outputs: kernel.outputs, attrs: kernel.attrs }],
+  wasm: { abi: 2, stackBytes }, jsKernels: [],
+});
+
+test("softmax_f32 over rows of nothing is refused (2^31 empty rows would still be looped over)", () => {
+  const ok = desc([tensor("x", [2, 3]), tensor("y", [2, 3], 32)],
+    { op: "Softmax", inputs: [0], outputs: [1], attrs: { axis: 1, wasm: { fn: "softmax_f32", params: [{ in: 0 }, { out: 0 }, 2, 3] } } });
+  checkWasmParams(ok);
+  const empty = desc([tensor("x", [2147483647, 0]), tensor("y", [2147483647, 0])],
+    { op: "Softmax", inputs: [0], outputs: [1], attrs: { axis: 1, wasm: { fn: "softmax_f32", params: [{ in: 0 }, { out: 0 }, 2147483647, 0] } } });
+  assert.throws(() => checkWasmParams(empty), (e) => e instanceof DescriptorError && /cols must be >= 1/.test(e.message));
+});
+
+test("layernorm_f32 over rows of nothing is refused", () => {
+  const ln = (rows, cols, shape) => desc([tensor("x", shape), tensor("g", [cols]), tensor("y", shape)],
+    { op: "LayerNormalization", inputs: [0, 1], outputs: [2], attrs: { axis: -1, epsilon: 1e-5, wasm: { fn: "layernorm_f32", params: [{ in: 0 }, { in: 1 }, 0, { out: 0 }, rows, cols, { f: 1e-5 }] } } });
+  checkWasmParams(ln(2, 3, [2, 3]));
+  assert.throws(() => checkWasmParams(ln(2147483647, 0, [2147483647, 0])), /cols must be >= 1/);
+});
+
+test("pool2d_nhwc_f32: a window whose coordinates overflow the kernel's 32-bit arithmetic is refused", () => {
+  // H = 1, 2^31 - 2 pads above, stride 2^31 - 1: the output rule gives OH = 1 and o*S - P + k*D stays in
+  // range; with a second tap row 2^30 below (KH = 2, dilation 2^30) OH is still 1 but k*D - P passes 2^31.
+  const pool = (kh, dh) => {
+    const attrs = { kernel_shape: [kh, 1], strides: [2147483647, 1], dilations: [dh, 1], pads: [2147483646, 0, 0, 0], ceil_mode: 0 };
+    return desc([tensor("x", [1, 1, 1, 4]), tensor("y", [1, 1, 1, 4], 16)], {
+      op: "MaxPool", inputs: [0], outputs: [1],
+      attrs: { ...attrs, wasm: { fn: "pool2d_nhwc_f32", params: [{ in: 0 }, { out: 0 }, 1, 1, 1, 4, 1, 1, kh, 1, 2147483647, 1, 2147483646, 0, 0, 0, dh, 1, 0] } },
+    });
+  };
+  checkWasmParams(pool(1, 1));
+  assert.throws(() => checkWasmParams(pool(2, 2 ** 30)), /coordinates overflow 32 bits/);
+});
