@@ -1,0 +1,34 @@
+"""`make demo`'s path: EfficientNet-Lite0 with its ImageNet weights on scikit-image's cat photo, converted and run
+on the wasm backend in headless Chromium, gives onnxruntime's label; the second run reuses the conversion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from webdnn import demo
+from webdnn.zoo.pretrained import PretrainedUnavailableError
+
+
+@pytest.mark.browser
+def test_demo_labels_the_cat_on_wasm(tmp_path: Path, browser, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = str(tmp_path / "demo")
+    try:
+        res = demo.run_demo(out=out, repeat=3, browser=browser)
+    except PretrainedUnavailableError as e:
+        pytest.skip(str(e))
+    assert res.backend == "wasm" and res.converted
+    assert res.ok, f"logits differ from onnxruntime's by {res.max_abs_err:.3g}"
+    assert res.top5[0][0] == res.ref_top5[0][0] == "Egyptian cat"
+    assert [n for n, _ in res.top5] == [n for n, _ in res.ref_top5] == [
+        "Egyptian cat", "tabby", "tiger cat", "lynx", "Siamese cat"
+    ]
+    assert abs(res.top5[0][1] - 0.381) < 2e-3
+    assert res.runs == 3 and res.median_ms > 0
+
+    # The command itself: the cached conversion is reused, the label is printed, the exit status is 0.
+    assert demo.main(["--out", out, "--repeat", "2"], browser=browser) == 0
+    printed = capsys.readouterr().out
+    assert "reusing" in printed and "converted for" not in printed
+    assert "answer: Egyptian cat (38.1%)" in printed and "MISMATCH" not in printed
