@@ -156,7 +156,7 @@ def report(res: DemoResult) -> str:
     lines = [
         "",
         f"{res.photo.name}: top-5 ImageNet classes",
-        f"     {head:<34} onnxruntime (CPU)",
+        f"     {head:<33} onnxruntime (CPU)",
     ]
     for i, ((a, pa), (b, pb)) in enumerate(zip(res.top5, res.ref_top5, strict=True), 1):
         lines.append(f"  {i}. {a:<24}{pa:7.1%}   {b:<24}{pb:7.1%}")
