@@ -65,3 +65,12 @@ test("pool2d_nhwc_f32: a window whose coordinates overflow the kernel's 32-bit a
   checkWasmParams(pool(1, 1));
   assert.throws(() => checkWasmParams(pool(2, 2 ** 30)), /coordinates overflow 32 bits/);
 });
+
+test("binary_f32 on an empty tensor: accepted as the converter writes it, refused where the kernel would divide by zero or read away", () => {
+  // Mul of x[2, 0, 4] by itself: dims collapse to [1, 1, 2, 0], strides [0, 0, 0, 1]
+  const mul = (dims, a) => desc([tensor("x", [2, 0, 4]), tensor("y", [2, 0, 4])],
+    { op: "Mul", inputs: [0, 0], outputs: [1], attrs: { wasm: { fn: "binary_f32", params: [{ in: 0 }, { in: 1 }, { out: 0 }, 2, ...dims, ...a, ...a, 0, { f: 0 }, { f: 0 }] } } });
+  checkWasmParams(mul([1, 1, 2, 0], [0, 0, 0, 1]));
+  assert.throws(() => checkWasmParams(mul([1, 1, 4, 0], [0, 0, 0, 1])), /rows of d3 = 0 elements: 4 of them would divide by zero/);
+  assert.throws(() => checkWasmParams(mul([1, 1, 2, 0], [0, 0, 1000, 1])), /an empty call's row strides must be 0/);
+});

@@ -237,8 +237,11 @@ const SCHEMA: Record<string, Schema> = {
       const v = c.v as Record<string, number>;
       req(v.op === BINARY[c.k.op], `operation ${v.op} is not that of ${c.k.op} (${BINARY[c.k.op]})`);
       const dims = [v.d0!, v.d1!, v.d2!, v.d3!];
-      req(dims.every((d) => d >= 1), "dims must be >= 1");
+      // an empty output is fine, but the kernel divides by the row length d3 once a thread has 4 rows
+      req(v.d3! >= 1 || v.d0! * v.d1! * v.d2! < 4, `rows of d3 = 0 elements: ${v.d0! * v.d1! * v.d2!} of them would divide by zero`);
       req(v.a3! <= 1 && v.b3! <= 1, "the innermost strides must be 0 or 1");
+      // an empty call still takes each row's first operand element: its rows must not move
+      if (dims.includes(0)) req([0, 1, 2].every((i) => dims[i] === 1 || (v[`a${i}`] === 0 && v[`b${i}`] === 0)), "an empty call's row strides must be 0");
       return {
         bytes: { Y: 4 * prod(dims) },
         views: { A: { dims, strides: [v.a0!, v.a1!, v.a2!, v.a3!], broadcast: true }, B: { dims, strides: [v.b0!, v.b1!, v.b2!, v.b3!], broadcast: true } },
@@ -344,7 +347,6 @@ const SCHEMA: Record<string, Schema> = {
     check: ({ v, t, k }) => {
       const dims = [0, 1, 2, 3, 4, 5].map((i) => v[`d${i}`]!);
       const strides = [0, 1, 2, 3, 4, 5].map((i) => v[`s${i}`]!);
-      req(dims.every((d) => d >= 1), "dims must be >= 1");
       const x = t.X, y = t.Y;
       if (x && y) {
         req(v.esz === itemSize(x.dtype) && x.dtype === y.dtype, `element size ${v.esz} does not match ${x.dtype} -> ${y.dtype}`);
@@ -411,6 +413,7 @@ function transposeParams(shape: readonly number[], perm: readonly number[]): [nu
  * stride is the product of the dims below (a permuted row-major layout), the last product the size.
  */
 function checkView(view: View, elements: number): void {
+  if (view.dims.includes(0)) return; // an empty view touches nothing
   const axes = view.dims.map((d, i) => [d, view.strides[i]!] as const).filter(([d]) => d > 1);
   const moving = axes.filter(([, s]) => s !== 0).sort((a, b) => a[1] - b[1]);
   req(view.broadcast || moving.length === axes.length, `strides ${show(view.strides)} repeat elements of an output (dims ${show(view.dims)})`);
