@@ -314,6 +314,7 @@ EDITS: list[tuple[str, str, Callable[[dict], object], str]] = [
      r"strides \[0, 0, 0, 0, 20, 1\] are not those of X's shape"),
     ("misc/wasm", "transpose element size", _p("transpose_any", 2, 4), r"element size 4 does not match int64"),
     ("transformer/wasm", "bmm chunk", _p("bmm_f32", 26, 12), r"NC 12 must be a multiple of 8"),
+    ("misc/wasm", "bmm empty sum", _p("bmm_f32", 8, 0), r"batch dims, M, N and K must be >= 1"),
     ("transformer/wasm", "bmm softmax flag", _p("bmm_f32", 25, 0), r"flags 0 differ from attrs.softmax true"),
     ("transformer/wasm", "bmm alpha", _p("bmm_f32", 24, {"f": 0.5}), r"alpha 0.5 differs from attrs.alpha 0.25"),
     ("transformer/wasm", "bmm A stride", _p("bmm_f32", 11, 16), r"A .*do not tile a tensor of 256 elements"),

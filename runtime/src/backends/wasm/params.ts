@@ -365,7 +365,7 @@ const SCHEMA: Record<string, Schema> = {
     params: "A:in B:in C:out R:in? d0 d1 M N K sA0 sA1 sAm sAk sB0 sB1 sBk sBn sC0 sC1 sCm sR0 sR1 sRm sRn alpha:f flags:0-1 NC",
     check: ({ v, k }) => {
       const { d0, d1, M, N, K, flags, NC } = v as Record<string, number>;
-      req(d0 >= 1 && d1 >= 1 && M >= 1 && N >= 1, "batch dims, M and N must be >= 1");
+      req(d0 >= 1 && d1 >= 1 && M >= 1 && N >= 1 && K >= 1, "batch dims, M, N and K must be >= 1");
       req(NC >= NR && NC % NR === 0 && NC <= ceil(N, NR) * NR, `NC ${NC} must be a multiple of ${NR} in ${NR}..${ceil(N, NR) * NR}`);
       req(!(flags & 1) || NC >= N, `the fused softmax needs whole rows: NC ${NC} < N ${N}`);
       req(flags === (k.attrs.softmax === true ? 1 : 0), `flags ${flags} differ from attrs.softmax ${JSON.stringify(k.attrs.softmax)}`);
