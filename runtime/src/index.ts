@@ -3,6 +3,7 @@
 //   const runner = await WebDNN.load("models/resnet50/", { backendOrder: ["wasm", "fallback"] });
 //   const { output } = await runner.run({ input: new Float32Array(3 * 224 * 224) });
 export { load } from "./loader.js";
+export { clearCache } from "./cache.js";
 export type { LoadOptions, Progress, SkippedBackend } from "./loader.js";
 export { Runner } from "./runner.js";
 export type { Tensor, InputValue, GpuBufferValue, GpuTensor, RunOptions } from "./runner.js";
@@ -15,3 +16,7 @@ export type { WasmOptions } from "./backends/wasm/index.js";
 export type { WebGPUOptions } from "./backends/webgpu/index.js";
 export { supportedOps as fallbackSupportedOps } from "./backends/fallback/kernels/index.js";
 export const version = "0.1.0";
+/** Image pre/post-processing: pixels -> input tensor (Pillow-exact resize, crop, normalize), tensor -> ImageData,
+ *  softmax / top-k (see image.ts). */
+export * as image from "./image.js";
+export type { RGBAImage, ImageSource, ToTensorOptions, FromTensorOptions, ImageTensor, TopKEntry } from "./image.js";
