@@ -61,7 +61,10 @@ async function readFile(path: string, onBytes?: ByteProgress): Promise<Uint8Arra
 }
 
 export async function readJSON(url: string, fetchImpl?: typeof fetch): Promise<unknown> {
-  const bytes = await readBytes(url, undefined, fetchImpl);
+  return parseJSON(await readBytes(url, undefined, fetchImpl), url);
+}
+
+export function parseJSON(bytes: Uint8Array, url: string): unknown {
   try {
     return JSON.parse(new TextDecoder().decode(bytes));
   } catch (e) {

@@ -2,10 +2,11 @@
 // download only that backend's descriptor and weights (with progress), verify, run.
 
 import { BACKENDS, DEFAULT_ORDER } from "./backends/index.js";
+import { DEFAULT_CACHE_NAME, ModelCache } from "./cache.js";
 import { crc32 } from "./crc32.js";
 import { checkDescriptorMatchesManifest, validateDescriptor, validateManifest, type Descriptor } from "./descriptor.js";
-import { BackendUnavailableError, byteSize, DescriptorError } from "./errors.js";
-import { readBytes, readJSON, resolve } from "./fetch.js";
+import { BackendUnavailableError, byteSize, DescriptorError, LoadError } from "./errors.js";
+import { parseJSON, readBytes, resolve } from "./fetch.js";
 import { Runner } from "./runner.js";
 
 export interface Progress {
@@ -13,6 +14,8 @@ export interface Progress {
   loadedBytes: number;
   totalBytes: number;
   backend?: string;
+  /** Of loadedBytes, those read from the model cache (LoadOptions.cache) instead of the network. */
+  cachedBytes?: number;
 }
 
 export interface LoadOptions {
@@ -23,16 +26,46 @@ export interface LoadOptions {
   fetch?: typeof fetch;
   /** Backend-specific options, by backend name, e.g. { wasm: { threads: 2 } } (see WasmOptions). */
   backendOptions?: Record<string, unknown>;
+  /** Opt-in model cache: true (the Cache Storage cache "webdnn-models") or a cache name. The manifest, the
+   *  chosen backend's descriptor and its weights are stored there once verified, and later loads of the same
+   *  URLs read them from there without the network. If what the cache holds fails a check (a model converted
+   *  again at the same URL), those entries are evicted and the model is loaded from the network once more.
+   *  Does nothing where the Cache API is missing (Node, insecure origins). clearCache() empties it. */
+  cache?: boolean | string;
 }
 
 /** A backend of backendOrder that load() passed over, and why (Runner.backendInfo.skipped). */
 export interface SkippedBackend { backend: string; reason: string }
 
 export async function load(url: string, options: LoadOptions = {}): Promise<Runner> {
+  const cache = options.cache ? await ModelCache.open(options.cache === true ? DEFAULT_CACHE_NAME : options.cache) : null;
+  try {
+    return await loadFrom(url, options, cache);
+  } catch (e) {
+    // stale or damaged cached files: drop what came from the cache and load from the network
+    if (!cache || cache.hits.size === 0 || !(e instanceof DescriptorError || e instanceof LoadError)) throw e;
+    await cache.evictHits();
+    return loadFrom(url, options, cache);
+  }
+}
+
+/** One file: from the cache when it holds it, else from the network (stored in the cache by `keep` once checked). */
+async function readModelFile(url: string, cache: ModelCache | null, fetchImpl: typeof fetch | undefined,
+  onBytes?: (n: number, cached: boolean) => void): Promise<Uint8Array> {
+  const hit = cache ? await cache.get(url) : null;
+  if (hit) {
+    onBytes?.(hit.length, true);
+    return hit;
+  }
+  return readBytes(url, onBytes && ((n) => onBytes(n, false)), fetchImpl);
+}
+
+async function loadFrom(url: string, options: LoadOptions, cache: ModelCache | null): Promise<Runner> {
   const report = options.onProgress ?? (() => {});
   report({ phase: "manifest", loadedBytes: 0, totalBytes: 0 });
   const manifestUrl = resolve(url, "manifest.json");
-  const manifest = validateManifest(await readJSON(manifestUrl, options.fetch), manifestUrl);
+  const manifestBytes = await readModelFile(manifestUrl, cache, options.fetch);
+  const manifest = validateManifest(parseJSON(manifestBytes, manifestUrl), manifestUrl);
   const order = options.backendOrder ?? DEFAULT_ORDER;
   const skipped: SkippedBackend[] = [];
   const skip = (backend: string, reason: string) => skipped.push({ backend, reason });
@@ -55,14 +88,18 @@ export async function load(url: string, options: LoadOptions = {}): Promise<Runn
     const total = entry.byteLength;
     const descUrl = resolve(url, entry.descriptor);
     report({ phase: "descriptor", loadedBytes: 0, totalBytes: total, backend: name });
-    const desc = validateDescriptor(await readJSON(descUrl, options.fetch), name, descUrl);
+    const descBytes = await readModelFile(descUrl, cache, options.fetch);
+    const desc = validateDescriptor(parseJSON(descBytes, descUrl), name, descUrl);
     checkDescriptorMatchesManifest(manifest, desc, descUrl);
     const base = descUrl.slice(0, descUrl.lastIndexOf("/") + 1);
     let session;
     try {
       // the backend's limits against the descriptor's sizes, before the weights are downloaded
       await backend.checkDescriptor?.(desc, backendOptions);
-      const weights = await loadWeights(desc, base, options.fetch, (n) => report({ phase: "weights", loadedBytes: n, totalBytes: total, backend: name }));
+      const weights = await loadWeights(desc, base, options.fetch, cache,
+        (n, cachedBytes) => report({ phase: "weights", loadedBytes: n, totalBytes: total, backend: name, cachedBytes }));
+      // every file of this backend passed its checks: keep them
+      if (cache) await Promise.all([cache.put(manifestUrl, manifestBytes), cache.put(descUrl, descBytes)]);
       report({ phase: "compile", loadedBytes: total, totalBytes: total, backend: name });
       session = await backend.createSession(desc, weights, backendOptions);
     } catch (e) {
@@ -80,7 +117,8 @@ export async function load(url: string, options: LoadOptions = {}): Promise<Runn
 }
 
 /** Download every weight file into one buffer, verifying sizes and CRC-32s. */
-async function loadWeights(desc: Descriptor, base: string, fetchImpl: typeof fetch | undefined, onBytes: (n: number) => void): Promise<Uint8Array> {
+async function loadWeights(desc: Descriptor, base: string, fetchImpl: typeof fetch | undefined, cache: ModelCache | null,
+  onBytes: (n: number, cachedBytes: number) => void): Promise<Uint8Array> {
   let all: Uint8Array;
   try {
     all = new Uint8Array(desc.weights.byteLength);
@@ -89,16 +127,23 @@ async function loadWeights(desc: Descriptor, base: string, fetchImpl: typeof fet
       `device (${e instanceof Error ? e.message : String(e)}); use a device with more memory or a smaller model`);
   }
   const loaded = new Array<number>(desc.weights.files.length).fill(0);
+  const cached = new Array<number>(desc.weights.files.length).fill(0);
+  const total = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   const files = desc.weights.files.map((f, i) => ({ f, i }));
   const worker = async () => {
     for (let job = files.shift(); job; job = files.shift()) {
       const { f, i } = job;
       const url = resolve(base, f.path);
-      const bytes = await readBytes(url, (n) => { loaded[i] = n; onBytes(loaded.reduce((a, b) => a + b, 0)); }, fetchImpl);
+      const bytes = await readModelFile(url, cache, fetchImpl, (n, fromCache) => {
+        loaded[i] = n;
+        if (fromCache) cached[i] = n;
+        onBytes(total(loaded), total(cached));
+      });
       if (bytes.length !== f.byteLength) throw new DescriptorError(`weight file ${url} has ${bytes.length} bytes, the descriptor says ${f.byteLength}; the file is truncated or stale — re-download or re-convert`);
       const sum = crc32(bytes);
       if (sum !== f.crc32) throw new DescriptorError(`weight file ${url} is corrupted: CRC-32 ${sum}, expected ${f.crc32}; re-download or re-convert the model`);
       all.set(bytes, f.offset);
+      if (cache) await cache.put(url, bytes);
     }
   };
   await Promise.all([worker(), worker(), worker(), worker()]);
