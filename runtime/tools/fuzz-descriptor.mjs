@@ -57,6 +57,7 @@ const pick = (rng, xs) => xs[Math.floor(rng() * xs.length)];
 //  - the fused activation of a wasm kernel's epilogue (code + its two floats): the descriptor keeps
 //    no other record of an activation the wasm lowering fused, so Relu -> Tanh is a valid model;
 //  - the operand strides of binary_f32 and bmm_f32 (STRIDES_AT);
+//  - a kernel's op replaced by another that takes the same operands (ReduceL2 -> ReduceL1);
 //  - a kernel input rewired to another tensor of a shape the op accepts that holds data at that
 //    point (the validator checks shapes and that the tensor was written and not overwritten since),
 //    and a graph output rewired likewise;
@@ -118,6 +119,8 @@ function semanticReason(desc, edited, path) {
   if (top !== "kernels") return null;
   const k = desc.kernels[i];
   if (key === "inputs") return "kernel input rewired";
+  // another op the runtime runs on the same operands (ReduceL2 -> ReduceL1: a digit edit)
+  if (key === "op" && path.length === 3) return "op replaced";
   if (k && !(key in k) && path.length === 3) return "unknown kernel field added";
   if (key !== "attrs" || !k) return null;
   if (rest.length === 0) {
