@@ -39,12 +39,18 @@ let cameraStream = null;
 let busy = false;
 const times = [];
 
+// The class names, kept in the model's cache too (a second visit fetches nothing of the model).
 async function loadLabels() {
-  if (!labels) {
-    const res = await fetch(MODEL + "labels.json");
-    if (!res.ok) throw new Error(`could not fetch the class names (${MODEL}labels.json): HTTP ${res.status}`);
-    labels = await res.json();
+  if (labels) return labels;
+  const url = new URL(MODEL + "labels.json", location.href).href;
+  const cache = globalThis.caches ? await caches.open(CACHE).catch(() => null) : null;
+  let res = cache ? await cache.match(url) : undefined;
+  if (!res) {
+    res = await fetch(url);
+    if (!res.ok) throw new Error(`could not fetch the class names (${url}): HTTP ${res.status}`);
+    if (cache) await cache.put(url, res.clone()).catch(() => {});
   }
+  labels = await res.json();
   return labels;
 }
 

@@ -5,7 +5,8 @@ isolated (SharedArrayBuffer, wasm threads), correct MIME types (.wasm, .mjs), an
 optionally a Content-Security-Policy. POST /upload/<key> stores a body in memory:
 that is how the harness page hands outputs back to the driver. Only bodies with a
 Content-Length of at most `max_upload_bytes` are read (411 without one, 413 above it).
-Files are served
+With `log_requests`,
+every GET/HEAD is recorded in `requests` (what a page fetched from the network). Files are served
 `Cache-Control: no-cache` unless `max_age` is given (the benchmark's cached cold start
 needs files the browser may take from its HTTP cache without asking again).
 """
@@ -46,6 +47,7 @@ class StaticServer:
         pages: Mapping[str, str] | None = None,
         max_age: int | None = None,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        log_requests: bool = False,
     ) -> None:
         self.mounts = {p if p.endswith("/") else p + "/": os.path.abspath(d) for p, d in mounts.items()}
         self.pages = dict(pages or {})
@@ -54,6 +56,8 @@ class StaticServer:
         self.max_age = max_age  # seconds files (not pages, not uploads) may be cached; None: no-cache
         self.max_upload_bytes = max_upload_bytes  # a larger POST body is refused (413), never read
         self.uploads: dict[str, bytes] = {}
+        self.log_requests = log_requests
+        self.requests: list[tuple[str, str, int]] = []  # with log_requests: (method, path, body bytes) per GET/HEAD
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -71,6 +75,10 @@ class StaticServer:
 
     def serve_forever(self) -> None:
         self.httpd.serve_forever()
+
+    def _log(self, entry: tuple[str, str, int]) -> None:
+        if self.log_requests:
+            self.requests.append(entry)
 
     def resolve(self, path: str) -> str | None:
         """The file for a URL path, or None; never escapes a mount directory."""
@@ -119,11 +127,13 @@ class StaticServer:
                     return
                 f = server.resolve(path)
                 if f is None or not os.path.isfile(f):
+                    server._log(("GET", path, 0))
                     self.send_error(404, "not found")
                     return
                 ext = os.path.splitext(f)[1]
                 ctype = MIME.get(ext) or mimetypes.guess_type(f)[0] or "application/octet-stream"
                 size = os.path.getsize(f)
+                server._log(("GET", path, size))
                 self.send_response(200)
                 self._headers(ctype, size, cacheable=True)
                 with open(f, "rb") as fh:
@@ -131,6 +141,7 @@ class StaticServer:
                         self.wfile.write(chunk)
 
             def do_HEAD(self) -> None:  # noqa: N802
+                server._log(("HEAD", self.path.split("?", 1)[0], 0))
                 f = server.resolve(self.path)
                 if f is None or not os.path.isfile(f):
                     self.send_error(404, "not found")

@@ -1,0 +1,174 @@
+"""The demo site's image recognition page in headless Chromium, served as the static files `webdnn demo-site`
+writes, under the strict CSP (script-src 'self' 'wasm-unsafe-eval') and COOP/COEP.
+
+* For each backend (wasm, fallback, and webgl/webgpu on SwiftShader): the page, opened with that backend picked,
+  labels scikit-image's cat photo with onnxruntime's top-1 class on the same model and the Python-preprocessed
+  input, with its probability; the backend that ran is the one picked; the bars are drawn (non-zero width), the
+  preview canvas and the screenshot (build/screenshots/recognition-<backend>.png) are not blank; no CSP violation.
+* A second visit in the same browser profile fetches nothing under /models/ (the runtime's cache option + the
+  page's labels), and after "Clear cache" the model is downloaded again.
+* WebDNN.image.toTensor on the photo's pixels in Node gives exactly imagenet_preprocess's tensor.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from webdnn.browser.paths import REPO_ROOT, runtime_dist
+from webdnn.browser.server import STRICT_CSP, StaticServer
+from webdnn.zoo import pretrained
+
+SCREENSHOTS = Path(REPO_ROOT) / "build" / "screenshots"
+MODEL_PREFIX = "/models/efficientnet_lite0/"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from webdnn.demo_site import build_site
+
+    tmp = tmp_path_factory.mktemp("demo-site")
+    try:
+        return build_site(str(tmp / "site"), str(tmp / "cache"))
+    except pretrained.PretrainedUnavailableError as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="module")
+def reference(site: Path) -> tuple[str, float]:
+    """onnxruntime's top-1 label and probability on the converted model's ONNX and imagenet_preprocess(chelsea)."""
+    import onnxruntime as ort
+
+    model = pretrained.build_efficientnet_lite0_pretrained()
+    x = pretrained.imagenet_preprocess(pretrained.load_rgb(pretrained.sample_photo("chelsea.png")))
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    logits = sess.run(None, {"input": x})[0]
+    labels = json.loads((site / "models" / "efficientnet_lite0" / "labels.json").read_text())
+    assert labels == pretrained.imagenet_labels()
+    return pretrained.top_k(logits, labels, 1)[0]
+
+
+@pytest.fixture
+def server(site: Path) -> Iterator[StaticServer]:
+    with StaticServer({"/": str(site)}, csp=STRICT_CSP, log_requests=True) as srv:
+        yield srv
+
+
+def _open(page: Any, url: str) -> str:
+    page.goto(url)
+    # a selector, not wait_for_function: Playwright evaluates a function's source, which the CSP forbids
+    page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=300_000)
+    return str(page.get_attribute("body", "data-state"))
+
+
+def _not_blank(png: bytes) -> float:
+    from PIL import Image
+
+    return float(np.asarray(Image.open(io.BytesIO(png)).convert("L"), np.float32).std())
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["wasm", "fallback", "webgl", "webgpu"])
+def test_page_labels_the_cat_on_each_backend(backend: str, server: StaticServer, reference: tuple[str, float],
+                                             browser: Any) -> None:
+    page = browser.new_page()
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text))
+    try:
+        state = _open(page, f"{server.url}/recognition/?backend={backend}&photo=chelsea.png")
+        message = page.inner_text("#message")
+        assert state == "done", f"the page failed on {backend}: {message}"
+        assert page.get_attribute("#backend-info", "data-backend") == backend
+        assert f"backend: {backend}" in page.inner_text("#backend-info")
+        rows = page.query_selector_all("#top5 li")
+        assert len(rows) == 5
+        label, p = reference
+        assert rows[0].get_attribute("data-label") == label == "Egyptian cat"
+        shown = float(rows[0].inner_text().split()[-1].rstrip("%"))
+        assert abs(shown - 100 * p) <= 0.2, f"{backend}: {shown}% vs onnxruntime's {100 * p:.2f}%"
+        widths = [float(page.eval_on_selector(f"#top5 li:nth-child({i}) .fill", "e => e.getBoundingClientRect().width"))
+                  for i in range(1, 6)]
+        assert widths[0] > 50 and widths == sorted(widths, reverse=True), widths
+        assert "ms" in page.inner_text("#time") and float(str(page.get_attribute("#time", "data-ms"))) > 0
+        assert _not_blank(page.locator("#preview").screenshot()) > 10, "the photo was not drawn"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shot = page.screenshot(path=str(SCREENSHOTS / f"recognition-{backend}.png"), full_page=True)
+        assert _not_blank(page.locator("#top5").screenshot()) > 5 and _not_blank(shot) > 5
+        assert page.evaluate("() => globalThis.__cspViolations") == []
+        assert not [m for m in console if "Content Security Policy" in m], console
+        assert message == ""
+    finally:
+        page.close()
+
+
+def _model_requests(server: StaticServer) -> list[tuple[str, str, int]]:
+    return [r for r in server.requests if r[1].startswith(MODEL_PREFIX)]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_second_visit_loads_the_model_from_the_cache(server: StaticServer, site: Path, browser: Any) -> None:
+    # this test's server has a port of its own: a new origin, whose Cache Storage is empty
+    weights = sum(f.stat().st_size for f in (site / "models" / "efficientnet_lite0" / "wasm").rglob("*.bin"))
+    page = browser.new_page()
+    try:
+        url = f"{server.url}/recognition/?backend=wasm&photo=chelsea.png"
+        assert _open(page, url) == "done"
+        first = _model_requests(server)
+        assert sum(n for _, _, n in first) >= weights > 10 * 2**20  # manifest, descriptor, weights, labels
+        assert page.get_attribute("#bytes", "data-cached-bytes") == "0"
+
+        server.requests.clear()
+        page.close()
+        page = browser.new_page()
+        assert _open(page, url) == "done"
+        assert _model_requests(server) == [], "the second visit fetched model files from the network"
+        assert page.get_attribute("#top5 li:first-child", "data-label") == "Egyptian cat"
+        assert int(str(page.get_attribute("#bytes", "data-cached-bytes"))) >= weights
+        assert "from the cache" in page.inner_text("#bytes")
+        assert [r for r in server.requests if r[1].startswith("/runtime/webdnn.mjs")]  # the server was asked
+
+        page.click("#clear-cache")
+        page.wait_for_selector("#message:has-text('Cache cleared')")
+        server.requests.clear()
+        page.close()
+        page = browser.new_page()
+        assert _open(page, url) == "done"
+        assert sum(n for _, _, n in _model_requests(server)) >= weights
+    finally:
+        page.close()
+
+
+@pytest.mark.node
+def test_totensor_in_node_is_the_python_preprocessing(tmp_path: Path) -> None:
+    """The page's preprocessing (WebDNN.image.toTensor with the page's options) on chelsea's pixels, in Node,
+    is bit for bit imagenet_preprocess (Pillow's bicubic resize, the centre crop, float32 mean/std)."""
+    rgb = pretrained.load_rgb(pretrained.sample_photo("chelsea.png"))
+    h, w = rgb.shape[:2]
+    rgba = np.concatenate([rgb, np.full((h, w, 1), 255, np.uint8)], axis=2)
+    (tmp_path / "rgba.bin").write_bytes(rgba.tobytes())
+    script = f"""
+import {{ image }} from {json.dumps((Path(runtime_dist()) / "webdnn.mjs").as_uri())};
+import {{ readFileSync, writeFileSync }} from "node:fs";
+const data = new Uint8Array(readFileSync({json.dumps(str(tmp_path / "rgba.bin"))}));
+const t = image.toTensor({{ data, width: {w}, height: {h} }}, {{ resize: 256, crop: 224, interpolation: "bicubic",
+  mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }});
+writeFileSync({json.dumps(str(tmp_path / "x.bin"))}, new Uint8Array(t.data.buffer));
+console.log(JSON.stringify(t.dims));
+"""
+    r = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=120,
+                       env={**os.environ})
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [1, 3, 224, 224]
+    got = np.frombuffer((tmp_path / "x.bin").read_bytes(), np.float32).reshape(1, 3, 224, 224)
+    want = pretrained.imagenet_preprocess(rgb)
+    assert np.array_equal(got, want), f"max abs diff {np.abs(got - want).max()}"
