@@ -284,3 +284,26 @@ def test_convert_refuses_an_opset_onnx_does_not_know(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "error: the model imports ONNX opset 40" in r.output, r.output
     assert f"newest opset known here is {onnx.defs.onnx_opset_version()}" in r.output
     assert not (tmp_path / "out").exists()
+
+
+def test_demo_site_command_writes_a_static_site_and_reuses_the_conversion(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from webdnn.zoo.pretrained import PretrainedUnavailableError, imagenet_labels
+
+    try:
+        imagenet_labels()
+    except PretrainedUnavailableError as e:
+        pytest.skip(str(e))
+    site, cache = str(tmp_path / "site"), str(tmp_path / "cache")
+    r = CliRunner().invoke(main, ["demo-site", "-o", site, "--cache", cache])
+    assert r.exit_code == 0, r.output
+    assert "converted for wasm, webgpu, webgl, fallback" in r.output and "demo site written to" in r.output
+    assert f"webdnn serve {site}" in r.output
+    for f in ["index.html", "style.css", "recognition/index.html", "recognition/recognition.js", "runtime/webdnn.mjs",
+              "runtime/webdnn-wasm-worker.js", "models/efficientnet_lite0/manifest.json",
+              "models/efficientnet_lite0/labels.json", "photos/photos.json", "photos/chelsea.png"]:
+        assert os.path.isfile(os.path.join(site, f)), f
+    html = open(os.path.join(site, "recognition", "index.html")).read()
+    assert "<script type=\"module\" src=\"recognition.js\"></script>" in html and "<style" not in html
+    assert "style=" not in html and "onclick" not in html  # nothing inline: the page runs under the strict CSP
+    r = CliRunner().invoke(main, ["demo-site", "-o", site, "--cache", cache])
+    assert r.exit_code == 0 and "reusing" in r.output and "converted for" not in r.output, r.output

@@ -1,8 +1,10 @@
 """`make demo`'s path: EfficientNet-Lite0 with its ImageNet weights on scikit-image's cat photo, converted and run
-on the wasm backend in headless Chromium, gives onnxruntime's label; the second run reuses the conversion."""
+on the wasm backend in headless Chromium, gives onnxruntime's label; the second run reuses the conversion and writes the
+demo site."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,13 @@ def test_demo_labels_the_cat_on_wasm(tmp_path: Path, browser, capsys) -> None:  
     printed = capsys.readouterr().out
     assert "reusing" in printed and "converted for" not in printed
     assert "answer: Egyptian cat (38.1%)" in printed and "MISMATCH" not in printed
+    # ... and it ends by writing the demo site next to --out, and says how to open it
+    site = tmp_path / "site"
+    assert "Open the demo site" in printed and "/recognition/" in printed
+    manifest = json.loads((site / "models" / "efficientnet_lite0" / "manifest.json").read_text())
+    assert sorted(manifest["backends"]) == ["fallback", "wasm", "webgl", "webgpu"]
+    assert len(json.loads((site / "models" / "efficientnet_lite0" / "labels.json").read_text())) == 1000
+    assert "chelsea.png" in json.loads((site / "photos" / "photos.json").read_text())
+    for f in ["index.html", "recognition/index.html", "recognition/recognition.js", "runtime/webdnn.mjs",
+              "runtime/webdnn-kernels-simd128.wasm", "photos/chelsea.png"]:
+        assert (site / f).is_file(), f
