@@ -38,7 +38,8 @@ runtime/dist/webdnn.mjs: runtime/package.json runtime/build.mjs $(shell find run
 	cd runtime && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
 
 # The main job: the real ImageNet classifier (EfficientNet-Lite0) on a real photo in headless Chromium, next to
-# onnxruntime; the converted model is cached in build/demo/.
+# onnxruntime; the converted model is cached in build/demo/. It ends by writing the demo site into build/site/
+# (webdnn demo-site) and printing how to open it.
 demo: setup
 	$(PY) -m webdnn.demo
 
