@@ -6,7 +6,8 @@ writes, under the strict CSP (script-src 'self' 'wasm-unsafe-eval') and COOP/COE
   input, with its probability; the backend that ran is the one picked; the bars are drawn (non-zero width), the
   preview canvas and the screenshot (build/screenshots/recognition-<backend>.png) are not blank; no CSP violation.
 * A second visit in the same browser profile fetches nothing under /models/ (the runtime's cache option + the
-  page's labels), and after "Clear cache" the model is downloaded again.
+  page's labels); a damaged cached weight file is evicted and fetched again; after "Clear cache" the model is
+  downloaded again.
 * WebDNN.image.toTensor on the photo's pixels in Node gives exactly imagenet_preprocess's tensor.
 """
 
@@ -136,6 +137,22 @@ def test_second_visit_loads_the_model_from_the_cache(server: StaticServer, site:
         assert int(str(page.get_attribute("#bytes", "data-cached-bytes"))) >= weights
         assert "from the cache" in page.inner_text("#bytes")
         assert [r for r in server.requests if r[1].startswith("/runtime/webdnn.mjs")]  # the server was asked
+
+        # a damaged cache entry (a weight file whose CRC-32 no longer matches): the runtime evicts what it read
+        # from the cache, loads from the network again and caches the good files
+        shard = next(p for _, p, n in first if p.endswith(".bin") and "/wasm/" in p)
+        page.evaluate("async ([name, url]) => (await caches.open(name)).put(url, new Response(new Uint8Array(64)))",
+                      ["webdnn-demo-models", server.url + shard])
+        server.requests.clear()
+        page.close()
+        page = browser.new_page()
+        assert _open(page, url) == "done", page.inner_text("#message")
+        assert page.get_attribute("#top5 li:first-child", "data-label") == "Egyptian cat"
+        assert sum(n for _, p, n in _model_requests(server) if p.endswith(".bin")) >= weights
+        server.requests.clear()
+        page.close()
+        page = browser.new_page()
+        assert _open(page, url) == "done" and _model_requests(server) == []
 
         page.click("#clear-cache")
         page.wait_for_selector("#message:has-text('Cache cleared')")
