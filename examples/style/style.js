@@ -35,6 +35,7 @@ let about = null; // models/multistyle26/about.json: the size it was converted a
 let runner = null;
 let loading = null; // the Promise of the runner being loaded for the picked backend
 let pixels = null; // the input: the photo resized and cropped to the model's size (RGBA)
+let source = ""; // its name (a sample photo's or the file's), set on the output canvas once drawn
 let busy = false, again = false;
 const times = [];
 
@@ -106,8 +107,8 @@ async function loadRunner(choice) {
     bytesText.textContent = "model not loaded";
     setState("error");
     if (e instanceof WebDNN.BackendUnavailableError) {
-      const which = choice === "auto" ? "No backend" : `The ${choice} backend`;
-      say(`${which} can run the model in this browser: ${e.message}. Pick another backend${choice === "auto" ? "" : " or auto"}.`, true);
+      const which = choice === "auto" ? "No backend can" : `The ${choice} backend cannot`;
+      say(`${which} run the model in this browser: ${e.message}. Pick another backend${choice === "auto" ? "" : " or auto"}.`, true);
     } else {
       say(`Could not load the model: ${e instanceof Error ? e.message : String(e)}`, true);
     }
@@ -152,7 +153,7 @@ async function stylize() {
   try {
     const r = await getRunner();
     const style = Number(stylePicker.value);
-    const t0 = performance.now();
+    const t0 = performance.now(), from = source;
     const x = WebDNN.image.toTensor(pixels); // RGB, 0..1, NCHW
     const weights = new Float32Array(about.styles);
     weights[style] = 1; // one style (the network blends styles by these weights)
@@ -161,6 +162,7 @@ async function stylize() {
     const t2 = performance.now();
     const y = out.stylized;
     draw(outputCanvas, WebDNN.image.fromTensor(y.data, y.dims)); // 0..1 -> 0..255
+    outputCanvas.dataset.source = from;
     outputCanvas.dataset.style = String(style);
     $("output-caption").textContent = `style ${style}`;
     times.push(t2 - t1);
@@ -181,7 +183,7 @@ async function stylize() {
   }
 }
 
-async function show(src) {
+async function show(src, name) {
   let size;
   try {
     size = await loadAbout();
@@ -197,6 +199,7 @@ async function show(src) {
     setState("error");
     return;
   }
+  source = name;
   draw(inputCanvas, pixels);
   await stylize();
 }
@@ -211,7 +214,7 @@ async function loadPhoto(name, button) {
     say(`Could not load the photo ${name}`, true);
     return;
   }
-  await show(img);
+  await show(img, name);
 }
 
 async function loadFile(file) {
@@ -219,7 +222,7 @@ async function loadFile(file) {
   for (const b of document.querySelectorAll("#photos button")) b.classList.remove("selected");
   try {
     // no blob: URL (img-src 'self'): the file is decoded straight into a bitmap
-    await show(await createImageBitmap(file));
+    await show(await createImageBitmap(file), file.name);
   } catch (e) {
     say(`Could not read ${file.name} as an image: ${e instanceof Error ? e.message : String(e)}`, true);
   }

@@ -211,6 +211,15 @@ def test_style_page_matches_onnxruntime(backend: str, site: Path, server: Static
             db3 = psnr(_canvas(page, "output"), _style_reference(style_session, crop, 3))
             assert db3 >= MIN_PSNR, f"style 3: PSNR {db3:.1f} dB"
             assert page.inner_text("#output-caption") == "style 3"
+            # a file of the user's (decoded by createImageBitmap, no blob: URL under the CSP)
+            other = pretrained.sample_photo("coffee.png")
+            page.set_input_files("#file", str(other))
+            page.wait_for_selector("#output[data-source='coffee.png']", timeout=60_000)
+            crop2 = cover_crop(pretrained.load_rgb(other), width, height)
+            assert np.array_equal(_canvas(page, "input"), crop2)
+            db_file = psnr(_canvas(page, "output"), _style_reference(style_session, crop2, 3))
+            assert db_file >= MIN_PSNR, f"coffee.png from a file: PSNR {db_file:.1f} dB"
+            assert page.evaluate("() => globalThis.__cspViolations") == []
     finally:
         page.close()
 
@@ -240,6 +249,48 @@ def test_style_page_second_visit_loads_from_the_cache(site: Path, server: Static
         page = browser.new_page()
         assert _open(page, url) == "done"
         assert sum(n for _, p, n in server.requests if p.startswith(prefix)) >= weights
+    finally:
+        page.close()
+
+
+@pytest.mark.browser
+def test_style_page_says_why_a_backend_was_not_converted(site: Path, tmp_path: Path, browser: Any) -> None:
+    """A site whose build skipped a backend for the model (here webgl, taken out of the converted model and
+    recorded in about.json as the site build does): picking it says so, with the reason; wasm still works."""
+    import json
+    import os
+    import shutil
+
+    _about(site, "multistyle26")
+    small = tmp_path / "site"
+    for rel in ["index.html", "style.css", "favicon.svg", "style", "runtime", "photos", "models/multistyle26"]:
+        src, dst = site / rel, small / rel
+        if src.is_dir():
+            shutil.copytree(src, dst, copy_function=os.link)
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    model = small / "models" / "multistyle26"
+    shutil.rmtree(model / "webgl")
+    for name, edit in [("manifest.json", lambda m: m["backends"].pop("webgl")),
+                       ("about.json", lambda a: a["skipped"].update(webgl="operator Foo is not supported"))]:
+        (model / name).unlink()  # a hard link: replaced, not written through
+        doc = json.loads((site / "models" / "multistyle26" / name).read_text())
+        edit(doc)
+        (model / name).write_text(json.dumps(doc))
+    page = browser.new_page()
+    try:
+        with StaticServer({"/": str(small)}, csp=STRICT_CSP) as srv:
+            assert _open(page, f"{srv.url}/style/?backend=webgl&photo={PHOTO}") == "error"
+            message = page.inner_text("#message")
+            assert message.startswith("The webgl backend cannot run the model"), message
+            assert "not converted for this model" in message and "operator Foo is not supported" in message, message
+            assert page.get_attribute("#message", "class") == "error"
+            page.select_option("#backend", "wasm")
+            page.wait_for_selector("#backend-info[data-backend=wasm]", timeout=60_000)
+            page.wait_for_selector("body[data-state=done]", timeout=60_000)
+            assert "not converted for webgl: operator Foo is not supported" in page.inner_text("#backend-info")
+            assert page.evaluate("() => globalThis.__cspViolations") == []
     finally:
         page.close()
 
@@ -301,5 +352,13 @@ def test_edges_page_matches_onnxruntime(backend: str, site: Path, server: Static
                 page.wait_for_selector(f"#output[data-map='{name}']", timeout=10_000)
                 db_side = psnr(_grey(page), want[name])
                 assert db_side >= MIN_PSNR, f"{name}: PSNR {db_side:.1f} dB"
+            page.select_option("#map", "fused")
+            other = pretrained.sample_photo("coffee.png")
+            page.set_input_files("#file", str(other))
+            page.wait_for_selector("#output[data-source='coffee.png'][data-map='fused']", timeout=60_000)
+            crop2 = cover_crop(pretrained.load_rgb(other), width, height)
+            assert np.array_equal(_canvas(page, "input"), crop2)
+            db_file = psnr(_grey(page), _hed_reference(hed_session, crop2)["fused"])
+            assert db_file >= MIN_PSNR, f"coffee.png from a file: PSNR {db_file:.1f} dB"
     finally:
         page.close()
