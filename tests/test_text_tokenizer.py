@@ -13,6 +13,8 @@ import pytest
 
 from webdnn.zoo import pretrained
 
+pytestmark = pytest.mark.node
+
 RUNTIME = Path(__file__).resolve().parents[1] / "runtime"
 LENGTH = 32
 SENTENCES = [
