@@ -202,3 +202,47 @@ def test_typed_sentences_and_second_visit_from_cache(server: StaticServer, embed
         assert sum(n for _, p, n in server.requests if p.startswith(MODEL_PREFIX)) > 20 * 2**20
     finally:
         page.close()
+
+
+@pytest.mark.browser
+def test_page_says_why_a_backend_was_not_converted(site: Path, tmp_path: Path, embed: Any, browser: Any) -> None:
+    """A site whose build skipped a backend for MiniLM (here webgl, taken out of the converted model and recorded in
+    about.json as the site build does): picking it says so, with the reason; switching to wasm still computes the
+    reference matrix."""
+    import os
+    import shutil
+
+    small = tmp_path / "site"
+    for rel in ["index.html", "style.css", "favicon.svg", "similarity", "runtime", "models/minilm"]:
+        src, dst = site / rel, small / rel
+        if src.is_dir():
+            shutil.copytree(src, dst, copy_function=os.link)
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    model = small / "models" / "minilm"
+    shutil.rmtree(model / "webgl")
+    for name, edit in [("manifest.json", lambda m: m["backends"].pop("webgl")),
+                       ("about.json", lambda a: a["skipped"].update(webgl="operator Foo is not supported"))]:
+        (model / name).unlink()  # a hard link: replaced, not written through
+        doc = json.loads((site / "models" / "minilm" / name).read_text())
+        edit(doc)
+        (model / name).write_text(json.dumps(doc))
+    page = browser.new_page()
+    try:
+        with StaticServer({"/": str(small)}, csp=STRICT_CSP) as srv:
+            assert _open(page, f"{srv.url}/similarity/?backend=webgl") == "error"
+            message = page.inner_text("#message")
+            assert message.startswith("The webgl backend cannot run the model"), message
+            assert "operator Foo is not supported" in message, message
+            assert page.get_attribute("#message", "class") == "error"
+            page.select_option("#backend", "wasm")
+            page.wait_for_selector("#backend-info[data-backend=wasm]", timeout=60_000)
+            page.wait_for_selector("body[data-state=done]", timeout=60_000)
+            assert "not converted for webgl: operator Foo is not supported" in page.inner_text("#backend-info")
+            got = np.asarray(json.loads(str(page.get_attribute("#matrix", "data-matrix"))))
+            assert float(np.abs(got - _cosine(embed(EXAMPLES))).max()) < TOL
+            assert page.inner_text("#message") == ""
+            assert page.evaluate("() => globalThis.__cspViolations") == []
+    finally:
+        page.close()
