@@ -2,6 +2,7 @@
 
     build/site/
       index.html, style.css                     the landing page (examples/site/)
+      page.js                                   what the pages share: backend picker, model loading, photo input
       recognition/index.html, recognition.js    the image recognition page (examples/recognition/)
       style/index.html, style.js                the style transfer page (examples/style/)
       edges/index.html, edges.js                the HED edge detection page (examples/edges/)

@@ -263,7 +263,8 @@ def test_style_page_says_why_a_backend_was_not_converted(site: Path, tmp_path: P
 
     _about(site, "multistyle26")
     small = tmp_path / "site"
-    for rel in ["index.html", "style.css", "favicon.svg", "style", "runtime", "photos", "models/multistyle26"]:
+    for rel in ["index.html", "style.css", "page.js", "favicon.svg", "style", "runtime", "photos",
+                "models/multistyle26"]:
         src, dst = site / rel, small / rel
         if src.is_dir():
             shutil.copytree(src, dst, copy_function=os.link)

@@ -213,7 +213,7 @@ def test_page_says_why_a_backend_was_not_converted(site: Path, tmp_path: Path, e
     import shutil
 
     small = tmp_path / "site"
-    for rel in ["index.html", "style.css", "favicon.svg", "similarity", "runtime", "models/minilm"]:
+    for rel in ["index.html", "style.css", "page.js", "favicon.svg", "similarity", "runtime", "models/minilm"]:
         src, dst = site / rel, small / rel
         if src.is_dir():
             shutil.copytree(src, dst, copy_function=os.link)
