@@ -13,7 +13,6 @@ writes, under the strict CSP (script-src 'self' 'wasm-unsafe-eval') and COOP/COE
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.e2e.demo_site_pages import open_page, screenshot_std
 from webdnn.browser.paths import REPO_ROOT, runtime_dist
 from webdnn.browser.server import STRICT_CSP, StaticServer
 from webdnn.zoo import pretrained
@@ -63,17 +63,8 @@ def server(site: Path) -> Iterator[StaticServer]:
         yield srv
 
 
-def _open(page: Any, url: str) -> str:
-    page.goto(url)
-    # a selector, not wait_for_function: Playwright evaluates a function's source, which the CSP forbids
-    page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=300_000)
-    return str(page.get_attribute("body", "data-state"))
 
 
-def _not_blank(png: bytes) -> float:
-    from PIL import Image
-
-    return float(np.asarray(Image.open(io.BytesIO(png)).convert("L"), np.float32).std())
 
 
 @pytest.mark.browser
@@ -85,7 +76,7 @@ def test_page_labels_the_cat_on_each_backend(backend: str, server: StaticServer,
     console: list[str] = []
     page.on("console", lambda m: console.append(m.text))
     try:
-        state = _open(page, f"{server.url}/recognition/?backend={backend}&photo=chelsea.png")
+        state = open_page(page, f"{server.url}/recognition/?backend={backend}&photo=chelsea.png")
         message = page.inner_text("#message")
         assert state == "done", f"the page failed on {backend}: {message}"
         assert page.get_attribute("#backend-info", "data-backend") == backend
@@ -100,10 +91,10 @@ def test_page_labels_the_cat_on_each_backend(backend: str, server: StaticServer,
                   for i in range(1, 6)]
         assert widths[0] > 50 and widths == sorted(widths, reverse=True), widths
         assert "ms" in page.inner_text("#time") and float(str(page.get_attribute("#time", "data-ms"))) > 0
-        assert _not_blank(page.locator("#preview").screenshot()) > 10, "the photo was not drawn"
+        assert screenshot_std(page.locator("#preview").screenshot()) > 10, "the photo was not drawn"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shot = page.screenshot(path=str(SCREENSHOTS / f"recognition-{backend}.png"), full_page=True)
-        assert _not_blank(page.locator("#top5").screenshot()) > 5 and _not_blank(shot) > 5
+        assert screenshot_std(page.locator("#top5").screenshot()) > 5 and screenshot_std(shot) > 5
         assert page.evaluate("() => globalThis.__cspViolations") == []
         assert not [m for m in console if "Content Security Policy" in m], console
         assert message == ""
@@ -123,7 +114,7 @@ def test_second_visit_loads_the_model_from_the_cache(server: StaticServer, site:
     page = browser.new_page()
     try:
         url = f"{server.url}/recognition/?backend=wasm&photo=chelsea.png"
-        assert _open(page, url) == "done"
+        assert open_page(page, url) == "done"
         first = _model_requests(server)
         assert sum(n for _, _, n in first) >= weights > 10 * 2**20  # manifest, descriptor, weights, labels
         assert page.get_attribute("#bytes", "data-cached-bytes") == "0"
@@ -131,7 +122,7 @@ def test_second_visit_loads_the_model_from_the_cache(server: StaticServer, site:
         server.requests.clear()
         page.close()
         page = browser.new_page()
-        assert _open(page, url) == "done"
+        assert open_page(page, url) == "done"
         assert _model_requests(server) == [], "the second visit fetched model files from the network"
         assert page.get_attribute("#top5 li:first-child", "data-label") == "Egyptian cat"
         assert int(str(page.get_attribute("#bytes", "data-cached-bytes"))) >= weights
@@ -146,20 +137,20 @@ def test_second_visit_loads_the_model_from_the_cache(server: StaticServer, site:
         server.requests.clear()
         page.close()
         page = browser.new_page()
-        assert _open(page, url) == "done", page.inner_text("#message")
+        assert open_page(page, url) == "done", page.inner_text("#message")
         assert page.get_attribute("#top5 li:first-child", "data-label") == "Egyptian cat"
         assert sum(n for _, p, n in _model_requests(server) if p.endswith(".bin")) >= weights
         server.requests.clear()
         page.close()
         page = browser.new_page()
-        assert _open(page, url) == "done" and _model_requests(server) == []
+        assert open_page(page, url) == "done" and _model_requests(server) == []
 
         page.click("#clear-cache")
         page.wait_for_selector("#message:has-text('Cache cleared')")
         server.requests.clear()
         page.close()
         page = browser.new_page()
-        assert _open(page, url) == "done"
+        assert open_page(page, url) == "done"
         assert sum(n for _, _, n in _model_requests(server)) >= weights
     finally:
         page.close()

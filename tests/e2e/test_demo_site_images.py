@@ -17,7 +17,6 @@ under /models/ (the runtime's cache + the page's about.json).
 from __future__ import annotations
 
 import base64
-import io
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.e2e.demo_site_pages import open_page, screenshot_std, site_without_backend
 from webdnn.browser.paths import REPO_ROOT
 from webdnn.browser.server import STRICT_CSP, StaticServer
 from webdnn.demo_site import SITE_BACKENDS
@@ -83,11 +83,6 @@ def psnr(got: np.ndarray, want: np.ndarray) -> float:
     return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
-def _open(page: Any, url: str) -> str:
-    page.goto(url)
-    # a selector, not wait_for_function: Playwright evaluates a function's source, which the CSP forbids
-    page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=400_000)
-    return str(page.get_attribute("body", "data-state"))
 
 
 _READ_CANVAS = """(id) => {
@@ -111,10 +106,6 @@ def _max_diff(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.abs(a.astype(np.int32) - b.astype(np.int32)).max())
 
 
-def _std(png: bytes) -> float:
-    from PIL import Image
-
-    return float(np.asarray(Image.open(io.BytesIO(png)).convert("L"), np.float32).std())
 
 
 def _check_page(page: Any, console: list[str], backend: str, shot: str) -> None:
@@ -125,7 +116,8 @@ def _check_page(page: Any, console: list[str], backend: str, shot: str) -> None:
     assert "ms" in page.inner_text("#time") and float(str(page.get_attribute("#time", "data-ms"))) > 0
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     png = page.screenshot(path=str(SCREENSHOTS / shot), full_page=True)
-    assert _std(png) > 5 and _std(page.locator("#output").screenshot()) > 10, "the output was not drawn"
+    output_shot = page.locator("#output").screenshot()
+    assert screenshot_std(png) > 5 and screenshot_std(output_shot) > 10, "the output was not drawn"
     assert page.evaluate("() => globalThis.__cspViolations") == []
     assert not [m for m in console if "Content Security Policy" in m], console
     assert message == ""
@@ -190,7 +182,7 @@ def test_style_page_matches_onnxruntime(backend: str, site: Path, server: Static
     console: list[str] = []
     page.on("console", lambda m: console.append(m.text))
     try:
-        state = _open(page, f"{server.url}/style/?backend={backend}&photo={PHOTO}&style=19")
+        state = open_page(page, f"{server.url}/style/?backend={backend}&photo={PHOTO}&style=19")
         assert state == "done", page.inner_text("#message")
         shown = _canvas(page, "input")
         assert shown.shape == (height, width, 3)
@@ -232,14 +224,14 @@ def test_style_page_second_visit_loads_from_the_cache(site: Path, server: Static
     page = browser.new_page()
     try:
         url = f"{server.url}/style/?backend=wasm&photo={PHOTO}"
-        assert _open(page, url) == "done"
+        assert open_page(page, url) == "done"
         first = [r for r in server.requests if r[1].startswith(prefix)]
         assert sum(n for _, _, n in first) >= weights > 2**20
         assert any(p.endswith("/about.json") for _, p, _ in first)
         server.requests.clear()
         page.close()
         page = browser.new_page()
-        assert _open(page, url) == "done", page.inner_text("#message")
+        assert open_page(page, url) == "done", page.inner_text("#message")
         assert [r for r in server.requests if r[1].startswith(prefix)] == [], "the second visit fetched model files"
         assert int(str(page.get_attribute("#bytes", "data-cached-bytes"))) >= weights
         page.click("#clear-cache")
@@ -247,7 +239,7 @@ def test_style_page_second_visit_loads_from_the_cache(site: Path, server: Static
         server.requests.clear()
         page.close()
         page = browser.new_page()
-        assert _open(page, url) == "done"
+        assert open_page(page, url) == "done"
         assert sum(n for _, p, n in server.requests if p.startswith(prefix)) >= weights
     finally:
         page.close()
@@ -257,32 +249,13 @@ def test_style_page_second_visit_loads_from_the_cache(site: Path, server: Static
 def test_style_page_says_why_a_backend_was_not_converted(site: Path, tmp_path: Path, browser: Any) -> None:
     """A site whose build skipped a backend for the model (here webgl, taken out of the converted model and
     recorded in about.json as the site build does): picking it says so, with the reason; wasm still works."""
-    import json
-    import os
-    import shutil
-
     _about(site, "multistyle26")
-    small = tmp_path / "site"
-    for rel in ["index.html", "style.css", "page.js", "favicon.svg", "style", "runtime", "photos",
-                "models/multistyle26"]:
-        src, dst = site / rel, small / rel
-        if src.is_dir():
-            shutil.copytree(src, dst, copy_function=os.link)
-        else:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst)
-    model = small / "models" / "multistyle26"
-    shutil.rmtree(model / "webgl")
-    for name, edit in [("manifest.json", lambda m: m["backends"].pop("webgl")),
-                       ("about.json", lambda a: a["skipped"].update(webgl="operator Foo is not supported"))]:
-        (model / name).unlink()  # a hard link: replaced, not written through
-        doc = json.loads((site / "models" / "multistyle26" / name).read_text())
-        edit(doc)
-        (model / name).write_text(json.dumps(doc))
+    small = site_without_backend(site, tmp_path / "site", ["style", "photos"], "multistyle26", "webgl",
+                                 "operator Foo is not supported")
     page = browser.new_page()
     try:
         with StaticServer({"/": str(small)}, csp=STRICT_CSP) as srv:
-            assert _open(page, f"{srv.url}/style/?backend=webgl&photo={PHOTO}") == "error"
+            assert open_page(page, f"{srv.url}/style/?backend=webgl&photo={PHOTO}") == "error"
             message = page.inner_text("#message")
             assert message.startswith("The webgl backend cannot run the model"), message
             assert "not converted for this model" in message and "operator Foo is not supported" in message, message
@@ -333,7 +306,7 @@ def test_edges_page_matches_onnxruntime(backend: str, site: Path, server: Static
     console: list[str] = []
     page.on("console", lambda m: console.append(m.text))
     try:
-        state = _open(page, f"{server.url}/edges/?backend={backend}&photo={PHOTO}")
+        state = open_page(page, f"{server.url}/edges/?backend={backend}&photo={PHOTO}")
         assert state == "done", page.inner_text("#message")
         shown = _canvas(page, "input")
         assert shown.shape == (height, width, 3)

@@ -15,7 +15,6 @@ nothing under /models/ (model, vocab.txt, about.json cached).
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.e2e.demo_site_pages import open_page, screenshot_std, site_without_backend
 from webdnn.browser.paths import REPO_ROOT
 from webdnn.browser.server import STRICT_CSP, StaticServer
 from webdnn.zoo import pretrained
@@ -85,16 +85,8 @@ def server(site: Path) -> Iterator[StaticServer]:
         yield srv
 
 
-def _open(page: Any, url: str) -> str:
-    page.goto(url)
-    page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=400_000)
-    return str(page.get_attribute("body", "data-state"))
 
 
-def _std(png: bytes) -> float:
-    from PIL import Image
-
-    return float(np.asarray(Image.open(io.BytesIO(png)).convert("L"), np.float32).std())
 
 
 def _cosine(e: np.ndarray) -> np.ndarray:
@@ -135,7 +127,7 @@ def test_page_matrix_matches_the_reference(backend: str, server: StaticServer, e
     console: list[str] = []
     page.on("console", lambda m: console.append(m.text))
     try:
-        state = _open(page, f"{server.url}/similarity/?backend={backend}")
+        state = open_page(page, f"{server.url}/similarity/?backend={backend}")
         message = page.inner_text("#message")
         assert state == "done", f"the page failed on {backend}: {message}"
         assert page.get_attribute("#backend-info", "data-backend") == backend
@@ -156,7 +148,8 @@ def test_page_matrix_matches_the_reference(backend: str, server: StaticServer, e
         assert "ms per sentence" in page.inner_text("#time") and float(str(page.get_attribute("#time", "data-ms"))) > 0
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         png = page.screenshot(path=str(SCREENSHOTS / f"similarity-{backend}.png"), full_page=True)
-        assert _std(png) > 5 and _std(page.locator("#matrix").screenshot()) > 10, "the heat map was not drawn"
+        matrix_shot = page.locator("#matrix").screenshot()
+        assert screenshot_std(png) > 5 and screenshot_std(matrix_shot) > 10, "the heat map was not drawn"
         assert page.evaluate("() => globalThis.__cspViolations") == []
         assert not [m for m in console if "Content Security Policy" in m], console
         assert message == ""
@@ -171,7 +164,7 @@ def test_typed_sentences_and_second_visit_from_cache(server: StaticServer, embed
     page = browser.new_page()
     try:
         url = f"{server.url}/similarity/?backend=wasm"
-        assert _open(page, url) == "done"
+        assert open_page(page, url) == "done"
         first = [r for r in server.requests if r[1].startswith(MODEL_PREFIX)]
         assert any(p.endswith("vocab.txt") for _, p, _ in first) and sum(n for _, _, n in first) > 20 * 2**20
         page.fill("#sentences", "\n".join(TRICKY))
@@ -189,7 +182,7 @@ def test_typed_sentences_and_second_visit_from_cache(server: StaticServer, embed
         server.requests.clear()
         page.close()
         page = browser.new_page()
-        assert _open(page, url) == "done"
+        assert open_page(page, url) == "done"
         assert [r for r in server.requests if r[1].startswith(MODEL_PREFIX)] == []
         assert "from the cache" in page.inner_text("#bytes")
 
@@ -198,7 +191,7 @@ def test_typed_sentences_and_second_visit_from_cache(server: StaticServer, embed
         server.requests.clear()
         page.close()
         page = browser.new_page()
-        assert _open(page, url) == "done"
+        assert open_page(page, url) == "done"
         assert sum(n for _, p, n in server.requests if p.startswith(MODEL_PREFIX)) > 20 * 2**20
     finally:
         page.close()
@@ -209,29 +202,12 @@ def test_page_says_why_a_backend_was_not_converted(site: Path, tmp_path: Path, e
     """A site whose build skipped a backend for MiniLM (here webgl, taken out of the converted model and recorded in
     about.json as the site build does): picking it says so, with the reason; switching to wasm still computes the
     reference matrix."""
-    import os
-    import shutil
-
-    small = tmp_path / "site"
-    for rel in ["index.html", "style.css", "page.js", "favicon.svg", "similarity", "runtime", "models/minilm"]:
-        src, dst = site / rel, small / rel
-        if src.is_dir():
-            shutil.copytree(src, dst, copy_function=os.link)
-        else:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst)
-    model = small / "models" / "minilm"
-    shutil.rmtree(model / "webgl")
-    for name, edit in [("manifest.json", lambda m: m["backends"].pop("webgl")),
-                       ("about.json", lambda a: a["skipped"].update(webgl="operator Foo is not supported"))]:
-        (model / name).unlink()  # a hard link: replaced, not written through
-        doc = json.loads((site / "models" / "minilm" / name).read_text())
-        edit(doc)
-        (model / name).write_text(json.dumps(doc))
+    small = site_without_backend(site, tmp_path / "site", ["similarity"], "minilm", "webgl",
+                                 "operator Foo is not supported")
     page = browser.new_page()
     try:
         with StaticServer({"/": str(small)}, csp=STRICT_CSP) as srv:
-            assert _open(page, f"{srv.url}/similarity/?backend=webgl") == "error"
+            assert open_page(page, f"{srv.url}/similarity/?backend=webgl") == "error"
             message = page.inner_text("#message")
             assert message.startswith("The webgl backend cannot run the model"), message
             assert "operator Foo is not supported" in message, message
