@@ -19,8 +19,35 @@ from dataclasses import dataclass
 from typing import Any
 
 from webdnn.ops.expr import (
-    Expr, acos, acosh, asin, asinh, atan, atanh, c, ceil, clamp, cos, cosh, erf, exp, expm1, floor, log,
-    log1p, maximum, minimum, round_even, sigmoid, sign, sin, sinh, sqrt, tan, tanh, where,
+    Expr,
+    acos,
+    acosh,
+    asin,
+    asinh,
+    atan,
+    atanh,
+    c,
+    ceil,
+    clamp,
+    cos,
+    cosh,
+    erf,
+    exp,
+    expm1,
+    floor,
+    log,
+    log1p,
+    maximum,
+    minimum,
+    round_even,
+    sigmoid,
+    sign,
+    sin,
+    sinh,
+    sqrt,
+    tan,
+    tanh,
+    where,
 )
 from webdnn.ops.expr import x as input_x
 
