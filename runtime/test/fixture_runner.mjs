@@ -78,7 +78,7 @@ function assertTensor(got, want, tol, name, halfToFloat) {
 export function runFixtureCases(fixtures, getKernel, halfToFloat) {
   for (const c of fixtures.cases) {
     test(`${c.op}: ${c.name}`, () => {
-      const factory = getKernel(c.op);
+      const factory = getKernel(c.op, c.attrs);
       assert.ok(factory, `no fallback kernel registered for ${c.op}`);
       const inputs = c.inputs.map((t) => (t === null ? null : view(t)));
       const outputs = c.outputs.map(junkView);

@@ -47,7 +47,7 @@ function assertClose(got, want, tol, name) {
 
 for (const c of fixtures.cases) {
   test(`${c.op}: ${c.name}`, () => {
-    const factory = getKernel(c.op);
+    const factory = getKernel(c.op, c.attrs);
     assert.ok(factory, `no fallback kernel registered for ${c.op}`);
     const inputs = c.inputs.map((t) => (t === null ? null : view(t)));
     const outputs = c.outputs.map((t) => emptyView(t.shape));
@@ -66,7 +66,7 @@ test("kernels loaded together share scratch memory safely", () => {
   const runs = fixtures.cases.map((c) => {
     const outputs = c.outputs.map((t) => emptyView(t.shape));
     const inputs = c.inputs.map((t) => (t === null ? null : view(t)));
-    return { c, outputs, run: getKernel(c.op)(inputs, outputs, c.attrs, c.op) };
+    return { c, outputs, run: getKernel(c.op, c.attrs)(inputs, outputs, c.attrs, c.op) };
   });
   for (const { c, outputs, run } of runs) {
     run();
@@ -96,9 +96,12 @@ test("non-float32 inputs are refused at load time with a clear error", () => {
 test("makeActivation", () => {
   assert.equal(makeActivation(undefined), null);
   const d = new Float32Array([-2, -0.5, 0.5, 7]);
-  makeActivation({ type: "Clip", min: "-Infinity", max: 1 })(d, 1, 4);
+  // the programs the converter writes (webdnn.backends.common.expr_attrs.activation_with_program)
+  makeActivation({ type: "Clip", min: "-Infinity", max: 1, expr: [["x", 0], ["c", 1], ["min", 0, 1]] })(d, 1, 4);
   assert.deepEqual([...d], [-2, -0.5, 0.5, 1]);
-  makeActivation({ type: "Relu" })(d, 0, 4);
+  makeActivation({ type: "Relu", expr: [["x", 0], ["c", 0], ["max", 0, 1]] })(d, 0, 4);
   assert.deepEqual([...d], [0, 0, 0.5, 1]);
-  assert.throws(() => makeActivation({ type: "Swish" }), DescriptorError);
+  assert.throws(() => makeActivation({ type: "Swish" }), DescriptorError); // no program: reconvert
+  assert.throws(() => makeActivation({ type: "Relu", expr: [["x", 0], ["frob", 0]] }), /unknown primitive "frob"/);
+  assert.throws(() => makeActivation({ type: "Relu", expr: [["x", 0], ["max", 0, 3]] }), /earlier instruction/);
 });

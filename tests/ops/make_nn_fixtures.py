@@ -21,6 +21,7 @@ import onnxruntime as ort
 from onnx import helper, numpy_helper
 
 from webdnn.backends.common.descriptor import jsonable  # attrs exactly as a descriptor holds them
+from webdnn.backends.common.expr_attrs import activation_with_program
 from webdnn.ir.graph import Graph, Value
 from webdnn.ops.registry import infer_node
 
@@ -90,7 +91,7 @@ def canonical(c: Case) -> tuple[dict[str, Any], list[np.ndarray | None], tuple[i
     graph.outputs.append(y)
     infer_node(node, graph)
     if c.activation is not None:
-        node.attrs["activation"] = c.activation
+        node.attrs["activation"] = activation_with_program(c.activation)  # as the fallback lowering writes it
     ins = [None if v is None else arrays[id(v)] for v in node.inputs]
     assert y.shape is not None
     return node.attrs, ins, y.shape

@@ -5,7 +5,7 @@ converted model would hand the fallback kernel) and onnxruntime computes the exp
 outputs. Output: runtime/test/fixtures/tensor/{elementwise,tensor}.json, read by
 runtime/test/{elementwise,tensor}.test.mjs.
 
-    python tests/ops/make_tensor_fixtures.py
+    python -m tests.ops.make_tensor_fixtures
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.capi.onnxruntime_pybind11_state import NotImplemented as OrtNotImplemented
 
+from tests.ops.unary_cases import UNARY_CASES, case_input
 from webdnn.backends.common.descriptor import jsonable
+from webdnn.backends.common.expr_attrs import cpu_attrs
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph
 from webdnn.ops.registry import infer_node
@@ -159,72 +161,10 @@ def elementwise_cases() -> list[Case]:
     return cs
 
 
-UNARY_DOMAIN: dict[str, tuple[float, float]] = {
-    "Log": (0.01, 5),
-    "Sqrt": (0, 9),
-    "Asin": (-0.99, 0.99),
-    "Acos": (-0.99, 0.99),
-    "Atanh": (-0.95, 0.95),
-    "Acosh": (1, 6),
-    "Reciprocal": (0.2, 4),
-    "Tan": (-1.4, 1.4),
-}
-
-
 def unary_cases() -> list[Case]:
     cs: list[Case] = []
-    ops = [
-        "Relu",
-        "LeakyRelu",
-        "Elu",
-        "Selu",
-        "Celu",
-        "Sigmoid",
-        "HardSigmoid",
-        "HardSwish",
-        "Softplus",
-        "Softsign",
-        "Tanh",
-        "Exp",
-        "Log",
-        "Sqrt",
-        "Reciprocal",
-        "Neg",
-        "Abs",
-        "Floor",
-        "Ceil",
-        "Round",
-        "Sign",
-        "Erf",
-        "Mish",
-        "Sin",
-        "Cos",
-        "Tan",
-        "Asin",
-        "Acos",
-        "Atan",
-        "Sinh",
-        "Cosh",
-        "Asinh",
-        "Acosh",
-        "Atanh",
-        "ThresholdedRelu",
-        "Shrink",
-        "Identity",
-        "Softplus",
-    ]
-    for op in dict.fromkeys(ops):
-        lo, hi = UNARY_DOMAIN.get(op, (-4.0, 4.0))
-        x = f32(3, 7, lo=lo, hi=hi)
-        if op in ("Round", "Floor", "Ceil"):
-            x = (np.round(x * 4) / 4).astype(np.float32)  # many exact halves
-        cs.append(Case(f"{op} f32", op, [x], opset=18))
-    cs.append(Case("LeakyRelu alpha", "LeakyRelu", [f32(9)], {"alpha": 0.3}))
-    cs.append(Case("Elu alpha", "Elu", [f32(9)], {"alpha": 0.7}))
-    cs.append(Case("Celu alpha", "Celu", [f32(9)], {"alpha": 2.0}))
-    cs.append(Case("HardSigmoid attrs", "HardSigmoid", [f32(9)], {"alpha": 0.3, "beta": 0.4}))
-    cs.append(Case("ThresholdedRelu alpha", "ThresholdedRelu", [f32(9)], {"alpha": 0.5}))
-    cs.append(Case("Shrink attrs", "Shrink", [f32(9)], {"lambd": 1.0, "bias": 0.25}))
+    for uc in UNARY_CASES:  # every op of the unary table (tests/ops/unary_cases.py)
+        cs.append(Case(f"{uc.name} f32", uc.op, [case_input(uc, rng)], dict(uc.attrs), opset=uc.opset))
     cs.append(Case("Erf dense", "Erf", [np.linspace(-6, 6, 2001, dtype=np.float32)], tol=2e-7))
     cs.append(
         Case(
@@ -611,7 +551,8 @@ def run_ort(c: Case) -> list[np.ndarray]:
 
 
 def canonical(c: Case) -> tuple[dict[str, Any], list[np.ndarray | None], int]:
-    """The node as the fallback kernel sees it: canonical attrs, remaining inputs, output count."""
+    """The node as the fallback kernel sees it: canonical attrs (with the expression program),
+    remaining inputs, output count."""
     graph = Graph("fixture", c.opset)
     data: dict[int, np.ndarray] = {}
     ins = []
@@ -630,7 +571,7 @@ def canonical(c: Case) -> tuple[dict[str, Any], list[np.ndarray | None], int]:
     graph.outputs.extend(ys)
     node = graph.add_node(c.op, ins, ys, dict(c.attrs))
     infer_node(node, graph)
-    return node.attrs, [None if v is None else data[id(v)] for v in node.inputs], len(node.outputs)
+    return cpu_attrs(node), [None if v is None else data[id(v)] for v in node.inputs], len(node.outputs)
 
 
 def encode(a: np.ndarray) -> dict[str, Any]:

@@ -17,56 +17,18 @@ from webdnn.ir.graph import Graph, Node
 from webdnn.ops._util import broadcast, defaults, in_dtype, in_shape, set_out
 from webdnn.ops.registry import shape_rule, unsupported
 from webdnn.ops.tensor_common import FLOATS, NUMERIC, all_inputs, check_dtype, fail, py_scalar, scalar_param
+from webdnn.ops.unary_ops import UNARY
 
 ARITHMETIC = ("Add", "Sub", "Mul", "Div", "Pow", "Mod")
 COMPARISONS = ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual")
 LOGICAL = ("And", "Or", "Xor")
 VARIADIC = ("Max", "Min", "Sum", "Mean")
 
-# Unary ops and their attribute defaults (ONNX spec values).
-UNARY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "Relu": {},
-    "LeakyRelu": {"alpha": 0.01},
-    "Elu": {"alpha": 1.0},
-    "Selu": {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875},
-    "Celu": {"alpha": 1.0},
-    "Sigmoid": {},
-    "HardSigmoid": {"alpha": 0.2, "beta": 0.5},
-    "HardSwish": {},
-    "Softplus": {},
-    "Softsign": {},
-    "Tanh": {},
-    "Exp": {},
-    "Log": {},
-    "Sqrt": {},
-    "Reciprocal": {},
-    "Neg": {},
-    "Abs": {},
-    "Floor": {},
-    "Ceil": {},
-    "Round": {},
-    "Sign": {},
-    "Erf": {},
-    "Gelu": {"approximate": "none"},
-    "Mish": {},
-    "Sin": {},
-    "Cos": {},
-    "Tan": {},
-    "Asin": {},
-    "Acos": {},
-    "Atan": {},
-    "Sinh": {},
-    "Cosh": {},
-    "Asinh": {},
-    "Acosh": {},
-    "Atanh": {},
-    "ThresholdedRelu": {"alpha": 1.0},
-    "Shrink": {"bias": 0.0, "lambd": 0.5},
-    "Identity": {},
-}
+# Unary ops and their attribute defaults: the ops of the table (unary_ops.py) but Clip, whose
+# rule is its own.
+UNARY_DEFAULTS: dict[str, dict[str, Any]] = {k: u.defaults for k, u in UNARY.items() if not u.own_rule}
 # Unary ops defined for integer tensors too (the rest take floats only).
-UNARY_ANY_NUMERIC = frozenset({"Relu", "Neg", "Abs", "Sign", "Identity"})
-FLOAT_ATTRS = frozenset({"alpha", "beta", "gamma", "bias", "lambd"})
+UNARY_ANY_NUMERIC = frozenset(k for k, u in UNARY.items() if u.integer_ok)
 
 # Clip before opset 11 defaulted to the float32 range (not infinity): keep that exactly.
 FLT_MAX = float(np.finfo(np.float32).max)
@@ -153,8 +115,9 @@ def _where(node: Node, graph: Graph) -> None:
 def _unary(node: Node, graph: Graph) -> None:
     op = node.op_type
     defaults(node, **UNARY_DEFAULTS[op])
-    for k in FLOAT_ATTRS & node.attrs.keys():
-        node.attrs[k] = float(node.attrs[k])
+    for k, d in UNARY[op].defaults.items():
+        if isinstance(d, float):
+            node.attrs[k] = float(node.attrs[k])
     if op == "Gelu" and node.attrs["approximate"] not in ("none", "tanh"):
         raise unsupported(node, graph, f"approximate={node.attrs['approximate']!r} (only none, tanh)")
     if op != "Identity":

@@ -9,22 +9,30 @@ from __future__ import annotations
 from typing import Any
 
 from webdnn.ir.graph import Graph, Node
+from webdnn.ops.expr import primitives_of
+from webdnn.ops.tensor_common import FLOATS
+from webdnn.ops.unary_ops import EPILOGUE_PRIMITIVES, UNARY, unary_expr
 
 PRODUCERS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
 
 
 def activation_spec(node: Node) -> dict[str, Any] | None:
-    """The fused-activation record for `node`, or None if it is no fusable activation."""
+    """The fused-activation record for `node` ({"type": op, **its canonical attributes}), or
+    None if it is no fusable activation: a float op of the unary table (ops/unary_ops.py) built
+    only from primitives every backend's epilogue prints."""
     op = node.op_type
-    if op in ("Relu", "Sigmoid", "Tanh", "HardSwish"):
-        return {"type": op}
-    if op == "LeakyRelu":
-        return {"type": op, "alpha": float(node.attr("alpha", 0.01))}
-    if op == "HardSigmoid":
-        return {"type": op, "alpha": float(node.attr("alpha", 0.2)), "beta": float(node.attr("beta", 0.5))}
-    if op == "Clip" and len([v for v in node.inputs if v is not None]) == 1:  # min/max already attrs
-        return {"type": op, "min": float(node.attr("min", float("-inf"))), "max": float(node.attr("max", float("inf")))}
-    return None
+    u = UNARY.get(op)
+    if u is None or op == "Identity" or node.outputs[0].dtype not in FLOATS:
+        return None
+    if len([v for v in node.inputs if v is not None]) != 1:  # (Clip: min/max must be attributes)
+        return None
+    spec = {"type": op, **{k: node.attrs.get(k, d) for k, d in u.defaults.items()}}
+    for k, d in u.defaults.items():
+        if isinstance(d, float) or k in ("min", "max"):
+            spec[k] = float(spec[k])
+    if not primitives_of(unary_expr(op, spec)) <= EPILOGUE_PRIMITIVES:
+        return None
+    return spec
 
 
 def run(graph: Graph) -> int:

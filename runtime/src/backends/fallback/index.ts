@@ -33,7 +33,7 @@ class FallbackSession implements Session {
       return { dtype: t.dtype, shape: t.shape, size, data };
     });
     for (const k of desc.kernels) {
-      const factory = getKernel(k.op);
+      const factory = getKernel(k.op, k.attrs);
       if (!factory) {
         throw new DescriptorError(`kernel '${k.name}' uses op ${k.op}, which this runtime's fallback backend lacks; update the webdnn runtime`);
       }

@@ -121,7 +121,7 @@ class WasmSession implements Session {
       const entry = this.profile.length;
       this.profile.push({ kernel: k.name, op: k.op, fn: k.attrs.wasm ? String((k.attrs.wasm as { fn?: unknown }).fn) : "js", ms: 0, calls: 0 });
       if (k.attrs.wasm === undefined) {
-        const factory = getKernel(k.op);
+        const factory = getKernel(k.op, k.attrs);
         if (!factory) throw new DescriptorError(`kernel '${k.name}' uses op ${k.op}, which this runtime lacks; update the webdnn runtime`);
         try {
           this.steps.push({ js: factory(k.inputs.map((i) => (i < 0 ? null : views[i]!)), k.outputs.map((i) => views[i]!), k.attrs, k.op), k: entry });

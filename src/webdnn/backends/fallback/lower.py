@@ -7,6 +7,7 @@ webdnn/ops/registry.py), so lowering is a pass-through plus the memory plan.
 from __future__ import annotations
 
 from webdnn.backends.common.descriptor import KernelCall, Program
+from webdnn.backends.common.expr_attrs import cpu_attrs
 from webdnn.backends.common.memory_plan import is_view, plan
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.graph import Graph
@@ -33,6 +34,6 @@ def lower(graph: Graph) -> Program:
                 f"{where(node.name, node.op_type, graph.opset)}: the {NAME} backend cannot run it here "
                 f"(its inputs are not constant at conversion time). Fix input shapes with --input-shape."
             )
-        calls.append(KernelCall(node.op_type, node.name, list(node.inputs), list(node.outputs), dict(node.attrs)))
+        calls.append(KernelCall(node.op_type, node.name, list(node.inputs), list(node.outputs), cpu_attrs(node)))
     kernel_nodes = list(graph.nodes)
     return Program(NAME, graph, calls, plan(graph, ALIGNMENT, kernel_nodes), weight_alignment=ALIGNMENT)

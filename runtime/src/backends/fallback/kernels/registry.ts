@@ -28,6 +28,14 @@ export type KernelFactory = (
 ) => () => void;
 
 const registry = new Map<string, KernelFactory>();
+// The kernel of every call whose attrs carry an expression program (`expr`, ../kernels/expr.ts):
+// the float unary ops, whatever their name (their definition lives in the transpiler).
+let exprKernel: KernelFactory | undefined;
+
+export function registerExprKernel(factory: KernelFactory): void {
+  if (exprKernel) throw new Error("fallback expression kernel registered twice");
+  exprKernel = factory;
+}
 
 export function registerKernel(ops: string | readonly string[], factory: KernelFactory): void {
   for (const op of typeof ops === "string" ? [ops] : ops) {
@@ -36,9 +44,10 @@ export function registerKernel(ops: string | readonly string[], factory: KernelF
   }
 }
 
-/** The factory of `op`, checking the number of inputs first (shape.ts). */
-export function getKernel(op: string): KernelFactory | undefined {
-  const factory = registry.get(op);
+/** The factory of `op` (the expression kernel when `attrs.expr` is given), checking the
+ *  number of inputs first (shape.ts). */
+export function getKernel(op: string, attrs?: Attrs): KernelFactory | undefined {
+  const factory = attrs !== undefined && attrs.expr !== undefined ? exprKernel : registry.get(op);
   if (!factory) return undefined;
   return (inputs, outputs, attrs, o) => {
     checkArity(o, inputs);
