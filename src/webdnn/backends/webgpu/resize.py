@@ -10,11 +10,9 @@ of the A resized axes for each output element (T = 1, 2 or 4 taps per axis).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-
 import numpy as np
 
+from webdnn.backends.common.resize_taps import axis_taps, is_identity
 from webdnn.backends.webgpu.wgsl import (
     Ctx,
     Dispatch,
@@ -36,78 +34,18 @@ def fr(x: float) -> float:
     return float(np.float32(x))
 
 
-def _coord(mode: str) -> Callable[[float, float, int, int], float]:
-    if mode == "half_pixel":
-        return lambda x, s, lo, li: fr(fr(fr(x + 0.5) / s) - 0.5)
-    if mode == "half_pixel_symmetric":
-        def hps(x: float, s: float, lo: int, li: int) -> float:
-            adjustment = fr(lo / fr(s * li))
-            offset = fr(fr(li / 2) * fr(1 - adjustment))
-            return fr(fr(offset + fr(fr(x + 0.5) / s)) - 0.5)
-        return hps
-    if mode == "pytorch_half_pixel":
-        return lambda x, s, lo, li: fr(fr(fr(x + 0.5) / s) - 0.5) if lo > 1 else 0.0
-    if mode == "align_corners":
-        return lambda x, s, lo, li: 0.0 if lo == 1 else fr(fr(x * (li - 1)) / (lo - 1))
-    if mode == "asymmetric":
-        return lambda x, s, lo, li: fr(x / s)
-    if mode == "tf_half_pixel_for_nn":
-        return lambda x, s, lo, li: fr(fr(x + 0.5) / s)
-    raise Unsupported(f"coordinate_transformation_mode {mode!r}")
-
-
-def _round_away(x: float) -> float:
-    return -math.floor(-x + 0.5) if x < 0 else math.floor(x + 0.5)
-
-
-def _nearest(mode: str) -> Callable[[float, bool], float]:
-    if mode == "round_prefer_floor":
-        return lambda x, down: math.floor(x) if x == math.trunc(x) + 0.5 else _round_away(x)
-    if mode == "round_prefer_ceil":
-        return lambda x, down: _round_away(x)
-    if mode == "floor":
-        return lambda x, down: math.floor(x)
-    if mode == "ceil":
-        return lambda x, down: math.ceil(x)
-    if mode == "simple":
-        return lambda x, down: math.ceil(x) if down else math.trunc(x)
-    raise Unsupported(f"nearest_mode {mode!r}")
-
-
-def _cubic(t: float, a: float) -> list[float]:
-    t = abs(t)
-    return [
-        ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
-        ((a + 2) * t - (a + 3)) * t * t + 1,
-        ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1,
-        ((a * (2 - t) - 5 * a) * (2 - t) + 8 * a) * (2 - t) - 4 * a,
-    ]
-
-
 def axis_table(mode: str, coord: str, nearest: str, len_in: int, len_out: int, scale: float,
                cubic_a: float = -0.75, exclude: bool = False) -> np.ndarray:
-    """(len_out, 4) float32 rows [i0, i1, w0, w1] for one axis; cubic: (len_out, 8) [i0..i3, w0..w3]."""
-    cf, nf = _coord(coord), _nearest(nearest)
-    t = np.zeros((len_out, 8 if mode == "cubic" else 4), np.float32)
-    for o in range(len_out):
-        x = float(o) if scale == 1 else cf(float(o), scale, len_out, len_in)
-        if mode == "nearest":
-            i = min(max(int(nf(x, scale < 1)), 0), len_in - 1)
-            t[o] = (i, i, 1.0, 0.0)
-        elif mode == "linear":
-            xc = max(0.0, min(x, len_in - 1))
-            i1 = min(math.trunc(xc), len_in - 1)
-            i2 = min(i1 + 1, len_in - 1)
-            t[o] = (i1, i2, 0.5, 0.5) if i1 == i2 else (i1, i2, abs(xc - i2), abs(xc - i1))
-        else:
-            base = math.floor(x)
-            c = _cubic(x - base, cubic_a)
-            if exclude:
-                c = [w if 0 <= base + k - 1 < len_in else 0.0 for k, w in enumerate(c)]
-                total = sum(c)
-                c = [w / total for w in c] if total != 0 else c
-            t[o] = [min(max(base + k - 1, 0), len_in - 1) for k in range(4)] + c
-    return t
+    """(len_out, 4) float32 rows [i0, i1, w0, w1] for one axis (nearest: i1 = i0, w1 = 0);
+    cubic: (len_out, 8) [i0..i3, w0..w3]. The taps are common/resize_taps.py's."""
+    try:
+        t = axis_taps(mode, coord, nearest, len_in, len_out, scale, cubic_a=cubic_a, exclude=exclude)
+    except KeyError as e:
+        raise Unsupported(f"Resize mode {e}") from None
+    if mode == "nearest":
+        i, w = t[:, 0, 0], t[:, 0, 1]
+        return np.stack([i, i, w, np.zeros_like(w)], axis=1).astype(np.float32)
+    return np.concatenate([t[..., 0], t[..., 1]], axis=1).astype(np.float32)
 
 
 @register("Resize", "Upsample")
@@ -121,6 +59,8 @@ def resize(ctx: Ctx, node: Node) -> list[Dispatch]:
     exclude = int(node.attrs.get("exclude_outside", 0)) == 1
     taps = {"nearest": 1, "linear": 2, "cubic": 4}[mode]
     coord = node.attrs.get("coordinate_transformation_mode", "half_pixel")
+    if coord == "tf_crop_and_resize":
+        raise Unsupported("coordinate_transformation_mode 'tf_crop_and_resize'")
     nearest = node.attrs.get("nearest_mode", "round_prefer_floor")
     xs, ys = shape(x), shape(y)
     scales = [fr(s) for s in node.attrs["scales"]]
@@ -131,10 +71,7 @@ def resize(ctx: Ctx, node: Node) -> list[Dispatch]:
     for a, (li, lo, s) in enumerate(zip(xs, ys, scales, strict=True)):
         table = axis_table(mode, coord, nearest, li, lo, s, cubic_a, exclude)
         cols = table.shape[1] // 2  # index columns, then as many weight columns
-        ix, w = table[:, :cols], table[:, cols:]
-        identity = li == lo and all(  # every output takes its own input element with weight 1
-            float(w[o][ix[o] == o].sum()) == 1.0 and not np.any(w[o][ix[o] != o]) for o in range(lo))
-        if not identity:
+        if not is_identity(np.stack([table[:, :cols], table[:, cols:]], axis=-1), li):
             tv = ctx.graph.const_value(f"{node.name}_taps{a}", table)
             resized.append((a, sh.read(tv, "vec4<f32>")))
     if len(resized) > 4:
