@@ -88,7 +88,7 @@ def convert(
         for b in backends:
             say(f"lowering for backend {b}")
             try:
-                program = BACKENDS[b](copy.deepcopy(graph) if len(backends) > 1 else graph)
+                program = BACKENDS[b].compile(copy.deepcopy(graph) if len(backends) > 1 else graph)
             except UnsupportedOperatorError as e:
                 if not optional:
                     raise

@@ -8,7 +8,6 @@ constants are folded through onnx.reference whatever their op, so they never cou
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 import onnx
@@ -35,19 +34,16 @@ class BackendOps:
 
 
 def backend_ops(backend: str) -> BackendOps:
-    """Read the claim from the code: the op registry and the backend's lowering module (a variant
-    such as webgpu-fp16 shares its base backend's module, so it claims the same ops)."""
+    """Read the claim from the code: the op registry and the backend's record (a variant such as
+    webgpu-fp16 shares its base backend's kernels, so it claims the same ops)."""
     from webdnn.backends import BACKENDS
     from webdnn.errors import WebDNNError
     from webdnn.ops.registry import supported_ops
 
     if backend not in BACKENDS:
         raise WebDNNError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    lower = importlib.import_module(BACKENDS[backend].__module__)
-    return BackendOps(
-        backend, frozenset(supported_ops()), frozenset(lower.supported()),
-        frozenset(getattr(lower, "CONVERSION_ONLY", ())),
-    )
+    b = BACKENDS[backend]
+    return BackendOps(backend, frozenset(supported_ops()), frozenset(b.supported()), b.conversion_only)
 
 
 def unsupported_reason(case: Case, ops: BackendOps) -> str | None:

@@ -9,7 +9,7 @@ LayerNormalization / Gelu node, which every backend runs; dead code last.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,11 +42,20 @@ class PassReport:
     nodes_after: int = 0
 
 
-def optimize(graph: Graph, progress: Callable[[str], None] | None = None) -> PassReport:
-    report = PassReport(nodes_before=len(graph.nodes))
-    for name, fn in PASSES:
+def run_passes(graph: Graph, passes: Sequence[tuple[str, Callable[[Graph], Any]]],
+               progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run `passes` in order; each one's result by name. A backend's own rewrites (its
+    `Backend.passes`, backends/common/backend.py) run through here after `optimize`."""
+    results: dict[str, Any] = {}
+    for name, fn in passes:
         if progress:
             progress(name)
-        report.results[name] = fn(graph)
+        results[name] = fn(graph)
+    return results
+
+
+def optimize(graph: Graph, progress: Callable[[str], None] | None = None) -> PassReport:
+    report = PassReport(nodes_before=len(graph.nodes))
+    report.results = run_passes(graph, PASSES, progress)
     report.nodes_after = len(graph.nodes)
     return report

@@ -6,6 +6,7 @@ webdnn/ops/registry.py), so lowering is a pass-through plus the memory plan.
 
 from __future__ import annotations
 
+from webdnn.backends.common.backend import Backend
 from webdnn.backends.common.descriptor import KernelCall, Program
 from webdnn.backends.common.expr_attrs import cpu_attrs
 from webdnn.backends.common.memory_plan import is_view, plan
@@ -37,3 +38,6 @@ def lower(graph: Graph) -> Program:
         calls.append(KernelCall(node.op_type, node.name, list(node.inputs), list(node.outputs), cpu_attrs(node)))
     kernel_nodes = list(graph.nodes)
     return Program(NAME, graph, calls, plan(graph, ALIGNMENT, kernel_nodes), weight_alignment=ALIGNMENT)
+
+
+BACKEND = Backend(NAME, ALIGNMENT, lower, supported, conversion_only=CONVERSION_ONLY)

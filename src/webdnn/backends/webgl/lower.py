@@ -27,6 +27,7 @@ targets, layer k at COLOR_ATTACHMENTk).
 
 from __future__ import annotations
 
+from webdnn.backends.common.backend import Backend
 from webdnn.backends.common.descriptor import KernelCall, Program
 from webdnn.backends.common.memory_plan import MemoryPlan, is_view, plan
 from webdnn.backends.webgl import (  # noqa: F401 (registers kernels)
@@ -46,6 +47,7 @@ from webdnn.backends.webgl.glsl import Layout, fragment, layout_for, targets_lay
 from webdnn.errors import ConversionError, UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
+from webdnn.passes.pipeline import run_passes
 
 ALIGNMENT = 16
 
@@ -67,10 +69,23 @@ def _compute_const_outputs(graph: Graph) -> None:
         graph.nodes.append(node)
 
 
+def _fuse_elementwise(graph: Graph) -> int:
+    return fuse_elementwise(graph, Ctx(graph))
+
+
+# this backend's graph rewrites (Backend.passes)
+PASSES = (("compute_const_outputs", _compute_const_outputs), ("fuse_elementwise", _fuse_elementwise))
+
+
 def lower(graph: Graph) -> Program:
-    _compute_const_outputs(graph)
+    """The webgl descriptor of a graph (rewritten by PASSES first)."""
+    run_passes(graph, PASSES)
+    return emit(graph)
+
+
+def emit(graph: Graph) -> Program:
+    """The descriptor of a graph PASSES rewrote."""
     ctx = Ctx(graph)
-    fuse_elementwise(graph, ctx)  # the graph is this backend's own copy (convert.py)
     passes: list[Pass] = []
     plan_nodes: list[Node] = []
     outputs = {id(v) for v in graph.outputs}
@@ -172,3 +187,6 @@ def _program(graph: Graph, passes: list[Pass], mp: MemoryPlan) -> Program:
         }
     }
     return Program(NAME, graph, calls, mp, weight_alignment=ALIGNMENT, extra=extra)
+
+
+BACKEND = Backend(NAME, ALIGNMENT, emit, supported, PASSES)

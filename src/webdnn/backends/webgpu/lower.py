@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from webdnn.backends.common.backend import Backend
 from webdnn.backends.common.descriptor import KernelCall, Program
 from webdnn.backends.common.memory_plan import is_view, plan
 from webdnn.backends.webgpu import conv, elementwise, matmul, pool, reduce, resize, tensor  # noqa: F401 (registers)
@@ -37,6 +38,7 @@ from webdnn.backends.webgpu.fuse_elementwise import FUSED, fuse_elementwise, fus
 from webdnn.backends.webgpu.wgsl import GENERATORS, Ctx, Unsupported
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.graph import Graph
+from webdnn.passes.pipeline import run_passes
 
 NAME = "webgpu"
 ALIGNMENT = 256  # minStorageBufferOffsetAlignment: every binding starts at a multiple of it
@@ -46,10 +48,20 @@ def supported() -> list[str]:
     return sorted(GENERATORS)
 
 
+# this backend's graph rewrites (Backend.passes): elementwise chains into one kernel each, then
+# a group that alone reads a Conv/MatMul/Gemm output into that kernel's store
+PASSES = (("fuse_elementwise", fuse_elementwise), ("fuse_epilogues", fuse_epilogues))
+
+
 def lower(graph: Graph, fp16: bool = False) -> Program:
-    """The webgpu descriptor; with `fp16`, the webgpu-fp16 one (fp16.py: f16 storage, f32 math)."""
-    fuse_elementwise(graph)  # the graph is this backend's own copy (convert.py)
-    fuse_epilogues(graph)  # then a group that alone reads a Conv/MatMul/Gemm output joins its store
+    """The webgpu descriptor of a graph (rewritten by PASSES first); with `fp16`, the webgpu-fp16
+    one (fp16.py: f16 storage, f32 math)."""
+    run_passes(graph, PASSES)
+    return emit(graph, fp16)
+
+
+def emit(graph: Graph, fp16: bool = False) -> Program:
+    """The descriptor of a graph PASSES rewrote."""
     half = fp16_.half_values(graph) if fp16 else set()
     size = (lambda v: 2 if id(v) in half else v.dtype.itemsize) if half else None
     # producers write into Concat slices
@@ -93,3 +105,7 @@ def lower(graph: Graph, fp16: bool = False) -> Program:
 
 def lower_fp16(graph: Graph) -> Program:
     return lower(graph, fp16=True)
+
+
+BACKEND = Backend(NAME, ALIGNMENT, emit, supported, PASSES)
+BACKEND_FP16 = Backend(fp16_.NAME, ALIGNMENT, lambda g: emit(g, fp16=True), supported, PASSES, opt_in=True)

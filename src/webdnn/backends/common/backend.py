@@ -1,0 +1,37 @@
+"""The backend protocol: what the converter needs to know about a backend, in one record.
+
+Each backend package (`webdnn/backends/<name>/lower.py`) defines `BACKEND = Backend(...)`, and
+`webdnn/backends/__init__.py` lists them. Compiling for a backend is its own graph rewrites
+(`passes`, run on the backend's copy of the optimized graph after the shared pipeline of
+passes/pipeline.py) followed by `emit`, which turns the rewritten graph into a `Program`
+(kernel calls, memory plan, extra descriptor fields) without changing the graph's meaning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from webdnn.backends.common.descriptor import Program
+from webdnn.ir.graph import Graph
+
+GraphPass = tuple[str, Callable[[Graph], Any]]
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str  # the descriptor's backend name (the runtime's, runtime/src/backends/<name>/)
+    alignment: int  # byte alignment of every tensor in its arena and weights
+    emit: Callable[[Graph], Program]
+    supported: Callable[[], list[str]]  # ops it has kernels for
+    passes: tuple[GraphPass, ...] = ()  # its own graph rewrites, in order
+    conversion_only: frozenset[str] = frozenset()  # ops with a rule but no kernel: folded at conversion
+    opt_in: bool = False  # a variant converted only when asked for (not by default, not in the op tables)
+
+    def compile(self, graph: Graph, progress: Callable[[str], None] | None = None) -> Program:
+        """`graph` (this backend's own copy: the passes rewrite it) as a Program."""
+        from webdnn.passes.pipeline import run_passes
+
+        run_passes(graph, self.passes, progress)
+        return self.emit(graph)
