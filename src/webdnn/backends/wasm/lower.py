@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from webdnn.backends.common.backend import Backend
 from webdnn.backends.common.descriptor import KernelCall, Program
 from webdnn.backends.common.memory_plan import is_view, plan
 from webdnn.backends.fallback.lower import CONVERSION_ONLY
@@ -565,3 +566,6 @@ def lower(graph: Graph) -> Program:
     mp = plan(graph, ALIGNMENT, lw.nodes)
     extra = {"wasm": {"abi": ABI, "stackBytes": lw.stack_bytes}, "jsKernels": sorted(lw.js_ops)}
     return Program(NAME, graph, lw.calls, mp, weight_alignment=ALIGNMENT, extra=extra)
+
+
+BACKEND = Backend(NAME, ALIGNMENT, lower, supported, conversion_only=CONVERSION_ONLY)
