@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,31 @@ from webdnn.convert import convert
 from webdnn.verify import compare, reference_outputs
 
 Prepared = tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]  # (converted dir, inputs, reference outputs)
+
+ZOO_MODELS = ["squeezenet1_1", "mobilenet_v2", "minilm", "hed", "resnet50", "inception_v3", "vgg16"]
+BIG_MODELS = frozenset({"hed", "resnet50", "inception_v3", "vgg16"})
+
+
+@dataclass(frozen=True)
+class BackendRuns:
+    """How the model tests run one backend: in which runtimes, at which model sizes."""
+
+    runtimes: tuple[str, ...]  # "chromium" and/or "node"
+    build_args: dict[str, dict[str, int]] = field(default_factory=dict)
+    heavy: frozenset[str] = frozenset()  # minutes each on a software GPU: marked software_gpu_heavy
+    gpu: bool = False  # on SwiftShader: big models run once
+
+
+# HED at 160x240 on the CPU backends instead of its 320x480 default (the same graph at a quarter
+# of the work); at 64x96 and MiniLM with 2 layers on the emulated GPU.
+_CPU_ARGS = {"hed": {"height": 160, "width": 240}}
+_GPU_ARGS = {"minilm": {"layers": 2}, "hed": {"height": 64, "width": 96}}
+BACKEND_RUNS: dict[str, BackendRuns] = {
+    "fallback": BackendRuns(("chromium", "node"), _CPU_ARGS),
+    "wasm": BackendRuns(("node", "chromium"), _CPU_ARGS),
+    "webgl": BackendRuns(("chromium",), _GPU_ARGS, frozenset({"inception_v3", "vgg16"}), gpu=True),
+    "webgpu": BackendRuns(("chromium",), _GPU_ARGS, frozenset({"vgg16"}), gpu=True),
+}
 
 
 def prepare(name: str, directory: str, backends: Sequence[str], build_args: dict[str, Any] | None = None) -> Prepared:

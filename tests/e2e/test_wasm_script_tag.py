@@ -1,10 +1,5 @@
-"""Zoo models on the wasm backend, in Node and in headless Chromium, vs onnxruntime.
-
-fp32 tolerance: |ours - ref| <= 1e-4 * max(1, |ref|) elementwise. Ops without a wasm
-kernel (MiniLM's attention MatMuls, HED's Resize, ...) run as JS kernels on the wasm
-memory, so every zoo model runs, in Node and in Chromium (with threads there: the test
-page is cross-origin isolated).
-"""
+"""The wasm backend's IIFE build (the `<script>` tag runtime, no import.meta) under a strict CSP.
+(The zoo models on wasm are in test_zoo_matrix.py.)"""
 
 from __future__ import annotations
 
@@ -13,47 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from tests.zoo_cases import Prepared, assert_matches, prepare
+from tests.zoo_cases import assert_matches
 from webdnn.convert import convert
 from webdnn.verify import reference_outputs
-
-NODE_MODELS = ["squeezenet1_1", "mobilenet_v2", "resnet50", "inception_v3", "vgg16", "minilm", "hed"]
-BROWSER_MODELS = NODE_MODELS
-BUILD_ARGS: dict[str, dict[str, int]] = {"hed": {"height": 160, "width": 240}}
-
-
-@pytest.fixture(scope="module")
-def converted(tmp_path_factory):  # type: ignore[no-untyped-def]
-    cache: dict[str, Prepared] = {}
-
-    def get(name: str) -> Prepared:
-        if name not in cache:
-            cache[name] = prepare(name, str(tmp_path_factory.mktemp(name)), ["wasm"], BUILD_ARGS.get(name))
-        return cache[name]
-
-    return get
-
-
-@pytest.mark.slow
-@pytest.mark.node
-@pytest.mark.parametrize("name", NODE_MODELS)
-def test_wasm_zoo_model_in_node(name: str, converted) -> None:  # type: ignore[no-untyped-def]
-    from webdnn.browser.node import run_model_node
-
-    out, inputs, ref = converted(name)
-    r = run_model_node(out, inputs, ["wasm"])
-    assert r.backend == "wasm"
-    assert_matches(ref, r.outputs)
-
-
-@pytest.mark.slow
-@pytest.mark.browser
-@pytest.mark.parametrize("name", BROWSER_MODELS)
-def test_wasm_zoo_model_in_chromium(name: str, converted, browser) -> None:  # type: ignore[no-untyped-def]
-    out, inputs, ref = converted(name)
-    r = browser.run_model(out, inputs, ["wasm"])
-    assert r.backend == "wasm"
-    assert_matches(ref, r.outputs)
 
 
 @pytest.mark.browser

@@ -1,0 +1,56 @@
+"""Every zoo model on every backend and runtime, vs onnxruntime: one matrix (backend × model ×
+runtime) instead of one file per backend. The models, and the sizes each backend runs them at,
+are in tests/zoo_cases.py (ZOO_MODELS, BACKEND_RUNS).
+
+fp32 tolerance: |ours - ref| <= 1e-4 * max(1, |ref|) elementwise. The GPU backends run on
+SwiftShader (the GPU emulated on the CPU), so HED runs smaller there, MiniLM with 2 layers, the
+big models once and the small ones twice (the second run reuses the arena); the biggest models
+are marked software_gpu_heavy (`make test` runs them, `make test-quick` does not).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.zoo_cases import BACKEND_RUNS, BIG_MODELS, ZOO_MODELS, Prepared, assert_matches, prepare
+
+
+def _cases() -> list[object]:
+    cases: list[object] = []
+    for backend, spec in BACKEND_RUNS.items():
+        for runtime in spec.runtimes:
+            for name in ZOO_MODELS:
+                marks = [pytest.mark.slow, pytest.mark.node if runtime == "node" else pytest.mark.browser]
+                if name in spec.heavy:
+                    marks.append(pytest.mark.software_gpu_heavy)
+                cases.append(pytest.param(backend, runtime, name, marks=marks, id=f"{backend}-{runtime}-{name}"))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """Conversions shared by the runtimes of one backend."""
+    cache: dict[tuple[str, str], Prepared] = {}
+
+    def get(backend: str, name: str) -> Prepared:
+        if (backend, name) not in cache:
+            args = BACKEND_RUNS[backend].build_args.get(name)
+            cache[backend, name] = prepare(name, str(tmp_path_factory.mktemp(name)), [backend], args)
+        return cache[backend, name]
+
+    return get
+
+
+@pytest.mark.parametrize(("backend", "runtime", "name"), _cases())
+def test_zoo_model(backend: str, runtime: str, name: str, converted, request) -> None:  # type: ignore[no-untyped-def]
+    out, inputs, ref = converted(backend, name)
+    if runtime == "node":
+        from webdnn.browser.node import run_model_node
+
+        r = run_model_node(out, inputs, [backend])
+    else:
+        browser = request.getfixturevalue("browser")
+        repeat = 0 if BACKEND_RUNS[backend].gpu and name in BIG_MODELS else 1
+        r = browser.run_model(out, inputs, [backend], repeat=repeat)
+    assert r.backend == backend
+    assert_matches(ref, r.outputs, f"{backend}/{runtime}/{name}/")
