@@ -30,6 +30,7 @@ from __future__ import annotations
 from webdnn.backends.common.backend import Backend
 from webdnn.backends.common.descriptor import KernelCall, Program
 from webdnn.backends.common.memory_plan import MemoryPlan, is_view, plan
+from webdnn.backends.fallback.lower import CONVERSION_ONLY  # shape-only ops, folded for every backend
 from webdnn.backends.webgl import (  # noqa: F401 (registers kernels)
     compose,
     conv,
@@ -189,4 +190,4 @@ def _program(graph: Graph, passes: list[Pass], mp: MemoryPlan) -> Program:
     return Program(NAME, graph, calls, mp, weight_alignment=ALIGNMENT, extra=extra)
 
 
-BACKEND = Backend(NAME, ALIGNMENT, emit, supported, PASSES)
+BACKEND = Backend(NAME, ALIGNMENT, emit, supported, PASSES, CONVERSION_ONLY)

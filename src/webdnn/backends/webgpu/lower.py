@@ -32,6 +32,7 @@ from typing import Any
 from webdnn.backends.common.backend import Backend
 from webdnn.backends.common.descriptor import KernelCall, Program
 from webdnn.backends.common.memory_plan import is_view, plan
+from webdnn.backends.fallback.lower import CONVERSION_ONLY  # shape-only ops, folded for every backend
 from webdnn.backends.webgpu import conv, elementwise, matmul, pool, reduce, resize, tensor  # noqa: F401 (registers)
 from webdnn.backends.webgpu import fp16 as fp16_
 from webdnn.backends.webgpu.fuse_elementwise import FUSED, fuse_elementwise, fuse_epilogues, fused
@@ -107,5 +108,6 @@ def lower_fp16(graph: Graph) -> Program:
     return lower(graph, fp16=True)
 
 
-BACKEND = Backend(NAME, ALIGNMENT, emit, supported, PASSES)
-BACKEND_FP16 = Backend(fp16_.NAME, ALIGNMENT, lambda g: emit(g, fp16=True), supported, PASSES, opt_in=True)
+BACKEND = Backend(NAME, ALIGNMENT, emit, supported, PASSES, CONVERSION_ONLY)
+BACKEND_FP16 = Backend(fp16_.NAME, ALIGNMENT, lambda g: emit(g, fp16=True), supported, PASSES, CONVERSION_ONLY,
+                       opt_in=True)
