@@ -25,6 +25,10 @@ def to_onnx(graph: Graph, opset: int = 20) -> onnx.ModelProto:
         if n.op_type.startswith("Reduce") and "axes" in attrs:  # canonical attribute -> input (opset 18)
             inits[f"{n.name}_axes"] = np.asarray(attrs.pop("axes"), np.int64)
             ins = [ins[0], f"{n.name}_axes"]
+        for op, key in (("Reshape", "shape"), ("Unsqueeze", "axes"), ("Squeeze", "axes"), ("Expand", "shape")):
+            if n.op_type == op and key in attrs:  # canonical attribute -> input (opset 13+)
+                inits[f"{n.name}_{key}"] = np.asarray(attrs.pop(key), np.int64)
+                ins = [ins[0], f"{n.name}_{key}"]
         node = helper.make_node(n.op_type, ins, [v.name for v in n.outputs], name=n.name)
         node.attribute.extend(_make_attr(k, a) for k, a in attrs.items())
         nodes.append(node)

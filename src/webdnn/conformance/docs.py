@@ -160,6 +160,10 @@ def _kernel_cell(op: str, b: BackendOps, runtime_gaps: set[str] | None) -> str:
         return "yes (missing in the runtime build!)" if runtime_gaps and op in runtime_gaps else "yes"
     if op in b.conversion_only:
         return "folded at conversion"
+    from webdnn.passes.decompose import DECOMPOSITIONS
+
+    if op in DECOMPOSITIONS:
+        return "decomposed at conversion"
     return "—"
 
 

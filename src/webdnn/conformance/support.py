@@ -30,7 +30,9 @@ class BackendOps:
 
     @property
     def runnable(self) -> frozenset[str]:
-        return self.kernels | ALWAYS_FOLDED
+        from webdnn.passes.decompose import DECOMPOSITIONS
+
+        return self.kernels | ALWAYS_FOLDED | frozenset(DECOMPOSITIONS)
 
 
 def backend_ops(backend: str) -> BackendOps:

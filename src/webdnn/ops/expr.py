@@ -112,7 +112,9 @@ def _prim(op: str, *args: Num) -> Expr:
 # `x * 1`, prints nothing for it); no other rewriting: the tree is what the op's author wrote.
 def add(a: Num, b: Num) -> Expr:
     a, b = _e(a), _e(b)
-    return a if b.const == 0.0 else _prim("add", a, b)
+    if b.const == 0.0:
+        return a
+    return b if a.const == 0.0 else _prim("add", a, b)
 
 
 def sub(a: Num, b: Num) -> Expr:

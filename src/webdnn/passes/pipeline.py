@@ -1,7 +1,8 @@
 """The optimization pipeline: which passes run, in what order.
 
 Order matters: shapes (and constant folding) first so every later pass sees static
-shapes and canonical nodes; identity removal before fusion so patterns are adjacent;
+shapes and canonical nodes; ops without kernels (GridSample) then become ops with kernels;
+identity removal before fusion so patterns are adjacent;
 BatchNorm folding before activation fusion (Conv -> BN -> Relu becomes one Conv);
 decomposed LayerNorm / exact GELU (as exporters below opset 17/20 write them) become one
 LayerNormalization / Gelu node, which every backend runs; dead code last.
@@ -15,6 +16,7 @@ from typing import Any
 
 from webdnn.ir.graph import Graph
 from webdnn.passes import (
+    decompose,
     eliminate_dead,
     eliminate_identity,
     fold_batchnorm,
@@ -26,6 +28,7 @@ from webdnn.passes import (
 
 PASSES: list[tuple[str, Callable[[Graph], Any]]] = [
     ("infer_shapes", infer_shapes.run),
+    ("decompose", decompose.run),
     ("eliminate_identity", eliminate_identity.run),
     ("fold_batchnorm", fold_batchnorm.run),
     ("fuse_activation", fuse_activation.run),

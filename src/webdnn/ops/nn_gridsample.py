@@ -1,0 +1,40 @@
+"""GridSample (opsets 16 and 20): the shape rule. Backends have no kernel of their own: the
+decompose pass (passes/decompose.py) rewrites it into gathers and elementwise math whose
+coordinate arithmetic is written once, as expressions (ops/expr.py).
+
+Canonical attrs: mode (linear | nearest | cubic; opset 16's bilinear/bicubic renamed),
+padding_mode (zeros | border | reflection), align_corners (0 | 1).
+"""
+
+from __future__ import annotations
+
+from webdnn.ir.dtypes import DType
+from webdnn.ir.graph import Graph, Node
+from webdnn.ops._util import defaults, in_dtype, in_shape, set_out
+from webdnn.ops.nn_common import fail
+from webdnn.ops.registry import shape_rule, unsupported
+
+_MODES = {"bilinear": "linear", "bicubic": "cubic", "linear": "linear", "nearest": "nearest", "cubic": "cubic"}
+_PADDING = ("zeros", "border", "reflection")
+
+
+@shape_rule("GridSample")
+def _grid_sample(node: Node, graph: Graph) -> None:
+    defaults(node, mode="linear" if graph.opset >= 20 else "bilinear", padding_mode="zeros", align_corners=0)
+    mode = _MODES.get(str(node.attrs["mode"]))
+    if mode is None:
+        raise fail(node, f"mode {node.attrs['mode']!r} is not one of {', '.join(_MODES)}")
+    node.attrs["mode"] = mode
+    if node.attrs["padding_mode"] not in _PADDING:
+        raise fail(node, f"padding_mode {node.attrs['padding_mode']!r} is not one of {', '.join(_PADDING)}")
+    node.attrs["align_corners"] = int(node.attrs["align_corners"])
+    x, grid = in_shape(node, 0), in_shape(node, 1)
+    if len(x) < 3:
+        raise fail(node, f"X must have rank 3 or more (N, C, spatial...), got shape {x}")
+    if len(grid) != len(x) or grid[0] != x[0] or grid[-1] != len(x) - 2:
+        raise fail(node, f"grid shape {grid} does not fit X shape {x}: expected (N, out spatial..., {len(x) - 2})")
+    if len(x) > 4 and graph.opset < 20:
+        raise fail(node, "GridSample before opset 20 takes 4-D inputs only")
+    if in_dtype(node, 0) != DType.FLOAT32 or in_dtype(node, 1) != DType.FLOAT32:
+        raise unsupported(node, graph, "GridSample of non-float32 tensors")
+    set_out(node, 0, in_dtype(node, 0), (x[0], x[1], *grid[1:-1]))

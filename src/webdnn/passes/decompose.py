@@ -1,0 +1,151 @@
+"""Decompose ops that have no kernel of their own into ops every backend runs.
+
+GridSample: its coordinate math (unnormalizing, border clamping or reflection, the taps of
+nearest / linear / cubic interpolation and their weights, zero padding) is written once below
+as expressions (ops/expr.py) and emitted as elementwise nodes; the samples are read by
+GatherElements on the input viewed as (N, C, prod(spatial)), one gather per tap combination,
+weighted and summed. Semantics are PyTorch's grid_sample, as onnxruntime implements it (ONNX's
+reference implementation also clamps the coordinate before taking cubic taps under border
+padding; PyTorch and onnxruntime clamp only the taps): the grid's last axis lists coordinates
+in reverse spatial order (x = width first). A constant
+grid (AffineGrid of a constant theta, for instance) folds to constant indices and weights.
+
+Runs right after infer_shapes; the new nodes are folded or typed as that pass does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from webdnn.ir.graph import Graph, Node
+from webdnn.ops import expr as E
+from webdnn.ops.expr import Expr
+from webdnn.ops.registry import infer_node
+from webdnn.passes.expr_nodes import NodeEmitter
+from webdnn.passes.fold_constants import fold_node
+
+CUBIC_A = -0.75  # the reference's (and PyTorch's) Keys coefficient
+
+
+def _reflect(x: Expr, lo: float, hi: float) -> Expr:
+    """x reflected at the borders lo and hi until it is within them (any number of times)."""
+    span = hi - lo
+
+    def steps(dx: Expr) -> tuple[Expr, Expr]:  # (is the number of whole spans even, the rest)
+        n = E.floor(dx / span)
+        return E.eq(n - 2.0 * E.floor(n * 0.5), 0.0), dx - n * span
+
+    even_b, rb = steps(lo - x)
+    below = E.where(even_b, lo + rb, hi - rb)
+    even_a, ra = steps(x - hi)
+    above = E.where(even_a, hi - ra, lo + ra)
+    return E.where(x < lo, below, E.where(x > hi, above, x))
+
+
+def _trunc(x: Expr) -> Expr:
+    return E.where(x < 0.0, E.ceil(x), E.floor(x))
+
+
+def _cubic(t: Expr) -> list[Expr]:
+    a = CUBIC_A
+    return [
+        ((a * (t + 1.0) - 5.0 * a) * (t + 1.0) + 8.0 * a) * (t + 1.0) - 4.0 * a,
+        ((a + 2.0) * t - (a + 3.0)) * t * t + 1.0,
+        ((a + 2.0) * (1.0 - t) - (a + 3.0)) * (1.0 - t) * (1.0 - t) + 1.0,
+        ((a * (2.0 - t) - 5.0 * a) * (2.0 - t) + 8.0 * a) * (2.0 - t) - 4.0 * a,
+    ]
+
+
+def grid_sample_taps(g: Expr, size: int, mode: str, padding: str, align: bool) -> list[tuple[Expr, Expr]]:
+    """The (source index, weight) taps along one spatial axis of `size` elements for the
+    normalized grid coordinate `g`: 1 tap (nearest), 2 (linear) or 4 (cubic). Indices are
+    within [0, size); a tap outside the input under zero padding gets weight 0."""
+    lo, hi = (0.0, size - 1.0) if align else (-0.5, size - 0.5)
+    x = (g + 1.0) * 0.5 * (size - 1.0) if align else ((g + 1.0) * size - 1.0) * 0.5
+    if mode == "nearest":
+        x = E.round_even(x)
+    if padding == "border" and mode != "cubic":  # cubic clamps each tap instead (PyTorch, onnxruntime)
+        inside = E.clamp(x, 0.0, size - 1.0)
+        x = E.where(x < lo, inside, E.where(x > hi, inside, x))
+    elif padding == "reflection":
+        x = _reflect(x, lo, hi)
+
+    def pixel(i: Expr, w: Expr) -> tuple[Expr, Expr]:
+        if padding == "zeros":
+            valid = E.where(i >= 0.0, E.where(i < float(size), 1.0, 0.0), 0.0)
+            return E.clamp(i, 0.0, size - 1.0), w * valid
+        if padding == "reflection":
+            i = _trunc(_reflect(i, lo, hi))
+        return E.clamp(i, 0.0, size - 1.0), w
+
+    if mode == "nearest":
+        return [pixel(_trunc(x), E.c(1.0))]
+    x0 = E.floor(x)
+    t = x - x0
+    if mode == "linear":
+        return [pixel(x0, 1.0 - t), pixel(x0 + 1.0, t)]
+    return [pixel(x0 + float(k - 1), w) for k, w in enumerate(_cubic(t))]
+
+
+def _grid_sample(graph: Graph, node: Node) -> list[Node]:
+    x, grid = node.inputs[0], node.inputs[1]
+    y = node.outputs[0]
+    assert x is not None and grid is not None and x.shape is not None and grid.shape is not None
+    n, c, *spatial = x.shape
+    out_spatial = grid.shape[1:-1]
+    d, m, p = len(spatial), math.prod(out_spatial), math.prod(spatial)
+    em = NodeEmitter(graph, [], node, node.name)
+    flat_grid = em.node("Reshape", [grid, em.const([n, m, d], np.int64)])
+    # spatial axis i reads the grid's component d - 1 - i (x = the last axis first)
+    em.inputs = [em.node("Gather", [flat_grid, em.const(d - 1 - i, np.int64)], {"axis": 2}) for i in range(d)]
+    taps = [grid_sample_taps(E.x(i), size, node.attrs["mode"], node.attrs["padding_mode"],
+                             bool(node.attrs["align_corners"])) for i, size in enumerate(spatial)]
+    strides = [math.prod(spatial[i + 1:]) for i in range(d)]
+    flat_x = em.node("Reshape", [x, em.const([n, c, p], np.int64)])
+    total = None
+    for combo in itertools.product(*taps):
+        index: Expr = E.c(0.0)
+        weight: Expr = E.c(1.0)
+        for (i, w), s in zip(combo, strides, strict=True):
+            index = index + i * float(s)  # exact in float32: p < 2^24 is checked below
+            weight = weight * w
+        idx = em.node("Cast", [em.emit(index)], {"to": 7})  # int64
+        idx = em.node("Expand", [em.node("Unsqueeze", [idx, em.const([1], np.int64)]), em.const([n, c, m], np.int64)])
+        sample = em.node("GatherElements", [flat_x, idx], {"axis": 2})
+        if weight.const == 1.0:  # nearest
+            term = sample
+        else:
+            term = em.node("Mul", [sample, em.node("Unsqueeze", [em.emit(weight), em.const([1], np.int64)])])
+        total = term if total is None else em.node("Add", [total, term])
+    assert total is not None
+    out = graph.add_node("Reshape", [total, em.const([n, c, *out_spatial], np.int64)], [y], name=node.name,
+                         before=node)
+    graph.remove_node(node)
+    y.producer = out
+    return [*em.nodes, out]
+
+
+DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {"GridSample": _grid_sample}
+
+
+def run(graph: Graph) -> int:
+    """Decompose every node of a DECOMPOSITIONS op; returns how many."""
+    count = 0
+    for node in list(graph.nodes):
+        rewrite = DECOMPOSITIONS.get(node.op_type)
+        if rewrite is None:
+            continue
+        x = node.inputs[0]
+        if node.op_type == "GridSample" and x is not None and x.shape and math.prod(x.shape[2:]) >= 2**24:
+            from webdnn.ops.registry import unsupported
+
+            raise unsupported(node, graph, "GridSample over 2^24 or more input elements per channel")
+        for new in rewrite(graph, node):
+            if not fold_node(new, graph):
+                infer_node(new, graph)
+        count += 1
+    return count
