@@ -13,6 +13,7 @@ from webdnn.backends.common.memory_plan import is_view, plan
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.graph import Graph
 from webdnn.ops.registry import supported_ops
+from webdnn.passes.decompose import DECOMPOSITIONS
 
 NAME = "fallback"
 ALIGNMENT = 16  # bytes; enough for every typed-array view (BigInt64Array needs 8)
@@ -21,7 +22,8 @@ CONVERSION_ONLY = frozenset({"Shape", "Size", "ConstantOfShape", "Range"})
 
 
 def supported() -> list[str]:
-    return [op for op in supported_ops() if op not in CONVERSION_ONLY]
+    """Ops with a kernel: those with a rule, but the folded and the decomposed ones."""
+    return [op for op in supported_ops() if op not in CONVERSION_ONLY and op not in DECOMPOSITIONS]
 
 
 def lower(graph: Graph) -> Program:
