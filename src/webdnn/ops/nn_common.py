@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from webdnn.errors import ShapeError, where
 from webdnn.ir.graph import Graph, Node
+from webdnn.ir.shapes import prod  # noqa: F401 (re-exported to the rules)
 from webdnn.ops.registry import unsupported
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
@@ -112,5 +112,3 @@ def float_attr(node: Node, key: str, default: float) -> float:
     return float(v)
 
 
-def prod(xs: Sequence[int]) -> int:
-    return math.prod(int(x) for x in xs)

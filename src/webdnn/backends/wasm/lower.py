@@ -30,6 +30,7 @@ import numpy as np
 
 from webdnn.backends.common.backend import Backend
 from webdnn.backends.common.descriptor import KernelCall, Program
+from webdnn.backends.common.expr_attrs import cpu_attrs
 from webdnn.backends.common.memory_plan import is_view, plan
 from webdnn.backends.fallback.lower import CONVERSION_ONLY
 from webdnn.backends.fallback.lower import supported as js_supported
@@ -37,6 +38,7 @@ from webdnn.backends.wasm import transformer, winograd
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
+from webdnn.ir.shapes import broadcast_strides
 from webdnn.passes.fuse_activation import activation_spec
 
 NAME = "wasm"
@@ -248,7 +250,8 @@ class _Lowering:
         for o in node.outputs:
             self.has_nchw.add(id(o))
         self.nodes.append(Node(node.op_type, node.name, inputs, list(node.outputs), {}))
-        self.calls.append(KernelCall(node.op_type, node.name, inputs, list(node.outputs), dict(node.attrs)))
+        # the JS kernel's attributes: the float unary ops carry their expression program
+        self.calls.append(KernelCall(node.op_type, node.name, inputs, list(node.outputs), cpu_attrs(node)))
         self.js_ops.add(node.op_type)
 
     @staticmethod
@@ -458,7 +461,7 @@ class _Lowering:
         rank = len(y.shape)
         out_shape = tuple(y.shape[i] for i in TO_NHWC) if nhwc else y.shape
         ops = [self._operand(v, bool(nhwc), rank) for v in (a_val, b_val)]
-        strides = [_broadcast_strides(v.shape or (), out_shape) for v in ops]
+        strides = [broadcast_strides(v.shape or (), out_shape) for v in ops]
         dims, sa, sb = _collapse(list(out_shape), strides[0], strides[1])
         if dims is None:
             return False
@@ -516,16 +519,6 @@ class _Lowering:
         self.emit("Softmax", node.name, [self.nchw(x)], [out], dict(node.attrs), "softmax_f32",
                   [{"in": 0}, {"out": 0}, x.size // max(cols, 1), cols])
         return True
-
-
-def _broadcast_strides(shape: tuple[int, ...], out: tuple[int, ...]) -> list[int]:
-    """Element strides of a contiguous `shape` read broadcast to `out` (0 along broadcast axes)."""
-    full = (1,) * (len(out) - len(shape)) + tuple(shape)
-    strides, acc = [0] * len(out), 1
-    for i in range(len(out) - 1, -1, -1):
-        strides[i] = 0 if full[i] == 1 else acc
-        acc *= full[i]
-    return strides
 
 
 def _collapse(dims: list[int], sa: list[int], sb: list[int]) -> tuple[list[int] | None, list[int], list[int]]:

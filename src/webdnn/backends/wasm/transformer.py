@@ -22,20 +22,13 @@ import numpy as np
 
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
+from webdnn.ir.shapes import strides
 
 if TYPE_CHECKING:
     from webdnn.backends.wasm.lower import _Lowering
 
 NR = 8
 PACK_FLOATS = 16 * 1024  # packed B chunk per thread (NC * K floats, on the stack)
-
-
-def contiguous_strides(shape: tuple[int, ...]) -> list[int]:
-    out, acc = [0] * len(shape), 1
-    for i in range(len(shape) - 1, -1, -1):
-        out[i] = acc
-        acc *= shape[i]
-    return out
 
 
 @dataclass
@@ -54,10 +47,10 @@ def view_of(lw: _Lowering, v: Value, assume: frozenset[int] = frozenset()) -> Vi
     if t is not None and t.op_type == "Transpose" and (id(v) in lw.absorbed or id(v) in assume):
         x = t.input(0)
         assert x is not None and x.shape is not None
-        xs = contiguous_strides(x.shape)
+        xs = strides(x.shape)
         perm = [int(p) for p in t.attrs["perm"]]
         return View(x, v.shape, [xs[p] for p in perm])
-    return View(v, v.shape, contiguous_strides(v.shape))
+    return View(v, v.shape, strides(v.shape))
 
 
 def _batch_strides(shape: tuple[int, ...], strides: list[int], batch: tuple[int, ...], tail: int) -> list[int]:
@@ -129,7 +122,7 @@ def plan_bmm(lw: _Lowering, node: Node, assume: frozenset[int] = frozenset()) ->
     n = b.shape[-1]
     if b.shape[-2] != k or k == 0:
         return None
-    plan = BmmPlan(a, b, None, [], 1.0, False, y, contiguous_strides(y.shape))
+    plan = BmmPlan(a, b, None, [], 1.0, False, y, strides(y.shape))
     nc8 = -(-n // NR) * NR
     plan.nc = nc8 if nc8 * k <= PACK_FLOATS else max(NR, PACK_FLOATS // k // NR * NR)
     cur = y
@@ -147,7 +140,7 @@ def plan_bmm(lw: _Lowering, node: Node, assume: frozenset[int] = frozenset()) ->
         other = nxt.input(1) if nxt.input(0) is cur else nxt.input(0)
         if (other is not None and other is not cur and other.shape is not None and _f32(other)
                 and lw.available(other) and len(other.shape) <= len(y.shape)):
-            rs = _batch_strides(other.shape, contiguous_strides(other.shape), y.shape, 0)
+            rs = _batch_strides(other.shape, strides(other.shape), y.shape, 0)
             plan.r, plan.r_strides = other, rs
             plan.skip.append(nxt)
             cur = nxt.outputs[0]
@@ -162,7 +155,7 @@ def plan_bmm(lw: _Lowering, node: Node, assume: frozenset[int] = frozenset()) ->
         perm = [int(p) for p in nxt.attrs["perm"]]
         t = nxt.outputs[0]
         if perm[-1] == len(perm) - 1 and t.shape is not None:
-            ts = contiguous_strides(t.shape)
+            ts = strides(t.shape)
             plan.out_strides = [ts[perm.index(i)] for i in range(len(perm))]
             plan.skip.append(nxt)
             cur = t
@@ -207,7 +200,7 @@ def emit_bmm(lw: _Lowering, node: Node, plan: BmmPlan) -> None:
 
 def transpose_params(shape: tuple[int, ...], perm: list[int]) -> tuple[list[int], list[int]] | None:
     """(dims, input strides) of the output axes, adjacent axes merged, padded to 6; None if rank > 6."""
-    xs = contiguous_strides(shape)
+    xs = strides(shape)
     dims: list[int] = []
     st: list[int] = []
     for p in perm:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from webdnn.errors import ConversionError
+from webdnn.ir.shapes import strides as strides  # re-exported to the kernels
 
 # Widest texture the lowering lays tensors out in: every WebGL2 device supports at least
 # 2048 (the spec minimum) and nearly all 4096. A tensor of more than 4096 x 4096 elements
@@ -125,13 +126,6 @@ def texel_prelude(lay: Layout, idx: str) -> str:
     if lay.layers > 1 and "_r" in texel(lay, idx):
         return f"int {idx}_l = {idx} / {lay.layer_texels}; int {idx}_r = {idx} - {idx}_l * {lay.layer_texels}; "
     return ""
-
-
-def strides(shape: Sequence[int]) -> list[int]:
-    s = [1] * len(shape)
-    for d in range(len(shape) - 2, -1, -1):
-        s[d] = s[d + 1] * shape[d + 1]
-    return s
 
 
 def coords(var: str, shape: Sequence[int], prefix: str) -> str:

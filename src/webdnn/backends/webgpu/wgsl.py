@@ -22,6 +22,9 @@ import numpy as np
 from webdnn.backends.common.memory_plan import MemoryPlan
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
+from webdnn.ir.shapes import broadcast_strides as broadcast_strides  # re-exported to the kernels
+from webdnn.ir.shapes import prod as prod
+from webdnn.ir.shapes import strides as strides
 
 MAX_GROUPS = 65535  # maxComputeWorkgroupsPerDimension (WebGPU default limit)
 MAX_BINDINGS = 8  # maxStorageBuffersPerShaderStage (WebGPU default limit)
@@ -249,24 +252,6 @@ def literal(dtype: DType | None, value: float | int | bool) -> str:
         return f"{int(value) & 0xFFFFFFFF}u"
     v = int(value)
     return f"{v}i" if v != -(2**31) else "i32(-2147483648)"
-
-
-def prod(xs: Sequence[int]) -> int:
-    return int(np.prod(xs, dtype=np.int64)) if len(xs) else 1
-
-
-def strides(shape: Sequence[int]) -> list[int]:
-    out = [1] * len(shape)
-    for i in range(len(shape) - 2, -1, -1):
-        out[i] = out[i + 1] * shape[i + 1]
-    return out
-
-
-def broadcast_strides(shape: Sequence[int], out_shape: Sequence[int]) -> list[int]:
-    """Strides of `shape` read at the coordinates of `out_shape` (0 along broadcast axes)."""
-    pad = [1] * (len(out_shape) - len(shape)) + list(shape)
-    st = strides(pad)
-    return [0 if d == 1 and o != 1 else s for d, o, s in zip(pad, out_shape, st, strict=True)]
 
 
 def unravel(index: str, shape: Sequence[int], prefix: str = "c") -> str:
