@@ -93,7 +93,7 @@ def _element_body(inputs: list[Value], y: Value) -> str:
 
 
 @kernel(*ELEMENTWISE_OPS)
-def _single(node: Node, ctx: Ctx) -> list[Pass]:
+def _single(ctx: Ctx, node: Node) -> list[Pass]:
     passes = [compose(ctx, [node], node.op_type, node.name)]
     if node.op_type == "Dropout" and len(node.outputs) > 1:  # inference: the mask keeps everything
         x = passes[0].inputs[0]
@@ -103,7 +103,7 @@ def _single(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel(FUSED)
-def _fused(node: Node, ctx: Ctx) -> list[Pass]:
+def _fused(ctx: Ctx, node: Node) -> list[Pass]:
     return [compose(ctx, node.attrs["nodes"], FUSED, node.name)]
 
 

@@ -32,7 +32,7 @@ def spatial2(node: Node, ctx: Ctx, xs: tuple[int, ...], ys: tuple[int, ...], ker
 
 
 @kernel("Conv")
-def _conv(node: Node, ctx: Ctx) -> list[Pass]:
+def _conv(ctx: Ctx, node: Node) -> list[Pass]:
     xs_ = ins(node, ctx)
     need_float(node, ctx, xs_)
     x, w = xs_[0], xs_[1]
@@ -85,7 +85,7 @@ def _conv(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("ConvTranspose")
-def _conv_transpose(node: Node, ctx: Ctx) -> list[Pass]:
+def _conv_transpose(ctx: Ctx, node: Node) -> list[Pass]:
     """Gather form: each output element sums the input taps that scatter onto it,
     x[ih, iw] with oh = ih * SH - PT + kh * DH (the same for w)."""
     xs_ = ins(node, ctx)

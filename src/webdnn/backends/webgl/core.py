@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from webdnn.backends.common.registry import KernelRegistry
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
@@ -82,18 +83,9 @@ def need_float(node: Node, ctx: Ctx, vals: list[Value], what: str = "") -> None:
                                  f"(input '{v.name}' is {v.dtype})")
 
 
-Generator = Callable[[Node, Ctx], list[Pass]]
-GENERATORS: dict[str, Generator] = {}
-
-
-def kernel(*ops: str) -> Callable[[Generator], Generator]:
-    def deco(fn: Generator) -> Generator:
-        for op in ops:
-            assert op not in GENERATORS, f"webgl kernel for {op} registered twice"
-            GENERATORS[op] = fn
-        return fn
-
-    return deco
+Generator = Callable[[Ctx, Node], list[Pass]]
+GENERATORS: KernelRegistry[Generator] = KernelRegistry("webgl")
+kernel = GENERATORS.register
 
 
 def ins(node: Node, ctx: Ctx, count: int | None = None) -> list[Value]:

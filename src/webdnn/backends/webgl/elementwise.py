@@ -334,7 +334,7 @@ def _subst(template: str, **names: str) -> str:
 
 
 @kernel("BatchNormalization")
-def _batchnorm(node: Node, ctx: Ctx) -> list[Pass]:
+def _batchnorm(ctx: Ctx, node: Node) -> list[Pass]:
     xs = ins(node, ctx, 5)
     _need_f32(node, ctx, xs)
     xshape = shape(xs[0])

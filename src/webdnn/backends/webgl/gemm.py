@@ -18,7 +18,7 @@ def _f32(node: Node, ctx: Ctx, vals: list[Value]) -> None:
 
 
 @kernel("Gemm")
-def _gemm(node: Node, ctx: Ctx) -> list[Pass]:
+def _gemm(ctx: Ctx, node: Node) -> list[Pass]:
     xs = ins(node, ctx)
     _f32(node, ctx, xs)
     a = shape(xs[0])
@@ -97,7 +97,7 @@ def _gemm4(m: int, n: int, k: int, tb: bool, alpha: float, c_idx: str | None, be
 
 
 @kernel("MatMul")
-def _matmul(node: Node, ctx: Ctx) -> list[Pass]:
+def _matmul(ctx: Ctx, node: Node) -> list[Pass]:
     xs = ins(node, ctx, 2)
     _f32(node, ctx, xs)
     a = shape(xs[0])

@@ -15,7 +15,7 @@ from webdnn.ir.graph import Node
 
 
 @kernel("GatherElements")
-def _gather_elements(node: Node, ctx: Ctx) -> list[Pass]:
+def _gather_elements(ctx: Ctx, node: Node) -> list[Pass]:
     x, ind = ins(node, ctx, 2)
     xs, ys = shape(x), shape(node.outputs[0])
     axis = int(node.attrs.get("axis", 0))
@@ -30,7 +30,7 @@ def _gather_elements(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("GatherND")
-def _gather_nd(node: Node, ctx: Ctx) -> list[Pass]:
+def _gather_nd(ctx: Ctx, node: Node) -> list[Pass]:
     x, ind = ins(node, ctx, 2)
     xs, idx = shape(x), shape(ind)
     b = int(node.attrs.get("batch_dims", 0))
@@ -56,7 +56,7 @@ SCATTER = {
 
 
 @kernel("ScatterND")
-def _scatter_nd(node: Node, ctx: Ctx) -> list[Pass]:
+def _scatter_nd(ctx: Ctx, node: Node) -> list[Pass]:
     x, ind, upd = ins(node, ctx, 3)
     xs, idx = shape(x), shape(ind)
     k = idx[-1]
@@ -74,7 +74,7 @@ def _scatter_nd(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("OneHot")
-def _one_hot(node: Node, ctx: Ctx) -> list[Pass]:
+def _one_hot(ctx: Ctx, node: Node) -> list[Pass]:
     ind = ins(node, ctx)[0]
     idx = shape(ind)
     depth = int(node.attrs["depth"])
@@ -91,7 +91,7 @@ def _one_hot(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("Trilu")
-def _trilu(node: Node, ctx: Ctx) -> list[Pass]:
+def _trilu(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     xs = shape(x)
     n, m = max(xs[-2], 1), max(xs[-1], 1)

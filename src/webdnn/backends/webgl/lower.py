@@ -107,7 +107,7 @@ def emit(graph: Graph) -> Program:
         extra = [v for v in node.outputs[1:] if id(v) in used] if node.op_type not in ("Split", "Dropout") else []
         if extra:
             raise ctx.fail(node, f"does not produce the optional output '{extra[0].name}'")
-        for p in gen(node, ctx):
+        for p in gen(ctx, node):
             passes.append(p)
             plan_nodes.append(Node(f"{NAME}.{p.op}", p.name, list(p.inputs), [p.output]))
     for v in graph.outputs:

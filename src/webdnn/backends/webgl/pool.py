@@ -12,7 +12,7 @@ from webdnn.ir.graph import Node
 
 
 @kernel("MaxPool", "AveragePool")
-def _pool(node: Node, ctx: Ctx) -> list[Pass]:
+def _pool(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     need_float(node, ctx, [x])
     if len(node.outputs) > 1:
@@ -137,7 +137,7 @@ def _interior(is_max: bool, ins: list[int], k: list[int], st: list[int], dl: lis
 
 
 @kernel("GlobalAveragePool", "GlobalMaxPool")
-def _global_pool(node: Node, ctx: Ctx) -> list[Pass]:
+def _global_pool(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     need_float(node, ctx, [x])
     xs = shape(x)

@@ -49,7 +49,7 @@ def _merge(dims: list[int], st: list[int]) -> tuple[list[int], list[int]]:
 
 @kernel("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
         "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp")
-def _reduce(node: Node, ctx: Ctx) -> list[Pass]:
+def _reduce(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     if node.op_type not in ("ReduceMax", "ReduceMin"):  # comparisons are exact on any dtype
         _f32(node, ctx, x)
@@ -84,7 +84,7 @@ def _reduce(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("Softmax", "LogSoftmax")
-def _softmax(node: Node, ctx: Ctx) -> list[Pass]:
+def _softmax(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     _f32(node, ctx, x)
     xs = shape(x)
@@ -122,7 +122,7 @@ def _softmax(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("LayerNormalization")
-def _layernorm(node: Node, ctx: Ctx) -> list[Pass]:
+def _layernorm(ctx: Ctx, node: Node) -> list[Pass]:
     xs_ = ins(node, ctx)
     x = xs_[0]
     _f32(node, ctx, x)
@@ -158,7 +158,7 @@ def _around(xs: tuple[int, ...], axis: int) -> tuple[int, int]:
 
 
 @kernel("ArgMax", "ArgMin")
-def _argmax(node: Node, ctx: Ctx) -> list[Pass]:
+def _argmax(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     xs = shape(x)
     axis = int(node.attrs.get("axis", 0))
@@ -177,7 +177,7 @@ def _argmax(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("Hardmax")
-def _hardmax(node: Node, ctx: Ctx) -> list[Pass]:
+def _hardmax(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     need_float(node, ctx, [x])
     xs = shape(x)
@@ -197,7 +197,7 @@ def _hardmax(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("CumSum")
-def _cumsum(node: Node, ctx: Ctx) -> list[Pass]:
+def _cumsum(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     xs = shape(x)
     dim, inner = _around(xs, int(node.attrs["axis"]))
@@ -215,7 +215,7 @@ def _cumsum(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("LpNormalization")
-def _lpnorm(node: Node, ctx: Ctx) -> list[Pass]:
+def _lpnorm(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     need_float(node, ctx, [x])
     xs = shape(x)
@@ -235,7 +235,7 @@ def _lpnorm(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("InstanceNormalization")
-def _instancenorm(node: Node, ctx: Ctx) -> list[Pass]:
+def _instancenorm(ctx: Ctx, node: Node) -> list[Pass]:
     x, scale, bias = ins(node, ctx, 3)
     need_float(node, ctx, [x])
     xs = shape(x)
@@ -271,7 +271,7 @@ def _mean_rstd_body(n: int, eps: str) -> str:
 
 
 @kernel("LRN")
-def _lrn(node: Node, ctx: Ctx) -> list[Pass]:
+def _lrn(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     need_float(node, ctx, [x])
     xs = shape(x)

@@ -17,7 +17,7 @@ f32 = np.float32
 
 
 @kernel("Resize", "Upsample")
-def _resize(node: Node, ctx: Ctx) -> list[Pass]:
+def _resize(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     need_float(node, ctx, [x])
     xs, y = shape(x), node.outputs[0]

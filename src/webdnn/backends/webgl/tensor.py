@@ -21,7 +21,7 @@ def _strided(node: Node, x: Value, out: Value, dims: list[int], st: list[int], b
 
 
 @kernel("Transpose")
-def _transpose(node: Node, ctx: Ctx) -> list[Pass]:
+def _transpose(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     xs = shape(x)
     perm = list(node.attrs.get("perm", range(len(xs) - 1, -1, -1)))
@@ -30,7 +30,7 @@ def _transpose(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("Slice")
-def _slice(node: Node, ctx: Ctx) -> list[Pass]:
+def _slice(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     xs = shape(x)
     starts, steps, axes = node.attrs["starts"], node.attrs["steps"], node.attrs["axes"]
@@ -43,7 +43,7 @@ def _slice(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("Expand")
-def _expand(node: Node, ctx: Ctx) -> list[Pass]:
+def _expand(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     xs, y = shape(x), node.outputs[0]
     ys = list(shape(y))
@@ -54,7 +54,7 @@ def _expand(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("Tile")
-def _tile(node: Node, ctx: Ctx) -> list[Pass]:
+def _tile(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     xs = shape(x)
     reps = [int(r) for r in node.attrs["repeats"]]
@@ -65,7 +65,7 @@ def _tile(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("Concat")
-def _concat(node: Node, ctx: Ctx) -> list[Pass]:
+def _concat(ctx: Ctx, node: Node) -> list[Pass]:
     xs = ins(node, ctx)
     y = node.outputs[0]
     ys = shape(y)
@@ -91,7 +91,7 @@ def _concat(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("Split")
-def _split(node: Node, ctx: Ctx) -> list[Pass]:
+def _split(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     xs = shape(x)
     axis = int(node.attrs["axis"])
@@ -120,7 +120,7 @@ def _pad_source(mode: str, d: int, begin: int, dim: int) -> str:
 
 
 @kernel("Pad")
-def _pad(node: Node, ctx: Ctx) -> list[Pass]:
+def _pad(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     mode = str(node.attrs.get("mode", "constant"))
     if mode not in ("constant", "reflect", "edge", "wrap"):
@@ -146,7 +146,7 @@ def _pad(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("DepthToSpace", "SpaceToDepth")
-def _depth_space(node: Node, ctx: Ctx) -> list[Pass]:
+def _depth_space(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     n, c, h, w = shape(x)
     b = int(node.attrs["blocksize"])
@@ -167,7 +167,7 @@ def _depth_space(node: Node, ctx: Ctx) -> list[Pass]:
 
 
 @kernel("Gather")
-def _gather(node: Node, ctx: Ctx) -> list[Pass]:
+def _gather(ctx: Ctx, node: Node) -> list[Pass]:
     x, ind = ins(node, ctx, 2)
     xs = shape(x)
     axis = int(node.attrs.get("axis", 0))

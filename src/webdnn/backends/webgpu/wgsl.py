@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from webdnn.backends.common.memory_plan import MemoryPlan
+from webdnn.backends.common.registry import KernelRegistry
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
 from webdnn.ir.shapes import broadcast_strides as broadcast_strides  # re-exported to the kernels
@@ -81,16 +82,8 @@ class Ctx:
 
 
 Generator = Callable[[Ctx, Node], list[Dispatch]]
-GENERATORS: dict[str, Generator] = {}
-
-
-def register(*ops: str) -> Callable[[Generator], Generator]:
-    def deco(fn: Generator) -> Generator:
-        for op in ops:
-            GENERATORS[op] = fn
-        return fn
-
-    return deco
+GENERATORS: KernelRegistry[Generator] = KernelRegistry("webgpu")
+register = GENERATORS.register
 
 
 # ---------------------------------------------------------------- literals and types
