@@ -25,6 +25,16 @@ def to_onnx(graph: Graph, opset: int = 20) -> onnx.ModelProto:
         if n.op_type.startswith("Reduce") and "axes" in attrs:  # canonical attribute -> input (opset 18)
             inits[f"{n.name}_axes"] = np.asarray(attrs.pop("axes"), np.int64)
             ins = [ins[0], f"{n.name}_axes"]
+        if n.op_type == "Slice" and "starts" in attrs:  # canonical attributes -> inputs (opset 10+)
+            for key in ("starts", "ends", "axes", "steps"):
+                inits[f"{n.name}_{key}"] = np.asarray(attrs.pop(key), np.int64)
+            ins = [ins[0], *(f"{n.name}_{k}" for k in ("starts", "ends", "axes", "steps"))]
+        if n.op_type == "Pad" and "pads" in attrs:  # canonical attributes -> inputs (opset 11+)
+            inits[f"{n.name}_pads"] = np.asarray(attrs.pop("pads"), np.int64)
+            inits[f"{n.name}_value"] = np.asarray(attrs.pop("value"), n.inputs[0].const.dtype
+                                                  if n.inputs[0] is not None and n.inputs[0].const is not None
+                                                  else np.float32)
+            ins = [ins[0], f"{n.name}_pads", f"{n.name}_value"]
         for op, key in (("Reshape", "shape"), ("Unsqueeze", "axes"), ("Squeeze", "axes"), ("Expand", "shape")):
             if n.op_type == op and key in attrs:  # canonical attribute -> input (opset 13+)
                 inits[f"{n.name}_{key}"] = np.asarray(attrs.pop(key), np.int64)

@@ -1,4 +1,5 @@
-"""Normalizations (BatchNormalization, InstanceNormalization, LayerNormalization, LRN) and softmaxes."""
+"""Normalizations (BatchNormalization, InstanceNormalization, LayerNormalization, GroupNormalization,
+LRN) and softmaxes. GroupNormalization has no kernels: passes/decompose.py rewrites it."""
 
 from __future__ import annotations
 
@@ -32,6 +33,22 @@ def batch_normalization(node: Node, graph: Graph) -> None:
     node.attrs.update(
         epsilon=float_attr(node, "epsilon", 1e-5), momentum=float_attr(node, "momentum", 0.9), training_mode=0
     )
+    set_out(node, 0, in_dtype(node, 0), x)
+
+
+@shape_rule("GroupNormalization")
+def group_normalization(node: Node, graph: Graph) -> None:
+    x = in_shape(node, 0)
+    check_rank(node, x, 3)
+    groups = int(node.attrs.get("num_groups", 0))
+    if groups <= 0 or x[1] % groups:
+        raise fail(node, f"num_groups {groups} must be positive and divide the {x[1]} channels")
+    node.attrs["num_groups"] = groups
+    node.attrs["epsilon"] = float_attr(node, "epsilon", 1e-5)
+    node.attrs.setdefault("stash_type", 1)
+    # opset 18's scale and bias hold one value per group; opset 21's one per channel
+    per = groups if graph.opset < 21 else x[1]
+    _check_channel_params(node, 1, 2, per)
     set_out(node, 0, in_dtype(node, 0), x)
 
 

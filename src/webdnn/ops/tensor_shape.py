@@ -22,7 +22,17 @@ import numpy as np
 
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
-from webdnn.ops._util import broadcast, const_input, defaults, in_dtype, in_shape, norm_axis, set_out
+from webdnn.ops._util import (
+    broadcast,
+    const_input,
+    defaults,
+    in_dtype,
+    in_shape,
+    norm_axis,
+    set_out,
+    take_const_input,
+    trim_inputs,
+)
 from webdnn.ops.registry import shape_rule, unsupported
 from webdnn.ops.tensor_common import (
     FLOATS,
@@ -271,6 +281,24 @@ def _check_pad_mode(node: Node, mode: str, x: tuple[int, ...], pads: list[int]) 
 # --- conversion-time ops -------------------------------------------------------------------
 # These rules only compute shapes: their inputs stay inputs so constant folding
 # (onnx.reference, which needs the ONNX form) can evaluate them.
+
+
+@shape_rule("CenterCropPad")
+def _center_crop_pad(node: Node, graph: Graph) -> None:
+    """Canonical: `shape` (the target length of each of `axes`, from the constant input) and
+    `axes` (every axis by default, non-negative). passes/decompose.py makes it a Slice and a Pad."""
+    x = in_shape(node, 0)
+    take_const_input(node, 1, "shape")
+    trim_inputs(node)
+    shape = node.attrs.get("shape")
+    axes = [norm_axis(node, int(a), len(x)) for a in node.attrs.get("axes", range(len(x)))]
+    if not isinstance(shape, list) or len(shape) != len(axes) or any(s < 0 for s in shape):
+        raise fail(node, f"shape {shape!r} must be one non-negative length per axis {axes}")
+    node.attrs["axes"] = axes
+    out = list(x)
+    for a, s in zip(axes, shape, strict=True):
+        out[a] = int(s)
+    set_out(node, 0, in_dtype(node, 0), out)
 
 
 @shape_rule("Shape")

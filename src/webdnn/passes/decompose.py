@@ -1,5 +1,9 @@
 """Decompose ops that have no kernel of their own into ops every backend runs.
 
+AffineGrid: a MatMul of the constant base grid (normalized coordinates and a 1 per output
+position) with theta transposed. GroupNormalization: InstanceNormalization over the input viewed
+as (N, groups, rest), then the per-channel scale and bias. CenterCropPad: a Slice and a Pad.
+
 GridSample: its coordinate math (unnormalizing, border clamping or reflection, the taps of
 nearest / linear / cubic interpolation and their weights, zero padding) is written once below
 as expressions (ops/expr.py) and emitted as elementwise nodes; the samples are read by
@@ -129,7 +133,84 @@ def _grid_sample(graph: Graph, node: Node) -> list[Node]:
     return [*em.nodes, out]
 
 
-DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {"GridSample": _grid_sample}
+def _replace(graph: Graph, node: Node, em: NodeEmitter, op: str, inputs: list, attrs: dict) -> list[Node]:  # type: ignore[type-arg]
+    """The last node of a decomposition writes the original output (same value, same name)."""
+    y = node.outputs[0]
+    last = graph.add_node(op, inputs, [y], attrs, name=node.name, before=node)
+    graph.remove_node(node)
+    y.producer = last
+    return [*em.nodes, last]
+
+
+def _linspace(n: int, align: bool) -> np.ndarray:
+    """The normalized coordinates of n positions (pixel centers, or corners with align)."""
+    if align:
+        return np.linspace(-1.0, 1.0, n) if n > 1 else np.zeros(1)
+    return (2.0 * np.arange(n) + 1.0) / n - 1.0
+
+
+def _affine_grid(graph: Graph, node: Node) -> list[Node]:
+    theta = node.inputs[0]
+    size = [int(s) for s in node.attrs["size"]]
+    n, spatial = size[0], size[2:]
+    d = len(spatial)
+    axes = [_linspace(s, bool(node.attrs["align_corners"])) for s in spatial]
+    mesh = np.meshgrid(*axes, indexing="ij")  # spatial order (D, H, W); the grid lists W first
+    base = np.stack([*(m.reshape(-1) for m in reversed(mesh)), np.ones(mesh[0].size)], axis=1)
+    em = NodeEmitter(graph, [], node, node.name)
+    t = em.node("Transpose", [theta], {"perm": [0, 2, 1]})  # (N, d + 1, d)
+    flat = em.node("MatMul", [em.const(base.astype(np.float32)), t])  # (N, prod(spatial), d)
+    return _replace(graph, node, em, "Reshape", [flat, em.const([n, *spatial, d], np.int64)], {})
+
+
+def _group_norm(graph: Graph, node: Node) -> list[Node]:
+    x, scale, bias = node.inputs[0], node.inputs[1], node.inputs[2]
+    assert x is not None and x.shape is not None and scale is not None and bias is not None
+    n, c = x.shape[0], x.shape[1]
+    g = int(node.attrs["num_groups"])
+    em = NodeEmitter(graph, [], node, node.name)
+    grouped = em.node("Reshape", [x, em.const([n, g, -1], np.int64)])
+    ones, zeros = em.const(np.ones(g, np.float32)), em.const(np.zeros(g, np.float32))
+    normed = em.node("InstanceNormalization", [grouped, ones, zeros], {"epsilon": node.attrs["epsilon"]})
+    back = em.node("Reshape", [normed, em.const(list(x.shape), np.int64)])
+    per_channel = [1] * (len(x.shape) - 2)
+
+    def channel(v):  # type: ignore[no-untyped-def]
+        if v.shape == (g,) and g != c:  # opset 18: one value per group, repeated for its channels
+            v = em.node("Expand", [em.node("Reshape", [v, em.const([g, 1], np.int64)]),
+                                   em.const([g, c // g], np.int64)])
+        return em.node("Reshape", [v, em.const([c, *per_channel], np.int64)])
+
+    scaled = em.node("Mul", [back, channel(scale)])
+    return _replace(graph, node, em, "Add", [scaled, channel(bias)], {})
+
+
+def _center_crop_pad(graph: Graph, node: Node) -> list[Node]:
+    x = node.inputs[0]
+    assert x is not None and x.shape is not None
+    starts, ends, axes, pads_begin, pads_end = [], [], [], [0] * len(x.shape), [0] * len(x.shape)
+    for a, target in zip(node.attrs["axes"], node.attrs["shape"], strict=True):
+        dim = x.shape[a]
+        if target < dim:  # crop: the extra element of an odd difference comes off the end
+            starts.append((dim - target) // 2)
+            ends.append((dim - target) // 2 + target)
+            axes.append(a)
+        elif target > dim:  # pad with zeros, likewise
+            pads_begin[a] = (target - dim) // 2
+            pads_end[a] = target - dim - pads_begin[a]
+    em = NodeEmitter(graph, [], node, node.name)
+    v = x
+    if axes:
+        v = em.node("Slice", [v, em.const(starts, np.int64), em.const(ends, np.int64), em.const(axes, np.int64)])
+    if not any(pads_begin) and not any(pads_end):
+        return _replace(graph, node, em, "Identity", [v], {})
+    return _replace(graph, node, em, "Pad", [v, em.const(pads_begin + pads_end, np.int64)], {"mode": "constant"})
+
+
+DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {
+    "GridSample": _grid_sample, "AffineGrid": _affine_grid, "GroupNormalization": _group_norm,
+    "CenterCropPad": _center_crop_pad,
+}
 
 
 def run(graph: Graph) -> int:

@@ -1,16 +1,18 @@
-"""GridSample (opsets 16 and 20): the shape rule. Backends have no kernel of their own: the
-decompose pass (passes/decompose.py) rewrites it into gathers and elementwise math whose
-coordinate arithmetic is written once, as expressions (ops/expr.py).
+"""GridSample (opsets 16 and 20) and AffineGrid (opset 20): the shape rules. Backends have no
+kernels of their own for them: the decompose pass (passes/decompose.py) rewrites GridSample into
+gathers and elementwise math whose coordinate arithmetic is written once, as expressions
+(ops/expr.py), and AffineGrid into a MatMul of a constant base grid with theta.
 
-Canonical attrs: mode (linear | nearest | cubic; opset 16's bilinear/bicubic renamed),
-padding_mode (zeros | border | reflection), align_corners (0 | 1).
+GridSample's canonical attrs: mode (linear | nearest | cubic; opset 16's bilinear/bicubic
+renamed), padding_mode (zeros | border | reflection), align_corners (0 | 1). AffineGrid's:
+align_corners, and `size` (the output's N, C, spatial... from the constant size input).
 """
 
 from __future__ import annotations
 
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
-from webdnn.ops._util import defaults, in_dtype, in_shape, set_out
+from webdnn.ops._util import defaults, in_dtype, in_shape, set_out, take_const_input, trim_inputs
 from webdnn.ops.nn_common import fail
 from webdnn.ops.registry import shape_rule, unsupported
 
@@ -38,3 +40,21 @@ def _grid_sample(node: Node, graph: Graph) -> None:
     if in_dtype(node, 0) != DType.FLOAT32 or in_dtype(node, 1) != DType.FLOAT32:
         raise unsupported(node, graph, "GridSample of non-float32 tensors")
     set_out(node, 0, in_dtype(node, 0), (x[0], x[1], *grid[1:-1]))
+
+
+@shape_rule("AffineGrid")
+def _affine_grid(node: Node, graph: Graph) -> None:
+    defaults(node, align_corners=0)
+    node.attrs["align_corners"] = int(node.attrs["align_corners"])
+    take_const_input(node, 1, "size")
+    trim_inputs(node)
+    size = node.attrs.get("size")
+    theta = in_shape(node, 0)
+    if not isinstance(size, list) or len(size) not in (4, 5):
+        raise fail(node, f"size must be a constant (N, C, H, W) or (N, C, D, H, W), got {size!r}")
+    d = len(size) - 2
+    if theta != (size[0], d, d + 1):
+        raise fail(node, f"theta has shape {theta}, expected ({size[0]}, {d}, {d + 1}) for size {size}")
+    if in_dtype(node, 0) != DType.FLOAT32:
+        raise unsupported(node, graph, "AffineGrid of non-float32 tensors")
+    set_out(node, 0, DType.FLOAT32, (size[0], *size[2:], d))
