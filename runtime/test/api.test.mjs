@@ -35,7 +35,8 @@ function writeModel({ input = "x", output = "y", edit = () => {}, editManifest =
     ],
     arena: { byteLength: 56, alignment: 16, naiveByteLength: 56 },
     weights: { byteLength: 0, alignment: 16, files: [] },
-    kernels: [{ op: "Relu", name: "Relu_0", inputs: [0], outputs: [1], attrs: {} }],
+    // attrs.expr: the expression program the converter writes for a float unary op (ops/expr.py).
+    kernels: [{ op: "Relu", name: "Relu_0", inputs: [0], outputs: [1], attrs: { expr: [["x", 0], ["c", 0], ["max", 0, 1]] } }],
   };
   const manifest = {
     format: "webdnn-model", version: 1, name: "t",

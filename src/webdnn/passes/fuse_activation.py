@@ -6,6 +6,7 @@ in the kernel's epilogue, saving a pass over memory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from webdnn.ir.graph import Graph, Node
@@ -59,3 +60,24 @@ def run(graph: Graph) -> int:
         y.producer = prod
         fused += 1
     return fused
+
+
+def split(graph: Graph, keeps: Callable[[dict[str, Any]], bool]) -> int:
+    """Undo the fusion of every activation a backend's epilogue cannot apply (`keeps(spec)` is
+    false): the producer writes a new intermediate and the activation becomes its own node
+    again, reading it. For backends whose kernels know fewer activations than the table."""
+    split_count = 0
+    for prod in list(graph.nodes):
+        spec = prod.attrs.get("activation")
+        if not spec or keeps(spec):
+            continue
+        y = prod.outputs[0]
+        mid = graph.new_value(f"{y.name}_pre", y.dtype, y.shape)
+        del prod.attrs["activation"]
+        prod.outputs[0] = mid
+        mid.producer = prod
+        attrs = {k: v for k, v in spec.items() if k != "type"}
+        nxt = graph.nodes[graph.nodes.index(prod) + 1] if graph.nodes[-1] is not prod else None
+        graph.add_node(str(spec["type"]), [mid], [y], attrs, name=f"{prod.name}_{spec['type']}", before=nxt)
+        split_count += 1
+    return split_count

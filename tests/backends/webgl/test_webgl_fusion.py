@@ -11,7 +11,9 @@ import onnx
 import pytest
 
 from tests.backends.webgl.test_webgl_kernels import case, node, rnd
+from webdnn.backends.webgl import expr_glsl
 from webdnn.convert import convert
+from webdnn.ops.unary_ops import unary_expr
 from webdnn.verify import compare, reference_outputs
 
 F16 = onnx.TensorProto.FLOAT16
@@ -119,10 +121,13 @@ def test_graph_output_intermediate_is_written(tmp_path) -> None:  # type: ignore
 
 
 def test_single_op_and_fused_share_expressions(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """A lone Sigmoid and a fused one call the same helper; Mish's helpers are not defined twice."""
+    """Mish then Tanh fused: each expression function and each helper is defined once, callees first."""
     model, _ = case([node("Mish", ["x"], ["m"]), node("Tanh", ["m"])], {"x": rnd(8)})
     out = os.path.join(tmp_path, "out")
     convert(model, out, ["webgl"])
     with open(os.path.join(out, "webgl", "descriptor.json")) as f:
         (src,) = json.load(f)["webgl"]["programs"]
-    assert src.count("float tanh_(float x)") == 1 and "tanh_(softplus_(a0))" in src
+    mish, tanh = (expr_glsl.function(unary_expr(op, {}))[0] for op in ("Mish", "Tanh"))
+    assert src.count("float tanh_(float x)") == 1  # the helper both expression functions call
+    assert src.count(f"float {mish}(float x)") == 1 and src.count(f"float {tanh}(float x)") == 1
+    assert f"{mish}(" in src.split("float compute")[-1] and f"{tanh}(" in src.split("float compute")[-1]

@@ -17,8 +17,10 @@ from onnx import TensorProto
 
 from tests.backends.webgpu.helpers import check_in_browser, convert_cases, ops
 from tests.backends.webgpu.test_webgpu_kernels import Case, family, n, rnd
+from webdnn.backends.webgpu import expr_wgsl
 from webdnn.backends.webgpu.wgsl import MAX_BINDINGS
 from webdnn.convert import convert
+from webdnn.ops.unary_ops import unary_expr
 
 
 def _erf_gelu(x: str, out: str = "y") -> list[Any]:
@@ -144,7 +146,9 @@ def test_each_chain_joins_its_kernel(tmp_path) -> None:  # type: ignore[no-untyp
     assert len(res) == 4 and "conv_res_relu_skip" in res
     assert _bound(d, "conv_res_relu_Conv", "outputs") == ["conv_res_relu_y"]
     code = _code(d, "gemm_relu_res_Gemm")
-    assert re.search(r"let x = act\(", code) and "fn act(x: f32) -> f32 { return select(x, 0.0, x < 0.0); }" in code
+    relu, relu_text = expr_wgsl.function(unary_expr("Relu", {}))
+    assert re.search(r"let x = act\(", code) and f"fn act(x: f32) -> f32 {{ return {relu}(x); }}" in code
+    assert relu_text in code
 
 
 def test_epilogue_operands_broadcast_by_index(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -16,8 +16,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from webdnn.backends.webgpu import expr_wgsl
 from webdnn.convert import convert
 from webdnn.errors import UnsupportedOperatorError
+from webdnn.ops.unary_ops import unary_expr
 
 RNG = np.random.default_rng(11)
 Case = tuple[list[onnx.NodeProto], dict[str, np.ndarray], dict[str, np.ndarray]]  # nodes, inputs, initializers
@@ -410,7 +412,9 @@ def test_descriptor_fields_and_alignment(tmp_path) -> None:  # type: ignore[no-u
         for i in range(len(k["inputs"]) + len(k["outputs"])):
             assert f"@binding({i})" in s["code"]
     # the fused activation went into the conv shaders
-    assert any("fn act(x: f32) -> f32 { return select(x, 0.0, x < 0.0); }" in s["code"] for s in shaders)
+    relu, relu_text = expr_wgsl.function(unary_expr("Relu", {}))
+    assert any(f"fn act(x: f32) -> f32 {{ return {relu}(x); }}" in s["code"] and relu_text in s["code"]
+               for s in shaders)
 
 
 def test_unsupported_op_names_node_op_and_backend(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

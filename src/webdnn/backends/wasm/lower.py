@@ -39,6 +39,7 @@ from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
 from webdnn.ir.shapes import broadcast_strides
+from webdnn.passes import fuse_activation
 from webdnn.passes.fuse_activation import activation_spec
 
 NAME = "wasm"
@@ -218,7 +219,7 @@ class _Lowering:
                 nxt = self.single_user(y)
         if nxt is not None and nxt.inputs and nxt.inputs[0] is fused.out:
             spec = activation_spec(nxt)
-            if spec is not None and nxt.outputs[0].dtype == fused.out.dtype:
+            if spec is not None and spec["type"] in ACT_CODES and nxt.outputs[0].dtype == fused.out.dtype:
                 fused.act, fused.out = spec, nxt.outputs[0]
                 fused.skip.append(nxt)
         return fused
@@ -317,8 +318,7 @@ class _Lowering:
                                       self.const(f"{node.name}_bias", np.concatenate(biases))]
         if res is not None:
             inputs.append(res)
-        if not pointwise:
-            self.need_stack(mc * k * 4)  # the im2col block, per thread
+        self.need_stack(4 if pointwise else mc * k * 4)  # the im2col block per thread (pointwise: col[1])
         self.emit("Conv", node.name, inputs, [out], dict(a), "conv2d_nhwc_f32",
                   [{"in": 0}, {"in": 1}, {"in": 2}, {"out": 0}, {"in": 3} if res is not None else 0,
                    *geo, m, *win, group, *act_params(act), mc])
@@ -478,7 +478,7 @@ class _Lowering:
     def op_activation(self, node: Node) -> bool:
         x, y = node.input(0), node.outputs[0]
         spec = activation_spec(node)
-        if x is None or spec is None or not self.f32(x, y) or x.shape is None:
+        if x is None or spec is None or spec["type"] not in ACT_CODES or not self.f32(x, y) or x.shape is None:
             return False
         nhwc = self.in_nhwc(x)
         xin = self.nhwc(x) if nhwc else self.nchw(x)
@@ -561,4 +561,7 @@ def lower(graph: Graph) -> Program:
     return Program(NAME, graph, lw.calls, mp, weight_alignment=ALIGNMENT, extra=extra)
 
 
-BACKEND = Backend(NAME, ALIGNMENT, lower, supported, conversion_only=CONVERSION_ONLY)
+# The C epilogue applies the activations of ACT_CODES (kernels/wasm/common.h); any other fused
+# one (an op of the unary table: ops/unary_ops.py) runs as its own kernel after the producer.
+PASSES = (("split_activations", lambda g: fuse_activation.split(g, lambda spec: spec["type"] in ACT_CODES)),)
+BACKEND = Backend(NAME, ALIGNMENT, lower, supported, passes=PASSES, conversion_only=CONVERSION_ONLY)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from webdnn.backends.webgl import im2col
 from webdnn.backends.webgl.conv4 import compute4, pack_weights, weight_index
 from webdnn.backends.webgl.core import Ctx, Pass, ins, kernel, need_float, shape
-from webdnn.backends.webgl.glsl import activation
+from webdnn.backends.webgl.expr_glsl import activation
 from webdnn.ir.graph import Node
 
 

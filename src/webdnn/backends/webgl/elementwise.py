@@ -5,151 +5,45 @@ node or a fused group. Also BatchNormalization (inference), a per-channel kernel
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from webdnn.backends.webgl import expr_glsl
 from webdnn.backends.webgl.core import FLOATS, INTS, Ctx, Pass, attr_float, ins, kernel, need_float, shape
-from webdnn.backends.webgl.glsl import LOG, SIGMOID, TANH, clamp_keep_nan, flt, is_nan, keep_nan
+from webdnn.backends.webgl.glsl import flt, is_nan
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
-
-# erf: Maclaurin series below 0.5 (no cancellation near 0), Abramowitz-Stegun 7.1.26 above
-# (absolute error < 1.5e-7).
-ERF = """
-float erf_(float x) {
-  float a = abs(x);
-  if (a < 0.5) {
-    float z = x * x;
-    return x * (1.1283791 + z * (-0.37612638 + z * (0.11283792 + z * (-0.026866170 + z * (0.0052239776
-      + z * (-0.00085483270 + z * 0.00012055332))))));
-  }
-  float t = 1.0 / (1.0 + 0.3275911 * a);
-  float y = 1.0 - t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027
-    + t * 1.061405429)))) * exp(-a * a);
-  return sign(x) * y;
-}
-"""
-SOFTPLUS = "float softplus_(float x) { return max(x, 0.0) + log(1.0 + exp(-abs(x))); }\n"
-NAN = "uintBitsToFloat(0x7fc00000u)"
-INF = "uintBitsToFloat(0x7f800000u)"
-# sin/cos/tan: the builtins of software GPUs err by ~2e-4 (the fp32 tolerance is 1e-4), so, as the
-# webgpu backend: Cody-Waite reduction by pi/2 and cephes' minimax polynomials on [-pi/4, pi/4]
-SINCOS = """
-vec2 sincos_(float x) {
-  float k = round(x * 0.63661977236758134);
-  float r = ((x - k * 1.5703125) - k * 4.8375129699707031e-4) - k * 7.5497899548918821e-8;
-  float z = r * r;
-  float s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
-  float c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
-  int q = int(k) & 3;
-  if (q == 0) return vec2(s, c);
-  if (q == 1) return vec2(c, -s);
-  if (q == 2) return vec2(-s, -c);
-  return vec2(-c, s);
-}
-"""
-POW = """
-float pow_(float a, float b) {
-  if (b == 0.0) return 1.0;
-  float r = pow(abs(a), b);
-  if (a < 0.0) {
-    if (fract(b) != 0.0) return uintBitsToFloat(0x7fc00000u);
-    if (mod(b, 2.0) == 1.0) r = -r;
-  }
-  if (a == 0.0 && b < 0.0) r = uintBitsToFloat(0x7f800000u);
-  return r;
-}
-"""
+from webdnn.ops.unary_ops import UNARY, unary_expr
 
 
-def _a(node: Node, key: str, default: float) -> str:
-    return flt(attr_float(node.attrs.get(key, default)))
-
-
-def _unary_expr(node: Node) -> tuple[tuple[str, ...], str]:
-    """(helper blocks, GLSL expression of `x`) for a unary op."""
+def _other_expr(node: Node) -> str:
+    """The GLSL expression of `x` for a unary op outside the unary table: moves, casts, tests."""
     op = node.op_type
-    simple = {
-        "Relu": "x < 0.0 ? 0.0 : x", "Exp": "exp(x)", "Sqrt": "sqrt(x)", "Reciprocal": "1.0 / x",
-        "Neg": "-x", "Abs": "abs(x)", "Floor": "floor(x)", "Ceil": "ceil(x)", "Round": "roundEven(x)",
-        "Sign": "sign(x)", "Atan": "atan(x)", "Asinh": "asinh(x)",
-        # outside the domain: NaN (atanh(+-1) = +-inf), which GLSL leaves undefined
-        "Asin": f"abs(x) > 1.0 ? {NAN} : asin(x)", "Acos": f"abs(x) > 1.0 ? {NAN} : acos(x)",
-        "Acosh": f"x < 1.0 ? {NAN} : acosh(x)",
-        "Atanh": f"abs(x) > 1.0 ? {NAN} : (abs(x) == 1.0 ? sign(x) * {INF} : atanh(x))",
-        "Sinh": "0.5 * (exp(x) - exp(-x))", "Cosh": "0.5 * (exp(x) + exp(-x))",
-        "Softsign": "x / (1.0 + abs(x))", "HardSwish": f"x * {clamp_keep_nan('(x / 6.0 + 0.5)', 0.0, 1.0)}",
-        "Identity": "x", "Dropout": "x",
-        "Reshape": "x", "Flatten": "x", "Squeeze": "x", "Unsqueeze": "x",
-    }
-    if op in simple:
-        return (), simple[op]
-    if op == "Log":
-        return (LOG,), "log_(x)"
-    if op in ("Sin", "Cos", "Tan"):
-        return (SINCOS,), {"Sin": "sincos_(x)[0]", "Cos": "sincos_(x)[1]", "Tan": "sincos_(x)[0] / sincos_(x)[1]"}[op]
-    if op == "Sigmoid":
-        return (SIGMOID,), "sigmoid_(x)"
-    if op == "Tanh":
-        return (TANH,), "tanh_(x)"
-    if op == "Erf":
-        return (ERF,), "erf_(x)"
-    if op == "Softplus":
-        return (SOFTPLUS,), "softplus_(x)"
-    if op == "Mish":
-        return (SOFTPLUS, TANH), "x * tanh_(softplus_(x))"
-    if op == "Gelu":
-        if node.attrs.get("approximate", "none") == "tanh":
-            return (TANH,), "0.5 * x * (1.0 + tanh_(0.7978846 * (x + 0.044715 * x * x * x)))"
-        return (ERF,), "0.5 * x * (1.0 + erf_(x * 0.70710677))"
-    if op == "LeakyRelu":
-        return (), f"x < 0.0 ? x * {_a(node, 'alpha', 0.01)} : x"
-    if op == "Elu":
-        return (), f"x < 0.0 ? {_a(node, 'alpha', 1.0)} * (exp(x) - 1.0) : x"
-    if op == "Selu":
-        a, g = _a(node, "alpha", 1.67326319217681884765625), _a(node, "gamma", 1.05070102214813232421875)
-        return (), f"{g} * (x <= 0.0 ? {a} * (exp(x) - 1.0) : x)"
-    if op == "Celu":
-        a = _a(node, "alpha", 1.0)
-        return (), f"max(x, 0.0) + min(0.0, {a} * (exp(x / {a}) - 1.0))"
-    if op == "HardSigmoid":
-        return (), clamp_keep_nan(f"({_a(node, 'alpha', 0.2)} * x + {_a(node, 'beta', 0.5)})", 0.0, 1.0)
-    if op == "ThresholdedRelu":
-        return (), f"x > {_a(node, 'alpha', 1.0)} ? x : 0.0"
-    if op == "Clip":
-        lo, hi = attr_float(node.attrs.get("min", -math.inf)), attr_float(node.attrs.get("max", math.inf))
-        return (), clamp_keep_nan("x", None if lo == -math.inf else lo, None if hi == math.inf else hi)
+    if op in ("Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze"):
+        return "x"
     if op in ("Cast", "CastLike"):
         to = node.outputs[0].dtype
         if to == DType.BOOL:
-            return (), "x != 0.0 ? 1.0 : 0.0"
+            return "x != 0.0 ? 1.0 : 0.0"
         if to in INTS:
-            return (), f"float({wrap_int(to, 'int(trunc(x))')})"
-        return (), "x"  # float16 outputs are rounded as they are written
+            return f"float({wrap_int(to, 'int(trunc(x))')})"
+        return "x"  # float16 outputs are rounded as they are written
     if op == "IsNaN":
-        return (), "(floatBitsToUint(x) & 0x7fffffffu) > 0x7f800000u ? 1.0 : 0.0"
+        return "(floatBitsToUint(x) & 0x7fffffffu) > 0x7f800000u ? 1.0 : 0.0"
     if op == "IsInf":
         pos, neg = int(node.attrs.get("detect_positive", 1)), int(node.attrs.get("detect_negative", 1))
         sign = "" if pos and neg else (" && x > 0.0" if pos else (" && x < 0.0" if neg else " && false"))
-        return (), f"((floatBitsToUint(x) & 0x7fffffffu) == 0x7f800000u{sign}) ? 1.0 : 0.0"
+        return f"((floatBitsToUint(x) & 0x7fffffffu) == 0x7f800000u{sign}) ? 1.0 : 0.0"
     if op == "Not":
-        return (), "x != 0.0 ? 0.0 : 1.0"
-    if op == "Shrink":
-        lam, bias = _a(node, "lambd", 0.5), _a(node, "bias", 0.0)
-        return (), f"x < -{lam} ? x + {bias} : (x > {lam} ? x - {bias} : 0.0)"
+        return "x != 0.0 ? 0.0 : 1.0"
     raise AssertionError(op)
 
 
-UNARY_OPS = (
-    "Relu", "Exp", "Log", "Sqrt", "Reciprocal", "Neg", "Abs", "Floor", "Ceil", "Round", "Sign", "Sin", "Cos",
-    "Tan", "Asin", "Acos", "Atan", "Asinh", "Acosh", "Atanh", "Sinh", "Cosh", "Softsign", "HardSwish",
-    "Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Sigmoid", "Tanh", "Erf", "Softplus",
-    "Mish", "Gelu", "LeakyRelu", "Elu", "Selu", "Celu", "HardSigmoid", "ThresholdedRelu", "Clip", "Cast",
-    "CastLike", "IsNaN", "IsInf", "Not", "Shrink",
-)
+# the unary table's ops (ops/unary_ops.py, printed by expr_glsl) and the moves, casts and tests
+UNARY_OPS = (*UNARY, "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast", "CastLike", "IsNaN", "IsInf",
+             "Not")
 # Ops that only move values: any dtype whose values are exact in float32.
 MOVES = frozenset({"Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast", "CastLike", "Not"})
 # Ops exact on integers held in float32 (the result is an integer of the same range).
@@ -167,24 +61,16 @@ def wrap_int(dtype: DType | None, expr: str) -> str:
     return f"({expr})"
 
 
-# Float ops whose expression gives NaN for NaN by itself (comparisons and choices, sign flips)
-# or, as onnxruntime, a number (ThresholdedRelu, Shrink: 0); every other float op is wrapped in
-# keep_nan, since SwiftShader's exp/log/sign/... of NaN are numbers.
-NAN_SAFE = frozenset({"Relu", "LeakyRelu", "HardSigmoid", "HardSwish", "Clip", "Neg", "Abs", "ThresholdedRelu",
-                      "Shrink", "Cast", "CastLike", "IsNaN", "IsInf", "Not"})
-
-
 def _unary(node: Node, ctx: Ctx, x: str) -> Expr:
     src = node.inputs[0]
     assert src is not None
-    int_exact = node.op_type in INT_EXACT and src.dtype in INTS
-    if node.op_type not in MOVES and not int_exact:
+    op = node.op_type
+    int_exact = op in INT_EXACT and src.dtype in INTS
+    if op not in MOVES and not int_exact:
         _need_f32(node, ctx, [src])
-    helpers, expr = _unary_expr(node)
-    code = _subst(expr, x=x)
-    if node.op_type not in NAN_SAFE and node.op_type not in MOVES and not int_exact:
-        code = keep_nan(code, _paren(x))
-    return Expr(code, helpers)
+    if op in UNARY and op != "Identity":  # (integers held in float32: the same expression is exact)
+        return Expr(expr_glsl.call(unary_expr(op, node.attrs), x))
+    return Expr(_subst(_other_expr(node), x=x))
 
 
 BINARY = {
@@ -214,7 +100,7 @@ def _pow_expr(node: Node) -> tuple[str, str]:
         special = {1.0: "a", 2.0: "a * a", 3.0: "a * a * a", 0.5: "sqrt(a)", -1.0: "1.0 / a", 0.0: "1.0"}
         if k in special:
             return "", special[k]
-    return POW, "pow_(a, b)"
+    return "", "pow_(a, b)"  # (defined by glsl.fragment: expr_glsl.POW)
 
 
 # Integer arithmetic (a, b are GLSL ints; exact while values stay within 2**24 in textures).
@@ -340,7 +226,7 @@ def _batchnorm(ctx: Ctx, node: Node) -> list[Pass]:
     xshape = shape(xs[0])
     inner = int(np.prod(xshape[2:], dtype=np.int64))
     c = xshape[1]
-    eps = _a(node, "epsilon", 1e-5)
+    eps = flt(attr_float(node.attrs.get("epsilon", 1e-5)))
     body = (
         f"float compute(int o) {{ int c = (o / {inner}) % {c};\n"
         f"  return (X0(o) - X3(c)) * (X1(c) / sqrt(X4(c) + {eps})) + X2(c); }}\n"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from webdnn.backends.webgl.core import TARGETS, Ctx, Pass, attr_float, ins, kernel, need_float, shape
-from webdnn.backends.webgl.glsl import ACT4, activation, broadcast_index, coords, flt, strides
+from webdnn.backends.webgl.expr_glsl import activation
+from webdnn.backends.webgl.glsl import ACT4, broadcast_index, coords, flt, strides
 from webdnn.ir.graph import Node, Value
 
 

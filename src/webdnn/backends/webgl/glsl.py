@@ -19,9 +19,9 @@ samplers (and `u_base`, the layer's first texel, for array-texture outputs).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -172,34 +172,6 @@ def norm_index(var: str, dim: int) -> str:
             f"int {v} = int(clamp({var}, 0.0, {flt(max(dim - 1, 0))}));")
 
 
-ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh")
-
-TANH = """
-float tanh_(float x) {
-  if ((floatBitsToUint(x) & 0x7fffffffu) > 0x7f800000u) return x;
-  float a = abs(x);
-  if (a < 0.0625) { float x2 = x * x; return x * (1.0 + x2 * (-0.33333334 + x2 * (0.13333334 + x2 * -0.053968254))); }
-  float t = exp(-2.0 * a);
-  return sign(x) * (1.0 - t) / (1.0 + t);
-}
-"""
-SIGMOID = """
-float sigmoid_(float x) {
-  if ((floatBitsToUint(x) & 0x7fffffffu) > 0x7f800000u) return x;
-  if (x >= 0.0) return 1.0 / (1.0 + exp(-x));
-  float e = exp(x);
-  return e / (1.0 + e);
-}
-"""
-
-
-def _num(spec: dict[str, Any], key: str, default: float) -> float:
-    v = spec.get(key, default)
-    if isinstance(v, str):
-        return float(v.replace("Infinity", "inf"))
-    return float(v)
-
-
 # NaN in, NaN out, as onnxruntime: GLSL leaves min/max/clamp of NaN undefined (SwiftShader's
 # give the bound) and SwiftShader's exp/log/sign of NaN give numbers. So bounds are a comparison
 # and a choice (`v < 0.0 ? 0.0 : v` is false for NaN: as cheap as max), and transcendental
@@ -227,31 +199,6 @@ def clamp_keep_nan(v: str, lo: float | None, hi: float | None) -> str:
     return e
 
 
-def activation(spec: dict[str, Any] | None) -> str:
-    """GLSL `float act(float v)` for a fused activation spec (attrs["activation"]); identity if None."""
-    if spec is None:
-        return "float act(float v) { return v; }\n"
-    t = spec["type"]
-    if t == "Relu":
-        return "float act(float v) { return v < 0.0 ? 0.0 : v; }\n"
-    if t == "Clip":
-        lo, hi = _num(spec, "min", -math.inf), _num(spec, "max", math.inf)
-        e = clamp_keep_nan("v", None if lo == -math.inf else lo, None if hi == math.inf else hi)
-        return f"float act(float v) {{ return {e}; }}\n"
-    if t == "LeakyRelu":
-        return f"float act(float v) {{ return v < 0.0 ? v * {flt(_num(spec, 'alpha', 0.01))} : v; }}\n"
-    if t == "Sigmoid":
-        return SIGMOID + "float act(float v) { return sigmoid_(v); }\n"
-    if t == "HardSigmoid":
-        a, b = _num(spec, "alpha", 0.2), _num(spec, "beta", 0.5)
-        return f"float act(float v) {{ float t = {flt(a)} * v + {flt(b)}; return {clamp_keep_nan('t', 0.0, 1.0)}; }}\n"
-    if t == "HardSwish":
-        return f"float act(float v) {{ float t = v / 6.0 + 0.5; return v * {clamp_keep_nan('t', 0.0, 1.0)}; }}\n"
-    if t == "Tanh":
-        return TANH + "float act(float v) { return tanh_(v); }\n"
-    raise ValueError(f"unknown fused activation {t!r} (known: {', '.join(ACTIVATIONS)})")
-
-
 # `act` of each component (kernels that end in a vec4 per render target)
 ACT4 = "vec4 act4(vec4 v) { return vec4(act(v.x), act(v.y), act(v.z), act(v.w)); }"
 
@@ -272,6 +219,32 @@ float log_(float x) {
   return log(x);
 }
 """
+
+
+# Module-scope functions a pass may call without writing them (expr_glsl.py's expression
+# functions and their helpers): call token (e.g. "erf_(") -> definition. `fragment` adds those a
+# pass calls, each once, callees before callers (GLSL needs a declaration before a call).
+_LIBRARY: dict[str, str] = {}
+
+
+def define(call: str, text: str) -> None:
+    if _LIBRARY.get(call, text) != text:
+        raise ValueError(f"two definitions of GLSL {call!r}")
+    _LIBRARY[call] = text
+
+
+def _definitions(body: str) -> str:
+    """The library definitions `body` calls and does not define, dependencies first."""
+    out: list[str] = []
+
+    def need(text: str) -> None:
+        for call, fn in _LIBRARY.items():
+            if fn not in out and fn not in body and re.search(r"(?<!\w)" + re.escape(call), text):
+                need(fn.replace(call, "", 1))  # (its own name removed: what it calls)
+                out.append(fn)
+
+    need(body)
+    return "".join(out)
 
 
 def _fetchers(k: int, lay: Layout, body: str) -> list[str]:
@@ -314,6 +287,9 @@ def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, bo
         lines.append("out vec4 y_;")
     if half and "float half_(" not in body:  # a fused body may define it already (float16 intermediates)
         lines.append(HALF.strip())
+    defs = _definitions(body)
+    if defs:
+        lines.append(defs.strip())
     lines.append(body.strip())
     if targets > 1:
         assert out_layout.layers == targets and out_size % 4 == 0 and out_layout.texels == texels_for(out_size)

@@ -12,14 +12,13 @@ Adds, ...) are applied in the store epilogue. 1-D convolutions run as 2-D with H
 from __future__ import annotations
 
 from webdnn.backends.webgpu.elementwise import epilogue_storages, host_epilogue
+from webdnn.backends.webgpu.expr_wgsl import activation_expr, activation_fn
 from webdnn.backends.webgpu.matmul import gemm_dispatch, load_rows, store_rows
 from webdnn.backends.webgpu.wgsl import (
     Ctx,
     Dispatch,
     Shader,
     Unsupported,
-    activation_expr,
-    activation_fn,
     elementwise_dispatch,
     need_f32,
     prod,

@@ -12,29 +12,24 @@ list to a Conv/MatMul/Gemm output element before that kernel stores it (fuse_epi
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from webdnn.backends.webgpu import expr_wgsl
 from webdnn.backends.webgpu.wgsl import (
     MINMAX_NAN,
-    NAN,
-    NEG_INF,
-    POS_INF,
     Ctx,
     Dispatch,
     Shader,
     Unsupported,
     arith_type,
     broadcast_strides,
-    clamp_keep_nan,
     dot,
     f32,
     ins,
-    keep_nan,
     literal,
     map_dispatch,
     narrow,
@@ -49,126 +44,7 @@ from webdnn.backends.webgpu.wgsl import (
 )
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
-
-# erf as the fallback kernel computes it (Maclaurin series below 0.5, Chebyshev interpolants
-# on [0.5, 2) and [2, 4.5), 1 beyond), evaluated in f32.
-_ERF_LOW = [
-    0.6614876207892914, 0.48304843687473753, -0.17245578123826305, 0.01735816885948163, 0.008712277069831716,
-    -0.0029154067018557495, -6.550447800276027e-05, 0.0001760313679580487, -1.8871035719487958e-05,
-    -6.214076184801114e-06, 1.4534796242862801e-06, 1.1534347293872741e-07, -6.404616206866467e-08,
-    1.0022077621131271e-09, 2.015710750175714e-09, -1.6733948896460915e-10, -4.845784210564722e-11,
-]
-_ERF_HIGH = [
-    0.9992127598600163, 0.0014417033811851227, -0.0011065228834449164, 0.0007109168962504838,
-    -0.00038097952841418235, 0.00016890783857738504, -6.08659080810254e-05, 1.713023950486749e-05,
-    -3.376268835332612e-06, 2.6104345499036103e-07, 1.0672482717680322e-07, -5.150191051805089e-08,
-    1.0767557084229866e-08, -6.203141737817356e-10, -3.388518836275276e-10, 1.170941822673112e-10,
-    -1.5339443032495187e-11,
-]
-_ERF_SERIES = [c * 2 / math.sqrt(math.pi) for c in (1, -1 / 3, 1 / 10, -1 / 42, 1 / 216, -1 / 1320, 1 / 9360,
-                                                     -1 / 75600, 1 / 685440)]
-
-
-def _clenshaw(name: str, c: list[float]) -> str:
-    lines = [f"fn {name}(t: f32) -> f32 {{", "    var b1 = 0.0;", "    var b2 = 0.0;"]
-    for ck in reversed(c[1:]):
-        lines.append(f"    {{ let b0 = 2.0 * t * b1 - b2 + {f32(ck)}; b2 = b1; b1 = b0; }}")
-    lines.append(f"    return t * b1 - b2 + {f32(c[0])};\n}}")
-    return "\n".join(lines) + "\n"
-
-
-def _erf_helpers() -> str:
-    series = f32(_ERF_SERIES[-1])
-    for c in reversed(_ERF_SERIES[:-1]):
-        series = f"({series} * z + {f32(c)})"
-    return (
-        _clenshaw("erf_low", _ERF_LOW) + _clenshaw("erf_high", _ERF_HIGH)
-        + "fn erf_(x: f32) -> f32 {\n    let a = abs(x);\n"
-        + f"    if (a < 0.5) {{ let z = x * x; return x * {series}; }}\n"
-        + "    var r = 1.0;\n"
-        + "    if (a < 2.0) { r = erf_low(a - 1.0); } else if (a < 4.5) { r = erf_high((a - 2.0) * 0.8 - 1.0); }\n"
-        + "    else if (a != a) { r = a; }\n"
-        + "    return select(r, -r, x < 0.0);\n}\n"
-    )
-
-
-# ONNX Pow for any sign of the base: integral exponents of negative bases are defined.
-_POW = """fn pow_(x: f32, y: f32) -> f32 {
-    if (y == 2.0) { return x * x; }
-    if (y == 1.0) { return x; }
-    if (y == 0.0) { return 1.0; }
-    if (y == 0.5) { return sqrt(x); }
-    if (x >= 0.0) { return pow(x, y); }
-    if (fract(y) != 0.0) { return bitcast<f32>(NAN_BITS); }
-    let r = pow(-x, y);
-    return select(r, -r, fract(y * 0.5) != 0.0);
-}
-"""
-
-_SOFTPLUS = "select(log(1.0 + exp(x)), x, x > 20.0)"
-
-# f32 unary ops: WGSL expression of x (attrs substituted by _unary_expr).
-UNARY: dict[str, str] = {
-    "Relu": "select(x, 0.0, x < 0.0)",
-    "LeakyRelu": "select(x * ALPHA, x, x >= 0.0)",
-    "Elu": "select(ALPHA * (exp(x) - 1.0), x, x >= 0.0)",
-    "Selu": "GAMMA * select(ALPHA * (exp(x) - 1.0), x, x > 0.0)",
-    "Celu": "max(0.0, x) + min(0.0, ALPHA * (exp(x / ALPHA) - 1.0))",
-    "Sigmoid": "1.0 / (1.0 + exp(-x))",
-    "HardSigmoid": clamp_keep_nan("(ALPHA * x + BETA)", 0.0, 1.0),
-    "HardSwish": f"x * {clamp_keep_nan('(x / 6.0 + 0.5)', 0.0, 1.0)}",
-    "Softplus": _SOFTPLUS,
-    "Softsign": "x / (1.0 + abs(x))",
-    "Tanh": "tanh(clamp(x, -15.0, 15.0))",
-    "Exp": "exp(x)",
-    # software GPUs' log(0) is finite, and log(x < 0) too
-    "Log": f"select(select(log(x), {NEG_INF}, x == 0.0), {NAN}, x < 0.0)",
-    "Sqrt": "sqrt(x)",
-    "Reciprocal": "1.0 / x",
-    "Neg": "-x",
-    "Abs": "abs(x)",
-    "Floor": "floor(x)",
-    "Ceil": "ceil(x)",
-    "Round": "round(x)",
-    "Sign": "sign(x)",
-    "Erf": "erf_(x)",
-    "Mish": f"x * tanh(clamp({_SOFTPLUS}, -15.0, 15.0))",
-    "ThresholdedRelu": "select(0.0, x, x > ALPHA)",
-    "Identity": "x",
-}
-
-# sin/cos/tan: the builtins of software GPUs err by ~2e-4, so: Cody-Waite reduction by pi/2
-# and cephes' minimax polynomials on [-pi/4, pi/4]
-_TRIG = """fn sincos_(x: f32) -> vec2<f32> {
-    let k = round(x * 0.63661977236758134);
-    let r = ((x - k * 1.5703125) - k * 4.8375129699707031e-4) - k * 7.5497899548918821e-8;
-    let z = r * r;
-    let s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
-    let c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
-    let q = i32(k) & 3;
-    if (q == 0) { return vec2<f32>(s, c); }
-    if (q == 1) { return vec2<f32>(c, -s); }
-    if (q == 2) { return vec2<f32>(-s, -c); }
-    return vec2<f32>(-c, s);
-}
-"""
-UNARY.update({"Sin": "sincos_(x).x", "Cos": "sincos_(x).y", "Tan": "(sincos_(x).x / sincos_(x).y)"})
-
-# f32 unary ops with a WGSL builtin of the same meaning
-for _op, _fn in {"Asin": "asin", "Acos": "acos", "Atan": "atan",
-                 "Sinh": "sinh", "Cosh": "cosh", "Asinh": "asinh", "Acosh": "acosh", "Atanh": "atanh"}.items():
-    UNARY[_op] = f"{_fn}(x)"
-# outside the domain: NaN (and atanh(+-1) = +-inf), which WGSL leaves to the implementation
-UNARY["Asin"] = f"select(asin(x), {NAN}, abs(x) > 1.0)"
-UNARY["Acos"] = f"select(acos(x), {NAN}, abs(x) > 1.0)"
-UNARY["Acosh"] = f"select(acosh(x), {NAN}, x < 1.0)"
-UNARY["Atanh"] = f"select(select(atanh(x), {NAN}, abs(x) > 1.0), sign(x) * {POS_INF}, abs(x) == 1.0)"
-# ops whose expression already gives NaN for NaN (comparisons + selects) or, as onnxruntime, 0;
-# every other unary op is wrapped in keep_nan (the transcendental builtins of software GPUs
-# turn NaN into numbers)
-_NAN_SAFE = frozenset({"Relu", "LeakyRelu", "HardSigmoid", "HardSwish", "Neg", "Abs", "Identity",
-                       "ThresholdedRelu", "Shrink"})
-UNARY["Shrink"] = "select(select(0.0, x - BIAS, x > LAMBD), x + BIAS, x < -LAMBD)"
+from webdnn.ops.unary_ops import UNARY, unary_expr
 
 BINARY: dict[str, str] = {
     "Add": "a + b", "Sub": "a - b", "Mul": "a * b", "Div": "a / b", "Pow": "pow_(a, b)",
@@ -222,23 +98,6 @@ fn mul64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
 _IMOD = "select(select(a % b, a % b + b, (a % b != a - a) && ((a % b < a - a) != (b < b - b))), a - a, b == b - b)"
 
 
-def _unary_expr(node: Node) -> str:
-    op = node.op_type
-    if op == "Gelu":
-        if node.attrs.get("approximate", "none") == "tanh":
-            return "0.5 * x * (1.0 + tanh(clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0)))"
-        return "0.5 * x * (1.0 + erf_(x * 0.7071067811865476))"
-    if op == "Clip":
-        lo, hi = float(node.attrs.get("min", -math.inf)), float(node.attrs.get("max", math.inf))
-        return clamp_keep_nan("x", None if lo == -math.inf else lo, None if hi == math.inf else hi)
-    e = UNARY[op]
-    for key in ("alpha", "beta", "gamma", "bias", "lambd"):
-        if key.upper() in e:
-            e = e.replace(key.upper(), f32(float(node.attrs[key])))
-    return e
-
-
-
 @dataclass(frozen=True)
 class Expr:
     """A node's output element as WGSL (typed arith_type of its output dtype) and the helper
@@ -251,7 +110,7 @@ class Expr:
 ExprFn = Callable[[Node, list[str]], Expr]
 EXPRESSIONS: dict[str, ExprFn] = {}
 # ops whose expression reads only input 0 (Clip's bounds and CastLike's target are attributes/types)
-_FIRST_ONLY = frozenset({*UNARY, "Gelu", "Clip", "Not", "IsNaN", "IsInf", "Cast", "CastLike"})
+_FIRST_ONLY = frozenset({*UNARY, "Not", "IsNaN", "IsInf", "Cast", "CastLike"})
 
 
 def _expression(*ops: str) -> Callable[[ExprFn], ExprFn]:
@@ -275,28 +134,14 @@ def expression(node: Node, args: list[str]) -> Expr:
     return EXPRESSIONS[node.op_type](node, args)
 
 
-def _subst(template: str, var: str, arg: str) -> str:
-    """Put `arg` for the whole-word variable `var` in a template expression (not a `.x` swizzle)."""
-    arg = arg if re.fullmatch(r"\w+", arg) else f"({arg})"
-    return re.sub(rf"(?<!\.)\b{var}\b", arg, template)
-
-
-@_expression(*UNARY, "Gelu", "Clip")
+@_expression(*UNARY)
 def _unary(node: Node, args: list[str]) -> Expr:
+    """Every op of the unary table (ops/unary_ops.py), printed by expr_wgsl."""
     x, y = ins(node)[0], node.outputs[0]
     if node.op_type == "Identity" and x.dtype == y.dtype:  # any dtype: a copy
         return Expr(args[0])
     need_float(x, y)
-    helpers: tuple[str, ...] = ()
-    if node.op_type in ("Erf", "Gelu"):
-        helpers = (_erf_helpers(),)
-    if "sincos_" in UNARY.get(node.op_type, ""):
-        helpers = (_TRIG,)
-    code = _subst(_unary_expr(node), "x", args[0])
-    if node.op_type not in _NAN_SAFE and node.op_type != "Clip":
-        x = args[0] if re.fullmatch(r"\w+", args[0]) else f"({args[0]})"
-        code = keep_nan(code, x)
-    return Expr(f"({code})", helpers)
+    return Expr(expr_wgsl.call(unary_expr(node.op_type, node.attrs), args[0]))
 
 
 @_expression("Not")
@@ -341,7 +186,7 @@ def _binary(node: Node, args: list[str]) -> Expr:
         else:
             need_float(*xs, y)
         expr = BINARY[op]
-        helpers = (_POW,) if op == "Pow" else (MINMAX_NAN,) if op in ("Max", "Min") else ()
+        helpers = (expr_wgsl.POW,) if op == "Pow" else (MINMAX_NAN,) if op in ("Max", "Min") else ()
     elif t == "vec2<u32>" and op in I64_BINARY:
         expr, helpers = I64_BINARY[op], (_LT64, _I64)
     elif t in ("i32", "u32") and (op in INT_BINARY or op == "Mod"):

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from webdnn.backends.webgpu.elementwise import epilogue_storages, host_epilogue
+from webdnn.backends.webgpu.expr_wgsl import activation_fn
 from webdnn.backends.webgpu.wgsl import (
     Ctx,
     Dispatch,
     Shader,
     Unsupported,
-    activation_fn,
     broadcast_strides,
     ceil_div,
     f32,

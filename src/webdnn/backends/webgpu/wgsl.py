@@ -15,7 +15,6 @@ import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -282,9 +281,7 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-# ---------------------------------------------------------------- activations
-
-ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh")
+# ---------------------------------------------------------------- NaN-keeping choices
 
 
 # NaN in, NaN out, as onnxruntime: WGSL leaves max/min/clamp of NaN unspecified (SwiftShader's
@@ -319,34 +316,6 @@ MINMAX_NAN = (
     f"fn max_nan(a: f32, b: f32) -> f32 {{ return select(b, a, a > b || {is_nan('a')}); }}\n"
     f"fn min_nan(a: f32, b: f32) -> f32 {{ return select(b, a, a < b || {is_nan('a')}); }}\n"
 )
-
-
-def activation_expr(spec: dict[str, Any] | None, x: str) -> str:
-    """The WGSL expression applying a fused activation (attrs["activation"]) to f32 `x` (a name)."""
-    if not spec:
-        return x
-    t = spec.get("type")
-    if t == "Relu":
-        return f"select({x}, 0.0, {x} < 0.0)"
-    if t == "Clip":
-        lo, hi = float(spec.get("min", -math.inf)), float(spec.get("max", math.inf))
-        return clamp_keep_nan(x, None if lo == -math.inf else lo, None if hi == math.inf else hi)
-    if t == "LeakyRelu":
-        return f"select({x} * {f32(float(spec.get('alpha', 0.01)))}, {x}, {x} >= 0.0)"
-    if t == "Sigmoid":
-        return keep_nan(f"(1.0 / (1.0 + exp(-{x})))", x)
-    if t == "HardSigmoid":
-        a, b = float(spec.get("alpha", 0.2)), float(spec.get("beta", 0.5))
-        return clamp_keep_nan(f"({f32(a)} * {x} + {f32(b)})", 0.0, 1.0)
-    if t == "HardSwish":
-        return f"({x} * {clamp_keep_nan(f'({x} / 6.0 + 0.5)', 0.0, 1.0)})"
-    if t == "Tanh":
-        return keep_nan(f"tanh(clamp({x}, -15.0, 15.0))", x)
-    raise Unsupported(f"fused activation {t!r}")
-
-
-def activation_fn(spec: dict[str, Any] | None) -> str:
-    return f"fn act(x: f32) -> f32 {{ return {activation_expr(spec, 'x')}; }}\n"
 
 
 # ---------------------------------------------------------------- shader assembly
@@ -480,10 +449,16 @@ class Shader:
         for w in workgroups:
             if w > MAX_GROUPS:
                 raise Unsupported(f"{w} workgroups exceed the dispatch limit")
-        specials = _SPECIALS if "INF_BITS" in helpers + body or "NAN_BITS" in helpers + body else ""
-        for call, fns in _HELPERS.items():
-            if call in helpers + body and fns not in specials + helpers:
-                specials += fns
+        defs = ""  # the registered definitions called, and those they call in turn
+        while True:
+            text = helpers + body + defs
+            missing = [fns for call, fns in _HELPERS.items()
+                       if fns not in text and re.search(r"(?<!\w)" + re.escape(call), text)]
+            if not missing:
+                break
+            defs += "".join(dict.fromkeys(missing))
+        specials = _SPECIALS if "INF_BITS" in text or "NAN_BITS" in text else ""
+        specials += defs
         for b in [*self.reads, *self.writes]:
             if b.shift:  # a Concat slice bound from the boundary below: index past the bytes before it
                 body = _shift_index(body, b.name, b.shift // _ELEM_BYTES[b.stored])
@@ -552,6 +527,14 @@ F16_BITS = """fn f16_bits(x: f32) -> u32 {
 }
 """
 _HELPERS = {"f64_to_f32(": _F64, "f32_to_f64(": _F64, "f16_bits(": F16_BITS}
+
+
+def define(call: str, text: str) -> None:
+    """Register the module-scope WGSL `text` that defines `call` (e.g. "erf_("): Shader.finish
+    adds it, once, to every shader whose code calls it (expr_wgsl.py's functions and helpers)."""
+    if _HELPERS.get(call, text) != text:
+        raise ValueError(f"two definitions of WGSL {call!r}")
+    _HELPERS[call] = text
 
 
 def map_dispatch(sh: Shader, y: Value, pre: str, expr: str, helpers: str = "") -> Dispatch:

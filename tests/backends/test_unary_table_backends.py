@@ -1,0 +1,54 @@
+"""Every op of the unary table (ops/unary_ops.py) on every backend, in headless Chromium, against
+onnxruntime: standalone on random inputs of its domain and on the special values (NaN, the
+infinities, signed zeros, exact halves, huge and tiny numbers), and fused into a 1×1 and a
+depthwise Conv wherever the converter fuses it. The cases are tests/ops/unary_cases.py's, so
+an op added to the table is tested here with no edit."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.ops.unary_cases import UNARY_CASES, fusable, unary_models
+from webdnn.backends.wasm.lower import ACT_CODES
+from webdnn.convert import convert
+from webdnn.verify import compare, reference_outputs
+
+BACKENDS = ("fallback", "wasm", "webgl", "webgpu")
+GPU = ("webgl", "webgpu")
+MODELS = unary_models(np.random.default_rng(5))
+GPU_MODELS = unary_models(np.random.default_rng(5), gpu=True)
+
+
+def _check_fusion(out: str, backend: str) -> None:
+    """The activations after a Conv ran inside the Conv's kernel where the backend's epilogue
+    applies them (wasm: the C epilogue's ACT_CODES; the others: every fusable op), else after it."""
+    with open(os.path.join(out, backend, "descriptor.json")) as f:
+        names = [str(k.get("name", "")) for k in json.load(f)["kernels"]]
+    for i, case in enumerate(UNARY_CASES):
+        if not fusable(case) or f"c{i}_conv" not in names:  # (not this model's case)
+            continue
+        in_epilogue = backend != "wasm" or case.op in ACT_CODES
+        for kind in ("conv", "dw"):
+            own = [n for n in names if n.startswith(f"c{i}_{kind}_{case.op}")]
+            assert (not own) == in_epilogue, f"{backend}: {case.name} after a {kind}: kernels {own}"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("model_index", range(len(MODELS)), ids=[m.graph.name for m, _ in MODELS])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_unary_table_matches_onnxruntime(backend: str, model_index: int, browser: Any, tmp_path: Any) -> None:
+    model, feeds = (GPU_MODELS if backend in GPU else MODELS)[model_index]
+    out = str(tmp_path / "out")
+    convert(model, out, [backend])
+    _check_fusion(out, backend)
+    ref = reference_outputs(model, feeds)
+    r = browser.run_model(out, feeds, [backend])
+    assert r.backend == backend
+    bad = [f"{k}: max abs err {c.max_abs_err:.3g} {c.detail}"
+           for k, want in ref.items() if not (c := compare(k, want, r.outputs.get(k))).ok]
+    assert not bad, "\n".join(bad)
