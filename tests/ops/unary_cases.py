@@ -45,6 +45,8 @@ UNARY_CASES: list[UnaryCase] = [
     UnaryCase("HardSwish"),
     UnaryCase("Softplus"),
     UnaryCase("Softsign"),
+    UnaryCase("Swish", opset=24),
+    UnaryCase("Swish", {"alpha": 0.5}, opset=24),
     UnaryCase("Tanh"),
     UnaryCase("Gelu", opset=20, domain=(-6.0, 6.0)),
     UnaryCase("Gelu", {"approximate": "tanh"}, opset=20, domain=(-6.0, 6.0)),

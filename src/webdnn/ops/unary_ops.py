@@ -148,6 +148,11 @@ def _softplus(x: Expr) -> Expr:
     return softplus(x)
 
 
+@unary("Swish", alpha=1.0)  # (opset 24; SiLU when alpha = 1)
+def _swish(x: Expr, alpha: Expr) -> Expr:
+    return x * sigmoid(alpha * x)
+
+
 @unary("Softsign")
 def _softsign(x: Expr) -> Expr:
     return x / (1.0 + abs(x))
