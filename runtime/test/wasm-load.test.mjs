@@ -52,7 +52,7 @@ function writeModel(edit = () => {}) {
     weights: { byteLength: 0, alignment: 16, files: [] },
     // attrs.expr: the expression program the converter writes for a float unary op (ops/expr.py).
     kernels: [{ op: "Relu", name: "Relu_0", inputs: [0], outputs: [1], attrs: { expr: [["x", 0], ["c", 0], ["max", 0, 1]] } }],
-    wasm: { abi: 2, stackBytes: 0 }, jsKernels: ["Relu"],
+    wasm: { abi: 3, stackBytes: 0 }, jsKernels: ["Relu"],
   };
   edit(desc);
   const manifest = {

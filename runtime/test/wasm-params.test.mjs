@@ -33,7 +33,7 @@ const tensor = (name, shape, offset = 0) => {
 };
 const desc = (tensors, kernel, stackBytes = 0) => ({
   tensors, kernels: [{ op: kernel.op, name: "k", inputs: kernel.inputs, outputs: kernel.outputs, attrs: kernel.attrs }],
-  wasm: { abi: 2, stackBytes }, jsKernels: [],
+  wasm: { abi: 3, stackBytes }, jsKernels: [],
 });
 
 test("softmax_f32 over rows of nothing is refused (2^31 empty rows would still be looped over)", () => {
@@ -73,4 +73,31 @@ test("binary_f32 on an empty tensor: accepted as the converter writes it, refuse
   checkWasmParams(mul([1, 1, 2, 0], [0, 0, 0, 1]));
   assert.throws(() => checkWasmParams(mul([1, 1, 4, 0], [0, 0, 0, 1])), /rows of d3 = 0 elements: 4 of them would divide by zero/);
   assert.throws(() => checkWasmParams(mul([1, 1, 2, 0], [0, 0, 1000, 1])), /an empty call's row strides must be 0/);
+});
+
+// unary_f32 over 4 floats with the activation words `act` and the call's attributes `attrs`
+const unary = (act, attrs) => desc([tensor("x", [4]), tensor("y", [4], 16)],
+  { op: "Elu", inputs: [0], outputs: [1], attrs: { ...attrs, wasm: { fn: "unary_f32", params: [{ in: 0 }, { out: 0 }, 4, ...act] } } });
+const ELU = [["x", 0], ["c", 0], ["ge", 0, 1], ["exp", 0], ["c", 1], ["sub", 3, 4], ["where", 2, 0, 5]];
+const RELU = [["x", 0], ["c", 0], ["max", 0, 1]];
+const PROGRAM = [2, { program: "expr" }, { f: 0 }];
+
+test("an expression program is checked before the C interpreter trusts it", () => {
+  checkWasmParams(unary(PROGRAM, { expr: ELU }));
+  const bad = (prog, pattern) =>
+    assert.throws(() => checkWasmParams(unary(PROGRAM, { expr: prog })), (e) => e instanceof DescriptorError && pattern.test(e.message));
+  bad([["x", 0], ["neg", 5]], /must index an earlier instruction/);
+  bad([["x", 0], ["log", 0]], /the wasm interpreter has no log/);
+  bad([["x", 0], ["c", 0], ["lt", 0, 1], ["add", 2, 0]], /comparison may only be the condition of a where/);
+  bad([["x", 0], ["where", 0, 0, 0]], /condition of a where must be a comparison/);
+  bad([["x", 0], ...Array.from({ length: 64 }, () => ["neg", 0])], /at most 64/);
+  assert.throws(() => checkWasmParams(unary(PROGRAM, {})), /attrs.expr is missing/);
+  assert.throws(() => checkWasmParams(unary([2, { program: "activation" }, { f: 0 }], { expr: ELU })), /program word must be/);
+});
+
+test("a clamp's bounds must compute the call's program", () => {
+  checkWasmParams(unary([1, { f: 0 }, { f: "Infinity" }], { expr: RELU }));
+  assert.throws(() => checkWasmParams(unary([1, { f: 0 }, { f: 6 }], { expr: RELU })), /the clamp \[0, 6\] gives 6 at 7/);
+  assert.throws(() => checkWasmParams(unary([1, { f: 0 }, { f: "Infinity" }], { expr: ELU })), /the clamp/);
+  assert.throws(() => checkWasmParams(unary([0, { f: 0 }, { f: 0 }], { expr: RELU })), /activation words are empty/);
 });

@@ -54,8 +54,10 @@ const pick = (rng, xs) => xs[Math.floor(rng() * xs.length)];
 // the outputs bit-identical.
 //  - a float value (an activation's alpha, an epsilon, a Clip bound, a wasm {f} parameter): every
 //    finite float is a valid model;
-//  - the fused activation of a wasm kernel's epilogue (code + its two floats): the descriptor keeps
-//    no other record of an activation the wasm lowering fused, so Relu -> Tanh is a valid model;
+//  - the fused activation of a wasm kernel's epilogue (its three words: kind, clamp bounds or the
+//    program reference), checked against the call's program, so only another valid one passes;
+//  - an expression program (attrs.expr, attrs.activation.expr: ops/expr.py's SSA list): every
+//    program the runtime accepts computes some elementwise function, a valid model (like a float);
 //  - the operand strides of binary_f32 and bmm_f32 (STRIDES_AT);
 //  - a kernel's op replaced by another that takes the same operands (ReduceL2 -> ReduceL1);
 //  - a kernel input rewired to another tensor of a shape the op accepts that holds data at that
@@ -150,6 +152,7 @@ function semanticReason(desc, edited, path) {
     return null;
   }
   const attr = rest[0];
+  if (attr === "expr" || (attr === "activation" && rest[1] === "expr")) return "expression program";
   const now = get(edited, ["kernels", i, "attrs", attr]);
   if (!(attr in k.attrs) && !FLOAT_KEYS.has(attr) && !(attr in PLAUSIBLE) && attr !== "wasm") return "unknown attribute added";
   if (FLOAT_KEYS.has(attr) || (attr === "activation" && rest.length > 1 && rest[1] !== "type")) {

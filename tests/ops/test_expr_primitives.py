@@ -1,5 +1,5 @@
-"""Every printer of elementwise expressions knows every primitive of ops/expr.py, and the
-activation vocabularies that are still written per language agree with each other."""
+"""Every printer of elementwise expressions knows every primitive of ops/expr.py (the wasm C
+interpreter: those it declares), and the opcode numbering agrees in Python, TypeScript and C."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from webdnn.backends.wasm.lower import ACT_CODES
+from webdnn.backends.wasm.lower import C_PRIMITIVES
 from webdnn.backends.webgl import expr_glsl
 from webdnn.backends.webgpu import expr_wgsl
 from webdnn.ops import expr as E
-from webdnn.ops.unary_ops import UNARY, unary_expr
+from webdnn.ops.unary_ops import EPILOGUE_PRIMITIVES, unary_expr
 
 RUNTIME = Path(__file__).resolve().parents[2] / "runtime"
 
@@ -32,17 +32,24 @@ def test_js_interpreter_knows_every_primitive() -> None:
     assert set(E.PRIMITIVES) <= known, set(E.PRIMITIVES) - known
 
 
-def test_wasm_activation_codes_agree_across_python_typescript_and_c() -> None:
-    assert set(ACT_CODES) <= set(UNARY)  # each is an op of the table (its expression: the reference)
-    ts = (RUNTIME / "src/backends/wasm/params.ts").read_text()
-    table = re.search(r"const ACT = \{([^}]*)\}", ts)
-    assert table is not None
-    ts_codes = {k: int(v) for k, v in re.findall(r"(\w+): (\d+)", table.group(1)) if k != "none"}
-    assert ts_codes == ACT_CODES
+def test_wasm_interpreter_opcodes_agree_across_python_typescript_and_c() -> None:
+    ts_opcodes = re.findall(r'"(\w+)"', _between((RUNTIME / "src/backends/fallback/kernels/expr.ts").read_text(),
+                                                  "export const OPCODES", "];"))
+    assert ts_opcodes == list(E.PRIMITIVES)  # the numbering expr_words.ts encodes
     c = (RUNTIME / "kernels/wasm/common.h").read_text()
-    enum = re.search(r"enum \{ ACT_NONE = 0,([^}]*)\}", c)
-    assert enum is not None
-    assert sorted(int(v) for v in re.findall(r"= (\d+)", enum.group(1))) == sorted(ACT_CODES.values())
+    enum = {name.lower(): int(v) for name, v in re.findall(r"OP_(\w+) = (\d+)", _between(c, "enum { OP_X", "};"))}
+    assert all(E.OPCODES[name] == code for name, code in enum.items()), enum
+    cases = {name.lower() for name in re.findall(r"case OP_(\w+):", _between(c, "static inline v4 v_expr", "\n}\n"))}
+    assert set(enum) == cases == C_PRIMITIVES  # what the C interpreter runs, as the converter assumes
+    ts_c = set(re.findall(r'"(\w+)"', _between((RUNTIME / "src/backends/wasm/expr_words.ts").read_text(),
+                                               "export const C_PRIMITIVES", "]);")))
+    assert ts_c == C_PRIMITIVES
+    assert EPILOGUE_PRIMITIVES <= C_PRIMITIVES  # every fused activation runs in the C epilogue
+
+
+def _between(text: str, start: str, end: str) -> str:
+    i = text.index(start)
+    return text[i:text.index(end, i)]
 
 
 def test_printed_functions_are_named_by_content() -> None:

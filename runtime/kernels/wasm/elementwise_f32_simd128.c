@@ -3,22 +3,22 @@
 // activations.
 #include "common.h"
 
-enum { OP_ADD = 0, OP_SUB = 1, OP_MUL = 2, OP_DIV = 3 };
+enum { BIN_ADD = 0, BIN_SUB = 1, BIN_MUL = 2, BIN_DIV = 3 };
 
 static inline v4 vop(int op, v4 a, v4 b) {
   switch (op) {
-    case OP_ADD: return wasm_f32x4_add(a, b);
-    case OP_SUB: return wasm_f32x4_sub(a, b);
-    case OP_MUL: return wasm_f32x4_mul(a, b);
+    case BIN_ADD: return wasm_f32x4_add(a, b);
+    case BIN_SUB: return wasm_f32x4_sub(a, b);
+    case BIN_MUL: return wasm_f32x4_mul(a, b);
     default: return wasm_f32x4_div(a, b);
   }
 }
 
 static inline f32 sop(int op, f32 a, f32 b) {
   switch (op) {
-    case OP_ADD: return a + b;
-    case OP_SUB: return a - b;
-    case OP_MUL: return a * b;
+    case BIN_ADD: return a + b;
+    case BIN_SUB: return a - b;
+    case BIN_MUL: return a * b;
     default: return a / b;
   }
 }

@@ -76,7 +76,7 @@ static void ukernel(int mr, int nc, int K, const f32 *a, int lda, const f32 *w, 
         v1 = wasm_f32x4_add(v1, wasm_v128_load(t + 4));
       }
     }
-    if (act->type != ACT_NONE) { v0 = v_act(v0, act); v1 = v_act(v1, act); }
+    if (act->kind != ACT_NONE) { v0 = v_act(v0, act); v1 = v_act(v1, act); }
     store_row8(ci, v0, v1, nc);
   }
 }

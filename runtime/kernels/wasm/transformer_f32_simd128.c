@@ -92,31 +92,7 @@ EXPORT(layernorm_f32) {
 }
 
 // ---- Gelu / Erf -------------------------------------------------------------------------
-// erf(x) = x * P(x^2) / Q(x^2) on x clamped to [-4, 4] (erf(4) = 1 - 1.5e-8): a degree 5/5
-// rational fitted here (iterated weighted least squares on [0, 4]); evaluated in f32 its
-// absolute error is < 5e-7 on [-6, 6] (checked against math.erf), with one division and no exp.
-// From |x| >= 3.9 on, erf(x) rounds to +-1 in f32: returned exactly, so that gelu(-inf) is NaN
-// and gelu of a huge negative x is -0, as onnxruntime has them.
-static inline v4 v_erf(v4 x) {
-  v4 sat = wasm_f32x4_ge(wasm_f32x4_abs(x), wasm_f32x4_splat(3.9f));  // (false for NaN)
-  v4 one = wasm_v128_or(wasm_f32x4_splat(1.0f), wasm_v128_and(x, wasm_i32x4_splat((int32_t)0x80000000)));
-  x = wasm_f32x4_pmin(wasm_f32x4_pmax(x, wasm_f32x4_splat(-4.0f)), wasm_f32x4_splat(4.0f));  // NaN passes
-  v4 t = wasm_f32x4_mul(x, x);
-  v4 P = wasm_f32x4_splat(1.9744734345295e-06f);
-  P = v_madd(P, t, wasm_f32x4_splat(0.00028795673279091716f));
-  P = v_madd(P, t, wasm_f32x4_splat(0.004002056084573269f));
-  P = v_madd(P, t, wasm_f32x4_splat(0.05346264690160751f));
-  P = v_madd(P, t, wasm_f32x4_splat(0.19621871411800385f));
-  P = v_madd(P, t, wasm_f32x4_splat(1.128378987312317f));
-  v4 Q = wasm_f32x4_splat(3.7472604162758216e-05f);
-  Q = v_madd(Q, t, wasm_f32x4_splat(0.0012158772442489862f));
-  Q = v_madd(Q, t, wasm_f32x4_splat(0.015441368333995342f));
-  Q = v_madd(Q, t, wasm_f32x4_splat(0.11646313220262527f));
-  Q = v_madd(Q, t, wasm_f32x4_splat(0.507225513458252f));
-  Q = v_madd(Q, t, wasm_f32x4_splat(1.0f));
-  return wasm_v128_bitselect(one, wasm_f32x4_div(wasm_f32x4_mul(x, P), Q), sat);
-}
-
+// (v_erf: common.h, shared with the expression interpreter)
 /** Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). */
 static inline v4 v_gelu(v4 x) {
   v4 e = v_erf(wasm_f32x4_mul(x, wasm_f32x4_splat(0.70710678118654752f)));

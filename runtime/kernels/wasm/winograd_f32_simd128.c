@@ -194,7 +194,7 @@ static void tile_direct(const Geo *g, int n, int oy0, int ox0, int ny, int nx, i
 static inline void store_out(const Geo *g, long at, v4 o, v4 b, int nm) {
   v4 v = wasm_f32x4_add(o, b);
   if (g->R) v = wasm_f32x4_add(v, nm == 4 ? wasm_v128_load(g->R + at) : load_partial(g->R + at, nm));
-  if (g->act.type != ACT_NONE) v = v_act(v, &g->act);
+  if (g->act.kind != ACT_NONE) v = v_act(v, &g->act);
   if (nm == 4) wasm_v128_store(g->Y + at, v);
   else store_partial(g->Y + at, v, nm);
 }

@@ -62,14 +62,14 @@ def run(graph: Graph) -> int:
     return fused
 
 
-def split(graph: Graph, keeps: Callable[[dict[str, Any]], bool]) -> int:
-    """Undo the fusion of every activation a backend's epilogue cannot apply (`keeps(spec)` is
-    false): the producer writes a new intermediate and the activation becomes its own node
-    again, reading it. For backends whose kernels know fewer activations than the table."""
+def split(graph: Graph, keeps: Callable[[dict[str, Any], Node], bool]) -> int:
+    """Undo the fusion of every activation a backend's kernel for the producer cannot apply
+    (`keeps(spec, producer)` is false): the producer writes a new intermediate and the
+    activation becomes its own node again, reading it."""
     split_count = 0
     for prod in list(graph.nodes):
         spec = prod.attrs.get("activation")
-        if not spec or keeps(spec):
+        if not spec or keeps(spec, prod):
             continue
         y = prod.outputs[0]
         mid = graph.new_value(f"{y.name}_pre", y.dtype, y.shape)

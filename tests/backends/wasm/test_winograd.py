@@ -22,7 +22,7 @@ import pytest
 
 from tests.backends.wasm.test_wasm_kernels import Cases
 from webdnn.backends.wasm import winograd
-from webdnn.backends.wasm.lower import pad_bias
+from webdnn.backends.wasm.lower import ACT_CLAMP, pad_bias
 from webdnn.browser.paths import runtime_dist
 
 pytestmark = pytest.mark.node
@@ -210,7 +210,8 @@ def _run_direct(module: str, layers: list[dict[str, Any]], thread_counts: list[i
         tb = winograd.tile_block(n, c, oh, ow)
         for nt in thread_counts:
             ya = img.put(np.full((n, oh, ow, m), np.nan, np.float32))  # every element must be written
-            params = np.array([xa, ua, ba, ya, ra, n, h, w, c, oh, ow, m, pt, pl, 1, 0, 0, tb], np.int32)
+            relu = [ACT_CLAMP, 0, int(np.float32(np.inf).view(np.int32))]  # clamp to [0, inf): kernels/wasm/common.h
+            params = np.array([xa, ua, ba, ya, ra, n, h, w, c, oh, ow, m, pt, pl, *relu, tb], np.int32)
             calls.append({"fn": KERNEL, "params": img.put(params), "nthreads": nt})
             dumps.append({"addr": ya, "nbytes": n * oh * ow * m * 4})
             shapes.append((n, oh, ow, m))

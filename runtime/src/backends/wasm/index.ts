@@ -21,13 +21,14 @@ import type { Backend, Session } from "../backend.js";
 import { checkMemoryPlan } from "../memory.js";
 import { getKernel, type TensorView } from "../fallback/kernels/index.js";
 import { compileBlocked, hasRelaxedSimd, hasSimd, kernelModule, moduleFile, type Simd } from "./module.js";
+import { programWords, referencedProgram } from "./expr_words.js";
 import { checkWasmParams } from "./params.js";
 import { hardwareThreads, spawnWorkers, ThreadPool, threadsPossible, type AnyWorker } from "./pool.js";
 import type { KernelFn } from "./sync.js";
 
 export { setWasmBaseUrl, wasmFileUrl } from "./module.js";
 
-export const WASM_ABI = 2;
+export const WASM_ABI = 3;
 const DATA_END = 128 * 1024; // the module's 64 KiB stack and its data lie below
 const BASE_STACK = 64 * 1024; // stack for the kernels' own frames, on top of the declared scratch
 const PAGE = 65536;
@@ -50,7 +51,7 @@ interface ProfileEntry { kernel: string; op: string; fn: string; ms: number; cal
 
 const align = (n: number, a: number) => Math.ceil(n / a) * a;
 
-type Param = number | { f: number | string } | { in: number } | { out: number };
+type Param = number | { f: number | string } | { in: number } | { out: number } | { program: string };
 
 function toF32(x: unknown, where: string): number {
   if (typeof x === "number") return x;
@@ -133,12 +134,18 @@ class WasmSession implements Session {
       const { fn, name, params } = wasmCall(k, instance.exports);
       const ptr = layout.paramsBase + 4 * w;
       const where = `kernel '${k.name}' (${k.op}) params`;
+      const appended: Int32Array[] = [];
       for (const p of params) {
         if (typeof p === "number") {
           if (!Number.isInteger(p) || p < -0x80000000 || p > 0xffffffff) throw new DescriptorError(`${where}: ${p} is not a 32-bit integer`);
           words[w] = p | 0;
         } else if (typeof p === "object" && p !== null && "f" in p) {
           floats[w] = toF32(p.f, where);
+        } else if (typeof p === "object" && p !== null && "program" in p) {
+          // an expression program (expr_words.ts), appended after the call's parameters
+          const prog = programWords(referencedProgram(k.attrs, p.program), `${where}: program`);
+          words[w] = params.length + appended.reduce((n, a) => n + a.length, 0);
+          appended.push(prog);
         } else if (typeof p === "object" && p !== null && ("in" in p || "out" in p)) {
           const list = "in" in p ? k.inputs : k.outputs;
           const i = "in" in p ? p.in : p.out;
@@ -149,6 +156,10 @@ class WasmSession implements Session {
           throw new DescriptorError(`${where}: cannot read parameter ${JSON.stringify(p)}`);
         }
         w++;
+      }
+      for (const prog of appended) {
+        words.set(prog, w);
+        w += prog.length;
       }
       // Consecutive wasm calls form one segment, run by all threads without returning here.
       const last = this.steps[this.steps.length - 1];
@@ -237,6 +248,17 @@ class WasmSession implements Session {
   }
 }
 
+/** Words of the programs a call's {program: ref} parameters append (1 + 4 per instruction). */
+function programWordCount(k: KernelSpec, params: unknown[]): number {
+  let n = 0;
+  for (const p of params) {
+    if (typeof p !== "object" || p === null || !("program" in p)) continue;
+    const prog = referencedProgram(k.attrs, (p as { program: unknown }).program);
+    n += 1 + 4 * (Array.isArray(prog) ? prog.length : 0);
+  }
+  return n;
+}
+
 function layoutOf(desc: Descriptor, threads: number): Layout {
   const meta = desc.wasm as { abi?: unknown; stackBytes?: unknown } | undefined;
   if (!meta || meta.abi !== WASM_ABI) {
@@ -249,7 +271,7 @@ function layoutOf(desc: Descriptor, threads: number): Layout {
   let paramWords = 0;
   for (const k of desc.kernels) {
     const spec = k.attrs.wasm as { params?: unknown } | undefined;
-    if (spec && Array.isArray(spec.params)) paramWords += spec.params.length;
+    if (spec && Array.isArray(spec.params)) paramWords += spec.params.length + programWordCount(k, spec.params);
   }
   const stackSize = align(BASE_STACK + scratch, PAGE);
   const stacksBase = DATA_END;

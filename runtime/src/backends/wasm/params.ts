@@ -29,13 +29,15 @@
 import type { Descriptor, KernelSpec, TensorSpec } from "../../descriptor.js";
 import { itemSize } from "../../dtypes.js";
 import { DescriptorError } from "../../errors.js";
+import { ExprProgram } from "../fallback/kernels/expr.js";
 import { windowOut } from "../fallback/kernels/shape.js";
+import { programWords, referencedProgram } from "./expr_words.js";
 
 const INT32_MAX = 2 ** 31 - 1;
 const PAGE = 65536;
 const NR = 8; // packed GEMM panel width (gemm, conv, winograd, bmm)
 const MCH = 64; // winograd: output channels per pass
-const ACT = { none: 0, Relu: 1, Clip: 2, LeakyRelu: 3, Sigmoid: 4, HardSigmoid: 5, HardSwish: 6, Tanh: 7 } as const;
+const ACT_NONE = 0, ACT_EXPR = 2; // kernels/wasm/common.h (1: a clamp)
 const BINARY: Record<string, number> = { Add: 0, Sub: 1, Mul: 2, Div: 3 };
 
 /** A violated rule: the message says what, the checker adds where. */
@@ -64,6 +66,7 @@ interface Footprint {
 
 interface Call {
   v: Record<string, number>; // integer and float parameters by name
+  program?: unknown; // the {program: ref} of the activation words
   t: Record<string, TensorSpec | null>; // tensors by parameter name (null: an omitted optional one)
   k: KernelSpec;
 }
@@ -118,13 +121,40 @@ function window2d(c: Call, w: { H: number; W: number; OH: number; OW: number; KH
   }
 }
 
-/** The activation code must be that of attrs.activation when the call has one (a fused activation
- *  the wasm lowering added itself is only in the parameters). */
-function activation(c: Call): void {
-  const spec = c.k.attrs.activation as { type?: unknown } | undefined;
-  if (spec === undefined) return;
-  const code = typeof spec?.type === "string" ? (ACT as Record<string, number>)[spec.type] : undefined;
-  req(code !== undefined && code === c.v.act, `activation code ${c.v.act} differs from attrs.activation ${JSON.stringify(spec)}`);
+const PROBES = [-Infinity, -1e30, -7, -1, -0.5, -0, 0, 0.25, 1, 5.5, 6, 7, 1e30, Infinity, NaN];
+
+/** The activation words (kind, a, b) must apply the call's program: attrs.activation.expr for a
+ *  fused activation (none without one), attrs.expr for unary_f32 (`ref`). A clamp must compute
+ *  what the program does; a program must be one the C interpreter runs (expr_words.ts). */
+function activation(c: Call, ref: "activation" | "expr"): void {
+  const prog = referencedProgram(c.k.attrs, ref);
+  const kind = c.v.act!;
+  const what = ref === "expr" ? "attrs.expr" : "attrs.activation.expr";
+  if (prog === undefined) {
+    req(kind === ACT_NONE && ref === "activation", ref === "expr" ? "attrs.expr is missing" : `activation kind ${kind} without attrs.activation`);
+    return;
+  }
+  req(kind !== ACT_NONE, `the activation words are empty, but the call has ${what}`);
+  let program: ExprProgram;
+  try {
+    if (kind === ACT_EXPR) {
+      req(c.program === ref, `the program word must be {program: "${ref}"}, got ${JSON.stringify(c.program)}`);
+      programWords(prog, what);
+      return;
+    }
+    program = new ExprProgram(prog, what);
+  } catch (e) {
+    if (e instanceof DescriptorError) throw new Bad(e.message);
+    throw e;
+  }
+  req(c.program === undefined, "a clamp's words are two floats");
+  const lo = c.v.actA!, hi = c.v.actB!;
+  for (const x of PROBES) {
+    const want = Math.fround(program.scalar(x));
+    const got = Math.fround(Math.min(Math.max(x, lo), hi));
+    req(Object.is(want, got) || (want === got) || (Number.isNaN(want) && Number.isNaN(got)),
+      `the clamp [${lo}, ${hi}] gives ${got} at ${x} where ${what} gives ${want}`);
+  }
 }
 
 /** `t`'s shape must be `want`. */
@@ -156,7 +186,6 @@ const SCHEMA: Record<string, Schema> = {
       req(G >= 1 && C % G === 0 && M % G === 0 && M >= 1, `channels ${C} -> ${M} must be positive multiples of group ${G}`);
       req(G === attrInt(c.k, "group", 1), `group ${G} differs from the attributes'`);
       window2d(c, { H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW }, false);
-      activation(c);
       shapeIs(c, "X", [N, H, W, C]);
       shapeIs(c, "Y", [N, OH, OW, M]);
       const P = N * OH * OW;
@@ -179,7 +208,6 @@ const SCHEMA: Record<string, Schema> = {
       req(Cp === ceil(C, 4) * 4, `Cp ${Cp} must be C = ${C} rounded up to 4`);
       req(attrInt(c.k, "group", 1) === C, `the attributes' group is not C = ${C}`);
       window2d(c, { H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW }, false);
-      activation(c);
       shapeIs(c, "X", [N, H, W, C]);
       shapeIs(c, "Y", [N, OH, OW, C]);
       return { bytes: { X: 4 * N * H * W * C, W: 4 * KH * KW * Cp, bias: 4 * Cp, Y: 4 * N * OH * OW * C } };
@@ -192,7 +220,6 @@ const SCHEMA: Record<string, Schema> = {
       const { N, H, W, C, OH, OW, M, PT, PL, TB } = c.v as Record<string, number>;
       req(attrInt(c.k, "group", 1) === 1, "Winograd runs one group only");
       window2d(c, { H, W, OH, OW, KH: 3, KW: 3, SH: 1, SW: 1, PT, PL, DH: 1, DW: 1 }, false);
-      activation(c);
       shapeIs(c, "X", [N, H, W, C]);
       shapeIs(c, "Y", [N, OH, OW, M]);
       req(N * OH * OW >= 1 && M >= 1 && C >= 1, "empty input or output");
@@ -248,12 +275,10 @@ const SCHEMA: Record<string, Schema> = {
       };
     },
   },
-  // Y = act(X), n elements; the activation is the call's op.
+  // Y = act(X), n elements; the activation is the call's op (its attrs.expr).
   unary_f32: {
     params: "X:in Y:out n act",
     check: (c) => {
-      const code = (ACT as Record<string, number>)[c.k.op];
-      req(c.v.act === code, `activation code ${c.v.act} is not that of ${c.k.op} (${code})`);
       return { bytes: { X: 4 * c.v.n!, Y: 4 * c.v.n! } };
     },
   },
@@ -426,11 +451,12 @@ function checkView(view: View, elements: number): void {
 }
 
 // ---- the checker -------------------------------------------------------------------------------
-type Slot = { name: string; kind: "in" | "out" | "in?" | "int" | "f"; lo?: number; hi?: number };
+// actA: a float (a clamp's lower bound) or, for a program, {program: "activation" | "expr"}
+type Slot = { name: string; kind: "in" | "out" | "in?" | "int" | "f" | "actA"; lo?: number; hi?: number };
 
 function slots(spec: string, suffix = ""): Slot[] {
   return spec.split(" ").flatMap((tok): Slot[] => {
-    if (tok === "act") return [{ name: "act", kind: "int", lo: 0, hi: 7 }, { name: "actA", kind: "f" }, { name: "actB", kind: "f" }];
+    if (tok === "act") return [{ name: "act", kind: "int", lo: 0, hi: 2 }, { name: "actA", kind: "actA" }, { name: "actB", kind: "f" }];
     const [name, kind] = tok.split(":") as [string, string | undefined];
     const range = kind?.match(/^(\d+)-(\d+)$/);
     if (range) return [{ name: name + suffix, kind: "int", lo: Number(range[1]), hi: Number(range[2]) }];
@@ -494,7 +520,11 @@ export function checkWasmParams(desc: Descriptor): void {
           const p = params[at];
           try {
             req(at < params.length, "is missing");
-            if (slot.kind === "f") {
+            if (slot.kind === "actA" && typeof p === "object" && p !== null && "program" in p) {
+              req(Object.keys(p).length === 1, `must be {program: ref}, got ${JSON.stringify(p)}`);
+              call.program = (p as { program: unknown }).program;
+              call.v[slot.name] = 0;
+            } else if (slot.kind === "f" || slot.kind === "actA") {
               const f = readFloat(p);
               req(f !== null, `must be {f: a number, "Infinity", "-Infinity" or "NaN"}, got ${JSON.stringify(p)}`);
               call.v[slot.name] = f;
@@ -527,13 +557,14 @@ export function checkWasmParams(desc: Descriptor): void {
       // layout): another order would be another model, a skipped one an unused operand.
       const next = { in: 0, out: 0 };
       layout.forEach((slot, j) => {
-        if (slot.kind === "int" || slot.kind === "f" || params[j] === 0) return;
+        if (slot.kind === "int" || slot.kind === "f" || slot.kind === "actA" || params[j] === 0) return;
         const dir = slot.kind === "out" ? "out" : "in";
         const i = (params[j] as Record<string, number>)[dir];
         req(i === next[dir], `parameter ${j} (${slot.name}) is {${dir}: ${i}}, the call's ${dir === "in" ? "input" : "output"} ${next[dir]} comes there`);
         next[dir]++;
       });
       req(next.in === k.inputs.length && next.out === k.outputs.length, `the parameters use ${next.in} inputs and ${next.out} outputs, the call has ${k.inputs.length} and ${k.outputs.length}`);
+      if (layout.some((slot) => slot.name === "act")) activation(call, spec.fn === "unary_f32" ? "expr" : "activation");
       const fp = schema.check(call);
       for (const [name, t] of Object.entries(call.t)) {
         if (!t) continue;

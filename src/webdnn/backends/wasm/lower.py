@@ -23,6 +23,8 @@ each param is an int (int32 word), `{"f": x}` (float32), or `{"in": i}` / `{"out
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +32,9 @@ import numpy as np
 
 from webdnn.backends.common.backend import Backend
 from webdnn.backends.common.descriptor import KernelCall, Program
-from webdnn.backends.common.expr_attrs import cpu_attrs
+from webdnn.backends.common.expr_attrs import activation_with_program, cpu_attrs
 from webdnn.backends.common.memory_plan import is_view, plan
+from webdnn.backends.common.registry import KernelRegistry
 from webdnn.backends.fallback.lower import CONVERSION_ONLY
 from webdnn.backends.fallback.lower import supported as js_supported
 from webdnn.backends.wasm import transformer, winograd
@@ -39,16 +42,22 @@ from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
 from webdnn.ir.shapes import broadcast_strides
+from webdnn.ops.expr import Expr, topo
+from webdnn.ops.unary_ops import EPILOGUE_PRIMITIVES, UNARY, unary_expr
 from webdnn.passes import fuse_activation
 from webdnn.passes.fuse_activation import activation_spec
 
 NAME = "wasm"
-ABI = 2  # kernel calling convention; bump with any parameter-block change (runtime checks it)
+ABI = 3  # kernel calling convention; bump with any parameter-block change (runtime checks it)
 ALIGNMENT = 16  # bytes: f32x4 loads/stores are 16-byte aligned in the arena and the weights
 MR, NR = 4, 8  # GEMM microkernel tile (rows x columns); NR is the packed panel width
 A_BLOCK_FLOATS = 32 * 1024  # rows of A (or of the im2col block) per GEMM block: MC * K <= this
 
-ACT_CODES = {"Relu": 1, "Clip": 2, "LeakyRelu": 3, "Sigmoid": 4, "HardSigmoid": 5, "HardSwish": 6, "Tanh": 7}
+# The primitives the C expression interpreter runs (v_expr in kernels/wasm/common.h): those an
+# epilogue may hold, and erf; programs of other primitives run as JavaScript kernels.
+C_PRIMITIVES = EPILOGUE_PRIMITIVES | {"erf"}
+EXPR_MAX = 64  # instructions per program (kernels/wasm/common.h)
+ACT_NONE, ACT_CLAMP, ACT_EXPR = 0, 1, 2
 BINARY_CODES = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3}
 TO_NHWC = (0, 2, 3, 1)
 TO_NCHW = (0, 3, 1, 2)
@@ -61,20 +70,45 @@ def supported() -> list[str]:
     return js_supported()
 
 
+def runs_in_c(e: Expr) -> bool:
+    """Whether the C interpreter runs `e`: its primitives, its size, comparisons only as a
+    where()'s condition (they are lane masks there)."""
+    nodes = topo(e)
+    if len(nodes) > EXPR_MAX or not {n.op for n in nodes} <= C_PRIMITIVES:
+        return False
+    return all(not a.is_bool or (n.op == "where" and j == 0) for n in nodes for j, a in enumerate(n.args))
+
+
+def clamp_bounds(e: Expr) -> tuple[float, float] | None:
+    """(lo, hi) when `e` is min(max(x, lo), hi) with constant bounds (either may be absent)."""
+    lo, hi = -math.inf, math.inf
+    if e.op == "min" and e.args[1].const is not None:
+        hi, e = e.args[1].value, e.args[0]
+    if e.op == "max" and e.args[1].const is not None:
+        lo, e = e.args[1].value, e.args[0]
+    return (lo, hi) if e.op == "x" and (lo, hi) != (-math.inf, math.inf) else None
+
+
+def act_words(e: Expr | None, ref: str) -> list[Param]:
+    """The three activation words of a call (kernels/wasm/common.h): none, a clamp, or the
+    program `ref` names in the call's attributes ("activation": attrs.activation.expr, "expr":
+    attrs.expr), which the runtime appends to the call's parameters."""
+    if e is None:
+        return [ACT_NONE, {"f": 0.0}, {"f": 0.0}]
+    bounds = clamp_bounds(e)
+    if bounds is not None:
+        return [ACT_CLAMP, {"f": bounds[0]}, {"f": bounds[1]}]
+    assert runs_in_c(e)
+    return [ACT_EXPR, {"program": ref}, {"f": 0.0}]
+
+
 def act_params(spec: dict[str, Any] | None) -> list[Param]:
-    """[type, a, b] words of a fused activation (see kernels/wasm/common.h)."""
-    if spec is None:
-        return [0, {"f": 0.0}, {"f": 0.0}]
-    t = spec["type"]
-    if t == "Clip":
-        a, b = float(spec.get("min", float("-inf"))), float(spec.get("max", float("inf")))
-    elif t == "LeakyRelu":
-        a, b = float(spec.get("alpha", 0.01)), 0.0
-    elif t == "HardSigmoid":
-        a, b = float(spec.get("alpha", 0.2)), float(spec.get("beta", 0.5))
-    else:
-        a, b = 0.0, 0.0
-    return [ACT_CODES[t], {"f": a}, {"f": b}]
+    """The activation words of a fused activation (attrs["activation"])."""
+    return act_words(None if spec is None else unary_expr(str(spec["type"]), spec), "activation")
+
+
+def fusable_in_c(spec: dict[str, Any]) -> bool:
+    return runs_in_c(unary_expr(str(spec["type"]), spec))
 
 
 def pack_gemm_b(b: np.ndarray) -> np.ndarray:
@@ -105,6 +139,11 @@ class _Fused:
     act: dict[str, Any] | None
     out: Value  # the original value the fused chain defines
     skip: list[Node]
+
+
+# op type -> the wasm lowering of a node: `lower(lowering, node)` emits its wasm calls and returns
+# True, or returns False when this node's operands need the JavaScript kernel instead
+LOWERINGS: KernelRegistry[Callable[[_Lowering, Node], bool]] = KernelRegistry(NAME)
 
 
 class _Lowering:
@@ -182,8 +221,13 @@ class _Lowering:
                   "transpose_2d_x32", [{"in": 0}, {"out": 0}, batch, rows, cols])
 
     def emit(self, op: str, name: str, inputs: list[Value | None], outputs: list[Value], attrs: dict[str, Any],
-             fn: str, params: list[Param]) -> None:
+             fn: str, params: list[Param], act: dict[str, Any] | None = None) -> None:
+        """A wasm call; `act`: its fused activation, recorded with its program in the attributes
+        (where the runtime reads the program from, and checks the activation words against)."""
         self.nodes.append(Node(op, name, list(inputs), list(outputs), {}))
+        attrs = {k: v for k, v in attrs.items() if k != "activation"}
+        if act is not None:
+            attrs["activation"] = activation_with_program(act)
         wasm = {"fn": fn, "params": params}
         self.calls.append(KernelCall(op, name, list(inputs), list(outputs), {**attrs, "wasm": wasm}))
 
@@ -219,7 +263,7 @@ class _Lowering:
                 nxt = self.single_user(y)
         if nxt is not None and nxt.inputs and nxt.inputs[0] is fused.out:
             spec = activation_spec(nxt)
-            if spec is not None and spec["type"] in ACT_CODES and nxt.outputs[0].dtype == fused.out.dtype:
+            if spec is not None and fusable_in_c(spec) and nxt.outputs[0].dtype == fused.out.dtype:
                 fused.act, fused.out = spec, nxt.outputs[0]
                 fused.skip.append(nxt)
         return fused
@@ -235,8 +279,8 @@ class _Lowering:
             self.nodes.append(node)
             self.has_nchw.add(id(node.outputs[0]))
             return
-        handler = getattr(self, f"op_{node.op_type}", None)
-        if handler is not None and handler(node):
+        lowering = LOWERINGS.get(node.op_type)
+        if lowering is not None and lowering(self, node):
             return
         self.js(node)
 
@@ -259,6 +303,7 @@ class _Lowering:
     def f32(*vs: Value | None) -> bool:
         return all(v is None or v.dtype == DType.FLOAT32 for v in vs)
 
+    @LOWERINGS.register("Conv")
     def op_Conv(self, node: Node) -> bool:
         x, w, b = node.input(0), node.input(1), node.input(2)
         y = node.outputs[0]
@@ -295,7 +340,7 @@ class _Lowering:
                 self.emit("Conv", node.name, [xin, self.const(f"{w.name}_dw", wp), self.const(f"{node.name}_bias", bp)],
                           [out], dict(a), "dwconv2d_nhwc_f32",
                           [{"in": 0}, {"in": 1}, {"in": 2}, {"out": 0}, n, h, wd, c, oh, ow, *win,
-                           *act_params(act), cp])
+                           *act_params(act), cp], act=act)
                 return True
         if winograd.applies(group, (kh, kw), (sh, sw), (dh, dw), n, c, m, oh, ow):
             tb = winograd.tile_block(n, c, oh, ow)
@@ -306,7 +351,7 @@ class _Lowering:
             self.need_stack(winograd.stack_bytes(c, tb))
             self.emit("Conv", node.name, inputs_w, [out], dict(a), "conv2d_winograd_nhwc_f32",
                       [{"in": 0}, {"in": 1}, {"in": 2}, {"out": 0}, {"in": 3} if res is not None else 0,
-                       *geo, m, pt, pl, *act_params(act), tb])
+                       *geo, m, pt, pl, *act_params(act), tb], act=act)
             return True
         k = kh * kw * cg
         panels = [pack_gemm_b(wconst[g * mg:(g + 1) * mg].transpose(2, 3, 1, 0).reshape(k, mg)) for g in range(group)]
@@ -321,7 +366,7 @@ class _Lowering:
         self.need_stack(4 if pointwise else mc * k * 4)  # the im2col block per thread (pointwise: col[1])
         self.emit("Conv", node.name, inputs, [out], dict(a), "conv2d_nhwc_f32",
                   [{"in": 0}, {"in": 1}, {"in": 2}, {"out": 0}, {"in": 3} if res is not None else 0,
-                   *geo, m, *win, group, *act_params(act), mc])
+                   *geo, m, *win, group, *act_params(act), mc], act=act)
         return True
 
     def _gemm(self, node: Node, a_val: Value, bmat: np.ndarray, bias: np.ndarray | None,
@@ -341,9 +386,10 @@ class _Lowering:
             inputs.append(res)
         self.emit(node.op_type, node.name, inputs, [out], dict(node.attrs), "gemm_f32",
                   [{"in": 0}, {"in": 1}, {"in": 2}, {"out": 0}, {"in": 3} if res is not None else 0,
-                   rows, k, ncols, *act_params(act), block_rows(k, rows)])
+                   rows, k, ncols, *act_params(act), block_rows(k, rows)], act=act)
         return True
 
+    @LOWERINGS.register("Gemm")
     def op_Gemm(self, node: Node) -> bool:
         a_val, b_val, c_val = node.input(0), node.input(1), node.input(2)
         y = node.outputs[0]
@@ -365,6 +411,7 @@ class _Lowering:
                 node.attrs.get("beta", 1.0))
         return self._gemm(node, a_val, np.ascontiguousarray(bmat, np.float32), bias)
 
+    @LOWERINGS.register("MatMul")
     def op_MatMul(self, node: Node) -> bool:
         a_val, b_val = node.input(0), node.input(1)
         if (a_val is None or b_val is None or b_val.const is None or b_val.const.ndim != 2
@@ -381,15 +428,19 @@ class _Lowering:
         bias, add = transformer.bias_add(self, node, bmat.shape[1])
         return self._gemm(node, a_val, bmat, bias, add)
 
+    @LOWERINGS.register("Transpose")
     def op_Transpose(self, node: Node) -> bool:
         return transformer.lower_transpose(self, node)
 
+    @LOWERINGS.register("LayerNormalization")
     def op_LayerNormalization(self, node: Node) -> bool:
         return transformer.lower_layernorm(self, node)
 
+    @LOWERINGS.register("Gelu")
     def op_Gelu(self, node: Node) -> bool:
         return transformer.lower_gelu(self, node, 0)
 
+    @LOWERINGS.register("Erf")
     def op_Erf(self, node: Node) -> bool:
         return transformer.lower_gelu(self, node, 1)
 
@@ -410,9 +461,11 @@ class _Lowering:
                   [{"in": 0}, {"out": 0}, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, mode])
         return True
 
+    @LOWERINGS.register("MaxPool")
     def op_MaxPool(self, node: Node) -> bool:
         return self._pool(node, 0)
 
+    @LOWERINGS.register("AveragePool")
     def op_AveragePool(self, node: Node) -> bool:
         return self._pool(node, 1 if int(node.attrs.get("count_include_pad", 0)) else 2)
 
@@ -427,9 +480,11 @@ class _Lowering:
                   [{"in": 0}, {"out": 0}, n, h * w, c, mode])
         return True
 
+    @LOWERINGS.register("GlobalAveragePool")
     def op_GlobalAveragePool(self, node: Node) -> bool:
         return self._global_pool(node, 1)
 
+    @LOWERINGS.register("GlobalMaxPool")
     def op_GlobalMaxPool(self, node: Node) -> bool:
         return self._global_pool(node, 0)
 
@@ -451,6 +506,7 @@ class _Lowering:
             return self.const(f"{v.name}_nhwc", data.transpose(TO_NHWC))
         return self.nhwc(v)
 
+    @LOWERINGS.register("Add", "Sub", "Mul", "Div")
     def op_binary(self, node: Node) -> bool:
         a_val, b_val, y = node.input(0), node.input(1), node.outputs[0]
         if a_val is None or b_val is None or not self.f32(a_val, b_val, y) or y.shape is None:
@@ -470,25 +526,27 @@ class _Lowering:
         self.skip.update(id(s) for s in fused.skip)
         self.emit(node.op_type, node.name, [ops[0], ops[1]], [out], {}, "binary_f32",
                   [{"in": 0}, {"in": 1}, {"out": 0}, BINARY_CODES[node.op_type], *dims, *sa, *sb,
-                   *act_params(fused.act)])
+                   *act_params(fused.act)], act=fused.act)
         return True
 
-    op_Add = op_Sub = op_Mul = op_Div = op_binary
 
-    def op_activation(self, node: Node) -> bool:
+    @LOWERINGS.register(*(op for op in UNARY if op not in ("Identity", "Gelu", "Erf")))
+    def op_unary(self, node: Node) -> bool:
+        """An op of the unary table whose expression the C interpreter runs (else a JS kernel)."""
         x, y = node.input(0), node.outputs[0]
-        spec = activation_spec(node)
-        if x is None or spec is None or spec["type"] not in ACT_CODES or not self.f32(x, y) or x.shape is None:
+        if x is None or node.op_type == "Identity" or not self.f32(x, y) or x.shape is None:
+            return False
+        e = unary_expr(node.op_type, node.attrs)
+        if not runs_in_c(e):
             return False
         nhwc = self.in_nhwc(x)
         xin = self.nhwc(x) if nhwc else self.nchw(x)
         out = self.defined(y, nhwc=nhwc)
-        self.emit(node.op_type, node.name, [xin], [out], {}, "unary_f32", [{"in": 0}, {"out": 0}, x.size,
-                                                                          *act_params(spec)])
+        self.emit(node.op_type, node.name, [xin], [out], cpu_attrs(node), "unary_f32",
+                  [{"in": 0}, {"out": 0}, x.size, *act_words(e, "expr")])
         return True
 
-    op_Relu = op_Clip = op_LeakyRelu = op_Sigmoid = op_HardSigmoid = op_HardSwish = op_Tanh = op_activation
-
+    @LOWERINGS.register("Concat")
     def op_Concat(self, node: Node) -> bool:
         y = node.outputs[0]
         vals = [v for v in node.inputs if v is not None]
@@ -510,6 +568,7 @@ class _Lowering:
         self.emit("Concat", node.name, list(ins), [out], {"axis": axis}, "concat", params)
         return True
 
+    @LOWERINGS.register("Softmax")
     def op_Softmax(self, node: Node) -> bool:
         x, y = node.input(0), node.outputs[0]
         if x is None or x.shape is None or not self.f32(x, y) or int(node.attrs["axis"]) != len(x.shape) - 1:
@@ -561,7 +620,14 @@ def lower(graph: Graph) -> Program:
     return Program(NAME, graph, lw.calls, mp, weight_alignment=ALIGNMENT, extra=extra)
 
 
-# The C epilogue applies the activations of ACT_CODES (kernels/wasm/common.h); any other fused
-# one (an op of the unary table: ops/unary_ops.py) runs as its own kernel after the producer.
-PASSES = (("split_activations", lambda g: fuse_activation.split(g, lambda spec: spec["type"] in ACT_CODES)),)
+def _keeps_activation(spec: dict[str, Any], producer: Node) -> bool:
+    """Whether the wasm kernel of `producer` applies its fused activation: not the batched
+    MatMul of two runtime operands (bmm_f32 has no epilogue), nor a program the C interpreter
+    cannot run; those activations run as their own kernel after the producer."""
+    b = producer.input(1)
+    bmm = producer.op_type == "MatMul" and b is not None and not b.is_const
+    return fusable_in_c(spec) and not bmm
+
+
+PASSES = (("split_activations", lambda g: fuse_activation.split(g, _keeps_activation)),)
 BACKEND = Backend(NAME, ALIGNMENT, lower, supported, passes=PASSES, conversion_only=CONVERSION_ONLY)

@@ -15,6 +15,14 @@ import { erf } from "./elementwise/erf.js";
 
 const BLOCK = 256;
 
+/** Every primitive in the opcode order of ops/expr.py (OPCODES): the wasm C interpreter's
+ *  numbering (tests/ops/test_expr_primitives.py checks the three agree). */
+export const OPCODES: readonly string[] = [
+  "x", "c", "neg", "abs", "floor", "ceil", "round", "sign", "sqrt", "exp", "expm1", "log", "log1p", "tanh",
+  "sigmoid", "erf", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
+  "add", "sub", "mul", "div", "pow", "min", "max", "lt", "le", "gt", "ge", "eq", "where",
+];
+
 type Block = Float64Array<ArrayBuffer>;
 type Step = (n: number) => void;
 
@@ -84,7 +92,7 @@ function binaryStep(op: string, a: Block, b: Block, bc: number | null, y: Block)
   }
 }
 
-function constValue(v: unknown, where: string): number {
+export function constValue(v: unknown, where: string): number {
   if (typeof v === "number" && Number.isFinite(v)) return v;
   if (v === "inf") return Infinity;
   if (v === "-inf") return -Infinity;
