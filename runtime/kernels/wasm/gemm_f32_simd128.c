@@ -4,61 +4,19 @@
 //
 // B (the weights) is packed at conversion time into panels of NR = 8 columns:
 // panel j holds rows k = 0..K-1 of columns 8j..8j+7 (zero beyond N), i.e. Bp[j][k][8].
-// The bias is padded to a multiple of 8. The MR x 8 register-tiled microkernel (MR = 4:
-// 8 f32x4 accumulators) broadcast-loads one A element per row and k. Measured in Chromium
-// and Node on x86-64, 4x8 with load-splat beat 6x8 and 5x8 (V8 has 16 xmm registers) and
-// loading A four k at a time with lane shuffles (KSTEP=4).
-#include "common.h"
-
-#ifndef MR
-#define MR 4
-#endif
-#define NR 8
-#ifndef KSTEP
-#define KSTEP 1  // 1: broadcast-load A one k at a time; 4: load 4 k of each row, broadcast lanes
-#endif
+// The bias is padded to a multiple of 8. The register tile: gemm_tile_f32_simd128.h.
+#include "gemm_tile_f32_simd128.h"
 
 // One MR x NR tile: C[0..mr, 0..nc) = act(A[0..mr, :] * Bpanel + bias (+ R)).
 static void ukernel(int mr, int nc, int K, const f32 *a, int lda, const f32 *w, const f32 *bias, f32 *c, int ldc,
                     const f32 *r, const Act *act) {
   const f32 *ar[MR];
-  ar[0] = a;
-#pragma clang loop unroll(full)
-  for (int i = 1; i < MR; i++) ar[i] = mr > i ? ar[i - 1] + lda : ar[i - 1];
+  tile_rows(ar, a, lda, mr);
   v4 acc[MR][2];
   v4 b0 = wasm_v128_load(bias), b1 = wasm_v128_load(bias + 4);
 #pragma clang loop unroll(full)
   for (int i = 0; i < MR; i++) { acc[i][0] = b0; acc[i][1] = b1; }
-  int k = 0;
-#if KSTEP == 4
-  for (; k + 4 <= K; k += 4) {
-    v4 va[MR];
-#pragma clang loop unroll(full)
-    for (int i = 0; i < MR; i++) va[i] = wasm_v128_load(ar[i] + k);
-#define LANE(L)                                                                 \
-    {                                                                           \
-      v4 w0 = wasm_v128_load(w), w1 = wasm_v128_load(w + 4);                    \
-      w += 8;                                                                   \
-      _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; i++) {         \
-        v4 s = wasm_i32x4_shuffle(va[i], va[i], L, L, L, L);                    \
-        acc[i][0] = v_madd(s, w0, acc[i][0]);           \
-        acc[i][1] = v_madd(s, w1, acc[i][1]);           \
-      }                                                                         \
-    }
-    LANE(0) LANE(1) LANE(2) LANE(3)
-#undef LANE
-  }
-#endif
-  for (; k < K; k++) {
-    v4 w0 = wasm_v128_load(w), w1 = wasm_v128_load(w + 4);
-    w += 8;
-#pragma clang loop unroll(full)
-    for (int i = 0; i < MR; i++) {
-      v4 s = wasm_v128_load32_splat(ar[i] + k);
-      acc[i][0] = v_madd(s, w0, acc[i][0]);
-      acc[i][1] = v_madd(s, w1, acc[i][1]);
-    }
-  }
+  tile_accumulate(acc, ar, K, w);
 #pragma clang loop unroll(full)
   for (int i = 0; i < MR; i++) {
     if (i >= mr) continue;

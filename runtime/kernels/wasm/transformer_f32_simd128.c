@@ -3,9 +3,7 @@
 // with a fused scale + additive mask + softmax epilogue), and a general strided Transpose.
 // Threading as everywhere (common.h): each thread takes a disjoint set of rows/tasks.
 #include "common.h"
-
-#define TMR 4  // batched-MatMul microkernel rows
-#define TNR 8  // columns per packed B panel
+#include "tiles.h"  // MR, NR: the batched-MatMul microkernel rows and packed panel width
 
 static inline f32 hsum(v4 v) {
   return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) +
@@ -137,53 +135,53 @@ typedef struct {
 
 static void pack_b(const Bmm *q, const f32 *b, int n0, int nc, f32 *dst) {
   int K = q->K, sBk = q->sBk, sBn = q->sBn;
-  for (int j = 0; j < nc; j += TNR) {
-    int w = imin(TNR, q->N - (n0 + j));
+  for (int j = 0; j < nc; j += NR) {
+    int w = imin(NR, q->N - (n0 + j));
     const f32 *src = b + (long)(n0 + j) * sBn;
-    if (w == TNR && sBn == 1) {
-      for (int k = 0; k < K; k++, dst += TNR) {
+    if (w == NR && sBn == 1) {
+      for (int k = 0; k < K; k++, dst += NR) {
         wasm_v128_store(dst, wasm_v128_load(src + (long)k * sBk));
         wasm_v128_store(dst + 4, wasm_v128_load(src + (long)k * sBk + 4));
       }
-    } else if (w == TNR && sBk == 1) {  // B transposed in memory: columns are contiguous along k
-      for (int jj = 0; jj < TNR; jj++) {
+    } else if (w == NR && sBk == 1) {  // B transposed in memory: columns are contiguous along k
+      for (int jj = 0; jj < NR; jj++) {
         const f32 *col = src + (long)jj * sBn;
-        for (int k = 0; k < K; k++) dst[k * TNR + jj] = col[k];
+        for (int k = 0; k < K; k++) dst[k * NR + jj] = col[k];
       }
-      dst += K * TNR;
+      dst += K * NR;
     } else {
-      for (int k = 0; k < K; k++, dst += TNR) {
-        for (int jj = 0; jj < TNR; jj++) dst[jj] = jj < w ? src[(long)k * sBk + (long)jj * sBn] : 0.0f;
+      for (int k = 0; k < K; k++, dst += NR) {
+        for (int jj = 0; jj < NR; jj++) dst[jj] = jj < w ? src[(long)k * sBk + (long)jj * sBn] : 0.0f;
       }
     }
   }
 }
 
-// One TMR x 8 tile at rows a[0..mr) (row stride sAm, k stride sAk) against one packed panel.
+// One MR x 8 tile at rows a[0..mr) (row stride sAm, k stride sAk) against one packed panel.
 static void bmm_tile(int mr, int nc, int K, const f32 *a, int sAm, int sAk, const f32 *w, f32 *c, int sCm,
                      const f32 *r, int sRm, int sRn, f32 alpha) {
-  const f32 *ar[TMR];
+  const f32 *ar[MR];
   ar[0] = a;
 #pragma clang loop unroll(full)
-  for (int i = 1; i < TMR; i++) ar[i] = mr > i ? ar[i - 1] + sAm : ar[i - 1];
-  v4 acc[TMR][2];
+  for (int i = 1; i < MR; i++) ar[i] = mr > i ? ar[i - 1] + sAm : ar[i - 1];
+  v4 acc[MR][2];
 #pragma clang loop unroll(full)
-  for (int i = 0; i < TMR; i++) acc[i][0] = acc[i][1] = wasm_f32x4_splat(0.0f);
+  for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = wasm_f32x4_splat(0.0f);
   if (sAk == 1) {
-    for (int k = 0; k < K; k++, w += TNR) {
+    for (int k = 0; k < K; k++, w += NR) {
       v4 w0 = wasm_v128_load(w), w1 = wasm_v128_load(w + 4);
 #pragma clang loop unroll(full)
-      for (int i = 0; i < TMR; i++) {
+      for (int i = 0; i < MR; i++) {
         v4 s = wasm_v128_load32_splat(ar[i] + k);
         acc[i][0] = v_madd(s, w0, acc[i][0]);
         acc[i][1] = v_madd(s, w1, acc[i][1]);
       }
     }
   } else {
-    for (int k = 0; k < K; k++, w += TNR) {
+    for (int k = 0; k < K; k++, w += NR) {
       v4 w0 = wasm_v128_load(w), w1 = wasm_v128_load(w + 4);
 #pragma clang loop unroll(full)
-      for (int i = 0; i < TMR; i++) {
+      for (int i = 0; i < MR; i++) {
         v4 s = wasm_v128_load32_splat(ar[i] + (long)k * sAk);
         acc[i][0] = v_madd(s, w0, acc[i][0]);
         acc[i][1] = v_madd(s, w1, acc[i][1]);
@@ -192,16 +190,16 @@ static void bmm_tile(int mr, int nc, int K, const f32 *a, int sAm, int sAk, cons
   }
   v4 va = wasm_f32x4_splat(alpha);
 #pragma clang loop unroll(full)
-  for (int i = 0; i < TMR; i++) {
+  for (int i = 0; i < MR; i++) {
     if (i >= mr) continue;
     v4 v0 = wasm_f32x4_mul(acc[i][0], va), v1 = wasm_f32x4_mul(acc[i][1], va);
     if (r) {
       const f32 *ri = r + (long)i * sRm;
-      if (nc == TNR && sRn == 1) {
+      if (nc == NR && sRn == 1) {
         v0 = wasm_f32x4_add(v0, wasm_v128_load(ri));
         v1 = wasm_f32x4_add(v1, wasm_v128_load(ri + 4));
       } else {
-        f32 t[TNR] = {0};
+        f32 t[NR] = {0};
         for (int j = 0; j < nc; j++) t[j] = ri[(long)j * sRn];
         v0 = wasm_f32x4_add(v0, wasm_v128_load(t));
         v1 = wasm_f32x4_add(v1, wasm_v128_load(t + 4));
@@ -251,8 +249,8 @@ EXPORT(bmm_f32) {
            p[9], p[10], p[11], p[12], p[13], p[14], p[15], p[16], p[17], p[18], p[19],
            p[20], p[21], p[22], p[23], pf(p, 24)};
   int batches = p[4] * p[5], softmax = p[25] & 1, NC = p[26];
-  int chunks = (q.N + NC - 1) / NC, tiles = (q.M + TMR - 1) / TMR;
-  // Row blocks per (batch, chunk): enough tasks for every thread (a multiple of TMR rows each).
+  int chunks = (q.N + NC - 1) / NC, tiles = (q.M + MR - 1) / MR;
+  // Row blocks per (batch, chunk): enough tasks for every thread (a multiple of MR rows each).
   int want = imax(1, (4 * nthreads + batches * chunks - 1) / (batches * chunks));
   int blocks = nthreads <= 1 ? 1 : imin(tiles, want);
   int tiles_per = (tiles + blocks - 1) / blocks;
@@ -272,11 +270,11 @@ EXPORT(bmm_f32) {
     const f32 *a = q.A + (long)i0 * q.sA0 + (long)i1 * q.sA1;
     f32 *c = q.C + (long)i0 * q.sC0 + (long)i1 * q.sC1 + n0;
     const f32 *r = q.R ? q.R + (long)i0 * q.sR0 + (long)i1 * q.sR1 + (long)n0 * q.sRn : 0;
-    int m1 = imin(q.M, (blk + 1) * tiles_per * TMR);
-    for (int m = blk * tiles_per * TMR; m < m1; m += TMR) {
-      int mr = imin(TMR, m1 - m);
-      for (int j = 0; j < nc; j += TNR) {
-        bmm_tile(mr, imin(TNR, nc - j), q.K, a + (long)m * q.sAm, q.sAm, q.sAk, packed + (long)j * q.K,
+    int m1 = imin(q.M, (blk + 1) * tiles_per * MR);
+    for (int m = blk * tiles_per * MR; m < m1; m += MR) {
+      int mr = imin(MR, m1 - m);
+      for (int j = 0; j < nc; j += NR) {
+        bmm_tile(mr, imin(NR, nc - j), q.K, a + (long)m * q.sAm, q.sAm, q.sAk, packed + (long)j * q.K,
                  c + (long)m * q.sCm + j, q.sCm, r ? r + (long)m * q.sRm + (long)j * q.sRn : 0, q.sRm, q.sRn,
                  q.alpha);
       }

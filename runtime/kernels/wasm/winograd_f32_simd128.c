@@ -16,13 +16,7 @@
 // are per-thread stack scratch (VLAs; the converter declares their size, see
 // winograd.stack_bytes). Threads take (tile block, column chunk) work items; column chunks
 // (whole 8-wide panels) are cut only when there are too few tile blocks for all threads.
-#include "common.h"
-
-#define NR 8   // U panel width (columns of the packed GEMM B operand)
-#ifndef MR
-#define MR 4  // GEMM rows (tiles) per microkernel call
-#endif
-#define MCH 64 // output channels per GEMM + output-transform pass: keeps Mb small (36*TB*64 floats)
+#include "gemm_tile_f32_simd128.h"  // (MR, NR, MCH: tiles.h; MCH keeps Mb small: 36*TB*MCH floats)
 
 // 1-D input transform r = B^T d (6 -> 6) for the points {0, 1, -1, 1/2, -2, inf}:
 //   B^T = [ 1 -3/2 -2  3/2 1 0 ]
@@ -120,22 +114,11 @@ static void input_block(const Geo *g, int t0, int nt, f32 *V, const f32 *zeros) 
 // Mb[0..mr, 0..8) = A[0..mr, 0..K) * w (one 8-wide panel, K rows), MR x 8 register tile.
 static inline void ukernel(int mr, int K, const f32 *a, int lda, const f32 *w, f32 *c, int ldc) {
   const f32 *ar[MR];
-  ar[0] = a;
-#pragma clang loop unroll(full)
-  for (int i = 1; i < MR; i++) ar[i] = mr > i ? ar[i - 1] + lda : ar[i - 1];
+  tile_rows(ar, a, lda, mr);
   v4 acc[MR][2];
 #pragma clang loop unroll(full)
   for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = wasm_f32x4_splat(0.0f);
-  for (int k = 0; k < K; k++) {
-    v4 w0 = wasm_v128_load(w), w1 = wasm_v128_load(w + 4);
-    w += NR;
-#pragma clang loop unroll(full)
-    for (int i = 0; i < MR; i++) {
-      v4 s = wasm_v128_load32_splat(ar[i] + k);
-      acc[i][0] = v_madd(s, w0, acc[i][0]);
-      acc[i][1] = v_madd(s, w1, acc[i][1]);
-    }
-  }
+  tile_accumulate(acc, ar, K, w);
 #pragma clang loop unroll(full)
   for (int i = 0; i < MR; i++) {
     if (i >= mr) continue;

@@ -32,11 +32,10 @@ import { DescriptorError } from "../../errors.js";
 import { ExprProgram } from "../fallback/kernels/expr.js";
 import { windowOut } from "../fallback/kernels/shape.js";
 import { programWords, referencedProgram } from "./expr_words.js";
+import { MCH, NR } from "./tiles.js";
 
 const INT32_MAX = 2 ** 31 - 1;
 const PAGE = 65536;
-const NR = 8; // packed GEMM panel width (gemm, conv, winograd, bmm)
-const MCH = 64; // winograd: output channels per pass
 const ACT_NONE = 0, ACT_EXPR = 2; // kernels/wasm/common.h (1: a clamp)
 const BINARY: Record<string, number> = { Add: 0, Sub: 1, Mul: 2, Div: 3 };
 

@@ -38,6 +38,7 @@ from webdnn.backends.common.registry import KernelRegistry
 from webdnn.backends.fallback.lower import CONVERSION_ONLY
 from webdnn.backends.fallback.lower import supported as js_supported
 from webdnn.backends.wasm import transformer, winograd
+from webdnn.backends.wasm.tiles import A_BLOCK_FLOATS, MR, NR
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
@@ -50,8 +51,6 @@ from webdnn.passes.fuse_activation import activation_spec
 NAME = "wasm"
 ABI = 3  # kernel calling convention; bump with any parameter-block change (runtime checks it)
 ALIGNMENT = 16  # bytes: f32x4 loads/stores are 16-byte aligned in the arena and the weights
-MR, NR = 4, 8  # GEMM microkernel tile (rows x columns); NR is the packed panel width
-A_BLOCK_FLOATS = 32 * 1024  # rows of A (or of the im2col block) per GEMM block: MC * K <= this
 
 # The primitives the C expression interpreter runs (v_expr in kernels/wasm/common.h): those an
 # epilogue may hold, and erf; programs of other primitives run as JavaScript kernels.

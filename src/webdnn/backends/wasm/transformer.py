@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from webdnn.backends.wasm.tiles import NR, PACK_FLOATS
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
 from webdnn.ir.shapes import strides
@@ -27,8 +28,6 @@ from webdnn.ir.shapes import strides
 if TYPE_CHECKING:
     from webdnn.backends.wasm.lower import _Lowering
 
-NR = 8
-PACK_FLOATS = 16 * 1024  # packed B chunk per thread (NC * K floats, on the stack)
 
 
 @dataclass

@@ -23,8 +23,8 @@ from fractions import Fraction
 
 import numpy as np
 
-NR = 8  # width of the packed GEMM panels (the kernel's NR)
-MCH = 64  # output channels per GEMM + output-transform pass in the kernel (its MCH)
+from webdnn.backends.wasm.tiles import MCH, NR
+
 ALPHA = 6  # input tile side: F(4x4, 3x3) reads 6x6
 WINOGRAD_TOLERANCE = 1e-3  # |ours - ref| <= this * max(1, |ref|), through whole models
 

@@ -1,0 +1,30 @@
+// The MR x NR register tile of the GEMM kernels (gemm_f32_simd128.c: Gemm, MatMul, Conv;
+// winograd_f32_simd128.c: the 36 transform-domain GEMMs): MR rows of A against one packed
+// NR = 8 wide panel of B, 2 * MR f32x4 accumulators, one broadcast-loaded A element per row
+// and k. Measured in Chromium and Node on x86-64: 4x8 with load-splat beat 6x8 and 5x8 (V8 has
+// 16 xmm registers) and loading A four k at a time with lane shuffles.
+#pragma once
+#include "common.h"
+#include "tiles.h"
+
+/** Row pointers of an mr-row tile of A from `a` (rows past mr repeat the last one: read, never stored). */
+static inline __attribute__((always_inline)) void tile_rows(const f32 *ar[MR], const f32 *a, int lda, int mr) {
+  ar[0] = a;
+#pragma clang loop unroll(full)
+  for (int i = 1; i < MR; i++) ar[i] = mr > i ? ar[i - 1] + lda : ar[i - 1];
+}
+
+/** acc[i][0..2) += A[i][0..K) * panel, the panel `w` holding K rows of NR floats. */
+static inline __attribute__((always_inline)) void tile_accumulate(v4 acc[MR][2], const f32 *const ar[MR], int K,
+                                                                  const f32 *w) {
+  for (int k = 0; k < K; k++) {
+    v4 w0 = wasm_v128_load(w), w1 = wasm_v128_load(w + 4);
+    w += NR;
+#pragma clang loop unroll(full)
+    for (int i = 0; i < MR; i++) {
+      v4 s = wasm_v128_load32_splat(ar[i] + k);
+      acc[i][0] = v_madd(s, w0, acc[i][0]);
+      acc[i][1] = v_madd(s, w1, acc[i][1]);
+    }
+  }
+}
