@@ -165,8 +165,9 @@ enum { OP_X = 0, OP_C = 1, OP_NEG = 2, OP_ABS = 3, OP_FLOOR = 4, OP_CEIL = 5, OP
        OP_ADD = 27, OP_SUB = 28, OP_MUL = 29, OP_DIV = 30, OP_MIN = 32, OP_MAX = 33,
        OP_LT = 34, OP_LE = 35, OP_GT = 36, OP_GE = 37, OP_EQ = 38, OP_WHERE = 39 };
 
-/** The program at `prog` ([n, then n instructions of 4 words: opcode, three arguments]) on x. */
-static inline v4 v_expr(v4 x, const int32_t *prog) {
+/** The program at `prog` ([n, then n instructions of 4 words: opcode, three arguments]) on x.
+ *  Out of line: the rare activations pay a call, the kernels' loops stay small. */
+static __attribute__((noinline)) v4 v_expr(v4 x, const int32_t *prog) {
   v4 r[EXPR_MAX];
   int n = prog[0];
   const int32_t *in = prog + 1;
@@ -205,7 +206,7 @@ static inline v4 v_expr(v4 x, const int32_t *prog) {
   return r[(n - 1) & (EXPR_MAX - 1)];
 }
 
-static inline v4 v_act(v4 v, const Act *a) {
+static inline __attribute__((always_inline)) v4 v_act(v4 v, const Act *a) {
   switch (a->kind) {
     case ACT_CLAMP: return wasm_f32x4_pmin(wasm_f32x4_pmax(v, wasm_f32x4_splat(a->lo)), wasm_f32x4_splat(a->hi));
     case ACT_EXPR: return v_expr(v, a->prog);
