@@ -33,8 +33,13 @@ def test_convert_reports_plan_and_rejects_bad_shape_spec(squeezenet: str, tmp_pa
     r = CliRunner().invoke(main, ["convert", squeezenet, "-o", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
     assert "saved" in r.output and (tmp_path / "out" / "manifest.json").exists()
-    r = CliRunner().invoke(main, ["convert", squeezenet, "-o", str(tmp_path / "o2"), "--input-shape", "input=1,x"])
+    r = CliRunner().invoke(main, ["convert", squeezenet, "-o", str(tmp_path / "o2"), "--input-shape", "input"])
     assert r.exit_code != 0 and "expected NAME=D1,D2" in r.output
+    r = CliRunner().invoke(main, ["convert", squeezenet, "-o", str(tmp_path / "o2"), "--input-shape", "input=1,3,2.5,9"])
+    assert r.exit_code != 0 and "dim '2.5' is not a non-negative integer" in r.output
+    # a name is a dynamic dim: the rank is still checked against the model
+    r = CliRunner().invoke(main, ["convert", squeezenet, "-o", str(tmp_path / "o2"), "--input-shape", "input=1,x"])
+    assert r.exit_code != 0 and "rank 2 given, the model says rank 4" in r.output
 
 
 def test_convert_error_is_one_clear_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -268,7 +273,8 @@ def test_verify_runs_a_dynamic_model_at_the_given_inputs_shape(tmp_path: Path) -
     assert res["ok"] and res["outputs"][0]["max_abs_err"] == 0.0
 
 
-@pytest.mark.parametrize("spec, why", [("image=-1,3,4,4", "dim -1 is negative"), ("image=1,3,4.5,4", "expected NAME=")])
+@pytest.mark.parametrize("spec, why", [("image=-1,3,4,4", "dim '-1' is not a non-negative integer"),
+                                       ("image=1,3,4.5,4", "dim '4.5' is not a non-negative integer")])
 def test_convert_refuses_a_negative_or_non_integer_input_shape(nchw_model: tuple[str, str], tmp_path: Path,
                                                                spec: str, why: str) -> None:
     onnx_path, _ = nchw_model

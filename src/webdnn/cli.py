@@ -29,22 +29,27 @@ def _progress(quiet: bool) -> Callable[[str], None]:
     return say
 
 
-def _shapes(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
-    out: dict[str, tuple[int, ...]] = {}
+def _shapes(specs: Sequence[str], symbols: bool = True) -> dict[str, tuple[int | str, ...]]:
+    """NAME=D1,D2,...: each dim an integer, or (where `symbols`) a name for a dynamic dim with
+    optional bounds (seq, seq<=512, 8<=seq<=512)."""
+    from webdnn.errors import ShapeError
+    from webdnn.frontend.input_dims import parse_dim
+
+    out: dict[str, tuple[int | str, ...]] = {}
     for s in specs:
-        name, sep, dims = s.rpartition("=")
-        try:
-            if not sep or not name:
-                raise ValueError
-            out[name] = tuple(int(d) for d in dims.split(","))
-        except ValueError:
-            raise click.BadParameter(f"'{s}': expected NAME=D1,D2,... (e.g. input=1,3,224,224)") from None
-        negative = [d for d in out[name] if d < 0]
-        if negative:
-            raise click.BadParameter(
-                f"'{s}': dim {negative[0]} is negative; give every dim of {name} as an integer >= 0, with dynamic "
-                f"dims fixed to the size to run at (e.g. {name}=1,3,224,224)"
-            )
+        name, sep, dims = s.partition("=")
+        if not sep or not name or not dims:
+            raise click.BadParameter(f"'{s}': expected NAME=D1,D2,... (e.g. input=1,3,224,224 or input_ids=1,seq<=512)")
+        parsed: list[int | str] = []
+        for d in dims.split(","):
+            try:
+                p = parse_dim(d, f"'{s}'")
+            except ShapeError as e:
+                raise click.BadParameter(str(e)) from None
+            if isinstance(p, tuple) and not symbols:
+                raise click.BadParameter(f"'{s}': dim {d!r} must be an integer here (the size to run at)")
+            parsed.append(p if isinstance(p, int) else d.strip())
+        out[name] = tuple(parsed)
     return out
 
 
@@ -84,19 +89,29 @@ def main() -> None:
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="output directory")
 @click.option("--backends", default=None, help=BACKEND_HELP + "; default: every backend that can run the model")
-@click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,...", help="fix an input's shape")
+@click.option(
+    "--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,...",
+    help="an input's shape: integers fix dims, names keep them dynamic (input_ids=1,seq<=512)",
+)
+@click.option("--dynamic", is_flag=True, help="keep the model's dynamic dims (dim_param, -1) instead of fixing them")
 @click.option("-q", "--quiet", is_flag=True)
-def convert(model: str, out_dir: str, backends: str | None, input_shape: tuple[str, ...], quiet: bool) -> None:
+def convert(
+    model: str, out_dir: str, backends: str | None, input_shape: tuple[str, ...], dynamic: bool, quiet: bool
+) -> None:
     """Convert an ONNX MODEL into a WebDNN model directory."""
     from webdnn.convert import convert as do_convert
 
     say = _progress(quiet)
-    r = do_convert(model, out_dir, _backends(backends) if backends else None, _shapes(input_shape), progress=say)
+    r = do_convert(
+        model, out_dir, _backends(backends) if backends else None, _shapes(input_shape), progress=say, dynamic=dynamic
+    )
     for b, info in r.backends.items():
-        saved = 1 - info["arena_bytes"] / info["naive_bytes"] if info["naive_bytes"] else 0.0
+        arena, naive = info["arena_bytes"], info["naive_bytes"]
+        at = ", ".join(f"{k}={v}" for k, v in info.get("planned_at", {}).items())
+        saved = 1 - arena / naive if naive else 0.0
         say(
-            f"{b}: {info['kernels']} kernels, arena {info['arena_bytes'] / 2**20:.1f} MiB "
-            f"(naive {info['naive_bytes'] / 2**20:.1f} MiB, {saved:.0%} saved), "
+            f"{b}: {info['kernels']} kernels, arena {arena / 2**20:.1f} MiB{f' at {at}' if at else ''} "
+            f"(naive {naive / 2**20:.1f} MiB, {saved:.0%} saved), "
             f"{info['byteLength'] / 2**20:.1f} MiB files"
         )
     say(f"wrote {out_dir} in {r.seconds:.1f}s ({r.passes.nodes_before} -> {r.passes.nodes_after} nodes)")
@@ -153,7 +168,7 @@ def verify(model: str, backends: str, input_shape: tuple[str, ...], inputs: tupl
     """Convert MODEL, run it, and compare with onnxruntime. Exit 0 only if all pass."""
     from webdnn.verify_model import verify_model
 
-    report = verify_model(model, _backends(backends), _shapes(input_shape), _inputs(inputs),
+    report = verify_model(model, _backends(backends), _shapes(input_shape, symbols=False), _inputs(inputs),
                           use_node=use_node, repeat=repeat, tolerance=tolerance,
                           progress=_progress(as_json))
     if as_json:

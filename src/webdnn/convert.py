@@ -29,8 +29,10 @@ from webdnn import __version__
 from webdnn.backends import AUTO_BACKENDS, BACKENDS
 from webdnn.backends.common.descriptor import write
 from webdnn.errors import ConversionError, UnsupportedOperatorError
+from webdnn.frontend.input_dims import DimSpec
 from webdnn.frontend.onnx import from_onnx, load_onnx
 from webdnn.ir.graph import Graph
+from webdnn.ir.symbolic import hint, is_static, symbols, to_json
 from webdnn.passes.pipeline import PassReport, optimize
 
 Progress = Callable[[str], None]
@@ -52,10 +54,14 @@ def convert(
     model: str | os.PathLike[str] | onnx.ModelProto,
     out_dir: str | os.PathLike[str],
     backends: Sequence[str] | None = ("fallback",),
-    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    input_shapes: Mapping[str, Sequence[DimSpec]] | None = None,
     progress: Progress | None = None,
     name: str | None = None,
+    dynamic: bool = False,
 ) -> ConvertResult:
+    """Convert `model` into `out_dir` for `backends`. `input_shapes` fixes input dims (ints) or
+    names them (symbols such as "seq<=512": the model then runs at any size); `dynamic` keeps
+    the model's own dynamic dims as symbols instead of fixing them to 1."""
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
     # None: every backend that can run this model (a backend lacking an op is skipped, not an error;
@@ -77,7 +83,7 @@ def convert(
     else:
         proto, source = load_onnx(model), os.path.basename(os.fspath(model))
     default_name = os.path.splitext(source)[0] if not source.startswith("<") else "model"
-    graph = from_onnx(proto, input_shapes, name=name or proto.graph.name or default_name)
+    graph = from_onnx(proto, input_shapes, name=name or proto.graph.name or default_name, dynamic=dynamic)
     say(f"optimizing graph ({len(graph.nodes)} nodes)")
     report = optimize(graph, progress=lambda p: say(f"  pass {p}"))
 
@@ -101,14 +107,16 @@ def convert(
             result.backends[b] = {
                 **entry,
                 "kernels": len(program.kernels),
-                "arena_bytes": program.plan.arena_size,
-                "naive_bytes": program.plan.naive_size,
+                # a dynamic model's at the symbols' bounds (`planned_at`)
+                "planned_at": {s.name: s.hint for s in symbols([v.shape for v in graph.inputs])},
+                "arena_bytes": _size(program.plan.arena_size),
+                "naive_bytes": _size(program.plan.naive_size),
             }
         if not manifest_backends:
             raise ConversionError(f"no backend can run this model: {'; '.join(result.skipped.values())}")
         manifest = {
             "format": "webdnn-model",
-            "version": 1,
+            "version": 2 if any(not is_static(v.shape) for v in graph.inputs) else 1,
             "name": graph.name,
             "inputs": [_io(v) for v in graph.inputs],
             "outputs": [_io(v) for v in graph.outputs],
@@ -129,8 +137,13 @@ def convert(
     return result
 
 
+def _size(x: Any) -> int:
+    """Bytes; for a dynamic model, at the symbols' planning hints (their upper bounds)."""
+    return x if isinstance(x, int) else hint(x)
+
+
 def _io(v: Any) -> dict[str, Any]:
-    return {"name": v.name, "dtype": v.dtype.value, "shape": list(v.shape)}
+    return {"name": v.name, "dtype": v.dtype.value, "shape": [to_json(d) for d in v.shape]}
 
 
 def _inspect_out_dir(out_dir: str, stem: str, ignore: str | None = None) -> list[str] | None:

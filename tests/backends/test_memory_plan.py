@@ -160,3 +160,48 @@ def test_concat_with_a_batch_before_its_axis_is_not_aliased() -> None:
     g.add_node("Concat", [a, b], [y], {"axis": 1})  # a's rows interleave with b's in y
     g.outputs.append(y)
     assert not plan(g, 256, alias_concat=True).slices
+
+
+def test_a_symbolic_plan_never_overlaps_at_any_size_and_is_the_greedy_plan_at_the_bound() -> None:
+    """MiniLM-like lifetimes with sizes linear and quadratic in a symbol: at every size the
+    expression offsets keep live tensors apart, and at the bound they equal the plan made there."""
+    from webdnn.ir.symbolic import evaluate, substitute, symbol
+
+    seq = symbol("seq", 1, 64)
+    g = Graph("sym", 17)
+    x = g.new_value("x", DType.FLOAT32, (seq, 8))
+    g.inputs.append(x)
+    cur, keep = x, x
+    for i in range(6):
+        s = g.new_value(f"s{i}", DType.FLOAT32, (seq, seq))
+        g.add_node("MatMul", [cur, cur], [s])
+        h = g.new_value(f"h{i}", DType.FLOAT32, (seq, 8))
+        g.add_node("MatMul", [s, cur], [h])
+        r = g.new_value(f"r{i}", DType.FLOAT32, (seq, 8))
+        g.add_node("Add", [h, keep], [r])
+        cur, keep = r, h
+    g.outputs.append(cur)
+    p = plan(g, 16)
+    values = {id(v): v for v in g.values()}
+    steps: dict[int, list[int]] = {}
+    for i, n in enumerate(g.nodes):
+        for v in [*n.inputs, *n.outputs]:
+            if v is not None:
+                steps.setdefault(id(v), []).append(i)
+    for n in (1, 2, 7, 31, 63, 64):
+        env = {"seq": n}
+        spans = {k: (evaluate(off, env), evaluate(off, env) + evaluate(values[k].nbytes, env))
+                 for k, off in p.offsets.items()}
+        assert evaluate(p.arena_size, env) >= max(e for _, e in spans.values())
+        for a in spans:
+            for b in spans:
+                live = min(steps[a]) <= max(steps[b]) and min(steps[b]) <= max(steps[a])
+                if a < b and live:
+                    assert not _overlaps(spans[a], spans[b]), (n, values[a].name, values[b].name)
+    # at the bound the plan is the static greedy plan of the same graph at that size
+    fixed = Graph("fixed", 17)
+    fixed.nodes, fixed.inputs, fixed.outputs = g.nodes, g.inputs, g.outputs
+    for v in g.values():
+        v.shape = tuple(substitute(d, {"seq": 64}) for d in v.shape)  # type: ignore[union-attr]
+    q = plan(fixed, 16)
+    assert evaluate(p.arena_size, {"seq": 64}) == q.arena_size

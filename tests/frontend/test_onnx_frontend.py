@@ -79,7 +79,7 @@ def test_dangling_input_is_reported() -> None:
         from_onnx(m)
 
 
-@pytest.mark.parametrize("dims", [(-1, 4), (1, 4.5), (True, 4), ("1", 4)])
+@pytest.mark.parametrize("dims", [(-1, 4), (1, 4.5), (True, 4), ("1.5", 4), ("seq<", 4)])
 def test_input_shape_values_must_be_non_negative_integers(dims: tuple[object, ...]) -> None:
     m = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F32, ["batch", 4])], ["y"])
     bad = dims[0] if dims[1] == 4 else dims[1]

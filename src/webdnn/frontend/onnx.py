@@ -2,8 +2,8 @@
 
 Handles what the spec allows and exporters differ on: initializers listed (or not)
 among graph inputs, Constant nodes in all their attribute forms, external data,
-symbolic or unknown input dims (fixed by `input_shapes` or defaulted to 1 with a
-warning), and empty-named optional inputs.
+symbolic or unknown input dims (kept as symbols, fixed by `input_shapes`, or defaulted to 1
+with a warning: input_dims.py), and empty-named optional inputs.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import onnx
 from onnx import AttributeProto, numpy_helper
 
 from webdnn.errors import ModelLoadError, ShapeError, UnsupportedOperatorError, where
+from webdnn.frontend.input_dims import DimSpec, SymbolTable, input_shape, names_in, parse_dim
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Value
 
@@ -53,11 +54,20 @@ def default_opset(model: onnx.ModelProto) -> int:
 
 def from_onnx(
     model: onnx.ModelProto,
-    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    input_shapes: Mapping[str, Sequence[DimSpec]] | None = None,
     name: str | None = None,
+    dynamic: bool = False,
 ) -> Graph:
-    """Build the IR graph. `input_shapes` fixes (dynamic) input dims by input name."""
+    """Build the IR graph. `input_shapes` fixes input dims by input name (ints) or names them
+    (symbols, see input_dims.py); `dynamic` keeps the model's own dynamic dims as symbols."""
     input_shapes = dict(input_shapes or {})
+    dynamic = dynamic or names_in(input_shapes)
+    table = SymbolTable()
+    for iname, spec in input_shapes.items():
+        for d in spec:
+            p = parse_dim(d, f"--input-shape {iname}")
+            if isinstance(p, tuple):
+                table.declare(p[0], p[1], p[2], f"--input-shape {iname}")
     opset = default_opset(model)
     if opset < MIN_OPSET:
         raise UnsupportedOperatorError(
@@ -96,7 +106,8 @@ def from_onnx(
         if inp.name in values:  # an initializer listed as input (old exporters): a constant
             continue
         v = value(inp.name)
-        v.dtype, v.shape = _input_type(inp, input_shapes.get(inp.name))
+        v.dtype = _input_dtype(inp)
+        v.shape = input_shape(inp, input_shapes.get(inp.name), dynamic, table)
         graph.inputs.append(v)
 
     for i, n in enumerate(g.node):
@@ -139,42 +150,10 @@ def _to_array(t: onnx.TensorProto) -> np.ndarray:
         ) from None
 
 
-def _input_type(inp: onnx.ValueInfoProto, override: Sequence[int] | None) -> tuple[DType, tuple[int, ...]]:
-    tt = inp.type.tensor_type
+def _input_dtype(inp: onnx.ValueInfoProto) -> DType:
     if not inp.type.HasField("tensor_type"):
         raise UnsupportedOperatorError(f"input '{inp.name}' is not a tensor (sequences and maps are not supported)")
-    dtype = DType.from_onnx(tt.elem_type)
-    dims = list(tt.shape.dim) if tt.HasField("shape") else None
-    if override is not None:
-        bad = [d for d in override if isinstance(d, bool) or not isinstance(d, int | np.integer) or d < 0]
-        if bad:
-            raise ShapeError(
-                f"--input-shape {inp.name}: dim {bad[0]!r} is not a non-negative integer; give every dim as an "
-                f"integer >= 0 (e.g. {inp.name}=1,3,224,224)"
-            )
-        shape = tuple(int(d) for d in override)
-        if dims is not None and len(dims) != len(shape):
-            raise ShapeError(f"--input-shape {inp.name}: rank {len(shape)} given, the model says rank {len(dims)}")
-        for d, s in zip(dims or [], shape, strict=False):
-            if d.HasField("dim_value") and d.dim_value != s:
-                raise ShapeError(f"--input-shape {inp.name}: dim {s} given where the model fixes {d.dim_value}")
-        return dtype, shape
-    if dims is None:
-        raise ShapeError(
-            f"input '{inp.name}' has no shape in the model; give it with --input-shape {inp.name}=D1,D2,..."
-        )
-    shape_l: list[int] = []
-    for d in dims:
-        if d.HasField("dim_value") and d.dim_value >= 0:
-            shape_l.append(int(d.dim_value))
-        else:
-            label = d.dim_param or "?"
-            log.warning(
-                "input '%s' has a dynamic dimension '%s': using 1. Fix it with --input-shape %s=...",
-                inp.name, label, inp.name,
-            )
-            shape_l.append(1)
-    return dtype, tuple(shape_l)
+    return DType.from_onnx(inp.type.tensor_type.elem_type)
 
 
 def _attr_value(a: AttributeProto, node_name: str, op_type: str) -> Any:

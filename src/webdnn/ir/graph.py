@@ -14,27 +14,31 @@ from typing import Any
 import numpy as np
 
 from webdnn.ir.dtypes import DType
+from webdnn.ir.symbolic import Dim, prod
 
 
 @dataclass(eq=False)
 class Value:
     name: str
     dtype: DType | None = None
-    shape: tuple[int, ...] | None = None
+    shape: tuple[Dim, ...] | None = None
     const: np.ndarray | None = None
     producer: Node | None = None
+    # A small int tensor whose values are known as expressions of the input symbols (a Shape
+    # of a symbolic tensor and what is computed from it): an object array of Dims.
+    dims: np.ndarray | None = None
 
     @property
     def is_const(self) -> bool:
         return self.const is not None
 
     @property
-    def size(self) -> int:
+    def size(self) -> Dim:
         assert self.shape is not None, f"value '{self.name}' has no static shape"
-        return int(np.prod(self.shape, dtype=np.int64))
+        return prod(self.shape)
 
     @property
-    def nbytes(self) -> int:
+    def nbytes(self) -> Dim:
         assert self.dtype is not None, f"value '{self.name}' has no dtype"
         return self.size * self.dtype.itemsize
 
@@ -92,7 +96,7 @@ class Graph:
         return name
 
     def new_value(
-        self, base: str, dtype: DType | None = None, shape: tuple[int, ...] | None = None
+        self, base: str, dtype: DType | None = None, shape: tuple[Dim, ...] | None = None
     ) -> Value:
         return Value(self.unique_name(base), dtype, shape)
 

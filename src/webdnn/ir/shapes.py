@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 
 def prod(xs: Sequence[int]) -> int:
-    """The number of elements of a shape (1 for a scalar)."""
+    """The number of elements of a static shape (1 for a scalar)."""
     return math.prod(int(x) for x in xs)
 
 

@@ -9,9 +9,10 @@ import numpy as np
 from webdnn.errors import ShapeError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
+from webdnn.ir.symbolic import Dim, Sym, dim, is_static, smax
 
 
-def in_shape(node: Node, i: int) -> tuple[int, ...]:
+def in_shape(node: Node, i: int) -> tuple[Dim, ...]:
     v = node.input(i)
     if v is None or v.shape is None:
         raise ShapeError(f"{where(node.name, node.op_type)}: input {i} has no static shape")
@@ -25,21 +26,40 @@ def in_dtype(node: Node, i: int) -> DType:
     return v.dtype
 
 
-def set_out(node: Node, i: int, dtype: DType, shape: Sequence[int]) -> None:
+def set_out(node: Node, i: int, dtype: DType, shape: Sequence[Dim]) -> None:
     o = node.outputs[i]
     o.dtype = dtype
-    o.shape = tuple(int(d) for d in shape)
+    o.shape = tuple(dim(d) for d in shape)
 
 
-def broadcast(node: Node, *shapes: Sequence[int]) -> tuple[int, ...]:
-    """Numpy-style multidirectional broadcasting (ONNX semantics)."""
-    try:
-        return tuple(int(d) for d in np.broadcast_shapes(*[tuple(s) for s in shapes]))
-    except ValueError:
-        raise ShapeError(
-            f"{where(node.name, node.op_type)}: shapes {', '.join(str(tuple(s)) for s in shapes)} "
+def broadcast(node: Node, *shapes: Sequence[Dim]) -> tuple[Dim, ...]:
+    """Numpy-style multidirectional broadcasting (ONNX semantics). A symbolic dim against a
+    fixed n > 1 is n (the model is valid only when the symbol is n or 1); two different symbols
+    give their max (one of them is 1, or they are equal)."""
+    def fail() -> ShapeError:
+        return ShapeError(
+            f"{where(node.name, node.op_type)}: shapes {', '.join(str(tuple(str(d) for d in s)) for s in shapes)} "
             "do not broadcast"
-        ) from None
+        )
+
+    if all(is_static(s) for s in shapes):
+        try:
+            return tuple(int(d) for d in np.broadcast_shapes(*[tuple(int(d) for d in s) for s in shapes]))
+        except ValueError:
+            raise fail() from None
+    rank = max(len(s) for s in shapes)
+    out: list[Dim] = []
+    for axis in range(rank):
+        col = [s[len(s) - rank + axis] for s in shapes if len(s) - rank + axis >= 0]
+        fixed = {d for d in col if not isinstance(d, Sym) and d != 1}
+        if len(fixed) > 1:
+            raise fail()
+        if fixed:
+            out.append(fixed.pop())
+            continue
+        syms = list(dict.fromkeys(d for d in col if isinstance(d, Sym)))
+        out.append(1 if not syms else syms[0] if len(syms) == 1 else smax(*syms))
+    return tuple(out)
 
 
 def norm_axis(node: Node, axis: int, rank: int) -> int:
@@ -53,6 +73,8 @@ def const_input(node: Node, i: int) -> np.ndarray | None:
     v = node.input(i)
     if v is None:
         return None
+    if v.const is None and v.dims is not None:
+        return v.dims  # sizes computed from the input symbols (an object array of Dims)
     if v.const is None:
         raise ShapeError(
             f"{where(node.name, node.op_type)}: input {i} ('{v.name}') must be a constant at conversion "
@@ -70,10 +92,11 @@ def take_const_input(node: Node, i: int, attr: str, dtype: type = int) -> None:
     data = const_input(node, i)
     if data is None:
         return
+    conv = dim if dtype is int else dtype  # an int parameter may be a symbolic size
     if data.ndim == 0:
-        node.attrs[attr] = dtype(data.item())
+        node.attrs[attr] = conv(data.item())
     else:
-        node.attrs[attr] = [dtype(x) for x in data.reshape(-1).tolist()]
+        node.attrs[attr] = [conv(x) for x in data.reshape(-1).tolist()]
     node.inputs[i] = None
 
 

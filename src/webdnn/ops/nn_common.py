@@ -8,6 +8,7 @@ from typing import Any
 from webdnn.errors import ShapeError, where
 from webdnn.ir.graph import Graph, Node
 from webdnn.ir.shapes import prod  # noqa: F401 (re-exported to the rules)
+from webdnn.ir.symbolic import Dim, Sym, bounds, ceildiv, smin
 from webdnn.ops.registry import unsupported
 
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
@@ -85,7 +86,7 @@ def window_attrs(
         window_out(spatial[i], kernel[i], strides[i], dilations[i], pads[i], pads[i + nd], ceil_mode)
         for i in range(nd)
     ]
-    if any(o < 1 for o in out):
+    if any(_surely_below_1(o) for o in out):
         raise fail(
             node,
             f"output spatial size {out} is empty (input {list(spatial)}, kernel {list(kernel)}, "
@@ -97,10 +98,17 @@ def window_attrs(
     return strides, dilations, pads, out
 
 
-def window_out(size: int, k: int, s: int, d: int, pb: int, pe: int, ceil_mode: bool) -> int:
+def _surely_below_1(o: Dim) -> bool:
+    """o < 1 for every size (a symbolic size that is empty only for some sizes is left to the runtime's checks)."""
+    return bounds(o)[1] < 1
+
+
+def window_out(size: Dim, k: int, s: int, d: int, pb: int, pe: int, ceil_mode: bool) -> Dim:
     span = size + pb + pe - (k - 1) * d - 1
     if not ceil_mode:
         return span // s + 1
+    if isinstance(span, Sym):  # the same rule as below, as one expression: at most the windows starting inside
+        return smin(ceildiv(span, s) + 1, ceildiv(size + pb, s))
     out = -(-span // s) + 1
     if (out - 1) * s >= size + pb:  # the last window would start in the end padding
         out -= 1

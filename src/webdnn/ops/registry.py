@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.graph import Graph, Node
+from webdnn.ir.symbolic import SymbolicShapeError
 
 ShapeRule = Callable[[Node, Graph], None]
 
@@ -60,7 +61,20 @@ def infer_node(node: Node, graph: Graph) -> None:
             f"{where(node.name, node.op_type, graph.opset)}: element type {x.dtype.value} is not supported "
             "(this op runs in float32 only); convert the model to float32"
         )
-    rule(node, graph)
+    try:
+        rule(node, graph)
+    except SymbolicShapeError as e:
+        raise SymbolicShapeError(
+            f"{where(node.name, node.op_type, graph.opset)}: {e}. This op cannot take a size that varies with the "
+            "input yet: fix the dims it depends on with --input-shape (e.g. seq=128)"
+        ) from None
+    left = [v.name for v in node.inputs if v is not None and v.dims is not None and v.const is None]
+    if left:
+        raise SymbolicShapeError(
+            f"{where(node.name, node.op_type, graph.opset)}: input '{left[0]}' holds sizes computed from the input "
+            "shape, and this op reads them as data at run time, which dynamic models cannot do yet: fix the dims "
+            "with --input-shape"
+        )
 
 
 def supported_ops() -> list[str]:

@@ -10,6 +10,7 @@ import numpy as np
 from webdnn.errors import ShapeError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
+from webdnn.ir.symbolic import Sym, dim
 from webdnn.ops._util import const_input, in_dtype
 from webdnn.ops.registry import unsupported
 
@@ -41,11 +42,11 @@ def ints_param(node: Node, i: int, key: str | None = None) -> list[int] | None:
     """
     data = const_array(node, i)
     if data is not None:
-        return [int(x) for x in data.reshape(-1).tolist()] or None
+        return [dim(x) for x in data.reshape(-1).tolist()] or None  # sizes may be symbolic
     v = None if key is None else node.attrs.get(key)
     if v is None:
         return None
-    vals = [int(v)] if isinstance(v, int | np.integer) else [int(x) for x in v]
+    vals = [dim(v)] if isinstance(v, int | np.integer | Sym) else [dim(x) for x in v]
     return vals or None
 
 
@@ -56,7 +57,8 @@ def scalar_param(node: Node, i: int) -> Any:
         return None
     if data.size != 1:
         raise fail(node, f"input {i} must hold one value, got shape {tuple(data.shape)}")
-    return data.reshape(-1)[0].item()
+    x = data.reshape(-1)[0]
+    return x if isinstance(x, Sym) else x.item()  # a size computed from the input symbols stays one
 
 
 def norm_axes(node: Node, axes: Sequence[int], rank: int, *, what: str = "axes") -> list[int]:

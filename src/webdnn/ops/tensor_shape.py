@@ -22,6 +22,7 @@ import numpy as np
 
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
+from webdnn.ir.symbolic import Dim, ceildiv, smax, smin
 from webdnn.ops._util import (
     broadcast,
     const_input,
@@ -197,20 +198,21 @@ def _slice(node: Node, graph: Graph) -> None:
         if st == 0:
             raise fail(node, "a step of 0 is invalid")
         s, e = clamp_slice(x[a], s, e, st)
-        out[a] = max(0, -(-(e - s) // st))
+        out[a] = smax(0, ceildiv(e - s, st)) if st > 0 else smax(0, ceildiv(s - e, -st))
         # "Before index 0" is written -dim-1 (not -1, which would mean the last element).
         full["starts"][a], full["ends"][a], full["steps"][a] = s, (-x[a] - 1 if e < 0 else e), st
     node.attrs.update(full)
     set_out(node, 0, in_dtype(node, 0), out)
 
 
-def clamp_slice(dim: int, start: int, end: int, step: int) -> tuple[int, int]:
-    """ONNX Slice clamping: the effective first index and (exclusive) end for one axis."""
+def clamp_slice(dim: Dim, start: Dim, end: Dim, step: int) -> tuple[Dim, Dim]:
+    """ONNX Slice clamping: the effective first index and (exclusive) end for one axis. Symbolic
+    sizes work where their bounds decide the signs (a symbol is >= its lower bound, >= 1 by default)."""
     start = start + dim if start < 0 else start
     end = end + dim if end < 0 else end
     if step > 0:
-        return min(max(start, 0), dim), min(max(end, 0), dim)
-    return min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
+        return smin(smax(start, 0), dim), smin(smax(end, 0), dim)
+    return smin(smax(start, 0), dim - 1), smin(smax(end, -1), dim - 1)
 
 
 def _list_attr(node: Node, key: str) -> list[int] | None:

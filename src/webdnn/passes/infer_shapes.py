@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
+from webdnn.ir.symbolic import is_static, prod
 from webdnn.ops.registry import infer_node
 from webdnn.passes.fold_constants import fold_node
+from webdnn.passes.fold_symbolic import fold_symbolic, set_dims
 
 
 def fold_shape_of(node: Node) -> np.ndarray | None:
-    """Shape(x) / Size(x) as a constant when x has a static shape."""
+    """Shape(x) / Size(x) as an array: ints for a static shape, Dims (dtype object) for a symbolic one."""
     x = node.input(0)
     if x is None or x.shape is None:
         return None
@@ -26,9 +29,11 @@ def fold_shape_of(node: Node) -> np.ndarray | None:
         end = int(node.attr("end", rank))
         start = min(max(start + rank if start < 0 else start, 0), rank)
         end = min(max(end + rank if end < 0 else end, 0), rank)
-        return np.array(x.shape[start:end], dtype=np.int64)
+        dims = x.shape[start:end]
+        return np.array(dims, dtype=np.int64) if is_static(dims) else np.array(list(dims), dtype=object)
     if node.op_type == "Size":
-        return np.array(int(np.prod(x.shape, dtype=np.int64)), dtype=np.int64)
+        n = prod(x.shape)
+        return np.array(n, dtype=np.int64) if is_static([n]) else np.array(n, dtype=object)
     return None
 
 
@@ -49,10 +54,13 @@ def run(graph: Graph) -> dict[str, int]:
         if fold_node(node, graph):
             folded += 1
             continue
+        if fold_symbolic(node, graph):
+            folded += 1
+            continue
         if node.op_type in ("Shape", "Size"):
             data = fold_shape_of(node)
             if data is not None:
-                node.outputs[0].set_const(data)
+                set_dims(node.outputs[0], data, DType.INT64)
                 node.outputs[0].producer = None
                 graph.nodes.remove(node)
                 shapes += 1

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from webdnn.backends.common.descriptor import Program
+from webdnn.errors import UnsupportedOperatorError
 from webdnn.ir.graph import Graph
+from webdnn.ir.symbolic import is_static
 
 GraphPass = tuple[str, Callable[[Graph], Any]]
 
@@ -28,10 +30,18 @@ class Backend:
     passes: tuple[GraphPass, ...] = ()  # its own graph rewrites, in order
     conversion_only: frozenset[str] = frozenset()  # ops with a rule but no kernel: folded at conversion
     opt_in: bool = False  # a variant converted only when asked for (not by default, not in the op tables)
+    symbolic: bool = False  # runs models whose sizes are expressions of input symbols (dynamic shapes)
 
     def compile(self, graph: Graph, progress: Callable[[str], None] | None = None) -> Program:
         """`graph` (this backend's own copy: the passes rewrite it) as a Program."""
         from webdnn.passes.pipeline import run_passes
 
+        if not self.symbolic and any(not is_static(v.shape) for v in graph.inputs):
+            dyn = ", ".join(f"{v.name}=[{', '.join(str(d) for d in v.shape or ())}]" for v in graph.inputs
+                            if not is_static(v.shape))
+            raise UnsupportedOperatorError(
+                f"the {self.name} backend does not run models with dynamic dims yet ({dyn}); convert for it with "
+                "every dim fixed (--input-shape NAME=D1,D2,...), or use a backend that does (fallback)"
+            )
         run_passes(graph, self.passes, progress)
         return self.emit(graph)

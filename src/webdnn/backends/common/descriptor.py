@@ -15,11 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from webdnn.backends.common.dim_table import DimTable, symbol_specs
 from webdnn.backends.common.memory_plan import MemoryPlan, align
 from webdnn.ir.graph import Graph, Value
+from webdnn.ir.symbolic import Sym
 
 FORMAT = "webdnn-descriptor"
 VERSION = 1
+VERSION_SYMBOLIC = 2  # a descriptor with symbolic sizes (its `symbols` and `dims` fields)
 SHARD_BYTES = 32 * 1024 * 1024  # weight files are split so downloads report progress and run in parallel
 
 
@@ -42,12 +45,17 @@ class Program:
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific top-level fields
 
 
-def jsonable(x: Any) -> Any:
-    """Attributes as JSON: numpy -> python; non-finite floats -> "Infinity"/"-Infinity"/"NaN"."""
+def jsonable(x: Any, dims: DimTable | None = None) -> Any:
+    """Attributes as JSON: numpy -> python; non-finite floats -> "Infinity"/"-Infinity"/"NaN";
+    symbolic sizes -> references into `dims`, the descriptor's expression table."""
+    if isinstance(x, Sym):
+        if dims is None:
+            raise TypeError(f"symbolic size {x} outside a descriptor")
+        return dims.ref(x)
     if isinstance(x, np.ndarray):
-        return jsonable(x.tolist())
+        return jsonable(x.tolist(), dims)
     if isinstance(x, np.generic):
-        return jsonable(x.item())
+        return jsonable(x.item(), dims)
     if isinstance(x, float):
         if math.isnan(x):
             return "NaN"
@@ -55,9 +63,9 @@ def jsonable(x: Any) -> Any:
             return "Infinity" if x > 0 else "-Infinity"
         return x
     if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v, dims) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [jsonable(v) for v in x]
+        return [jsonable(v, dims) for v in x]
     if isinstance(x, bool | int | str) or x is None:
         return x
     raise TypeError(f"attribute value of type {type(x).__name__} cannot be written to a descriptor")
@@ -70,13 +78,15 @@ def write(program: Program, directory: str) -> dict[str, Any]:
     index: dict[int, int] = {}
     weights: list[tuple[int, np.ndarray]] = []
     wsize = 0
+    table = DimTable()  # symbolic sizes (stays empty for a model of fixed shapes)
+    ref = table.ref
 
     def tensor_id(v: Value) -> int:
         nonlocal wsize
         if id(v) in index:
             return index[id(v)]
         assert v.dtype is not None and v.shape is not None, f"value {v.name} is untyped"
-        entry: dict[str, Any] = {"name": v.name, "dtype": v.dtype.value, "shape": list(v.shape)}
+        entry: dict[str, Any] = {"name": v.name, "dtype": v.dtype.value, "shape": [ref(d) for d in v.shape]}
         if v.const is not None:
             wsize = align(wsize, program.weight_alignment)
             data = np.ascontiguousarray(v.const.astype(v.dtype.numpy, copy=False))
@@ -84,7 +94,7 @@ def write(program: Program, directory: str) -> dict[str, Any]:
             entry.update(memory="weights", offset=wsize, byteLength=int(data.nbytes))
             wsize += data.nbytes
         else:
-            entry.update(memory="arena", offset=program.plan.offset(v), byteLength=v.nbytes)
+            entry.update(memory="arena", offset=ref(program.plan.offset(v)), byteLength=ref(v.nbytes))
         index[id(v)] = len(tensors)
         tensors.append(entry)
         return index[id(v)]
@@ -97,7 +107,7 @@ def write(program: Program, directory: str) -> dict[str, Any]:
             "name": k.name,
             "inputs": [tensor_id(v) if v is not None else -1 for v in k.inputs],
             "outputs": [tensor_id(v) for v in k.outputs],
-            "attrs": jsonable(k.attrs),
+            "attrs": jsonable(k.attrs, table),
         }
         for k in program.kernels
     ]
@@ -109,23 +119,29 @@ def write(program: Program, directory: str) -> dict[str, Any]:
         if vid in index and id(root) in index and index[vid] != index[id(root)]
     )
     shards = _write_weights(weights, wsize, directory)
+    extra = jsonable(program.extra, table)
+    arena = {
+        "byteLength": ref(program.plan.arena_size),
+        "alignment": program.plan.alignment,
+        "naiveByteLength": ref(program.plan.naive_size),
+    }
+    symbolic: dict[str, Any] = {}
+    if table.entries:
+        symbolic = {"symbols": symbol_specs([v.shape for v in g.inputs]), "dims": table.entries}
     desc = {
         "format": FORMAT,
-        "version": VERSION,
+        "version": VERSION_SYMBOLIC if symbolic else VERSION,
+        **symbolic,
         "backend": program.backend,
         "model": g.name,
         "inputs": inputs,
         "outputs": outputs,
         "tensors": tensors,
-        "arena": {
-            "byteLength": program.plan.arena_size,
-            "alignment": program.plan.alignment,
-            "naiveByteLength": program.plan.naive_size,
-        },
+        "arena": arena,
         "weights": {"byteLength": wsize, "alignment": program.weight_alignment, "files": shards},
         "kernels": kernels,
         "views": views,
-        **program.extra,
+        **extra,
     }
     path = os.path.join(directory, "descriptor.json")
     with open(path, "w") as f:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from webdnn.ir.graph import Graph, Node, Value
+from webdnn.ir.symbolic import Dim, hint, is_static, smax
+from webdnn.ir.symbolic import align as sym_align
 
 # Ops whose output is the input's bytes under another shape.
 VIEW_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"})
@@ -35,21 +37,21 @@ def is_view(node: Node) -> bool:
     return x.dtype == node.outputs[0].dtype
 
 
-def align(n: int, a: int) -> int:
-    return (n + a - 1) // a * a
+def align(n: Dim, a: int) -> Dim:
+    return sym_align(n, a)
 
 
 @dataclass
 class MemoryPlan:
     alignment: int
-    offsets: dict[int, int] = field(default_factory=dict)  # id(value) -> byte offset in the arena
-    arena_size: int = 0
-    naive_size: int = 0  # every tensor in its own aligned slot
+    offsets: dict[int, Dim] = field(default_factory=dict)  # id(value) -> byte offset in the arena
+    arena_size: Dim = 0
+    naive_size: Dim = 0  # every tensor in its own aligned slot
     views: dict[int, Value] = field(default_factory=dict)  # id(view value) -> root value
     # id(value) -> (the tensor it lies in, byte offset in it): aliased Concat inputs (alias_concat)
     slices: dict[int, tuple[Value, int]] = field(default_factory=dict)
 
-    def offset(self, v: Value) -> int:
+    def offset(self, v: Value) -> Dim:
         r = self.root(v)
         s = self.slices.get(id(r))
         return self.offset(s[0]) + s[1] if s is not None else self.offsets[id(r)]
@@ -74,7 +76,9 @@ class MemoryPlan:
         self.slices[id(v)] = (parent, byte_offset)
 
     def saved_fraction(self) -> float:
-        return 1.0 - self.arena_size / self.naive_size if self.naive_size else 0.0
+        """At the symbols' planning hints when the sizes are symbolic."""
+        naive = hint(self.naive_size)
+        return 1.0 - hint(self.arena_size) / naive if naive else 0.0
 
 
 def plan(
@@ -87,7 +91,7 @@ def plan(
     stores float32 intermediates as float16)."""
     item = itemsize or (lambda v: v.dtype.itemsize if v.dtype is not None else 4)
 
-    def nbytes(v: Value) -> int:
+    def nbytes(v: Value) -> Dim:
         return v.size * item(v) if itemsize is not None else v.nbytes
 
     mp = MemoryPlan(alignment)
@@ -121,17 +125,40 @@ def plan(
         if not go.is_const:
             touch(go, n_steps)
 
-    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first step, last step)
-    for t in sorted(roots.values(), key=lambda r: (-nbytes(r), first[id(r)])):
-        size = align(max(nbytes(t), 1), alignment)
-        mp.naive_size += size
+    sizes = {id(r): nbytes(r) for r in roots.values()}
+    symbolic = not is_static(sizes.values())
+    at = {k: hint(v) for k, v in sizes.items()} if symbolic else sizes  # the sizes placement decides by
+    placed: list[tuple[int, int, int, int, Value]] = []  # (offset, end, first step, last step, tensor)
+    for t in sorted(roots.values(), key=lambda r: (-at[id(r)], first[id(r)])):
+        size = align(max(at[id(t)], 1), alignment)
         lo, hi = first[id(t)], last[id(t)]
-        busy = sorted((off, end) for off, end, f, la in placed if not (la < lo or f > hi))
+        busy = sorted((off, end) for off, end, f, la, _ in placed if not (la < lo or f > hi))
         offset = _best_fit(busy, size, alignment)
-        placed.append((offset, offset + size, lo, hi))
+        placed.append((offset, offset + size, lo, hi, t))
         mp.offsets[id(t)] = offset
-        mp.arena_size = max(mp.arena_size, offset + size)
+        mp.arena_size = max(mp.arena_size, offset + size)  # type: ignore[call-overload]
+        mp.naive_size += size
+    if symbolic:
+        _symbolic_offsets(mp, placed, sizes)
     return mp
+
+
+def _symbolic_offsets(mp: MemoryPlan, placed: list[tuple[int, int, int, int, Value]], sizes: dict[int, Dim]) -> None:
+    """Offsets as expressions, from the plan made at the planning hints: each tensor goes right above
+    every tensor it lies above at the hints and shares steps with, so no two live tensors overlap
+    at any size, and at the hints the plan is the greedy one."""
+    a = mp.alignment
+    ends: dict[int, Dim] = {}
+    order = sorted(placed, key=lambda p: p[0])
+    mp.arena_size, mp.naive_size = 0, 0
+    for i, (off, _, lo, hi, t) in enumerate(order):
+        below = [ends[id(u)] for uoff, uend, f, la, u in order[:i] if uend <= off and not (la < lo or f > hi)]
+        start = align(smax(0, *below), a) if below else 0
+        mp.offsets[id(t)] = start
+        size = align(smax(sizes[id(t)], 1), a)
+        ends[id(t)] = start + size
+        mp.naive_size = mp.naive_size + size
+    mp.arena_size = smax(*ends.values()) if ends else 0
 
 
 def _concat_slices(graph: Graph, nodes: list[Node], item: Callable[[Value], int]) -> dict[int, tuple[Value, int]]:

@@ -42,4 +42,4 @@ def lower(graph: Graph) -> Program:
     return Program(NAME, graph, calls, plan(graph, ALIGNMENT, kernel_nodes), weight_alignment=ALIGNMENT)
 
 
-BACKEND = Backend(NAME, ALIGNMENT, lower, supported, conversion_only=CONVERSION_ONLY)
+BACKEND = Backend(NAME, ALIGNMENT, lower, supported, conversion_only=CONVERSION_ONLY, symbolic=True)

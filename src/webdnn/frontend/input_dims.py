@@ -1,0 +1,144 @@
+"""Input dims: what the model declares and what the user gives, as ints or input symbols.
+
+`--input-shape x=1,seq<=512,384` (or the Python API's `input_shapes={"x": (1, "seq<=512", 384)}`)
+fixes some dims and names others: a name becomes a symbol the runtime binds from the actual
+input, with optional bounds (`seq<=512`, `8<=seq<=512`). A model's own dynamic dims (ONNX
+`dim_param`, an unknown dim, or -1 / 0 as older exporters write them) stay symbolic when the
+conversion is dynamic, and are fixed to 1 with a warning otherwise (the fastest path, today's
+default). One name is one symbol across every input.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import onnx
+
+from webdnn.errors import ShapeError
+from webdnn.ir.symbolic import NAME_RE, Dim, Sym, Symbol, symbol
+
+log = logging.getLogger("webdnn")
+
+_BOUNDED = re.compile(r"^\s*(?:(\d+)\s*<=\s*)?([A-Za-z_][A-Za-z0-9_.]*)\s*(?:<=\s*(\d+))?\s*$")
+
+DimSpec = int | str | Sym
+
+
+def parse_dim(spec: DimSpec, where: str) -> int | tuple[str, int | None, int | None]:
+    """An int, or (name, lo, hi) for a symbol spec such as 'seq', 'seq<=512', '8<=seq<=512'."""
+    def bad() -> ShapeError:
+        return ShapeError(
+            f"{where}: dim {spec!r} is not a non-negative integer nor a symbolic dim (a name such as 'seq', "
+            "optionally bounded: 'seq<=512', '8<=seq<=512'); give every dim that way (e.g. x=1,3,224,224 or "
+            "input_ids=1,seq)"
+        )
+
+    if isinstance(spec, Sym):
+        raise ShapeError(f"{where}: give a symbolic dim by name (e.g. 'seq<=512'), not as an expression")
+    if isinstance(spec, bool):
+        raise bad()
+    if isinstance(spec, int):
+        if spec < 0:
+            raise bad()
+        return spec
+    if isinstance(spec, str):
+        s = spec.strip()
+        if re.fullmatch(r"\d+", s):
+            return int(s)
+        m = _BOUNDED.match(s)
+        if m:
+            lo, name, hi = m.group(1), m.group(2), m.group(3)
+            return (name, None if lo is None else int(lo), None if hi is None else int(hi))
+        raise bad()
+    if isinstance(spec, np.integer):
+        return parse_dim(int(spec), where)
+    raise bad()
+
+
+class SymbolTable:
+    """The conversion's input symbols by name: one Symbol per name, bounds merged."""
+
+    def __init__(self) -> None:
+        self.bounds: dict[str, tuple[int | None, int | None]] = {}
+        self._made: dict[str, Sym] = {}
+
+    def declare(self, name: str, lo: int | None, hi: int | None, where: str) -> None:
+        if not NAME_RE.match(name):
+            raise ShapeError(f"{where}: {name!r} cannot name a symbolic dim (letters, digits, '_', '.')")
+        plo, phi = self.bounds.get(name, (None, None))
+        for old, new, what in ((plo, lo, "lower"), (phi, hi, "upper")):
+            if old is not None and new is not None and old != new:
+                raise ShapeError(f"{where}: symbol '{name}' is given {what} bounds {old} and {new}; give one")
+        self.bounds[name] = (plo if lo is None else lo, phi if hi is None else hi)
+
+    def get(self, name: str) -> Sym:
+        if name not in self._made:
+            lo, hi = self.bounds.get(name, (None, None))
+            lo = 1 if lo is None else lo
+            if hi is not None and hi < lo:
+                raise ShapeError(f"symbol '{name}': bounds {lo} <= {name} <= {hi} admit no size")
+            self._made[name] = symbol(name, lo, hi)
+        return self._made[name]
+
+
+def sanitize(name: str, fallback: str) -> str:
+    """An ONNX dim_param as a symbol name ('batch_size', 'sequence length' -> 'sequence_length')."""
+    s = re.sub(r"[^A-Za-z0-9_.]", "_", name.strip())
+    if not s or not NAME_RE.match(s):
+        s = f"d_{s}" if s else fallback
+    return s if NAME_RE.match(s) else fallback
+
+
+def input_shape(
+    inp: onnx.ValueInfoProto, override: Sequence[DimSpec] | None, dynamic: bool, table: SymbolTable
+) -> tuple[Dim, ...]:
+    """The IR shape of a graph input (module doc for the rules)."""
+    tt = inp.type.tensor_type
+    dims = list(tt.shape.dim) if tt.HasField("shape") else None
+    if override is not None:
+        where = f"--input-shape {inp.name}"
+        parsed = [parse_dim(d, where) for d in override]
+        if dims is not None and len(dims) != len(parsed):
+            raise ShapeError(f"{where}: rank {len(parsed)} given, the model says rank {len(dims)}")
+        for p in parsed:
+            if isinstance(p, tuple):
+                table.declare(p[0], p[1], p[2], where)
+        for i, (d, p) in enumerate(zip(dims or [], parsed, strict=False)):
+            if isinstance(p, int) and d.HasField("dim_value") and d.dim_value > 0 and d.dim_value != p:
+                raise ShapeError(f"{where}: dim {i} is given as {p} where the model fixes {d.dim_value}")
+            if isinstance(p, tuple) and d.HasField("dim_value") and d.dim_value > 0:
+                raise ShapeError(f"{where}: dim {i} is given as '{p[0]}' where the model fixes {d.dim_value}")
+        return tuple(p if isinstance(p, int) else table.get(p[0]) for p in parsed)
+    if dims is None:
+        raise ShapeError(
+            f"input '{inp.name}' has no shape in the model; give it with --input-shape {inp.name}=D1,D2,... "
+            "(integers, or names for dynamic dims)"
+        )
+    out: list[Dim] = []
+    for i, d in enumerate(dims):
+        if d.HasField("dim_value") and d.dim_value > 0:
+            out.append(int(d.dim_value))
+            continue
+        label = d.dim_param or (f"{d.dim_value}" if d.HasField("dim_value") else "?")
+        if dynamic:
+            out.append(table.get(sanitize(d.dim_param, f"{sanitize(inp.name, 'input')}_{i}")))
+        else:
+            log.warning(
+                "input '%s' has a dynamic dimension '%s': using 1. Fix it with --input-shape %s=..., or keep it "
+                "dynamic with --dynamic (or a name: --input-shape %s=...,seq,...)",
+                inp.name, label, inp.name, inp.name,
+            )
+            out.append(1)
+    return tuple(out)
+
+
+def names_in(shapes: dict[str, Any] | None) -> bool:
+    """Does any --input-shape name a symbol (which makes the conversion dynamic)?"""
+    return any(isinstance(parse_dim(d, f"--input-shape {k}"), tuple) for k, v in (shapes or {}).items() for d in v)
+
+
+__all__ = ["DimSpec", "SymbolTable", "Symbol", "input_shape", "names_in", "parse_dim", "sanitize"]
