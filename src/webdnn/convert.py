@@ -28,6 +28,7 @@ import onnx
 from webdnn import __version__
 from webdnn.backends import AUTO_BACKENDS, BACKENDS
 from webdnn.backends.common.descriptor import write
+from webdnn.backends.common.dim_table import symbol_specs
 from webdnn.errors import ConversionError, UnsupportedOperatorError
 from webdnn.frontend.input_dims import DimSpec
 from webdnn.frontend.onnx import from_onnx, load_onnx
@@ -114,13 +115,15 @@ def convert(
             }
         if not manifest_backends:
             raise ConversionError(f"no backend can run this model: {'; '.join(result.skipped.values())}")
+        dynamic_io = any(not is_static(v.shape) for v in graph.inputs)
         manifest = {
             "format": "webdnn-model",
-            "version": 2 if any(not is_static(v.shape) for v in graph.inputs) else 1,
+            "version": 2 if dynamic_io else 1,
             "name": graph.name,
             "inputs": [_io(v) for v in graph.inputs],
             "outputs": [_io(v) for v in graph.outputs],
             "backends": manifest_backends,
+            **({"symbols": symbol_specs([v.shape for v in graph.inputs])} if dynamic_io else {}),
             "converter": {"webdnn": __version__, "source": source, "opset": graph.opset},
         }
 

@@ -26,7 +26,11 @@ def model_inputs(model_dir: str) -> list[dict[str, Any]]:
                 " converted model; convert one with `webdnn convert MODEL -o DIR`"
             )
         specs = manifest["inputs"]
-        out = [{"name": str(s["name"]), "dtype": DType(s["dtype"]).value, "shape": [int(d) for d in s["shape"]]}
+        bounds = {str(b["name"]): (int(b["min"]), None if b["max"] is None else int(b["max"]))
+                  for b in manifest.get("symbols", [])}
+        out = [{"name": str(s["name"]), "dtype": DType(s["dtype"]).value,
+                "shape": [d if isinstance(d, str) else int(d) for d in s["shape"]],  # a name: a dynamic dim
+                "bounds": {d: bounds.get(d, (1, None)) for d in s["shape"] if isinstance(d, str)}}
                for s in specs]
     except FileNotFoundError:
         raise ModelLoadError(
@@ -48,9 +52,13 @@ def check_inputs(inputs: Mapping[str, Any], specs: Sequence[Mapping[str, Any]], 
     unknown = [n for n in inputs if n not in names]
     if unknown:
         raise WebDNNError(f"unknown input(s) {unknown} for {model}; the model's inputs are: {declared}")
+    bound: dict[str, tuple[str, int]] = {}  # a dynamic dim's name -> (the input that set it, its size)
     for s in specs:
-        name, dtype, shape = str(s["name"]), str(s["dtype"]), [int(d) for d in s["shape"]]
-        want = f"shape {shape} {dtype}"
+        name, dtype = str(s["name"]), str(s["dtype"])
+        declared_shape = [d if isinstance(d, str) else int(d) for d in s["shape"]]
+        a = inputs.get(name)
+        shape = _bind(name, declared_shape, getattr(a, "shape", None), s.get("bounds", {}), bound, model)
+        want = f"shape {declared_shape} {dtype}"
         if name not in inputs:
             raise WebDNNError(f"missing input '{name}' for {model}: the model expects {want}; the model's inputs "
                               f"are: {declared}")
@@ -69,6 +77,31 @@ def check_inputs(inputs: Mapping[str, Any], specs: Sequence[Mapping[str, Any]], 
             cast = "bool" if dtype == "bool" else f"np.{dtype}"
             raise WebDNNError(f"input '{name}' is {given} (shape {list(a.shape)}), but {model} expects {want}; "
                               f"convert it, e.g. a.astype({cast})")
+
+
+def _bind(name: str, shape: list[int | str], given: Any, bounds: Mapping[str, Any],
+          bound: dict[str, tuple[str, int]], model: str) -> list[int]:
+    """The input's concrete shape: each dynamic dim (a name) takes the given array's size, which must be
+    within the name's bounds and the same wherever the name appears."""
+    if not any(isinstance(d, str) for d in shape):
+        return shape  # type: ignore[return-value]
+    if given is None or len(given) != len(shape):
+        return [-1 if isinstance(d, str) else d for d in shape]  # matches no array: the caller says what is wanted
+    out: list[int] = []
+    for i, (d, g) in enumerate(zip(shape, given, strict=True)):
+        if not isinstance(d, str):
+            out.append(d)
+            continue
+        lo, hi = bounds.get(d, (1, None))
+        if g < lo or (hi is not None and g > hi):
+            allowed = f"{lo} <= {d}" + (f" <= {hi}" if hi is not None else "")
+            raise ShapeError(f"input '{name}' dim {i} ('{d}') is {g}; {model} allows {allowed}")
+        if d in bound and bound[d][1] != g:
+            raise ShapeError(f"input '{name}' dim {i} ('{d}') is {g}, but input '{bound[d][0]}' gives '{d}' = "
+                             f"{bound[d][1]}; inputs sharing a dynamic dim must agree")
+        bound.setdefault(d, (name, int(g)))
+        out.append(int(g))
+    return out
 
 
 def _layout_hint(given: list[int], want: list[int]) -> str:

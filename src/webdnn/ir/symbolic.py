@@ -15,16 +15,20 @@ specializing it. The descriptor writes expressions in the JSON form `to_json` gi
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from webdnn.errors import ShapeError
 
+P = ParamSpec("P")
+R = TypeVar("R")
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 DEFAULT_HINT = 512  # the size an unbounded symbol is planned for (memory plan order)
 
@@ -124,23 +128,28 @@ class Sym:
         return self._hash
 
     def __lt__(self, o: Dim) -> bool:
-        return _decide(o - self, 1, f"{self} < {o}")
+        return _decide(o - self, 1, f"{text(self)} < {text(o)}")
 
     def __le__(self, o: Dim) -> bool:
-        return _decide(o - self, 0, f"{self} <= {o}")
+        return _decide(o - self, 0, f"{text(self)} <= {text(o)}")
 
     def __gt__(self, o: Dim) -> bool:
-        return _decide(self - o, 1, f"{self} > {o}")
+        return _decide(self - o, 1, f"{text(self)} > {text(o)}")
 
     def __ge__(self, o: Dim) -> bool:
-        return _decide(self - o, 0, f"{self} >= {o}")
+        return _decide(self - o, 0, f"{text(self)} >= {text(o)}")
 
     # --- what a symbol cannot be ----------------------------------------------------------------
     def __bool__(self) -> bool:
-        raise SymbolicShapeError(f"the truth of the symbolic size {self} depends on the input size")
+        lo, hi = bounds(self)
+        if lo > 0 or hi < 0:
+            return True  # nonzero at every size
+        raise SymbolicShapeError(f"the truth of the symbolic size {text(self)} depends on the input size")
 
     def __int__(self) -> int:
-        raise SymbolicShapeError(f"a concrete number is needed where the size is {self}, which varies with the input")
+        raise SymbolicShapeError(
+            f"a concrete number is needed where the size is {text(self)}, which varies with the input"
+        )
 
     __index__ = __int__
 
@@ -149,6 +158,13 @@ class Sym:
 
     def __str__(self) -> str:
         return text(self)
+
+    def __format__(self, spec: str) -> str:
+        # inside generated source (`in_source`), a size is a placeholder the descriptor writer turns
+        # into a reference; anywhere else (messages) it reads as a formula
+        if not spec and getattr(_SOURCE, "on", False):
+            return placeholder(self)
+        return format(text(self), spec)
 
     def __copy__(self) -> Sym:
         return self  # immutable: graph copies share their sizes
@@ -276,6 +292,23 @@ def _decide(x: Dim, at_least: int, what: str) -> bool:
     if hi < at_least:
         return False
     raise SymbolicShapeError(f"whether {what} depends on the input size")
+
+
+def upper(x: Dim) -> int:
+    """The largest value `x` takes over every allowed size (a size to reserve for it)."""
+    hi = bounds(x)[1]
+    if hi == math.inf:
+        raise SymbolicShapeError(f"the size {x} has no upper bound; bound its symbols (--input-shape x=1,seq<=512)")
+    return int(hi)
+
+
+def surely(pred: Any) -> bool:
+    """`pred()` when the sizes' bounds decide it, else False: for optional fast paths that must hold
+    at every size (a fusion taken only when valid for all sizes)."""
+    try:
+        return bool(pred())
+    except SymbolicShapeError:
+        return False
 
 
 def provably_equal(a: Dim, b: Dim) -> bool | None:
@@ -477,6 +510,60 @@ def _apply(op: str, args: Sequence[Dim]) -> Dim:
 def hint(x: Dim) -> int:
     """`x` at every symbol's planning hint (its bound, or DEFAULT_HINT when unbounded)."""
     return evaluate(x, {s.name: s.hint for s in symbols(x)})
+
+
+# --- sizes inside generated source (shaders) -------------------------------------------------------
+_SOURCE = threading.local()
+_MARK = "\x00"
+_PLACEHOLDERS: dict[Sym, str] = {}
+_BY_MARK: dict[str, Sym] = {}
+
+
+@contextlib.contextmanager
+def in_source() -> Iterator[None]:
+    """Within this block, f-strings write a symbolic size as a placeholder (generated shader code):
+    the descriptor writes the text as parts with references, the runtime fills in the numbers."""
+    prev = getattr(_SOURCE, "on", False)
+    _SOURCE.on = True
+    try:
+        yield
+    finally:
+        _SOURCE.on = prev
+
+
+def sized_source(fn: Callable[P, R]) -> Callable[P, R]:
+    """`fn` run `in_source()` (a backend's emit that writes shader code)."""
+    @functools.wraps(fn)
+    def run(*args: P.args, **kw: P.kwargs) -> R:
+        with in_source():
+            return fn(*args, **kw)
+    return run
+
+
+def placeholder(x: Sym) -> str:
+    if x not in _PLACEHOLDERS:
+        mark = f"{_MARK}d{len(_PLACEHOLDERS)}{_MARK}"
+        _PLACEHOLDERS[x], _BY_MARK[mark] = mark, x
+    return _PLACEHOLDERS[x]
+
+
+def split_source(s: str) -> list[str | Sym] | None:
+    """A generated text's literal parts and sizes, or None when it holds no placeholder."""
+    if _MARK not in s:
+        return None
+    out: list[str | Sym] = []
+    for i, part in enumerate(s.split(_MARK)):
+        if i % 2:
+            out.append(_BY_MARK[f"{_MARK}{part}{_MARK}"])
+        elif part:
+            out.append(part)
+    return out
+
+
+def readable(s: str) -> str:
+    """A generated text with its placeholders written as formulas (for messages)."""
+    parts = split_source(s)
+    return s if parts is None else "".join(p if isinstance(p, str) else f"{{{text(p)}}}" for p in parts)
 
 
 # --- printing --------------------------------------------------------------------------------------

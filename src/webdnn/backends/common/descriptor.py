@@ -18,7 +18,7 @@ import numpy as np
 from webdnn.backends.common.dim_table import DimTable, symbol_specs
 from webdnn.backends.common.memory_plan import MemoryPlan, align
 from webdnn.ir.graph import Graph, Value
-from webdnn.ir.symbolic import Sym
+from webdnn.ir.symbolic import Sym, split_source
 
 FORMAT = "webdnn-descriptor"
 VERSION = 1
@@ -66,6 +66,10 @@ def jsonable(x: Any, dims: DimTable | None = None) -> Any:
         return {str(k): jsonable(v, dims) for k, v in x.items()}
     if isinstance(x, list | tuple):
         return [jsonable(v, dims) for v in x]
+    if isinstance(x, str) and dims is not None:
+        parts = split_source(x)  # generated source with symbolic sizes in it
+        if parts is not None:
+            return {"$concat": [p if isinstance(p, str) else dims.ref(p) for p in parts]}
     if isinstance(x, bool | int | str) or x is None:
         return x
     raise TypeError(f"attribute value of type {type(x).__name__} cannot be written to a descriptor")

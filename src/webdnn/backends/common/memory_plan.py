@@ -18,11 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from webdnn.ir.graph import Graph, Node, Value
 from webdnn.ir.symbolic import Dim, hint, is_static, smax
 from webdnn.ir.symbolic import align as sym_align
+from webdnn.ir.symbolic import prod as sym_prod
 
 # Ops whose output is the input's bytes under another shape.
 VIEW_OPS = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout"})
@@ -179,7 +178,7 @@ def _concat_slices(graph: Graph, nodes: list[Node], item: Callable[[Value], int]
         axis = int(node.attrs.get("axis", 0))
         if y.shape is None or y.dtype is None or any(d != 1 for d in y.shape[:axis % max(len(y.shape), 1)]):
             continue
-        inner = int(np.prod(y.shape[axis % len(y.shape) + 1:], dtype=np.int64)) * item(y)
+        inner = sym_prod(y.shape[axis % len(y.shape) + 1:]) * item(y)
         start = 0
         for x in node.inputs:
             if x is None or x.shape is None:

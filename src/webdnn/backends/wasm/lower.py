@@ -43,6 +43,8 @@ from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
 from webdnn.ir.shapes import broadcast_strides
+from webdnn.ir.symbolic import Dim, ceildiv, smin, upper
+from webdnn.ir.symbolic import prod as sym_prod
 from webdnn.ops.expr import Expr, topo
 from webdnn.ops.unary_ops import EPILOGUE_PRIMITIVES, UNARY, unary_expr
 from webdnn.passes import fuse_activation
@@ -126,10 +128,10 @@ def pad_bias(bias: np.ndarray | None, n: int) -> np.ndarray:
     return out
 
 
-def block_rows(k: int, rows: int) -> int:
+def block_rows(k: int, rows: Dim) -> Dim:
     """MC: GEMM rows per block, a multiple of MR, so that MC * K stays near A_BLOCK_FLOATS."""
     mc = max(MR, (A_BLOCK_FLOATS // max(k, 1)) // MR * MR)
-    return min(mc, -(-rows // MR) * MR)
+    return smin(mc, ceildiv(rows, MR) * MR)  # rows may be symbolic
 
 
 @dataclass
@@ -158,9 +160,9 @@ class _Lowering:
         self.stack_bytes = 0  # the largest per-thread stack scratch any call needs
         self.absorbed: dict[int, Node] = {}  # id(Transpose output) -> Transpose read in place by its MatMuls
 
-    def need_stack(self, nbytes: int) -> None:
-        """Declare that a call keeps `nbytes` of per-thread scratch on its stack."""
-        self.stack_bytes = max(self.stack_bytes, int(nbytes))
+    def need_stack(self, nbytes: Dim) -> None:
+        """Declare that a call keeps `nbytes` of per-thread scratch on its stack (symbolic: its bound)."""
+        self.stack_bytes = max(self.stack_bytes, upper(nbytes))
 
     # ---- values and layouts ----------------------------------------------------------
     def available(self, v: Value) -> bool:
@@ -373,7 +375,7 @@ class _Lowering:
         y = node.outputs[0] if bias_add is None else bias_add.outputs[0]  # a fused bias Add's output
         assert a_val.shape is not None
         k, ncols = bmat.shape
-        rows = int(np.prod(a_val.shape[:-1], dtype=np.int64))
+        rows = sym_prod(a_val.shape[:-1])
         fused = self.fuse_tail(y, allow_residual="activation" not in node.attrs)
         act = node.attrs.get("activation") or fused.act
         res = self.nchw(fused.residual) if fused.residual is not None else None
@@ -402,7 +404,7 @@ class _Lowering:
         ncols = bmat.shape[1]
         bias = None
         if c_val is not None:
-            if c_val.const is None or c_val.shape is None or int(np.prod(c_val.shape)) not in (1, ncols):
+            if c_val.const is None or c_val.shape is None or sym_prod(c_val.shape) not in (1, ncols):
                 return False
             if len(c_val.shape) == 2 and c_val.shape[0] != 1 and a_val.shape[0] != 1:
                 return False
@@ -557,13 +559,13 @@ class _Lowering:
         if nhwc:
             axis = 3
         ins = [self._operand(v, bool(nhwc), len(y.shape)) for v in vals]
-        outer = int(np.prod(shape[:axis], dtype=np.int64))
+        outer = sym_prod(shape[:axis])
         item = y.dtype.itemsize
         out = self.defined(y, nhwc=bool(nhwc))
-        params: list[Param] = [{"out": 0}, outer, int(np.prod(shape[axis:], dtype=np.int64)) * item, len(ins)]
+        params: list[Param] = [{"out": 0}, outer, sym_prod(shape[axis:]) * item, len(ins)]
         for i, v in enumerate(ins):
             assert v.shape is not None
-            params += [{"in": i}, int(np.prod(v.shape[axis:], dtype=np.int64)) * item]
+            params += [{"in": i}, sym_prod(v.shape[axis:]) * item]
         self.emit("Concat", node.name, list(ins), [out], {"axis": axis}, "concat", params)
         return True
 

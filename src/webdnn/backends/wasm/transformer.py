@@ -24,6 +24,8 @@ from webdnn.backends.wasm.tiles import NR, PACK_FLOATS
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
 from webdnn.ir.shapes import strides
+from webdnn.ir.symbolic import ceildiv, smin, surely
+from webdnn.ir.symbolic import prod as sym_prod
 
 if TYPE_CHECKING:
     from webdnn.backends.wasm.lower import _Lowering
@@ -122,8 +124,8 @@ def plan_bmm(lw: _Lowering, node: Node, assume: frozenset[int] = frozenset()) ->
     if b.shape[-2] != k or k == 0:
         return None
     plan = BmmPlan(a, b, None, [], 1.0, False, y, strides(y.shape))
-    nc8 = -(-n // NR) * NR
-    plan.nc = nc8 if nc8 * k <= PACK_FLOATS else max(NR, PACK_FLOATS // k // NR * NR)
+    nc8 = ceildiv(n, NR) * NR
+    plan.nc = smin(nc8, max(NR, PACK_FLOATS // k // NR * NR))  # n may be symbolic, k is not
     cur = y
     # epilogue: [* or / scalar] [+ R] [Softmax(last axis)] [Transpose keeping the last axis last]
     nxt = lw.single_user(cur)
@@ -145,7 +147,7 @@ def plan_bmm(lw: _Lowering, node: Node, assume: frozenset[int] = frozenset()) ->
             cur = nxt.outputs[0]
             nxt = lw.single_user(cur)
     if (nxt is not None and nxt.op_type == "Softmax" and int(nxt.attrs["axis"]) == len(y.shape) - 1
-            and plan.nc >= n and _f32(nxt.outputs[0])):
+            and surely(lambda: plan.nc >= n) and _f32(nxt.outputs[0])):
         plan.softmax = True
         plan.skip.append(nxt)
         cur = nxt.outputs[0]
@@ -271,7 +273,7 @@ def lower_layernorm(lw: _Lowering, node: Node) -> bool:
         return False
     axis = int(node.attrs["axis"])
     inner = tuple(x.shape[axis:])
-    cols = int(np.prod(inner, dtype=np.int64))
+    cols = sym_prod(inner)
     params: list[Value] = []
     for i, v in enumerate((scale, bias)):
         if v is None:
@@ -281,7 +283,7 @@ def lower_layernorm(lw: _Lowering, node: Node) -> bool:
             c = c.reshape(c.shape[-len(inner):]) if c.ndim > len(inner) else c
             params.append(lw.const(f"{node.name}_{'scale' if i == 0 else 'bias'}",
                                    np.broadcast_to(c, inner).reshape(-1)))
-        elif v.shape is not None and int(np.prod(v.shape, dtype=np.int64)) == cols:
+        elif v.shape is not None and sym_prod(v.shape) == cols:
             params.append(lw.nchw(v))
         else:
             return False

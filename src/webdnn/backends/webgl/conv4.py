@@ -21,6 +21,7 @@ import numpy as np
 
 from webdnn.backends.webgl.core import Ctx
 from webdnn.ir.graph import Value
+from webdnn.ir.symbolic import prod as sym_prod
 
 
 def pack_weights(ctx: Ctx, w: Value, depthwise: bool) -> tuple[Value, int]:
@@ -28,7 +29,7 @@ def pack_weights(ctx: Ctx, w: Value, depthwise: bool) -> tuple[Value, int]:
     assert w.const is not None
     data = w.const.astype(np.float32)
     m, cg = data.shape[:2]
-    taps = int(np.prod(data.shape[2:], dtype=np.int64))
+    taps = sym_prod(data.shape[2:])
     if depthwise:
         per = -(-taps // 4) * 4
         out = np.zeros((m, per), np.float32)
@@ -108,11 +109,11 @@ def compute4(g: dict[str, int], c: int, m: int, group: int, cg: int, mg: int, pe
     ]
     # the four outputs must be neighbours: in one plane (pointwise) or on one row (else)
     if pointwise:
-        if ohw % 4:
+        if ohw % 4 != 0:
             lines.append(f"  if (p > {ohw - 4}) return slow4(o);")
     else:
         lines.append(f"  int oh = p / {ow_}; int ow = p % {ow_};")
-        if ow_ % 4:
+        if ow_ % 4 != 0:
             lines.append(f"  if (ow > {ow_ - 4}) return slow4(o);")
     xb = f"(n * {c} + (m / {mg}) * {cg}) * {ihw}" if group > 1 else f"n * {c * ihw}"
     lines += [

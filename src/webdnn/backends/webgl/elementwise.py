@@ -15,6 +15,7 @@ from webdnn.backends.webgl.core import FLOATS, INTS, Ctx, Pass, attr_float, ins,
 from webdnn.backends.webgl.glsl import flt, is_nan
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
+from webdnn.ir.symbolic import prod as sym_prod
 from webdnn.ops.unary_ops import UNARY, unary_expr
 
 
@@ -224,7 +225,7 @@ def _batchnorm(ctx: Ctx, node: Node) -> list[Pass]:
     xs = ins(node, ctx, 5)
     _need_f32(node, ctx, xs)
     xshape = shape(xs[0])
-    inner = int(np.prod(xshape[2:], dtype=np.int64))
+    inner = sym_prod(xshape[2:])
     c = xshape[1]
     eps = flt(attr_float(node.attrs.get("epsilon", 1e-5)))
     body = (

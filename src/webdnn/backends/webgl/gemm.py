@@ -6,12 +6,11 @@ aligned texel reads (`_gemm4`, `_matmul4`)."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from webdnn.backends.webgl.core import TARGETS, Ctx, Pass, attr_float, ins, kernel, need_float, shape
 from webdnn.backends.webgl.expr_glsl import activation
 from webdnn.backends.webgl.glsl import ACT4, broadcast_index, coords, flt, strides
 from webdnn.ir.graph import Node, Value
+from webdnn.ir.symbolic import prod as sym_prod
 
 
 def _f32(node: Node, ctx: Ctx, vals: list[Value]) -> None:
@@ -125,7 +124,7 @@ def _matmul(ctx: Ctx, node: Node) -> list[Pass]:
         "}",
     ])
     vec4 = k % 4 == 0 and n % 4 == 0
-    rows = int(np.prod(batch, dtype=np.int64)) * m
+    rows = sym_prod(batch) * m
     if vec4 and all(d == 1 for d in bb) and ab == batch and rows % TARGETS == 0:
         # B shared by every row (weights): four rows per fragment, one per render target
         body = activation(node.attrs.get("activation")) + _matmul_targets(rows, k, n)

@@ -27,6 +27,7 @@ import numpy as np
 
 from webdnn.errors import ConversionError
 from webdnn.ir.shapes import strides as strides  # re-exported to the kernels
+from webdnn.ir.symbolic import Dim, Sym, ceildiv, hint, smax, upper
 
 # Widest texture the lowering lays tensors out in: every WebGL2 device supports at least
 # 2048 (the spec minimum) and nearly all 4096. A tensor of more than 4096 x 4096 elements
@@ -56,9 +57,9 @@ class Layout:
         return self.layer_texels * self.layers
 
 
-def texels_for(size: int) -> int:
+def texels_for(size: Dim) -> Dim:
     """Texels holding `size` elements, four per texel (at least one)."""
-    return max((size + 3) // 4, 1)
+    return smax(ceildiv(size, 4), 1)
 
 
 def layout_for(size: int) -> Layout:
@@ -67,6 +68,14 @@ def layout_for(size: int) -> Layout:
     Near-square, not one long row: GPUs shade 2 x 2 quads (a one-row target wastes half of
     every quad) and SwiftShader splits a draw among its threads by rows."""
     size = texels_for(size)
+    if isinstance(size, Sym):
+        # a symbolic size: the width chosen at the planning hint (any width is right), the height
+        # follows the size; the texture must fit one layer at every size the bounds allow
+        if upper(size) > LAYER_SIZE:
+            raise ConversionError(f"webgl: a tensor of up to {4 * upper(size)} elements needs texture layers, which "
+                                  "dynamic sizes cannot use; bound the input symbols lower or fix the input shape")
+        width = layout_for(4 * hint(size)).width
+        return Layout(width, ceildiv(size, width))
     if size <= LAYER_SIZE:
         width = min(MAX_TEXTURE_WIDTH, 1 << max(0, math.ceil(math.log2(math.sqrt(size)))))
         return Layout(width, math.ceil(size / width))
@@ -89,8 +98,11 @@ def targets_layout(size: int, targets: int) -> Layout:
     return Layout(lay.width, lay.height, targets, texels // targets)
 
 
-def flt(x: float) -> str:
-    """A float literal that reads back as the same float32 value (non-finite via bit tricks)."""
+def flt(x: float | Sym) -> str:
+    """A float literal that reads back as the same float32 value (non-finite via bit tricks); a
+    symbolic size as the conversion of its integer value."""
+    if isinstance(x, Sym):
+        return f"float({x})"
     x = float(np.float32(x))
     if math.isnan(x):
         return "uintBitsToFloat(0x7fc00000u)"
@@ -306,14 +318,17 @@ def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, bo
             "  vec4 v = vec4(0.0);"]
     if vec4:
         main.append(f"  if (t < {texels}) v = compute4(t);")
-        if size % 4:  # the last texel's padding stays zero
+        if isinstance(size % 4, Sym):  # the last texel's padding stays zero, its fill known at run time
+            main.append(f"  if (t == {texels - 1}) {{ int r = {size} - 4 * t; v = vec4(v.x, r > 1 ? v.y : 0.0, "
+                        "r > 2 ? v.z : 0.0, 0.0); }")
+        elif size % 4 != 0:  # the last texel's padding stays zero
             main.append(f"  if (t == {texels - 1}) v = vec4(v.x, {'v.y' if size % 4 > 1 else '0.0'}, "
                         f"{'v.z' if size % 4 > 2 else '0.0'}, 0.0);")
     else:
         main.append(f"  if (t < {texels}) {{")
         main.append("    int o = 4 * t;")
         for c, comp in enumerate("xyzw"):
-            guard = f"if (o + {c} < {size}) " if size % 4 and c else ""
+            guard = f"if (o + {c} < {size}) " if size % 4 != 0 and c else ""  # symbolic: unless surely a multiple
             main.append(f"    {guard}v.{comp} = compute(o + {c});")
         main.append("  }")
     if half:

@@ -7,11 +7,10 @@ duplicate indices and reductions give the sequential result."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, shape
 from webdnn.backends.webgl.glsl import coords, flt, linear, norm_index, strides
 from webdnn.ir.graph import Node
+from webdnn.ir.symbolic import prod as sym_prod
 
 
 @kernel("GatherElements")
@@ -36,11 +35,11 @@ def _gather_nd(ctx: Ctx, node: Node) -> list[Pass]:
     b = int(node.attrs.get("batch_dims", 0))
     k = idx[-1]
     xst = strides(xs)
-    slice_ = int(np.prod(xs[b + k:], dtype=np.int64))
-    batch = int(np.prod(xs[:b], dtype=np.int64))
-    tuples = int(np.prod(idx[:-1], dtype=np.int64))
+    slice_ = sym_prod(xs[b + k:])
+    batch = sym_prod(xs[:b])
+    tuples = sym_prod(idx[:-1])
     per_batch = tuples // max(batch, 1)
-    batch_stride = int(np.prod(xs[b:], dtype=np.int64))
+    batch_stride = sym_prod(xs[b:])
     lines = ["float compute(int o) {", f"  int t = o / {slice_}; int i = o % {slice_};",
              f"  int off = (t / {max(per_batch, 1)}) * {batch_stride} + i;"]
     for j in range(k):
@@ -61,8 +60,8 @@ def _scatter_nd(ctx: Ctx, node: Node) -> list[Pass]:
     xs, idx = shape(x), shape(ind)
     k = idx[-1]
     xst = strides(xs)
-    slice_ = int(np.prod(xs[k:], dtype=np.int64))
-    tuples = int(np.prod(idx[:-1], dtype=np.int64))
+    slice_ = sym_prod(xs[k:])
+    tuples = sym_prod(idx[:-1])
     combine = SCATTER[str(node.attrs.get("reduction", "none"))]
     lines = ["float compute(int o) {", "  float v = X0(o);", f"  for (int t = 0; t < {tuples}; t++) {{",
              "    int off = 0;"]
@@ -80,7 +79,7 @@ def _one_hot(ctx: Ctx, node: Node) -> list[Pass]:
     depth = int(node.attrs["depth"])
     axis = int(node.attrs["axis"])
     off, on = (attr_float(v) for v in node.attrs["values"])
-    inner = int(np.prod(idx[axis:], dtype=np.int64))
+    inner = sym_prod(idx[axis:])
     body = (
         "float compute(int o) {\n"
         f"  int outer = o / {depth * inner}; int d = (o / {inner}) % {depth}; int i = o % {inner};\n"

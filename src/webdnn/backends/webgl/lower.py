@@ -48,6 +48,7 @@ from webdnn.backends.webgl.glsl import Layout, fragment, layout_for, targets_lay
 from webdnn.errors import ConversionError, UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
+from webdnn.ir.symbolic import sized_source
 from webdnn.passes.pipeline import run_passes
 
 ALIGNMENT = 16
@@ -84,6 +85,7 @@ def lower(graph: Graph) -> Program:
     return emit(graph)
 
 
+@sized_source  # symbolic sizes in the generated shaders become placeholders
 def emit(graph: Graph) -> Program:
     """The descriptor of a graph PASSES rewrote."""
     ctx = Ctx(graph)

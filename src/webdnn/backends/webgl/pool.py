@@ -9,6 +9,7 @@ import numpy as np
 from webdnn.backends.webgl.core import Ctx, Pass, ins, kernel, need_float, shape
 from webdnn.backends.webgl.glsl import coords, flt, linear, strides
 from webdnn.ir.graph import Node
+from webdnn.ir.symbolic import prod as sym_prod
 
 
 @kernel("MaxPool", "AveragePool")
@@ -38,7 +39,7 @@ def _pool(ctx: Ctx, node: Node) -> list[Pass]:
     lines = [
         "float compute(int o) {",
         f"  {coords('o', ys, 'c')}",
-        f"  int xb = (o / {max(int(np.prod(out_sp, dtype=np.int64)), 1)}) * {int(np.prod(ins_sp, dtype=np.int64))};",
+        f"  int xb = (o / {max(sym_prod(out_sp), 1)}) * {sym_prod(ins_sp)};",
         f"  float acc = {flt(-np.inf) if is_max else '0.0'}; float cnt = 0.0;",
     ]
     indent = "  "
@@ -75,7 +76,7 @@ def _pool2d(is_max: bool, include_pad: bool, ys: tuple[int, ...], ins: list[int]
     read one unaligned X0v per tap, other taps per-lane reads (lanes outside read element 0,
     dropped by a select so a non-finite value there cannot leak in)."""
     (ih_, iw_), (oh_, ow_) = ins, outs
-    size = int(np.prod(ys, dtype=np.int64))
+    size = sym_prod(ys)
 
     def inside(v: str, lo: int, hi: int) -> list[str]:
         return [f"greaterThanEqual({v}, ivec4({lo}))", f"lessThan({v}, ivec4({hi}))"]
@@ -141,7 +142,7 @@ def _global_pool(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     need_float(node, ctx, [x])
     xs = shape(x)
-    size = int(np.prod(xs[2:], dtype=np.int64))
+    size = sym_prod(xs[2:])
     if node.op_type == "GlobalMaxPool":
         step, init, tail = "acc = (v > acc || isnan(v)) ? v : acc;", flt(-np.inf), "acc"
     else:

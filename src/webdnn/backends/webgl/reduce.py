@@ -11,6 +11,7 @@ import numpy as np
 from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, need_float, shape
 from webdnn.backends.webgl.glsl import LOG, broadcast_index, coords, flt, is_nan, keep_nan, linear, strides
 from webdnn.ir.graph import Node, Value
+from webdnn.ir.symbolic import prod as sym_prod
 
 NEG_INF = flt(-np.inf)
 # (init, step over v, final) per Reduce op; `n` is the number of reduced elements.
@@ -58,7 +59,7 @@ def _reduce(ctx: Ctx, node: Node) -> list[Pass]:
     xst = strides(xs)
     kept = [d for d in range(len(xs)) if d not in axes]
     red_dims, red_st = _merge([xs[d] for d in axes], [xst[d] for d in axes])
-    n = int(np.prod(red_dims, dtype=np.int64))
+    n = sym_prod(red_dims)
     base = linear([(f"c{i}", xst[d]) for i, d in enumerate(kept)])
     loop_idx = "0" if not red_dims else linear([(f"r{i}", s) for i, s in enumerate(red_st)], 0)
     lines = ["float compute(int o) {", f"  {coords('o', [xs[d] for d in kept], 'c')}", f"  int b = {base};"]
@@ -90,10 +91,10 @@ def _softmax(ctx: Ctx, node: Node) -> list[Pass]:
     xs = shape(x)
     axis = int(node.attrs.get("axis", len(xs) - 1))
     if node.attrs.get("coerce_2d"):
-        n, inner = int(np.prod(xs[axis:], dtype=np.int64)), 1
+        n, inner = sym_prod(xs[axis:]), 1
     else:
-        n, inner = xs[axis], int(np.prod(xs[axis + 1 :], dtype=np.int64))
-    rows = int(np.prod(xs, dtype=np.int64)) // max(n, 1)
+        n, inner = xs[axis], sym_prod(xs[axis + 1 :])
+    rows = sym_prod(xs) // max(n, 1)
     stats = ctx.scratch(node.outputs[0].name + ".stats", (rows, 2))
     # As onnxruntime: a row holding NaN or +inf, or only -inf, is NaN throughout; -inf entries
     # of other rows are exactly 0 (LogSoftmax: -inf). The max keeps NaN, and a row whose max is
@@ -130,8 +131,8 @@ def _layernorm(ctx: Ctx, node: Node) -> list[Pass]:
     axis = int(node.attrs.get("axis", -1)) % len(xs)
     eps = flt(attr_float(node.attrs.get("epsilon", 1e-5)))
     inner_shape = xs[axis:]
-    n = int(np.prod(inner_shape, dtype=np.int64))
-    rows = int(np.prod(xs[:axis], dtype=np.int64))
+    n = sym_prod(inner_shape)
+    rows = sym_prod(xs[:axis])
     stats = ctx.scratch(node.outputs[0].name + ".stats", (rows, 2))
     stats_body = _mean_rstd_body(n, eps)
     has_bias = len(xs_) > 2
@@ -154,7 +155,7 @@ def _layernorm(ctx: Ctx, node: Node) -> list[Pass]:
 
 def _around(xs: tuple[int, ...], axis: int) -> tuple[int, int]:
     """(dim, inner) of x viewed as [outer, dim, inner] around `axis`."""
-    return xs[axis], int(np.prod(xs[axis + 1:], dtype=np.int64))
+    return xs[axis], sym_prod(xs[axis + 1:])
 
 
 @kernel("ArgMax", "ArgMin")
@@ -183,7 +184,7 @@ def _hardmax(ctx: Ctx, node: Node) -> list[Pass]:
     xs = shape(x)
     axis = int(node.attrs.get("axis", len(xs) - 1))
     if node.attrs.get("coerce_2d"):
-        n, inner = int(np.prod(xs[axis:], dtype=np.int64)), 1
+        n, inner = sym_prod(xs[axis:]), 1
     else:
         n, inner = _around(xs, axis)
     body = (
@@ -240,7 +241,7 @@ def _instancenorm(ctx: Ctx, node: Node) -> list[Pass]:
     need_float(node, ctx, [x])
     xs = shape(x)
     c = xs[1]
-    n = int(np.prod(xs[2:], dtype=np.int64))
+    n = sym_prod(xs[2:])
     rows = xs[0] * c
     eps = flt(attr_float(node.attrs.get("epsilon", 1e-5)))
     stats = ctx.scratch(node.outputs[0].name + ".stats", (rows, 2))
@@ -276,7 +277,7 @@ def _lrn(ctx: Ctx, node: Node) -> list[Pass]:
     need_float(node, ctx, [x])
     xs = shape(x)
     c = xs[1]
-    plane = int(np.prod(xs[2:], dtype=np.int64))
+    plane = sym_prod(xs[2:])
     size = int(node.attrs["size"])
     alpha = attr_float(node.attrs.get("alpha", 1e-4)) / size
     beta = attr_float(node.attrs.get("beta", 0.75))

@@ -4,11 +4,10 @@ untouched, so integer tensors work too (their values travel as float32, exact up
 
 from __future__ import annotations
 
-import numpy as np
-
 from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, shape
 from webdnn.backends.webgl.glsl import coords, flt, linear, norm_index, strides
 from webdnn.ir.graph import Node, Value
+from webdnn.ir.symbolic import prod as sym_prod
 
 
 def _strided(node: Node, x: Value, out: Value, dims: list[int], st: list[int], base: int, suffix: str = "") -> Pass:
@@ -70,7 +69,7 @@ def _concat(ctx: Ctx, node: Node) -> list[Pass]:
     y = node.outputs[0]
     ys = shape(y)
     axis = int(node.attrs["axis"])
-    inner = int(np.prod(ys[axis + 1 :], dtype=np.int64))
+    inner = sym_prod(ys[axis + 1 :])
     total = ys[axis]
     lines = ["float compute(int o) {", f"  int outer = o / {total * inner}; int a = (o / {inner}) % {total};",
              f"  int i = o % {inner};"]
@@ -172,7 +171,7 @@ def _gather(ctx: Ctx, node: Node) -> list[Pass]:
     xs = shape(x)
     axis = int(node.attrs.get("axis", 0))
     dim = xs[axis]
-    inner = int(np.prod(xs[axis + 1 :], dtype=np.int64))
+    inner = sym_prod(xs[axis + 1 :])
     n = max(ind.size, 1)
     body = (
         "float compute(int o) {\n"

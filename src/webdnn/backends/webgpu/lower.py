@@ -39,6 +39,7 @@ from webdnn.backends.webgpu.fuse_elementwise import FUSED, fuse_elementwise, fus
 from webdnn.backends.webgpu.wgsl import GENERATORS, Ctx, Unsupported
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.graph import Graph
+from webdnn.ir.symbolic import sized_source
 from webdnn.passes.pipeline import run_passes
 
 NAME = "webgpu"
@@ -61,6 +62,7 @@ def lower(graph: Graph, fp16: bool = False) -> Program:
     return emit(graph, fp16)
 
 
+@sized_source  # symbolic sizes in the generated shaders become placeholders
 def emit(graph: Graph, fp16: bool = False) -> Program:
     """The descriptor of a graph PASSES rewrote."""
     half = fp16_.half_values(graph) if fp16 else set()

@@ -38,6 +38,7 @@ from webdnn.backends.webgpu.wgsl import (
     unravel,
 )
 from webdnn.ir.graph import Node, Value
+from webdnn.ir.symbolic import Dim, hint
 
 
 @dataclass
@@ -55,7 +56,9 @@ class Tiling:
         return 4 * self.tx
 
 
-def choose_tiling(m: int, n: int) -> Tiling:
+def choose_tiling(m: Dim, n: Dim) -> Tiling:
+    # a speed choice, right at every size: symbolic sizes choose at their planning hint (the bound)
+    m, n = hint(m), hint(n)
     if m <= 8:
         return Tiling(32, 2, 16)  # 8 x 128 tiles: matrix-vector-like products
     if m >= 64 and n >= 64:

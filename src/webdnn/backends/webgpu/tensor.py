@@ -40,6 +40,7 @@ from webdnn.backends.webgpu.wgsl import (
 )
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
+from webdnn.ir.shapes import above_1
 
 
 def _index_map(ctx: Ctx, x: Value, y: Value, index: str, coords: bool = True, pre: str = "") -> Dispatch:
@@ -95,7 +96,7 @@ def expand(ctx: Ctx, node: Node) -> list[Dispatch]:
 def tile(ctx: Ctx, node: Node) -> list[Dispatch]:
     x, y = ins(node)[0], node.outputs[0]
     xs, st = shape(x), strides(shape(x))
-    terms = [f"(c{d} % {u32(n)}) * {u32(s)}" for d, (n, s) in enumerate(zip(xs, st, strict=True)) if n > 1]
+    terms = [f"(c{d} % {u32(n)}) * {u32(s)}" for d, (n, s) in enumerate(zip(xs, st, strict=True)) if above_1(n)]
     return [_index_map(ctx, x, y, " + ".join(terms) or "0u")]
 
 
@@ -106,8 +107,8 @@ def slice_(ctx: Ctx, node: Node) -> list[Dispatch]:
     st = strides(xs)
     starts, steps = [int(v) for v in node.attrs["starts"]], [int(v) for v in node.attrs["steps"]]
     base = sum(s * t for s, t in zip(starts, st, strict=True))
-    terms = [f"c{d} * {u32(steps[d] * st[d])}" for d in range(len(xs)) if steps[d] > 0 and shape(y)[d] > 1]
-    neg = [f"c{d} * {u32(-steps[d] * st[d])}" for d in range(len(xs)) if steps[d] < 0 and shape(y)[d] > 1]
+    terms = [f"c{d} * {u32(steps[d] * st[d])}" for d in range(len(xs)) if steps[d] > 0 and above_1(shape(y)[d])]
+    neg = [f"c{d} * {u32(-steps[d] * st[d])}" for d in range(len(xs)) if steps[d] < 0 and above_1(shape(y)[d])]
     index = " + ".join([u32(base), *terms]) + "".join(f" - {t}" for t in neg)
     return [_index_map(ctx, x, y, index)]
 

@@ -23,8 +23,9 @@ from webdnn.backends.common.registry import KernelRegistry
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
 from webdnn.ir.shapes import broadcast_strides as broadcast_strides  # re-exported to the kernels
-from webdnn.ir.shapes import prod as prod
 from webdnn.ir.shapes import strides as strides
+from webdnn.ir.symbolic import Dim, Sym, ceildiv, smax, upper
+from webdnn.ir.symbolic import prod as prod
 
 MAX_GROUPS = 65535  # maxComputeWorkgroupsPerDimension (WebGPU default limit)
 MAX_BINDINGS = 8  # maxStorageBuffersPerShaderStage (WebGPU default limit)
@@ -97,8 +98,10 @@ NAN = "bitcast<f32>(NAN_BITS)"
 _SPECIALS = "var<private> INF_BITS: u32 = 0x7f800000u;\nvar<private> NAN_BITS: u32 = 0x7fc00000u;\n"
 
 
-def f32(x: float) -> str:
-    """An f32 WGSL expression for `x` (rounded to float32 first)."""
+def f32(x: float | Sym) -> str:
+    """An f32 WGSL expression for `x` (rounded to float32 first; a symbolic size converted from its integer)."""
+    if isinstance(x, Sym):
+        return f"f32({x})"
     x = float(np.float32(x))
     if math.isnan(x):
         return NAN
@@ -107,10 +110,10 @@ def f32(x: float) -> str:
     return f"f32({x!r})"
 
 
-def u32(n: int) -> str:
-    if not 0 <= n < 2**32:
+def u32(n: Dim) -> str:
+    if not (0 <= n and n < 2**32):  # a symbolic size: for every size its bounds allow
         raise Unsupported(f"index {n} does not fit in u32")
-    return f"{int(n)}u"
+    return f"{n}u" if isinstance(n, Sym) else f"{int(n)}u"
 
 
 # ---------------------------------------------------------------- element types
@@ -265,20 +268,21 @@ def dot(prefix: str, st: Sequence[int], base: str = "0u") -> str:
     return " + ".join(terms) if terms else "0u"
 
 
-def grid(groups: int) -> tuple[int, int, int]:
-    """(x, y, 1) workgroup counts covering `groups`, each within the per-dimension limit."""
-    groups = max(groups, 1)
-    if groups <= MAX_GROUPS:
+def grid(groups: Dim) -> tuple[Dim, Dim, int]:
+    """(x, y, 1) workgroup counts covering `groups`, each within the per-dimension limit (a
+    symbolic count: at every size its bounds allow)."""
+    groups = smax(groups, 1)
+    if upper(groups) <= MAX_GROUPS:
         return (groups, 1, 1)
-    y = -(-groups // MAX_GROUPS)
-    x = -(-groups // y)
-    if y > MAX_GROUPS:
+    y = ceildiv(groups, MAX_GROUPS)
+    x = ceildiv(groups, y)
+    if upper(y) > MAX_GROUPS:
         raise Unsupported(f"{groups} workgroups exceed the dispatch limit")
     return (x, y, 1)
 
 
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
+def ceil_div(a: Dim, b: Dim) -> Dim:
+    return ceildiv(a, b)
 
 
 # ---------------------------------------------------------------- NaN-keeping choices
