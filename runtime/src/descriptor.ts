@@ -1,21 +1,36 @@
 // The converted-model format (docs/descriptor-format.md) and its validation. Nothing
 // from a descriptor is used before validate*() checked it: every offset and size
-// is in bounds, every reference points at an existing tensor.
+// is in bounds, every reference points at an existing tensor. A version-2 descriptor (symbolic
+// dims) is a template checked in dynamic.ts; each of its sizes is a version-1 descriptor checked here.
 
+import {
+  checkExpr, exprText, rangeText, sameExpr, tableTexts, validateSymbols, type DimExpr, type DimTable, type SymbolSpec,
+} from "./dims.js";
 import { isDType, itemSize, type DType } from "./dtypes.js";
 import { DescriptorError } from "./errors.js";
+import type { DynamicDescriptor } from "./dynamic.js";
 
+/** Fixed shapes. */
 export const FORMAT_VERSION = 1;
+/** Symbolic dims: the descriptor has "symbols" and "dims" (docs/descriptor-format.md). */
+export const DYNAMIC_VERSION = 2;
 
+/** A model input or output of fixed shape. */
 export interface IOSpec { name: string; dtype: DType; shape: number[] }
+
+/** A manifest's input or output: in a version-2 manifest a dim may be a symbol name or an
+ *  expression written out in full ([op, ...] without references). */
+export interface ManifestIO { name: string; dtype: DType; shape: DimExpr[] }
 
 export interface Manifest {
   format: "webdnn-model";
   version: number;
   name: string;
-  inputs: IOSpec[];
-  outputs: IOSpec[];
+  inputs: ManifestIO[];
+  outputs: ManifestIO[];
   backends: Record<string, { descriptor: string; byteLength: number }>;
+  /** Version 2: the symbols, as every descriptor lists them. */
+  symbols?: SymbolSpec[];
 }
 
 export interface TensorSpec {
@@ -63,11 +78,24 @@ function checkShape(where: string, s: unknown): number[] {
   return s as number[];
 }
 
-function checkIO(where: string, x: unknown): IOSpec[] {
+/** A version-2 manifest's shape: non-negative integers, its symbols' names, expressions of them. */
+function checkDynamicShape(where: string, s: unknown, names: ReadonlySet<string>): DimExpr[] {
+  if (!Array.isArray(s)) fail(where, `shape must be a list of dims (non-negative integers, symbol names or [op, ...] expressions), got ${JSON.stringify(s)}`);
+  s.forEach((e: unknown, i: number) => {
+    if (typeof e === "number" && !isCount(e)) fail(`${where}[${i}]`, `a dim must be a non-negative integer, got ${e}`);
+    checkExpr(e, `${where}[${i}]`, { names, before: null }, 0);
+  });
+  return s as DimExpr[];
+}
+
+/** `symbols`: a version-2 manifest's (undefined: version 1, fixed shapes). */
+function checkIO(where: string, x: unknown, symbols: SymbolSpec[] | undefined): ManifestIO[] {
+  const names = symbols && new Set(symbols.map((s) => s.name));
   if (!Array.isArray(x)) fail(where, "must be a list");
   return x.map((io, i) => {
     if (!isObj(io) || typeof io.name !== "string" || !isDType(io.dtype)) fail(`${where}[${i}]`, "needs name and a known dtype");
-    return { name: io.name, dtype: io.dtype, shape: checkShape(`${where}[${i}].shape`, io.shape) };
+    const shape = names ? checkDynamicShape(`${where}[${i}].shape`, io.shape, names) : checkShape(`${where}[${i}].shape`, io.shape);
+    return { name: io.name, dtype: io.dtype, shape };
   });
 }
 
@@ -87,18 +115,30 @@ function jsonType(x: unknown): string {
   return typeof x === "object" ? "a JSON object" : `a JSON ${typeof x}`;
 }
 
-function checkVersion(where: string, v: unknown): asserts v is number {
+/** Versions 1 and 2 are read; `only` narrows that to one (what the fields present allow: `fields`). */
+function checkVersion(where: string, v: unknown, only?: number, fields = '"symbols" and "dims"'): asserts v is number {
   if (typeof v !== "number") {
-    fail(where, `field "version" must be the number ${FORMAT_VERSION} (this runtime reads format version ${FORMAT_VERSION}), ` +
-      `got ${v === undefined ? "nothing" : JSON.stringify(v)} (${jsonType(v)})`);
+    fail(where, `field "version" must be the number ${FORMAT_VERSION} or ${DYNAMIC_VERSION} (this runtime reads format versions ` +
+      `${FORMAT_VERSION} and ${DYNAMIC_VERSION}), got ${v === undefined ? "nothing" : JSON.stringify(v)} (${jsonType(v)})`);
   }
-  if (v !== FORMAT_VERSION) fail(where, `has format version ${v}, this runtime reads version ${FORMAT_VERSION}`);
+  if (v !== FORMAT_VERSION && v !== DYNAMIC_VERSION) {
+    fail(where, `has format version ${v}, this runtime reads version ${FORMAT_VERSION} (fixed shapes) and ${DYNAMIC_VERSION} (symbolic dims)`);
+  }
+  if (only === FORMAT_VERSION && v !== only) {
+    fail(where, `has format version ${v}, this runtime reads version ${FORMAT_VERSION} for a model without symbols ` +
+      `(version ${DYNAMIC_VERSION} needs ${fields})`);
+  }
+  if (only === DYNAMIC_VERSION && v !== only) {
+    fail(where, `has format version ${v} but lists ${fields.replace(" and ", " or ")}: a model with symbolic dims has format version ${DYNAMIC_VERSION}`);
+  }
 }
 
 export function validateManifest(m: unknown, url: string): Manifest {
   const w = `manifest ${url}`;
   if (!isObj(m) || m.format !== "webdnn-model") fail(w, "is not a WebDNN model manifest (format != 'webdnn-model')");
-  checkVersion(w, m.version);
+  const symbolic = "symbols" in m;
+  checkVersion(w, m.version, symbolic ? DYNAMIC_VERSION : FORMAT_VERSION, '"symbols"');
+  const symbols = symbolic ? validateSymbols(w, m.symbols) : undefined;
   if (!isObj(m.backends) || Object.keys(m.backends).length === 0) fail(w, "lists no backends");
   for (const [b, e] of Object.entries(m.backends)) {
     if (!isObj(e) || !isCount(e.byteLength)) fail(`${w} backends.${b}`, "needs descriptor and byteLength");
@@ -108,17 +148,26 @@ export function validateManifest(m: unknown, url: string): Manifest {
     format: "webdnn-model",
     version: m.version,
     name: typeof m.name === "string" ? m.name : "model",
-    inputs: checkIO(`${w} inputs`, m.inputs),
-    outputs: checkIO(`${w} outputs`, m.outputs),
+    inputs: checkIO(`${w} inputs`, m.inputs, symbols),
+    outputs: checkIO(`${w} outputs`, m.outputs, symbols),
     backends: m.backends as Manifest["backends"],
+    ...(symbols ? { symbols } : {}),
   };
 }
 
-export function validateDescriptor(d: unknown, backend: string, url: string): Descriptor {
+/** Format, version and backend: `version` is the one the fields present allow (2 with "symbols"). */
+export function checkHeader(d: unknown, backend: string, url: string, version: number): asserts d is Record<string, unknown> {
   const w = `descriptor ${url}`;
   if (!isObj(d) || d.format !== "webdnn-descriptor") fail(w, "is not a WebDNN descriptor");
-  checkVersion(w, d.version);
+  checkVersion(w, d.version, version);
   if (d.backend !== backend) fail(w, `is for backend '${String(d.backend)}', expected '${backend}'`);
+}
+
+/** A version-1 descriptor (fixed shapes; also each size of a version-2 one, dynamic.ts). */
+export function validateDescriptor(d: unknown, backend: string, url: string): Descriptor {
+  const w = `descriptor ${url}`;
+  checkHeader(d, backend, url, isObj(d) && ("symbols" in d || "dims" in d) ? DYNAMIC_VERSION : FORMAT_VERSION);
+  if (d.version !== FORMAT_VERSION) fail(w, "has symbolic dims: each of its sizes is validated after the sizes are written in");
   const arena = d.arena, weights = d.weights;
   if (!isObj(arena) || !isCount(arena.byteLength) || !isCount(arena.alignment)) fail(w, "arena needs byteLength and alignment");
   if (!isObj(weights) || !isCount(weights.byteLength) || !Array.isArray(weights.files)) fail(w, "weights need byteLength and files");
@@ -197,27 +246,50 @@ function checkTensor(where: string, t: unknown, arenaBytes: number, weightBytes:
 /** The manifest's inputs and outputs must be the descriptor's (names, dtypes, shapes): a mismatch
  *  means the files come from different conversions, and run() would check inputs against one
  *  and feed the other. */
-export function checkDescriptorMatchesManifest(m: Manifest, d: Descriptor, url: string): void {
+export function checkDescriptorMatchesManifest(m: Manifest, d: Descriptor | DynamicDescriptor, url: string): void {
   const w = `descriptor ${url}`;
-  const show = (x: { dtype: string; shape: readonly number[] }) => `${x.dtype} [${x.shape.join(", ")}]`;
+  if (m.version !== d.version) {
+    fail(w, `has format version ${d.version}, the manifest ${m.version}: the manifest and the descriptor come from different ` +
+      "conversions (deploy the converted directory as a whole)");
+  }
+  // a dynamic descriptor's shapes hold integers and references into its table; the manifest's, the
+  // expressions written out in full
+  const table: DimTable | null = d.version === DYNAMIC_VERSION ? (d as DynamicDescriptor).table : null;
+  if (table) {
+    // the same symbols, in any order
+    const list = (ss: readonly SymbolSpec[]) => `[${[...ss].sort((a, b) => (a.name < b.name ? -1 : 1)).map(rangeText).join(", ")}]`;
+    const [mine, theirs] = [list(table.symbols), list(m.symbols ?? [])];
+    if (mine !== theirs) {
+      fail(w, `has symbols ${mine}, the manifest ${theirs}: the manifest and the descriptor come from different conversions ` +
+        "(deploy the converted directory as a whole)");
+    }
+  }
+  const texts = table ? tableTexts(table) : [];
+  const mine = (e: DimExpr) => (typeof e === "object" && !Array.isArray(e) ? texts[e.$dim]! : String(e));
+  const show = (x: { dtype: string; shape: readonly DimExpr[] }, text: (e: DimExpr) => string) =>
+    `${x.dtype} [${x.shape.map(text).join(", ")}]`;
+  const same = (full: DimExpr, e: DimExpr) => (table ? sameExpr(full, e, table) : full === e);
   for (const key of ["inputs", "outputs"] as const) {
     const one = key.slice(0, -1);
-    const theirs = new Map(d[key].map((x) => [x.name, d.tensors[x.tensor]!]));
+    const list: { name: string; dtype: DType; shape: readonly DimExpr[] }[] = table
+      ? (d as DynamicDescriptor)[key]
+      : (d as Descriptor)[key].map((x) => ({ ...(d as Descriptor).tensors[x.tensor]!, name: x.name }));
+    const theirs = new Map(list.map((x) => [x.name, x]));
     for (const io of m[key]) {
       const t = theirs.get(io.name);
       if (!t) {
         fail(w, `the manifest lists ${one} '${io.name}', which this descriptor lacks (its ${key} are [${[...theirs.keys()].join(", ")}]): ` +
           "the manifest and the descriptor come from different conversions (deploy the converted directory as a whole)");
       }
-      if (t.dtype !== io.dtype || t.shape.length !== io.shape.length || t.shape.some((n, i) => n !== io.shape[i])) {
-        fail(w, `${one} '${io.name}' is ${show(t)} here, the manifest says ${show(io)}: the manifest and the descriptor ` +
+      if (t.dtype !== io.dtype || t.shape.length !== io.shape.length || t.shape.some((n, i) => !same(io.shape[i]!, n))) {
+        fail(w, `${one} '${io.name}' is ${show(t, mine)} here, the manifest says ${show(io, exprText)}: the manifest and the descriptor ` +
           "come from different conversions (deploy the converted directory as a whole)");
       }
     }
-    if (m[key].length !== d[key].length) {
+    if (m[key].length !== list.length) {
       const listed = new Set(m[key].map((x) => x.name));
-      const more = d[key].map((x) => x.name).filter((n) => !listed.has(n));
-      fail(w, `has ${d[key].length} ${key} [${d[key].map((x) => x.name).join(", ")}], the manifest lists ${m[key].length} ` +
+      const more = list.map((x) => x.name).filter((n) => !listed.has(n));
+      fail(w, `has ${list.length} ${key} [${list.map((x) => x.name).join(", ")}], the manifest lists ${m[key].length} ` +
         `[${m[key].map((x) => x.name).join(", ")}]${more.length ? ` (not in the manifest: ${more.join(", ")})` : ""}: ` +
         "the manifest and the descriptor come from different conversions (deploy the converted directory as a whole)");
     }

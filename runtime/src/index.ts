@@ -9,6 +9,8 @@ export { Runner } from "./runner.js";
 export type { Tensor, InputValue, GpuBufferValue, GpuTensor, RunOptions } from "./runner.js";
 export type { DType, TypedArray } from "./dtypes.js";
 export type { IOSpec } from "./descriptor.js";
+export type { DynamicIOSpec, SymbolBounds } from "./dynamic.js";
+export type { SymbolSpec } from "./dims.js";
 export { WebDNNError, DescriptorError, InputError, BackendUnavailableError, LoadError, WebGPUError } from "./errors.js";
 export { BACKENDS } from "./backends/index.js";
 export { setWasmBaseUrl } from "./backends/wasm/index.js";

@@ -4,10 +4,12 @@
 import { BACKENDS, DEFAULT_ORDER } from "./backends/index.js";
 import { DEFAULT_CACHE_NAME, ModelCache } from "./cache.js";
 import { crc32 } from "./crc32.js";
-import { checkDescriptorMatchesManifest, validateDescriptor, validateManifest, type Descriptor } from "./descriptor.js";
+import { checkDescriptorMatchesManifest, validateManifest, type Descriptor } from "./descriptor.js";
+import { concreteDescriptor, isDynamicDescriptor, validateAnyDescriptor, type DynamicDescriptor } from "./dynamic.js";
 import { BackendUnavailableError, byteSize, DescriptorError, LoadError } from "./errors.js";
 import { parseJSON, readBytes, resolve } from "./fetch.js";
 import { Runner } from "./runner.js";
+import { DEFAULT_SHAPE_CACHE_SIZE, SizeSessions } from "./sessions.js";
 
 export interface Progress {
   phase: "manifest" | "descriptor" | "weights" | "compile" | "ready";
@@ -32,12 +34,22 @@ export interface LoadOptions {
    *  again at the same URL), those entries are evicted and the model is loaded from the network once more.
    *  Does nothing where the Cache API is missing (Node, insecure origins). clearCache() empties it. */
   cache?: boolean | string;
+  /** A model converted with symbolic dims (docs/descriptor-format.md) gets a session per input size
+   *  (the symbols' values) on its first run at that size; this many are kept, least recently used
+   *  dropped and disposed (default 8). A run at a kept size costs what a fixed-shape run does; each
+   *  kept session holds its own memory (arena, wasm instance and workers, GPU buffers). Ignored for
+   *  models of fixed shapes. */
+  shapeCacheSize?: number;
 }
 
 /** A backend of backendOrder that load() passed over, and why (Runner.backendInfo.skipped). */
 export interface SkippedBackend { backend: string; reason: string }
 
 export async function load(url: string, options: LoadOptions = {}): Promise<Runner> {
+  const size = options.shapeCacheSize;
+  if (size !== undefined && !(typeof size === "number" && Number.isSafeInteger(size) && size >= 1)) {
+    throw new LoadError(`LoadOptions.shapeCacheSize must be a positive integer (sessions kept for a model with symbolic dims), got ${String(size)}`);
+  }
   const cache = options.cache ? await ModelCache.open(options.cache === true ? DEFAULT_CACHE_NAME : options.cache) : null;
   try {
     return await loadFrom(url, options, cache);
@@ -89,19 +101,24 @@ async function loadFrom(url: string, options: LoadOptions, cache: ModelCache | n
     const descUrl = resolve(url, entry.descriptor);
     report({ phase: "descriptor", loadedBytes: 0, totalBytes: total, backend: name });
     const descBytes = await readModelFile(descUrl, cache, options.fetch);
-    const desc = validateDescriptor(parseJSON(descBytes, descUrl), name, descUrl);
+    const desc = validateAnyDescriptor(parseJSON(descBytes, descUrl), name, descUrl);
     checkDescriptorMatchesManifest(manifest, desc, descUrl);
     const base = descUrl.slice(0, descUrl.lastIndexOf("/") + 1);
     let session;
     try {
-      // the backend's limits against the descriptor's sizes, before the weights are downloaded
-      await backend.checkDescriptor?.(desc, backendOptions);
+      // the backend's limits against the descriptor's sizes, before the weights are downloaded (symbolic
+      // dims: the smallest size here; each size is checked again before its session is made)
+      const smallest = (d: DynamicDescriptor) => concreteDescriptor(d, new Map(d.table.symbols.map((s) => [s.name, s.min])));
+      if (backend.checkDescriptor) await backend.checkDescriptor(isDynamicDescriptor(desc) ? smallest(desc) : desc, backendOptions);
       const weights = await loadWeights(desc, base, options.fetch, cache,
         (n, cachedBytes) => report({ phase: "weights", loadedBytes: n, totalBytes: total, backend: name, cachedBytes }));
       // every file of this backend passed its checks: keep them
       if (cache) await Promise.all([cache.put(manifestUrl, manifestBytes), cache.put(descUrl, descBytes)]);
       report({ phase: "compile", loadedBytes: total, totalBytes: total, backend: name });
-      session = await backend.createSession(desc, weights, backendOptions);
+      // symbolic dims: the sessions are made per input size, on run()
+      session = isDynamicDescriptor(desc)
+        ? new SizeSessions(desc, backend, weights, backendOptions, options.shapeCacheSize ?? DEFAULT_SHAPE_CACHE_SIZE)
+        : await backend.createSession(desc, weights, backendOptions);
     } catch (e) {
       // the backend works here but this device cannot run this model on it (memory, a texture or
       // render-target limit, the page's policies): try the next one; any other failure is the
@@ -117,7 +134,7 @@ async function loadFrom(url: string, options: LoadOptions, cache: ModelCache | n
 }
 
 /** Download every weight file into one buffer, verifying sizes and CRC-32s. */
-async function loadWeights(desc: Descriptor, base: string, fetchImpl: typeof fetch | undefined, cache: ModelCache | null,
+async function loadWeights(desc: Pick<Descriptor, "weights">, base: string, fetchImpl: typeof fetch | undefined, cache: ModelCache | null,
   onBytes: (n: number, cachedBytes: number) => void): Promise<Uint8Array> {
   let all: Uint8Array;
   try {

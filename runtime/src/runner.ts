@@ -1,9 +1,14 @@
 /// <reference types="@webgpu/types" />
-// The public Runner: input validation, output wrapping, disposal.
+// The public Runner: input validation, output wrapping, disposal. A model with symbolic dims runs
+// each input size on that size's session (sessions.ts), the symbols set from the inputs (bind.ts).
 
 import type { GpuBufferInput, GpuBufferOutput, Session } from "./backends/backend.js";
+import { bindSymbols } from "./bind.js";
 import type { Descriptor, IOSpec } from "./descriptor.js";
+import { rangeText, type SymbolSpec } from "./dims.js";
+import { dynamicIOSpecs, isDynamicDescriptor, symbolList, type DynamicDescriptor, type DynamicIOSpec } from "./dynamic.js";
 import type { SkippedBackend } from "./loader.js";
+import type { SizeSessions } from "./sessions.js";
 import { arrayTypeName, itemSize, type DType, type TypedArray } from "./dtypes.js";
 import { InputError, WebDNNError } from "./errors.js";
 
@@ -58,18 +63,36 @@ const CTOR: Record<DType, Function> = {
 
 export class Runner {
   readonly backend: string;
-  readonly inputs: readonly IOSpec[];
-  readonly outputs: readonly IOSpec[];
+  /** The model's inputs and outputs. A model of fixed shapes has IOSpecs (number shapes); one with
+   *  symbolic dims has DynamicIOSpecs: shape entries are numbers, symbol names or, for outputs,
+   *  readable expressions ("cdiv(seq, 16)"), with `bounds` of the symbols they use. */
+  readonly inputs: readonly IOSpec[] | readonly DynamicIOSpec[];
+  readonly outputs: readonly IOSpec[] | readonly DynamicIOSpec[];
+  /** The input dims the caller chooses, with their inclusive bounds (max null: unbounded); empty
+   *  for a model of fixed shapes. */
+  readonly symbols: readonly SymbolSpec[];
   private session: Session | null;
+  /** A model with symbolic dims: a session per input size (null for fixed shapes and after dispose). */
+  private sizes: SizeSessions | null;
 
-  constructor(backend: string, desc: Descriptor, session: Session, skipped: readonly SkippedBackend[] = []) {
+  constructor(backend: string, desc: Descriptor | DynamicDescriptor, session: Session | SizeSessions, skipped: readonly SkippedBackend[] = []) {
     this.backend = backend;
-    const spec = (t: number): Omit<IOSpec, "name"> => ({ dtype: desc.tensors[t]!.dtype, shape: desc.tensors[t]!.shape });
-    this.inputs = desc.inputs.map((x) => ({ name: x.name, ...spec(x.tensor) }));
-    this.outputs = desc.outputs.map((x) => ({ name: x.name, ...spec(x.tensor) }));
-    this.session = session;
-    // the backend's own object (wasm's profile entries keep counting in it) plus `skipped`
-    this.info = session.info ?? {};
+    if (isDynamicDescriptor(desc)) {
+      ({ inputs: this.inputs, outputs: this.outputs } = dynamicIOSpecs(desc));
+      this.symbols = symbolList(desc);
+      this.session = null;
+      this.sizes = session as SizeSessions;
+      this.info = {};
+    } else {
+      const spec = (t: number): Omit<IOSpec, "name"> => ({ dtype: desc.tensors[t]!.dtype, shape: desc.tensors[t]!.shape });
+      this.inputs = desc.inputs.map((x) => ({ name: x.name, ...spec(x.tensor) }));
+      this.outputs = desc.outputs.map((x) => ({ name: x.name, ...spec(x.tensor) }));
+      this.symbols = [];
+      this.session = session as Session;
+      this.sizes = null;
+      // the backend's own object (wasm's profile entries keep counting in it) plus `skipped`
+      this.info = this.session.info ?? {};
+    }
     this.skipped = skipped.map((s) => ({ ...s }));
   }
 
@@ -79,15 +102,17 @@ export class Runner {
   /** What the backend chose at load, e.g. wasm: { threads: 2, simd: "relaxed" } (and, when
    *  asked for with backendOptions.wasm.profile, the time per kernel so far), and `skipped`:
    *  the backends of backendOrder that load() passed over before this one, each with the reason
-   *  ([{ backend, reason }], empty when the first one was taken). */
+   *  ([{ backend, reason }], empty when the first one was taken). A model with symbolic dims shows
+   *  the latest run's session's info, and `signatures`: the sessions (one per input size) made so far. */
   get backendInfo(): Readonly<Record<string, unknown>> {
+    if (this.sizes) return { ...(this.sizes.last?.info ?? {}), signatures: this.sizes.created, skipped: this.skipped };
     return { ...this.info, skipped: this.skipped };
   }
 
   /** The GPUDevice the model runs on (webgpu backend; undefined for the others and after
-   *  dispose). GPU buffers passed to run() must belong to it. */
+   *  dispose; with symbolic dims, the latest run's). GPU buffers passed to run() must belong to it. */
   get gpuDevice(): GPUDevice | undefined {
-    return this.session?.gpuDevice;
+    return this.sizes ? this.sizes.last?.gpuDevice : this.session?.gpuDevice;
   }
 
   /** Run the model. `inputs` maps each input name to a typed array (or {data, dims}), or, on
@@ -97,7 +122,7 @@ export class Runner {
   run(inputs: Readonly<Record<string, InputValue>>, options?: RunOptions): Promise<Record<string, Tensor | GpuTensor>>;
   async run(inputs: Readonly<Record<string, InputValue>>, options?: RunOptions | null): Promise<Record<string, Tensor | GpuTensor>> {
     const session = this.session;
-    if (!session) throw new WebDNNError("this runner was disposed; load the model again");
+    if (!session && !this.sizes) throw disposedError();
     if (options !== undefined && options !== null && (typeof options !== "object" || Array.isArray(options))) {
       throw new InputError(`run()'s options must be an object such as { outputLocation: "cpu" }, got ${describe(options)}`);
     }
@@ -111,22 +136,44 @@ export class Runner {
     }
     // own properties only: an input named like an Object.prototype member ('constructor',
     // 'toString') must not be read from the prototype, and '__proto__' must be an own property
-    const values = this.inputs.map((spec) => checkInput(spec, hasOwn(inputs, spec.name) ? inputs[spec.name] : undefined, inputs));
+    const checked = this.inputs.map((spec: IOSpec | DynamicIOSpec) => checkInput(spec, hasOwn(inputs, spec.name) ? inputs[spec.name] : undefined, inputs));
+    const values = checked.map((c) => c.value);
     const names = new Set(this.inputs.map((s) => s.name));
     const extra = Object.keys(inputs).filter((k) => !names.has(k));
     if (extra.length) throw new InputError(`unknown input(s) ${extra.join(", ")}; the model's inputs are ${this.inputs.map((s) => s.name).join(", ")}`);
-    const gpuIn = this.inputs.filter((_, i) => !ArrayBuffer.isView(values[i])).map((s) => `'${s.name}'`);
-    const gpu = where === "gpu-buffer" || gpuIn.length > 0;
-    if (gpu && !session.runGpu) {
-      const what = gpuIn.length ? `input ${gpuIn.join(", ")} is a GPU buffer` : `outputLocation "gpu-buffer" was asked for`;
-      throw new InputError(`${what}, but this runner uses the ${this.backend} backend, which cannot take or give GPU buffers: ` +
-        `only the webgpu backend can (load with backendOrder: ["webgpu"]); otherwise pass typed arrays and read outputs as typed arrays`);
+    if (session) return this.runOn(session, values, where, this.outputs.map((s) => [...s.shape as number[]]));
+    if (this.sizes!.gpu === false) this.checkGpu(null, values, where); // before a session is made for nothing
+    // symbolic dims: the symbols from the inputs, then this size's session
+    const specs = this.inputs as readonly DynamicIOSpec[];
+    const env = bindSymbols(specs, checked.map((c) => ({ dims: c.dims, length: ArrayBuffer.isView(c.value) ? c.value.length : null })), this.symbols);
+    specs.forEach((spec, i) => {
+      const v = values[i]!;
+      if (!ArrayBuffer.isView(v)) return;
+      const shape = spec.shape.map((e) => (typeof e === "number" ? e : env.get(e)!));
+      const want = shape.reduce((a, b) => a * b, 1);
+      if (v.length !== want) {
+        throw new InputError(`input '${spec.name}' has ${v.length} elements, the model expects ${want} (shape [${shape.join(", ")}], ` +
+          `as [${spec.shape.join(", ")}] with ${[...env].map(([k, x]) => `${k}=${x}`).join(", ")})`);
+      }
+    });
+    const lease = await this.sizes!.acquire(env);
+    try {
+      if (!this.sizes) throw disposedError();
+      return await this.runOn(lease.session, values, where, lease.outputShapes);
+    } finally {
+      lease.release();
     }
+  }
+
+  /** Run one session and wrap its outputs (with these dims) as the caller asked. */
+  private async runOn(session: Session, values: (TypedArray | GpuBufferInput)[], where: "cpu" | "gpu-buffer",
+    outputDims: number[][]): Promise<Record<string, Tensor | GpuTensor>> {
+    const gpu = this.checkGpu(session, values, where);
     const outs = gpu ? await session.runGpu!(values, where === "gpu-buffer") : await session.run(values as TypedArray[]);
     const result: Record<string, Tensor | GpuTensor> = {};
-    this.outputs.forEach((spec, i) => {
+    this.outputs.forEach((spec: IOSpec | DynamicIOSpec, i) => {
       const o = outs[i]!;
-      const dims = [...spec.shape];
+      const dims = [...outputDims[i]!];
       let value: Tensor | GpuTensor;
       if (ArrayBuffer.isView(o)) {
         value = { data: o, dims, dtype: spec.dtype };
@@ -143,11 +190,27 @@ export class Runner {
     return result;
   }
 
+  /** Whether the run uses GPU buffers; refused when the session (null: this backend's) has none. */
+  private checkGpu(session: Session | null, values: (TypedArray | GpuBufferInput)[], where: "cpu" | "gpu-buffer"): boolean {
+    const gpuIn = this.inputs.filter((_, i) => !ArrayBuffer.isView(values[i])).map((s) => `'${s.name}'`);
+    const gpu = where === "gpu-buffer" || gpuIn.length > 0;
+    if (gpu && !session?.runGpu) {
+      const what = gpuIn.length ? `input ${gpuIn.join(", ")} is a GPU buffer` : `outputLocation "gpu-buffer" was asked for`;
+      throw new InputError(`${what}, but this runner uses the ${this.backend} backend, which cannot take or give GPU buffers: ` +
+        `only the webgpu backend can (load with backendOrder: ["webgpu"]); otherwise pass typed arrays and read outputs as typed arrays`);
+    }
+    return gpu;
+  }
+
   dispose(): void {
     this.session?.dispose();
     this.session = null;
+    this.sizes?.dispose();
+    this.sizes = null;
   }
 }
+
+const disposedError = () => new WebDNNError("this runner was disposed; load the model again");
 
 const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
@@ -166,10 +229,19 @@ function describe(x: unknown): string {
   return "an object";
 }
 
-/** What to pass for an input, for messages: "Float32Array of 6 elements (float32, shape [2, 3])". */
-function expected(spec: IOSpec): string {
-  const n = spec.shape.reduce((a, b) => a * b, 1);
-  return `${arrayTypeName(spec.dtype)} of ${n} elements (${spec.dtype}, shape [${spec.shape.join(", ")}])`;
+/** A spec's element count, or null when its shape has symbolic dims. */
+function fixedCount(spec: IOSpec | DynamicIOSpec): number | null {
+  return spec.shape.every((e) => typeof e === "number") ? (spec.shape as number[]).reduce((a, b) => a * b, 1) : null;
+}
+
+/** What to pass for an input, for messages: "Float32Array of 6 elements (float32, shape [2, 3])",
+ *  "Float32Array (float32, shape [2, n], 1 ≤ n ≤ 512)". */
+function expected(spec: IOSpec | DynamicIOSpec): string {
+  const n = fixedCount(spec);
+  const shape = `shape [${spec.shape.join(", ")}]`;
+  if (n !== null) return `${arrayTypeName(spec.dtype)} of ${n} elements (${spec.dtype}, ${shape})`;
+  const ranges = Object.entries((spec as DynamicIOSpec).bounds).map(([name, b]) => rangeText({ name, ...b }));
+  return `${arrayTypeName(spec.dtype)} (${spec.dtype}, ${[shape, ...ranges].join(", ")})`;
 }
 
 const isDims = (d: unknown): d is readonly number[] =>
@@ -183,22 +255,26 @@ function show(x: unknown): string {
   }
 }
 
-/** `dims` given with an input: an array of non-negative integers equal to the model's shape. */
-function checkDims(spec: IOSpec, dims: unknown): void {
+/** `dims` given with an input: an array of non-negative integers equal to the model's shape (its
+ *  fixed dims; the symbolic ones are checked when the symbols are set, bind.ts). */
+function checkDims(spec: IOSpec | DynamicIOSpec, dims: unknown): void {
   if (dims === undefined) return;
   if (!isDims(dims)) {
     throw new InputError(`input '${spec.name}': dims must be an array of non-negative integers (the model expects ` +
       `[${spec.shape.join(", ")}]), got ${show(dims)} (${describe(dims)})`);
   }
-  if (dims.length !== spec.shape.length || dims.some((d, i) => d !== spec.shape[i])) {
+  if (dims.length !== spec.shape.length || dims.some((d, i) => typeof spec.shape[i] === "number" && d !== spec.shape[i])) {
     throw new InputError(`input '${spec.name}' has dims [${dims.join(", ")}], the model expects [${spec.shape.join(", ")}]`);
   }
 }
 
 const isGpuValue = (v: object): v is GpuBufferValue => "gpuBuffer" in v;
 
-function checkInput(spec: IOSpec, value: unknown, inputs: object): TypedArray | GpuBufferInput {
-  const want = spec.shape.reduce((a, b) => a * b, 1);
+/** One input checked for its kind, dtype, dims and (fixed shapes) length; `dims` as stated. */
+interface Checked { value: TypedArray | GpuBufferInput; dims?: readonly number[] }
+
+function checkInput(spec: IOSpec | DynamicIOSpec, value: unknown, inputs: object): Checked {
+  const want = fixedCount(spec);
   const shape = `[${spec.shape.join(", ")}]`;
   const pass = `pass a ${expected(spec)}, or { data, dims }`;
   if (value === undefined) {
@@ -212,20 +288,25 @@ function checkInput(spec: IOSpec, value: unknown, inputs: object): TypedArray | 
   if (value === null || typeof value !== "object") throw new InputError(`input '${spec.name}' is ${describe(value)}; ${pass}`);
   if (Array.isArray(value)) {
     throw new InputError(`input '${spec.name}' is an Array; pass a typed array: new ${CTOR[spec.dtype].name}(array) ` +
-      `with ${want} elements (${spec.dtype}, shape ${shape})`);
+      `${want === null ? "" : `with ${want} elements `}(${spec.dtype}, shape ${shape})`);
   }
   if (isGpuValue(value)) {
     // the buffer's size, usage and device are checked by the backend, which knows its layout
     checkDims(spec, value.dims);
+    if (want === null && value.dims === undefined) {
+      throw new InputError(`input '${spec.name}' is a GPU buffer without dims, but the model's input shape ${shape} has ` +
+        "symbolic dims, which a GPU buffer cannot tell: pass { gpuBuffer, dims }");
+    }
     if (value.dtype !== undefined && value.dtype !== spec.dtype) {
       throw new InputError(`input '${spec.name}' is a GPU buffer of ${String(value.dtype)}, the model expects ${spec.dtype}`);
     }
     if (value.gpuBuffer === null || typeof value.gpuBuffer !== "object") {
       throw new InputError(`input '${spec.name}': gpuBuffer must be a GPUBuffer, got ${String(value.gpuBuffer)}`);
     }
-    return { gpuBuffer: value.gpuBuffer };
+    return { value: { gpuBuffer: value.gpuBuffer }, dims: value.dims };
   }
   let data: unknown = value;
+  let dims: readonly number[] | undefined;
   if (!ArrayBuffer.isView(value)) {
     // { data, dims? }: a bare typed array can be checked only for its length and type
     if (!("data" in value)) {
@@ -233,7 +314,8 @@ function checkInput(spec: IOSpec, value: unknown, inputs: object): TypedArray | 
     }
     data = (value as { data: unknown }).data;
     if (!ArrayBuffer.isView(data)) throw new InputError(`input '${spec.name}': data is ${describe(data)}; pass a ${expected(spec)}`);
-    checkDims(spec, (value as { dims?: unknown }).dims);
+    dims = (value as { dims?: readonly number[] }).dims;
+    checkDims(spec, dims);
   }
   let arr = data as TypedArray;
   if (!(data instanceof CTOR[spec.dtype])) {
@@ -241,6 +323,7 @@ function checkInput(spec: IOSpec, value: unknown, inputs: object): TypedArray | 
     if (spec.dtype === "int64" && data instanceof Int32Array) arr = BigInt64Array.from(data, (x) => BigInt(x));
     else throw new InputError(`input '${spec.name}' must be a ${arrayTypeName(spec.dtype)} (${spec.dtype}), got ${(data as object).constructor?.name ?? typeof data}`);
   }
-  if (arr.length !== want) throw new InputError(`input '${spec.name}' has ${arr.length} elements, the model expects ${want} (shape ${shape})`);
-  return arr;
+  // symbolic dims: the length is checked once the symbols are set
+  if (want !== null && arr.length !== want) throw new InputError(`input '${spec.name}' has ${arr.length} elements, the model expects ${want} (shape ${shape})`);
+  return { value: arr, dims };
 }

@@ -1,0 +1,64 @@
+// The symbols' values of one run of a model with symbolic dims, from its inputs' dims: each symbol
+// gets one value from every input that uses it, inside its bounds. A bare typed array gives its
+// length only, which sets a shape with one symbolic dim; the others need { data, dims }.
+
+import { rangeText, type SymbolSpec } from "./dims.js";
+import type { DynamicIOSpec } from "./dynamic.js";
+import { InputError } from "./errors.js";
+
+/** What run() was given for one input: its dims when stated, else (a bare typed array) its length. */
+export interface Given { dims?: readonly number[]; length: number | null }
+
+/** An input's shape as text: "[2, n]". */
+const shapeText = (spec: DynamicIOSpec) => `[${spec.shape.join(", ")}]`;
+
+/** Input shapes hold integers and symbol names only (dynamic.ts checks the descriptor for it). */
+export function bindSymbols(specs: readonly DynamicIOSpec[], given: readonly Given[], symbols: readonly SymbolSpec[]): Map<string, number> {
+  const byName = new Map(symbols.map((s) => [s.name, s]));
+  const env = new Map<string, number>();
+  const source = new Map<string, string>();
+  const bind = (spec: DynamicIOSpec, k: number, value: number) => {
+    const name = spec.shape[k] as string;
+    const s = byName.get(name)!;
+    const here = `input '${spec.name}' dim ${k} ('${name}')`;
+    if (value < s.min || (s.max !== null && value > s.max)) throw new InputError(`${here} is ${value}; the model allows ${rangeText(s)}`);
+    const had = env.get(name);
+    if (had === undefined) {
+      env.set(name, value);
+      source.set(name, `input '${spec.name}' dim ${k}`);
+    } else if (had !== value) {
+      throw new InputError(`${here} is ${value}, but ${source.get(name)} makes ${name} = ${had}: a symbol has one value in a run`);
+    }
+  };
+  const symbolic = (spec: DynamicIOSpec) => spec.shape.flatMap((e, k) => (typeof e === "string" ? [k] : []));
+  // stated dims first, then lengths with one unknown, then check the rest are set
+  specs.forEach((spec, i) => {
+    const dims = given[i]!.dims;
+    if (dims) for (const k of symbolic(spec)) bind(spec, k, dims[k]!);
+  });
+  specs.forEach((spec, i) => {
+    const { dims, length } = given[i]!;
+    const ks = symbolic(spec);
+    if (dims || length === null || ks.length !== 1) return;
+    const fixed = spec.shape.reduce<number>((a, e) => (typeof e === "number" ? a * e : a), 1);
+    const name = spec.shape[ks[0]!] as string;
+    if (fixed === 0 || length % fixed !== 0) {
+      throw new InputError(`input '${spec.name}' has ${length} elements, which ${fixed === 0 ? "cannot set" : `is not a multiple of ${fixed} (its fixed dims), so cannot set`} ` +
+        `'${name}' in its shape ${shapeText(spec)}; pass { data, dims }`);
+    }
+    bind(spec, ks[0]!, length / fixed);
+  });
+  specs.forEach((spec, i) => {
+    const { dims, length } = given[i]!;
+    const ks = symbolic(spec);
+    if (dims || length === null || ks.length < 2) return;
+    const unset = [...new Set(ks.map((k) => spec.shape[k] as string))].filter((s) => !env.has(s));
+    if (unset.length) {
+      throw new InputError(`input '${spec.name}' has shape ${shapeText(spec)}, with ${ks.length} symbolic dims: its length alone cannot ` +
+        `set ${unset.map((s) => `'${s}'`).join(", ")}; pass { data, dims } (e.g. { data, dims: [${spec.shape.map((e) => (typeof e === "number" ? e : "…")).join(", ")}] })`);
+    }
+  });
+  const missing = symbols.filter((s) => !env.has(s.name)).map((s) => s.name);
+  if (missing.length) throw new InputError(`no input sets ${missing.join(", ")}; pass the inputs as { data, dims }`);
+  return env;
+}

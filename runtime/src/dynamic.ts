@@ -1,0 +1,134 @@
+// A version-2 descriptor (symbolic dims, docs/descriptor-format.md) is a template: checked once at
+// load (its table, the input-shape rule, and its structure at the smallest size), then turned into
+// the version-1 descriptor of each input size the caller runs (concreteDescriptor).
+
+import { checkHeader, DYNAMIC_VERSION, FORMAT_VERSION, validateDescriptor, type Descriptor } from "./descriptor.js";
+import {
+  envText, evaluateDims, exprText, instantiate, isConcat, isDimRef, tableSymbols, tableTexts, validateDimTable, validateSymbols,
+  type DimExpr, type DimTable, type SymbolSpec,
+} from "./dims.js";
+import type { DType } from "./dtypes.js";
+import { DescriptorError } from "./errors.js";
+
+/** A graph input or output of the template: its shape holds integers and `{"$dim": i}`. */
+export interface DynamicIO { name: string; tensor: number; dtype: DType; shape: DimExpr[] }
+
+export interface DynamicDescriptor {
+  format: "webdnn-descriptor";
+  version: typeof DYNAMIC_VERSION;
+  backend: string;
+  model: string;
+  url: string;
+  table: DimTable;
+  inputs: DynamicIO[];
+  outputs: DynamicIO[];
+  /** Size-independent: downloaded once for every size. */
+  weights: Descriptor["weights"];
+  /** The descriptor as parsed, for instantiate(). */
+  template: Readonly<Record<string, unknown>>;
+}
+
+/** A symbol's inclusive bounds (max null: unbounded). */
+export interface SymbolBounds { min: number; max: number | null }
+
+/** An input or output of a model with symbolic dims: `shape` entries are numbers, symbol names or
+ *  (outputs) readable expressions such as "cdiv(seq, 16)"; `bounds` has each symbol they use. */
+export interface DynamicIOSpec { name: string; dtype: DType; shape: (number | string)[]; bounds: Record<string, SymbolBounds> }
+
+function fail(where: string, what: string): never {
+  throw new DescriptorError(`${where}: ${what}. Re-convert the model with the matching webdnn version.`);
+}
+
+export function isDynamicDescriptor(d: Descriptor | DynamicDescriptor): d is DynamicDescriptor {
+  return d.version === DYNAMIC_VERSION;
+}
+
+/** A parsed descriptor of either version. */
+export function validateAnyDescriptor(d: unknown, backend: string, url: string): Descriptor | DynamicDescriptor {
+  const v2 = typeof d === "object" && d !== null && (d as { version?: unknown }).version === DYNAMIC_VERSION;
+  return v2 ? validateDynamicDescriptor(d, backend, url) : validateDescriptor(d, backend, url);
+}
+
+export function validateDynamicDescriptor(d: unknown, backend: string, url: string): DynamicDescriptor {
+  const w = `descriptor ${url}`;
+  const symbolic = typeof d === "object" && d !== null && ("symbols" in d || "dims" in d);
+  checkHeader(d, backend, url, symbolic ? DYNAMIC_VERSION : FORMAT_VERSION);
+  const table = validateDimTable(w, validateSymbols(w, d.symbols), d.dims);
+  if (containsRef(d.weights)) fail(`${w} weights`, "the weight files cannot depend on the input size, but hold a reference");
+  const dyn = { url, table, template: d };
+  // the smallest size: the structure (tensors, kernels, inputs, weights) is checked before any
+  // weight is downloaded, and every reference found to be in range
+  const sample = concreteDescriptor(dyn as DynamicDescriptor, new Map(table.symbols.map((s) => [s.name, s.min])));
+  const tensors = d.tensors as { shape: DimExpr[] }[];
+  const io = (xs: Descriptor["inputs"]): DynamicIO[] =>
+    xs.map((x) => ({ name: x.name, tensor: x.tensor, dtype: sample.tensors[x.tensor]!.dtype, shape: tensors[x.tensor]!.shape }));
+  const inputs = io(sample.inputs);
+  // the caller sets each symbol through some input's dims
+  const set = new Set<string>();
+  for (const x of inputs) {
+    x.shape.forEach((e, k) => {
+      if (typeof e === "number") return;
+      const target = table.dims[(e as { $dim: number }).$dim]!;
+      if (typeof target !== "string") {
+        fail(`${w} input '${x.name}' shape[${k}]`, `${JSON.stringify(e)} is ${exprText(target)}, but an input's dims must be ` +
+          "integers or symbols (the caller sets them)");
+      }
+      set.add(target);
+    });
+  }
+  const unset = table.symbols.filter((s) => !set.has(s.name)).map((s) => `'${s.name}'`);
+  if (unset.length) fail(`${w} symbols`, `${unset.join(", ")} appear${unset.length > 1 ? "" : "s"} in no input's shape, so no input sets ${unset.length > 1 ? "them" : "it"}`);
+  return {
+    format: "webdnn-descriptor", version: DYNAMIC_VERSION, backend, model: sample.model, url, table,
+    inputs, outputs: io(sample.outputs), weights: sample.weights, template: d,
+  };
+}
+
+/** The version-1 descriptor of one size (each symbol's value in `env`), validated as any other. */
+export function concreteDescriptor(dyn: Pick<DynamicDescriptor, "url" | "table" | "template">, env: ReadonlyMap<string, number>): Descriptor {
+  const values = evaluateDims(dyn.table, env);
+  const backend = String(dyn.template.backend);
+  return validateDescriptor(instantiate(dyn.template, values, `descriptor ${dyn.url}`), backend, `${dyn.url} at ${envText(dyn.table, env)}`);
+}
+
+/** The public shapes: numbers, symbol names, readable expressions; with their symbols' bounds. */
+export function dynamicIOSpecs(d: DynamicDescriptor): { inputs: DynamicIOSpec[]; outputs: DynamicIOSpec[] } {
+  const { table } = d;
+  const texts = tableTexts(table);
+  const uses = tableSymbols(table);
+  const bounds = new Map(table.symbols.map((s) => [s.name, { min: s.min, max: s.max }]));
+  const spec = (x: DynamicIO): DynamicIOSpec => {
+    const b: Record<string, SymbolBounds> = {};
+    const shape = x.shape.map((e) => {
+      if (typeof e === "number") return e;
+      let i = (e as { $dim: number }).$dim;
+      for (let t = table.dims[i]; isDimRef(t); t = table.dims[i]) i = t.$dim;
+      const root = table.dims[i]!;
+      if (typeof root === "number") return root;
+      for (const s of uses[i]!) {
+        // defined, not assigned: a symbol may be named '__proto__'
+        Object.defineProperty(b, s, { value: { ...bounds.get(s)! }, enumerable: true, writable: true, configurable: true });
+      }
+      return texts[i]!;
+    });
+    return { name: x.name, dtype: x.dtype, shape, bounds: b };
+  };
+  return { inputs: d.inputs.map(spec), outputs: d.outputs.map(spec) };
+}
+
+/** The symbols with their bounds, in table order. */
+export function symbolList(d: DynamicDescriptor): SymbolSpec[] {
+  return d.table.symbols.map((s) => ({ ...s }));
+}
+
+/** Does `x` (parsed JSON) hold a reference ($dim, $concat) anywhere? */
+function containsRef(x: unknown): boolean {
+  const stack = [x];
+  while (stack.length) {
+    const v = stack.pop();
+    if (typeof v !== "object" || v === null) continue;
+    if (isDimRef(v) || isConcat(v)) return true;
+    for (const c of Array.isArray(v) ? v : Object.values(v)) stack.push(c);
+  }
+  return false;
+}
