@@ -3,7 +3,7 @@
 // LoadOptions.shapeCacheSize entries, so a size seen before costs what a fixed-shape run does. An
 // evicted session is disposed once no run() still uses it.
 
-import type { Backend, Session } from "./backends/backend.js";
+import type { Backend, Session, SizeFamily } from "./backends/backend.js";
 import { envText } from "./dims.js";
 import { concreteDescriptor, type DynamicDescriptor } from "./dynamic.js";
 
@@ -24,6 +24,9 @@ export class SizeSessions {
   last: Session | null = null;
   /** Whether this backend's sessions take GPU buffers (runGpu), once one was made. */
   gpu: boolean | null = null;
+  /** What the sizes share (Backend.createFamily), made with the first size; null for backends without. */
+  private family: Promise<SizeFamily> | null = null;
+  private live = 0; // sessions made or being made, not yet disposed (the family is freed after the last)
 
   constructor(private readonly desc: DynamicDescriptor, private readonly backend: Backend, private readonly weights: Uint8Array,
     private readonly options: Record<string, unknown> | undefined, private readonly capacity: number) {}
@@ -77,7 +80,23 @@ export class SizeSessions {
     const desc = concreteDescriptor(this.desc, env);
     // the device's limits for this size, as load() checks a fixed-shape model's
     await this.backend.checkDescriptor?.(desc, this.options);
-    const session = await this.backend.createSession(desc, this.weights, this.options);
+    let session: Session;
+    this.live++; // counted while being made: the family outlives it
+    try {
+      if (this.backend.createFamily) {
+        if (!this.family) {
+          this.family = this.backend.createFamily(desc, this.weights, this.options);
+          this.family.catch(() => { this.family = null; }); // a later size tries again
+        }
+        session = await (await this.family).createSession(desc);
+      } else {
+        session = await this.backend.createSession(desc, this.weights, this.options);
+      }
+    } catch (e) {
+      this.live--;
+      if (this.disposed && this.live === 0) this.closeFamily();
+      throw e;
+    }
     this.created++;
     this.gpu = typeof session.runGpu === "function";
     const shapes = (xs: typeof desc.inputs) => xs.map((x) => [...desc.tensors[x.tensor]!.shape]);
@@ -89,6 +108,14 @@ export class SizeSessions {
     e.closed = true;
     if (this.last === e.made.session) this.last = null;
     e.made.session.dispose();
+    this.live--;
+    if (this.disposed && this.live === 0) this.closeFamily();
+  }
+
+  private closeFamily(): void {
+    const f = this.family;
+    this.family = null;
+    f?.then((family) => family.dispose(), () => {});
   }
 
   /** Dispose every session now (those still being made, once made). */
@@ -97,5 +124,6 @@ export class SizeSessions {
     for (const e of this.entries.values()) this.close(e);
     this.entries.clear();
     this.last = null;
+    if (this.live === 0) this.closeFamily();
   }
 }

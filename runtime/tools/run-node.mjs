@@ -2,7 +2,10 @@
 // and the tests). Usage: node run-node.mjs spec.json
 //   spec: {model, backendOrder, backendOptions, inputs: [{name, path, dtype, dims?}], warmup, repeat, outDir}
 // Writes outDir/output<i>.bin and prints one JSON line with timings and output metadata.
-import { readFileSync, writeFileSync } from "node:fs";
+// A model with symbolic dims may be run at several sizes in one load: `sets: [inputs, ...]` instead
+// of `inputs` (each set's outputs in outDir/set<k>/, its timings in `sets` of the result), and
+// `alternate: N` then runs the sets in turn N more times (a, b, a, b, ...), timing each run.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as WebDNN from "../dist/webdnn.mjs";
 
@@ -21,28 +24,52 @@ if ((spec.backendOrder ?? []).some((b) => b.startsWith("webgpu")) && !globalThis
 const t0 = performance.now();
 const runner = await WebDNN.load(spec.model, { backendOrder: spec.backendOrder, backendOptions });
 const loadMs = performance.now() - t0;
-const inputs = {};
-for (const inp of spec.inputs) {
-  const buf = readFileSync(inp.path);
-  const copy = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-  const data = new ARRAYS[inp.dtype](copy);
-  inputs[inp.name] = inp.dims ? { data, dims: inp.dims } : data; // dims: the runtime checks them against the model
+function readInputs(refs) {
+  const inputs = {};
+  for (const inp of refs) {
+    const buf = readFileSync(inp.path);
+    const copy = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+    const data = new ARRAYS[inp.dtype](copy);
+    inputs[inp.name] = inp.dims ? { data, dims: inp.dims } : data; // dims: the runtime checks them against the model
+  }
+  return inputs;
 }
-const t1 = performance.now();
-let outs = await runner.run(inputs);
-const firstRunMs = performance.now() - t1;
-for (let i = 0; i < (spec.warmup ?? 0); i++) outs = await runner.run(inputs);
-const times = [];
-for (let i = 0; i < (spec.repeat ?? 0); i++) {
-  const s = performance.now();
-  outs = await runner.run(inputs);
-  times.push(performance.now() - s);
+
+async function timed(inputs, dir) {
+  const t1 = performance.now();
+  let outs = await runner.run(inputs);
+  const firstRunMs = performance.now() - t1;
+  for (let i = 0; i < (spec.warmup ?? 0); i++) outs = await runner.run(inputs);
+  const times = [];
+  for (let i = 0; i < (spec.repeat ?? 0); i++) {
+    const s = performance.now();
+    outs = await runner.run(inputs);
+    times.push(performance.now() - s);
+  }
+  mkdirSync(dir, { recursive: true });
+  const outputs = Object.entries(outs).map(([name, t], i) => {
+    const path = join(dir, `output${i}.bin`);
+    writeFileSync(path, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    return { name, dtype: t.dtype, dims: t.dims, path };
+  });
+  return { firstRunMs, times, outputs };
 }
-const outputs = Object.entries(outs).map(([name, t], i) => {
-  const path = join(spec.outDir, `output${i}.bin`);
-  writeFileSync(path, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  return { name, dtype: t.dtype, dims: t.dims, path };
-});
-console.log(JSON.stringify({ backend: runner.backend, backendInfo: runner.backendInfo, loadMs, firstRunMs, times, outputs }));
+
+if (spec.sets) {
+  const all = spec.sets.map(readInputs);
+  const sets = [];
+  for (const [k, inputs] of all.entries()) sets.push(await timed(inputs, join(spec.outDir, `set${k}`)));
+  for (let r = 0; r < (spec.alternate ?? 0); r++) {
+    for (const [k, inputs] of all.entries()) {
+      const s = performance.now();
+      await runner.run(inputs);
+      (sets[k].alternateTimes ??= []).push(performance.now() - s);
+    }
+  }
+  console.log(JSON.stringify({ backend: runner.backend, backendInfo: runner.backendInfo, loadMs, sets }));
+} else {
+  const { firstRunMs, times, outputs } = await timed(readInputs(spec.inputs), spec.outDir);
+  console.log(JSON.stringify({ backend: runner.backend, backendInfo: runner.backendInfo, loadMs, firstRunMs, times, outputs }));
+}
 runner.dispose();
 process.exit(0); // Dawn's device threads may keep the event loop alive

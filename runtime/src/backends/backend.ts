@@ -28,6 +28,16 @@ export interface Session {
   readonly info?: Readonly<Record<string, unknown>>;
 }
 
+/** What the sessions of every input size of one model share (a model with symbolic dims, see
+ *  docs/descriptor-format.md): the device or module, threads, and the weights, placed once. */
+export interface SizeFamily {
+  /** The session of one size: `descriptor` is that size's concrete descriptor, with the family's
+   *  weights. Disposing it frees only what is that size's own (its arena, pipelines, ...). */
+  createSession(descriptor: Descriptor): Promise<Session>;
+  /** Free what the family holds; called once every session of it was disposed. */
+  dispose(): void;
+}
+
 export interface Backend {
   readonly name: string;
   /** The LoadOptions.backendOptions key this backend reads (default: its name); variants of one
@@ -48,4 +58,8 @@ export interface Backend {
   /** Build a session; `weights` holds the concatenated, checksum-verified weight files;
    *  `options` is this backend's entry of LoadOptions.backendOptions. */
   createSession(descriptor: Descriptor, weights: Uint8Array, options?: Record<string, unknown>): Promise<Session>;
+  /** For models with symbolic dims: the family the sessions of every size are made from, so the
+   *  weights are uploaded (and the device, module, threads set up) once. `first` is the first size's
+   *  concrete descriptor. Optional: without it each size's session is createSession(...) alone. */
+  createFamily?(first: Descriptor, weights: Uint8Array, options?: Record<string, unknown>): Promise<SizeFamily>;
 }

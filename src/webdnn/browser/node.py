@@ -7,6 +7,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,3 +52,62 @@ def run_model_node(
                 outputs[o["name"]] = from_bytes(f.read(), o["dtype"], o["dims"])
     return RunResult(r["backend"], r["loadMs"], r["firstRunMs"], r["times"], outputs,
                      backend_info=r.get("backendInfo") or {})
+
+
+@dataclass
+class SizeRun:
+    """One input size of run_model_node_sizes: the first run (which makes that size's session), the
+    timed repeats, the timed runs while alternating between the sizes, and the outputs."""
+
+    first_run_ms: float
+    times_ms: list[float]
+    alternate_ms: list[float]
+    outputs: dict[str, np.ndarray]
+
+
+def run_model_node_sizes(
+    model_dir: str,
+    input_sets: Sequence[Mapping[str, np.ndarray]],
+    backend_order: Sequence[str] = ("fallback",),
+    warmup: int = 0,
+    repeat: int = 1,
+    alternate: int = 0,
+    timeout: float = 900,
+    env: Mapping[str, str] | None = None,
+    backend_options: Mapping[str, Any] | None = None,
+) -> tuple[str, dict[str, Any], list[SizeRun]]:
+    """Run a model with symbolic dims at several input sizes in one load (in Node): each set of
+    inputs in turn, then, with `alternate`, the sets in turn that many more times (a, b, a, b, ...).
+    Returns (backend, backendInfo, one SizeRun per set)."""
+    specs = model_inputs(model_dir)
+    for inputs in input_sets:
+        check_inputs(inputs, specs, model_dir)
+    runtime_dist()
+    with tempfile.TemporaryDirectory(prefix="webdnn-node-") as tmp:
+        sets = []
+        for k, inputs in enumerate(input_sets):
+            d = os.path.join(tmp, f"in{k}")
+            os.makedirs(d)
+            sets.append(write_inputs(inputs, d))
+        spec = {
+            "model": os.path.abspath(model_dir), "backendOrder": list(backend_order),
+            "backendOptions": dict(backend_options or {}), "sets": sets, "warmup": warmup, "repeat": repeat,
+            "alternate": alternate, "outDir": tmp,
+        }
+        spec_path = os.path.join(tmp, "spec.json")
+        with open(spec_path, "w") as f:
+            json.dump(spec, f)
+        cmd = ["node", "--max-old-space-size=8192", runtime_tool("run-node.mjs"), spec_path]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                           env={**os.environ, **env} if env else None)
+        if p.returncode != 0:
+            raise WebDNNError(f"running {model_dir} in Node failed:\n{p.stderr.strip()[-2000:]}")
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+        runs = []
+        for s in r["sets"]:
+            outputs = {}
+            for o in s["outputs"]:
+                with open(o["path"], "rb") as f:
+                    outputs[o["name"]] = from_bytes(f.read(), o["dtype"], o["dims"])
+            runs.append(SizeRun(s["firstRunMs"], s["times"], s.get("alternateTimes", []), outputs))
+    return r["backend"], r.get("backendInfo") or {}, runs

@@ -278,10 +278,12 @@ def _atom_bounds(a: Atom) -> tuple[float, float]:
     (alo, ahi), (blo, bhi) = bs
     if op == "%":
         return (0, max(bhi - 1, 0)) if blo > 0 else (-math.inf, math.inf)
-    if blo <= 0 or alo < 0:
+    if blo <= 0:
         return (-math.inf, math.inf)
-    rnd = math.floor if op == "//" else math.ceil
-    return (rnd(alo / bhi) if bhi < math.inf else 0, rnd(ahi / blo) if ahi < math.inf else math.inf)
+    rnd = math.floor if op == "//" else math.ceil  # both monotonic: the extremes are at the corners
+    lo = alo / (bhi if alo >= 0 else blo) if alo > -math.inf else -math.inf
+    hi = ahi / (blo if ahi >= 0 else bhi) if ahi < math.inf else math.inf
+    return (rnd(lo) if lo > -math.inf else lo, rnd(hi) if hi < math.inf else hi)
 
 
 def _decide(x: Dim, at_least: int, what: str) -> bool:

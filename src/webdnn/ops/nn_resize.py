@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from webdnn.ir.graph import Graph, Node
+from webdnn.ir.symbolic import Dim, Sym, SymbolicShapeError, bounds, dim
 from webdnn.ops._util import const_input, in_dtype, in_shape, norm_axis, set_out, trim_inputs
 from webdnn.ops.nn_common import fail, float_attr
 from webdnn.ops.registry import shape_rule, unsupported
@@ -42,7 +43,14 @@ def _f32(x: float) -> float:
     return float(np.float32(x))
 
 
-def _out_size(size: int, scale: float) -> int:
+def _out_size(size: Dim, scale: float) -> Dim:
+    if isinstance(size, Sym):  # exact for a whole or a 1/whole scale (float32 products of sizes < 2^24 are)
+        s = float(np.float32(scale))
+        if s >= 1 and s == int(s):
+            return size * int(s)
+        if s < 1 and (1 / s) == int(1 / s):
+            return size // int(1 / s)
+        raise SymbolicShapeError(f"a scale of {s} rounds differently at each size")
     return int(np.float32(size) * np.float32(scale))
 
 
@@ -80,13 +88,13 @@ def _finish(node: Node, graph: Graph, x: Sequence[int], scales: list[float], out
         keep_aspect_ratio_policy="stretch",
         axes=list(range(len(x))),
         scales=[_f32(s) for s in scales],
-        sizes=[int(o) for o in out],  # the output shape, so a re-run needs no float math
+        sizes=[dim(o) for o in out],  # the output shape, so a re-run needs no float math
     )
     node.attrs.setdefault("roi", [0.0] * len(x) + [1.0] * len(x))
     if int(node.attrs.get("antialias", 0)) and mode != "nearest" and any(s < 1 for s in scales):
         raise unsupported(node, graph, "antialias=1 when downsampling with linear/cubic")
     node.attrs["antialias"] = 0
-    if any(s <= 0 for s in scales) or any(o < 1 for o in out):
+    if any(s <= 0 for s in scales) or any(bounds(o)[1] < 1 for o in out):
         raise fail(node, f"scales {scales} give an empty output {out} for input {list(x)}")
     node.inputs = node.inputs[:1]
     trim_inputs(node)

@@ -43,7 +43,7 @@ from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
 from webdnn.ir.shapes import broadcast_strides
-from webdnn.ir.symbolic import Dim, ceildiv, smin, upper
+from webdnn.ir.symbolic import Dim, SymbolicShapeError, ceildiv, smin, upper
 from webdnn.ir.symbolic import prod as sym_prod
 from webdnn.ops.expr import Expr, topo
 from webdnn.ops.unary_ops import EPILOGUE_PRIMITIVES, UNARY, unary_expr
@@ -281,8 +281,14 @@ class _Lowering:
             self.has_nchw.add(id(node.outputs[0]))
             return
         lowering = LOWERINGS.get(node.op_type)
-        if lowering is not None and lowering(self, node):
-            return
+        try:
+            if lowering is not None and lowering(self, node):
+                return
+        except SymbolicShapeError as e:
+            raise UnsupportedOperatorError(
+                f"{where(node.name, node.op_type, self.g.opset)}: the {NAME} backend cannot run it at a size that "
+                f"varies with the input ({e}); fix the dims it depends on with --input-shape"
+            ) from None
         self.js(node)
 
     def js(self, node: Node) -> None:
@@ -631,4 +637,4 @@ def _keeps_activation(spec: dict[str, Any], producer: Node) -> bool:
 
 
 PASSES = (("split_activations", lambda g: fuse_activation.split(g, _keeps_activation)),)
-BACKEND = Backend(NAME, ALIGNMENT, lower, supported, passes=PASSES, conversion_only=CONVERSION_ONLY)
+BACKEND = Backend(NAME, ALIGNMENT, lower, supported, passes=PASSES, conversion_only=CONVERSION_ONLY, symbolic=True)

@@ -21,6 +21,7 @@ import numpy as np
 from webdnn.backends.webgl.core import TARGETS, Ctx, Pass
 from webdnn.backends.webgl.glsl import ACT4
 from webdnn.ir.graph import Node, Value
+from webdnn.ir.symbolic import Dim, Sym, ceildiv, upper
 
 # Col buffers beyond this many elements (a 64 MB texture) are not worth the memory: a conv
 # whose Col would be larger is computed in chunks of plane positions, each an im2col pass and
@@ -34,9 +35,13 @@ def col_rows(cg: int, khw: int) -> int:
     return cg * khw
 
 
-def chunk(n: int, rows: int, ohw: int) -> int:
+def chunk(n: int, rows: int, ohw: Dim) -> Dim:
     """Plane positions per Col chunk (a multiple of 4): the Col of n x rows x chunk elements
-    stays within MAX_COL, and the chunks of a plane are as even as possible."""
+    stays within MAX_COL, and the chunks of a plane are as even as possible. A plane of symbolic
+    size is one chunk (the passes are fixed at conversion), where it fits at every size."""
+    if isinstance(ohw, Sym):
+        whole = ceildiv(ohw, 4) * 4
+        return whole if upper(n * rows * whole) <= MAX_COL else 0
     most = (MAX_COL // (n * rows)) // 4 * 4
     if most == 0:
         return 0
@@ -45,9 +50,11 @@ def chunk(n: int, rows: int, ohw: int) -> int:
     return -(-per // 4) * 4
 
 
-def fits(n: int, rows: int, ohw: int) -> bool:
+def fits(n: int, rows: int, ohw: Dim) -> bool:
     """Whether im2col fits: at most MAX_CHUNKS chunks of at most MAX_COL elements each."""
     qc = chunk(n, rows, ohw)
+    if isinstance(ohw, Sym):
+        return isinstance(qc, Sym)
     return qc > 0 and -(-ohw // qc) <= MAX_CHUNKS
 
 
@@ -61,8 +68,8 @@ def passes(node: Node, ctx: Ctx, x: Value, w: Value, bias: Value | None, y: Valu
     khw = g["KH"] * g["KW"]
     rows = c * khw
     ohw = g["OH"] * g["OW"]
-    qc = -(-ohw // 4) * 4 if x_is_col else chunk(n, rows, ohw)  # plane positions per chunk
-    chunks = -(-ohw // qc)
+    qc = ceildiv(ohw, 4) * 4 if x_is_col else chunk(n, rows, ohw)  # plane positions per chunk
+    chunks = 1 if isinstance(ohw, Sym) else -(-ohw // qc)
     wm = w.const.astype(np.float32).reshape(m, rows)
     targets = TARGETS if n == 1 and m % TARGETS == 0 and (bias is None or bias.const is not None) else 1
     if targets > 1:

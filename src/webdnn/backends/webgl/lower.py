@@ -48,7 +48,7 @@ from webdnn.backends.webgl.glsl import Layout, fragment, layout_for, targets_lay
 from webdnn.errors import ConversionError, UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
-from webdnn.ir.symbolic import sized_source
+from webdnn.ir.symbolic import SymbolicShapeError, sized_source
 from webdnn.passes.pipeline import run_passes
 
 ALIGNMENT = 16
@@ -109,7 +109,14 @@ def emit(graph: Graph) -> Program:
         extra = [v for v in node.outputs[1:] if id(v) in used] if node.op_type not in ("Split", "Dropout") else []
         if extra:
             raise ctx.fail(node, f"does not produce the optional output '{extra[0].name}'")
-        for p in gen(ctx, node):
+        try:
+            made = list(gen(ctx, node))
+        except SymbolicShapeError as e:
+            raise UnsupportedOperatorError(
+                f"{where(node.name, node.op_type, graph.opset)}: the {NAME} backend cannot run it at a size that "
+                f"varies with the input ({e}); fix the dims it depends on with --input-shape"
+            ) from None
+        for p in made:
             passes.append(p)
             plan_nodes.append(Node(f"{NAME}.{p.op}", p.name, list(p.inputs), [p.output]))
     for v in graph.outputs:
@@ -192,4 +199,4 @@ def _program(graph: Graph, passes: list[Pass], mp: MemoryPlan) -> Program:
     return Program(NAME, graph, calls, mp, weight_alignment=ALIGNMENT, extra=extra)
 
 
-BACKEND = Backend(NAME, ALIGNMENT, emit, supported, PASSES, CONVERSION_ONLY)
+BACKEND = Backend(NAME, ALIGNMENT, emit, supported, PASSES, CONVERSION_ONLY, symbolic=True)

@@ -39,7 +39,7 @@ from webdnn.backends.webgpu.fuse_elementwise import FUSED, fuse_elementwise, fus
 from webdnn.backends.webgpu.wgsl import GENERATORS, Ctx, Unsupported
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.graph import Graph
-from webdnn.ir.symbolic import sized_source
+from webdnn.ir.symbolic import SymbolicShapeError, sized_source
 from webdnn.passes.pipeline import run_passes
 
 NAME = "webgpu"
@@ -90,6 +90,11 @@ def emit(graph: Graph, fp16: bool = False) -> Program:
             raise UnsupportedOperatorError(
                 f"{where(node.name, node.op_type, graph.opset)}: the {NAME} backend does not support it here: {e}"
             ) from None
+        except SymbolicShapeError as e:
+            raise UnsupportedOperatorError(
+                f"{where(node.name, node.op_type, graph.opset)}: the {NAME} backend cannot run it at a size that "
+                f"varies with the input ({e}); fix the dims it depends on with --input-shape"
+            ) from None
         for i, d in enumerate(dispatches):
             if d.code not in index:
                 index[d.code] = len(shaders)
@@ -110,6 +115,6 @@ def lower_fp16(graph: Graph) -> Program:
     return lower(graph, fp16=True)
 
 
-BACKEND = Backend(NAME, ALIGNMENT, emit, supported, PASSES, CONVERSION_ONLY)
+BACKEND = Backend(NAME, ALIGNMENT, emit, supported, PASSES, CONVERSION_ONLY, symbolic=True)
 BACKEND_FP16 = Backend(fp16_.NAME, ALIGNMENT, lambda g: emit(g, fp16=True), supported, PASSES, CONVERSION_ONLY,
                        opt_in=True)

@@ -111,7 +111,10 @@ def f32(x: float | Sym) -> str:
 
 
 def u32(n: Dim) -> str:
-    if not (0 <= n and n < 2**32):  # a symbolic size: for every size its bounds allow
+    if isinstance(n, Sym):  # a size: at every size the bounds allow (a negative one fails the runtime's checks)
+        if upper(n) >= 2**32:
+            raise Unsupported(f"index {n} may not fit in u32")
+    elif not 0 <= n < 2**32:
         raise Unsupported(f"index {n} does not fit in u32")
     return f"{n}u" if isinstance(n, Sym) else f"{int(n)}u"
 
