@@ -35,7 +35,8 @@ def test_convert_reports_plan_and_rejects_bad_shape_spec(squeezenet: str, tmp_pa
     assert "saved" in r.output and (tmp_path / "out" / "manifest.json").exists()
     r = CliRunner().invoke(main, ["convert", squeezenet, "-o", str(tmp_path / "o2"), "--input-shape", "input"])
     assert r.exit_code != 0 and "expected NAME=D1,D2" in r.output
-    r = CliRunner().invoke(main, ["convert", squeezenet, "-o", str(tmp_path / "o2"), "--input-shape", "input=1,3,2.5,9"])
+    r = CliRunner().invoke(main, ["convert", squeezenet, "-o", str(tmp_path / "o2"),
+                                  "--input-shape", "input=1,3,2.5,9"])
     assert r.exit_code != 0 and "dim '2.5' is not a non-negative integer" in r.output
     # a name is a dynamic dim: the rank is still checked against the model
     r = CliRunner().invoke(main, ["convert", squeezenet, "-o", str(tmp_path / "o2"), "--input-shape", "input=1,x"])

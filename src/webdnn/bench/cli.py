@@ -19,13 +19,20 @@ DOC_PNG = os.path.join(REPO_ROOT, "docs", "benchmarks.png")
 LATEST_JSON = os.path.join(REPO_ROOT, "bench", "results", "latest.json")
 
 
+def _at_length(name: str) -> bool:
+    """"minilm@N": MiniLM at sequence length N (1 <= N <= 512)."""
+    base, _, n = name.partition("@")
+    return base == "minilm" and n.isdigit() and 1 <= int(n) <= 512
+
+
 def _list(s: str | None, known: Sequence[str], what: str) -> list[str] | None:
     if s is None:
         return None
     items = [x.strip() for x in s.split(",") if x.strip()]
-    bad = [x for x in items if x not in known]
+    bad = [x for x in items if x not in known and not (what == "model" and _at_length(x))]
     if bad:
-        raise click.BadParameter(f"unknown {what} {bad}; known: {', '.join(known)}")
+        more = ", minilm@N (N <= 512)" if what == "model" else ""
+        raise click.BadParameter(f"unknown {what} {bad}; known: {', '.join(known)}{more}")
     return items
 
 

@@ -17,9 +17,12 @@ from webdnn.ir.graph import Graph
 
 Say = Callable[[str], None]
 
-# The benchmark models (zoo names) and their inputs: images at the builders' sizes, MiniLM at sequence 128.
+# The benchmark models (zoo names) and their inputs: images at the builders' sizes, MiniLM at sequence 128
+# ("minilm@N": at sequence N, with WebDNN rows for the model converted for N and for the one converted
+# once for every length, `DYNAMIC_MAX_SEQ` at most).
 MODELS = ["vgg16", "resnet50", "inception_v3", "mobilenet_v2", "squeezenet1_1", "minilm"]
 SEQ_LEN = 128
+DYNAMIC_MAX_SEQ = 512
 CNNS = {"vgg16", "resnet50", "inception_v3", "mobilenet_v2", "squeezenet1_1"}
 
 
@@ -32,6 +35,7 @@ class PreparedModel:
     reference: dict[str, np.ndarray]
     flops: int
     webdnn_dir: str | None = None
+    webdnn_dynamic_dir: str | None = None  # "minilm@N": the conversion with a symbolic length, shared by every N
     webdnn_backends: dict[str, str] = field(default_factory=dict)  # backend -> "ok" | "unsupported: ..." | "error: ..."
     convert_seconds: float = 0.0
     tfjs_dir: str | None = None
@@ -87,8 +91,9 @@ def prepare(name: str, root: str, backends: Sequence[str], want_webdnn: bool, wa
     d = os.path.join(root, name)
     os.makedirs(os.path.join(d, "inputs"), exist_ok=True)
     onnx_path = os.path.join(d, "model.onnx")
-    model = zoo.build(name, seed=0, opset=17)
-    inputs = zoo.default_inputs(name, model, seed=0, seq_len=SEQ_LEN)
+    base, _, at = name.partition("@")
+    model = zoo.build(base, seed=0, opset=17)
+    inputs = zoo.default_inputs(base, model, seed=0, seq_len=int(at) if at else SEQ_LEN)
     if not os.path.exists(onnx_path):
         zoo.save(model, onnx_path)
     say(f"{name}: native onnxruntime reference")
@@ -102,6 +107,8 @@ def prepare(name: str, root: str, backends: Sequence[str], want_webdnn: bool, wa
         raw.tofile(os.path.join(d, "inputs", f"{i}.bin"))
     if want_webdnn and backends:
         _convert(pm, model, shapes, backends, say)
+        if at:
+            pm.webdnn_dynamic_dir = _convert_dynamic(base, model, inputs, root, backends, say)
     if want_tfjs:
         if name not in CNNS:
             pm.tfjs_status = "not a CNN (TF.js rows only for the CNNs)"
@@ -154,6 +161,24 @@ def _convert(pm: PreparedModel, model: onnx.ModelProto, shapes: dict[str, tuple[
     for b, status in pm.webdnn_backends.items():
         if status != "ok":
             say(f"{pm.name}: webdnn {b}: {status}")
+
+
+def _convert_dynamic(base: str, model: onnx.ModelProto, inputs: dict[str, np.ndarray], root: str,
+                     backends: Sequence[str], say: Say) -> str | None:
+    """`base` converted once with a symbolic sequence length (every input's dim 1), kept in root for
+    every "base@N" of the run."""
+    from webdnn.convert import convert
+
+    out = os.path.join(root, f"{base}-dynamic", "webdnn")
+    if not os.path.exists(os.path.join(out, "manifest.json")):
+        say(f"{base}: converting once for every sequence length (<= {DYNAMIC_MAX_SEQ})")
+        shapes = {k: (v.shape[0], f"seq<={DYNAMIC_MAX_SEQ}") for k, v in inputs.items()}
+        try:
+            convert(model, out, list(backends), shapes, name=f"{base}-dynamic")
+        except Exception as e:  # recorded as the dynamic rows' error, the fixed rows still run
+            say(f"{base}: dynamic conversion failed: {str(e).splitlines()[0]}")
+            return None
+    return out
 
 
 def input_refs(pm: PreparedModel, url_prefix: str) -> list[dict[str, Any]]:

@@ -8,7 +8,8 @@ from typing import Any
 
 from webdnn.bench.run import SOFTWARE_GPU_NOTE
 
-LABEL = {"webdnn": "WebDNN", "onnxruntime-web": "ORT Web", "tfjs": "TF.js", "onnxruntime-native": "ORT native"}
+LABEL = {"webdnn": "WebDNN", "webdnn-dynamic": "WebDNN (converted once)", "onnxruntime-web": "ORT Web",
+         "tfjs": "TF.js", "onnxruntime-native": "ORT native"}
 
 
 def _f(v: float | None, fmt: str) -> str:

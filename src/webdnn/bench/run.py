@@ -293,6 +293,11 @@ def _bench_model(pm: PreparedModel, session: Any, opts: BenchOptions,
             # wasm: backendOptions.wasm.threads per --threads (the row records what the backend reports)
             for t in opts.threads if b == "wasm" else [None]:
                 rows.append(browser_row("webdnn", b, t, job))
+            if pm.webdnn_dynamic_dir is not None:  # "minilm@N": the model converted once for every length
+                rel = os.path.relpath(pm.webdnn_dynamic_dir, os.path.dirname(pm.directory))
+                job = {"kind": "webdnn", "model": f"/work/{rel}/", "inputs": inputs}
+                for t in opts.threads if b == "wasm" else [None]:
+                    rows.append(browser_row("webdnn-dynamic", b, t, job))
     if opts.node_webgpu and "webdnn" in opts.runtimes and pm.webdnn_backends.get("webgpu") == "ok":
         rows.append(_node_webgpu_row(pm, opts))
     if "tfjs" in opts.runtimes:

@@ -49,6 +49,18 @@ def find_chromium() -> str:
 
 
 @dataclass
+class SizeRun:
+    """One input size of a multi-size run (run_model_sizes, run_model_node_sizes): the first run
+    (which makes that size's session), the timed repeats, the timed runs while alternating
+    between the sizes, and the outputs."""
+
+    first_run_ms: float
+    times_ms: list[float]
+    alternate_ms: list[float]
+    outputs: dict[str, np.ndarray]
+
+
+@dataclass
 class RunResult:
     backend: str
     load_ms: float
@@ -104,6 +116,53 @@ class Browser:
     def new_page(self) -> Any:
         """A fresh page in this session (Playwright Page); close it when done."""
         return self._ctx.new_page()
+
+    def run_model_sizes(
+        self,
+        model_dir: str,
+        input_sets: Sequence[Mapping[str, np.ndarray]],
+        backend_order: Sequence[str] = ("fallback",),
+        repeat: int = 1,
+        alternate: int = 0,
+        csp: bool = False,
+        backend_options: Mapping[str, Any] | None = None,
+        check: bool = True,
+    ) -> tuple[str, dict[str, Any], list[SizeRun]]:
+        """A model with symbolic dims at several input sizes in one page and one load (harness
+        runSizes): each set in turn, then `alternate` rounds of the sets in turn. Returns (backend,
+        backendInfo, one SizeRun per set). `check=False` leaves the inputs' checks to the runtime."""
+        specs = model_inputs(model_dir)
+        for inputs in input_sets if check else ():
+            check_inputs(inputs, specs, model_dir)
+        with tempfile.TemporaryDirectory(prefix="webdnn-data-") as data:
+            sets = []
+            for k, inputs in enumerate(input_sets):
+                os.makedirs(os.path.join(data, f"s{k}"))
+                sets.append(write_inputs(inputs, os.path.join(data, f"s{k}"), url_prefix=f"/data/s{k}/"))
+            mounts = {"/runtime/": runtime_dist(), "/model/": model_dir, "/data/": data}
+            with StaticServer(mounts, isolate=True, csp=STRICT_CSP if csp else None,
+                              pages={"/harness.html": HARNESS_HTML}) as srv:
+                page = self._ctx.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                try:
+                    page.goto(srv.url + "/harness.html")
+                    page.wait_for_function("document.title === 'webdnn-harness-ready'", timeout=30_000)
+                    args = {"model": "/model/", "backendOrder": list(backend_order), "sets": sets,
+                            "backendOptions": dict(backend_options or {}), "repeat": repeat, "alternate": alternate,
+                            "uploadPrefix": "/upload/out"}
+                    try:
+                        r = page.evaluate("args => globalThis.__webdnn.runSizes(args)", args)
+                    except Exception as e:
+                        raise WebDNNError(f"running {model_dir} in Chromium failed: {str(e).splitlines()[0]}") from None
+                finally:
+                    page.close()
+                if errors:
+                    raise WebDNNError(f"page errors while running {model_dir}: {errors}")
+                runs = [SizeRun(s["firstRunMs"], s["times"], s["alternateTimes"],
+                                {o["name"]: from_bytes(srv.uploads[o["upload"]], o["dtype"], o["dims"])
+                                 for o in s["outputs"]}) for s in r["sets"]]
+        return r["backend"], r.get("backendInfo") or {}, runs
 
     def run_model(
         self,

@@ -7,12 +7,11 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from webdnn.browser.driver import RunResult
+from webdnn.browser.driver import RunResult, SizeRun
 from webdnn.browser.io import check_inputs, from_bytes, model_inputs, write_inputs
 from webdnn.browser.paths import runtime_dist, runtime_tool
 from webdnn.errors import WebDNNError
@@ -52,17 +51,6 @@ def run_model_node(
                 outputs[o["name"]] = from_bytes(f.read(), o["dtype"], o["dims"])
     return RunResult(r["backend"], r["loadMs"], r["firstRunMs"], r["times"], outputs,
                      backend_info=r.get("backendInfo") or {})
-
-
-@dataclass
-class SizeRun:
-    """One input size of run_model_node_sizes: the first run (which makes that size's session), the
-    timed repeats, the timed runs while alternating between the sizes, and the outputs."""
-
-    first_run_ms: float
-    times_ms: list[float]
-    alternate_ms: list[float]
-    outputs: dict[str, np.ndarray]
 
 
 def run_model_node_sizes(

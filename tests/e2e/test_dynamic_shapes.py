@@ -1,0 +1,163 @@
+"""Models with symbolic input dims, converted once and run at many sizes against onnxruntime:
+the real all-MiniLM-L6-v2 at sequence lengths 1 ... 384 and a fully convolutional net at several
+image sizes, in Node (fallback, wasm) and in headless Chromium (every backend), with the runtime's
+own errors for sizes outside the bounds. fp32 tolerance as everywhere: 1e-4 * max(1, |ref|)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+
+from webdnn.convert import convert
+from webdnn.errors import WebDNNError
+from webdnn.verify import compare, reference_outputs
+from webdnn.zoo import pretrained, save
+from webdnn.zoo.pretrained import PretrainedUnavailableError
+
+BACKENDS = ["fallback", "wasm", "webgpu", "webgl"]
+LENGTHS = [8, 16, 32, 64, 128, 256, 384]  # the issue's sequence lengths
+TOKENS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _tokens(n: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1000, 20000, (1, n)).astype(np.int64)
+    ids[0, 0], ids[0, -1] = 101, 102  # [CLS] ... [SEP]
+    mask = np.ones((1, n), np.int64)
+    mask[0, max(1, n - n // 4):] = 0  # trailing padding, as a batch of shorter sentences has
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros((1, n), np.int64)}
+
+
+def _fcn() -> onnx.ModelProto:
+    """Conv (stride 2) -> Relu -> MaxPool -> Conv -> ConvTranspose (stride 2): image in, map out."""
+    rng = np.random.default_rng(0)
+    w = {"w1": (8, 3, 3, 3), "w2": (4, 8, 3, 3), "w3": (4, 2, 3, 3)}
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Relu", ["c1"], ["r1"]),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Conv", ["p1", "w2"], ["c2"], pads=[1, 1, 1, 1]),
+             helper.make_node("ConvTranspose", ["c2", "w3"], ["y"], strides=[2, 2], pads=[1, 1, 0, 0],
+                              output_padding=[1, 1])]
+    g = helper.make_graph(nodes, "fcn", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, "h", "w"])],
+                          [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array((rng.standard_normal(s) * 0.3).astype(np.float32), k)
+                           for k, s in w.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.fixture(scope="module")
+def minilm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    try:
+        model, _ = pretrained.build_minilm_pretrained()
+    except PretrainedUnavailableError as e:
+        pytest.skip(str(e))
+    d = tmp_path_factory.mktemp("minilm")
+    path = os.path.join(d, "minilm.onnx")
+    save(model, path)
+    out = str(d / "out")
+    convert(path, out, BACKENDS, {k: (1, "seq<=512") for k in TOKENS})  # converted once, for every length
+    yield path, out
+
+
+@pytest.fixture(scope="module")
+def fcn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    d = tmp_path_factory.mktemp("fcn")
+    path = os.path.join(d, "fcn.onnx")
+    onnx.save(_fcn(), path)
+    out = str(d / "out")
+    convert(path, out, BACKENDS, {"x": (1, 3, "8<=h<=256", "8<=w<=256")})
+    yield path, out
+
+
+def _images(sizes: list[tuple[int, int]]) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(1)
+    return [{"x": rng.standard_normal((1, 3, h, w)).astype(np.float32)} for h, w in sizes]
+
+
+def _check_sizes(path: str, sets: list[dict[str, np.ndarray]], runs: list[Any], what: str) -> None:
+    for feeds, run in zip(sets, runs, strict=True):
+        ref = reference_outputs(path, feeds)
+        for name, want in ref.items():
+            c = compare(name, want, run.outputs.get(name))
+            size = {k: v.shape for k, v in feeds.items()}
+            assert c.ok, f"{what} at {size}: {name}: max abs err {c.max_abs_err:.3g} {c.detail}"
+
+
+def test_the_converted_model_keeps_its_symbols(minilm: tuple[str, str]) -> None:
+    import json
+
+    manifest = json.load(open(os.path.join(minilm[1], "manifest.json")))
+    assert manifest["version"] == 2 and manifest["symbols"] == [{"name": "seq", "min": 1, "max": 512}]
+    assert manifest["inputs"][0]["shape"] == [1, "seq"]
+    assert manifest["outputs"][0]["shape"] == [1, "seq", 384]
+    for b in BACKENDS:
+        desc = json.load(open(os.path.join(minilm[1], b, "descriptor.json")))
+        assert desc["version"] == 2 and desc["symbols"][0]["name"] == "seq" and desc["dims"]
+
+
+@pytest.mark.node
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["fallback", "wasm"])
+def test_minilm_every_length_in_node(minilm: tuple[str, str], backend: str) -> None:
+    from webdnn.browser.node import run_model_node_sizes
+
+    lengths = [1, *LENGTHS] if backend == "wasm" else [1, 8, 64, 384]
+    sets = [_tokens(n, n) for n in lengths]
+    got, info, runs = run_model_node_sizes(minilm[1], sets, [backend], alternate=2)
+    assert got == backend
+    _check_sizes(minilm[0], sets, runs, f"MiniLM on {backend}")
+    # a, b, a, b: every size made its session once, the alternation made none
+    assert info["signatures"] == len(lengths)
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("backend", ["fallback", "wasm"])
+def test_fully_convolutional_net_at_three_sizes_in_node(fcn: tuple[str, str], backend: str) -> None:
+    from webdnn.browser.node import run_model_node_sizes
+
+    sets = _images([(8, 8), (33, 47), (128, 96)])
+    _, info, runs = run_model_node_sizes(fcn[1], sets, [backend], alternate=1)
+    _check_sizes(fcn[0], sets, runs, f"fcn on {backend}")
+    assert runs[1].outputs["y"].shape == (1, 2, 17, 25)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_minilm_every_length_in_chromium(minilm: tuple[str, str], backend: str, browser) -> None:  # type: ignore[no-untyped-def]
+    sets = [_tokens(n, n) for n in LENGTHS]
+    got, info, runs = browser.run_model_sizes(minilm[1], sets, [backend], alternate=1)
+    assert got == backend
+    _check_sizes(minilm[0], sets, runs, f"MiniLM on {backend} in Chromium")
+    assert info["signatures"] == len(LENGTHS)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fully_convolutional_net_at_three_sizes_in_chromium(fcn: tuple[str, str], backend: str, browser) -> None:  # type: ignore[no-untyped-def]
+    sets = _images([(8, 8), (33, 47), (128, 96)])
+    got, _, runs = browser.run_model_sizes(fcn[1], sets, [backend], alternate=1)
+    assert got == backend
+    _check_sizes(fcn[0], sets, runs, f"fcn on {backend} in Chromium")
+
+
+@pytest.mark.browser
+def test_a_size_outside_the_bounds_is_the_runtimes_input_error(fcn: tuple[str, str], browser) -> None:  # type: ignore[no-untyped-def]
+    sets = _images([(300, 16)])  # h <= 256
+    with pytest.raises(WebDNNError, match=r"input 'x' dim 2 \('h'\) is 300; the model allows 8 ≤ h ≤ 256"):
+        browser.run_model_sizes(fcn[1], sets, ["fallback"], check=False)
+
+
+def test_python_checks_bind_dynamic_dims_too(fcn: tuple[str, str]) -> None:
+    from webdnn.browser.io import check_inputs, model_inputs
+
+    specs = model_inputs(fcn[1])
+    check_inputs(_images([(33, 47)])[0], specs, "fcn")
+    with pytest.raises(WebDNNError, match=r"dim 2 \('h'\) is 300; fcn allows 8 <= h <= 256"):
+        check_inputs(_images([(300, 16)])[0], specs, "fcn")
