@@ -161,3 +161,23 @@ def test_python_checks_bind_dynamic_dims_too(fcn: tuple[str, str]) -> None:
     check_inputs(_images([(33, 47)])[0], specs, "fcn")
     with pytest.raises(WebDNNError, match=r"dim 2 \('h'\) is 300; fcn allows 8 <= h <= 256"):
         check_inputs(_images([(300, 16)])[0], specs, "fcn")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_elementwise_tail_texels_at_sizes_with_and_without_a_remainder(tmp_path, backend: str, browser) -> None:  # type: ignore[no-untyped-def]
+    """The last texel of a vec4 elementwise pass keeps exactly the elements the size has (webgl
+    once dropped the 4th of a size that is a multiple of 4 only at run time)."""
+    m = helper.make_model(helper.make_graph(
+        [helper.make_node("Cast", ["m"], ["f"], to=onnx.TensorProto.FLOAT),
+         helper.make_node("Sub", ["one", "f"], ["s"]), helper.make_node("Mul", ["s", "big"], ["y"])], "mask",
+        [helper.make_tensor_value_info("m", onnx.TensorProto.INT64, [1, "seq"])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array(1, np.float32), "one"),
+         numpy_helper.from_array(np.array(-3e38, np.float32), "big")]), opset_imports=[helper.make_opsetid("", 17)])
+    path = str(tmp_path / "mask.onnx")
+    onnx.save(m, path)
+    convert(path, tmp_path / "out", [backend], {"m": (1, "seq")})
+    sets = [{"m": (np.arange(n) % 3 == 0).astype(np.int64)[None]} for n in (4, 8, 7, 1)]
+    _, _, runs = browser.run_model_sizes(str(tmp_path / "out"), sets, [backend])
+    _check_sizes(path, sets, runs, f"mask on {backend}")

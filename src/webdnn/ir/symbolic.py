@@ -293,15 +293,23 @@ def _decide(x: Dim, at_least: int, what: str) -> bool:
         return True
     if hi < at_least:
         return False
-    raise SymbolicShapeError(f"whether {what} depends on the input size")
+    raise SymbolicShapeError(f"whether {readable(what)} depends on the input size")
 
 
 def upper(x: Dim) -> int:
     """The largest value `x` takes over every allowed size (a size to reserve for it)."""
     hi = bounds(x)[1]
     if hi == math.inf:
-        raise SymbolicShapeError(f"the size {x} has no upper bound; bound its symbols (--input-shape x=1,seq<=512)")
+        raise SymbolicShapeError(
+            f"the size {text(x)} has no upper bound; bound its symbols (--input-shape x=1,seq<=512)"
+        )
     return int(hi)
+
+
+def upper_or_none(x: Dim) -> int | None:
+    """`upper(x)`, or None when the sizes are unbounded."""
+    hi = bounds(x)[1]
+    return None if hi == math.inf else int(hi)
 
 
 def surely(pred: Any) -> bool:

@@ -27,7 +27,7 @@ import numpy as np
 
 from webdnn.errors import ConversionError
 from webdnn.ir.shapes import strides as strides  # re-exported to the kernels
-from webdnn.ir.symbolic import Dim, Sym, ceildiv, hint, smax, upper
+from webdnn.ir.symbolic import Dim, Sym, ceildiv, hint, smax, upper_or_none
 
 # Widest texture the lowering lays tensors out in: every WebGL2 device supports at least
 # 2048 (the spec minimum) and nearly all 4096. A tensor of more than 4096 x 4096 elements
@@ -71,8 +71,9 @@ def layout_for(size: int) -> Layout:
     if isinstance(size, Sym):
         # a symbolic size: the width chosen at the planning hint (any width is right), the height
         # follows the size; the texture must fit one layer at every size the bounds allow
-        if upper(size) > LAYER_SIZE:
-            raise ConversionError(f"webgl: a tensor of up to {4 * upper(size)} elements needs texture layers, which "
+        most = upper_or_none(size)  # unbounded: a size beyond one layer fails the runtime's texture checks
+        if most is not None and most > LAYER_SIZE:
+            raise ConversionError(f"webgl: a tensor of up to {4 * most} elements needs texture layers, which "
                                   "dynamic sizes cannot use; bound the input symbols lower or fix the input shape")
         width = layout_for(4 * hint(size)).width
         return Layout(width, ceildiv(size, width))
@@ -320,7 +321,7 @@ def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, bo
         main.append(f"  if (t < {texels}) v = compute4(t);")
         if isinstance(size % 4, Sym):  # the last texel's padding stays zero, its fill known at run time
             main.append(f"  if (t == {texels - 1}) {{ int r = {size} - 4 * t; v = vec4(v.x, r > 1 ? v.y : 0.0, "
-                        "r > 2 ? v.z : 0.0, 0.0); }")
+                        "r > 2 ? v.z : 0.0, r > 3 ? v.w : 0.0); }")
         elif size % 4 != 0:  # the last texel's padding stays zero
             main.append(f"  if (t == {texels - 1}) v = vec4(v.x, {'v.y' if size % 4 > 1 else '0.0'}, "
                         f"{'v.z' if size % 4 > 2 else '0.0'}, 0.0);")

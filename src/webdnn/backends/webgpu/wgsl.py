@@ -24,7 +24,7 @@ from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
 from webdnn.ir.shapes import broadcast_strides as broadcast_strides  # re-exported to the kernels
 from webdnn.ir.shapes import strides as strides
-from webdnn.ir.symbolic import Dim, Sym, ceildiv, smax, upper
+from webdnn.ir.symbolic import Dim, Sym, ceildiv, readable, smax, text, upper, upper_or_none
 from webdnn.ir.symbolic import prod as prod
 
 MAX_GROUPS = 65535  # maxComputeWorkgroupsPerDimension (WebGPU default limit)
@@ -111,9 +111,10 @@ def f32(x: float | Sym) -> str:
 
 
 def u32(n: Dim) -> str:
-    if isinstance(n, Sym):  # a size: at every size the bounds allow (a negative one fails the runtime's checks)
-        if upper(n) >= 2**32:
-            raise Unsupported(f"index {n} may not fit in u32")
+    if isinstance(n, Sym):  # a size: at every size the bounds allow (unbounded, or negative: the runtime's checks)
+        most = upper_or_none(n)
+        if most is not None and most >= 2**32:
+            raise Unsupported(f"index {text(n)} may not fit in u32")
     elif not 0 <= n < 2**32:
         raise Unsupported(f"index {n} does not fit in u32")
     return f"{n}u" if isinstance(n, Sym) else f"{int(n)}u"
@@ -275,12 +276,13 @@ def grid(groups: Dim) -> tuple[Dim, Dim, int]:
     """(x, y, 1) workgroup counts covering `groups`, each within the per-dimension limit (a
     symbolic count: at every size its bounds allow)."""
     groups = smax(groups, 1)
-    if upper(groups) <= MAX_GROUPS:
+    most = upper_or_none(groups)  # None: unbounded sizes (the runtime checks each size's dispatches)
+    if most is not None and most <= MAX_GROUPS:
         return (groups, 1, 1)
     y = ceildiv(groups, MAX_GROUPS)
     x = ceildiv(groups, y)
-    if upper(y) > MAX_GROUPS:
-        raise Unsupported(f"{groups} workgroups exceed the dispatch limit")
+    if most is not None and upper(y) > MAX_GROUPS:
+        raise Unsupported(f"{text(groups)} workgroups exceed the dispatch limit")
     return (x, y, 1)
 
 
@@ -454,8 +456,9 @@ class Shader:
             access = "read" if b.value.is_const else "read_write"
             decls.append(f"@group(0) @binding({i}) var<storage, {access}> {b.name}: array<{b.stored}>;")
         for w in workgroups:
-            if w > MAX_GROUPS:
-                raise Unsupported(f"{w} workgroups exceed the dispatch limit")
+            most = upper_or_none(w)  # unbounded sizes: the runtime checks each size's dispatches
+            if most is not None and most > MAX_GROUPS:
+                raise Unsupported(f"{readable(str(w))} workgroups exceed the dispatch limit")
         defs = ""  # the registered definitions called, and those they call in turn
         while True:
             text = helpers + body + defs
