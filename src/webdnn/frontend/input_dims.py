@@ -3,9 +3,10 @@
 `--input-shape x=1,seq<=512,384` (or the Python API's `input_shapes={"x": (1, "seq<=512", 384)}`)
 fixes some dims and names others: a name becomes a symbol the runtime binds from the actual
 input, with optional bounds (`seq<=512`, `8<=seq<=512`). A model's own dynamic dims (ONNX
-`dim_param`, an unknown dim, or -1 / 0 as older exporters write them) stay symbolic when the
+`dim_param`, an unknown dim, or -1 as older exporters write them) stay symbolic when the
 conversion is dynamic, and are fixed to 1 with a warning otherwise (the fastest path, today's
-default). One name is one symbol across every input.
+default). A 0 is an empty tensor by the spec, but some exporters mean a dynamic dim by it: it is a
+symbol under --dynamic only (otherwise 0, with a warning). One name is one symbol across every input.
 """
 
 from __future__ import annotations
@@ -120,7 +121,10 @@ def input_shape(
         )
     out: list[Dim] = []
     for i, d in enumerate(dims):
-        if d.HasField("dim_value") and d.dim_value > 0:
+        if d.HasField("dim_value") and (d.dim_value > 0 or (d.dim_value == 0 and not dynamic)):
+            if d.dim_value == 0:  # an empty tensor by the spec, a dynamic dim by some older exporters
+                log.warning("input '%s' dim %d is 0 (an empty tensor); if the exporter meant a dynamic dim, convert "
+                            "with --dynamic or give it with --input-shape", inp.name, i)
             out.append(int(d.dim_value))
             continue
         label = d.dim_param or (f"{d.dim_value}" if d.HasField("dim_value") else "?")

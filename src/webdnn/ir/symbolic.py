@@ -173,7 +173,7 @@ class Sym:
         return self
 
     def __repr__(self) -> str:
-        return f"Sym({text(self)})"
+        return text(self)  # shapes in messages read (1, seq, 384)
 
 
 Dim = int | Sym
@@ -352,9 +352,19 @@ def exact_div(a: Dim, b: Dim) -> Dim | None:
     return _make(out)
 
 
+def _negated(a: Dim) -> Dim | None:
+    """-a when every term of `a` has a negative coefficient (`-(-x // b)`, the ceil idiom), else None."""
+    if isinstance(a, Sym) and all(c < 0 for _, c in a.terms):
+        return -a
+    return None
+
+
 def floordiv(a: Dim, b: Dim) -> Dim:
     if not isinstance(a, Sym) and not isinstance(b, Sym):
         return int(a) // int(b)
+    neg = _negated(a)
+    if neg is not None and not isinstance(b, Sym) and b > 0:
+        return -ceildiv(neg, b)  # floor(-p / b) = -ceil(p / b)
     q = exact_div(a, b)
     return q if q is not None else _atom("//", a, b)
 
@@ -362,6 +372,9 @@ def floordiv(a: Dim, b: Dim) -> Dim:
 def ceildiv(a: Dim, b: Dim) -> Dim:
     if not isinstance(a, Sym) and not isinstance(b, Sym):
         return -(-int(a) // int(b))
+    neg = _negated(a)
+    if neg is not None and not isinstance(b, Sym) and b > 0:
+        return -floordiv(neg, b)
     q = exact_div(a, b)
     return q if q is not None else _atom("cdiv", a, b)
 
