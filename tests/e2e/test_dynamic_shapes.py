@@ -75,9 +75,26 @@ def fcn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     yield path, out
 
 
-def _images(sizes: list[tuple[int, int]]) -> list[dict[str, np.ndarray]]:
+@pytest.fixture(scope="module")
+def zoo_cnn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """SqueezeNet 1.1 as an exporter with dynamic image axes writes it (dim_params h, w): its global
+    average pool makes the classifier take any image size."""
+    from webdnn.zoo import build
+
+    m = build("squeezenet1_1", seed=0, opset=17)
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "h", "w"
+    d = tmp_path_factory.mktemp("squeezenet")
+    path = os.path.join(d, "squeezenet.onnx")
+    onnx.save(m, path)
+    out = str(d / "out")
+    convert(path, out, BACKENDS, {"input": (1, 3, "32<=h<=320", "32<=w<=320")})
+    yield path, out
+
+
+def _images(sizes: list[tuple[int, int]], name: str = "x") -> list[dict[str, np.ndarray]]:
     rng = np.random.default_rng(1)
-    return [{"x": rng.standard_normal((1, 3, h, w)).astype(np.float32)} for h, w in sizes]
+    return [{name: rng.standard_normal((1, 3, h, w)).astype(np.float32)} for h, w in sizes]
 
 
 def _check_sizes(path: str, sets: list[dict[str, np.ndarray]], runs: list[Any], what: str) -> None:
@@ -145,6 +162,15 @@ def test_fully_convolutional_net_at_three_sizes_in_chromium(fcn: tuple[str, str]
     got, _, runs = browser.run_model_sizes(fcn[1], sets, [backend], alternate=1)
     assert got == backend
     _check_sizes(fcn[0], sets, runs, f"fcn on {backend} in Chromium")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_zoo_cnn_at_three_image_sizes_in_chromium(zoo_cnn: tuple[str, str], backend: str, browser) -> None:  # type: ignore[no-untyped-def]
+    sets = _images([(64, 64), (97, 131), (224, 224)], "input")
+    got, _, runs = browser.run_model_sizes(zoo_cnn[1], sets, [backend], alternate=1)
+    assert got == backend
+    _check_sizes(zoo_cnn[0], sets, runs, f"SqueezeNet on {backend} in Chromium")
 
 
 @pytest.mark.browser

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 
 import onnx
-import pytest
 
 from webdnn.conformance.cases import load_cases
 from webdnn.errors import WebDNNError

@@ -43,7 +43,7 @@ from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
 from webdnn.ir.shapes import broadcast_strides
-from webdnn.ir.symbolic import Dim, SymbolicShapeError, ceildiv, smin, upper
+from webdnn.ir.symbolic import Dim, SymbolicShapeError, ceildiv, hint, smin, upper
 from webdnn.ir.symbolic import prod as sym_prod
 from webdnn.ops.expr import Expr, topo
 from webdnn.ops.unary_ops import EPILOGUE_PRIMITIVES, UNARY, unary_expr
@@ -349,8 +349,9 @@ class _Lowering:
                           [{"in": 0}, {"in": 1}, {"in": 2}, {"out": 0}, n, h, wd, c, oh, ow, *win,
                            *act_params(act), cp], act=act)
                 return True
-        if winograd.applies(group, (kh, kw), (sh, sw), (dh, dw), n, c, m, oh, ow):
-            tb = winograd.tile_block(n, c, oh, ow)
+        # speed choices, right at any size: a symbolic plane decides at the symbols' bounds (hint)
+        if winograd.applies(group, (kh, kw), (sh, sw), (dh, dw), hint(n), c, m, hint(oh), hint(ow)):
+            tb = winograd.tile_block(hint(n), c, hint(oh), hint(ow))
             inputs_w: list[Value | None] = [xin, self.const(f"{w.name}_winograd", winograd.pack_filters(wconst)),
                                             self.const(f"{node.name}_bias", pad_bias(bconst, m))]
             if res is not None:

@@ -21,6 +21,7 @@ import numpy as np
 
 from webdnn.backends.webgl.core import Ctx
 from webdnn.ir.graph import Value
+from webdnn.ir.symbolic import is_static
 from webdnn.ir.symbolic import prod as sym_prod
 
 
@@ -93,7 +94,8 @@ def compute4(g: dict[str, int], c: int, m: int, group: int, cg: int, mg: int, pe
     on the scalar `compute(o)` and `act(v)` defined next to it."""
     oh_, ow_ = g["OH"], g["OW"]
     ihw, ohw = g["IH"] * g["IW"], oh_ * ow_
-    if depthwise and not segment_ok(g) and flat_ok(g, mg):
+    # the flat depthwise kernel's texel offsets follow the row length: fixed sizes only
+    if depthwise and not segment_ok(g) and is_static(g.values()) and flat_ok(g, mg):
         return _depthwise_flat(g, m, mg, per, has_bias, (x_size + 3) // 4)
     no_pad = g["PT"] == g["PL"] == g["PB"] == g["PR"] == 0
     pointwise = g["KH"] * g["KW"] == 1 and g["SH"] == g["SW"] == 1 and no_pad and ihw == ohw

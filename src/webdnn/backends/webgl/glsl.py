@@ -113,8 +113,8 @@ def flt(x: float | Sym) -> str:
     return r if ("." in r or "e" in r) else r + ".0"
 
 
-def _pow2(x: int) -> bool:
-    return x & (x - 1) == 0
+def _pow2(x: Dim) -> bool:
+    return not isinstance(x, Sym) and x & (x - 1) == 0
 
 
 def texel(lay: Layout, idx: str) -> str:
