@@ -1,6 +1,7 @@
 // The wasm parameter checks (src/backends/wasm/params.ts) on hand-made descriptors, for the rules a
 // single edit of a converted model cannot reach (tests/e2e/test_descriptor_fuzz.py covers the rest
-// on real descriptors): loop counts over zero-size tensors, 32-bit index overflow in a window.
+// on real descriptors): loop counts over zero-size tensors, 32-bit index overflow in a window, a
+// transpose written with the axes of 1 a model with symbolic dims keeps, an over-declared stack.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -100,4 +101,39 @@ test("a clamp's bounds must compute the call's program", () => {
   assert.throws(() => checkWasmParams(unary([1, { f: 0 }, { f: 6 }], { expr: RELU })), /the clamp \[0, 6\] gives 6 at 7/);
   assert.throws(() => checkWasmParams(unary([1, { f: 0 }, { f: "Infinity" }], { expr: ELU })), /the clamp/);
   assert.throws(() => checkWasmParams(unary([0, { f: 0 }, { f: 0 }], { expr: RELU })), /activation words are empty/);
+});
+
+test("transpose_any's dims and strides are compared as the reads they make: axes of 1 and mergeable axes as the converter may leave them", () => {
+  const tr = (xshape, perm, dims, strides) => {
+    const yshape = perm.map((p) => xshape[p]);
+    return desc([tensor("x", xshape), tensor("y", yshape, 4096)],
+      { op: "Transpose", inputs: [0], outputs: [1], attrs: { perm, wasm: { fn: "transpose_any", params: [{ in: 0 }, { out: 0 }, 4, ...dims, ...strides] } } });
+  };
+  // x [1, n, 4, 3] perm [0, 2, 1, 3] at n = 1 (the converter keeps the axis of n, with its stride)
+  checkWasmParams(tr([1, 1, 4, 3], [0, 2, 1, 3], [1, 1, 1, 4, 1, 3], [0, 0, 0, 3, 12, 1]));
+  // the canonical form the runtime derives itself
+  checkWasmParams(tr([1, 1, 4, 3], [0, 2, 1, 3], [1, 1, 1, 1, 1, 12], [0, 0, 0, 0, 0, 1]));
+  // at n = 2 the axes are real: as written
+  checkWasmParams(tr([1, 2, 4, 3], [0, 2, 1, 3], [1, 1, 1, 4, 2, 3], [0, 0, 0, 3, 12, 1]));
+  // x [n, 1024] perm [1, 0] at n = 1: [1024, 1] with strides [1, 1024] reads x in order
+  checkWasmParams(tr([1, 1024], [1, 0], [1, 1, 1, 1, 1024, 1], [0, 0, 0, 0, 1, 1024]));
+  // another permutation's reads are still refused, whatever the form
+  const bad = /dims .* and strides .* are not those of X's shape \[1, 2, 4, 3\] permuted by \[0, 2, 1, 3\]/;
+  assert.throws(() => checkWasmParams(tr([1, 2, 4, 3], [0, 2, 1, 3], [1, 1, 1, 4, 2, 3], [0, 0, 0, 12, 3, 1])), bad);
+  assert.throws(() => checkWasmParams(tr([1, 2, 4, 3], [0, 2, 1, 3], [1, 1, 1, 1, 1, 24], [0, 0, 0, 0, 0, 1])), bad);
+  // an axis of 1 with any stride, around axes that read x in order: a copy, not this transpose
+  assert.throws(() => checkWasmParams(tr([1, 2, 4, 3], [0, 2, 1, 3], [1, 1, 2, 4, 1, 3], [0, 0, 12, 3, 7, 1])), bad);
+});
+
+test("wasm.stackBytes may exceed the kernels' need (a symbolic model declares its bound), up to 64 MiB; never less", () => {
+  // bmm_f32 with K = 3, NC = 8 needs 4 * 8 * 3 = 96 bytes of stack
+  const bmm = (stackBytes) => desc([tensor("a", [2, 3]), tensor("b", [3, 4], 32), tensor("c", [2, 4], 96)], {
+    op: "MatMul", inputs: [0, 1], outputs: [2], attrs: { wasm: { fn: "bmm_f32",
+      params: [{ in: 0 }, { in: 1 }, { out: 0 }, 0, 1, 1, 2, 4, 3, 0, 0, 3, 1, 0, 0, 4, 1, 0, 0, 4, 0, 0, 0, 0, { f: 1 }, 0, 8] } },
+  }, stackBytes);
+  checkWasmParams(bmm(96));
+  checkWasmParams(bmm(96 + 65536 + 1));
+  checkWasmParams(bmm(64 * 1024 * 1024));
+  assert.throws(() => checkWasmParams(bmm(95)), /wasm\.stackBytes 95 is not the kernels' per-thread stack need or more \(they need 96 bytes/);
+  assert.throws(() => checkWasmParams(bmm(64 * 1024 * 1024 + 1)), /wasm\.stackBytes 67108865 is not the kernels' per-thread stack need or more/);
 });

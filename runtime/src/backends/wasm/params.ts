@@ -21,8 +21,9 @@
 //  - divisors and loop bounds the kernels divide by are positive, and no index expression of the
 //    C code (32-bit) can overflow;
 //  - every call's stack scratch (the VLAs of conv2d_nhwc_f32, conv2d_winograd_nhwc_f32, bmm_f32)
-//    fits the per-thread stack the descriptor declares (wasm.stackBytes), which may exceed the
-//    largest need by at most one page.
+//    fits the per-thread stack the descriptor declares (wasm.stackBytes). The declaration may
+//    exceed the need (a model with symbolic dims declares the bound over all its sizes, so a small
+//    size declares more than it uses), but not beyond MAX_STACK_BYTES.
 // Together with the descriptor's own checks (every tensor inside the arena or the weights), a
 // kernel can only touch its tensors' bytes and its thread's stack.
 
@@ -35,7 +36,9 @@ import { programWords, referencedProgram } from "./expr_words.js";
 import { MCH, NR } from "./tiles.js";
 
 const INT32_MAX = 2 ** 31 - 1;
-const PAGE = 65536;
+/** The most per-thread stack scratch (wasm.stackBytes) a descriptor may declare: the largest need
+ *  of any model converted so far is ~2.3 MB (Winograd on VGG16 and HED); every thread gets one. */
+export const MAX_STACK_BYTES = 64 * 1024 * 1024;
 const ACT_NONE = 0, ACT_EXPR = 2; // kernels/wasm/common.h (1: a clamp)
 const BINARY: Record<string, number> = { Add: 0, Sub: 1, Mul: 2, Div: 3 };
 
@@ -378,8 +381,11 @@ const SCHEMA: Record<string, Schema> = {
         const perm = attrInts(k, "perm", x.shape.map((_, i) => x.shape.length - 1 - i));
         req(perm.length === x.shape.length && [...perm].sort((a, b) => a - b).every((p, i) => p === i), `perm ${show(perm)} is not a permutation of X's ${x.shape.length} dims`);
         req(sameShape(y.shape, perm.map((p) => x.shape[p]!)), `Y's shape ${show(y.shape)} is not X's ${show(x.shape)} permuted by ${show(perm)}`);
+        // compared as the reads they make, not as written: a dim of 1 is no axis, and adjacent axes
+        // that step as one are one (a model with symbolic dims keeps, at a size where a symbol is
+        // 1, the axis the converter could not know would be 1)
         const want = transposeParams(x.shape, perm);
-        req(want !== null && sameShape(dims, want[0]) && sameShape(strides, want[1]), `dims ${show(dims)} and strides ${show(strides)} are not those of X's shape ${show(x.shape)} permuted by ${show(perm)}`);
+        req(want !== null && sameSteps(dims, strides, want[0], want[1]), `dims ${show(dims)} and strides ${show(strides)} are not those of X's shape ${show(x.shape)} permuted by ${show(perm)}`);
       }
       return { bytes: { Y: v.esz! * prod(dims) }, views: { X: { dims, strides, broadcast: false } } };
     },
@@ -429,6 +435,36 @@ function transposeParams(shape: readonly number[], perm: readonly number[]): [nu
   if (dims.length > 6) return null;
   const pad = 6 - dims.length;
   return [[...new Array<number>(pad).fill(1), ...dims], [...new Array<number>(pad).fill(0), ...st]];
+}
+
+/** (dims, strides) in canonical form: axes of 1 dropped, each axis merged into the one outside it
+ *  when that one's stride is its stride times its dim (together they step as one axis). null:
+ *  empty (a dim of 0, nothing read). Two strided walks (outer axes first, row-major output order)
+ *  read the same elements in the same order exactly when their canonical forms are equal. */
+function canonicalSteps(dims: readonly number[], strides: readonly number[]): [number[], number[]] | null {
+  if (dims.includes(0)) return null;
+  const d: number[] = [];
+  const s: number[] = [];
+  dims.forEach((n, i) => {
+    if (n === 1) return;
+    const st = strides[i]!;
+    if (d.length && s[s.length - 1] === st * n) {
+      d[d.length - 1]! *= n;
+      s[s.length - 1] = st;
+      return;
+    }
+    d.push(n);
+    s.push(st);
+  });
+  return [d, s];
+}
+
+/** Do two (dims, strides) make the same reads (canonicalSteps)? */
+function sameSteps(dims: readonly number[], strides: readonly number[], wantDims: readonly number[], wantStrides: readonly number[]): boolean {
+  const a = canonicalSteps(dims, strides);
+  const b = canonicalSteps(wantDims, wantStrides);
+  if (a === null || b === null) return a === b;
+  return sameShape(a[0], b[0]) && sameShape(a[1], b[1]);
 }
 
 /**
@@ -588,8 +624,8 @@ export function checkWasmParams(desc: Descriptor): void {
     }
   });
   const declared = (desc.wasm as { stackBytes?: unknown } | undefined)?.stackBytes ?? 0;
-  if (typeof declared !== "number" || !Number.isSafeInteger(declared) || declared < stackNeed || declared > stackNeed + PAGE) {
-    throw new DescriptorError(`descriptor for backend wasm: wasm.stackBytes ${JSON.stringify(declared)} is not the kernels' per-thread stack need ` +
-      `(${stackNeed} bytes, up to ${PAGE} more). Re-convert the model with the matching webdnn version.`);
+  if (typeof declared !== "number" || !Number.isSafeInteger(declared) || declared < stackNeed || declared > MAX_STACK_BYTES) {
+    throw new DescriptorError(`descriptor for backend wasm: wasm.stackBytes ${JSON.stringify(declared)} is not the kernels' per-thread stack need or more ` +
+      `(they need ${stackNeed} bytes; at most ${MAX_STACK_BYTES} may be declared). Re-convert the model with the matching webdnn version.`);
   }
 }

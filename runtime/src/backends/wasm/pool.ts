@@ -3,13 +3,17 @@
 
 import { LoadError } from "../../errors.js";
 import { WORKER_FILE, wasmFileUrl } from "./module.js";
-import { CTL_WORDS, ERR, GO, SEG, runSegment, type KernelFn, type WorkerInit } from "./sync.js";
+import { barrier, CTL_WORDS, ERR, GO, MSGS, SEG, YIELD, runSegment, type KernelFn, type WorkerExtend, type WorkerInit } from "./sync.js";
 
 const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string" && typeof window === "undefined";
 
+/** What a worker posts: ready after its init, {extended} after a WorkerExtend (with error when
+ *  it failed), {error} when it could not start. */
+export interface WorkerReply { ready?: boolean; error?: string; extended?: number }
+
 export interface AnyWorker {
   post(msg: unknown): void;
-  onMessage(h: (msg: { ready?: boolean; error?: string }) => void): void;
+  onMessage(h: (msg: WorkerReply) => void): void;
   onError(h: (e: unknown) => void): void;
   terminate(): void;
 }
@@ -100,7 +104,7 @@ async function spawn(): Promise<AnyWorker> {
     post: (m) => w.postMessage(m),
     onMessage: (h) => w.addEventListener("message", (e) => {
       doc?.removeEventListener("securitypolicyviolation", onViolation);
-      h(e.data as { ready?: boolean; error?: string });
+      h(e.data as WorkerReply);
     }),
     onError: (h) => w.addEventListener("error", (e) => {
       e.preventDefault();
@@ -137,6 +141,9 @@ export class ThreadPool {
   private readonly ctl: Int32Array;
   private workers: AnyWorker[] = [];
   private lastError = "";
+  private messages = 0;
+  /** Per WorkerExtend sent and not yet acknowledged by every worker: its waiters. */
+  private pending = new Map<number, { left: number; resolve(): void; reject(e: Error): void }>();
 
   private constructor(
     memory: WebAssembly.Memory,
@@ -157,13 +164,18 @@ export class ThreadPool {
           (w, i) =>
             new Promise<void>((resolve, reject) => {
               w.onMessage((m) => {
-                if (m.ready) resolve();
+                if (m.extended !== undefined) pool.acknowledged(m.extended, i, m.error);
+                else if (m.ready) resolve();
                 else if (m.error) {
                   pool.lastError = m.error;
                   reject(new LoadError(`wasm worker thread ${i + 1} failed: ${m.error}`));
+                  pool.failPending(`wasm worker thread ${i + 1} failed: ${m.error}`);
                 }
               });
-              w.onError((e) => reject(new LoadError(`wasm worker thread ${i + 1} failed: ${String(e)}`)));
+              w.onError((e) => {
+                reject(new LoadError(`wasm worker thread ${i + 1} failed: ${String(e)}`));
+                pool.failPending(`wasm worker thread ${i + 1} failed: ${String(e)}`);
+              });
               w.post({ ...init, tid: i + 1, stackTop: stackTop(i + 1) } satisfies WorkerInit);
             }),
         ),
@@ -173,6 +185,40 @@ export class ThreadPool {
       throw e;
     }
     return pool;
+  }
+
+  /** Teach every worker more calls and segments (WorkerExtend: at these indices of their lists;
+   *  `segments` relative to callBase); resolves once every worker has them. Only between runs. */
+  extend(callBase: number, calls: [string, number][], segBase: number, segments: [number, number][]): Promise<void> {
+    if (!this.workers.length) return Promise.reject(new LoadError("the wasm worker threads were stopped"));
+    const id = ++this.messages;
+    const done = new Promise<void>((resolve, reject) => this.pending.set(id, { left: this.workers.length, resolve, reject }));
+    const ctl = this.ctl;
+    Atomics.add(ctl, MSGS, 1); // counted first: a worker that sees it stays out of its loop until the message came
+    for (const w of this.workers) w.post({ extend: id, callBase, calls, segBase, segments } satisfies WorkerExtend);
+    // call every worker out of its loop; the barrier makes sure each read SEG = YIELD
+    Atomics.store(ctl, SEG, YIELD);
+    Atomics.add(ctl, GO, 1);
+    Atomics.notify(ctl, GO);
+    barrier(ctl, this.nthreads, false);
+    return done;
+  }
+
+  private acknowledged(id: number, worker: number, error: string | undefined): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    if (error) {
+      this.pending.delete(id);
+      p.reject(new LoadError(`wasm worker thread ${worker + 1} failed: ${error}`));
+    } else if (--p.left === 0) {
+      this.pending.delete(id);
+      p.resolve();
+    }
+  }
+
+  private failPending(why: string): void {
+    for (const p of this.pending.values()) p.reject(new LoadError(why));
+    this.pending.clear();
   }
 
   /** Run one segment on every thread, this one being thread 0; returns when all are done. */
@@ -195,5 +241,6 @@ export class ThreadPool {
     Atomics.notify(this.ctl, GO);
     for (const w of this.workers) w.terminate();
     this.workers = [];
+    this.failPending("the wasm worker threads were stopped");
   }
 }

@@ -6,6 +6,14 @@
 // writes SEG = s and bumps GO; every worker, waiting for GO to change, wakes and runs the
 // segment's calls with its own tid. After each call all threads meet at a barrier, so the
 // next call sees complete inputs and, after the last one, the caller sees complete outputs.
+//
+// The sizes of a model with symbolic dims share one pool (family.ts), which learns each new size's
+// calls and segments while running: the caller counts the message in MSGS, posts it (a
+// WorkerExtend), then writes SEG = YIELD and bumps GO; every thread meets at the barrier (so no
+// worker can read a later SEG in place of YIELD) and a worker with messages it has not handled
+// leaves its loop for its event loop, handles them in order (acknowledging each), and comes back.
+// A segment started meanwhile waits for it at its first barrier; the caller awaits the
+// acknowledgement before the new size's first run.
 
 export const CTL_WORDS = 16; // bytes reserved: 64
 export const GO = 0; // bumped by the caller to start a segment
@@ -13,6 +21,9 @@ export const SEG = 1; // the segment to run; -1 tells the workers to exit
 export const COUNT = 2; // barrier: threads arrived
 export const GEN = 3; // barrier: generation, bumped when all have arrived
 export const ERR = 4; // set to 1 by a worker whose kernel call threw
+export const MSGS = 5; // messages (WorkerExtend) posted to every worker so far
+/** SEG value: meet at the barrier, then handle the messages counted in MSGS. */
+export const YIELD = -2;
 
 /** Busy-wait iterations before a worker sleeps in Atomics.wait (a few hundred microseconds):
  *  long enough to cover the gap of a JavaScript kernel between two segments. */
@@ -63,6 +74,17 @@ export interface WorkerInit {
   ctl: number; // byte address of the control block
   calls: [string, number][]; // [export, parameter block address] per wasm call
   segments: [number, number][]; // [first call, end) per segment
+}
+
+/** A message to every worker of a pool: more calls and segments, written at these indices of its
+ *  lists (replacing those of a disposed size). `extend` numbers the message, echoed in the reply
+ *  {extended}. */
+export interface WorkerExtend {
+  extend: number;
+  callBase: number;
+  calls: [string, number][];
+  segBase: number;
+  segments: [number, number][]; // [first call, end), relative to callBase
 }
 
 /** Run segment `s` as thread `tid`: every call, then the barrier that ends it. With `ms`

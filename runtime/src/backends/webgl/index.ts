@@ -16,6 +16,12 @@
 // A model beyond this device's limits (texture size, layers, render targets, float render
 // targets) fails createSession with a BackendUnavailableError, so load() tries the next backend.
 //
+// A model with symbolic dims (one concrete descriptor per input size) runs as a family
+// (Backend.createFamily): one context, one vertex array and the weight textures, each uploaded
+// once, for every size; each size has its own runtime textures and framebuffers and takes its
+// programs from the family's cache (keyed by fragment source), so passes whose source does not
+// depend on the size compile once. A fixed-shape model's session is a family of one.
+//
 // backendOptions.webgl: { canvas?: HTMLCanvasElement | OffscreenCanvas } runs on the
 // application's canvas (its WebGL2 context) instead of a private OffscreenCanvas; that
 // context is left alive at dispose().
@@ -23,7 +29,7 @@
 import type { Descriptor, TensorSpec } from "../../descriptor.js";
 import { allocate, makeView, type DType, type TypedArray } from "../../dtypes.js";
 import { BackendUnavailableError, WebDNNError } from "../../errors.js";
-import type { Backend, Session } from "../backend.js";
+import type { Backend, Session, SizeFamily } from "../backend.js";
 import { floatToHalf, halfToFloat } from "../fallback/kernels/elementwise/common.js";
 import { parseExtra, type TextureSpec, type WebGLExtra } from "./extra.js";
 
@@ -128,35 +134,112 @@ interface Step {
   width: number;
 }
 
-class WebGLSession implements Session {
-  private lost = false;
-  private disposed = false;
-  private textures: Tex[] = [];
-  private fbos = new Map<string, WebGLFramebuffer>();
-  private programs: WebGLProgram[] = [];
-  private shaders: WebGLShader[] = [];
-  private vao: WebGLVertexArrayObject | null = null;
-  private steps: Step[] = [];
-  private readonly extra: WebGLExtra;
-  private readonly ins: TensorSpec[];
-  private readonly outs: TensorSpec[];
-  readonly info: Readonly<Record<string, unknown>>;
+/** A linked program in a family's cache, keyed by its fragment source: the sizes of a model whose
+ *  pass source does not depend on the size share one. */
+interface ProgramEntry {
+  source: string;
+  program: WebGLProgram;
+  fragment: WebGLShader;
+  base: WebGLUniformLocation | null; // u_base of array-texture outputs
+  checked: boolean; // link status read and sampler units set
+  users: number;
+}
 
-  constructor(private readonly ctx: Context, desc: Descriptor, weights: Uint8Array) {
-    this.extra = parseExtra(desc);
-    this.ins = desc.inputs.map((x) => desc.tensors[x.tensor]!);
-    this.outs = desc.outputs.map((x) => desc.tensors[x.tensor]!);
-    (ctx.canvas as EventTarget).addEventListener("webglcontextlost", this.onLost);
-    try {
-      this.build(desc, weights);
-    } catch (e) {
-      this.dispose();
-      throw e;
+/** Programs that no size of a family uses any more, kept for sizes made later (see release). */
+const IDLE_PROGRAMS = 64;
+
+const CONTEXT_LOST = "webgl: the WebGL context was lost (GPU reset, driver update, too many " +
+  "contexts or WEBGL_lose_context), and every texture with it; dispose this runner and load the model " +
+  "again (WebDNN.load)";
+
+/** Texture `t` of a descriptor, created (storage allocated, nearest sampling), not filled. */
+function createTexture(gl: WebGL2RenderingContext, t: TextureSpec): Tex {
+  const handle = gl.createTexture();
+  if (!handle) throw new WebDNNError("webgl: createTexture failed");
+  const target = t.layers > 1 ? gl.TEXTURE_2D_ARRAY : gl.TEXTURE_2D;
+  gl.bindTexture(target, handle);
+  if (t.layers > 1) gl.texStorage3D(target, 1, gl.RGBA32F, t.width, t.height, t.layers);
+  else gl.texStorage2D(target, 1, gl.RGBA32F, t.width, t.height);
+  gl.texParameteri(target, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+  gl.texParameteri(target, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+  gl.texParameteri(target, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+  gl.texParameteri(target, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+  return { ...t, handle, target };
+}
+
+/** Upload `data` into texture `tex` row by row, four elements per texel (no padded copy of the
+ * whole tensor: only a partial last row is copied, zero-padded). */
+function upload(gl: WebGL2RenderingContext, tex: Tex, data: Float32Array): void {
+  const w = tex.width;
+  const row = 4 * w; // floats per texture row
+  const perLayer = 4 * tex.stride;
+  gl.bindTexture(tex.target, tex.handle);
+  const put = (layer: number, y: number, rows: number, src: Float32Array): void => {
+    if (tex.layers > 1) gl.texSubImage3D(tex.target, 0, 0, y, layer, w, rows, 1, gl.RGBA, gl.FLOAT, src);
+    else gl.texSubImage2D(tex.target, 0, 0, y, w, rows, gl.RGBA, gl.FLOAT, src);
+  };
+  for (let l = 0; l * perLayer < data.length; l++) {
+    const chunk = data.subarray(l * perLayer, Math.min(data.length, (l + 1) * perLayer));
+    const rows = Math.floor(chunk.length / row);
+    if (rows > 0) put(l, 0, rows, chunk.subarray(0, rows * row));
+    if (rows * row < chunk.length) {
+      const last = new Float32Array(row);
+      last.set(chunk.subarray(rows * row));
+      put(l, rows, 1, last);
     }
-    this.info = { textures: this.textures.length, programs: this.programs.length, passes: this.steps.length };
+  }
+}
+
+/** The weight textures of a descriptor: texture index -> the weights tensor it holds, for the
+ *  textures that only weights are in (no pass writes them, no input or output is in them). */
+function weightTextures(desc: Descriptor, ex: WebGLExtra): Map<number, TensorSpec> {
+  const out = new Map<number, TensorSpec>();
+  const written = new Set<number>([...ex.inputs, ...ex.outputs]);
+  const other = new Set<number>();
+  for (const k of desc.kernels) {
+    const texs = (k.attrs as { textures: number[] }).textures;
+    written.add(texs[texs.length - 1]!);
+    k.inputs.forEach((ti, i) => {
+      const spec = desc.tensors[ti];
+      if (spec?.memory === "weights") {
+        const had = out.get(texs[i]!);
+        // two weights tensors in one texture (not written by the converter): not shared
+        if (had && (had.offset !== spec.offset || had.byteLength !== spec.byteLength || had.dtype !== spec.dtype)) other.add(texs[i]!);
+        else out.set(texs[i]!, spec);
+      } else {
+        other.add(texs[i]!);
+      }
+    });
+  }
+  for (const t of [...written, ...other]) out.delete(t);
+  return out;
+}
+
+/** The key of a weight texture in a family: what it holds and its layout. */
+function weightKey(spec: TensorSpec, t: TextureSpec): string {
+  return `${spec.offset}+${spec.byteLength}:${spec.dtype}@${t.width}x${t.height}x${t.layers}/${t.stride}`;
+}
+
+/** What the sessions of one model share on WebGL: the context, the weight textures (uploaded
+ *  once), the vertex shader and vertex array, and a cache of linked programs keyed by their
+ *  fragment source. A fixed-shape model's one session has a family of its own (`single`). */
+class WebGLFamily implements SizeFamily {
+  lost = false;
+  disposed = false;
+  readonly sessions = new Set<WebGLSession>();
+  private readonly weightTex = new Map<string, Tex>();
+  private readonly programs = new Map<string, ProgramEntry>();
+  private vs: WebGLShader | null = null;
+  vao: WebGLVertexArrayObject | null = null;
+  /** Counters shown in a size's backendInfo (symbolic-dim models). */
+  weightUploads = 0;
+  programsCompiled = 0;
+
+  constructor(readonly ctx: Context, private readonly weights: Uint8Array, readonly single: boolean) {
+    (ctx.canvas as EventTarget).addEventListener("webglcontextlost", this.onLost);
   }
 
-  private get gl(): WebGL2RenderingContext {
+  get gl(): WebGL2RenderingContext {
     return this.ctx.gl;
   }
 
@@ -165,19 +248,230 @@ class WebGLSession implements Session {
     this.lost = true;
   };
 
-  private checkLost(): void {
+  checkLost(): void {
     if (this.lost || this.gl.isContextLost()) {
       this.lost = true;
-      throw new WebGLContextLostError("webgl: the WebGL context was lost (GPU reset, driver update, too many " +
-        "contexts or WEBGL_lose_context), and every texture with it; dispose this runner and load the model " +
-        "again (WebDNN.load)");
+      throw new WebGLContextLostError(CONTEXT_LOST);
     }
   }
 
-  private build(desc: Descriptor, weights: Uint8Array): void {
+  /** The session of one size (SizeFamily). */
+  async createSession(desc: Descriptor): Promise<WebGLSession> {
+    return this.session(desc);
+  }
+
+  session(desc: Descriptor): WebGLSession {
+    if (this.disposed) throw new WebDNNError("webgl: this model was disposed; load it again");
+    return new WebGLSession(this, desc);
+  }
+
+  /** GL state every pass relies on, and the vertex array (made once). */
+  setup(): void {
     const gl = this.gl;
+    gl.disable(gl.DITHER);
+    gl.disable(gl.BLEND);
+    gl.disable(gl.DEPTH_TEST);
+    gl.disable(gl.SCISSOR_TEST);
+    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
+    gl.pixelStorei(gl.PACK_ALIGNMENT, 1);
+    if (!this.vao) this.vao = gl.createVertexArray();
+    gl.bindVertexArray(this.vao);
+  }
+
+  /** The texture holding weights tensor `spec` in layout `t`: the family's, uploaded the first
+   *  time a size needs it. */
+  weightTexture(spec: TensorSpec, t: TextureSpec): Tex {
+    const key = weightKey(spec, t);
+    let tex = this.weightTex.get(key);
+    if (!tex) {
+      const gl = this.gl;
+      tex = createTexture(gl, t);
+      this.weightTex.set(key, tex);
+      const size = spec.shape.reduce((p, d) => p * d, 1);
+      const w = this.weights;
+      const aligned = (w.byteOffset + spec.offset) % 8 === 0;
+      const src = aligned ? w : w.slice(spec.offset, spec.offset + spec.byteLength);
+      const data = makeView(spec.dtype, src.buffer, src.byteOffset + (aligned ? spec.offset : 0), size);
+      upload(gl, tex, toFloat32(data, spec.dtype));
+      this.weightUploads++;
+    }
+    return tex;
+  }
+
+  get weightTextureCount(): number {
+    return this.weightTex.size;
+  }
+
+  get cachedPrograms(): number {
+    return this.programs.size;
+  }
+
+  /** The program of this fragment source: from the cache, or compiled and linked now (its link
+   *  status is read later, by check, so that drivers can compile in parallel). */
+  program(source: string): { entry: ProgramEntry; fresh: boolean } {
+    const have = this.programs.get(source);
+    if (have) {
+      have.users++;
+      this.programs.delete(source); // re-inserted as the most recently used
+      this.programs.set(source, have);
+      return { entry: have, fresh: false };
+    }
+    const gl = this.gl;
+    if (!this.vs) this.vs = this.shader(gl.VERTEX_SHADER, VERTEX);
+    const fragment = this.shader(gl.FRAGMENT_SHADER, source);
+    const p = gl.createProgram();
+    if (!p) {
+      gl.deleteShader(fragment);
+      throw new WebDNNError("webgl: createProgram failed");
+    }
+    gl.attachShader(p, this.vs);
+    gl.attachShader(p, fragment);
+    gl.linkProgram(p);
+    const entry: ProgramEntry = { source, program: p, fragment, base: null, checked: false, users: 1 };
+    this.programs.set(source, entry);
+    this.programsCompiled++;
+    return { entry, fresh: true };
+  }
+
+  private shader(type: number, src: string): WebGLShader {
+    const gl = this.gl;
+    const s = gl.createShader(type);
+    if (!s) throw new WebDNNError("webgl: createShader failed");
+    gl.shaderSource(s, src);
+    gl.compileShader(s);
+    return s;
+  }
+
+  /** Read a program's link status (throws with the compile log, naming `user`) and set its
+   *  sampler units (u0..u{samplers-1} = texture units 0..). */
+  check(entry: ProgramEntry, samplers: number, user: string): void {
+    if (entry.checked) return;
+    const gl = this.gl;
+    const p = entry.program;
+    if (!gl.getProgramParameter(p, gl.LINK_STATUS)) {
+      const log = gl.getShaderInfoLog(entry.fragment) || gl.getProgramInfoLog(p) || "(no log)";
+      this.checkLost();
+      // not kept: a later size with this source reports it again
+      if (this.programs.get(entry.source) === entry) this.programs.delete(entry.source);
+      throw new WebDNNError(`webgl: the shader of kernel '${user}) failed to compile/link: ${log}`);
+    }
+    gl.useProgram(p);
+    // a sampler the shader does not read is optimized away (null location): skip it, not stop
+    for (let k = 0; k < samplers; k++) {
+      const loc = gl.getUniformLocation(p, `u${k}`);
+      if (loc) gl.uniform1i(loc, k);
+    }
+    entry.base = gl.getUniformLocation(p, "u_base");
+    entry.checked = true;
+  }
+
+  /** A size is done with this program. One no size uses stays linked (a size made again, or
+   *  another size with the same source, takes it back) among the IDLE_PROGRAMS least recently
+   *  used such ones; older ones are deleted. */
+  release(entry: ProgramEntry): void {
+    entry.users--;
+    if (entry.users > 0) return;
+    if (this.programs.get(entry.source) !== entry) {
+      this.deleteProgram(entry); // dropped from the cache (it failed): nobody else holds it
+      return;
+    }
+    let idle = 0;
+    for (const e of this.programs.values()) if (e.users <= 0) idle++;
+    for (const [k, e] of this.programs) {
+      if (idle <= IDLE_PROGRAMS) break;
+      if (e.users <= 0) {
+        this.programs.delete(k);
+        this.deleteProgram(e);
+        idle--;
+      }
+    }
+  }
+
+  private deleteProgram(e: ProgramEntry): void {
+    const gl = this.gl;
+    if (gl.isContextLost()) return;
+    gl.deleteProgram(e.program);
+    gl.deleteShader(e.fragment);
+  }
+
+  /** Free the weight textures, programs and vertex array, and release the context if the backend
+   *  created it; the sizes still open go with them. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const s of [...this.sessions]) s.dispose();
+    const gl = this.gl;
+    (this.ctx.canvas as EventTarget).removeEventListener("webglcontextlost", this.onLost);
+    // after a context loss every object is already gone (delete* would be no-ops)
+    if (!gl.isContextLost()) {
+      for (const t of this.weightTex.values()) gl.deleteTexture(t.handle);
+      for (const e of this.programs.values()) {
+        gl.deleteProgram(e.program);
+        gl.deleteShader(e.fragment);
+      }
+      if (this.vs) gl.deleteShader(this.vs);
+      if (this.vao) gl.deleteVertexArray(this.vao);
+      if (this.ctx.owned) gl.getExtension("WEBGL_lose_context")?.loseContext();
+    }
+    this.weightTex.clear();
+    this.programs.clear();
+    this.vs = null;
+    this.vao = null;
+  }
+}
+
+/** One input size of a model on WebGL: its textures (but the weights'), framebuffers, and its
+ *  programs (from the family's cache); the context and the weight textures are the family's. */
+class WebGLSession implements Session {
+  private disposed = false;
+  private textures: Tex[] = [];
+  /** The textures this size made (the others are the family's weight textures). */
+  private own: Tex[] = [];
+  private fbos = new Map<string, WebGLFramebuffer>();
+  private entries: ProgramEntry[] = [];
+  private sharedPrograms = 0;
+  private steps: Step[] = [];
+  private readonly extra: WebGLExtra;
+  private readonly ins: TensorSpec[];
+  private readonly outs: TensorSpec[];
+  private readonly ownInfo: Readonly<Record<string, unknown>>;
+
+  constructor(private readonly family: WebGLFamily, desc: Descriptor) {
+    this.extra = parseExtra(desc);
+    this.ins = desc.inputs.map((x) => desc.tensors[x.tensor]!);
+    this.outs = desc.outputs.map((x) => desc.tensors[x.tensor]!);
+    family.sessions.add(this);
+    try {
+      this.build(desc);
+    } catch (e) {
+      this.dispose();
+      throw e;
+    }
+    this.ownInfo = { textures: this.textures.length, programs: this.extra.programs.length, passes: this.steps.length };
+  }
+
+  /** The numbers of textures, programs and passes; for a model with symbolic dims also what the
+   *  sizes share: weight textures (each uploaded once), this size's programs taken from the
+   *  cache, programs cached and compiled. */
+  get info(): Readonly<Record<string, unknown>> {
+    const f = this.family;
+    if (f.single) return this.ownInfo;
+    return {
+      ...this.ownInfo, weightTextures: f.weightTextureCount, weightUploads: f.weightUploads,
+      sharedPrograms: this.sharedPrograms, familyPrograms: f.cachedPrograms, programsCompiled: f.programsCompiled,
+      familySizes: f.sessions.size,
+    };
+  }
+
+  private get gl(): WebGL2RenderingContext {
+    return this.family.gl;
+  }
+
+  private build(desc: Descriptor): void {
+    const gl = this.gl;
+    const f = this.family;
     const ex = this.extra;
-    this.checkLost();
+    f.checkLost();
     const max = gl.getParameter(gl.MAX_TEXTURE_SIZE) as number;
     const maxLayers = gl.getParameter(gl.MAX_ARRAY_TEXTURE_LAYERS) as number;
     ex.textures.forEach((t, i) => {
@@ -186,45 +480,32 @@ class WebGLSession implements Session {
           `this device's MAX_TEXTURE_SIZE ${max} / MAX_ARRAY_TEXTURE_LAYERS ${maxLayers}`);
       }
     });
-    gl.disable(gl.DITHER);
-    gl.disable(gl.BLEND);
-    gl.disable(gl.DEPTH_TEST);
-    gl.disable(gl.SCISSOR_TEST);
-    gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1);
-    gl.pixelStorei(gl.PACK_ALIGNMENT, 1);
-    this.vao = gl.createVertexArray();
-    gl.bindVertexArray(this.vao);
-    for (const t of ex.textures) {
-      const handle = gl.createTexture();
-      if (!handle) throw new WebDNNError("webgl: createTexture failed");
-      const target = t.layers > 1 ? gl.TEXTURE_2D_ARRAY : gl.TEXTURE_2D;
-      this.textures.push({ ...t, handle, target });
-      gl.bindTexture(target, handle);
-      if (t.layers > 1) gl.texStorage3D(target, 1, gl.RGBA32F, t.width, t.height, t.layers);
-      else gl.texStorage2D(target, 1, gl.RGBA32F, t.width, t.height);
-      gl.texParameteri(target, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
-      gl.texParameteri(target, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
-      gl.texParameteri(target, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
-      gl.texParameteri(target, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
-    }
-    this.uploadWeights(desc, weights);
+    f.setup();
+    const weights = weightTextures(desc, ex);
+    this.textures = ex.textures.map((t, i) => {
+      const spec = weights.get(i);
+      if (spec) return f.weightTexture(spec, t);
+      const tex = createTexture(gl, t);
+      this.own.push(tex);
+      return tex;
+    });
     this.compile(desc);
     for (const k of desc.kernels) {
       const a = k.attrs as { program: number; textures: number[]; targets?: number };
       const out = a.textures[a.textures.length - 1]!;
-      const program = this.programs[a.program]!;
+      const entry = this.entries[a.program]!;
       const size = desc.tensors[k.outputs[0]!]!.shape.reduce((p, d) => p * d, 1);
       const tex = this.textures[out]!;
       const draws = a.targets === undefined ? this.draws(out, size)
         : [{ fbo: this.framebuffer(out, -1, a.targets), base: 0, rows: Math.ceil(tex.stride / tex.width) }];
       this.steps.push({
-        name: k.name, program, base: gl.getUniformLocation(program, "u_base"),
+        name: k.name, program: entry.program, base: entry.base,
         inputs: a.textures.slice(0, -1).map((t) => this.textures[t]!), draws, width: tex.width,
       });
     }
     const err = gl.getError();
     if (err !== gl.NO_ERROR) throw new WebDNNError(`webgl: GL error 0x${err.toString(16)} while preparing the model`);
-    this.checkLost();
+    f.checkLost();
   }
 
   /** One draw per layer of texture `t` holding `size` elements, covering only the rows in use. */
@@ -240,61 +521,14 @@ class WebGLSession implements Session {
     return out;
   }
 
-  /** Upload `data` into texture `t` row by row, four elements per texel (no padded copy of the
-   * whole tensor: only a partial last row is copied, zero-padded). */
-  private upload(t: number, data: Float32Array): void {
-    const gl = this.gl;
-    const tex = this.textures[t]!;
-    const w = tex.width;
-    const row = 4 * w; // floats per texture row
-    const perLayer = 4 * tex.stride;
-    gl.bindTexture(tex.target, tex.handle);
-    const put = (layer: number, y: number, rows: number, src: Float32Array): void => {
-      if (tex.layers > 1) gl.texSubImage3D(tex.target, 0, 0, y, layer, w, rows, 1, gl.RGBA, gl.FLOAT, src);
-      else gl.texSubImage2D(tex.target, 0, 0, y, w, rows, gl.RGBA, gl.FLOAT, src);
-    };
-    for (let l = 0; l * perLayer < data.length; l++) {
-      const chunk = data.subarray(l * perLayer, Math.min(data.length, (l + 1) * perLayer));
-      const rows = Math.floor(chunk.length / row);
-      if (rows > 0) put(l, 0, rows, chunk.subarray(0, rows * row));
-      if (rows * row < chunk.length) {
-        const last = new Float32Array(row);
-        last.set(chunk.subarray(rows * row));
-        put(l, rows, 1, last);
-      }
-    }
-  }
-
-  private uploadWeights(desc: Descriptor, weights: Uint8Array): void {
-    const done = new Set<number>();
-    for (const k of desc.kernels) {
-      const texs = (k.attrs as { textures: number[] }).textures;
-      k.inputs.forEach((ti, i) => {
-        const spec = desc.tensors[ti];
-        const tex = texs[i]!;
-        if (!spec || spec.memory !== "weights" || done.has(tex)) return;
-        done.add(tex);
-        const size = spec.shape.reduce((p, d) => p * d, 1);
-        const aligned = (weights.byteOffset + spec.offset) % 8 === 0;
-        const src = aligned ? weights : weights.slice(spec.offset, spec.offset + spec.byteLength);
-        const data = makeView(spec.dtype, src.buffer, src.byteOffset + (aligned ? spec.offset : 0), size);
-        this.upload(tex, toFloat32(data, spec.dtype));
-      });
-    }
-  }
-
-  /** Compile every shader first, then check (lets drivers compile in parallel). */
+  /** Every program, from the family's cache or compiled now (all compiled first, then checked:
+   *  lets drivers compile in parallel). */
   private compile(desc: Descriptor): void {
-    const gl = this.gl;
-    const vs = this.shader(gl.VERTEX_SHADER, VERTEX);
-    const frags = this.extra.programs.map((src) => this.shader(gl.FRAGMENT_SHADER, src));
-    for (const fs of frags) {
-      const p = gl.createProgram();
-      if (!p) throw new WebDNNError("webgl: createProgram failed");
-      this.programs.push(p);
-      gl.attachShader(p, vs);
-      gl.attachShader(p, fs);
-      gl.linkProgram(p);
+    const f = this.family;
+    for (const src of this.extra.programs) {
+      const { entry, fresh } = f.program(src);
+      this.entries.push(entry);
+      if (!fresh) this.sharedPrograms++;
     }
     const users = new Map<number, string>();
     const samplers = new Map<number, number>(); // program -> number of input samplers
@@ -303,29 +537,7 @@ class WebGLSession implements Session {
       if (!users.has(pi)) users.set(pi, `${k.name}' (${k.op}`);
       samplers.set(pi, k.inputs.length);
     }
-    this.programs.forEach((p, i) => {
-      if (!gl.getProgramParameter(p, gl.LINK_STATUS)) {
-        const log = gl.getShaderInfoLog(frags[i]!) || gl.getProgramInfoLog(p) || "(no log)";
-        this.checkLost();
-        throw new WebDNNError(`webgl: the shader of kernel '${users.get(i) ?? "?"}) failed to compile/link: ${log}`);
-      }
-      gl.useProgram(p);
-      // a sampler the shader does not read is optimized away (null location): skip it, not stop
-      for (let k = 0; k < (samplers.get(i) ?? 0); k++) {
-        const loc = gl.getUniformLocation(p, `u${k}`);
-        if (loc) gl.uniform1i(loc, k);
-      }
-    });
-  }
-
-  private shader(type: number, src: string): WebGLShader {
-    const gl = this.gl;
-    const s = gl.createShader(type);
-    if (!s) throw new WebDNNError("webgl: createShader failed");
-    this.shaders.push(s);
-    gl.shaderSource(s, src);
-    gl.compileShader(s);
-    return s;
+    this.entries.forEach((e, i) => f.check(e, samplers.get(i) ?? 0, users.get(i) ?? "?"));
   }
 
   /** Framebuffer drawing into `layer` of texture `t`, or (targets > 1, layer -1) into its
@@ -360,7 +572,7 @@ class WebGLSession implements Session {
     }
     const status = gl.checkFramebufferStatus(gl.FRAMEBUFFER);
     if (status !== gl.FRAMEBUFFER_COMPLETE) {
-      this.checkLost();
+      this.family.checkLost();
       throw new BackendUnavailableError(`webgl: ${targets > 1 ? `${targets} RGBA32F render targets are` :
         "an RGBA32F render target is"} not supported here (framebuffer status 0x${status.toString(16)})`);
     }
@@ -369,11 +581,11 @@ class WebGLSession implements Session {
 
   async run(inputs: readonly TypedArray[]): Promise<TypedArray[]> {
     if (this.disposed) throw new WebDNNError("webgl: this session was disposed");
-    this.checkLost();
+    this.family.checkLost();
     const gl = this.gl;
     const ex = this.extra;
-    inputs.forEach((x, i) => this.upload(ex.inputs[i]!, toFloat32(x, this.ins[i]!.dtype)));
-    gl.bindVertexArray(this.vao);
+    inputs.forEach((x, i) => upload(gl, this.textures[ex.inputs[i]!]!, toFloat32(x, this.ins[i]!.dtype)));
+    gl.bindVertexArray(this.family.vao);
     for (const s of this.steps) {
       gl.useProgram(s.program);
       for (let k = 0; k < s.inputs.length; k++) {
@@ -388,7 +600,7 @@ class WebGLSession implements Session {
       }
     }
     const results = ex.outputs.map((t, i) => this.readBack(t, this.outs[i]!));
-    this.checkLost();
+    this.family.checkLost();
     const err = gl.getError();
     if (err !== gl.NO_ERROR) throw new WebDNNError(`webgl: GL error 0x${err.toString(16)} while running the model`);
     return results;
@@ -411,27 +623,26 @@ class WebGLSession implements Session {
     return out;
   }
 
+  /** Frees this size's textures and framebuffers and its hold on the family's programs; a
+   *  fixed-shape model's session also frees its family (weights, programs, the context). */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     const gl = this.gl;
-    (this.ctx.canvas as EventTarget).removeEventListener("webglcontextlost", this.onLost);
     // after a context loss every object is already gone (delete* would be no-ops)
     if (!gl.isContextLost()) {
       gl.bindFramebuffer(gl.FRAMEBUFFER, null);
-      for (const f of this.fbos.values()) gl.deleteFramebuffer(f);
-      for (const t of this.textures) gl.deleteTexture(t.handle);
-      for (const p of this.programs) gl.deleteProgram(p);
-      for (const s of this.shaders) gl.deleteShader(s);
-      if (this.vao) gl.deleteVertexArray(this.vao);
-      if (this.ctx.owned) gl.getExtension("WEBGL_lose_context")?.loseContext();
+      for (const fb of this.fbos.values()) gl.deleteFramebuffer(fb);
+      for (const t of this.own) gl.deleteTexture(t.handle);
     }
+    for (const e of this.entries) this.family.release(e);
     this.fbos.clear();
     this.textures = [];
-    this.programs = [];
-    this.shaders = [];
+    this.own = [];
+    this.entries = [];
     this.steps = [];
-    this.vao = null;
+    this.family.sessions.delete(this);
+    if (this.family.single) this.family.dispose();
   }
 }
 
@@ -461,6 +672,19 @@ export const webglBackend: Backend = {
   createSession: async (desc, weights, options) => {
     const c = createContext(options);
     if (typeof c === "string") throw new BackendUnavailableError(`webgl: ${c}`);
-    return new WebGLSession(c, desc, weights);
+    const family = new WebGLFamily(c, weights, true);
+    try {
+      return family.session(desc);
+    } catch (e) {
+      family.dispose(); // the weight textures, programs and (if the backend made it) the context
+      throw e;
+    }
+  },
+  // a model with symbolic dims: one context and one upload of the weights for every size,
+  // programs shared where a size's pass source is another's
+  createFamily: async (_first, weights, options) => {
+    const c = createContext(options);
+    if (typeof c === "string") throw new BackendUnavailableError(`webgl: ${c}`);
+    return new WebGLFamily(c, weights, false);
   },
 };

@@ -7,11 +7,17 @@
 // queue.submit, map and copy out. Works in browsers (navigator.gpu) and in Node with a
 // WebGPU implementation (e.g. the `webgpu` npm package, Dawn) passed as
 // backendOptions.webgpu.gpu or installed as globalThis.gpu.
+//
+// A model with symbolic dims (one concrete descriptor per input size) runs as a family
+// (Backend.createFamily): one device and one weights buffer, uploaded once, for every size; each
+// size has its own arena, readback buffer and bind groups, and takes its pipelines from the
+// family's cache (keyed by WGSL text and binding kinds), so shaders that do not depend on the size
+// compile once. A fixed-shape model's session is a family of one, disposed with it.
 
 import type { Descriptor, TensorSpec } from "../../descriptor.js";
 import { makeView, type DType, type TypedArray } from "../../dtypes.js";
 import { DescriptorError, WebGPUError } from "../../errors.js";
-import type { Backend, GpuBufferInput, GpuBufferOutput, Session } from "../backend.js";
+import type { Backend, GpuBufferInput, GpuBufferOutput, Session, SizeFamily } from "../backend.js";
 import { align4, planDescriptor, requiredLimits, type BufferKind, type GpuPlan } from "./plan.js";
 
 export { WebGPUError };
@@ -64,57 +70,297 @@ const nextTask = (): Promise<void> => new Promise((r) => setTimeout(r, 0));
 interface OutputCopy { name: string; buffer: BufferKind; offset: number; size: number; staging: number; dtype: DType; length: number }
 interface InputSlot { name: string; offset: number; byteLength: number; size: number; dtype: DType; shape: readonly number[] }
 
+/** A compute pipeline in a family's cache, keyed by its WGSL text and binding kinds: the sizes of
+ *  a model whose shader text does not depend on the size share one. */
+interface PipelineEntry {
+  key: string;
+  module: GPUShaderModule;
+  ready: Promise<GPUComputePipeline>;
+  users: number;
+}
+
+/** Pipelines that no size of a family uses any more, kept for sizes made later (see release). */
+const IDLE_PIPELINES = 64;
+
+/** Pops the two error scopes pushed by `pushScopes` at once (validation, then out-of-memory): both
+ *  pops are issued in the same task, so the runs of other sessions on the device (another size of
+ *  the model, another runner on a shared device) cannot interleave their scopes with ours. */
+function pushScopes(d: GPUDevice): void {
+  d.pushErrorScope("out-of-memory");
+  d.pushErrorScope("validation");
+}
+function popScopes(d: GPUDevice): Promise<[GPUError | null, GPUError | null]> {
+  return Promise.all([d.popErrorScope(), d.popErrorScope()]);
+}
+
+/** What the sessions of one model share on WebGPU: the device (requested once, or the one supplied),
+ *  the weights buffer (uploaded once), bind group layouts, and a cache of compute pipelines keyed by
+ *  their WGSL text, so sizes whose shaders do not depend on the size compile them once. A
+ *  fixed-shape model's one session has a family of its own (`single`), disposed with it. */
+class WebGPUFamily implements SizeFamily {
+  /** Set when the device is lost: the message every session then fails with. */
+  lost: string | null = null;
+  /** Uncaptured errors on a device of our own, for the next run of any session to report. */
+  readonly uncaptured: string[] = [];
+  private readonly onUncaptured: (e: Event) => void;
+  private readonly pipelines = new Map<string, PipelineEntry>();
+  private readonly layouts = new Map<string, GPUBindGroupLayout>();
+  readonly sessions = new Set<WebGPUSession>();
+  disposed = false;
+  /** Counters shown in a size's backendInfo (symbolic-dim models): weight uploads (one) and
+   *  pipelines compiled (each size's shared ones are counted by the size). */
+  weightUploads = 0;
+  pipelinesCompiled = 0;
+  /** Keeps the adapter and its GPU object alive as long as the family (see OWNERS). */
+  readonly owner: readonly [GPUAdapter | null, GPU | undefined];
+  /** The adapter's description, common to every size's info. */
+  readonly baseInfo: Readonly<Record<string, unknown>>;
+
+  private constructor(readonly name: string, readonly device: GPUDevice, readonly ownsDevice: boolean,
+    adapter: GPUAdapter | null, readonly weights: GPUBuffer, readonly weightBytes: number, readonly single: boolean) {
+    this.owner = [adapter, adapter ? OWNERS.get(adapter) : undefined];
+    // a supplied device names its adapter through device.adapterInfo (where implemented)
+    const a = (adapter?.info ?? (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo) as Partial<GPUAdapterInfo> | undefined;
+    this.baseInfo = {
+      vendor: a?.vendor ?? "", architecture: a?.architecture ?? "", device: a?.device ?? "", description: a?.description ?? "",
+      fallbackAdapter: (adapter as { isFallbackAdapter?: boolean } | null)?.isFallbackAdapter ?? (a as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false,
+      deviceSupplied: !ownsDevice, precision: name === "webgpu-fp16" ? "fp16" : "fp32",
+    };
+    // weakly held: a supplied device outlives its models, and its lost promise must not keep
+    // every disposed family (weights buffer, pipelines) alive
+    const self = new WeakRef<WebGPUFamily>(this);
+    device.lost.then((info) => {
+      const f = self.deref();
+      if (f && !f.disposed) f.lost = `reason '${info.reason}'${info.message ? `: ${info.message}` : ""}`;
+    });
+    // Only on a device of our own: on a supplied one an uncaptured error may be the app's (or
+    // another runner's), and would fail this model's next run for nothing. Removed at dispose.
+    this.onUncaptured = (e) => { this.uncaptured.push((e as GPUUncapturedErrorEvent).error.message); };
+    if (ownsDevice) device.addEventListener("uncapturederror", this.onUncaptured);
+  }
+
+  /** The device (the supplied one, or a new one) and the weights, uploaded. `single`: for the one
+   *  session of a fixed-shape model (the device gets exactly the limits it needs); otherwise for
+   *  every size of a model with symbolic dims (the device gets the adapter's own limits for what
+   *  the sizes need, so that a larger size than `first` fits it too). */
+  static async open(name: string, first: Descriptor, weights: Uint8Array, options: WebGPUOptions | undefined,
+    fp16: boolean, single: boolean): Promise<WebGPUFamily> {
+    if (first.backend !== name) throw new DescriptorError(`descriptor is for backend '${first.backend}', not ${name}`);
+    const plan = planDescriptor(first);
+    let device: GPUDevice;
+    let adapter: GPUAdapter | null = null;
+    if (options?.device) {
+      device = options.device;
+      requiredLimits(plan, device.limits, true);
+      if (fp16 && !device.features.has(F16)) {
+        throw new WebGPUError(`WebGPU: the webgpu-fp16 model needs a device with the "${F16}" feature; request it ` +
+          `(requiredFeatures: ["${F16}"]) or load the fp32 "webgpu" backend`);
+      }
+    } else {
+      adapter = await requestAdapter(options);
+      if (!adapter) throw new WebGPUError("WebGPU: no adapter available (navigator.gpu.requestAdapter() returned null)");
+      const limits = requiredLimits(plan, adapter.limits, false);
+      if (!single) {
+        const have = adapter.limits as unknown as Record<string, number | undefined>;
+        for (const k of Object.keys(limits)) limits[k] = Math.max(limits[k]!, have[k] ?? 0);
+      }
+      try {
+        device = await adapter.requestDevice({ requiredLimits: limits, requiredFeatures: fp16 ? [F16] : [], label: "webdnn" });
+      } catch (e) {
+        throw new WebGPUError(`WebGPU: requestDevice failed: ${message(e)}`);
+      }
+    }
+    const owns = !options?.device;
+    pushScopes(device);
+    let buffer: GPUBuffer | null = null;
+    let failure = "";
+    try {
+      buffer = device.createBuffer({ size: plan.weightBytes, usage: STORAGE | COPY_SRC | COPY_DST, label: "webdnn weights" });
+    } catch (e) {
+      failure = message(e);
+    }
+    const [validation, oom] = await popScopes(device);
+    if (oom) failure = outOfMemory(oom);
+    else if (validation) failure = validation.message;
+    if (failure || !buffer) {
+      buffer?.destroy();
+      if (owns) device.destroy();
+      throw new WebGPUError(single ? allocFailed(plan, failure) : `WebGPU: allocating the weights (${plan.weightBytes} bytes) failed: ${failure}`);
+    }
+    const family = new WebGPUFamily(name, device, owns, adapter, buffer, plan.weightBytes, single);
+    if (weights.byteLength > 0) {
+      const data = weights.byteLength % 4 === 0 ? weights : padded(weights);
+      device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    }
+    family.weightUploads++;
+    return family;
+  }
+
+  /** The session of one size (SizeFamily). */
+  createSession(desc: Descriptor): Promise<WebGPUSession> {
+    return this.session(desc, planDescriptor(desc));
+  }
+
+  async session(desc: Descriptor, plan: GpuPlan): Promise<WebGPUSession> {
+    if (this.disposed) throw new WebGPUError("WebGPU: this model was disposed; load it again");
+    if (desc.backend !== this.name) throw new DescriptorError(`descriptor is for backend '${desc.backend}', not ${this.name}`);
+    if (plan.weightBytes !== this.weightBytes) {
+      throw new DescriptorError(`webgpu descriptor: this size's weights are ${plan.weightBytes} bytes, the model's ${this.weightBytes}`);
+    }
+    this.check();
+    if (!this.single) requiredLimits(plan, this.device.limits, !this.ownsDevice);
+    const d = this.device;
+    pushScopes(d);
+    let session: WebGPUSession | null = null;
+    let failure = "";
+    try {
+      session = new WebGPUSession(this, desc, plan);
+    } catch (e) {
+      failure = message(e);
+    }
+    const [validation, oom] = await popScopes(d);
+    if (oom) failure = outOfMemory(oom);
+    else if (validation) failure = validation.message;
+    if (failure || !session) {
+      session?.dispose();
+      throw new WebGPUError(this.single ? allocFailed(plan, failure) : `WebGPU: allocating the arena of this size (${plan.arenaBytes} bytes) failed: ${failure}`);
+    }
+    try {
+      await session.prepare();
+    } catch (e) {
+      session.dispose();
+      throw e;
+    }
+    return session;
+  }
+
+  /** A bind group layout for these binding kinds (one per distinct list). */
+  layout(kinds: BufferKind[]): GPUBindGroupLayout {
+    const key = kinds.join(",");
+    let l = this.layouts.get(key);
+    if (!l) {
+      l = this.device.createBindGroupLayout({
+        label: `webdnn layout [${key}]`,
+        entries: kinds.map((k, binding) => ({
+          binding, visibility: COMPUTE, buffer: { type: k === "weights" ? "read-only-storage" : "storage" } as GPUBufferBindingLayout,
+        })),
+      });
+      this.layouts.set(key, l);
+    }
+    return l;
+  }
+
+  /** The pipeline of this shader with this layout: from the cache, or compiled now (the module is
+   *  created now, so a compile error lands in the caller's error scope; the pipeline in parallel). */
+  pipeline(code: string, kinds: BufferKind[], label: string): { entry: PipelineEntry; fresh: boolean } {
+    const key = `${kinds.join(",")}|${code}`;
+    const have = this.pipelines.get(key);
+    if (have) {
+      have.users++;
+      this.pipelines.delete(key); // re-inserted as the most recently used
+      this.pipelines.set(key, have);
+      return { entry: have, fresh: false };
+    }
+    const d = this.device;
+    const module = d.createShaderModule({ code, label });
+    const ready = d.createComputePipelineAsync({
+      label,
+      layout: d.createPipelineLayout({ bindGroupLayouts: [this.layout(kinds)] }),
+      compute: { module, entryPoint: "main" },
+    });
+    const entry: PipelineEntry = { key, module, ready, users: 1 };
+    // a pipeline that failed is not kept (its users fail and release it; a later size tries again)
+    ready.catch(() => { if (this.pipelines.get(key) === entry) this.pipelines.delete(key); });
+    this.pipelines.set(key, entry);
+    this.pipelinesCompiled++;
+    return { entry, fresh: true };
+  }
+
+  /** A size is done with this pipeline. One no size uses stays cached (a size evicted from the
+   *  runner's cache and made again, or another size with the same shader, takes it back) among the
+   *  IDLE_PIPELINES least recently used such ones. */
+  release(entry: PipelineEntry): void {
+    entry.users--;
+    if (entry.users > 0 || this.pipelines.get(entry.key) !== entry) return;
+    let idle = 0;
+    for (const e of this.pipelines.values()) if (e.users <= 0) idle++;
+    for (const [k, e] of this.pipelines) {
+      if (idle <= IDLE_PIPELINES) break;
+      if (e.users <= 0) {
+        this.pipelines.delete(k);
+        idle--;
+      }
+    }
+  }
+
+  get cachedPipelines(): number {
+    return this.pipelines.size;
+  }
+
+  /** Throws the device-lost error, or the uncaptured errors seen since the last check. */
+  check(): void {
+    if (this.lost !== null) {
+      throw new WebGPUError(
+        `WebGPU: the device was lost (${this.lost}), and with it every GPU buffer of this model: ` +
+        `dispose() this runner and load the model again${this.ownsDevice ? "" : " on a new GPUDevice (backendOptions.webgpu.device)"}`);
+    }
+    if (this.uncaptured.length) throw new WebGPUError(`WebGPU error: ${this.uncaptured.splice(0).join("; ")}`);
+  }
+
+  /** Free the weights and (if the family created it) the device; the sizes still open with them. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const s of [...this.sessions]) s.dispose();
+    this.weights.destroy();
+    this.pipelines.clear();
+    this.layouts.clear();
+    // a device the caller passed in is theirs (other runners may share it)
+    if (this.ownsDevice) {
+      this.device.removeEventListener("uncapturederror", this.onUncaptured);
+      this.device.destroy();
+    }
+  }
+}
+
+function outOfMemory(oom: GPUError): string {
+  return `out of GPU memory (${oom.message}); free GPU memory (dispose other runners, close other GPU tabs) or use another backend`;
+}
+
+function allocFailed(plan: GpuPlan, failure: string): string {
+  return `WebGPU: allocating the arena (${plan.arenaBytes} bytes) and weights (${plan.weightBytes} bytes) failed: ${failure}`;
+}
+
+/** One input size of a model on WebGPU: its arena and readback buffers, its pipelines (from the
+ *  family's cache) and bind groups; the device and the weights are the family's. */
 class WebGPUSession implements Session {
+  private readonly family: WebGPUFamily;
   private device: GPUDevice;
-  /** Whether this session created the device (and so destroys it at dispose). */
-  private ownsDevice: boolean;
   private buffers: Record<BufferKind, GPUBuffer>;
   private staging: GPUBuffer;
   private pipelines: GPUComputePipeline[] = [];
   private groups: GPUBindGroup[] = [];
+  /** The family's pipeline entries this size holds (released at dispose). */
+  private entries: PipelineEntry[] = [];
+  private sharedPipelines = 0;
   private plan: GpuPlan;
   private inputs: InputSlot[];
   private outputs: OutputCopy[];
-  private lost: string | null = null;
-  private uncaptured: string[] = [];
-  private onUncaptured: (e: Event) => void;
   private queue: Promise<unknown> = Promise.resolve();
   /** Runs called and not yet settled (see runGpu). */
   private pending = 0;
   private disposed = false;
+  private readonly ownInfo: Readonly<Record<string, unknown>>;
 
-  readonly info: Readonly<Record<string, unknown>>;
-  /** Keeps the adapter and its GPU object alive as long as the session (see OWNERS). */
-  readonly owner: readonly [GPUAdapter | null, GPU | undefined];
-
-  private constructor(device: GPUDevice, ownsDevice: boolean, desc: Descriptor, plan: GpuPlan, adapter: GPUAdapter | null) {
-    this.device = device;
-    this.ownsDevice = ownsDevice;
-    this.owner = [adapter, adapter ? OWNERS.get(adapter) : undefined];
+  constructor(family: WebGPUFamily, desc: Descriptor, plan: GpuPlan) {
+    this.family = family;
+    this.device = family.device;
     this.plan = plan;
-    // a supplied device names its adapter through device.adapterInfo (where implemented)
-    const a = (adapter?.info ?? (device as { adapterInfo?: GPUAdapterInfo }).adapterInfo) as Partial<GPUAdapterInfo> | undefined;
-    this.info = {
-      vendor: a?.vendor ?? "", architecture: a?.architecture ?? "", device: a?.device ?? "", description: a?.description ?? "",
-      fallbackAdapter: (adapter as { isFallbackAdapter?: boolean } | null)?.isFallbackAdapter ?? (a as { isFallbackAdapter?: boolean } | undefined)?.isFallbackAdapter ?? false,
-      deviceSupplied: !ownsDevice, precision: desc.backend === "webgpu-fp16" ? "fp16" : "fp32",
-      dispatches: plan.dispatches.length, shaders: plan.shaders.length,
-    };
-    // weakly held: a supplied device outlives its sessions, and its lost promise must not keep
-    // every disposed session (shaders, plan) alive
-    const self = new WeakRef<WebGPUSession>(this);
-    device.lost.then((info) => {
-      const s = self.deref();
-      if (s && !s.disposed) s.lost = `reason '${info.reason}'${info.message ? `: ${info.message}` : ""}`;
-    });
-    // Only on a device of our own: on a supplied one an uncaptured error may be the app's (or
-    // another runner's), and would fail this session's next run for nothing. Removed at dispose.
-    this.onUncaptured = (e) => { this.uncaptured.push((e as GPUUncapturedErrorEvent).error.message); };
-    if (ownsDevice) device.addEventListener("uncapturederror", this.onUncaptured);
-    const make = (size: number, usage: number, label: string) => device.createBuffer({ size, usage, label });
+    this.ownInfo = { ...family.baseInfo, dispatches: plan.dispatches.length, shaders: plan.shaders.length };
+    const make = (size: number, usage: number, label: string) => this.device.createBuffer({ size, usage, label });
     this.buffers = {
       arena: make(plan.arenaBytes, STORAGE | COPY_SRC | COPY_DST, "webdnn arena"),
-      weights: make(plan.weightBytes, STORAGE | COPY_SRC | COPY_DST, "webdnn weights"),
+      weights: family.weights,
     };
     this.inputs = desc.inputs.map((x) => {
       const t: TensorSpec = desc.tensors[x.tensor]!;
@@ -131,99 +377,55 @@ class WebGPUSession implements Session {
       return o;
     });
     this.staging = make(Math.max(staging, 4), MAP_READ | COPY_DST, "webdnn readback");
+    family.sessions.add(this);
+  }
+
+  /** What the backend chose; for a model with symbolic dims also what the sizes share: weight
+   *  uploads (one per model), this size's pipelines taken from the cache, pipelines cached. */
+  get info(): Readonly<Record<string, unknown>> {
+    const f = this.family;
+    if (f.single) return this.ownInfo;
+    return {
+      ...this.ownInfo, weightUploads: f.weightUploads, sharedPipelines: this.sharedPipelines,
+      familyPipelines: f.cachedPipelines, pipelinesCompiled: f.pipelinesCompiled, familySizes: f.sessions.size,
+    };
   }
 
   get gpuDevice(): GPUDevice {
     return this.device;
   }
 
-  static async create(desc: Descriptor, weights: Uint8Array, options?: WebGPUOptions, fp16 = false): Promise<WebGPUSession> {
-    const plan = planDescriptor(desc);
-    let device: GPUDevice;
-    let adapter: GPUAdapter | null = null;
-    if (options?.device) {
-      device = options.device;
-      requiredLimits(plan, device.limits, true);
-      if (fp16 && !device.features.has(F16)) {
-        throw new WebGPUError(`WebGPU: the webgpu-fp16 model needs a device with the "${F16}" feature; request it ` +
-          `(requiredFeatures: ["${F16}"]) or load the fp32 "webgpu" backend`);
-      }
-    } else {
-      adapter = await requestAdapter(options);
-      if (!adapter) throw new WebGPUError("WebGPU: no adapter available (navigator.gpu.requestAdapter() returned null)");
-      const limits = requiredLimits(plan, adapter.limits, false);
-      try {
-        device = await adapter.requestDevice({ requiredLimits: limits, requiredFeatures: fp16 ? [F16] : [], label: "webdnn" });
-      } catch (e) {
-        throw new WebGPUError(`WebGPU: requestDevice failed: ${message(e)}`);
-      }
-    }
-    const owns = !options?.device;
-    device.pushErrorScope("out-of-memory");
-    device.pushErrorScope("validation");
-    let session: WebGPUSession | null = null;
-    let failure = "";
-    try {
-      session = new WebGPUSession(device, owns, desc, plan, adapter);
-    } catch (e) {
-      failure = message(e);
-    }
-    const validation = await device.popErrorScope();
-    const oom = await device.popErrorScope();
-    if (oom) {
-      failure = `out of GPU memory (${oom.message}); free GPU memory (dispose other runners, close other GPU tabs) or use another backend`;
-    } else if (validation) failure = validation.message;
-    if (failure || !session) {
-      session?.dispose();
-      if (owns) device.destroy();
-      throw new WebGPUError(`WebGPU: allocating the arena (${plan.arenaBytes} bytes) and weights (${plan.weightBytes} bytes) failed: ${failure}`);
-    }
-    try {
-      await session.prepare(weights);
-    } catch (e) {
-      session.dispose();
-      throw e;
-    }
-    return session;
-  }
-
-  /** Upload the weights; create every pipeline (in parallel) and bind group. */
-  private async prepare(weights: Uint8Array): Promise<void> {
+  /** Create (or take from the family's cache) every pipeline, in parallel, and every bind group. */
+  async prepare(): Promise<void> {
     const d = this.device;
-    if (weights.byteLength > 0) {
-      const data = weights.byteLength % 4 === 0 ? weights : padded(weights);
-      d.queue.writeBuffer(this.buffers.weights, 0, data.buffer, data.byteOffset, data.byteLength);
-    }
+    const f = this.family;
     d.pushErrorScope("validation");
-    const layouts = this.plan.layouts.map((kinds, i) =>
-      kinds === null ? null : d.createBindGroupLayout({
-        label: `webdnn shader ${i}`,
-        entries: kinds.map((k, binding) => ({
-          binding, visibility: COMPUTE, buffer: { type: k === "weights" ? "read-only-storage" : "storage" } as GPUBufferBindingLayout,
-        })),
-      }),
-    );
-    const modules = this.plan.shaders.map((s, i) => (layouts[i] ? d.createShaderModule({ code: s.code, label: `webdnn shader ${i}` }) : null));
+    const fresh: GPUShaderModule[] = [];
+    const entries = this.plan.shaders.map((s, i) => {
+      const kinds = this.plan.layouts[i];
+      if (!kinds) return null;
+      const { entry, fresh: made } = f.pipeline(s.code, kinds, `webdnn shader ${i}`);
+      this.entries.push(entry);
+      if (made) fresh.push(entry.module);
+      else this.sharedPipelines++;
+      return entry;
+    });
     const err = await d.popErrorScope();
-    if (err) throw new WebGPUError(`WebGPU: shader or layout creation failed: ${err.message}${await compileErrors(modules)}`);
+    if (err) throw new WebGPUError(`WebGPU: shader or layout creation failed: ${err.message}${await compileErrors(fresh)}`);
     const users = (i: number) => this.plan.dispatches.filter((k) => k.shader === i).map((k) => k.name).slice(0, 3).join(", ");
-    const pipelines = await Promise.all(modules.map(async (module, i) => {
-      if (!module) return null;
+    const pipelines = await Promise.all(entries.map(async (e, i) => {
+      if (!e) return null;
       try {
-        return await d.createComputePipelineAsync({
-          label: `webdnn shader ${i}`,
-          layout: d.createPipelineLayout({ bindGroupLayouts: [layouts[i]!] }),
-          compute: { module, entryPoint: "main" },
-        });
-      } catch (e) {
-        throw new WebGPUError(`WebGPU: pipeline for shader ${i} (kernels ${users(i)}) failed: ${message(e)}${await compileErrors([module])}`);
+        return await e.ready;
+      } catch (x) {
+        throw new WebGPUError(`WebGPU: pipeline for shader ${i} (kernels ${users(i)}) failed: ${message(x)}${await compileErrors([e.module])}`);
       }
     }));
     d.pushErrorScope("validation");
     this.pipelines = this.plan.dispatches.map((k) => pipelines[k.shader]!);
     this.groups = this.plan.dispatches.map((k) => d.createBindGroup({
       label: k.name,
-      layout: layouts[k.shader]!,
+      layout: f.layout(this.plan.layouts[k.shader]!),
       entries: k.bindings.map((b, binding) => ({ binding, resource: { buffer: this.buffers[b.buffer], offset: b.offset, size: b.size } })),
     }));
     const bindErr = await d.popErrorScope();
@@ -232,12 +434,7 @@ class WebGPUSession implements Session {
   }
 
   private check(): void {
-    if (this.lost !== null) {
-      throw new WebGPUError(
-        `WebGPU: the device was lost (${this.lost}), and with it every GPU buffer of this model: ` +
-        `dispose() this runner and load the model again${this.ownsDevice ? "" : " on a new GPUDevice (backendOptions.webgpu.device)"}`);
-    }
-    if (this.uncaptured.length) throw new WebGPUError(`WebGPU error: ${this.uncaptured.splice(0).join("; ")}`);
+    this.family.check();
   }
 
   /** After a failure: give a pending device.lost the chance to settle, so a loss is reported as such. */
@@ -293,8 +490,7 @@ class WebGPUSession implements Session {
       gpuInputs.push(i);
     });
     const d = this.device;
-    d.pushErrorScope("out-of-memory");
-    d.pushErrorScope("validation");
+    pushScopes(d);
     const enc = d.createCommandEncoder({ label: "webdnn run" });
     inputs.forEach((x, i) => {
       const slot = this.inputs[i]!;
@@ -327,8 +523,7 @@ class WebGPUSession implements Session {
     d.queue.submit([enc.finish()]);
     let err: GPUError | null, oom: GPUError | null;
     try {
-      err = await d.popErrorScope();
-      oom = await d.popErrorScope();
+      [err, oom] = await popScopes(d);
     } catch (e) {
       err = { message: message(e) } as GPUError;
       oom = null;
@@ -342,7 +537,7 @@ class WebGPUSession implements Session {
     }
     if (gpuOutputs) {
       // a loss during the run leaves the buffers unwritten: report it rather than return them
-      if (this.lost !== null) for (const b of fresh) b.destroy();
+      if (this.family.lost !== null) for (const b of fresh) b.destroy();
       this.check();
       return this.outputs.map((o, i) => ({ gpuBuffer: fresh[i]!, read: () => this.readBuffer(fresh[i]!, o) }));
     }
@@ -404,19 +599,19 @@ class WebGPUSession implements Session {
     }
   }
 
+  /** Frees this size's own buffers and its hold on the family's pipelines; a fixed-shape model's
+   *  session also frees its family (the weights, and the device if it made it). */
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     this.buffers.arena.destroy();
-    this.buffers.weights.destroy();
     this.staging.destroy();
+    for (const e of this.entries) this.family.release(e);
+    this.entries = [];
     this.pipelines = [];
     this.groups = [];
-    // a device the caller passed in is theirs (other runners may share it)
-    if (this.ownsDevice) {
-      this.device.removeEventListener("uncapturederror", this.onUncaptured);
-      this.device.destroy();
-    }
+    this.family.sessions.delete(this);
+    if (this.family.single) this.family.dispose();
   }
 }
 
@@ -483,8 +678,18 @@ function webgpuFamily(fp16: boolean): Backend {
     },
     createSession: async (desc, weights, options) => {
       if (desc.backend !== name) throw new DescriptorError(`descriptor is for backend '${desc.backend}', not ${name}`);
-      return WebGPUSession.create(desc, weights, options as WebGPUOptions | undefined, fp16);
+      const plan = planDescriptor(desc);
+      const family = await WebGPUFamily.open(name, desc, weights, options as WebGPUOptions | undefined, fp16, true);
+      try {
+        return await family.session(desc, plan);
+      } catch (e) {
+        family.dispose(); // the weights, and the device if it made it
+        throw e;
+      }
     },
+    // a model with symbolic dims: one device and one weights buffer for every size, pipelines
+    // shared where a size's shader text is another's
+    createFamily: (first, weights, options) => WebGPUFamily.open(name, first, weights, options as WebGPUOptions | undefined, fp16, false),
   };
 }
 
