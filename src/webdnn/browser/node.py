@@ -36,19 +36,8 @@ def run_model_node(
             "backendOptions": dict(backend_options or {}),
             "inputs": write_inputs(inputs, tmp), "warmup": warmup, "repeat": repeat, "outDir": tmp,
         }
-        spec_path = os.path.join(tmp, "spec.json")
-        with open(spec_path, "w") as f:
-            json.dump(spec, f)
-        cmd = ["node", "--max-old-space-size=8192", runtime_tool("run-node.mjs"), spec_path]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                           env={**os.environ, **env} if env else None)
-        if p.returncode != 0:
-            raise WebDNNError(f"running {model_dir} in Node failed:\n{p.stderr.strip()[-2000:]}")
-        r = json.loads(p.stdout.strip().splitlines()[-1])
-        outputs = {}
-        for o in r["outputs"]:
-            with open(o["path"], "rb") as f:
-                outputs[o["name"]] = from_bytes(f.read(), o["dtype"], o["dims"])
+        r = _run_spec(spec, tmp, model_dir, timeout, env)
+        outputs = _read_outputs(r["outputs"])
     return RunResult(r["backend"], r["loadMs"], r["firstRunMs"], r["times"], outputs,
                      backend_info=r.get("backendInfo") or {})
 
@@ -82,20 +71,30 @@ def run_model_node_sizes(
             "backendOptions": dict(backend_options or {}), "sets": sets, "warmup": warmup, "repeat": repeat,
             "alternate": alternate, "outDir": tmp,
         }
-        spec_path = os.path.join(tmp, "spec.json")
-        with open(spec_path, "w") as f:
-            json.dump(spec, f)
-        cmd = ["node", "--max-old-space-size=8192", runtime_tool("run-node.mjs"), spec_path]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                           env={**os.environ, **env} if env else None)
-        if p.returncode != 0:
-            raise WebDNNError(f"running {model_dir} in Node failed:\n{p.stderr.strip()[-2000:]}")
-        r = json.loads(p.stdout.strip().splitlines()[-1])
+        r = _run_spec(spec, tmp, model_dir, timeout, env)
         runs = []
         for s in r["sets"]:
-            outputs = {}
-            for o in s["outputs"]:
-                with open(o["path"], "rb") as f:
-                    outputs[o["name"]] = from_bytes(f.read(), o["dtype"], o["dims"])
-            runs.append(SizeRun(s["firstRunMs"], s["times"], s.get("alternateTimes", []), outputs))
+            runs.append(SizeRun(s["firstRunMs"], s["times"], s.get("alternateTimes", []), _read_outputs(s["outputs"])))
     return r["backend"], r.get("backendInfo") or {}, runs
+
+
+def _run_spec(spec: dict[str, Any], tmp: str, model_dir: str, timeout: float,
+              env: Mapping[str, str] | None) -> dict[str, Any]:
+    """Run runtime/tools/run-node.mjs on `spec` (written into `tmp`); its one-line JSON result."""
+    spec_path = os.path.join(tmp, "spec.json")
+    with open(spec_path, "w") as f:
+        json.dump(spec, f)
+    cmd = ["node", "--max-old-space-size=8192", runtime_tool("run-node.mjs"), spec_path]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **env} if env else None)
+    if p.returncode != 0:
+        raise WebDNNError(f"running {model_dir} in Node failed:\n{p.stderr.strip()[-2000:]}")
+    result: dict[str, Any] = json.loads(p.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _read_outputs(refs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    outputs = {}
+    for o in refs:
+        with open(o["path"], "rb") as f:
+            outputs[o["name"]] = from_bytes(f.read(), o["dtype"], o["dims"])
+    return outputs
