@@ -243,6 +243,7 @@ def markdown(report: dict[str, Any], command: str) -> str:
         " next to native onnxruntime.",
         "",
         *_real_gpu_lines(),
+        *_dynamic_lines(),
     ]
     return "\n".join(out)
 
@@ -279,6 +280,56 @@ def _real_gpu_lines(path: str = REAL_GPU_JSON) -> list[str]:
             f" {w['max_rel_err']:.1e} / {o['max_rel_err']:.1e} |"
         )
     out.append("")
+    return out
+
+
+DYNAMIC_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "bench", "results", "minilm-dynamic-wasm.json")
+
+
+def _dynamic_lines(path: str = DYNAMIC_JSON) -> list[str]:
+    """The recorded "converted once" run (bench/results/minilm-dynamic-wasm.json: `webdnn bench --models
+    minilm@8,...` with --out-json), one row per length and thread count; nothing when there is none."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        g = json.load(f)
+    m = g["machine"]
+    rows: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
+    for r in g["results"]:
+        if r["status"] == "ok" and r["backend"] == "wasm":
+            rows.setdefault((r["model"], r["threads"]), {})[r["runtime"]] = r
+    out = [
+        "## One conversion, every sequence length (MiniLM, wasm)",
+        "",
+        "The real all-MiniLM-L6-v2 converted once with a symbolic sequence length (`--input-shape"
+        " input_ids=1,seq<=512`, the same for its other two inputs), against the same model converted for"
+        " each fixed length and ONNX Runtime Web on that length's `.onnx`, in one Chromium session"
+        f" ({m['date']}, commit {m['git_commit']}, {m['cpu']} {m['cores']} cores; `{m['command']}`).",
+        "",
+        "| length | threads | WebDNN fixed ms | WebDNN converted once ms | once / fixed | ORT Web ms |"
+        " once vs ORT Web | max abs err (once) |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+
+    def length(key: tuple[str, int]) -> tuple[int, int]:
+        return int(key[0].split("@")[1]), key[1]
+
+    for key in sorted(rows, key=length):
+        r = rows[key]
+        fixed, once, ort = (r.get(k, {}).get("median_ms") for k in ("webdnn", "webdnn-dynamic", "onnxruntime-web"))
+        ratio = f"{once / fixed:.2f}" if once and fixed else "–"
+        speedup = f"{ort / once:.2f}× faster" if once and ort else "–"
+        err = r.get("webdnn-dynamic", {}).get("max_abs_err")
+        out.append(f"| {length(key)[0]} | {key[1]} | {_f(fixed, '.1f')} | {_f(once, '.1f')} | {ratio} |"
+                   f" {_f(ort, '.1f')} | {speedup} | {_f(err, '.1e')} |")
+    out += [
+        "",
+        "Medians of the timed runs after the warm-up; each length is a fresh page (its first run, which makes"
+        " that length's session, is in the cold-start columns of the JSON, not in the median). The first run at"
+        " a new length once the model is loaded, and alternating lengths a, b, a, b (no re-planning after a"
+        " length was seen once), are measured in docs/backends/wasm.md, webgpu.md and webgl.md.",
+        "",
+    ]
     return out
 
 
