@@ -1,13 +1,15 @@
 // The symbols' values of one run of a model with symbolic dims, from its inputs' dims: each symbol
 // gets one value from every input that uses it, inside its bounds. A bare typed array gives its
-// length only, which sets a shape with one symbolic dim; the others need { data, dims }.
+// length only, which sets a shape with one symbolic dim; the others need { data, dims }. A value
+// input's elements set the symbols its `values` name (its data decides sizes: a Reshape's shape).
 
 import { rangeText, type SymbolSpec } from "./dims.js";
 import type { DynamicIOSpec } from "./dynamic.js";
 import { InputError } from "./errors.js";
 
-/** What run() was given for one input: its dims when stated, else (a bare typed array) its length. */
-export interface Given { dims?: readonly number[]; length: number | null }
+/** What run() was given for one input: its dims when stated, else (a bare typed array) its length;
+ *  for a value input, its elements (null: not CPU data). */
+export interface Given { dims?: readonly number[]; length: number | null; data?: ArrayLike<number | bigint> | null }
 
 /** An input's shape as text: "[2, n]". */
 const shapeText = (spec: DynamicIOSpec) => `[${spec.shape.join(", ")}]`;
@@ -30,6 +32,30 @@ export function bindSymbols(specs: readonly DynamicIOSpec[], given: readonly Giv
       throw new InputError(`${here} is ${value}, but ${source.get(name)} makes ${name} = ${had}: a symbol has one value in a run`);
     }
   };
+  // value inputs: each element sets its symbol
+  specs.forEach((spec, i) => {
+    if (!spec.values) return;
+    const data = given[i]!.data;
+    if (!data) throw new InputError(`input '${spec.name}' gives sizes (${spec.values.join(", ")}): pass it as a typed array on the CPU`);
+    if (data.length !== spec.values.length) {
+      throw new InputError(`input '${spec.name}' has ${data.length} elements; it gives sizes ${spec.values.join(", ")}, one per element`);
+    }
+    spec.values.forEach((name, k) => {
+      const s = byName.get(name)!;
+      const raw = data[k]!;
+      const value = Number(raw);
+      const here = `input '${spec.name}' element ${k} (sets '${name}')`;
+      if (!Number.isSafeInteger(value) || value < s.min || (s.max !== null && value > s.max)) {
+        throw new InputError(`${here} is ${String(raw)}; the model allows ${rangeText(s)}`);
+      }
+      const had = env.get(name);
+      if (had !== undefined && had !== value) {
+        throw new InputError(`${here} is ${value}, but ${source.get(name)} makes ${name} = ${had}: a symbol has one value in a run`);
+      }
+      env.set(name, value);
+      source.set(name, `input '${spec.name}' element ${k}`);
+    });
+  });
   const symbolic = (spec: DynamicIOSpec) => spec.shape.flatMap((e, k) => (typeof e === "string" ? [k] : []));
   // stated dims first, then lengths with one unknown, then check the rest are set
   specs.forEach((spec, i) => {

@@ -8,10 +8,14 @@ import {
   type DimExpr, type DimTable, type SymbolSpec,
 } from "./dims.js";
 import type { DType } from "./dtypes.js";
-import { DescriptorError } from "./errors.js";
+import { DescriptorError, InputError } from "./errors.js";
 
-/** A graph input or output of the template: its shape holds integers and `{"$dim": i}`. */
-export interface DynamicIO { name: string; tensor: number; dtype: DType; shape: DimExpr[] }
+/** A graph input or output of the template: its shape holds integers and `{"$dim": i}`; a value
+ *  input (`--value-input`) also lists the symbols its elements set, in order. */
+export interface DynamicIO { name: string; tensor: number; dtype: DType; shape: DimExpr[]; values?: string[] }
+
+/** What must hold for a size to be valid (a Reshape to a shape given at run): lhs = rhs, else `what`. */
+export interface Requirement { lhs: DimExpr; rhs: DimExpr; what: string }
 
 export interface DynamicDescriptor {
   format: "webdnn-descriptor";
@@ -20,6 +24,7 @@ export interface DynamicDescriptor {
   model: string;
   url: string;
   table: DimTable;
+  requires: Requirement[];
   inputs: DynamicIO[];
   outputs: DynamicIO[];
   /** Size-independent: downloaded once for every size. */
@@ -32,8 +37,17 @@ export interface DynamicDescriptor {
 export interface SymbolBounds { min: number; max: number | null }
 
 /** An input or output of a model with symbolic dims: `shape` entries are numbers, symbol names or
- *  (outputs) readable expressions such as "cdiv(seq, 16)"; `bounds` has each symbol they use. */
-export interface DynamicIOSpec { name: string; dtype: DType; shape: (number | string)[]; bounds: Record<string, SymbolBounds> }
+ *  (outputs) readable expressions such as "cdiv(seq, 16)"; `bounds` has each symbol they use. A
+ *  value input's `values` names the symbol each of its elements sets (its data decides sizes). */
+export interface DynamicIOSpec {
+  name: string; dtype: DType; shape: (number | string)[]; bounds: Record<string, SymbolBounds>; values?: string[];
+}
+
+/** A parsed JSON value, short, for messages. */
+function show(x: unknown): string {
+  const s = JSON.stringify(x) ?? String(x);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
 
 function fail(where: string, what: string): never {
   throw new DescriptorError(`${where}: ${what}. Re-convert the model with the matching webdnn version.`);
@@ -55,16 +69,34 @@ export function validateDynamicDescriptor(d: unknown, backend: string, url: stri
   checkHeader(d, backend, url, symbolic ? DYNAMIC_VERSION : FORMAT_VERSION);
   const table = validateDimTable(w, validateSymbols(w, d.symbols), d.dims);
   if (containsRef(d.weights)) fail(`${w} weights`, "the weight files cannot depend on the input size, but hold a reference");
-  const dyn = { url, table, template: d };
+  const requires = validateRequires(`${w} requires`, table, d.requires);
+  const dyn = { url, table, template: d, requires: [] as Requirement[] };
   // the smallest size: the structure (tensors, kernels, inputs, weights) is checked before any
-  // weight is downloaded, and every reference found to be in range
-  const sample = concreteDescriptor(dyn as DynamicDescriptor, new Map(table.symbols.map((s) => [s.name, s.min])));
+  // weight is downloaded, and every reference found to be in range (the requirements are the
+  // caller's to meet, so not here)
+  const sample = concreteDescriptor(dyn, new Map(table.symbols.map((s) => [s.name, s.min])));
   const tensors = d.tensors as { shape: DimExpr[] }[];
   const io = (xs: Descriptor["inputs"]): DynamicIO[] =>
     xs.map((x) => ({ name: x.name, tensor: x.tensor, dtype: sample.tensors[x.tensor]!.dtype, shape: tensors[x.tensor]!.shape }));
   const inputs = io(sample.inputs);
-  // the caller sets each symbol through some input's dims
+  // the caller sets each symbol through some input's dims, or a value input's data
   const set = new Set<string>();
+  (d.inputs as unknown[]).forEach((x, i) => {
+    const values = (x as { values?: unknown }).values;
+    if (values === undefined) return;
+    const input = inputs[i]!;
+    const iw = `${w} inputs[${i}] ('${input.name}') values`;
+    if (input.dtype !== "int32" && input.dtype !== "int64") fail(iw, `a value input must be int32 or int64, not ${input.dtype}`);
+    if (!input.shape.every((e) => typeof e === "number")) fail(iw, "a value input must have a fixed shape");
+    const count = (input.shape as number[]).reduce((a, b) => a * b, 1);
+    if (!Array.isArray(values) || values.length !== count) fail(iw, `must list one symbol per element (${count}), got ${show(values)}`);
+    input.values = values.map((e: unknown, k: number) => {
+      const target = isDimRef(e) ? table.dims[e.$dim] : undefined;
+      if (typeof target !== "string") fail(`${iw}[${k}]`, `must refer to a bare symbol, got ${show(e)}`);
+      set.add(target);
+      return target;
+    });
+  });
   for (const x of inputs) {
     x.shape.forEach((e, k) => {
       if (typeof e === "number") return;
@@ -80,13 +112,35 @@ export function validateDynamicDescriptor(d: unknown, backend: string, url: stri
   if (unset.length) fail(`${w} symbols`, `${unset.join(", ")} appear${unset.length > 1 ? "" : "s"} in no input's shape, so no input sets ${unset.length > 1 ? "them" : "it"}`);
   return {
     format: "webdnn-descriptor", version: DYNAMIC_VERSION, backend, model: sample.model, url, table,
-    inputs, outputs: io(sample.outputs), weights: sample.weights, template: d,
+    requires, inputs, outputs: io(sample.outputs), weights: sample.weights, template: d,
   };
 }
 
-/** The version-1 descriptor of one size (each symbol's value in `env`), validated as any other. */
-export function concreteDescriptor(dyn: Pick<DynamicDescriptor, "url" | "table" | "template">, env: ReadonlyMap<string, number>): Descriptor {
+/** The `requires` list: [lhs, rhs, message] with integers or references to the table. */
+function validateRequires(where: string, table: DimTable, x: unknown): Requirement[] {
+  if (x === undefined) return [];
+  if (!Array.isArray(x)) fail(where, `must be a list, got ${show(x)}`);
+  const term = (e: unknown, w: string): DimExpr => {
+    if (typeof e === "number" && Number.isSafeInteger(e)) return e;
+    if (isDimRef(e) && Number.isInteger(e.$dim) && e.$dim >= 0 && e.$dim < table.dims.length) return e;
+    return fail(w, `must be an integer or a reference into "dims", got ${show(e)}`);
+  };
+  return x.map((r: unknown, i: number) => {
+    if (!Array.isArray(r) || r.length !== 3 || typeof r[2] !== "string") fail(`${where}[${i}]`, `must be [lhs, rhs, message], got ${show(r)}`);
+    return { lhs: term(r[0], `${where}[${i}][0]`), rhs: term(r[1], `${where}[${i}][1]`), what: r[2] };
+  });
+}
+
+/** The version-1 descriptor of one size (each symbol's value in `env`), validated as any other;
+ *  an `InputError` when the size breaks one of the model's requirements. */
+export function concreteDescriptor(dyn: Pick<DynamicDescriptor, "url" | "table" | "template" | "requires">, env: ReadonlyMap<string, number>): Descriptor {
   const values = evaluateDims(dyn.table, env);
+  const at = (e: DimExpr) => (typeof e === "number" ? e : values[(e as { $dim: number }).$dim]!);
+  for (const r of dyn.requires) {
+    if (at(r.lhs) !== at(r.rhs)) {
+      throw new InputError(`${r.what}; at ${envText(dyn.table, env)} that is ${at(r.lhs)} against ${at(r.rhs)}`);
+    }
+  }
   const backend = String(dyn.template.backend);
   return validateDescriptor(instantiate(dyn.template, values, `descriptor ${dyn.url}`), backend, `${dyn.url} at ${envText(dyn.table, env)}`);
 }
@@ -111,7 +165,12 @@ export function dynamicIOSpecs(d: DynamicDescriptor): { inputs: DynamicIOSpec[];
       }
       return texts[i]!;
     });
-    return { name: x.name, dtype: x.dtype, shape, bounds: b };
+    if (x.values) {
+      for (const s of x.values) {
+        Object.defineProperty(b, s, { value: { ...bounds.get(s)! }, enumerable: true, writable: true, configurable: true });
+      }
+    }
+    return { name: x.name, dtype: x.dtype, shape, bounds: b, ...(x.values ? { values: [...x.values] } : {}) };
   };
   return { inputs: d.inputs.map(spec), outputs: d.outputs.map(spec) };
 }

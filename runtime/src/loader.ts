@@ -108,7 +108,8 @@ async function loadFrom(url: string, options: LoadOptions, cache: ModelCache | n
     try {
       // the backend's limits against the descriptor's sizes, before the weights are downloaded (symbolic
       // dims: the smallest size here; each size is checked again before its session is made)
-      const smallest = (d: DynamicDescriptor) => concreteDescriptor(d, new Map(d.table.symbols.map((s) => [s.name, s.min])));
+      // (the model's requirements on the sizes are the caller's to meet, so not checked here)
+      const smallest = (d: DynamicDescriptor) => concreteDescriptor({ ...d, requires: [] }, new Map(d.table.symbols.map((s) => [s.name, s.min])));
       if (backend.checkDescriptor) await backend.checkDescriptor(isDynamicDescriptor(desc) ? smallest(desc) : desc, backendOptions);
       const weights = await loadWeights(desc, base, options.fetch, cache,
         (n, cachedBytes) => report({ phase: "weights", loadedBytes: n, totalBytes: total, backend: name, cachedBytes }));

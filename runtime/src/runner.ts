@@ -145,7 +145,10 @@ export class Runner {
     if (this.sizes!.gpu === false) this.checkGpu(null, values, where); // before a session is made for nothing
     // symbolic dims: the symbols from the inputs, then this size's session
     const specs = this.inputs as readonly DynamicIOSpec[];
-    const env = bindSymbols(specs, checked.map((c) => ({ dims: c.dims, length: ArrayBuffer.isView(c.value) ? c.value.length : null })), this.symbols);
+    const env = bindSymbols(specs, checked.map((c, i) => {
+      const cpu = ArrayBuffer.isView(c.value) ? c.value : null;
+      return { dims: c.dims, length: cpu ? cpu.length : null, ...(specs[i]!.values ? { data: cpu as ArrayLike<number | bigint> | null } : {}) };
+    }), this.symbols);
     specs.forEach((spec, i) => {
       const v = values[i]!;
       if (!ArrayBuffer.isView(v)) return;

@@ -486,3 +486,54 @@ test("a model of fixed shapes has no symbols and no signatures", async () => {
   assert.deepEqual((await r.run({ x: ramp(6) })).y.dims, [2, 3]);
   r.dispose();
 });
+
+/** y = Expand(x, [3, n]) where n is the value of input k (a value input, int64 [1]); n must be even. */
+function valueModel() {
+  return {
+    desc: {
+      format: "webdnn-descriptor", version: 2, backend: "fallback", model: "values",
+      symbols: [{ name: "n", min: 1, max: null }],
+      dims: ["n", ["*", 12, "n"], ["%", "n", 2], ["+", 32, ref(1)]],
+      requires: [[ref(2), 0, "node 'Expand_0' (Expand): n must be even"]],
+      inputs: [{ name: "x", tensor: 0 }, { name: "k", tensor: 1, values: [ref(0)] }], outputs: [{ name: "y", tensor: 2 }],
+      tensors: [
+        { name: "x", dtype: "float32", shape: [1, 1], memory: "arena", offset: 0, byteLength: 4 },
+        { name: "k", dtype: "int64", shape: [1], memory: "arena", offset: 16, byteLength: 8 },
+        { name: "y", dtype: "float32", shape: [3, ref(0)], memory: "arena", offset: 32, byteLength: ref(1) },
+      ],
+      arena: { byteLength: ref(3), alignment: 16, naiveByteLength: ref(3) },
+      weights: { byteLength: 0, alignment: 16, files: [] },
+      kernels: [{ op: "Expand", name: "Expand_0", inputs: [0], outputs: [2], attrs: { shape: [3, ref(0)] } }],
+    },
+    manifest: {
+      format: "webdnn-model", version: 2, name: "values",
+      inputs: [{ name: "x", dtype: "float32", shape: [1, 1] }, { name: "k", dtype: "int64", shape: [1], values: ["n"] }],
+      outputs: [{ name: "y", dtype: "float32", shape: [3, "n"] }],
+    },
+  };
+}
+
+test("a value input's data sets its symbols; the model's requirements on them are checked per size", async () => {
+  const r = await load(writeModel(valueModel()), fb);
+  assert.deepEqual(r.inputs[1].values, ["n"]);
+  for (const n of [4, 2, 4]) {
+    const y = (await r.run({ x: Float32Array.of(7), k: BigInt64Array.of(BigInt(n)) })).y;
+    assert.deepEqual(y.dims, [3, n]);
+    assert.deepEqual(Array.from(y.data), new Array(3 * n).fill(7));
+  }
+  await rejects(r.run({ x: Float32Array.of(7), k: BigInt64Array.of(3n) }), InputError, /n must be even; at n=3 that is 1 against 0/);
+  await rejects(r.run({ x: Float32Array.of(7), k: BigInt64Array.of(0n) }), InputError, /input 'k' element 0 \(sets 'n'\) is 0; the model allows n ≥ 1/);
+  r.dispose?.();
+});
+
+test("a malformed value input or requirement is a DescriptorError naming it", async () => {
+  const bad = [
+    [(d) => { d.inputs[1].values = [ref(0), ref(0)]; }, /inputs\[1\] \('k'\) values/, /one symbol per element \(1\)/],
+    [(d) => { d.inputs[1].values = [ref(1)]; }, /inputs\[1\] \('k'\) values\[0\]/, /must refer to a bare symbol/],
+    [(d) => { d.inputs[0].values = [ref(0)]; }, /inputs\[0\] \('x'\) values/, /must be int32 or int64/],
+    [(d) => { d.requires = [[ref(2), 0]]; }, /requires\[0\]/, /\[lhs, rhs, message\]/],
+    [(d) => { d.requires = [[ref(9), 0, "x"]]; }, /requires\[0\]\[0\]/, /an integer or a reference into "dims"/],
+    [(d) => { delete d.inputs[1].values; }, /'n' appears in no input's shape/],
+  ];
+  for (const [edit, ...patterns] of bad) await rejects(load(writeModel(valueModel(), { edit }), fb), DescriptorError, ...patterns);
+});

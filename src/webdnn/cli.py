@@ -85,6 +85,15 @@ def main() -> None:
     """WebDNN: convert trained models and run them in the browser."""
 
 
+def _value_inputs(specs: tuple[str, ...]) -> dict[str, list[str] | None]:
+    """--value-input NAME or NAME=S1,S2,...: the input's element symbols (None: named after it)."""
+    out: dict[str, list[str] | None] = {}
+    for spec in specs:
+        name, _, rest = spec.partition("=")
+        out[name.strip()] = [p.strip() for p in rest.split(",")] if rest else None
+    return out
+
+
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="output directory")
@@ -94,16 +103,23 @@ def main() -> None:
     help="an input's shape: integers fix dims, names keep them dynamic (input_ids=1,seq<=512)",
 )
 @click.option("--dynamic", is_flag=True, help="keep the model's dynamic dims (dim_param, -1) instead of fixing them")
+@click.option(
+    "--value-input", "value_input", multiple=True, metavar="NAME[=S1,S2,...]",
+    help="an int input whose values are sizes (a Reshape's shape): symbols bound from its data at run, "
+    "optionally named and bounded per element (shape=rows<=64,cols<=64)",
+)
 @click.option("-q", "--quiet", is_flag=True)
 def convert(
-    model: str, out_dir: str, backends: str | None, input_shape: tuple[str, ...], dynamic: bool, quiet: bool
+    model: str, out_dir: str, backends: str | None, input_shape: tuple[str, ...], dynamic: bool,
+    value_input: tuple[str, ...], quiet: bool,
 ) -> None:
     """Convert an ONNX MODEL into a WebDNN model directory."""
     from webdnn.convert import convert as do_convert
 
     say = _progress(quiet)
     r = do_convert(
-        model, out_dir, _backends(backends) if backends else None, _shapes(input_shape), progress=say, dynamic=dynamic
+        model, out_dir, _backends(backends) if backends else None, _shapes(input_shape), progress=say, dynamic=dynamic,
+        value_inputs=_value_inputs(value_input),
     )
     for b, info in r.backends.items():
         arena, naive = info["arena_bytes"], info["naive_bytes"]

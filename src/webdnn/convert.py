@@ -33,7 +33,7 @@ from webdnn.errors import ConversionError, UnsupportedOperatorError
 from webdnn.frontend.input_dims import DimSpec
 from webdnn.frontend.onnx import from_onnx, load_onnx
 from webdnn.ir.graph import Graph
-from webdnn.ir.symbolic import hint, is_static, symbols, to_json
+from webdnn.ir.symbolic import hint, symbols, to_json
 from webdnn.passes.pipeline import PassReport, optimize
 
 Progress = Callable[[str], None]
@@ -59,10 +59,12 @@ def convert(
     progress: Progress | None = None,
     name: str | None = None,
     dynamic: bool = False,
+    value_inputs: Sequence[str] | Mapping[str, Sequence[str] | None] = (),
 ) -> ConvertResult:
     """Convert `model` into `out_dir` for `backends`. `input_shapes` fixes input dims (ints) or
     names them (symbols such as "seq<=512": the model then runs at any size); `dynamic` keeps
-    the model's own dynamic dims as symbols instead of fixing them to 1."""
+    the model's own dynamic dims as symbols instead of fixing them to 1; `value_inputs` names
+    small int inputs whose values decide sizes (each element a symbol bound from the data at run)."""
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
     # None: every backend that can run this model (a backend lacking an op is skipped, not an error;
@@ -84,7 +86,8 @@ def convert(
     else:
         proto, source = load_onnx(model), os.path.basename(os.fspath(model))
     default_name = os.path.splitext(source)[0] if not source.startswith("<") else "model"
-    graph = from_onnx(proto, input_shapes, name=name or proto.graph.name or default_name, dynamic=dynamic)
+    graph = from_onnx(proto, input_shapes, name=name or proto.graph.name or default_name, dynamic=dynamic,
+                      value_inputs=value_inputs)
     say(f"optimizing graph ({len(graph.nodes)} nodes)")
     report = optimize(graph, progress=lambda p: say(f"  pass {p}"))
 
@@ -109,21 +112,21 @@ def convert(
                 **entry,
                 "kernels": len(program.kernels),
                 # a dynamic model's at the symbols' bounds (`planned_at`)
-                "planned_at": {s.name: s.hint for s in symbols([v.shape for v in graph.inputs])},
+                "planned_at": {s.name: s.hint for s in symbols(graph.input_symbol_dims())},
                 "arena_bytes": _size(program.plan.arena_size),
                 "naive_bytes": _size(program.plan.naive_size),
             }
         if not manifest_backends:
             raise ConversionError(f"no backend can run this model: {'; '.join(result.skipped.values())}")
-        dynamic_io = any(not is_static(v.shape) for v in graph.inputs)
+        dynamic_io = bool(symbols(graph.input_symbol_dims()))
         manifest = {
             "format": "webdnn-model",
             "version": 2 if dynamic_io else 1,
             "name": graph.name,
-            "inputs": [_io(v) for v in graph.inputs],
+            "inputs": [_io(v, graph.value_inputs.get(v.name)) for v in graph.inputs],
             "outputs": [_io(v) for v in graph.outputs],
             "backends": manifest_backends,
-            **({"symbols": symbol_specs([v.shape for v in graph.inputs])} if dynamic_io else {}),
+            **({"symbols": symbol_specs(graph.input_symbol_dims())} if dynamic_io else {}),
             "converter": {"webdnn": __version__, "source": source, "opset": graph.opset},
         }
 
@@ -145,8 +148,10 @@ def _size(x: Any) -> int:
     return x if isinstance(x, int) else hint(x)
 
 
-def _io(v: Any) -> dict[str, Any]:
-    return {"name": v.name, "dtype": v.dtype.value, "shape": [to_json(d) for d in v.shape]}
+def _io(v: Any, values: Any = None) -> dict[str, Any]:
+    """A manifest input/output; `values`: a value input's element symbols (`--value-input`)."""
+    return {"name": v.name, "dtype": v.dtype.value, "shape": [to_json(d) for d in v.shape],
+            **({"values": [to_json(d) for d in values]} if values is not None else {})}
 
 
 def _inspect_out_dir(out_dir: str, stem: str, ignore: str | None = None) -> list[str] | None:

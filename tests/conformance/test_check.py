@@ -100,10 +100,24 @@ def test_frozen_weights_leave_an_input_to_run(tmp_path) -> None:  # type: ignore
     # X is Resize's only float input, but sizes is frozen as a parameter: freezing X too would
     # fold the whole case at conversion, so X stays an input
     resize = cases["test_resize_downsample_sizes_nearest"]
-    _, frozen, failure = _convert(resize, "webgpu-fp16", str(tmp_path), True, True)
+    _, frozen, _, failure = _convert(resize, "webgpu-fp16", str(tmp_path), True, True)
     assert failure is None and frozen == ["sizes"], frozen
-    _, frozen, failure = _convert(cases["test_gather_0"], "webgpu-fp16", str(tmp_path), True, True)
+    _, frozen, _, failure = _convert(cases["test_gather_0"], "webgpu-fp16", str(tmp_path), True, True)
     assert failure is None and frozen == ["data"]
+
+
+def test_shape_inputs_run_as_value_inputs_where_their_values_are_sizes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cases = {c.name: c for c in load_cases()}
+    _, frozen, values, failure = _convert(cases["test_reshape_reordered_all_dims"], "fallback", str(tmp_path), True)
+    assert failure is None and (frozen, values) == ([], ["shape"])
+    _, frozen, values, failure = _convert(cases["test_expand_dim_changed"], "wasm", str(tmp_path), True)
+    assert failure is None and (frozen, values) == ([], ["new_shape"])
+    # a -1 in the shape means "the rest", not a size: frozen
+    _, frozen, values, failure = _convert(cases["test_reshape_negative_dim"], "fallback", str(tmp_path), True)
+    assert failure is None and (frozen, values) == (["shape"], [])
+    # axes change the rank, which no symbol can: frozen
+    _, frozen, values, failure = _convert(cases["test_unsqueeze_axis_0"], "fallback", str(tmp_path), True)
+    assert failure is None and (frozen, values) == (["axes"], [])
 
 
 def test_the_fp16_variant_claims_webgpus_ops_and_is_stored(tmp_path) -> None:  # type: ignore[no-untyped-def]

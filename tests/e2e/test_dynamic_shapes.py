@@ -207,3 +207,93 @@ def test_elementwise_tail_texels_at_sizes_with_and_without_a_remainder(tmp_path,
     sets = [{"m": (np.arange(n) % 3 == 0).astype(np.int64)[None]} for n in (4, 8, 7, 1)]
     _, _, runs = browser.run_model_sizes(str(tmp_path / "out"), sets, [backend])
     _check_sizes(path, sets, runs, f"mask on {backend}")
+
+
+def _value_input_model(tmp_path: Any) -> str:
+    """Sizes from the data: y = Reshape(Relu(x), shape) and z = Expand(c, new_shape)."""
+    m = helper.make_model(helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Reshape", ["r", "shape"], ["y"]),
+         helper.make_node("Expand", ["c", "new_shape"], ["z"])], "values",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, 3, 4]),
+         helper.make_tensor_value_info("shape", onnx.TensorProto.INT64, [2]),
+         helper.make_tensor_value_info("c", onnx.TensorProto.FLOAT, [3, 1]),
+         helper.make_tensor_value_info("new_shape", onnx.TensorProto.INT64, [2])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, None)]),
+        opset_imports=[helper.make_opsetid("", 17)])
+    path = str(tmp_path / "values.onnx")
+    onnx.save(m, path)
+    return path
+
+
+def _value_sets(pairs: list[tuple[tuple[int, int], tuple[int, int]]]) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(3)
+    x, c = rng.standard_normal((2, 3, 4)).astype(np.float32), rng.standard_normal((3, 1)).astype(np.float32)
+    return [{"x": x, "shape": np.array(s, np.int64), "c": c, "new_shape": np.array(n, np.int64)} for s, n in pairs]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_value_inputs_set_sizes_from_their_data_in_chromium(tmp_path, backend: str, browser) -> None:  # type: ignore[no-untyped-def]
+    path = _value_input_model(tmp_path)
+    convert(path, tmp_path / "out", [backend], value_inputs=["shape", "new_shape"])
+    sets = _value_sets([((4, 6), (3, 5)), ((24, 1), (3, 1)), ((2, 12), (1, 7)), ((4, 6), (3, 5))])
+    _, _, runs = browser.run_model_sizes(str(tmp_path / "out"), sets, [backend], alternate=1)
+    _check_sizes(path, sets, runs, f"value inputs on {backend}")
+
+
+@pytest.mark.node
+def test_value_inputs_outside_what_the_model_allows_are_input_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from webdnn.browser.node import run_model_node_sizes
+
+    convert(_value_input_model(tmp_path), tmp_path / "out", ["wasm"], value_inputs=["shape", "new_shape"])
+    out = str(tmp_path / "out")
+    with pytest.raises(WebDNNError, match=r"node 'Reshape_1' \(Reshape\): the shape \[shape.0, shape.1\] has "
+                       r"shape.0\*shape.1 elements, the input 24; at .*shape.0=5, shape.1=5.* 25 against 24"):
+        run_model_node_sizes(out, _value_sets([((5, 5), (3, 5))]), ["wasm"])
+    with pytest.raises(WebDNNError, match=r"input 'shape' element 1 \(sets 'shape.1'\) is 0; the model allows "
+                       r"shape.1 ≥ 1"):
+        run_model_node_sizes(out, _value_sets([((4, 0), (3, 5))]), ["wasm"])
+    with pytest.raises(WebDNNError, match=r"node 'Expand_2' \(Expand\): shapes broadcast only where dim "
+                       r"new_shape.0 is 3 or 1; at .*new_shape.0=5"):
+        run_model_node_sizes(out, _value_sets([((4, 6), (5, 5))]), ["wasm"])
+
+
+def test_a_value_input_is_a_small_int_tensor(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from webdnn.errors import ShapeError
+
+    path = _value_input_model(tmp_path)
+    with pytest.raises(ShapeError, match=r"--value-input c: input 'c' is float32; only int64 or int32"):
+        convert(path, tmp_path / "a", ["fallback"], value_inputs=["c"])
+    with pytest.raises(ShapeError, match=r"--value-input names \['k'\], which is not among the model's inputs"):
+        convert(path, tmp_path / "b", ["fallback"], value_inputs=["k"])
+    with pytest.raises(ShapeError, match=r"must be a constant at conversion time"):
+        convert(path, tmp_path / "c", ["fallback"], value_inputs=["shape"])  # new_shape is not one
+    manifest = convert(path, tmp_path / "d", ["fallback"], value_inputs=["shape", "new_shape"])
+    assert manifest.backends["fallback"]["planned_at"] == {"new_shape.0": 512, "new_shape.1": 512, "shape.0": 512,
+                                                           "shape.1": 512}
+    # named and bounded per element: planned at those bounds
+    manifest = convert(path, tmp_path / "e", ["fallback"], value_inputs={"shape": ["rows<=24", "cols<=24"],
+                                                                         "new_shape": None})
+    assert manifest.backends["fallback"]["planned_at"] == {"new_shape.0": 512, "new_shape.1": 512, "rows": 24,
+                                                           "cols": 24}
+    with pytest.raises(ShapeError, match=r"1 names given for the 2 elements of input 'shape'"):
+        convert(path, tmp_path / "f", ["fallback"], value_inputs={"shape": ["rows"], "new_shape": None})
+
+
+def test_value_inputs_from_the_command_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from click.testing import CliRunner
+
+    from webdnn.cli import main
+
+    r = CliRunner().invoke(main, ["convert", _value_input_model(tmp_path), "-o", str(tmp_path / "out"), "--backends",
+                                  "wasm", "--value-input", "shape=rows<=24,cols<=24", "--value-input", "new_shape"])
+    assert r.exit_code == 0, r.output
+    planned = r.output.split(" at ", 1)[1].split(" (naive")[0]
+    assert sorted(planned.split(", ")) == ["cols=24", "new_shape.0=512", "new_shape.1=512", "rows=24"], r.output
+    with open(tmp_path / "out" / "manifest.json") as f:
+        inputs = {i["name"]: i for i in json.load(f)["inputs"]}
+    assert inputs["shape"]["values"] == ["rows", "cols"] and inputs["new_shape"]["values"] == ["new_shape.0",
+                                                                                             "new_shape.1"]

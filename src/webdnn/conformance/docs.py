@@ -57,9 +57,12 @@ def render(cases: list[Case], backends: list[BackendOps], reports: list[Report])
         "",
         *_variant_note(reports),
         "WebDNN plans shapes offline, so parameter inputs that decide shapes (axes, shape, scales/sizes, pads, "
-        "...) must be constant at conversion, as they are in exported models. ONNX cases that feed them as graph "
-        "inputs are converted again with those inputs frozen into constants from the case's data "
-        "(`conformance/freeze.py`, `--no-freeze` to turn off); the totals count them separately.",
+        "...) are constant at conversion in exported models. ONNX cases that feed them as graph inputs are first "
+        "converted with those inputs as *value inputs* (`convert --value-input`: each element a size symbol the "
+        "runtime binds from the data, for int inputs whose values are sizes >= 1, such as a Reshape's shape or an "
+        "Expand's or Slice's ends), and where that cannot work (axes change the rank, float scales, a 0 or -1 "
+        "meaning something else) with those inputs frozen into constants from the case's data "
+        "(`conformance/freeze.py`, `--no-freeze` to turn off); the totals count both separately.",
         "",
         "## Special values",
         "",
@@ -89,14 +92,16 @@ def render(cases: list[Case], backends: list[BackendOps], reports: list[Report])
     if not reports:
         out.append("No conformance results stored yet: run `python -m webdnn.conformance --update-docs`.")
     else:
-        out += ["| backend / runtime | cases | passed | passed, needing ONNX rtol | passed, frozen params | failed "
-                "| not supported | conversion errors | run on | seconds |", "|" + "---|" * 10]
+        out += ["| backend / runtime | cases | passed | passed, needing ONNX rtol | passed, frozen params "
+                "| passed, params as value inputs | failed | not supported | conversion errors | run on | seconds |",
+                "|" + "---|" * 11]
         for r in reports:
             c = r.counts()
             passed = [x for x in r.results if x.status == PASSED]
             loose = sum(1 for x in passed if x.tolerance not in (None, WEBDNN))
             frozen = sum(1 for x in passed if x.frozen)
-            out.append(f"| {r.key} | {len(r.results)} | {c[PASSED]} | {loose} | {frozen} | {c[FAILED]} | "
+            values = sum(1 for x in passed if x.values and not x.frozen)
+            out.append(f"| {r.key} | {len(r.results)} | {c[PASSED]} | {loose} | {frozen} | {values} | {c[FAILED]} | "
                        f"{c[UNSUPPORTED]} | {c[CONVERSION_ERROR]} | {r.date} (onnx {r.onnx_version}) | "
                        f"{r.seconds:.0f} |")
     out += ["", "## Ops with a shape rule", ""]

@@ -2,9 +2,10 @@
 
 Many ONNX cases feed shape-deciding parameters (axes, shape, scales/sizes, pads, k, ...)
 as graph inputs. WebDNN plans shapes and memory offline, so it needs them constant at
-conversion (as they are in exported models) and the converter refuses such a case. To
-still test the kernel, the runner converts the case again with those inputs turned into
-initializers holding the case's data; the result records which inputs were frozen.
+conversion (as they are in exported models) and the converter refuses such a case. The runner
+first converts it again with that input as a value input (`gives_sizes`: its elements become
+size symbols bound from the data at run, nothing frozen), and where that cannot work, with
+those inputs turned into initializers holding the case's data; the result records both.
 
 `weight_inputs` picks the float32 inputs to freeze up front (`--freeze-weights`): ONNX's node
 cases feed weights (a Conv's W and B, a Gemm's B, a Gather's data) as graph inputs, which a
@@ -34,6 +35,18 @@ def input_to_freeze(error: str, model: onnx.ModelProto, already: Iterable[str]) 
     name = m.group(1)
     inputs = {i.name for i in model.graph.input}
     return name if name in inputs and name not in set(already) else None
+
+
+def gives_sizes(model: onnx.ModelProto, values: Mapping[str, np.ndarray], name: str) -> bool:
+    """Can graph input `name` run as a value input (`convert(value_inputs=...)`, its elements sizes
+    bound from the data at run) with the case's data: a small int tensor of sizes >= 1?"""
+    from webdnn.frontend.input_dims import MAX_VALUE_ELEMENTS
+
+    a = values.get(name)
+    if a is None or a.dtype not in (np.int64, np.int32) or not 1 <= a.size <= MAX_VALUE_ELEMENTS:
+        return False
+    inp = next((i for i in model.graph.input if i.name == name), None)
+    return inp is not None and bool((a >= 1).all())
 
 
 def freeze(model: onnx.ModelProto, values: Mapping[str, np.ndarray], names: Iterable[str]) -> onnx.ModelProto:

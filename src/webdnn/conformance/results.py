@@ -33,6 +33,7 @@ class CaseResult:
     max_rel_err: float | None = None
     expanded: bool = False
     frozen: list[str] = field(default_factory=list)  # parameter inputs run as constants (freeze.py)
+    values: list[str] = field(default_factory=list)  # parameter inputs run as value inputs (sizes bound at run)
 
 
 @dataclass

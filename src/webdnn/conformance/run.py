@@ -22,7 +22,7 @@ from webdnn.browser.driver import Browser
 from webdnn.conformance.batch import RUNTIMES, ModelJob, Outcome, run_batch
 from webdnn.conformance.cases import DEFAULT_DIR, Case, load_cases
 from webdnn.conformance.check import check_outputs, rule_for
-from webdnn.conformance.freeze import freeze, input_to_freeze, weight_inputs
+from webdnn.conformance.freeze import freeze, gives_sizes, input_to_freeze, weight_inputs
 from webdnn.conformance.results import CONVERSION_ERROR, FAILED, PASSED, UNSUPPORTED, CaseResult, Report
 from webdnn.conformance.support import BackendOps, backend_ops, unsupported_reason
 from webdnn.errors import UnsupportedOperatorError, WebDNNError
@@ -76,11 +76,12 @@ def run_conformance(
         t1 = time.perf_counter()
         say(f"classified and converted in {t1 - t0:.1f} s: {len(runnable)} to run")
         jobs = [ModelJob(out, {k: v for k, v in case.input_arrays().items() if k not in frozen})
-                for case, out, frozen in runnable]
+                for case, out, frozen, _ in runnable]
         outcomes = run_batch(runtime, jobs, [backend], timeout_s, browser)
-        for (case, _, frozen), outcome in zip(runnable, outcomes, strict=True):
+        for (case, _, frozen, values), outcome in zip(runnable, outcomes, strict=True):
             results[case.name] = _judge(case, outcome, work, rule_for(backend))
             results[case.name].frozen = frozen
+            results[case.name].values = values
         say(f"ran {len(runnable)} cases in {time.perf_counter() - t1:.1f} s")
     finally:
         logger.setLevel(level)
@@ -90,49 +91,68 @@ def run_conformance(
 
 
 def _prepare(cases: list[Case], claim: BackendOps, backend: str, work: str, freeze_params: bool,
-             results: dict[str, CaseResult], freeze_weights: bool = False) -> list[tuple[Case, str, list[str]]]:
-    """Classify and convert; record the cases that end here, return (case, model dir, frozen inputs) to run."""
+             results: dict[str, CaseResult], freeze_weights: bool = False
+             ) -> list[tuple[Case, str, list[str], list[str]]]:
+    """Classify and convert; record the cases that end here, return (case, model dir, frozen inputs,
+    value inputs) to run."""
     runnable = []
     for case in cases:
         reason = unsupported_reason(case, claim)
         if reason:
             results[case.name] = _result(case, UNSUPPORTED, reason)
             continue
-        out, frozen, failure = _convert(case, backend, work, freeze_params, freeze_weights)
+        out, frozen, values, failure = _convert(case, backend, work, freeze_params, freeze_weights)
         if failure:
             results[case.name] = failure
         else:
-            runnable.append((case, out, frozen))
+            runnable.append((case, out, frozen, values))
     return runnable
 
 
 def _convert(case: Case, backend: str, work: str, freeze_params: bool, freeze_weights: bool = False
-             ) -> tuple[str, list[str], CaseResult | None]:
-    """Convert into work/<case>; returns (directory, inputs frozen into constants, failure or None)."""
+             ) -> tuple[str, list[str], list[str], CaseResult | None]:
+    """Convert into work/<case>; returns (directory, inputs frozen into constants, value inputs,
+    failure or None).
+
+    A parameter input the converter wants constant is first tried as a value input (its elements
+    sizes bound from the data at run: no freezing), and frozen only where that cannot work."""
     from webdnn.convert import convert
 
     out = f"{work}/{case.name}"
     model = onnx.load(case.model_path)
     weights = weight_inputs(model) if freeze_weights else []
     frozen: list[str] = list(weights)
+    values: list[str] = []
+    values_failed = False
     inputs = {i.name for i in model.graph.input} - {i.name for i in model.graph.initializer}
     while True:
         if weights and inputs <= set(frozen):  # nothing left to run: the case would fold at conversion
             frozen.remove(weights.pop(0))  # so its first float input stays a (data) input
+        failure: CaseResult | None = None
         try:
             convert(freeze(model, case.input_arrays(), frozen) if frozen else model, out, backends=[backend],
-                    name=case.name)
-            return out, frozen, None
+                    name=case.name, value_inputs=values)
+            return out, frozen, values, None
         except UnsupportedOperatorError as e:
             failure = _result(case, UNSUPPORTED, short(str(e)))
+            name = None
         except Exception as e:  # any converter bug is a result of the case, not the end of the run
-            name = input_to_freeze(str(e), model, frozen) if freeze_params else None
-            if name:
-                frozen.append(name)
-                continue
-            failure = _result(case, CONVERSION_ERROR, f"{type(e).__name__}: {short(str(e))}")
+            name = input_to_freeze(str(e), model, frozen + values) if freeze_params else None
+            if not name:
+                failure = _result(case, CONVERSION_ERROR, f"{type(e).__name__}: {short(str(e))}")
+        if name and not values_failed and gives_sizes(model, case.input_arrays(), name):
+            values.append(name)
+            continue
+        if name:
+            frozen.append(name)
+            continue
+        if values:  # as value inputs the case does not convert: freeze them instead
+            frozen += values
+            values, values_failed = [], True
+            continue
+        assert failure is not None
         failure.frozen = frozen
-        return out, frozen, failure
+        return out, frozen, [], failure
 
 
 def _judge(case: Case, outcome: Outcome, work: str, rule: str) -> CaseResult:

@@ -22,11 +22,13 @@ def totals_line(report: Report) -> str:
     passed = [r for r in report.results if r.status == PASSED]
     loose = sum(1 for r in passed if r.tolerance not in (None, WEBDNN))
     frozen = sum(1 for r in passed if r.frozen)
+    values = sum(1 for r in passed if r.values and not r.frozen)
     parts = [f"{c[s]} {s}" for s in STATUSES]
     rule = rule_for(report.backend)
     looser = f"the fp16 rule {FP16_TOLERANCE:g}*max(1, max|ref|)" if rule == FP16 else "ONNX's rtol 1e-3"
     return (f"{report.key}: {len(report.results)} cases: " + ", ".join(parts)
-            + f" (of the passed: {loose} needed {looser}, {frozen} ran with parameter inputs frozen)"
+            + f" (of the passed: {loose} needed {looser}, {frozen} ran with parameter inputs frozen,"
+            + f" {values} with parameter inputs as value inputs and none frozen)"
             + f" in {report.seconds:.0f} s")
 
 
@@ -58,6 +60,7 @@ def format_failures(report: Report, max_per_op: int = 50) -> str:
         for r in rs[:max_per_op]:
             tag = " [conversion]" if r.status == CONVERSION_ERROR else ""
             tag += f" [frozen: {', '.join(r.frozen)}]" if r.frozen else ""
+            tag += f" [value inputs: {', '.join(r.values)}]" if r.values else ""
             first = r.detail.splitlines()[0] if r.detail else ""
             out.append(f"  {r.name}{tag}: {first}")
         if len(rs) > max_per_op:

@@ -66,6 +66,7 @@ class SymbolTable:
     def __init__(self) -> None:
         self.bounds: dict[str, tuple[int | None, int | None]] = {}
         self._made: dict[str, Sym] = {}
+        self.value_names: set[str] = set()  # symbols of value inputs' elements (value_symbols)
 
     def declare(self, name: str, lo: int | None, hi: int | None, where: str) -> None:
         if not NAME_RE.match(name):
@@ -75,6 +76,9 @@ class SymbolTable:
             if old is not None and new is not None and old != new:
                 raise ShapeError(f"{where}: symbol '{name}' is given {what} bounds {old} and {new}; give one")
         self.bounds[name] = (plo if lo is None else lo, phi if hi is None else hi)
+
+    def made(self, name: str) -> bool:
+        return name in self._made
 
     def get(self, name: str) -> Sym:
         if name not in self._made:
@@ -146,3 +150,48 @@ def names_in(shapes: dict[str, Any] | None) -> bool:
 
 
 __all__ = ["DimSpec", "SymbolTable", "Symbol", "input_shape", "names_in", "parse_dim", "sanitize"]
+
+
+# A value input's elements become symbols, so it must be small: a shape, a k, a few pads.
+MAX_VALUE_ELEMENTS = 16
+
+
+def value_symbols(v: Any, table: SymbolTable, specs: Sequence[str] | None = None) -> np.ndarray:
+    """The symbols of a value input's elements (`--value-input k`): an object array of `v`'s shape.
+
+    A scalar (or one-element) input named 'k' gives the symbol 'k', a longer one 'shape.0',
+    'shape.1', ..., unless `specs` names them (with bounds: 'rows<=64'). Each is a size of at
+    least 1 (an ONNX 0 or -1 in a Reshape's shape would change the op's meaning, so the runtime
+    refuses those values with an `InputError`), unbounded unless bounded: the backends plan
+    memory and textures at the bounds (512 where unbounded).
+    """
+    where = f"--value-input {v.name}"
+    if v.dtype is None or v.dtype.value not in ("int64", "int32"):
+        raise ShapeError(f"{where}: input '{v.name}' is {v.dtype and v.dtype.value}; only int64 or int32 inputs "
+                         "can give sizes")
+    if v.shape is None or not all(isinstance(d, int) for d in v.shape):
+        raise ShapeError(f"{where}: input '{v.name}' has shape {v.shape}; a value input needs a fixed shape "
+                         "(fix it with --input-shape)")
+    n = int(np.prod(v.shape)) if v.shape else 1
+    if not 1 <= n <= MAX_VALUE_ELEMENTS:
+        raise ShapeError(f"{where}: input '{v.name}' has {n} elements; a value input has 1 to "
+                         f"{MAX_VALUE_ELEMENTS} (one symbol each)")
+    if specs:  # `--value-input shape=rows<=64,cols<=64`: a name and bounds per element
+        if len(specs) != n:
+            raise ShapeError(f"{where}: {len(specs)} names given for the {n} elements of input '{v.name}'")
+        names = []
+        for spec in specs:
+            p = parse_dim(spec, where)
+            if not isinstance(p, tuple):
+                raise ShapeError(f"{where}: {spec!r} is not a symbol name (e.g. 'rows' or 'rows<=64')")
+            table.declare(p[0], p[1], p[2], where)
+            names.append(p[0])
+    else:
+        base = sanitize(v.name, "value")
+        names = [base] if n == 1 else [f"{base}.{i}" for i in range(n)]
+    for name in names:
+        if name in table.value_names or table.made(name):
+            raise ShapeError(f"{where}: the symbol '{name}' for input '{v.name}' already names "
+                             f"{'another value input' if name in table.value_names else 'an input dim'}; rename one")
+        table.value_names.add(name)
+    return np.array([table.get(name) for name in names], dtype=object).reshape(v.shape)

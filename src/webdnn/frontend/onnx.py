@@ -18,7 +18,7 @@ import onnx
 from onnx import AttributeProto, numpy_helper
 
 from webdnn.errors import ModelLoadError, ShapeError, UnsupportedOperatorError, where
-from webdnn.frontend.input_dims import DimSpec, SymbolTable, input_shape, names_in, parse_dim
+from webdnn.frontend.input_dims import DimSpec, SymbolTable, input_shape, names_in, parse_dim, value_symbols
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Value
 
@@ -57,9 +57,13 @@ def from_onnx(
     input_shapes: Mapping[str, Sequence[DimSpec]] | None = None,
     name: str | None = None,
     dynamic: bool = False,
+    value_inputs: Sequence[str] | Mapping[str, Sequence[str] | None] = (),
 ) -> Graph:
     """Build the IR graph. `input_shapes` fixes input dims by input name (ints) or names them
-    (symbols, see input_dims.py); `dynamic` keeps the model's own dynamic dims as symbols."""
+    (symbols, see input_dims.py); `dynamic` keeps the model's own dynamic dims as symbols;
+    `value_inputs` names small integer inputs whose values decide sizes (a Reshape's shape, a
+    TopK's k): each element becomes a symbol the runtime binds from the data (input_dims.py); a
+    mapping names them, with bounds ({"shape": ["rows<=64", "cols<=64"]})."""
     input_shapes = dict(input_shapes or {})
     dynamic = dynamic or names_in(input_shapes)
     table = SymbolTable()
@@ -109,6 +113,14 @@ def from_onnx(
         v.dtype = _input_dtype(inp)
         v.shape = input_shape(inp, input_shapes.get(inp.name), dynamic, table)
         graph.inputs.append(v)
+    unknown = set(value_inputs) - {v.name for v in graph.inputs}
+    if unknown:
+        raise ShapeError(f"--value-input names {sorted(unknown)}, which {'is' if len(unknown) == 1 else 'are'} not "
+                         f"among the model's inputs {[v.name for v in graph.inputs]}")
+    for v in graph.inputs:
+        if v.name in value_inputs:
+            v.dims = value_symbols(v, table, value_inputs[v.name] if isinstance(value_inputs, Mapping) else None)
+            graph.value_inputs[v.name] = [d for d in v.dims.reshape(-1)]
 
     for i, n in enumerate(g.node):
         node_name = n.name or f"{n.op_type}_{i}"

@@ -84,6 +84,11 @@ class Graph:
         self.nodes: list[Node] = []
         self.inputs: list[Value] = []
         self.outputs: list[Value] = []
+        # Inputs whose values decide sizes (`--value-input`): their elements' symbols, flattened.
+        self.value_inputs: dict[str, list[Dim]] = {}
+        # Equalities of sizes that conversion cannot decide (a Reshape to a shape given at run):
+        # (lhs, rhs, what is wrong otherwise), checked by the runtime for each input size.
+        self.requires: list[tuple[Dim, Dim, str]] = []
         self._names: set[str] = set()
 
     # --- construction -----------------------------------------------------------------
@@ -133,6 +138,10 @@ class Graph:
                 o.producer = None
 
     # --- queries ----------------------------------------------------------------------
+    def input_symbol_dims(self) -> list[tuple[Dim, ...]]:
+        """What the runtime binds the symbols from: the inputs' shapes and the value inputs' elements."""
+        return [*(v.shape or () for v in self.inputs), *(tuple(d) for d in self.value_inputs.values())]
+
     def values(self) -> Iterator[Value]:
         """Every distinct value: graph inputs, then node inputs/outputs in order."""
         seen: set[int] = set()

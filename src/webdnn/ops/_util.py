@@ -9,7 +9,7 @@ import numpy as np
 from webdnn.errors import ShapeError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
-from webdnn.ir.symbolic import Dim, Sym, dim, is_static, smax
+from webdnn.ir.symbolic import Dim, Sym, dim, is_static, provably_equal, smax
 
 
 def in_shape(node: Node, i: int) -> tuple[Dim, ...]:
@@ -32,10 +32,11 @@ def set_out(node: Node, i: int, dtype: DType, shape: Sequence[Dim]) -> None:
     o.shape = tuple(dim(d) for d in shape)
 
 
-def broadcast(node: Node, *shapes: Sequence[Dim]) -> tuple[Dim, ...]:
+def broadcast(node: Node, *shapes: Sequence[Dim], graph: Graph | None = None) -> tuple[Dim, ...]:
     """Numpy-style multidirectional broadcasting (ONNX semantics). A symbolic dim against a
     fixed n > 1 is n (the model is valid only when the symbol is n or 1); two different symbols
-    give their max (one of them is 1, or they are equal)."""
+    give their max (one of them is 1, or they are equal). With `graph`, those conditions become
+    runtime requirements (`Graph.requires`) where the bounds do not decide them."""
     def fail() -> ShapeError:
         return ShapeError(
             f"{where(node.name, node.op_type)}: shapes {', '.join(str(tuple(str(d) for d in s)) for s in shapes)} "
@@ -54,12 +55,24 @@ def broadcast(node: Node, *shapes: Sequence[Dim]) -> tuple[Dim, ...]:
         fixed = {d for d in col if not isinstance(d, Sym) and d != 1}
         if len(fixed) > 1:
             raise fail()
-        if fixed:
-            out.append(fixed.pop())
-            continue
         syms = list(dict.fromkeys(d for d in col if isinstance(d, Sym)))
+        if fixed:
+            n = fixed.pop()
+            for d in syms:
+                _require_broadcast(node, graph, (d - 1) * (d - n), f"dim {d} is {n} or 1")
+            out.append(n)
+            continue
+        for i, a in enumerate(syms):
+            for b in syms[i + 1:]:
+                _require_broadcast(node, graph, (a - b) * (a - 1) * (b - 1), f"dims {a} and {b} are equal or one is 1")
         out.append(1 if not syms else syms[0] if len(syms) == 1 else smax(*syms))
     return tuple(out)
+
+
+def _require_broadcast(node: Node, graph: Graph | None, zero: Dim, what: str) -> None:
+    """Record that `zero` must be 0 at run (a broadcast's condition) where the bounds leave it open."""
+    if graph is not None and provably_equal(zero, 0) is None:
+        graph.requires.append((zero, 0, f"{where(node.name, node.op_type)}: shapes broadcast only where {what}"))
 
 
 def norm_axis(node: Node, axis: int, rank: int) -> int:

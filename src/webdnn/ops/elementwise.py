@@ -55,7 +55,7 @@ def _arithmetic(node: Node, graph: Graph) -> None:
         check_dtype(node, graph, 0, NUMERIC, f"{op} takes numeric tensors")
     if op == "Pow":
         check_dtype(node, graph, 1, NUMERIC, "Pow takes a numeric exponent")
-    set_out(node, 0, dt, broadcast(node, in_shape(node, 0), in_shape(node, 1)))
+    set_out(node, 0, dt, broadcast(node, in_shape(node, 0), in_shape(node, 1), graph=graph))
 
 
 @shape_rule(*COMPARISONS)
@@ -65,7 +65,7 @@ def _compare(node: Node, graph: Graph) -> None:
     check_dtype(node, graph, 0, ok, f"{node.op_type} takes numeric tensors")
     if in_dtype(node, 1) != in_dtype(node, 0):
         raise fail(node, "inputs have different element types")
-    set_out(node, 0, DType.BOOL, broadcast(node, in_shape(node, 0), in_shape(node, 1)))
+    set_out(node, 0, DType.BOOL, broadcast(node, in_shape(node, 0), in_shape(node, 1), graph=graph))
 
 
 @shape_rule(*LOGICAL)
@@ -73,7 +73,7 @@ def _logical(node: Node, graph: Graph) -> None:
     all_inputs(node, 2)
     for i in (0, 1):
         check_dtype(node, graph, i, frozenset({DType.BOOL}), f"{node.op_type} takes bool tensors")
-    set_out(node, 0, DType.BOOL, broadcast(node, in_shape(node, 0), in_shape(node, 1)))
+    set_out(node, 0, DType.BOOL, broadcast(node, in_shape(node, 0), in_shape(node, 1), graph=graph))
 
 
 @shape_rule("Not")
@@ -88,7 +88,7 @@ def _variadic(node: Node, graph: Graph) -> None:
     dt = check_dtype(node, graph, 0, NUMERIC, f"{node.op_type} takes numeric tensors")
     if any(in_dtype(node, i) != dt for i in range(len(node.inputs))):
         raise fail(node, "inputs have different element types")
-    set_out(node, 0, dt, broadcast(node, *(in_shape(node, i) for i in range(len(node.inputs)))))
+    set_out(node, 0, dt, broadcast(node, *(in_shape(node, i) for i in range(len(node.inputs))), graph=graph))
 
 
 @shape_rule("PRelu")
@@ -108,7 +108,7 @@ def _where(node: Node, graph: Graph) -> None:
     dt = in_dtype(node, 1)
     if in_dtype(node, 2) != dt:
         raise fail(node, "X and Y have different element types")
-    set_out(node, 0, dt, broadcast(node, in_shape(node, 0), in_shape(node, 1), in_shape(node, 2)))
+    set_out(node, 0, dt, broadcast(node, in_shape(node, 0), in_shape(node, 1), in_shape(node, 2), graph=graph))
 
 
 @shape_rule(*UNARY_DEFAULTS)

@@ -41,7 +41,7 @@ def matmul(node: Node, graph: Graph) -> None:
     b2 = (*b, 1) if len(b) == 1 else b
     if a2[-1] != b2[-2]:
         raise fail(node, f"inner dimensions differ: {a} @ {b}")
-    batch = broadcast(node, a2[:-2], b2[:-2])
+    batch = broadcast(node, a2[:-2], b2[:-2], graph=graph)
     out = [*batch]
     if len(a) > 1:
         out.append(a2[-2])

@@ -20,9 +20,10 @@ import math
 
 import numpy as np
 
+from webdnn.errors import where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
-from webdnn.ir.symbolic import Dim, ceildiv, smax, smin
+from webdnn.ir.symbolic import Dim, bounds, ceildiv, provably_equal, smax, smin
 from webdnn.ops._util import (
     broadcast,
     const_input,
@@ -56,11 +57,14 @@ def _reshape(node: Node, graph: Graph) -> None:
     shape = ints_param(node, 1, "shape")
     if shape is None:
         shape = []  # an empty shape tensor reshapes to a scalar
-    node.attrs["shape"] = resolve_reshape(node, x, shape, bool(node.attrs["allowzero"]))
+    node.attrs["shape"] = resolve_reshape(node, x, shape, bool(node.attrs["allowzero"]), graph)
     set_out(node, 0, in_dtype(node, 0), node.attrs["shape"])
 
 
-def resolve_reshape(node: Node, x: tuple[int, ...], shape: list[int], allowzero: bool) -> list[int]:
+def resolve_reshape(node: Node, x: tuple[Dim, ...], shape: list[Dim], allowzero: bool,
+                    graph: Graph | None = None) -> list[Dim]:
+    """The output shape. With `graph`, a size check that depends on values given at run (a shape
+    from a value input) becomes one of the graph's runtime requirements instead of an error."""
     out = list(shape)
     if not allowzero:
         for i, d in enumerate(out):
@@ -73,10 +77,18 @@ def resolve_reshape(node: Node, x: tuple[int, ...], shape: list[int], allowzero:
         raise fail(node, f"shape {shape} is invalid (at most one -1, no other negative dims)")
     if -1 in out:
         known = math.prod(d for d in out if d != -1)
-        if known == 0 or size % known:
+        if graph is not None and bounds(known)[0] >= 1 and provably_equal(size % known, 0) is None:
+            graph.requires.append((size % known, 0, f"{where(node.name, node.op_type)}: the input's {size} elements "
+                                   f"do not divide by {known} (the known dims of the shape {shape})"))
+        elif known == 0 or size % known:
             raise fail(node, f"cannot reshape {x} to {shape}")
         out[out.index(-1)] = size // known
-    if math.prod(out) != size:
+    total = math.prod(out)
+    same = provably_equal(total, size)
+    if same is None and graph is not None:  # decided by the values given at run
+        graph.requires.append((total, size, f"{where(node.name, node.op_type)}: the shape {out} has "
+                               f"{total} elements, the input {size}"))
+    elif not same:
         raise fail(node, f"cannot reshape {x} ({size} elements) to {shape}")
     return out
 
@@ -224,7 +236,7 @@ def _list_attr(node: Node, key: str) -> list[int] | None:
 def _expand(node: Node, graph: Graph) -> None:
     x = in_shape(node, 0)
     shape = ints_param(node, 1, "shape")
-    out = broadcast(node, x, shape or [])
+    out = broadcast(node, x, shape or [], graph=graph)
     node.attrs["shape"] = list(out)
     set_out(node, 0, in_dtype(node, 0), out)
 

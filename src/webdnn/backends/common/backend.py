@@ -36,9 +36,9 @@ class Backend:
         """`graph` (this backend's own copy: the passes rewrite it) as a Program."""
         from webdnn.passes.pipeline import run_passes
 
-        if not self.symbolic and any(not is_static(v.shape) for v in graph.inputs):
-            dyn = ", ".join(f"{v.name}=[{', '.join(str(d) for d in v.shape or ())}]" for v in graph.inputs
-                            if not is_static(v.shape))
+        if not self.symbolic and (any(not is_static(v.shape) for v in graph.inputs) or graph.value_inputs):
+            dyn = ", ".join([*(f"{v.name}=[{', '.join(str(d) for d in v.shape or ())}]" for v in graph.inputs
+                               if not is_static(v.shape)), *(f"value input {n}" for n in graph.value_inputs)])
             raise UnsupportedOperatorError(
                 f"the {self.name} backend does not run models with dynamic dims yet ({dyn}); convert for it with "
                 "every dim fixed (--input-shape NAME=D1,D2,...), or use a backend that does (fallback)"

@@ -104,7 +104,10 @@ def write(program: Program, directory: str) -> dict[str, Any]:
         return index[id(v)]
 
     g = program.graph
-    inputs = [{"name": v.name, "tensor": tensor_id(v)} for v in g.inputs]
+    # a value input (`--value-input`): the symbols its elements set, in order
+    inputs = [{"name": v.name, "tensor": tensor_id(v),
+               **({"values": [ref(d) for d in g.value_inputs[v.name]]} if v.name in g.value_inputs else {})}
+              for v in g.inputs]
     kernels = [
         {
             "op": k.op,
@@ -129,9 +132,12 @@ def write(program: Program, directory: str) -> dict[str, Any]:
         "alignment": program.plan.alignment,
         "naiveByteLength": ref(program.plan.naive_size),
     }
+    # what must hold at run for a size to be valid (graph.requires): [lhs, rhs, message]
+    requires = [[ref(a), ref(b), what] for a, b, what in g.requires]
     symbolic: dict[str, Any] = {}
     if table.entries:
-        symbolic = {"symbols": symbol_specs([v.shape for v in g.inputs]), "dims": table.entries}
+        symbolic = {"symbols": symbol_specs(g.input_symbol_dims()), "dims": table.entries,
+                    **({"requires": requires} if requires else {})}
     desc = {
         "format": FORMAT,
         "version": VERSION_SYMBOLIC if symbolic else VERSION,

@@ -68,26 +68,30 @@ def compose(ctx: Ctx, nodes: Sequence[Node], op: str, name: str) -> Pass:
     params = ", ".join(f"float a{j}" for j in range(len(inputs)))
     chain = "\n".join([f"float chain_({params}) {{", *lines, f"  return {result};", "}"])
     xs = [ctx.tex(v) for v in inputs]
-    vec4 = all(v.size in (y.size, 1) for v in inputs)
-    body = "".join(helpers) + chain + "\n" + (_texel_body(inputs, y) if vec4 else _element_body(inputs, y))
+    # a reshaping copy's input has the output's elements even where conversion cannot prove it (a
+    # shape given at run: the runtime checks the model's requirement), so it is read flat
+    reshape = len(nodes) == 1 and nodes[0].op_type in _NOT_FUSED
+    full = {id(v) for v in inputs if v.size == y.size or (reshape and v is nodes[0].inputs[0])}
+    vec4 = all(id(v) in full or v.size == 1 for v in inputs)
+    body = "".join(helpers) + chain + "\n" + (_texel_body(inputs, y, full) if vec4 else _element_body(inputs, y, full))
     return Pass(op, name, xs, y, body, vec4=vec4)
 
 
-def _texel_body(inputs: list[Value], y: Value) -> str:
+def _texel_body(inputs: list[Value], y: Value, full: set[int]) -> str:
     """compute4: inputs of the output's size share its flat index (broadcasting only adds or
     expands axes of size 1), so texel t of each holds the four elements; one-element inputs splat."""
-    reads = [f"vec4 a{j} = X{j}t(t);" if v.size == y.size else f"float a{j} = X{j}(0);"
+    reads = [f"vec4 a{j} = X{j}t(t);" if id(v) in full else f"float a{j} = X{j}(0);"
              for j, v in enumerate(inputs)]
     calls = []
     for comp in "xyzw":
-        args = [f"a{j}.{comp}" if v.size == y.size else f"a{j}" for j, v in enumerate(inputs)]
+        args = [f"a{j}.{comp}" if id(v) in full else f"a{j}" for j, v in enumerate(inputs)]
         calls.append(f"chain_({', '.join(args)})")
     return "vec4 compute4(int t) {\n  " + " ".join(reads) + f"\n  return vec4({', '.join(calls)});\n}}\n"
 
 
-def _element_body(inputs: list[Value], y: Value) -> str:
+def _element_body(inputs: list[Value], y: Value, full: set[int]) -> str:
     oshape = shape(y)
-    args = [f"X{j}({'o' if v.size == y.size else broadcast_index(oshape, shape(v), 'c')})"
+    args = [f"X{j}({'o' if id(v) in full else broadcast_index(oshape, shape(v), 'c')})"
             for j, v in enumerate(inputs)]
     return f"float compute(int o) {{\n  {coords('o', oshape, 'c')}\n  return chain_({', '.join(args)});\n}}\n"
 
