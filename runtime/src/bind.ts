@@ -19,18 +19,24 @@ export function bindSymbols(specs: readonly DynamicIOSpec[], given: readonly Giv
   const byName = new Map(symbols.map((s) => [s.name, s]));
   const env = new Map<string, number>();
   const source = new Map<string, string>();
-  const bind = (spec: DynamicIOSpec, k: number, value: number) => {
-    const name = spec.shape[k] as string;
+  /** Set symbol `name` to `value`, read from `from` ("input 'x' dim 1", `here` in messages),
+   *  inside its bounds and equal to any value it already has. */
+  const set = (name: string, value: number, from: string, here: string, shown: string = String(value)) => {
     const s = byName.get(name)!;
-    const here = `input '${spec.name}' dim ${k} ('${name}')`;
-    if (value < s.min || (s.max !== null && value > s.max)) throw new InputError(`${here} is ${value}; the model allows ${rangeText(s)}`);
+    if (!Number.isSafeInteger(value) || value < s.min || (s.max !== null && value > s.max)) {
+      throw new InputError(`${here} is ${shown}; the model allows ${rangeText(s)}`);
+    }
     const had = env.get(name);
     if (had === undefined) {
       env.set(name, value);
-      source.set(name, `input '${spec.name}' dim ${k}`);
+      source.set(name, from);
     } else if (had !== value) {
       throw new InputError(`${here} is ${value}, but ${source.get(name)} makes ${name} = ${had}: a symbol has one value in a run`);
     }
+  };
+  const bind = (spec: DynamicIOSpec, k: number, value: number) => {
+    const name = spec.shape[k] as string, from = `input '${spec.name}' dim ${k}`;
+    set(name, value, from, `${from} ('${name}')`);
   };
   // value inputs: each element sets its symbol
   specs.forEach((spec, i) => {
@@ -41,19 +47,8 @@ export function bindSymbols(specs: readonly DynamicIOSpec[], given: readonly Giv
       throw new InputError(`input '${spec.name}' has ${data.length} elements; it gives sizes ${spec.values.join(", ")}, one per element`);
     }
     spec.values.forEach((name, k) => {
-      const s = byName.get(name)!;
-      const raw = data[k]!;
-      const value = Number(raw);
-      const here = `input '${spec.name}' element ${k} (sets '${name}')`;
-      if (!Number.isSafeInteger(value) || value < s.min || (s.max !== null && value > s.max)) {
-        throw new InputError(`${here} is ${String(raw)}; the model allows ${rangeText(s)}`);
-      }
-      const had = env.get(name);
-      if (had !== undefined && had !== value) {
-        throw new InputError(`${here} is ${value}, but ${source.get(name)} makes ${name} = ${had}: a symbol has one value in a run`);
-      }
-      env.set(name, value);
-      source.set(name, `input '${spec.name}' element ${k}`);
+      const from = `input '${spec.name}' element ${k}`;
+      set(name, Number(data[k]!), from, `${from} (sets '${name}')`, String(data[k]!));
     });
   });
   const symbolic = (spec: DynamicIOSpec) => spec.shape.flatMap((e, k) => (typeof e === "string" ? [k] : []));

@@ -153,23 +153,19 @@ export function dynamicIOSpecs(d: DynamicDescriptor): { inputs: DynamicIOSpec[];
   const bounds = new Map(table.symbols.map((s) => [s.name, { min: s.min, max: s.max }]));
   const spec = (x: DynamicIO): DynamicIOSpec => {
     const b: Record<string, SymbolBounds> = {};
+    // defined, not assigned: a symbol may be named '__proto__'
+    const addBound = (s: string) =>
+      Object.defineProperty(b, s, { value: { ...bounds.get(s)! }, enumerable: true, writable: true, configurable: true });
     const shape = x.shape.map((e) => {
       if (typeof e === "number") return e;
       let i = (e as { $dim: number }).$dim;
       for (let t = table.dims[i]; isDimRef(t); t = table.dims[i]) i = t.$dim;
       const root = table.dims[i]!;
       if (typeof root === "number") return root;
-      for (const s of uses[i]!) {
-        // defined, not assigned: a symbol may be named '__proto__'
-        Object.defineProperty(b, s, { value: { ...bounds.get(s)! }, enumerable: true, writable: true, configurable: true });
-      }
+      for (const s of uses[i]!) addBound(s);
       return texts[i]!;
     });
-    if (x.values) {
-      for (const s of x.values) {
-        Object.defineProperty(b, s, { value: { ...bounds.get(s)! }, enumerable: true, writable: true, configurable: true });
-      }
-    }
+    for (const s of x.values ?? []) addBound(s);
     return { name: x.name, dtype: x.dtype, shape, bounds: b, ...(x.values ? { values: [...x.values] } : {}) };
   };
   return { inputs: d.inputs.map(spec), outputs: d.outputs.map(spec) };

@@ -45,8 +45,7 @@ def gives_sizes(model: onnx.ModelProto, values: Mapping[str, np.ndarray], name: 
     a = values.get(name)
     if a is None or a.dtype not in (np.int64, np.int32) or not 1 <= a.size <= MAX_VALUE_ELEMENTS:
         return False
-    inp = next((i for i in model.graph.input if i.name == name), None)
-    return inp is not None and bool((a >= 1).all())
+    return name in {i.name for i in model.graph.input} and bool((a >= 1).all())
 
 
 def freeze(model: onnx.ModelProto, values: Mapping[str, np.ndarray], names: Iterable[str]) -> onnx.ModelProto:
