@@ -39,6 +39,12 @@ def to_onnx(graph: Graph, opset: int = 20) -> onnx.ModelProto:
             if n.op_type == op and key in attrs:  # canonical attribute -> input (opset 13+)
                 inits[f"{n.name}_{key}"] = np.asarray(attrs.pop(key), np.int64)
                 ins = [ins[0], f"{n.name}_{key}"]
+        if n.op_type == "Clip" and ("min" in attrs or "max" in attrs):  # canonical attributes -> inputs (opset 11+)
+            dt = n.inputs[0].dtype.numpy if n.inputs[0] is not None and n.inputs[0].dtype else np.float32
+            for key in ("min", "max"):
+                if key in attrs:
+                    inits[f"{n.name}_{key}"] = np.asarray(attrs.pop(key), dt)
+            ins = [ins[0], *(f"{n.name}_{k}" if f"{n.name}_{k}" in inits else "" for k in ("min", "max"))]
         node = helper.make_node(n.op_type, ins, [v.name for v in n.outputs], name=n.name)
         node.attribute.extend(_make_attr(k, a) for k, a in attrs.items())
         nodes.append(node)

@@ -39,9 +39,51 @@ static void ukernel(int mr, int nc, int K, const f32 *a, int lda, const f32 *w, 
   }
 }
 
-// rows x [j0, j1) block of C: for each panel, for each MR-row tile.
+// One row of C against one panel (a GEMV step): four accumulator pairs over k, k+1, k+2, k+3, so the
+// panel is read as one stream with four independent add chains. The MR-row tile would compute MR - 1
+// rows for nothing here (M = 1: a recurrent step's H * R^T, a classifier's fully connected layer).
+static void ukernel_row(int nc, int K, const f32 *a, const f32 *w, const f32 *bias, f32 *c, const f32 *r,
+                        const Act *act) {
+  v4 acc[4][2];
+  acc[0][0] = wasm_v128_load(bias);
+  acc[0][1] = wasm_v128_load(bias + 4);
+#pragma clang loop unroll(full)
+  for (int q = 1; q < 4; q++) acc[q][0] = acc[q][1] = wasm_f32x4_splat(0.f);
+  int k = 0;
+  for (; k + 4 <= K; k += 4, w += 4 * NR) {
+#pragma clang loop unroll(full)
+    for (int q = 0; q < 4; q++) {
+      v4 s = wasm_v128_load32_splat(a + k + q);
+      acc[q][0] = v_madd(s, wasm_v128_load(w + q * NR), acc[q][0]);
+      acc[q][1] = v_madd(s, wasm_v128_load(w + q * NR + 4), acc[q][1]);
+    }
+  }
+  for (; k < K; k++, w += NR) {
+    v4 s = wasm_v128_load32_splat(a + k);
+    acc[0][0] = v_madd(s, wasm_v128_load(w), acc[0][0]);
+    acc[0][1] = v_madd(s, wasm_v128_load(w + 4), acc[0][1]);
+  }
+  v4 v0 = wasm_f32x4_add(wasm_f32x4_add(acc[0][0], acc[1][0]), wasm_f32x4_add(acc[2][0], acc[3][0]));
+  v4 v1 = wasm_f32x4_add(wasm_f32x4_add(acc[0][1], acc[1][1]), wasm_f32x4_add(acc[2][1], acc[3][1]));
+  if (r) {
+    f32 t[NR] = {0};
+    for (int j = 0; j < nc; j++) t[j] = r[j];
+    v0 = wasm_f32x4_add(v0, wasm_v128_load(t));
+    v1 = wasm_f32x4_add(v1, wasm_v128_load(t + 4));
+  }
+  if (act->kind != ACT_NONE) { v0 = v_act(v0, act); v1 = v_act(v1, act); }
+  store_row8(c, v0, v1, nc);
+}
+
+// rows x [j0, j1) block of C: for each panel, for each MR-row tile (one row: RP panels at a time).
 static void gemm_block(int rows, int K, int j0, int j1, const f32 *a, int lda, const f32 *bp, const f32 *bias, f32 *c,
                        int ldc, const f32 *r, const Act *act) {
+  if (rows == 1) {
+    for (int j = j0; j < j1; j += NR) {
+      ukernel_row(imin(NR, j1 - j), K, a, bp + (long)(j / NR) * K * NR, bias + j, c + j, r ? r + j : 0, act);
+    }
+    return;
+  }
   for (int j = j0; j < j1; j += NR) {
     const f32 *w = bp + (long)(j / NR) * K * NR;
     int nc = imin(NR, j1 - j);

@@ -20,7 +20,7 @@ Say = Callable[[str], None]
 # The benchmark models (zoo names) and their inputs: images at the builders' sizes, MiniLM at sequence 128
 # ("minilm@N": at sequence N, with WebDNN rows for the model converted for N and for the one converted
 # once for every length, `DYNAMIC_MAX_SEQ` at most).
-MODELS = ["vgg16", "resnet50", "inception_v3", "mobilenet_v2", "squeezenet1_1", "minilm"]
+MODELS = ["vgg16", "resnet50", "inception_v3", "mobilenet_v2", "squeezenet1_1", "minilm", "lstm"]
 SEQ_LEN = 128
 DYNAMIC_MAX_SEQ = 512
 CNNS = {"vgg16", "resnet50", "inception_v3", "mobilenet_v2", "squeezenet1_1"}

@@ -1,20 +1,24 @@
-"""Reduction rules: Reduce* and ArgMax/ArgMin.
+"""Reduction rules: Reduce*, ArgMax/ArgMin and TopK.
 
 Canonical form: `axes` is the sorted, non-negative list of reduced axes. When no axes
 are given it lists every axis, unless noop_with_empty_axes=1: then it is empty and
 each output element "reduces" the single input element at its position (onnxruntime
 does that: ReduceL2 gives |x|, ReduceSumSquare x * x). keepdims and
 noop_with_empty_axes are always present. ArgMax/ArgMin: axis >= 0, keepdims,
-select_last_index.
+select_last_index. TopK: axis >= 0, `k` an attribute (an int, or a symbolic size when k comes
+from a value input or a folded shape), largest, sorted (always sorted: the spec leaves the order
+free when sorted=0).
 """
 
 from __future__ import annotations
 
+from webdnn.errors import where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
+from webdnn.ir.symbolic import dim, provably_equal, smin
 from webdnn.ops._util import defaults, in_shape, norm_axis, set_out
 from webdnn.ops.registry import shape_rule
-from webdnn.ops.tensor_common import NUMERIC, check_dtype, ints_param, norm_axes
+from webdnn.ops.tensor_common import NUMERIC, check_dtype, fail, ints_param, norm_axes, scalar_param
 
 REDUCE_OPS = (
     "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd",
@@ -53,3 +57,29 @@ def _arg(node: Node, graph: Graph) -> None:
     keep = bool(node.attrs["keepdims"])
     node.attrs.update(axis=axis, keepdims=int(keep), select_last_index=int(node.attrs["select_last_index"]))
     set_out(node, 0, DType.INT64, reduced_shape(x, [axis], keep))
+
+
+@shape_rule("TopK")
+def _topk(node: Node, graph: Graph) -> None:
+    """Values and Indices of the k largest (or smallest) along `axis`; equal values keep index order."""
+    defaults(node, axis=-1, largest=1, sorted=1)
+    dt = check_dtype(node, graph, 0, NUMERIC, "TopK takes numeric tensors")
+    x = in_shape(node, 0)
+    k = scalar_param(node, 1) if len(node.inputs) > 1 else node.attrs.get("k")  # input from opset 10
+    if k is None:
+        raise fail(node, "input 'K' is required")
+    k = dim(k)
+    axis = norm_axis(node, int(node.attrs["axis"]), len(x))
+    n = x[axis]
+    if provably_equal(smin(k, 0), 0) is False:
+        raise fail(node, f"k = {k} is negative")
+    fits = provably_equal(smin(k, n), k)
+    if fits is False:
+        raise fail(node, f"k = {k} is above the axis' size {n}")
+    if fits is None:  # k (or the axis) varies: checked per size at run
+        why = f"{where(node.name, node.op_type)}: k = {k} is at most the axis' size {n}"
+        graph.requires.append((smin(k, n), k, why))
+    node.attrs.update(k=k, axis=axis, largest=int(node.attrs["largest"]), sorted=int(node.attrs["sorted"]))
+    out = [*x[:axis], k, *x[axis + 1:]]
+    set_out(node, 0, dt, out)
+    set_out(node, 1, DType.INT64, out)

@@ -1,5 +1,7 @@
 """Decompose ops that have no kernel of their own into ops every backend runs.
 
+LSTM, GRU, RNN: unrolled over the sequence (decompose_recurrent.py).
+
 AffineGrid: a MatMul of the constant base grid (normalized coordinates and a 1 per output
 position) with theta transposed. GroupNormalization: InstanceNormalization over the input viewed
 as (N, groups, rest), then the per-channel scale and bias. CenterCropPad: a Slice and a Pad.
@@ -29,6 +31,7 @@ from webdnn.ir.graph import Graph, Node
 from webdnn.ops import expr as E
 from webdnn.ops.expr import Expr
 from webdnn.ops.registry import infer_node
+from webdnn.passes.decompose_recurrent import decompose_recurrent
 from webdnn.passes.expr_nodes import NodeEmitter
 from webdnn.passes.fold_constants import fold_node
 
@@ -210,6 +213,7 @@ def _center_crop_pad(graph: Graph, node: Node) -> list[Node]:
 DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {
     "GridSample": _grid_sample, "AffineGrid": _affine_grid, "GroupNormalization": _group_norm,
     "CenterCropPad": _center_crop_pad,
+    "LSTM": decompose_recurrent, "GRU": decompose_recurrent, "RNN": decompose_recurrent,
 }
 
 

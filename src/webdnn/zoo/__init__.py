@@ -18,6 +18,7 @@ import onnx
 from .efficientnet import build_efficientnet_lite0
 from .hed import build_hed
 from .inception import build_inception_v3
+from .lstm import build_lstm
 from .minilm import build_minilm
 from .mobilenet import build_mobilenet_v2
 from .resnet import build_resnet50
@@ -35,6 +36,7 @@ BUILDERS: dict[str, Callable[..., onnx.ModelProto]] = {
     "minilm": build_minilm,
     "hed": build_hed,
     "efficientnet_lite0": build_efficientnet_lite0,
+    "lstm": build_lstm,
 }
 
 _PROTOBUF_LIMIT = 2**31 - 1

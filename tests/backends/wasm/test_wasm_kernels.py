@@ -204,6 +204,9 @@ def test_gemm_matmul(tmp_path) -> None:  # type: ignore[no-untyped-def]
     t.output(t.node("Relu", [t.node("Gemm", [t.input((2, 6)), t.const(RNG.standard_normal((6, 3)))])]))
     t.output(t.node("MatMul", [t.input((2, 7, 19)), t.const(RNG.standard_normal((19, 10)))]))
     t.output(t.node("MatMul", [t.input((9, 33)), t.const(RNG.standard_normal((33, 1)))]))
+    # one row (the GEMV path): K not a multiple of 4, a partial last panel, a residual and an activation
+    m1 = t.node("MatMul", [t.input((1, 37)), t.const(RNG.standard_normal((37, 21)))])
+    t.output(t.node("Relu", [t.node("Add", [m1, t.input((1, 21))])]))
     t.run(str(tmp_path))
 
 

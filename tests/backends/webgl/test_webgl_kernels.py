@@ -223,6 +223,16 @@ def _cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
                             {"x": np.round(rnd(3, 6, 2))})
     c["argmin"] = case([node("ArgMin", ["x"], axis=-1)], {"x": rnd(4, 7)})
     c["hardmax"] = case([node("Hardmax", ["x"], axis=1)], {"x": rnd(2, 5, 3)})
+    # TopK: Values and Indices, k from an initializer; ties keep index order (rounded values, ints)
+    c["topk_largest_last"] = case([node("TopK", ["x", "k"], ["y", "i"])], {"x": rnd(3, 4, 7)}, {"k": np.int64([3])},
+                                  outputs=("y", "i"))
+    c["topk_smallest_axis0"] = case([node("TopK", ["x", "k"], ["y", "i"], axis=0, largest=0)], {"x": rnd(6, 5, 2)},
+                                    {"k": np.int64([4])}, outputs=("y", "i"))
+    c["topk_ties_full"] = case([node("TopK", ["x", "k"], ["y", "i"], axis=-1)], {"x": np.round(rnd(4, 9))},
+                               {"k": np.int64([9])}, outputs=("y", "i"))
+    c["topk_ties_int_smallest"] = case([node("TopK", ["x", "k"], ["y", "i"], axis=1, largest=0)],
+                                       {"x": RNG.integers(-2, 2, (2, 8, 3)).astype(np.int32)}, {"k": np.int64([5])},
+                                       outputs=("y", "i"))
     c["cumsum_rev_excl"] = case([node("CumSum", ["x", "ax"], exclusive=1, reverse=1)], {"x": rnd(3, 5, 2)},
                                 {"ax": np.int64(1)})
     c["gather_elements"] = case([node("GatherElements", ["x", "i"], axis=1)], {"x": rnd(3, 4, 2)},

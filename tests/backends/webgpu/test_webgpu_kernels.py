@@ -373,6 +373,28 @@ def index_cases() -> dict[str, Case]:
     }
 
 
+def topk_cases() -> dict[str, Case]:
+    """TopK: output y is Values, <case>_i the Indices (added as a graph output by the test)."""
+    ties = RNG.integers(0, 3, (4, 9)).astype(np.float32)  # many equal values: index order decides
+
+    def k(v: int) -> dict[str, np.ndarray]:
+        return {"k": np.array([v], np.int64)}
+
+    return {
+        "topk_last": ([n("TopK", ["x", "k"], ["y", "i"], axis=-1)], {"x": rnd(3, 70)}, k(5)),
+        "topk_small_axis0": ([n("TopK", ["x", "k"], ["y", "i"], axis=0, largest=0)], {"x": rnd(5, 4, 3)}, k(2)),
+        "topk_mid_all": ([n("TopK", ["x", "k"], ["y", "i"], axis=1)], {"x": rnd(2, 6, 3)}, k(6)),
+        "topk_ties": ([n("TopK", ["x", "k"], ["y", "i"])], {"x": ties}, k(7)),
+        "topk_ties_small": ([n("TopK", ["x", "k"], ["y", "i"], largest=0)], {"x": ties}, k(9)),
+        "topk_i32": ([n("TopK", ["x", "k"], ["y", "i"], axis=1)],
+                     {"x": RNG.integers(-4, 4, (2, 8, 3)).astype(np.int32)}, k(4)),
+        "topk_i64": ([n("TopK", ["x", "k"], ["y", "i"], largest=0)],
+                     {"x": np.array([[2**40, -(2**33), 5, -1, 2**40, 0, -(2**33) - 1]], np.int64)}, k(5)),
+        # k from a value input (converted with value_inputs: one conversion for every k)
+        "topk_runtime_k": ([n("TopK", ["x", "kk"], ["y", "i"], axis=0)], {"x": rnd(7, 2), "kk": k(3)["k"]}, {}),
+    }
+
+
 FAMILIES = {
     "matmul": matmul_cases, "conv": conv_cases, "pool": pool_cases, "elementwise": elementwise_cases,
     "tensor": tensor_cases, "reduce": reduce_cases, "resize": resize_cases, "logic": logic_cases, "pad": pad_cases,
@@ -387,6 +409,18 @@ def test_webgpu_kernels_match_onnxruntime(fam: str, gpu_browser, tmp_path) -> No
     model, inputs = family(FAMILIES[fam](), opset=OPSETS.get(fam, 17))
     out = os.path.join(tmp_path, "out")
     convert(model, out, ["webgpu"])
+    from tests.backends.webgpu.helpers import check_in_browser  # the helpers import this module
+
+    check_in_browser(gpu_browser, model, inputs, out)
+
+
+@pytest.mark.browser
+def test_topk_values_and_indices_match_onnxruntime(gpu_browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cases = topk_cases()
+    model, inputs = family(cases, opset=18)
+    model.graph.output.extend(helper.make_empty_tensor_value_info(f"{c}_i") for c in cases)
+    out = os.path.join(tmp_path, "out")
+    convert(model, out, ["webgpu"], value_inputs=["topk_runtime_k_kk"])
     from tests.backends.webgpu.helpers import check_in_browser  # the helpers import this module
 
     check_in_browser(gpu_browser, model, inputs, out)
@@ -465,3 +499,17 @@ def test_every_zoo_cnn_lowers() -> None:
         optimize(g)
         p = lower(g)
         assert p.kernels and len(p.extra["shaders"]) < len(p.kernels)
+
+
+def test_topk_is_one_dispatch_and_refuses_packed_dtypes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cases = {"t": ([n("TopK", ["x", "k"], ["y", "i"])], {"x": rnd(3, 5)}, {"k": np.array([2], np.int64)})}
+    model, _ = family(cases, opset=18)
+    convert(model, tmp_path / "out", ["webgpu"])
+    d = json.loads((tmp_path / "out" / "webgpu" / "descriptor.json").read_text())
+    (kern,) = d["kernels"]
+    assert kern["op"] == "TopK" and len(kern["outputs"]) == 2
+    x8 = np.arange(6, dtype=np.int8).reshape(2, 3)
+    model, _ = family({"t8": ([n("TopK", ["x", "k"], ["y", "i"])], {"x": x8}, {"k": np.array([2], np.int64)})},
+                      opset=18)
+    with pytest.raises(UnsupportedOperatorError, match=r"t8_TopK.*webgpu.*TopK of int8"):
+        convert(model, tmp_path / "out8", ["webgpu"])

@@ -106,7 +106,8 @@ def emit(graph: Graph) -> Program:
         for v in [*node.inputs, *node.outputs]:
             if v is not None and v.dtype not in TEXTURE_DTYPES:
                 raise ctx.fail(node, f"does not support {v.dtype} tensors ('{v.name}')")
-        extra = [v for v in node.outputs[1:] if id(v) in used] if node.op_type not in ("Split", "Dropout") else []
+        multi = node.op_type in ("Split", "Dropout", "TopK")  # kernels writing every output
+        extra = [v for v in node.outputs[1:] if id(v) in used] if not multi else []
         if extra:
             raise ctx.fail(node, f"does not produce the optional output '{extra[0].name}'")
         try:

@@ -2,7 +2,8 @@
 element loops over its reduced elements), Softmax/LogSoftmax (a stats pass writes each
 row's max and sum of exp(x - max); a second pass normalizes) and LayerNormalization
 (a stats pass writes each row's mean and 1/sqrt(var + eps), two-pass exact; a second
-pass normalizes, scales and shifts)."""
+pass normalizes, scales and shifts). TopK in three passes: each element's rank in its row,
+then each output's index (the position of that rank), then its value (read at the index)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, need_
 from webdnn.backends.webgl.glsl import LOG, broadcast_index, coords, flt, is_nan, keep_nan, linear, strides
 from webdnn.ir.graph import Node, Value
 from webdnn.ir.symbolic import prod as sym_prod
+from webdnn.ir.symbolic import smax
 
 NEG_INF = flt(-np.inf)
 # (init, step over v, final) per Reduce op; `n` is the number of reduced elements.
@@ -175,6 +177,68 @@ def _argmax(ctx: Ctx, node: Node) -> list[Pass]:
         "  return float(at);\n}\n"
     )
     return [Pass(node.op_type, node.name, [x], node.outputs[0], body)]
+
+
+# TopK's order as a uint key (larger: first): float32 bits mapped to an unsigned order, every
+# NaN one key above +inf (NaN is the largest value, as numpy's sort and torch.topk have it), -0 as
+# +0; `smallest` flips the key. Equal keys keep index order. Integer dtypes arrive as exact floats.
+TOPK_KEY = """
+uint key_(float v) {
+  uint u = v == 0.0 ? 0u : floatBitsToUint(v);
+  if ((u & 0x7fffffffu) > 0x7f800000u) u = 0x7fc00000u;
+  u = (u & 0x80000000u) != 0u ? ~u : (u | 0x80000000u);
+  return %s;
+}
+"""
+
+
+@kernel("TopK")
+def _topk(ctx: Ctx, node: Node) -> list[Pass]:
+    """Three passes (n = the axis' size, N = X's size), O(N * n) work in all:
+    rank (shaped like X), O(n) per element: rank(a) = #{b: key(x[b]) > key(x[a]), or equal keys and b < a}, a
+      permutation of 0..n-1 of each row (the keys order totally);
+    Indices, O(n) per element: output (row, j) scans its row for the a whose rank is j;
+    Values: X at that index (reads the Indices pass's output), O(1)."""
+    x = ins(node, ctx)[0]
+    xs = shape(x)
+    axis = int(node.attrs["axis"])
+    k = node.attrs["k"]  # an int, or a symbolic size (k from a value input): never int()-ed
+    n, inner = _around(xs, axis)
+    # divisors at least 1 (an empty tensor still computes its one padded texel)
+    n1, k1, inner1 = smax(n, 1), smax(k, 1), smax(inner, 1)
+    values = node.outputs[0]
+    indices = node.outputs[1] if len(node.outputs) > 1 else None
+    if indices is None:  # (the shape rule always gives both; an Indices never read is still computed)
+        indices = ctx.scratch(values.name + ".indices", shape(values))
+    rank = ctx.scratch(values.name + ".rank", xs)
+    key = TOPK_KEY % ("u" if int(node.attrs.get("largest", 1)) == 1 else "~u")
+    rank_body = key + (
+        "float compute(int o) {\n"
+        f"  int a = (o / {inner1}) % {n1}; int b = o - a * {inner1};\n"
+        "  uint kv = key_(X0(o)); int r = 0;\n"
+        f"  for (int j = 0; j < {n}; j++) {{\n"
+        f"    uint kw = key_(X0(b + j * {inner1}));\n"
+        "    if (kw > kv || (kw == kv && j < a)) r++;\n  }\n"
+        "  return float(r);\n}\n"
+    )
+    index_body = (
+        "float compute(int o) {\n"
+        f"  int j = (o / {inner1}) % {k1};\n"
+        f"  int b = (o / {k1 * inner1}) * {n * inner1} + o % {inner1};\n"
+        "  float fj = float(j);\n"
+        f"  for (int a = 0; a < {n}; a++) if (X0(b + a * {inner1}) == fj) return float(a);\n"
+        "  return 0.0;\n}\n"
+    )
+    value_body = (
+        "float compute(int o) {\n"
+        f"  int b = (o / {k1 * inner1}) * {n * inner1} + o % {inner1};\n"
+        f"  return X0(b + int(X1(o)) * {inner1});\n}}\n"
+    )
+    return [
+        Pass("TopK.rank", node.name + ".rank", [x], rank, rank_body),
+        Pass("TopK.indices", node.name + ".indices", [rank], indices, index_body),
+        Pass("TopK", node.name, [x, indices], values, value_body),
+    ]
 
 
 @kernel("Hardmax")

@@ -18,8 +18,10 @@ from webdnn.backends.webgpu.wgsl import (
     arith_type,
     broadcast_strides,
     dot,
+    elementwise_dispatch,
     f32,
     ins,
+    is_nan,
     literal,
     map_dispatch,
     need_f32,
@@ -34,6 +36,7 @@ from webdnn.backends.webgpu.wgsl import (
     u32,
     unravel,
 )
+from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
 
 WG = 64
@@ -251,6 +254,52 @@ def hardmax(ctx: Ctx, node: Node) -> list[Dispatch]:
         if (v > best) {{ best = v; at = a; }}
     }}"""
     return [map_dispatch(sh, y, pre, "select(0.0, 1.0, at == k)")]
+
+
+# `topk_gt(p, q)`: p ranks above q as a largest-first TopK orders them, per element type. NaN
+# ranks above every number (as torch.topk and numpy's sort): the order stays total, so the
+# ranks of a row are a permutation; int64 compares its words (high signed, then low unsigned).
+_TOPK_GT = {
+    DType.FLOAT32: f"fn topk_gt(p: f32, q: f32) -> bool {{ return p > q || ({is_nan('p')} && !{is_nan('q')}); }}\n",
+    DType.INT32: "fn topk_gt(p: i32, q: i32) -> bool { return p > q; }\n",
+    DType.INT64: ("fn topk_gt(p: vec2<u32>, q: vec2<u32>) -> bool {\n"
+                  "    return bitcast<i32>(p.y) > bitcast<i32>(q.y) || (p.y == q.y && p.x > q.x);\n}\n"),
+}
+
+
+@register("TopK")
+def topk(ctx: Ctx, node: Node) -> list[Dispatch]:
+    """One thread per input element counts the elements of its row ranked before it: better
+    values, and equal ones at a lower index (largest or smallest first; ties in index order, as
+    the spec asks; always sorted). Ranks below k scatter the element and its index to that
+    output position: each written once. O(n) per thread, O(n^2) per row of n along the axis."""
+    x = ins(node)[0]
+    vals, idx = node.outputs[0], node.outputs[1]
+    gt = _TOPK_GT.get(x.dtype) if x.dtype else None
+    if gt is None:
+        raise Unsupported(f"TopK of {x.dtype.value if x.dtype else '?'} tensors")
+    _, dim, inner = _around(shape(x), int(node.attrs["axis"]))
+    k = node.attrs["k"]  # an int, or a symbolic size (k from a value input)
+    better = "topk_gt(w, v)" if int(node.attrs["largest"]) else "topk_gt(v, w)"  # w ranks above v
+    worse = "topk_gt(v, w)" if int(node.attrs["largest"]) else "topk_gt(w, v)"
+    sh = Shader(ctx)
+    v_at, w_at = sh.at(x, "i"), sh.at(x, f"b + c * {u32(inner)}")
+    dv, di = sh.write(vals, storage_type(vals.dtype)), sh.write(idx, storage_type(idx.dtype))
+    body = f"""let a = (i / {u32(inner)}) % {u32(dim)};
+    let row = i / {u32(dim * inner)};
+    let b = row * {u32(dim * inner)} + i % {u32(inner)};
+    let v = {v_at};
+    var r = 0u;
+    for (var c = 0u; c < {u32(dim)}; c = c + 1u) {{
+        let w = {w_at};
+        if ({better} || (c < a && !{worse})) {{ r = r + 1u; }}
+    }}
+    if (r < {u32(k)}) {{
+        let o = row * {u32(k * inner)} + r * {u32(inner)} + i % {u32(inner)};
+        {store(dv, vals.dtype, "o", "v")}
+        {store(di, idx.dtype, "o", "vec2<u32>(a, 0u)")}
+    }}"""
+    return [elementwise_dispatch(sh, x.size, body, gt)]
 
 
 @register("CumSum")

@@ -1,4 +1,4 @@
-// Reductions (Reduce*), ArgMax/ArgMin and CumSum.
+// Reductions (Reduce*), ArgMax/ArgMin, TopK and CumSum.
 //
 // Reduce*: the output is walked over the kept dims (a strided plan on the input); each
 // output element folds the input elements at base + roff[r], where roff lists the
@@ -190,6 +190,49 @@ registerKernel(["ArgMax", "ArgMin"], (inputs, outputs, attrs, op) => {
           }
         }
         y[o * inner + i] = BigInt(at);
+      }
+    }
+  };
+});
+
+// TopK: each row's positions sorted by value (largest or smallest first; equal values keep
+// index order, as the spec asks; NaN above every number, as the GPU kernels and torch.topk), the first k written out. Always sorted (free when sorted=0).
+registerKernel("TopK", (inputs, outputs, attrs, op) => {
+  const x = need(inputs[0], op, "input");
+  const v = need(outputs[0], op, "Values");
+  const ix = need(outputs[1], op, "Indices");
+  expectDType(op, x, ["float32", "float64", "int64", "int32", "int16", "int8", "uint8"]);
+  const axis = axisIn(op, attrInt(attrs, "axis"), x.shape.length);
+  const k = attrInt(attrs, "k");
+  const largest = flag(op, attrs, "largest", 1);
+  if (v.dtype !== x.dtype) throw fail(op, `Values is ${v.dtype}, input ${x.dtype}`);
+  if (ix.dtype !== "int64") throw fail(op, `Indices is ${ix.dtype}, not int64`);
+  if (k < 0 || k > x.shape[axis]!) throw fail(op, `k = ${k} is outside [0, ${x.shape[axis]}]`);
+  const want = x.shape.map((d, i) => (i === axis ? k : d));
+  expectShape(op, v, want, "Values");
+  expectShape(op, ix, want, "Indices");
+  const [outer, dim, inner] = aroundAxis(x, axis);
+  const order = new Int32Array(dim);
+  return () => {
+    const xd = elems(x);
+    const vd = elems(v);
+    const id = ix.data as BigInt64Array;
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        const base = o * dim * inner + i;
+        for (let a = 0; a < dim; a++) order[a] = a;
+        order.sort((a, b) => {
+          const p = xd[base + a * inner]!;
+          const q = xd[base + b * inner]!;
+          if (p !== p || q !== q) return p !== p && q !== q ? a - b : (p !== p) === largest ? -1 : 1; // NaN: the largest
+          return p === q ? a - b : (largest ? p < q : p > q) ? 1 : -1;
+        });
+        const out = o * k * inner + i;
+        for (let j = 0; j < k; j++) {
+          const a = order[j]!;
+          vd[out + j * inner] = xd[base + a * inner]!;
+          id[out + j * inner] = BigInt(a);
+        }
       }
     }
   };
