@@ -15,6 +15,8 @@ from tests.conftest import F32, make_model
 from tests.passes.ir_onnx import run_ir
 from webdnn.errors import UnsupportedOperatorError
 from webdnn.frontend.onnx import from_onnx
+from webdnn.ir.graph import Graph
+from webdnn.passes import decompose_recurrent
 from webdnn.passes.pipeline import optimize
 from webdnn.verify import reference_outputs
 
@@ -71,12 +73,20 @@ def _reference(op: str, kw: dict[str, Any], model: Any, feeds: dict[str, np.ndar
     return {k: v.transpose((2, 0, 1, 3) if k == "y" else (1, 0, 2)) for k, v in out.items()}
 
 
+def _unrolled(model: Any, shapes: dict[str, Any]) -> Graph:
+    """The model's graph optimized and its recurrent layers unrolled (the backends' pass)."""
+    g = from_onnx(model, shapes)
+    optimize(g)
+    assert {n.op_type for n in g.nodes} & {"LSTM", "GRU", "RNN"}  # left to the backends
+    assert decompose_recurrent.run(g) == 1
+    assert not {"LSTM", "GRU", "RNN"} & {n.op_type for n in g.nodes}
+    return g
+
+
 def _check(op: str, **kw: Any) -> None:
     model, feeds = _model(op, **kw)
     ref = _reference(op, kw, model, feeds)
-    g = from_onnx(model, {k: v.shape for k, v in feeds.items()})
-    optimize(g)
-    assert not {"LSTM", "GRU", "RNN"} & {n.op_type for n in g.nodes}
+    g = _unrolled(model, {k: v.shape for k, v in feeds.items()})
     got = run_ir(g, feeds)
     for name, want in ref.items():  # fp32 tolerance: 1e-4 · max(1, |ref|)
         np.testing.assert_allclose(got[name], want, rtol=1e-4, atol=1e-4, err_msg=name)
@@ -124,8 +134,7 @@ def test_full_constant_lens_need_no_masks() -> None:
     while len(node.input) < 5:
         node.input.append("")
     node.input[4] = "lens"
-    g = from_onnx(model, {"x": feeds["x"].shape})
-    optimize(g)
+    g = _unrolled(model, {"x": feeds["x"].shape})
     assert "Where" not in {n.op_type for n in g.nodes}
     ref = reference_outputs(model, feeds)
     np.testing.assert_allclose(run_ir(g, feeds)["y"], ref["y"], rtol=1e-4, atol=1e-4)
@@ -160,12 +169,23 @@ def _dynamic(model: Any, dims: list[int | str]) -> Any:
 def test_symbolic_sequence_length_is_refused() -> None:
     model = _dynamic(_model("LSTM")[0], ["seq", BATCH, WIDTH])
     with pytest.raises(UnsupportedOperatorError, match="sequence length that varies.*--input-shape"):
-        optimize(from_onnx(model, {"x": ["seq<=64", BATCH, WIDTH]}))
+        optimize(from_onnx(model, {"x": ["seq<=64", BATCH, WIDTH]}))  # the shape rule refuses it
 
 
 def test_symbolic_batch_is_kept() -> None:
     model = _dynamic(_model("GRU", direction="bidirectional")[0], [SEQ, "batch", WIDTH])
-    g = from_onnx(model, {"x": [SEQ, "batch<=8", WIDTH]})
-    optimize(g)
-    assert "GRU" not in {n.op_type for n in g.nodes}
+    g = _unrolled(model, {"x": [SEQ, "batch<=8", WIDTH]})
     assert str(g.outputs[0].shape[2]) == "batch"
+
+
+def test_unread_outputs_are_not_computed() -> None:
+    model, feeds = _model("LSTM", direction="bidirectional", h0=True)
+    model.graph.node[0].output[0] = ""  # Y and Y_c not read: no per-step output stacking
+    model.graph.node[0].output[2] = ""
+    del model.graph.output[2]
+    del model.graph.output[0]
+    g = _unrolled(model, {k: v.shape for k, v in feeds.items()})
+    assert "Concat" in {n.op_type for n in g.nodes}  # Y_h's two directions
+    assert sum(n.op_type == "Unsqueeze" for n in g.nodes) == 2
+    ref = reference_outputs(model, feeds)
+    np.testing.assert_allclose(run_ir(g, feeds)["yh"], ref["yh"], rtol=1e-4, atol=1e-4)

@@ -7,6 +7,19 @@
 // The bias is padded to a multiple of 8. The register tile: gemm_tile_f32_simd128.h.
 #include "gemm_tile_f32_simd128.h"
 
+/** (v0, v1) += the n <= NR floats at r (a residual row; the tail of a partial panel is not read). */
+static inline void add_row8(v4 *v0, v4 *v1, const f32 *r, int n) {
+  if (n == NR) {
+    *v0 = wasm_f32x4_add(*v0, wasm_v128_load(r));
+    *v1 = wasm_f32x4_add(*v1, wasm_v128_load(r + 4));
+    return;
+  }
+  f32 t[NR] = {0};
+  for (int j = 0; j < n; j++) t[j] = r[j];
+  *v0 = wasm_f32x4_add(*v0, wasm_v128_load(t));
+  *v1 = wasm_f32x4_add(*v1, wasm_v128_load(t + 4));
+}
+
 // One MR x NR tile: C[0..mr, 0..nc) = act(A[0..mr, :] * Bpanel + bias (+ R)).
 static void ukernel(int mr, int nc, int K, const f32 *a, int lda, const f32 *w, const f32 *bias, f32 *c, int ldc,
                     const f32 *r, const Act *act) {
@@ -22,55 +35,18 @@ static void ukernel(int mr, int nc, int K, const f32 *a, int lda, const f32 *w, 
     if (i >= mr) continue;
     v4 v0 = acc[i][0], v1 = acc[i][1];
     f32 *ci = c + i * ldc;
-    if (r) {
-      const f32 *ri = r + i * ldc;
-      if (nc == NR) {
-        v0 = wasm_f32x4_add(v0, wasm_v128_load(ri));
-        v1 = wasm_f32x4_add(v1, wasm_v128_load(ri + 4));
-      } else {
-        f32 t[NR] = {0};
-        for (int j = 0; j < nc; j++) t[j] = ri[j];
-        v0 = wasm_f32x4_add(v0, wasm_v128_load(t));
-        v1 = wasm_f32x4_add(v1, wasm_v128_load(t + 4));
-      }
-    }
+    if (r) add_row8(&v0, &v1, r + i * ldc, nc);
     if (act->kind != ACT_NONE) { v0 = v_act(v0, act); v1 = v_act(v1, act); }
     store_row8(ci, v0, v1, nc);
   }
 }
 
-// One row of C against one panel (a GEMV step): four accumulator pairs over k, k+1, k+2, k+3, so the
-// panel is read as one stream with four independent add chains. The MR-row tile would compute MR - 1
-// rows for nothing here (M = 1: a recurrent step's H * R^T, a classifier's fully connected layer).
+// One row of C against one panel (a GEMV step, row_dot).
 static void ukernel_row(int nc, int K, const f32 *a, const f32 *w, const f32 *bias, f32 *c, const f32 *r,
                         const Act *act) {
-  v4 acc[4][2];
-  acc[0][0] = wasm_v128_load(bias);
-  acc[0][1] = wasm_v128_load(bias + 4);
-#pragma clang loop unroll(full)
-  for (int q = 1; q < 4; q++) acc[q][0] = acc[q][1] = wasm_f32x4_splat(0.f);
-  int k = 0;
-  for (; k + 4 <= K; k += 4, w += 4 * NR) {
-#pragma clang loop unroll(full)
-    for (int q = 0; q < 4; q++) {
-      v4 s = wasm_v128_load32_splat(a + k + q);
-      acc[q][0] = v_madd(s, wasm_v128_load(w + q * NR), acc[q][0]);
-      acc[q][1] = v_madd(s, wasm_v128_load(w + q * NR + 4), acc[q][1]);
-    }
-  }
-  for (; k < K; k++, w += NR) {
-    v4 s = wasm_v128_load32_splat(a + k);
-    acc[0][0] = v_madd(s, wasm_v128_load(w), acc[0][0]);
-    acc[0][1] = v_madd(s, wasm_v128_load(w + 4), acc[0][1]);
-  }
-  v4 v0 = wasm_f32x4_add(wasm_f32x4_add(acc[0][0], acc[1][0]), wasm_f32x4_add(acc[2][0], acc[3][0]));
-  v4 v1 = wasm_f32x4_add(wasm_f32x4_add(acc[0][1], acc[1][1]), wasm_f32x4_add(acc[2][1], acc[3][1]));
-  if (r) {
-    f32 t[NR] = {0};
-    for (int j = 0; j < nc; j++) t[j] = r[j];
-    v0 = wasm_f32x4_add(v0, wasm_v128_load(t));
-    v1 = wasm_f32x4_add(v1, wasm_v128_load(t + 4));
-  }
+  v4 v0 = wasm_v128_load(bias), v1 = wasm_v128_load(bias + 4);
+  row_dot(a, w, K, &v0, &v1);
+  if (r) add_row8(&v0, &v1, r, nc);
   if (act->kind != ACT_NONE) { v0 = v_act(v0, act); v1 = v_act(v1, act); }
   store_row8(c, v0, v1, nc);
 }

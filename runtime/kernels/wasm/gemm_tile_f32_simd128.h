@@ -1,4 +1,4 @@
-// The MR x NR register tile of the GEMM kernels (gemm_f32_simd128.c: Gemm, MatMul, Conv;
+// The MR x NR register tile of the GEMM kernels (and the one-row dot of a GEMV step, below) (gemm_f32_simd128.c: Gemm, MatMul, Conv;
 // winograd_f32_simd128.c: the 36 transform-domain GEMMs): MR rows of A against one packed
 // NR = 8 wide panel of B, 2 * MR f32x4 accumulators, one broadcast-loaded A element per row
 // and k. Measured in Chromium and Node on x86-64: 4x8 with load-splat beat 6x8 and 5x8 (V8 has
@@ -27,4 +27,30 @@ static inline __attribute__((always_inline)) void tile_accumulate(v4 acc[MR][2],
       acc[i][1] = v_madd(s, w1, acc[i][1]);
     }
   }
+}
+
+/** (*v0, *v1) += a[0..K) * panel (K rows of NR floats at w), for one row of A (a GEMV step): four
+ *  add chains over k, k+1, k+2, k+3, the panel read as one stream. On a 256x1024 weight (Node,
+ *  x86-64) this beat the MR-row tile (which computes MR - 1 rows for nothing here) and four panels
+ *  at a time with one chain each. Used by gemm_f32's one-row path and lstm_f32's gates. */
+static inline __attribute__((always_inline)) void row_dot(const f32 *a, const f32 *w, int K, v4 *v0, v4 *v1) {
+  v4 acc[4][2];
+#pragma clang loop unroll(full)
+  for (int q = 0; q < 4; q++) acc[q][0] = acc[q][1] = wasm_f32x4_splat(0.f);
+  int k = 0;
+  for (; k + 4 <= K; k += 4, w += 4 * NR) {
+#pragma clang loop unroll(full)
+    for (int q = 0; q < 4; q++) {
+      v4 s = wasm_v128_load32_splat(a + k + q);
+      acc[q][0] = v_madd(s, wasm_v128_load(w + q * NR), acc[q][0]);
+      acc[q][1] = v_madd(s, wasm_v128_load(w + q * NR + 4), acc[q][1]);
+    }
+  }
+  for (; k < K; k++, w += NR) {
+    v4 s = wasm_v128_load32_splat(a + k);
+    acc[0][0] = v_madd(s, wasm_v128_load(w), acc[0][0]);
+    acc[0][1] = v_madd(s, wasm_v128_load(w + 4), acc[0][1]);
+  }
+  *v0 = wasm_f32x4_add(*v0, wasm_f32x4_add(wasm_f32x4_add(acc[0][0], acc[1][0]), wasm_f32x4_add(acc[2][0], acc[3][0])));
+  *v1 = wasm_f32x4_add(*v1, wasm_f32x4_add(wasm_f32x4_add(acc[0][1], acc[1][1]), wasm_f32x4_add(acc[2][1], acc[3][1])));
 }

@@ -43,7 +43,7 @@ class PreparedModel:
 
 
 def flop_count(graph: Graph) -> int:
-    """2 * multiply-accumulates of Conv, Gemm and MatMul (static shapes from the IR)."""
+    """2 * multiply-accumulates of Conv, Gemm, MatMul and the recurrent layers (static shapes from the IR)."""
     total = 0
     for n in graph.nodes:
         out = n.outputs[0].shape
@@ -62,6 +62,13 @@ def flop_count(graph: Graph) -> int:
             a = n.inputs[0]
             assert a is not None and a.shape is not None
             total += 2 * int(np.prod(out)) * int(a.shape[-1])
+        elif n.op_type in ("LSTM", "GRU", "RNN"):  # the input and recurrent projections of every step
+            w, r = n.inputs[1], n.inputs[2]
+            assert w is not None and w.shape is not None and r is not None and r.shape is not None
+            x = n.inputs[0]
+            assert x is not None and x.shape is not None
+            dirs, gh, width = (int(d) for d in w.shape)
+            total += 2 * int(x.shape[0]) * int(x.shape[1]) * dirs * gh * (width + int(r.shape[2]))
     return total
 
 

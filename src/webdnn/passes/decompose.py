@@ -1,6 +1,7 @@
 """Decompose ops that have no kernel of their own into ops every backend runs.
 
-LSTM, GRU, RNN: unrolled over the sequence (decompose_recurrent.py).
+LSTM, GRU, RNN: unrolled over the sequence (decompose_recurrent.py) by each backend's own pass
+(listed in its `passes`), not here, so that a backend with a native kernel (wasm's LSTM) keeps them.
 
 AffineGrid: a MatMul of the constant base grid (normalized coordinates and a 1 per output
 position) with theta transposed. GroupNormalization: InstanceNormalization over the input viewed
@@ -31,7 +32,7 @@ from webdnn.ir.graph import Graph, Node
 from webdnn.ops import expr as E
 from webdnn.ops.expr import Expr
 from webdnn.ops.registry import infer_node
-from webdnn.passes.decompose_recurrent import decompose_recurrent
+from webdnn.passes.decompose_recurrent import RECURRENT, decompose_recurrent
 from webdnn.passes.expr_nodes import NodeEmitter
 from webdnn.passes.fold_constants import fold_node
 
@@ -222,7 +223,7 @@ def run(graph: Graph) -> int:
     count = 0
     for node in list(graph.nodes):
         rewrite = DECOMPOSITIONS.get(node.op_type)
-        if rewrite is None:
+        if rewrite is None or node.op_type in RECURRENT:  # the backends' pass (decompose_recurrent.run)
             continue
         x = node.inputs[0]
         if node.op_type == "GridSample" and x is not None and x.shape and math.prod(x.shape[2:]) >= 2**24:

@@ -15,12 +15,17 @@ Equations and gate orders are the ONNX spec's (LSTM: i o f c, peepholes i o f; G
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from webdnn.ir.graph import Graph, Node, Value
+from webdnn.ops.registry import infer_node
 from webdnn.passes.expr_nodes import NodeEmitter
+from webdnn.passes.fold_constants import fold_node
+
+RECURRENT = frozenset({"LSTM", "GRU", "RNN"})
 
 
 class _Step:
@@ -144,6 +149,8 @@ def decompose_recurrent(graph: Graph, node: Node) -> list[Node]:
         lens = s.op("Cast", lens, to=6)
     dirs = 2 if a["direction"] == "bidirectional" else 1
     count = len(a["activations"]) // dirs
+    users = graph.users()
+    want = [bool(users.get(id(o))) or graph.is_graph_output(o) for o in node.outputs] + [False] * 3
     ys, hs, cs = [], [], []
     for d in range(dirs):
         reverse = a["direction"] == "reverse" or d == 1
@@ -170,26 +177,47 @@ def decompose_recurrent(graph: Graph, node: Node) -> list[Node]:
         for t in (range(seq - 1, -1, -1) if reverse else range(seq)):
             mask = _mask(s, lens, full, t)
             new_h, new_c = _cell(s, s.pick(xw, t), rec, p, h, c, acts)
-            outs[t] = new_h if mask is None else s.op("Where", mask, new_h, s.const(0.0))
+            if want[0]:
+                outs[t] = new_h if mask is None else s.op("Where", mask, new_h, s.const(0.0))
             h = _keep(s, mask, new_h, h)
             c = _keep(s, mask, new_c, c) if new_c is not None else None
         assert h is not None
-        unsq = s.const([0, 1], np.int64)
-        ys.append(s.op("Concat", *[s.op("Unsqueeze", o, unsq) for o in outs], axis=0))  # [seq, 1, batch, hidden]
-        hs.append(s.op("Unsqueeze", h, s.const([0], np.int64)))
+        if want[0]:
+            unsq = s.const([0, 1], np.int64)
+            ys.append(s.op("Concat", *[s.op("Unsqueeze", o, unsq) for o in outs], axis=0))  # [seq, 1, batch, hidden]
+        hs.append(h)
         if c is not None:
-            cs.append(s.op("Unsqueeze", c, s.const([0], np.int64)))
-    results = [s.op("Concat", *ys, axis=1) if dirs > 1 else ys[0],
-               s.op("Concat", *hs, axis=0) if dirs > 1 else hs[0]]
-    if op == "LSTM":
-        results.append(s.op("Concat", *cs, axis=0) if dirs > 1 else cs[0])
-    if layout:
-        results = [s.op("Transpose", results[0], perm=[2, 0, 1, 3]),
-                   *[s.op("Transpose", v, perm=[1, 0, 2]) for v in results[1:]]]
-    last = []
-    for out, v in zip(node.outputs, results, strict=False):
-        ident = graph.add_node("Identity", [v], [out], name=f"{node.name}/{out.name}", before=node)
-        out.producer = ident
-        last.append(ident)
+            cs.append(c)
+    stacked = [ys, hs, cs]
+    for i, out in enumerate(node.outputs):
+        if not want[i]:
+            continue
+        if i == 0:
+            v = s.op("Concat", *ys, axis=1) if dirs > 1 else ys[0]  # [seq, dirs, batch, hidden]
+        else:  # [dirs, batch, hidden]
+            parts = [s.op("Unsqueeze", x, s.const([0], np.int64)) for x in stacked[i]]
+            v = s.op("Concat", *parts, axis=0) if dirs > 1 else parts[0]
+        if layout:
+            v = s.op("Transpose", v, perm=[2, 0, 1, 3] if i == 0 else [1, 0, 2])
+        last = v.producer  # a node made here for this result alone: it writes the original output
+        assert last is not None and last.outputs == [v]
+        last.outputs = [out]
+        out.producer = last
     graph.remove_node(node)
-    return [*s.em.nodes, *last]
+    return s.em.nodes
+
+
+def run(graph: Graph, keep: Callable[[Node], bool] | None = None) -> int:
+    """Unroll every LSTM, GRU and RNN node but those `keep` accepts (a backend's own kernel runs
+    them); returns how many. A backend pass: each backend lists it in its `passes`, since the
+    shared pipeline cannot know which backend has a native kernel. Results nothing reads are not
+    computed."""
+    count = 0
+    for node in list(graph.nodes):
+        if node.op_type not in RECURRENT or (keep is not None and keep(node)):
+            continue
+        for new in decompose_recurrent(graph, node):
+            if not fold_node(new, graph):
+                infer_node(new, graph)
+        count += 1
+    return count

@@ -180,6 +180,22 @@ const SCHEMA: Record<string, Schema> = {
       return { bytes: { A: 4 * M * K, B: 4 * panels * K * NR, bias: 4 * panels * NR, C: 4 * M * N, R: 4 * M * N } };
     },
   },
+  // LSTM over a sequence: Y[T,dirs,B,H], Yh/Yc[dirs,B,H] from the input projections XW[T,B,dirs*4*Hp] and R^T
+  // packed per direction into 4*Hp/8 panels of H rows (gates interleaved by 8 units, Hp = H rounded up to 8).
+  lstm_f32: {
+    params: "XW:in R:in P:in? h0:in? c0:in? Y:out Yh:out Yc:out T B H dirs mode:0-2",
+    check: ({ v }) => {
+      const { T, B, H, dirs, mode } = v as Record<string, number>;
+      req(T >= 1 && B >= 1 && H >= 1, "T, B and H must be >= 1");
+      req(dirs === (mode === 2 ? 2 : 1), `dirs ${dirs} does not match direction mode ${mode}`);
+      const Hp = ceil(H, NR) * NR, state = 4 * dirs * B * H;
+      return {
+        bytes: { XW: 4 * T * B * dirs * 4 * Hp, R: 4 * dirs * 4 * Hp * H, P: 4 * dirs * 3 * Hp, h0: state, c0: state,
+          Y: 4 * T * state / 4, Yh: state, Yc: state },
+        stack: 4 * B * Hp,
+      };
+    },
+  },
   // Y[N,OH,OW,M] = act(conv(X[N,H,W,C], Wpacked) + bias (+ R)) through im2col blocks of MC pixels.
   conv2d_nhwc_f32: {
     params: "X:in W:in bias:in Y:out R:in? N H W C OH OW M KH KW SH SW PT PL DH DW G act MC",

@@ -13,6 +13,7 @@ from webdnn.backends.common.memory_plan import is_view, plan
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.graph import Graph
 from webdnn.ops.registry import supported_ops
+from webdnn.passes import decompose_recurrent
 from webdnn.passes.decompose import DECOMPOSITIONS
 
 NAME = "fallback"
@@ -42,4 +43,5 @@ def lower(graph: Graph) -> Program:
     return Program(NAME, graph, calls, plan(graph, ALIGNMENT, kernel_nodes), weight_alignment=ALIGNMENT)
 
 
-BACKEND = Backend(NAME, ALIGNMENT, lower, supported, conversion_only=CONVERSION_ONLY, symbolic=True)
+BACKEND = Backend(NAME, ALIGNMENT, lower, supported, passes=(("decompose_recurrent", decompose_recurrent.run),),
+                  conversion_only=CONVERSION_ONLY, symbolic=True)

@@ -37,7 +37,7 @@ from webdnn.backends.common.memory_plan import is_view, plan
 from webdnn.backends.common.registry import KernelRegistry
 from webdnn.backends.fallback.lower import CONVERSION_ONLY
 from webdnn.backends.fallback.lower import supported as js_supported
-from webdnn.backends.wasm import transformer, winograd
+from webdnn.backends.wasm import recurrent, transformer, winograd
 from webdnn.backends.wasm.tiles import A_BLOCK_FLOATS, MR, NR
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
@@ -47,7 +47,7 @@ from webdnn.ir.symbolic import Dim, SymbolicShapeError, ceildiv, hint, smin, upp
 from webdnn.ir.symbolic import prod as sym_prod
 from webdnn.ops.expr import Expr, topo
 from webdnn.ops.unary_ops import EPILOGUE_PRIMITIVES, UNARY, unary_expr
-from webdnn.passes import fuse_activation
+from webdnn.passes import decompose_recurrent, fuse_activation
 from webdnn.passes.fuse_activation import activation_spec
 
 NAME = "wasm"
@@ -436,6 +436,10 @@ class _Lowering:
         bias, add = transformer.bias_add(self, node, bmat.shape[1])
         return self._gemm(node, a_val, bmat, bias, add)
 
+    @LOWERINGS.register("LSTM")
+    def op_LSTM(self, node: Node) -> bool:
+        return recurrent.lower_lstm(self, node)
+
     @LOWERINGS.register("Transpose")
     def op_Transpose(self, node: Node) -> bool:
         return transformer.lower_transpose(self, node)
@@ -637,5 +641,6 @@ def _keeps_activation(spec: dict[str, Any], producer: Node) -> bool:
     return fusable_in_c(spec) and not bmm
 
 
-PASSES = (("split_activations", lambda g: fuse_activation.split(g, _keeps_activation)),)
+PASSES = (("decompose_recurrent", lambda g: decompose_recurrent.run(g, keep=recurrent.native)),
+          ("split_activations", lambda g: fuse_activation.split(g, _keeps_activation)))
 BACKEND = Backend(NAME, ALIGNMENT, lower, supported, passes=PASSES, conversion_only=CONVERSION_ONLY, symbolic=True)

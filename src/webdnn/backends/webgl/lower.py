@@ -49,6 +49,7 @@ from webdnn.errors import ConversionError, UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
 from webdnn.ir.symbolic import SymbolicShapeError, sized_source
+from webdnn.passes import decompose_recurrent
 from webdnn.passes.pipeline import run_passes
 
 ALIGNMENT = 16
@@ -76,7 +77,8 @@ def _fuse_elementwise(graph: Graph) -> int:
 
 
 # this backend's graph rewrites (Backend.passes)
-PASSES = (("compute_const_outputs", _compute_const_outputs), ("fuse_elementwise", _fuse_elementwise))
+PASSES = (("decompose_recurrent", decompose_recurrent.run), ("compute_const_outputs", _compute_const_outputs),
+          ("fuse_elementwise", _fuse_elementwise))
 
 
 def lower(graph: Graph) -> Program:
