@@ -28,13 +28,24 @@ _NEEDS_CONSTANT = re.compile(r"input \d+ \('([^']+)'\) must be a constant at con
 
 
 def input_to_freeze(error: str, model: onnx.ModelProto, already: Iterable[str]) -> str | None:
-    """The graph input the converter wants constant, or None (not that error, or not a graph input)."""
+    """The graph input the converter wants constant (or, when it names a value computed from the inputs,
+    the first small int input not frozen yet), or None (not that error, or no such input)."""
     m = _NEEDS_CONSTANT.search(error)
     if not m:
         return None
-    name = m.group(1)
+    name, done = m.group(1), set(already)
     inputs = {i.name for i in model.graph.input}
-    return name if name in inputs and name not in set(already) else None
+    if name in inputs:
+        return name if name not in done else None
+    # a value computed from the inputs (an _expanded case's function body, an If's branch): the
+    # first small int input not frozen yet, the kind that holds sizes
+    for i in model.graph.input:
+        t = i.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
+        if (i.name not in done and t.elem_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+                and all(d >= 0 for d in dims) and int(np.prod(dims)) <= 16):
+            return i.name
+    return None
 
 
 def gives_sizes(model: onnx.ModelProto, values: Mapping[str, np.ndarray], name: str) -> bool:
