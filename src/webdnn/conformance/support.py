@@ -18,6 +18,10 @@ from webdnn.ir.dtypes import DType
 # Ops the frontend or shape inference removes whatever the backend: Constant becomes a
 # constant value, Shape/Size of a static shape become constants.
 ALWAYS_FOLDED = frozenset({"Constant", "Shape", "Size"})
+# Control flow the converter resolves when it is decided at conversion (passes/inline_control.py):
+# an If with a known condition, a Loop of known trip count, a Scan of fixed length; otherwise the
+# conversion refuses the case, which then counts as not supported.
+INLINED = frozenset({"If", "Loop", "Scan"})
 _ONNX_TYPES = {onnx.TensorProto.DataType.Name(dt.to_onnx()) for dt in DType}
 
 
@@ -32,7 +36,7 @@ class BackendOps:
     def runnable(self) -> frozenset[str]:
         from webdnn.passes.decompose import DECOMPOSITIONS
 
-        return self.kernels | ALWAYS_FOLDED | frozenset(DECOMPOSITIONS)
+        return self.kernels | ALWAYS_FOLDED | INLINED | frozenset(DECOMPOSITIONS)
 
 
 def backend_ops(backend: str) -> BackendOps:

@@ -1,8 +1,10 @@
-"""ONNX subgraphs (If's then_branch / else_branch) as IR: each branch becomes a `Branch`, its nodes
-built like the main graph's but not placed in it, reading outer-scope values by name (its
-`captures`). The If node reads its condition and then every captured value (so the graph's
-topological order keeps it after them); passes/inline_if.py puts the chosen branch in its place
-once the condition is known at conversion.
+"""ONNX subgraphs (If's then_branch / else_branch, Loop's and Scan's body) as IR: each becomes a
+`Branch`, its nodes built like the main graph's but not placed in it, reading outer-scope values by
+name (its `captures`) and its own formal inputs (`params`: a body's iteration number, condition,
+carried and scanned values). The node reads its own inputs and then every captured value (so the
+graph's topological order keeps it after them); passes/inline_control.py puts the chosen branch, or
+one copy of the body per iteration (`clone`), in its place once the condition or the trip count is
+known at conversion.
 """
 
 from __future__ import annotations
@@ -15,19 +17,20 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from webdnn.errors import ModelLoadError, UnsupportedOperatorError, where
+from webdnn.errors import ModelLoadError, where
 from webdnn.ir.graph import Graph, Node, Value
 
-SUBGRAPH_OPS = {"If": ("then_branch", "else_branch")}
+SUBGRAPH_OPS = {"If": ("then_branch", "else_branch"), "Loop": ("body",), "Scan": ("body",)}
 
 
 @dataclass
 class Branch:
-    """One subgraph: its nodes in order, its output values, and the outer values it reads."""
+    """One subgraph: its nodes in order, its output values, the outer values it reads, its formal inputs."""
 
     nodes: list[Node]
     outputs: list[Value]
     captures: list[Value] = field(default_factory=list)
+    params: list[Value] = field(default_factory=list)
 
 
 def build_branch(graph: Graph, gp: onnx.GraphProto, outer: Callable[[str], Value | None], path: str,
@@ -53,11 +56,9 @@ def build_branch(graph: Graph, gp: onnx.GraphProto, outer: Callable[[str], Value
         local[name] = v
         return v
 
+    params = [define(i.name) for i in gp.input]  # placeholders: each copy of the body gets its values
     for init in gp.initializer:
         define(init.name).set_const(np.asarray(numpy_helper.to_array(init)))
-    if gp.input:
-        raise UnsupportedOperatorError(f"subgraph {path} declares inputs ({gp.input[0].name}); only If's "
-                                       "input-less branches are supported")
     nodes: list[Node] = []
     for i, n in enumerate(gp.node):
         name = graph.unique_name(f"{path}/{n.name or f'{n.op_type}_{i}'}")
@@ -72,13 +73,12 @@ def build_branch(graph: Graph, gp: onnx.GraphProto, outer: Callable[[str], Value
                 if all(v is not x for x in local.values()):
                     captures[id(v)] = v
         node = Node(n.op_type, name, ins, outs, attrs)
-        if n.op_type in SUBGRAPH_OPS:
-            node.inputs += [v for b in _branches(node) for v in b.captures if all(v is not x for x in node.inputs)]
+        add_captures(node)
         for o in outs:
             o.producer = node
         nodes.append(node)
     outputs = [lookup(o.name, f"subgraph {path}'s output") for o in gp.output]
-    return Branch(nodes, outputs, list(captures.values()))
+    return Branch(nodes, outputs, list(captures.values()), params)
 
 
 def _branches(node: Node) -> list[Branch]:
@@ -86,6 +86,36 @@ def _branches(node: Node) -> list[Branch]:
 
 
 def add_captures(node: Node) -> None:
-    """An If of the main graph reads its branches' captured values after its condition."""
+    """A node with subgraphs reads their captured values after its own inputs (`explicit_inputs` of them)."""
+    if node.op_type not in SUBGRAPH_OPS:
+        return
+    node.attrs["explicit_inputs"] = len(node.inputs)
     for b in _branches(node):
         node.inputs += [v for v in b.captures if all(v is not x for x in node.inputs)]
+
+
+def clone(graph: Graph, branch: Branch, values: dict[int, Value], prefix: str) -> tuple[list[Node], list[Value]]:
+    """A fresh copy of `branch`'s nodes, its params read as `values` gives them (id(param) -> value; the
+    copies of its inner values are added there too), and the copies of its outputs. Constants and
+    captured values are shared; nested subgraphs are copied with the same mapping."""
+    def get(v: Value | None) -> Value | None:
+        return None if v is None else values.get(id(v), v)
+
+    nodes: list[Node] = []
+    for n in branch.nodes:
+        outs = []
+        for o in n.outputs:
+            c = Value(graph.unique_name(f"{prefix}/{o.name}"))
+            values[id(o)] = c
+            outs.append(c)
+        attrs = {k: _clone_branch(graph, a, values, prefix) if isinstance(a, Branch) else a for k, a in n.attrs.items()}
+        copy = Node(n.op_type, graph.unique_name(f"{prefix}/{n.name}"), [get(v) for v in n.inputs], outs, attrs)
+        for o in outs:
+            o.producer = copy
+        nodes.append(copy)
+    return nodes, [values.get(id(o), o) for o in branch.outputs]
+
+
+def _clone_branch(graph: Graph, b: Branch, values: dict[int, Value], prefix: str) -> Branch:
+    nodes, outputs = clone(graph, b, values, prefix)
+    return Branch(nodes, outputs, [values.get(id(v), v) for v in b.captures], [values.get(id(v), v) for v in b.params])

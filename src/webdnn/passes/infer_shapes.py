@@ -3,8 +3,9 @@
 Walks nodes in order. A node whose inputs are all constant is folded (so shape
 chains such as Shape -> Gather -> Unsqueeze -> Concat -> Reshape collapse); Shape
 and Size of a statically shaped value become constants; an If whose condition is then
-known is replaced by its branch (inline_if.py); every other node is canonicalized and
-typed by its op's shape rule (webdnn/ops).
+known is replaced by its branch, a Loop or Scan of known length is unrolled
+(inline_control.py); every other node is canonicalized and typed by its op's shape rule
+(webdnn/ops).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
 from webdnn.ir.symbolic import is_static, prod
 from webdnn.ops.registry import infer_node
-from webdnn.passes import inline_if
+from webdnn.passes import inline_control
 from webdnn.passes.fold_constants import fold_node
 from webdnn.passes.fold_symbolic import fold_symbolic, set_dims
 
@@ -50,13 +51,17 @@ def cast_like_to_cast(node: Node) -> None:
 
 
 def run(graph: Graph) -> dict[str, int]:
-    counts = {"folded": 0, "shape_ops_folded": 0, "inferred": 0, "if_inlined": 0}
+    counts = {"folded": 0, "shape_ops_folded": 0, "inferred": 0, "control_flow_inlined": 0}
 
     def visit(node: Node) -> None:
         if node.op_type == "If":  # its branch takes its place, then is visited
-            counts["if_inlined"] += 1
-            for new in inline_if.inline(graph, node):
+            counts["control_flow_inlined"] += 1
+            for new in inline_control.inline_if(graph, node):
                 visit(new)
+            return
+        if node.op_type in ("Loop", "Scan"):  # unrolled, each copy of the body visited as it is placed
+            counts["control_flow_inlined"] += 1
+            (inline_control.unroll_loop if node.op_type == "Loop" else inline_control.unroll_scan)(graph, node, visit)
             return
         cast_like_to_cast(node)
         if fold_node(node, graph) or fold_symbolic(node, graph):

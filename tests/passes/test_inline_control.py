@@ -104,3 +104,83 @@ def test_branch_reading_an_undefined_name_is_malformed() -> None:
     model = _model(_shape_is("x", 0, 2, "cond"), then_b, else_b, [("x", F32, [2, 4])])
     with pytest.raises(ModelLoadError, match="reads 'nowhere'"):
         from_onnx(model)
+
+
+# ---- Loop and Scan, unrolled --------------------------------------------------------------------------
+
+
+def _body(nodes: list[onnx.NodeProto], inputs: list[tuple[str, int, list[int]]], outputs: list[str]) -> onnx.GraphProto:
+    return helper.make_graph(nodes, "body", [helper.make_tensor_value_info(n, t, d) for n, t, d in inputs],
+                             [helper.make_empty_tensor_value_info(o) for o in outputs])
+
+
+def _run_both(model: onnx.ModelProto, feeds: dict[str, np.ndarray], gone: str) -> None:
+    g = from_onnx(model, {k: v.shape for k, v in feeds.items()})
+    optimize(g)
+    assert gone not in {n.op_type for n in g.nodes}
+    ref = reference_outputs(model, feeds)
+    got = run_ir(g, feeds)
+    for k, v in ref.items():
+        np.testing.assert_allclose(got[k], v, rtol=1e-6, atol=1e-6, err_msg=k)
+
+
+def test_loop_with_a_trip_count() -> None:
+    # acc = acc * w + i (the iteration number, cast), scan output: acc each iteration; w from outside
+    body = _body([helper.make_node("Cast", ["i"], ["fi"], to=TensorProto.FLOAT),
+                  helper.make_node("Mul", ["acc_in", "w"], ["m"]),
+                  helper.make_node("Add", ["m", "fi"], ["acc_out"]),
+                  helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+                  helper.make_node("Identity", ["acc_out"], ["scan"])],
+                 [("i", I64, []), ("cond_in", TensorProto.BOOL, []), ("acc_in", F32, [2, 3])],
+                 ["cond_out", "acc_out", "scan"])
+    nodes = [helper.make_node("Constant", [], ["n"], value=numpy_helper.from_array(np.array(4, np.int64))),
+             helper.make_node("Constant", [], ["t"], value=numpy_helper.from_array(np.array(True))),
+             helper.make_node("Loop", ["n", "t", "x"], ["y", "ys"], body=body)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", F32, [2, 3])],
+                          [helper.make_empty_tensor_value_info("y"), helper.make_empty_tensor_value_info("ys")],
+                          [numpy_helper.from_array(np.float32([0.5, -1.0, 2.0]), "w")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    _run_both(model, {"x": np.random.default_rng(2).standard_normal((2, 3)).astype(np.float32)}, "Loop")
+
+
+def test_loop_stopped_by_a_folded_condition() -> None:
+    # cond_out = i < 2: known each iteration, so three iterations of the eight allowed
+    body = _body([helper.make_node("Constant", [], ["two"], value=numpy_helper.from_array(np.array(2, np.int64))),
+                  helper.make_node("Less", ["i", "two"], ["cond_out"]),
+                  helper.make_node("Add", ["v_in", "v_in"], ["v_out"])],
+                 [("i", I64, []), ("cond_in", TensorProto.BOOL, []), ("v_in", F32, [3])], ["cond_out", "v_out"])
+    nodes = [helper.make_node("Constant", [], ["n"], value=numpy_helper.from_array(np.array(8, np.int64))),
+             helper.make_node("Loop", ["n", "", "x"], ["y"], body=body)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", F32, [3])],
+                          [helper.make_empty_tensor_value_info("y")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    _run_both(model, {"x": np.float32([1, 2, 3])}, "Loop")
+
+
+def test_loop_with_a_run_time_trip_count_is_refused() -> None:
+    body = _body([helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+                  helper.make_node("Neg", ["v_in"], ["v_out"])],
+                 [("i", I64, []), ("cond_in", TensorProto.BOOL, []), ("v_in", F32, [3])], ["cond_out", "v_out"])
+    g = helper.make_graph([helper.make_node("Loop", ["n", "", "x"], ["y"], body=body)], "g",
+                          [helper.make_tensor_value_info("x", F32, [3]), helper.make_tensor_value_info("n", I64, [])],
+                          [helper.make_empty_tensor_value_info("y")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(UnsupportedOperatorError, match=r"trip count is computed at run time from input\(s\) n"):
+        optimize(from_onnx(model))
+
+
+@pytest.mark.parametrize(("axes", "dirs", "out_axes"), [([0], [0], [0]), ([1], [1], [1])])
+def test_scan_running_sum(axes: list[int], dirs: list[int], out_axes: list[int]) -> None:
+    # state += x_t (a [2] row), scan output: the state after each step
+    body = _body([helper.make_node("Add", ["s_in", "x_t"], ["s_out"]), helper.make_node("Identity", ["s_out"], ["o"])],
+                 [("s_in", F32, [2]), ("x_t", F32, [2])], ["s_out", "o"])
+    xs = [5, 2] if axes == [0] else [2, 5]
+    node = helper.make_node("Scan", ["s0", "x"], ["s", "os"], body=body, num_scan_inputs=1, scan_input_axes=axes,
+                            scan_input_directions=dirs, scan_output_axes=out_axes)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("s0", F32, [2]),
+                                        helper.make_tensor_value_info("x", F32, xs)],
+                          [helper.make_empty_tensor_value_info("s"), helper.make_empty_tensor_value_info("os")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    rng = np.random.default_rng(3)
+    _run_both(model, {"s0": rng.standard_normal(2).astype(np.float32),
+                      "x": rng.standard_normal(xs).astype(np.float32)}, "Scan")
