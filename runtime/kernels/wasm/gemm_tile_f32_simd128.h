@@ -54,3 +54,12 @@ static inline __attribute__((always_inline)) void row_dot(const f32 *a, const f3
   *v0 = wasm_f32x4_add(*v0, wasm_f32x4_add(wasm_f32x4_add(acc[0][0], acc[1][0]), wasm_f32x4_add(acc[2][0], acc[3][0])));
   *v1 = wasm_f32x4_add(*v1, wasm_f32x4_add(wasm_f32x4_add(acc[0][1], acc[1][1]), wasm_f32x4_add(acc[2][1], acc[3][1])));
 }
+
+/** A recurrent step's pre-activation of one 8-unit gate panel (lstm_f32, gru_f32): the step's input
+ *  projection x[panel * NR ..] plus h[0..K) * R's panel (K rows of NR), h null for a zero state. */
+static inline __attribute__((always_inline)) void gate_pre(const f32 *x, const f32 *R, const f32 *h, int K, int panel,
+                                                           v4 *g0, v4 *g1) {
+  *g0 = wasm_v128_load(x + panel * NR);
+  *g1 = wasm_v128_load(x + panel * NR + 4);
+  if (h) row_dot(h, R + (long)panel * K * NR, K, g0, g1);
+}

@@ -52,11 +52,7 @@ EXPORT(lstm_f32) {
         for (int u = 0; u < blocks; u++) {
           v4 g[4][2];
 #pragma clang loop unroll(full)
-          for (int q = 0; q < 4; q++) {
-            g[q][0] = wasm_v128_load(x + (u * 4 + q) * NR);
-            g[q][1] = wasm_v128_load(x + (u * 4 + q) * NR + 4);
-            if (hb) row_dot(hb, R + (long)(u * 4 + q) * H * NR, H, &g[q][0], &g[q][1]);
-          }
+          for (int q = 0; q < 4; q++) gate_pre(x, R, hb, H, u * 4 + q, &g[q][0], &g[q][1]);
           v4 zero = wasm_f32x4_splat(0.f), pv[3][2];
 #pragma clang loop unroll(full)
           for (int q = 0; q < 3; q++) {

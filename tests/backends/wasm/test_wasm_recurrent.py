@@ -1,7 +1,8 @@
-"""wasm's own LSTM kernel (lstm_f32, backends/wasm/recurrent.py) against onnxruntime, driven from
-Node: directions, batch > 1, hidden sizes that are not a multiple of 8, peepholes, initial states,
-the outputs Y_h and Y_c, an unused Y, both thread counts. LSTMs it does not cover go through the
-unrolling (tests/passes/test_decompose_recurrent.py) and must not reach lstm_f32.
+"""wasm's own LSTM and GRU kernels (lstm_f32, gru_f32, backends/wasm/recurrent.py) against onnxruntime,
+driven from Node: directions, batch > 1, hidden sizes that are not a multiple of 8, peepholes, initial
+states, both linear_before_reset forms, the outputs Y_h and Y_c, an unused Y, both thread counts.
+Layers they do not cover go through the unrolling (tests/passes/test_decompose_recurrent.py) and must
+not reach the kernels.
 fp32 tolerance as webdnn.verify.compare: |ours - ref| <= 1e-4 * max(1, |ref|)."""
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ def _wasm_calls(out: str) -> list[str]:
         return [k["attrs"]["wasm"]["fn"] for k in json.load(f)["kernels"] if "wasm" in k["attrs"]]
 
 
-def _run(tmp_path: Any, model: Any, feeds: dict[str, np.ndarray], native: bool, threads: int = 1) -> None:
+def _run(tmp_path: Any, model: Any, feeds: dict[str, np.ndarray], native: bool, threads: int = 1,
+         fn: str = "lstm_f32") -> None:
     out = str(tmp_path / "m")
     convert(model, out, backends=["wasm"])
-    assert ("lstm_f32" in _wasm_calls(out)) == native
+    assert (fn in _wasm_calls(out)) == native
     ref = reference_outputs(model, feeds)
     got = run_model_node(out, feeds, ("wasm",), backend_options={"wasm": {"threads": threads}}).outputs
     for name, want in ref.items():
@@ -76,3 +78,21 @@ def test_uncovered_lstms_are_unrolled(tmp_path: Any, attrs: dict[str, Any]) -> N
 
 def test_partial_lens_are_unrolled(tmp_path: Any) -> None:
     _run(tmp_path, *_model("LSTM", lens=[5, 2, 4]), native=False)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("lbr", [0, 1])
+@pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
+def test_gru(tmp_path: Any, direction: str, lbr: int, threads: int) -> None:
+    model, feeds = _model("GRU", direction=direction, h0=True, linear_before_reset=lbr)
+    _run(tmp_path, model, feeds, native=True, threads=threads, fn="gru_f32")
+
+
+@pytest.mark.parametrize("lbr", [0, 1])
+def test_gru_zero_state_no_bias(tmp_path: Any, lbr: int) -> None:
+    _run(tmp_path, *_model("GRU", direction="bidirectional", bias=False, linear_before_reset=lbr), native=True,
+         fn="gru_f32")
+
+
+def test_gru_other_activations_are_unrolled(tmp_path: Any) -> None:
+    _run(tmp_path, *_model("GRU", h0=True, activations=["HardSigmoid", "Tanh"]), native=False, fn="gru_f32")

@@ -196,6 +196,21 @@ const SCHEMA: Record<string, Schema> = {
       };
     },
   },
+  // GRU likewise: three gates (z, r, h); with linear_before_reset, R_h's bias Rbh[dirs,Hp] comes apart.
+  gru_f32: {
+    params: "XW:in R:in Rbh:in? h0:in? Y:out Yh:out T B H dirs mode:0-2 lbr:0-1",
+    check: ({ v, t }) => {
+      const { T, B, H, dirs, mode, lbr } = v as Record<string, number>;
+      req(T >= 1 && B >= 1 && H >= 1, "T, B and H must be >= 1");
+      req(dirs === (mode === 2 ? 2 : 1), `dirs ${dirs} does not match direction mode ${mode}`);
+      req((t.Rbh !== null) === (lbr === 1), "Rbh is given exactly when linear_before_reset is 1");
+      const Hp = ceil(H, NR) * NR, state = 4 * dirs * B * H;
+      return {
+        bytes: { XW: 4 * T * B * dirs * 3 * Hp, R: 4 * dirs * 3 * Hp * H, Rbh: 4 * dirs * Hp, h0: state, Y: T * state, Yh: state },
+        stack: 4 * 2 * Hp,
+      };
+    },
+  },
   // Y[N,OH,OW,M] = act(conv(X[N,H,W,C], Wpacked) + bias (+ R)) through im2col blocks of MC pixels.
   conv2d_nhwc_f32: {
     params: "X:in W:in bias:in Y:out R:in? N H W C OH OW M KH KW SH SW PT PL DH DW G act MC",

@@ -438,7 +438,11 @@ class _Lowering:
 
     @LOWERINGS.register("LSTM")
     def op_LSTM(self, node: Node) -> bool:
-        return recurrent.lower_lstm(self, node)
+        return recurrent.lower_recurrent(self, node)
+
+    @LOWERINGS.register("GRU")
+    def op_GRU(self, node: Node) -> bool:
+        return recurrent.lower_recurrent(self, node)
 
     @LOWERINGS.register("Transpose")
     def op_Transpose(self, node: Node) -> bool:
