@@ -67,8 +67,9 @@ Param = int | dict[str, Any]
 
 
 def supported() -> list[str]:
-    """Ops this backend runs: every fallback op (JS kernels for those without a wasm kernel)."""
-    return js_supported()
+    """Ops this backend runs: every fallback op (JS kernels for those without a wasm kernel), and LSTM
+    and GRU with kernels of its own (for the layers they cover; decompose_recurrent unrolls the rest)."""
+    return sorted({*js_supported(), *recurrent.GATES})
 
 
 def runs_in_c(e: Expr) -> bool:
