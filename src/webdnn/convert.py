@@ -102,7 +102,7 @@ def convert(
             except UnsupportedOperatorError as e:
                 if not optional:
                     raise
-                say(f"skipping backend {b}: {str(e).split('. Supported operators')[0]}")
+                say(f"skipping backend {b}: {str(e).split(' See docs/operators.md')[0]}")
                 result.skipped[b] = str(e)
                 continue
             say(f"writing {b} descriptor and weights")

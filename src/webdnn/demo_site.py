@@ -88,7 +88,7 @@ def convert_site_model(
     stamp.unlink(missing_ok=True)
     result = convert(model, out, None, input_shapes, name=name)
     for backend, why in result.skipped.items():
-        say(f"{name}: skipping the {backend} backend, which cannot run it: {why.split('. Supported operators')[0]}")
+        say(f"{name}: skipping the {backend} backend, which cannot run it: {why.split(' See docs/operators.md')[0]}")
     say(f"{name}: conversions for {', '.join(result.backends)} at {input_shapes} written to {out}")
     stamp.write_text(json.dumps({"key": key, "skipped": result.skipped}) + "\n")
     return out, dict(result.skipped)

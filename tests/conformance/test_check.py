@@ -83,7 +83,7 @@ def test_freeze_turns_a_parameter_input_into_a_constant() -> None:
 
 
 def test_short_error_drops_the_op_list() -> None:
-    assert short("node 'a' (Foo): not supported. Supported operators: Abs, Add. Re-export.") == \
+    assert short("node 'a' (Foo): not supported. See docs/operators.md (or run `webdnn ops`) ...") == \
         "node 'a' (Foo): not supported."
 
 

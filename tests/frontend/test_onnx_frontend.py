@@ -55,6 +55,23 @@ def test_custom_domain_is_rejected_with_node_name() -> None:
         from_onnx(m)
 
 
+def test_every_unsupported_node_in_one_error() -> None:
+    """A user wants the whole list at once, grouped by op, and a pointer to docs/operators.md (not the
+    ~150 supported op names)."""
+    nodes = [helper.make_node("Frob", ["x"], ["a"], name="f1"), helper.make_node("Relu", ["a"], ["b"]),
+             helper.make_node("Frob", ["b"], ["c"], name="f2"), helper.make_node("Zap", ["c"], ["d"], name="z1"),
+             helper.make_node("FusedGelu", ["d"], ["y"], domain="com.microsoft", name="g1")]
+    m = make_model(nodes, [("x", F32, [2])], ["y"])
+    m.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    with pytest.raises(UnsupportedOperatorError) as e:
+        from_onnx(m)
+    msg = str(e.value)
+    assert msg.startswith("4 nodes use operators WebDNN does not support (opset 17): Frob (nodes 'f1', 'f2'); "
+                          "Zap (node 'z1'); com.microsoft.FusedGelu (node 'g1'). Operators of the custom domain(s) "
+                          "com.microsoft never are")
+    assert "See docs/operators.md" in msg and "Relu" not in msg
+
+
 def test_bad_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x00\x01 this is not a protobuf \xff" * 10)

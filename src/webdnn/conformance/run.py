@@ -169,8 +169,8 @@ def _result(case: Case, status: str, detail: str = "") -> CaseResult:
 
 
 def short(msg: str, lines: int = 1, width: int = 400) -> str:
-    """The first lines of an error, without the list of supported ops the converter appends."""
-    msg = msg.split(" Supported operators:", 1)[0]
+    """The first lines of an error, without the pointer to docs/operators.md the converter appends."""
+    msg = msg.split(" See docs/operators.md", 1)[0]
     kept = [ln.rstrip() for ln in msg.strip().splitlines()[:lines]]
     text = "\n".join(kept)
     return text if len(text) <= width else text[: width - 3] + "..."

@@ -22,6 +22,7 @@ from webdnn.frontend.input_dims import DimSpec, SymbolTable, input_shape, names_
 from webdnn.frontend.subgraphs import SUBGRAPH_OPS, add_captures, build_branch
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Value
+from webdnn.ops.registry import SEE_OPERATORS, has_rule
 
 log = logging.getLogger("webdnn")
 
@@ -123,13 +124,13 @@ def from_onnx(
             v.dims = value_symbols(v, table, value_inputs[v.name] if isinstance(value_inputs, Mapping) else None)
             graph.value_inputs[v.name] = [d for d in v.dims.reshape(-1)]
 
+    missing: list[tuple[str, str, str]] = []  # (node, op, domain) of every op WebDNN lacks: one error for all
     for i, n in enumerate(g.node):
         node_name = n.name or f"{n.op_type}_{i}"
-        if n.domain not in DEFAULT_DOMAINS:
-            raise UnsupportedOperatorError(
-                f"{where(node_name, n.domain + '.' + n.op_type, opset)}: operators of domain '{n.domain}' are not "
-                "supported; export the model with standard ONNX operators only"
-            )
+        if n.domain not in DEFAULT_DOMAINS or not (has_rule(n.op_type) or n.op_type in FRONTEND_OPS):
+            missing.append((node_name, n.op_type, n.domain if n.domain not in DEFAULT_DOMAINS else ""))
+            if n.domain not in DEFAULT_DOMAINS:
+                continue
         attrs = _node_attrs(graph, n, node_name, values.get)
         if n.op_type == "Constant":
             value(n.output[0]).set_const(_constant_value(attrs, node_name))
@@ -138,6 +139,8 @@ def from_onnx(
         outs = [value(x) if x else Value(graph.unique_name(f"{node_name}_unused{j}")) for j, x in enumerate(n.output)]
         add_captures(graph.add_node(n.op_type, ins, outs, attrs, name=node_name))
 
+    if missing:
+        raise _unsupported_ops(missing, opset)
     inputs = {id(v) for v in graph.inputs}
     for node in graph.nodes:
         for v in node.inputs:
@@ -167,6 +170,32 @@ def _input_dtype(inp: onnx.ValueInfoProto) -> DType:
     if not inp.type.HasField("tensor_type"):
         raise UnsupportedOperatorError(f"input '{inp.name}' is not a tensor (sequences and maps are not supported)")
     return DType.from_onnx(inp.type.tensor_type.elem_type)
+
+
+# ops the frontend and the passes handle without a shape rule: Constant becomes a value, the control flow
+# is resolved at conversion (subgraphs.py, passes/inline_control.py)
+FRONTEND_OPS = frozenset({"Constant", *SUBGRAPH_OPS})
+
+
+def _unsupported_ops(missing: list[tuple[str, str, str]], opset: int) -> UnsupportedOperatorError:
+    """One error for every node whose operator WebDNN lacks (a user wants the whole list at once)."""
+    if len(missing) == 1:
+        name, op, domain = missing[0]
+        if domain:
+            return UnsupportedOperatorError(
+                f"{where(name, domain + '.' + op, opset)}: operators of domain '{domain}' are not supported; export "
+                "the model with standard ONNX operators only")
+        return UnsupportedOperatorError(f"{where(name, op, opset)}: operator is not supported. {SEE_OPERATORS}")
+    by_op: dict[str, list[str]] = {}
+    for name, op, domain in missing:
+        by_op.setdefault(f"{domain}.{op}" if domain else op, []).append(name)
+    parts = [f"{op} (node{'s' if len(ns) > 1 else ''} {', '.join(repr(n) for n in ns[:5])}"
+             f"{f' and {len(ns) - 5} more' if len(ns) > 5 else ''})" for op, ns in by_op.items()]
+    custom = sorted({d for _, _, d in missing if d})
+    return UnsupportedOperatorError(
+        f"{len(missing)} nodes use operators WebDNN does not support (opset {opset}): {'; '.join(parts)}. "
+        + (f"Operators of the custom domain(s) {', '.join(custom)} never are: export the model with standard "
+           "ONNX operators only. " if custom else "") + SEE_OPERATORS)
 
 
 def _node_attrs(graph: Graph, n: onnx.NodeProto, node_name: str,

@@ -82,14 +82,16 @@ def supported_ops() -> list[str]:
     return sorted(_RULES)
 
 
+# where an unsupported-op error sends the user (the errors do not list the ~150 supported ops themselves)
+SEE_OPERATORS = ("See docs/operators.md (or run `webdnn ops`) for the supported operators and what each backend "
+                 "runs; re-export the model with supported ops, or add the op (docs/architecture.md, "
+                 "'Adding an operator').")
+
+
 def unsupported(node: Node, graph: Graph, why: str) -> UnsupportedOperatorError:
-    """An error naming the node, op type and opset, and listing what is supported."""
+    """An error naming the node, op type and opset, and where the supported ops are listed."""
     domain = f"{node.domain}." if node.domain not in ("", "ai.onnx") else ""
-    return UnsupportedOperatorError(
-        f"{where(node.name, domain + node.op_type, graph.opset)}: {why}. "
-        f"Supported operators: {', '.join(supported_ops())}. "
-        "Re-export the model with supported ops, or add the op (docs/architecture.md, 'Adding an operator')."
-    )
+    return UnsupportedOperatorError(f"{where(node.name, domain + node.op_type, graph.opset)}: {why}. {SEE_OPERATORS}")
 
 
 _loaded = False
