@@ -8,8 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
+from webdnn.ir.symbolic import Dim, is_static
 from webdnn.ops.expr import Expr, topo
+from webdnn.ops.registry import infer_node
 
 _ONNX = {
     "neg": "Neg", "abs": "Abs", "floor": "Floor", "ceil": "Ceil", "round": "Round", "sign": "Sign",
@@ -58,3 +61,44 @@ class NodeEmitter:
                 v = self.node(_ONNX[e.op], list(a))
             self._done[e._key] = v
         return self._done[root._key]
+
+
+class TypedEmitter:
+    """Nodes placed before `node`, each typed (or folded) as it is made, so the next step can read its
+    shape (the decompositions that branch on shapes: Einsum, DFT)."""
+
+    def __init__(self, graph: Graph, node: Node) -> None:
+        self.graph, self.em = graph, NodeEmitter(graph, [], node, node.name)
+
+    def node(self, op: str, inputs: list[Value | None], attrs: dict[str, object] | None = None) -> Value:
+        from webdnn.passes.fold_constants import fold_node
+
+        out = self.em.node(op, inputs, attrs)
+        new = self.em.nodes[-1]
+        if not fold_node(new, self.graph):
+            infer_node(new, self.graph)
+        return out
+
+    def shape(self, dims: list[Dim]) -> Value:
+        """A Reshape's shape input: a constant, or a size value where a dim is symbolic."""
+        if is_static(dims):
+            return self.em.const([int(d) for d in dims], np.int64)
+        from webdnn.passes.fold_symbolic import set_dims
+
+        v = self.graph.new_value(f"{self.em.prefix}/shape")
+        set_dims(v, np.array(list(dims), dtype=object), DType.INT64)
+        return v
+
+    def transpose(self, v: Value, term: str, order: str) -> Value:
+        perm = [term.index(c) for c in order]
+        return v if perm == sorted(perm) else self.node("Transpose", [v], {"perm": perm})
+
+    def reshape(self, v: Value, dims: list[Dim]) -> Value:
+        return self.node("Reshape", [v, self.shape(dims)])
+
+    def reduce(self, v: Value, term: str, drop: str) -> tuple[Value, str]:
+        axes = [i for i, c in enumerate(term) if c in drop]
+        if not axes:
+            return v, term
+        out = self.node("ReduceSum", [v, self.em.const(axes, np.int64)], {"keepdims": 0})
+        return out, "".join(c for c in term if c not in drop)
