@@ -72,6 +72,17 @@ def test_every_unsupported_node_in_one_error() -> None:
     assert "See docs/operators.md" in msg and "Relu" not in msg
 
 
+def test_op_without_rule_on_constants_is_folded_not_refused() -> None:
+    """Only ops computing on the inputs' data need a rule; the others fold at conversion (EyeLike here)."""
+    from webdnn.passes.pipeline import optimize
+
+    nodes = [helper.make_node("EyeLike", ["c"], ["e"]), helper.make_node("Add", ["x", "e"], ["y"])]
+    m = make_model(nodes, [("x", F32, [3, 3])], ["y"], {"c": np.zeros((3, 3), np.float32)})
+    g = from_onnx(m)
+    optimize(g)
+    assert [n.op_type for n in g.nodes] == ["Add"]
+
+
 def test_bad_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x00\x01 this is not a protobuf \xff" * 10)

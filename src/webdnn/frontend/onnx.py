@@ -125,12 +125,18 @@ def from_onnx(
             graph.value_inputs[v.name] = [d for d in v.dims.reshape(-1)]
 
     missing: list[tuple[str, str, str]] = []  # (node, op, domain) of every op WebDNN lacks: one error for all
+    # values computed from the graph inputs' data: an op without a rule there needs a kernel; elsewhere it
+    # is folded at conversion (through onnx.reference), whatever the op
+    from_data = {v.name for v in graph.inputs}
     for i, n in enumerate(g.node):
         node_name = n.name or f"{n.op_type}_{i}"
-        if n.domain not in DEFAULT_DOMAINS or not (has_rule(n.op_type) or n.op_type in FRONTEND_OPS):
-            missing.append((node_name, n.op_type, n.domain if n.domain not in DEFAULT_DOMAINS else ""))
-            if n.domain not in DEFAULT_DOMAINS:
-                continue
+        if n.op_type not in ("Shape", "Size") and any(x in from_data for x in n.input):
+            from_data.update(n.output)
+            if n.domain in DEFAULT_DOMAINS and not (has_rule(n.op_type) or n.op_type in FRONTEND_OPS):
+                missing.append((node_name, n.op_type, ""))
+        if n.domain not in DEFAULT_DOMAINS:
+            missing.append((node_name, n.op_type, n.domain))
+            continue
         attrs = _node_attrs(graph, n, node_name, values.get)
         if n.op_type == "Constant":
             value(n.output[0]).set_const(_constant_value(attrs, node_name))

@@ -1,5 +1,6 @@
-"""Signal ops: DFT and STFT. No kernels of their own: passes/decompose_signal.py writes them as
-MatMuls with constant cosine/sine matrices (the transform length is fixed at conversion).
+"""Signal ops: DFT and STFT (and the window and mel tables, folded at conversion). No kernels of
+their own: passes/decompose_signal.py writes them as MatMuls with constant cosine/sine matrices (the
+transform length is fixed at conversion).
 
 Canonical attributes. DFT: `axis` (non-negative, the signal axis, never the last), `length` (the
 transform length L: dft_length, else the axis' size; for an inverse one-sided transform 2·(n - 1)),
@@ -11,7 +12,7 @@ from __future__ import annotations
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
 from webdnn.ir.symbolic import is_sym
-from webdnn.ops._util import in_dtype, in_shape, set_out
+from webdnn.ops._util import const_input, in_dtype, in_shape, set_out
 from webdnn.ops.nn_common import fail
 from webdnn.ops.registry import shape_rule
 from webdnn.ops.tensor_common import scalar_param
@@ -83,3 +84,12 @@ def stft(node: Node, graph: Graph) -> None:
     node.attrs = {"frame_step": step, "frame_length": frame, "onesided": onesided}
     frames = (n - frame) // step + 1
     set_out(node, 0, DType.FLOAT32, [x[0], frames, frame // 2 + 1 if onesided else frame, 2])
+
+
+@shape_rule("HannWindow", "HammingWindow", "BlackmanWindow", "MelWeightMatrix")
+def _computed_at_conversion(node: Node, graph: Graph) -> None:
+    """Tables computed from their scalar inputs: folded at conversion (through onnx.reference) once those
+    are known, as they are in exported models; no kernel, so a size that reaches here is not known."""
+    for i in range(len(node.inputs)):
+        const_input(node, i)  # raises, naming the input that must be constant
+    raise fail(node, "its inputs are constant, so it should have been folded")  # pragma: no cover

@@ -19,7 +19,8 @@ from webdnn.passes.decompose import DECOMPOSITIONS
 NAME = "fallback"
 ALIGNMENT = 16  # bytes; enough for every typed-array view (BigInt64Array needs 8)
 # Ops that only compute shapes: they are folded at conversion and have no kernel.
-CONVERSION_ONLY = frozenset({"Shape", "Size", "ConstantOfShape", "Range"})
+CONVERSION_ONLY = frozenset({"Shape", "Size", "ConstantOfShape", "Range",
+                             "HannWindow", "HammingWindow", "BlackmanWindow", "MelWeightMatrix"})
 
 
 def supported() -> list[str]:
