@@ -1,4 +1,4 @@
-"""AffineGrid, GroupNormalization and CenterCropPad decomposed (passes/decompose.py), against
+"""AffineGrid, GroupNormalization, RMSNormalization and CenterCropPad decomposed (passes/decompose.py), against
 onnxruntime on the same ONNX nodes."""
 
 from __future__ import annotations
@@ -59,3 +59,14 @@ def test_center_crop_pad(shape: list[int], axes: list[int] | None) -> None:
     node = helper.make_node("CenterCropPad", ["x", "s"], ["y"], **attrs)
     model = make_model([node], [("x", F32, [4, 5, 6])], ["y"], {"s": np.array(shape, np.int64)}, opset=18)
     _check(model, {"x": x}, "CenterCropPad")
+
+
+@pytest.mark.parametrize(("shape", "axis", "scale"), [((2, 5, 8), -1, (8,)), ((2, 3, 4, 5), 1, (3, 1, 5)),
+                                                       ((4, 6), 0, (4, 6))])
+def test_rms_normalization(shape: tuple[int, ...], axis: int, scale: tuple[int, ...]) -> None:
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal(shape) * 2).astype(np.float32)
+    node = helper.make_node("RMSNormalization", ["x", "s"], ["y"], axis=axis, epsilon=1e-3)
+    model = make_model([node], [("x", F32, list(shape))], ["y"], {"s": rng.standard_normal(scale).astype(np.float32)},
+                       opset=23)
+    _check(model, {"x": x}, "RMSNormalization")

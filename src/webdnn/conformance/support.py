@@ -8,6 +8,7 @@ constants are folded through onnx.reference whatever their op, so they never cou
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import onnx
@@ -25,6 +26,14 @@ INLINED = frozenset({"If", "Loop", "Scan"})
 _ONNX_TYPES = {onnx.TensorProto.DataType.Name(dt.to_onnx()) for dt in DType}
 
 
+@functools.cache
+def with_function_body() -> frozenset[str]:
+    """Ops whose ONNX schema defines a function body: the frontend writes them out as it
+    (frontend/functions.py), so a case converts wherever the body's ops do."""
+    return frozenset(s.name for s in onnx.defs.get_all_schemas_with_history()
+                     if s.domain in ("", "ai.onnx") and (s.has_function or s.has_context_dependent_function))
+
+
 @dataclass(frozen=True)
 class BackendOps:
     name: str
@@ -36,7 +45,7 @@ class BackendOps:
     def runnable(self) -> frozenset[str]:
         from webdnn.passes.decompose import DECOMPOSITIONS
 
-        return self.kernels | ALWAYS_FOLDED | INLINED | frozenset(DECOMPOSITIONS)
+        return self.kernels | ALWAYS_FOLDED | INLINED | frozenset(DECOMPOSITIONS) | with_function_body()
 
 
 def backend_ops(backend: str) -> BackendOps:

@@ -18,6 +18,7 @@ import onnx
 from onnx import AttributeProto, numpy_helper
 
 from webdnn.errors import ModelLoadError, ShapeError, UnsupportedOperatorError, where
+from webdnn.frontend.functions import expand as expand_functions
 from webdnn.frontend.input_dims import DimSpec, SymbolTable, input_shape, names_in, parse_dim, value_symbols
 from webdnn.frontend.subgraphs import SUBGRAPH_OPS, add_captures, build_branch
 from webdnn.ir.dtypes import DType
@@ -87,6 +88,7 @@ def from_onnx(
             f"Re-export the model at opset {newest} or lower (e.g. torch.onnx.export(..., opset_version={newest})), "
             "or upgrade the onnx package if a newer ONNX release defines it"
         )
+    model = expand_functions(model, opset, lambda op: has_rule(op) or op in FRONTEND_OPS)  # spec-defined bodies
     g = model.graph
     graph = Graph(name or g.name or "model", opset)
     values: dict[str, Value] = {}

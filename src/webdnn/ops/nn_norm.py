@@ -1,5 +1,6 @@
 """Normalizations (BatchNormalization, InstanceNormalization, LayerNormalization, GroupNormalization,
-LRN) and softmaxes. GroupNormalization has no kernels: passes/decompose.py rewrites it."""
+RMSNormalization, LRN) and softmaxes. GroupNormalization and RMSNormalization have no kernels:
+passes/decompose.py rewrites them."""
 
 from __future__ import annotations
 
@@ -80,6 +81,23 @@ def layer_normalization(node: Node, graph: Graph) -> None:
     node.attrs.update(
         axis=axis, epsilon=float_attr(node, "epsilon", 1e-5), stash_type=int(node.attrs.get("stash_type", 1))
     )
+    set_out(node, 0, in_dtype(node, 0), x)
+
+
+@shape_rule("RMSNormalization")
+def rms_normalization(node: Node, graph: Graph) -> None:
+    """Y = X / sqrt(mean(X², over axis..) + epsilon) · scale (opset 23); passes/decompose.py writes it out."""
+    x = in_shape(node, 0)
+    check_rank(node, x, 1)
+    axis = norm_axis(node, int(node.attrs.get("axis", -1)), len(x))
+    inner = x[axis:]
+    if node.input(1) is None:
+        raise fail(node, "scale is required")
+    s = in_shape(node, 1)
+    if len(s) > len(x) or any(d not in (1, want) for d, want in zip(reversed(s), reversed(x), strict=False)):
+        raise fail(node, f"scale shape {s} does not broadcast to the input shape {x} (normalized over {inner})")
+    node.attrs.update(axis=axis, epsilon=float_attr(node, "epsilon", 1e-5),
+                      stash_type=int(node.attrs.get("stash_type", 1)))
     set_out(node, 0, in_dtype(node, 0), x)
 
 

@@ -194,6 +194,19 @@ def _group_norm(graph: Graph, node: Node) -> list[Node]:
     return _replace(graph, node, em, "Add", [scaled, channel(bias)], {})
 
 
+def _rms_norm(graph: Graph, node: Node) -> list[Node]:
+    """X / sqrt(ReduceMean(X·X over axis..) + epsilon) · scale (the fusion passes of the GPU backends
+    make it one or two kernels)."""
+    x, scale = node.inputs[0], node.inputs[1]
+    assert x is not None and x.shape is not None and scale is not None
+    axis = int(node.attrs["axis"])
+    em = NodeEmitter(graph, [], node, node.name)
+    sq = em.node("Mul", [x, x])
+    mean = em.node("ReduceMean", [sq, em.const(list(range(axis, len(x.shape))), np.int64)], {"keepdims": 1})
+    rms = em.node("Sqrt", [em.node("Add", [mean, em.const(np.float32(node.attrs["epsilon"]))])])
+    return _replace(graph, node, em, "Mul", [em.node("Div", [x, rms]), scale], {})
+
+
 def _center_crop_pad(graph: Graph, node: Node) -> list[Node]:
     x = node.inputs[0]
     assert x is not None and x.shape is not None
@@ -218,6 +231,7 @@ def _center_crop_pad(graph: Graph, node: Node) -> list[Node]:
 
 DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {
     "GridSample": _grid_sample, "AffineGrid": _affine_grid, "GroupNormalization": _group_norm,
+    "RMSNormalization": _rms_norm,
     "CenterCropPad": _center_crop_pad,
     "LSTM": decompose_recurrent, "GRU": decompose_recurrent, "RNN": decompose_recurrent,
     "Einsum": decompose_einsum, "DFT": decompose_dft, "STFT": decompose_stft,
