@@ -93,3 +93,10 @@ def test_model_local_function(tmp_path: Any) -> None:
     node = helper.make_node("AddRelu", ["x", "z"], ["y"], domain="local")
     model = _model([node], {"x": (F32, [4]), "z": (F32, [4])}, ["y"], 17, [body])
     _check(model, {"x": _f(4), "z": _f(4)}, "AddRelu", tmp_path)
+
+
+def test_layer_normalization_statistics_from_its_body(tmp_path: Any) -> None:
+    """Asked for Mean and InvStdDev, LayerNormalization takes its function body, which computes them."""
+    node = helper.make_node("LayerNormalization", ["x", "s", "b"], ["y", "mean", "inv"], axis=1)
+    model = _model([node], {"x": (F32, [2, 3, 4]), "s": (F32, [3, 4]), "b": (F32, [3, 4])}, ["y", "mean", "inv"], 17)
+    _check(model, {"x": _f(2, 3, 4), "s": _f(3, 4), "b": _f(3, 4)}, "LayerNormalization", tmp_path)

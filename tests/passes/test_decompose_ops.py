@@ -1,4 +1,4 @@
-"""AffineGrid, GroupNormalization, RMSNormalization and CenterCropPad decomposed (passes/decompose.py), against
+"""AffineGrid, GroupNormalization, RMSNormalization, LpPool and CenterCropPad decomposed (passes/decompose.py), against
 onnxruntime on the same ONNX nodes."""
 
 from __future__ import annotations
@@ -70,3 +70,13 @@ def test_rms_normalization(shape: tuple[int, ...], axis: int, scale: tuple[int, 
     model = make_model([node], [("x", F32, list(shape))], ["y"], {"s": rng.standard_normal(scale).astype(np.float32)},
                        opset=23)
     _check(model, {"x": x}, "RMSNormalization")
+
+
+@pytest.mark.parametrize(("p", "attrs"), [(2, {"kernel_shape": [3, 3]}),
+                                          (3, {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 0, 1, 1]}),
+                                          (1, {"kernel_shape": [3], "auto_pad": "SAME_UPPER"})])
+def test_lp_pool(p: int, attrs: dict) -> None:  # type: ignore[type-arg]
+    shape = (2, 3, 7) if len(attrs["kernel_shape"]) == 1 else (2, 3, 6, 7)
+    x = np.random.default_rng(6).standard_normal(shape).astype(np.float32)
+    node = helper.make_node("LpPool", ["x"], ["y"], p=p, **attrs)
+    _check(make_model([node], [("x", F32, list(shape))], ["y"], opset=18), {"x": x}, "LpPool")

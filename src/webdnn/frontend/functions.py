@@ -47,20 +47,20 @@ def _body(node: onnx.NodeProto, opset: int, types: dict[str, onnx.TypeProto]) ->
 ROUNDS = 4  # a body may use another op defined by a body (SoftmaxCrossEntropyLoss: NegativeLogLikelihoodLoss)
 
 
-def expand(model: onnx.ModelProto, opset: int, has_rule: Callable[[str], bool]) -> onnx.ModelProto:
-    """`model` with every main-graph node of the default domain that has no rule but a function body
-    replaced by that body (and its local functions inlined), bodies within bodies too; the model
-    itself when there is none."""
+def expand(model: onnx.ModelProto, opset: int, keep: Callable[[onnx.NodeProto], bool]) -> onnx.ModelProto:
+    """`model` with every main-graph node of the default domain that `keep` refuses (no rule, or outputs
+    the rule does not give) but that has a function body replaced by that body (and its local
+    functions inlined), bodies within bodies too; the model itself when there is none."""
     for _ in range(ROUNDS):
-        done = _expand_once(model, opset, has_rule)
+        done = _expand_once(model, opset, keep)
         if done is model:
             break
         model = done
     return model
 
 
-def _expand_once(model: onnx.ModelProto, opset: int, has_rule: Callable[[str], bool]) -> onnx.ModelProto:
-    wanted = [n for n in model.graph.node if n.domain in ("", "ai.onnx") and not has_rule(n.op_type)]
+def _expand_once(model: onnx.ModelProto, opset: int, keep: Callable[[onnx.NodeProto], bool]) -> onnx.ModelProto:
+    wanted = [n for n in model.graph.node if n.domain in ("", "ai.onnx") and not keep(n)]
     if not wanted and not model.functions:
         return model
     out = onnx.ModelProto()
@@ -76,7 +76,7 @@ def _expand_once(model: onnx.ModelProto, opset: int, has_rule: Callable[[str], b
         types.update({t.name: onnx.helper.make_tensor_type_proto(t.data_type, list(t.dims)) for t in g.initializer})
     expanded = 0
     for i, node in enumerate(out.graph.node):
-        if node.domain not in ("", "ai.onnx") or has_rule(node.op_type):
+        if node.domain not in ("", "ai.onnx") or keep(node):
             continue
         fn = _body(node, opset, types)
         if fn is None:

@@ -88,7 +88,7 @@ def from_onnx(
             f"Re-export the model at opset {newest} or lower (e.g. torch.onnx.export(..., opset_version={newest})), "
             "or upgrade the onnx package if a newer ONNX release defines it"
         )
-    model = expand_functions(model, opset, lambda op: has_rule(op) or op in FRONTEND_OPS)  # spec-defined bodies
+    model = expand_functions(model, opset, _has_kernel_path)  # the others written out as the spec defines them
     g = model.graph
     graph = Graph(name or g.name or "model", opset)
     values: dict[str, Value] = {}
@@ -183,6 +183,14 @@ def _input_dtype(inp: onnx.ValueInfoProto) -> DType:
 # ops the frontend and the passes handle without a shape rule: Constant becomes a value, the control flow
 # is resolved at conversion (subgraphs.py, passes/inline_control.py)
 FRONTEND_OPS = frozenset({"Constant", *SUBGRAPH_OPS})
+
+
+def _has_kernel_path(n: onnx.NodeProto) -> bool:
+    """Whether a node converts through its op's rule (else its ONNX function body is used where it has one):
+    a LayerNormalization whose Mean or InvStdDev output is asked for takes its body, which computes them."""
+    if n.op_type == "LayerNormalization" and any(n.output[1:]):
+        return False
+    return has_rule(n.op_type) or n.op_type in FRONTEND_OPS
 
 
 def _unsupported_ops(missing: list[tuple[str, str, str]], opset: int) -> UnsupportedOperatorError:

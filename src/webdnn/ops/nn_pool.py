@@ -1,4 +1,4 @@
-"""Pooling: MaxPool, AveragePool (explicit pads, ceil_mode kept), global pools, LpNormalization."""
+"""Pooling: MaxPool, AveragePool, LpPool (explicit pads, ceil_mode kept), global pools, LpNormalization."""
 
 from __future__ import annotations
 
@@ -33,6 +33,16 @@ def max_pool(node: Node, graph: Graph) -> None:
 @shape_rule("AveragePool")
 def average_pool(node: Node, graph: Graph) -> None:
     node.attrs["count_include_pad"] = int(node.attrs.get("count_include_pad", 0))
+    _pool(node, graph)
+
+
+@shape_rule("LpPool")
+def lp_pool(node: Node, graph: Graph) -> None:
+    """(Σ |x|^p over each window)^(1/p); passes/decompose.py writes it as an AveragePool of |x|^p."""
+    p = int(node.attrs.get("p", 2))
+    if p < 1:
+        raise fail(node, f"p = {p} is not a positive integer")
+    node.attrs["p"] = p
     _pool(node, graph)
 
 

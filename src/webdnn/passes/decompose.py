@@ -207,6 +207,23 @@ def _rms_norm(graph: Graph, node: Node) -> list[Node]:
     return _replace(graph, node, em, "Mul", [em.node("Div", [x, rms]), scale], {})
 
 
+def _lp_pool(graph: Graph, node: Node) -> list[Node]:
+    """(AveragePool(|x|^p, pads counted) · window size)^(1/p): the window's sum of |x|^p, rooted."""
+    x = node.inputs[0]
+    assert x is not None
+    p = int(node.attrs["p"])
+    em = NodeEmitter(graph, [], node, node.name)
+    ax = em.node("Abs", [x])
+    powered = ax if p == 1 else em.node("Pow", [ax, em.const(np.float32(p))])
+    attrs = {k: v for k, v in node.attrs.items() if k != "p"}
+    attrs["count_include_pad"] = 1
+    mean = em.node("AveragePool", [powered], attrs)
+    total = em.node("Mul", [mean, em.const(np.float32(math.prod(int(k) for k in node.attrs["kernel_shape"])))])
+    if p == 1:
+        return _replace(graph, node, em, "Identity", [total], {})
+    return _replace(graph, node, em, "Pow", [total, em.const(np.float32(1.0 / p))], {})
+
+
 def _center_crop_pad(graph: Graph, node: Node) -> list[Node]:
     x = node.inputs[0]
     assert x is not None and x.shape is not None
@@ -231,7 +248,7 @@ def _center_crop_pad(graph: Graph, node: Node) -> list[Node]:
 
 DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {
     "GridSample": _grid_sample, "AffineGrid": _affine_grid, "GroupNormalization": _group_norm,
-    "RMSNormalization": _rms_norm,
+    "RMSNormalization": _rms_norm, "LpPool": _lp_pool,
     "CenterCropPad": _center_crop_pad,
     "LSTM": decompose_recurrent, "GRU": decompose_recurrent, "RNN": decompose_recurrent,
     "Einsum": decompose_einsum, "DFT": decompose_dft, "STFT": decompose_stft,
