@@ -186,6 +186,19 @@ def test_gather_elements_nd_scatter() -> None:
     run_both("ScatterND", [f32(4, 3), np.array([[1, 2]], np.int64), f32(1)], {"reduction": "add"}, opset=16)
 
 
+def test_scatter_elements() -> None:
+    idx = np.array([[1, 0, 2], [0, 2, 1]], np.int64)
+    node = run_both("ScatterElements", [f32(3, 3), idx, f32(2, 3)], {"axis": 0}, opset=13)
+    assert node.attrs["reduction"] == "none"
+    node = run_both("ScatterElements", [f32(2, 4), np.array([[3, -1]], np.int64), f32(1, 2)],
+                    {"axis": -1, "reduction": "max"}, opset=18)
+    assert node.attrs["axis"] == 1
+    node = run_both("Scatter", [f32(3, 3), idx, f32(2, 3)], opset=9)  # the old name
+    assert node.op_type == "ScatterElements"
+    with pytest.raises(ShapeError, match="one shape"):
+        infer_ir_node("ScatterElements", [f32(3, 3), idx, f32(2, 2)], {}, 13, (), 1)
+
+
 def test_one_hot() -> None:
     node = run_both(
         "OneHot",

@@ -1,8 +1,9 @@
-"""Indexing rules: Gather, GatherElements, GatherND, ScatterND, OneHot, Trilu, CumSum.
+"""Indexing rules: Gather, GatherElements, GatherND, ScatterND, ScatterElements, OneHot, Trilu, CumSum.
 
 Index tensors stay inputs (they are data, possibly computed at run time; kernels
 handle negative indices). Canonical attributes:
-  Gather/GatherElements  axis >= 0;  GatherND  batch_dims;  ScatterND  reduction
+  Gather/GatherElements  axis >= 0;  GatherND  batch_dims;  ScatterND  reduction;
+  ScatterElements  axis >= 0, reduction (Scatter, its old name, becomes it)
   OneHot  depth, values = [off, on] (both inputs folded in), axis >= 0 (in the output)
   Trilu   upper, k;  CumSum  axis >= 0, exclusive, reverse
 """
@@ -109,6 +110,28 @@ def _scatter_nd(node: Node, graph: Graph) -> None:
     if tuple(upd) != (*idx[:-1], *x[k:]) or in_dtype(node, 2) != in_dtype(node, 0):
         raise fail(node, f"updates {upd} must have shape {(*idx[:-1], *x[k:])} and the data's type")
     _check_const_indices(node, 1, tuple(x[:k]), "index tuple element")
+    set_out(node, 0, in_dtype(node, 0), x)
+
+
+@shape_rule("ScatterElements", "Scatter")
+def _scatter_elements(node: Node, graph: Graph) -> None:
+    """ScatterElements (and its opset 9-10 name Scatter): data with each update written (or reduced) at
+    its own position, the index replacing its coordinate along `axis`; duplicates apply in order."""
+    all_inputs(node, 3)
+    defaults(node, axis=0, reduction="none")
+    if node.attrs["reduction"] not in SCATTER_REDUCTIONS:
+        raise unsupported(node, graph, f"reduction '{node.attrs['reduction']}'")
+    check_dtype(node, graph, 1, INDEX_TYPES, "indices must be int32 or int64")
+    x, idx, upd = in_shape(node, 0), in_shape(node, 1), in_shape(node, 2)
+    axis = norm_axis(node, int(node.attrs["axis"]), len(x))
+    if len(idx) != len(x) or tuple(upd) != tuple(idx) or in_dtype(node, 2) != in_dtype(node, 0):
+        raise fail(node, f"indices {idx} and updates {upd} must have one shape of the data's rank {len(x)}, "
+                         "and updates the data's type")
+    if any(i > d for i, d in zip(idx, x, strict=True)):
+        raise fail(node, f"indices {idx} exceed the data {x}")
+    node.op_type = "ScatterElements"
+    node.attrs.update(axis=axis)
+    _check_const_indices(node, 1, (x[axis],))
     set_out(node, 0, in_dtype(node, 0), x)
 
 

@@ -1,8 +1,8 @@
-"""Indexing kernels: GatherElements, GatherND, ScatterND, OneHot, Trilu. Index tensors are
+"""Indexing kernels: GatherElements, GatherND, ScatterND, ScatterElements, OneHot, Trilu. Index tensors are
 read per fragment (they may be computed at run time); negative indices count from the
 end and out-of-range ones are clamped to [0, dim) (a shader cannot throw; the fallback and
 wasm backends raise, the webgpu backend clamps the same way; constant indices are checked
-at conversion). ScatterND has each output element walk every update tuple in order, so
+at conversion). ScatterND (ScatterElements) has each output element walk every update tuple (element) in order, so
 duplicate indices and reductions give the sequential result."""
 
 from __future__ import annotations
@@ -70,6 +70,21 @@ def _scatter_nd(ctx: Ctx, node: Node) -> list[Pass]:
     lines += [f"    if (o >= off && o < off + {slice_}) {{ float u = X2(t * {slice_} + o - off); v = {combine}; }}",
               "  }", "  return v;", "}"]
     return [Pass("ScatterND", node.name, [x, ind, upd], node.outputs[0], "\n".join(lines))]
+
+
+@kernel("ScatterElements", "Scatter")  # Scatter: the opset 9-10 name, renamed by the rule
+def _scatter_elements(ctx: Ctx, node: Node) -> list[Pass]:
+    x, ind, upd = ins(node, ctx, 3)
+    xs, idx = shape(x), shape(ind)
+    axis = int(node.attrs["axis"])
+    xst, ist = strides(xs), strides(idx)
+    combine = SCATTER[str(node.attrs.get("reduction", "none"))]
+    terms = " + ".join(f"((j / {ist[d]}) % {idx[d]}) * {xst[d]}" for d in range(len(xs)) if d != axis) or "0"
+    lines = ["float compute(int o) {", "  float v = X0(o);", f"  for (int j = 0; j < {sym_prod(idx)}; j++) {{",
+             f"    float q = X1(j); {norm_index('q', xs[axis])}",
+             f"    if ({terms} + q_i * {xst[axis]} == o) {{ float u = X2(j); v = {combine}; }}",
+             "  }", "  return v;", "}"]
+    return [Pass("ScatterElements", node.name, [x, ind, upd], node.outputs[0], "\n".join(lines))]
 
 
 @kernel("OneHot")

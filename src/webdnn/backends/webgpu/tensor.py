@@ -1,5 +1,5 @@
 """Data movement and indexing: Transpose, Expand, Tile, Slice, Concat, Split, Pad, Gather,
-GatherElements, GatherND, ScatterND, OneHot, Trilu, DepthToSpace, SpaceToDepth, and the
+GatherElements, GatherND, ScatterND, ScatterElements, OneHot, Trilu, DepthToSpace, SpaceToDepth, and the
 copies that Reshape-like ops need when they are not zero-copy views.
 
 Each is an index map: one thread per output element (per output word for packed dtypes,
@@ -305,6 +305,30 @@ def scatter_nd(ctx: Ctx, node: Node) -> list[Dispatch]:
                   f"    if (i >= off && i < off + {u32(slice_)}) {{",
                   f"        let u = {sh.at(upd, f't * {u32(slice_)} + i - off')};",
                   f"        v = {_SCATTER[red]};", "    }", "}"]
+    return [map_dispatch(sh, y, "\n    ".join(lines), "v", _index_helpers(*lines))]
+
+
+@register("ScatterElements", "Scatter")  # Scatter: the opset 9-10 name, renamed by the rule
+def scatter_elements(ctx: Ctx, node: Node) -> list[Dispatch]:
+    """Each output element starts from data and applies, in order, every update whose target is it
+    (O(updates) per element, as ScatterND)."""
+    x, idx, upd = ins(node)
+    y = node.outputs[0]
+    red = str(node.attrs.get("reduction", "none"))
+    if red not in _SCATTER or (red != "none" and arith_type(y.dtype) in ("bool", "vec2<u32>")):
+        raise Unsupported(f"reduction {red!r} on {y.dtype.value if y.dtype else '?'}")
+    ys, ish = shape(y), shape(idx)
+    axis = int(node.attrs["axis"])
+    yst, ist = strides(ys), strides(ish)
+    sh = Shader(ctx)
+    k = index_i32(sh, idx, "j")
+    terms = " + ".join(f"((j / {u32(ist[d])}) % {u32(ish[d])}) * {u32(yst[d])}" for d in range(len(ys)) if d != axis)
+    lines = [f"var v = {sh.at(x, 'i')};"]
+    if prod(ish):
+        lines += [f"for (var j = 0u; j < {u32(prod(ish))}; j = j + 1u) {{",
+                  f"    let kk = {_norm(k, ys[axis])};",
+                  f"    let off = {terms or '0u'} + kk * {u32(yst[axis])};",
+                  f"    if (off == i) {{ let u = {sh.at(upd, 'j')}; v = {_SCATTER[red]}; }}", "}"]
     return [map_dispatch(sh, y, "\n    ".join(lines), "v", _index_helpers(*lines))]
 
 

@@ -1,4 +1,4 @@
-// Indexing kernels: Gather, GatherElements, GatherND, ScatterND, OneHot. Index tensors
+// Indexing kernels: Gather, GatherElements, GatherND, ScatterND, ScatterElements, OneHot. Index tensors
 // are read on every run (they may be computed at run time); negative indices count
 // from the end, out-of-range ones throw.
 
@@ -139,7 +139,9 @@ const SCATTER: Record<string, Combine> = {
   min: (o, u) => (u < o ? u : o),
 };
 
-registerKernel("ScatterND", (inputs, outputs, attrs, op) => {
+/** The operands of ScatterND / ScatterElements, the reduction and the data -> output copy. */
+function scatterOperands(inputs: readonly (TensorView | null)[], outputs: readonly (TensorView | null)[],
+  attrs: Readonly<Record<string, unknown>>, op: string) {
   const x = need(inputs[0], op, "data");
   const ind = need(inputs[1], op, "indices");
   const upd = need(inputs[2], op, "updates");
@@ -151,6 +153,11 @@ registerKernel("ScatterND", (inputs, outputs, attrs, op) => {
     throw fail(op, `reduction '${reduction}' on ${y.dtype} is not supported`);
   }
   const copy = copyInto(op, x, y);
+  return { x, ind, upd, y, combine, copy };
+}
+
+registerKernel("ScatterND", (inputs, outputs, attrs, op) => {
+  const { x, ind, upd, y, combine, copy } = scatterOperands(inputs, outputs, attrs, op);
   const { tuples, slice, offset } = ndOffsets(op, y, ind, 0);
   sameType(op, x, upd);
   expectShape(op, y, x.shape);
@@ -162,6 +169,37 @@ registerKernel("ScatterND", (inputs, outputs, attrs, op) => {
     for (let t = 0, uo = 0; t < tuples; t++) {
       const yo = offset(t);
       for (let i = 0; i < slice; i++, uo++) yd[yo + i] = combine(yd[yo + i]!, ud[uo]!);
+    }
+  };
+});
+
+// ScatterElements: each update goes to its own coordinates with the index along `axis`, in order.
+// (Scatter, the opset 9-10 name, is renamed to ScatterElements by the converter; both names are registered so the
+// runtime has a kernel for every op the converter claims.)
+registerKernel(["ScatterElements", "Scatter"], (inputs, outputs, attrs, op) => {
+  const { x, ind, upd, y, combine, copy } = scatterOperands(inputs, outputs, attrs, op);
+  const axis = axisIn(op, attrInt(attrs, "axis"), x.shape.length);
+  sameType(op, x, upd);
+  expectShape(op, y, x.shape);
+  expectShape(op, upd, ind.shape, "updates");
+  if (ind.shape.length !== x.shape.length || ind.shape.some((d, i) => d > x.shape[i]!)) {
+    throw fail(op, `indices [${ind.shape}] do not fit data [${x.shape}]`);
+  }
+  const idx = indexReader(op, ind);
+  const ys = stridesOf(y.shape);
+  const is = stridesOf(ind.shape);
+  const n = product(ind.shape);
+  const ud = elems(upd);
+  const yd = elems(y);
+  return () => {
+    copy();
+    for (let j = 0; j < n; j++) {
+      let off = 0;
+      for (let d = 0; d < is.length; d++) {
+        const c = Math.floor(j / is[d]!) % ind.shape[d]!;
+        off += (d === axis ? normIndex(op, idx(j), y.shape[d]!) : c) * ys[d]!;
+      }
+      yd[off] = combine(yd[off]!, ud[j]!);
     }
   };
 });
