@@ -100,3 +100,11 @@ def test_layer_normalization_statistics_from_its_body(tmp_path: Any) -> None:
     node = helper.make_node("LayerNormalization", ["x", "s", "b"], ["y", "mean", "inv"], axis=1)
     model = _model([node], {"x": (F32, [2, 3, 4]), "s": (F32, [3, 4]), "b": (F32, [3, 4])}, ["y", "mean", "inv"], 17)
     _check(model, {"x": _f(2, 3, 4), "s": _f(3, 4), "b": _f(3, 4)}, "LayerNormalization", tmp_path)
+
+
+def test_layer_normalization_with_unread_statistics_keeps_its_kernel() -> None:
+    node = helper.make_node("LayerNormalization", ["x", "s", "b"], ["y", "mean", "inv"], axis=1)
+    model = _model([node], {"x": (F32, [2, 3, 4]), "s": (F32, [3, 4]), "b": (F32, [3, 4])}, ["y"], 17)
+    g = from_onnx(model)
+    optimize(g)
+    assert [n.op_type for n in g.nodes] == ["LayerNormalization"]

@@ -88,7 +88,8 @@ def from_onnx(
             f"Re-export the model at opset {newest} or lower (e.g. torch.onnx.export(..., opset_version={newest})), "
             "or upgrade the onnx package if a newer ONNX release defines it"
         )
-    model = expand_functions(model, opset, _has_kernel_path)  # the others written out as the spec defines them
+    read = {x for n in model.graph.node for x in n.input} | {o.name for o in model.graph.output}
+    model = expand_functions(model, opset, lambda n: _has_kernel_path(n, read))  # the others: as the spec defines them
     g = model.graph
     graph = Graph(name or g.name or "model", opset)
     values: dict[str, Value] = {}
@@ -185,10 +186,11 @@ def _input_dtype(inp: onnx.ValueInfoProto) -> DType:
 FRONTEND_OPS = frozenset({"Constant", *SUBGRAPH_OPS})
 
 
-def _has_kernel_path(n: onnx.NodeProto) -> bool:
+def _has_kernel_path(n: onnx.NodeProto, read: set[str]) -> bool:
     """Whether a node converts through its op's rule (else its ONNX function body is used where it has one):
-    a LayerNormalization whose Mean or InvStdDev output is asked for takes its body, which computes them."""
-    if n.op_type == "LayerNormalization" and any(n.output[1:]):
+    a LayerNormalization whose Mean or InvStdDev output is read (`read`: the names nodes or the graph's
+    outputs read) takes its body, which computes them."""
+    if n.op_type == "LayerNormalization" and any(o in read for o in n.output[1:] if o):
         return False
     return has_rule(n.op_type) or n.op_type in FRONTEND_OPS
 
