@@ -1,4 +1,4 @@
-"""If with a condition known at conversion (frontend/subgraphs.py, passes/inline_if.py): the chosen
+"""If with a condition known at conversion (frontend/subgraphs.py, passes/inline_control.py): the chosen
 branch replaces it, reading outer values, its own initializers and Constants, nested Ifs included;
 against onnxruntime on the same model. An If decided at run time is a clear error."""
 

@@ -56,8 +56,7 @@ def run(graph: Graph) -> dict[str, int]:
     def visit(node: Node) -> None:
         if node.op_type == "If":  # its branch takes its place, then is visited
             counts["control_flow_inlined"] += 1
-            for new in inline_control.inline_if(graph, node):
-                visit(new)
+            inline_control.inline_if(graph, node, visit)
             return
         if node.op_type in ("Loop", "Scan"):  # unrolled, each copy of the body visited as it is placed
             counts["control_flow_inlined"] += 1

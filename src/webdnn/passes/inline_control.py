@@ -38,8 +38,8 @@ def _sources(v: Value, graph: Graph) -> list[str]:
     return sorted(out)
 
 
-def inline_if(graph: Graph, node: Node) -> list[Node]:
-    """Replace the If `node` by its chosen branch; returns the new nodes, in order."""
+def inline_if(graph: Graph, node: Node, visit: Visit) -> None:
+    """Replace the If `node` by its chosen branch, each node typed (or folded) as it is placed."""
     cond = node.input(0)
     if cond is None or cond.const is None:
         from_inputs = _sources(cond, graph) if cond is not None else []
@@ -56,17 +56,8 @@ def inline_if(graph: Graph, node: Node) -> list[Node]:
     if len(branch.outputs) != len(node.outputs):
         raise UnsupportedOperatorError(f"{where(node.name, node.op_type, graph.opset)}: the branch has "
                                        f"{len(branch.outputs)} outputs, the If {len(node.outputs)}")
-    at = graph.nodes.index(node)
-    graph.nodes[at:at] = branch.nodes
-    new = list(branch.nodes)
-    for out, src in zip(node.outputs, branch.outputs, strict=True):
-        if src.is_const and src.producer is None:
-            out.producer = None
-            out.set_const(np.asarray(src.const))
-        else:
-            new.append(graph.add_node("Identity", [src], [out], name=f"{node.name}/{out.name}", before=node))
-    graph.remove_node(node)
-    return new
+    _place(graph, node, branch.nodes, visit)
+    _finish(graph, node, branch.outputs, visit)
 
 
 MAX_ITERATIONS = 1024  # a Loop or Scan unrolled at conversion: one copy of its body per iteration

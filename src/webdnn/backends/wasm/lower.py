@@ -437,12 +437,8 @@ class _Lowering:
         bias, add = transformer.bias_add(self, node, bmat.shape[1])
         return self._gemm(node, a_val, bmat, bias, add)
 
-    @LOWERINGS.register("LSTM")
-    def op_LSTM(self, node: Node) -> bool:
-        return recurrent.lower_recurrent(self, node)
-
-    @LOWERINGS.register("GRU")
-    def op_GRU(self, node: Node) -> bool:
+    @LOWERINGS.register("LSTM", "GRU")
+    def op_recurrent(self, node: Node) -> bool:
         return recurrent.lower_recurrent(self, node)
 
     @LOWERINGS.register("Transpose")
