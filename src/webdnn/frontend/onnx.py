@@ -18,6 +18,7 @@ import onnx
 from onnx import AttributeProto, numpy_helper
 
 from webdnn.errors import ModelLoadError, ShapeError, UnsupportedOperatorError, where
+from webdnn.frontend.float_compute import promote as compute_in_float32
 from webdnn.frontend.functions import expand as expand_functions
 from webdnn.frontend.input_dims import DimSpec, SymbolTable, input_shape, names_in, parse_dim, value_symbols
 from webdnn.frontend.subgraphs import SUBGRAPH_OPS, add_captures, build_branch
@@ -90,6 +91,7 @@ def from_onnx(
         )
     read = {x for n in model.graph.node for x in n.input} | {o.name for o in model.graph.output}
     model = expand_functions(model, opset, lambda n: _has_kernel_path(n, read))  # the others: as the spec defines them
+    model = compute_in_float32(model)  # float16/float64 graphs run in float32 behind their typed interface
     g = model.graph
     graph = Graph(name or g.name or "model", opset)
     values: dict[str, Value] = {}

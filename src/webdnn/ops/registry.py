@@ -45,6 +45,11 @@ def float32_only(*op_types: str) -> None:
     _FLOAT32_ONLY.update(op_types)
 
 
+def float32_only_ops() -> frozenset[str]:
+    _load_families()
+    return frozenset(_FLOAT32_ONLY)
+
+
 def has_rule(op_type: str) -> bool:
     _load_families()
     return op_type in _RULES
