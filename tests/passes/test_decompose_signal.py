@@ -68,12 +68,18 @@ def test_stft(signal: int, window: bool, onesided: int) -> None:
     _check([helper.make_node("STFT", ins, ["y"], onesided=onesided)], [2, 64, signal], 17, inits)
 
 
-def test_float64_is_refused() -> None:
-    from webdnn.errors import ShapeError
-
+def test_float64_computes_in_float32() -> None:
+    """A float64 DFT runs as float32 MatMuls (frontend/float_compute.py) behind a float64 interface."""
     g = helper.make_graph([helper.make_node("DFT", ["x"], ["y"], axis=1)], "g",
                           [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [1, 8, 1])],
-                          [helper.make_empty_tensor_value_info("y")])
+                          [helper.make_tensor_value_info("y", TensorProto.DOUBLE, [1, 8, 2])])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    with pytest.raises(ShapeError, match="float32 only"):
-        optimize(from_onnx(model))
+    ir = from_onnx(model)
+    optimize(ir)
+    assert ir.inputs[0].dtype is not None and ir.inputs[0].dtype.value == "float64"
+    assert ir.outputs[0].dtype is not None and ir.outputs[0].dtype.value == "float64"
+    assert {n.inputs[0].dtype.value for n in ir.nodes if n.op_type == "MatMul" and n.inputs[0]} == {"float32"}
+    x = RNG.standard_normal((1, 8, 1))
+    want = np.fft.fft(x[0, :, 0])
+    got = run_ir(ir, {"x": x})["y"][0]
+    np.testing.assert_allclose(got[:, 0] + 1j * got[:, 1], want, rtol=1e-5, atol=1e-5)

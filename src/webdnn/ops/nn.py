@@ -1,5 +1,5 @@
 """Neural-network operators: convolution, pooling, Gemm/MatMul, Einsum, normalization, softmax, resize,
-recurrent layers, DFT/STFT.
+recurrent layers, DFT/STFT, quantization.
 
 The rules live in the nn_* modules (one per sub-family); importing this module registers them.
 """
@@ -11,6 +11,7 @@ from webdnn.ops import (  # noqa: F401
     nn_layout,
     nn_norm,
     nn_pool,
+    nn_quant,
     nn_recurrent,
     nn_resize,
     nn_sampling,

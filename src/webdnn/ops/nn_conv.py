@@ -18,15 +18,16 @@ def _kernel_shape(node: Node, w: Sequence[int]) -> list[int]:
     return kernel
 
 
-def _check_bias(node: Node, channels: int) -> None:
-    b = node.input(2)
-    if b is not None and in_shape(node, 2) != (channels,):
-        raise fail(node, f"bias has shape {in_shape(node, 2)}, expected ({channels},)")
+def _check_bias(node: Node, channels: int, index: int = 2) -> None:
+    b = node.input(index)
+    if b is not None and in_shape(node, index) != (channels,):
+        raise fail(node, f"bias has shape {in_shape(node, index)}, expected ({channels},)")
 
 
-@shape_rule("Conv")
-def conv(node: Node, graph: Graph) -> None:
-    x, w = in_shape(node, 0), in_shape(node, 1)
+def conv_shape(node: Node, graph: Graph, xi: int = 0, wi: int = 1, bi: int | None = 2) -> tuple:  # type: ignore[type-arg]
+    """Canonicalize a convolution's attributes and return its output shape; the data, weight and bias are
+    inputs xi, wi, bi (ConvInteger and QLinearConv place them elsewhere than Conv; ConvInteger has no bias)."""
+    x, w = in_shape(node, xi), in_shape(node, wi)
     check_rank(node, x, 3)
     if len(w) != len(x):
         raise fail(node, f"weight rank {len(w)} differs from input rank {len(x)}")
@@ -35,9 +36,15 @@ def conv(node: Node, graph: Graph) -> None:
         raise fail(node, f"input channels {x[1]}, weight {list(w)} and group {group} do not fit together")
     kernel = _kernel_shape(node, w)
     _, _, _, out = window_attrs(node, graph, x[2:], kernel, pool=False)
-    _check_bias(node, w[0])
+    if bi is not None:
+        _check_bias(node, w[0], bi)
     node.attrs.update(kernel_shape=kernel, group=group)
-    set_out(node, 0, in_dtype(node, 0), (x[0], w[0], *out))
+    return (x[0], w[0], *out)
+
+
+@shape_rule("Conv")
+def conv(node: Node, graph: Graph) -> None:
+    set_out(node, 0, in_dtype(node, 0), conv_shape(node, graph))
 
 
 @shape_rule("ConvTranspose")

@@ -32,9 +32,8 @@ def gemm(node: Node, graph: Graph) -> None:
     set_out(node, 0, in_dtype(node, 0), (m, n))
 
 
-@shape_rule("MatMul")
-def matmul(node: Node, graph: Graph) -> None:
-    a, b = in_shape(node, 0), in_shape(node, 1)
+def matmul_shape(node: Node, graph: Graph, a: tuple, b: tuple) -> list:  # type: ignore[type-arg]
+    """The output shape of numpy's matmul of shapes a and b (MatMul, MatMulInteger, QLinearMatMul)."""
     if not a or not b:
         raise fail(node, f"MatMul of a scalar (shapes {a}, {b})")
     a2 = (1, *a) if len(a) == 1 else a
@@ -47,4 +46,9 @@ def matmul(node: Node, graph: Graph) -> None:
         out.append(a2[-2])
     if len(b) > 1:
         out.append(b2[-1])
-    set_out(node, 0, in_dtype(node, 0), out)
+    return out
+
+
+@shape_rule("MatMul")
+def matmul(node: Node, graph: Graph) -> None:
+    set_out(node, 0, in_dtype(node, 0), matmul_shape(node, graph, in_shape(node, 0), in_shape(node, 1)))

@@ -1,7 +1,8 @@
 """Decompose ops that have no kernel of their own into ops every backend runs.
 
 Einsum: Transposes, Reshapes, ReduceSums and MatMuls (decompose_einsum.py). DFT and STFT: MatMuls with
-constant cosine/sine matrices (decompose_signal.py).
+constant cosine/sine matrices (decompose_signal.py). The quantization ops: Casts and float arithmetic
+around the float32 MatMul/Conv (decompose_quant.py).
 
 LSTM, GRU, RNN: unrolled over the sequence (decompose_recurrent.py) by each backend's own pass
 (listed in its `passes`), not here, so that a backend with a native kernel (wasm's LSTM) keeps them.
@@ -36,6 +37,7 @@ from webdnn.ops import expr as E
 from webdnn.ops.expr import Expr
 from webdnn.ops.registry import infer_node
 from webdnn.passes.decompose_einsum import decompose_einsum
+from webdnn.passes.decompose_quant import QUANT_DECOMPOSITIONS
 from webdnn.passes.decompose_recurrent import RECURRENT, decompose_recurrent
 from webdnn.passes.decompose_signal import decompose_dft, decompose_stft
 from webdnn.passes.expr_nodes import NodeEmitter
@@ -252,6 +254,7 @@ DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {
     "CenterCropPad": _center_crop_pad,
     "LSTM": decompose_recurrent, "GRU": decompose_recurrent, "RNN": decompose_recurrent,
     "Einsum": decompose_einsum, "DFT": decompose_dft, "STFT": decompose_stft,
+    **QUANT_DECOMPOSITIONS,
 }
 
 

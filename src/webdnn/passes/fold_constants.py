@@ -20,12 +20,18 @@ from webdnn.ir.graph import Graph, Node
 NONDETERMINISTIC = {
     "RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli",
 }
+# Folded through their decomposition (passes/decompose_quant.py) instead: onnx.reference lacks their
+# opset 10 and 13 versions, which exporters still write.
+FOLDED_WRITTEN_OUT = {
+    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "QLinearMatMul",
+    "QLinearConv",
+}
 # Folding these would only bloat the weights (a big constant built from a small one).
 NO_FOLD_IF_LARGER_THAN = 16 * 1024 * 1024
 
 
 def can_fold(node: Node) -> bool:
-    if node.op_type in NONDETERMINISTIC or node.domain not in ("", "ai.onnx"):
+    if node.op_type in NONDETERMINISTIC or node.op_type in FOLDED_WRITTEN_OUT or node.domain not in ("", "ai.onnx"):
         return False
     ins = [v for v in node.inputs if v is not None]
     return bool(ins) and all(v.is_const for v in ins)
