@@ -4,7 +4,9 @@
 import { BACKENDS, DEFAULT_ORDER } from "./backends/index.js";
 import { DEFAULT_CACHE_NAME, ModelCache } from "./cache.js";
 import { crc32 } from "./crc32.js";
-import { checkDescriptorMatchesManifest, validateManifest, type Descriptor } from "./descriptor.js";
+import type { Session } from "./backends/backend.js";
+import { ControlSession, isControlDescriptor, validateControlDescriptor } from "./control.js";
+import { checkDescriptorMatchesManifest, validateDescriptor, validateManifest, type Descriptor } from "./descriptor.js";
 import { concreteDescriptor, isDynamicDescriptor, validateAnyDescriptor, type DynamicDescriptor } from "./dynamic.js";
 import { BackendUnavailableError, byteSize, DescriptorError, LoadError } from "./errors.js";
 import { parseJSON, readBytes, resolve } from "./fetch.js";
@@ -101,7 +103,38 @@ async function loadFrom(url: string, options: LoadOptions, cache: ModelCache | n
     const descUrl = resolve(url, entry.descriptor);
     report({ phase: "descriptor", loadedBytes: 0, totalBytes: total, backend: name });
     const descBytes = await readModelFile(descUrl, cache, options.fetch);
-    const desc = validateAnyDescriptor(parseJSON(descBytes, descUrl), name, descUrl);
+    const raw = parseJSON(descBytes, descUrl);
+    if (isControlDescriptor(raw)) {
+      // control flow decided at run time: one descriptor per stage, each loaded as a model of its own
+      const control = validateControlDescriptor(raw, name, descUrl);
+      checkDescriptorMatchesManifest(manifest, control as unknown as Descriptor, descUrl);
+      const base = descUrl.slice(0, descUrl.lastIndexOf("/") + 1);
+      const stages: Session[] = [];
+      let done = descBytes.length;
+      try {
+        for (const path of control.stages) {
+          const stageUrl = resolve(base, path);
+          const stageBytes = await readModelFile(stageUrl, cache, options.fetch);
+          const stageDesc = validateDescriptor(parseJSON(stageBytes, stageUrl), name, stageUrl);
+          if (backend.checkDescriptor) await backend.checkDescriptor(stageDesc, backendOptions);
+          const before = done + stageBytes.length;
+          const weights = await loadWeights(stageDesc, stageUrl.slice(0, stageUrl.lastIndexOf("/") + 1), options.fetch, cache,
+            (n, cachedBytes) => report({ phase: "weights", loadedBytes: before + n, totalBytes: total, backend: name, cachedBytes }));
+          done = before + weights.length;
+          if (cache) await cache.put(stageUrl, stageBytes);
+          stages.push(await backend.createSession(stageDesc, weights, backendOptions));
+        }
+      } catch (e) {
+        for (const s of stages) s.dispose();
+        if (!(e instanceof BackendUnavailableError)) throw e;
+        skip(name, e.message);
+        continue;
+      }
+      if (cache) await Promise.all([cache.put(manifestUrl, manifestBytes), cache.put(descUrl, descBytes)]);
+      report({ phase: "ready", loadedBytes: total, totalBytes: total, backend: name });
+      return new Runner(name, control as unknown as Descriptor, new ControlSession(control, stages), skipped);
+    }
+    const desc = validateAnyDescriptor(raw, name, descUrl);
     checkDescriptorMatchesManifest(manifest, desc, descUrl);
     const base = descUrl.slice(0, descUrl.lastIndexOf("/") + 1);
     let session;

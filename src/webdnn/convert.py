@@ -27,6 +27,7 @@ import onnx
 
 from webdnn import __version__
 from webdnn.backends import AUTO_BACKENDS, BACKENDS
+from webdnn.backends.common.control_descriptor import write_staged
 from webdnn.backends.common.descriptor import write
 from webdnn.backends.common.dim_table import symbol_specs
 from webdnn.errors import ConversionError, UnsupportedOperatorError
@@ -35,6 +36,7 @@ from webdnn.frontend.onnx import from_onnx, load_onnx
 from webdnn.ir.graph import Graph
 from webdnn.ir.symbolic import hint, symbols, to_json
 from webdnn.passes.pipeline import PassReport, optimize
+from webdnn.passes.runtime_control import has_runtime_control, stage
 
 Progress = Callable[[str], None]
 MANIFEST = "manifest.json"
@@ -91,30 +93,42 @@ def convert(
     say(f"optimizing graph ({len(graph.nodes)} nodes)")
     report = optimize(graph, progress=lambda p: say(f"  pass {p}"))
 
+    staged = has_runtime_control(graph)
     tmp = _make_tmp_dir(out_dir)
     result = ConvertResult(out_dir, graph, report)
     try:
         manifest_backends: dict[str, Any] = {}
         for b in backends:
             say(f"lowering for backend {b}")
+            mine = copy.deepcopy(graph) if len(backends) > 1 else graph
             try:
-                program = BACKENDS[b].compile(copy.deepcopy(graph) if len(backends) > 1 else graph)
+                if staged:  # control flow decided at run time: one descriptor per stage
+                    plan = stage(mine)
+                    say(f"writing {b} descriptors ({len(plan.stages)} stages) and weights")
+                    entry = _writing(out_dir, lambda b=b, plan=plan: write_staged(
+                        graph, plan, b, BACKENDS[b].compile, os.path.join(tmp, b)))
+                    summary = {k: entry.pop(k) for k in ("kernels", "arena_bytes", "naive_bytes")}
+                else:
+                    program = BACKENDS[b].compile(mine)
+                    say(f"writing {b} descriptor and weights")
+                    entry = _writing(out_dir, lambda p=program, b=b: write(p, os.path.join(tmp, b)))
+                    summary = {"kernels": len(program.kernels), "arena_bytes": _size(program.plan.arena_size),
+                               "naive_bytes": _size(program.plan.naive_size)}
             except UnsupportedOperatorError as e:
                 if not optional:
                     raise
                 say(f"skipping backend {b}: {str(e).split(' See docs/operators.md')[0]}")
                 result.skipped[b] = str(e)
                 continue
-            say(f"writing {b} descriptor and weights")
-            entry = _writing(out_dir, lambda p=program, b=b: write(p, os.path.join(tmp, b)))
             manifest_backends[b] = entry
             result.backends[b] = {
                 **entry,
-                "kernels": len(program.kernels),
+                "kernels": summary["kernels"],
                 # a dynamic model's at the symbols' bounds (`planned_at`)
                 "planned_at": {s.name: s.hint for s in symbols(graph.input_symbol_dims())},
-                "arena_bytes": _size(program.plan.arena_size),
-                "naive_bytes": _size(program.plan.naive_size),
+                "arena_bytes": summary["arena_bytes"],
+                "naive_bytes": summary["naive_bytes"],
+                **({"stages": len(plan.stages)} if staged else {}),
             }
         if not manifest_backends:
             raise ConversionError(f"no backend can run this model: {'; '.join(result.skipped.values())}")
@@ -259,14 +273,8 @@ def _previous_model_files(out_dir: str, ignore: str | None = None) -> list[str]:
         dpath = os.path.join(out_dir, *desc.split("/"))
         if os.path.islink(dpath) or not os.path.isfile(dpath):
             continue  # a missing descriptor: its weight files, if any, are unlisted and refused below
-        try:
-            d = _load_json(dpath)
-            files = d["weights"]["files"]
-            paths = [f["path"] for f in files]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # an unreadable descriptor lists nothing more
-        for p in paths:
-            listed.add(_rel_path(posixpath.dirname(desc), p, f"weight file of {desc}"))
+        for p in _descriptor_files(out_dir, desc):
+            listed.add(p)
     parents = {posixpath.dirname(p) for p in listed}
     ancestors = {a for p in parents for a in _ancestors(p)}
     unexpected: list[str] = []
@@ -291,6 +299,21 @@ def _previous_model_files(out_dir: str, ignore: str | None = None) -> list[str]:
         raise _NotAModel(f"it holds {shown}, which its WebDNN manifest does not list")
     present = [p for p in listed if os.path.isfile(os.path.join(out_dir, *p.split("/")))]
     return sorted(present)
+
+
+def _descriptor_files(out_dir: str, desc: str) -> list[str]:
+    """The files a descriptor lists (relative POSIX paths in the model directory): its weight files or, for
+    a control descriptor, its stages' descriptors and theirs."""
+    try:
+        d = _load_json(os.path.join(out_dir, *desc.split("/")))
+        base = posixpath.dirname(desc)
+        if isinstance(d, dict) and "stages" in d:
+            stages = [_rel_path(base, p, f"stage of {desc}") for p in d["stages"]]
+            return stages + [f for p in stages for f in _descriptor_files(out_dir, p)]
+        paths = [f["path"] for f in d["weights"]["files"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # an unreadable descriptor lists nothing more
+    return [_rel_path(base, p, f"weight file of {desc}") for p in paths]
 
 
 def _ancestors(path: str) -> list[str]:

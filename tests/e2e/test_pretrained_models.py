@@ -76,3 +76,88 @@ def test_crnn_pretrained_reads_text(tmp_path, browser) -> None:  # type: ignore[
             assert r.backend == backend
             _check(ref, r.outputs)
             assert pretrained.ctc_greedy_decode(r.outputs["logits"]) == text, backend
+
+
+def _voice(samples: int, rate: int, seed: int) -> np.ndarray:
+    """A voiced-speech-like signal: a 140 Hz glottal pulse train through two formant-like resonances,
+    syllable-rate amplitude modulation and a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(samples) / rate
+    voice = sum(np.sin(2 * np.pi * 140 * k * t) / k * (1.0 + 2.0 * np.exp(-((140 * k - f) / 150) ** 2))
+                for k in range(1, 25) for f in (700,)) + 0.5 * np.sin(2 * np.pi * 1200 * t)
+    env = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)
+    return (0.1 * voice * env + 0.01 * rng.standard_normal(samples)).astype(np.float32)
+
+
+def _stream(run, model: str, chunk: int, rate: int, chunks: int, sr: bool) -> list[dict[str, np.ndarray]]:  # type: ignore[no-untyped-def]
+    """Run `chunks` consecutive chunks of one stream, each with the previous chunk's state; every output."""
+    audio = _voice(chunk * chunks, rate, seed=rate)
+    state = np.zeros((2, 1, 128), np.float32)
+    outs = []
+    for i in range(chunks):
+        feeds = {"input": audio[None, i * chunk:(i + 1) * chunk], "state": state}
+        if sr:
+            feeds["sr"] = np.array(rate, np.int64)
+        out = run(feeds)
+        outs.append(out)
+        state = out["stateN"]
+    return outs
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_silero_vad_sample_rate_if_decided_at_run_time(tmp_path, browser) -> None:  # type: ignore[no-untyped-def]
+    """Silero VAD's whole network sits in the two branches of an If on its 'sr' input: the converted model
+    keeps both and the runtime chooses. Converted for 512-sample chunks it runs the 16 kHz branch; the
+    8 kHz branch needs 256-sample chunks (onnxruntime fails on it too), so choosing it there is a clear
+    InputError. Converted for 256-sample chunks, sr=8000 runs."""
+    try:
+        path = str(pretrained.silero_vad_file())
+    except PretrainedUnavailableError as e:
+        pytest.skip(str(e))
+    backends = ["fallback", "wasm", "webgl", "webgpu"]
+    for chunk, rate in ((512, 16000), (256, 8000)):
+        out = tmp_path / f"vad{rate}"
+        convert(path, out, backends, {"input": [1, chunk], "state": [2, 1, 128]})
+        ref = _stream(lambda f: reference_outputs(path, f), path, chunk, rate, 3, sr=True)
+        for backend in backends:
+            def run(feeds, backend=backend, out=out):  # type: ignore[no-untyped-def]
+                r = browser.run_model(str(out), feeds, [backend])
+                assert r.backend == backend
+                return r.outputs
+            got = _stream(run, path, chunk, rate, 3, sr=True)
+            for want, have in zip(ref, got, strict=True):
+                _check(want, have)
+    with pytest.raises(Exception, match="converted for input shapes at which its else branch cannot run"):
+        browser.run_model(str(tmp_path / "vad16000"), {"input": np.zeros((1, 512), np.float32),
+                                                       "state": np.zeros((2, 1, 128), np.float32),
+                                                       "sr": np.array(8000, np.int64)}, ["wasm"])
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_silero_vad_float16_model(tmp_path, browser) -> None:  # type: ignore[no-untyped-def]
+    """The half-precision Silero VAD (float32 inputs and outputs, float16 weights and activations inside, Casts
+    between) computes in float32 (frontend/float_compute.py). onnxruntime computes it in float16, so the two
+    differ by float16 rounding: the rule is the one the webgpu-fp16 variant is held to,
+    |ours - ref| <= 0.01 * max(1, max |ref|) per output."""
+    try:
+        path = str(pretrained.silero_vad_file("silero_vad_half.onnx"))
+    except PretrainedUnavailableError as e:
+        pytest.skip(str(e))
+    out = tmp_path / "half"
+    backends = ["fallback", "wasm", "webgl", "webgpu"]
+    convert(path, out, backends, {"input": [1, 512], "state": [2, 1, 128]})
+    audio = _voice(512 * 3, 16000, seed=3)
+    state = np.zeros((2, 1, 128), np.float32)
+    for i in range(3):  # a stream: each chunk with the state onnxruntime left
+        feeds = {"input": audio[None, i * 512:(i + 1) * 512], "state": state}
+        ref = reference_outputs(path, feeds)
+        for backend in backends:
+            r = browser.run_model(str(out), feeds, [backend])
+            assert r.backend == backend
+            for k, want in ref.items():
+                have = r.outputs[k]
+                err = float(np.abs(have - want).max())
+                assert err <= 0.01 * max(1.0, float(np.abs(want).max())), (backend, k, err)
+        state = ref["stateN"]

