@@ -60,7 +60,7 @@ def defer_if(graph: Graph, node: Node) -> None:
     subs: dict[str, BranchGraph] = {}
     for key in ("then_branch", "else_branch"):
         branch: Branch = node.attrs[key]
-        sub = Graph(f"{graph.name}/{node.name}/{key}", graph.opset)
+        sub = Graph(f"{node.name}/{key}", graph.opset)
         mapping: dict[int, Value] = {}
         taken: list[int] = []
         for i, v in enumerate(node.inputs[1:], start=1):
