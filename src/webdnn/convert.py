@@ -32,6 +32,7 @@ from webdnn.backends.common.descriptor import write
 from webdnn.backends.common.dim_table import symbol_specs
 from webdnn.errors import ConversionError, UnsupportedOperatorError
 from webdnn.frontend.input_dims import DimSpec
+from webdnn.frontend.keras_file import keras_file_kind, load_keras
 from webdnn.frontend.onnx import from_onnx, load_onnx
 from webdnn.frontend.tfjs import is_tfjs_model, load_tfjs
 from webdnn.ir.graph import Graph
@@ -86,7 +87,9 @@ def convert(
     say("loading model")
     if isinstance(model, onnx.ModelProto):
         proto, source = model, "<ModelProto>"
-    elif is_tfjs_model(os.fspath(model)):  # recognized by content, not by the file name
+    elif keras_file_kind(os.fspath(model)):  # recognized by content, not by the file name
+        proto, source = load_keras(os.fspath(model)), os.path.basename(os.fspath(model))
+    elif is_tfjs_model(os.fspath(model)):
         path = os.fspath(model)
         proto = load_tfjs(path)
         source = os.path.basename(os.path.normpath(path if os.path.isdir(path) else os.path.dirname(path) or "."))

@@ -91,7 +91,7 @@ def _same_pads(size: int | None, k: int, s: int, d: int) -> tuple[int, int] | No
 
 def _window_attrs(b: Builder, lay: Layer, x: KTensor, kernel: list[int], strides: list[int],
                   dilations: list[int]) -> tuple[dict[str, Any], list[int | None]]:
-    """ONNX pads (or auto_pad) of a Keras 'valid'/'same' window, and the output spatial sizes."""
+    """ONNX pads (or auto_pad) of a Keras 'valid'/'same'/'causal' window, and the output spatial sizes."""
     nd = len(kernel)
     spatial = list(x.shape[2:] if _channels_first(b, lay) else x.shape[1:-1])
     padding = str(lay.get("padding", "valid")).lower()
@@ -105,6 +105,9 @@ def _window_attrs(b: Builder, lay: Layer, x: KTensor, kernel: list[int], strides
         if any(p is None for p in pads):
             return {"auto_pad": "SAME_UPPER"}, out
         return {"pads": [p[0] for p in pads] + [p[1] for p in pads]}, out  # type: ignore[index]
+    if padding == "causal" and nd == 1:  # Conv1D: everything padded before (each output sees only the past)
+        n = spatial[0]
+        return {"pads": [eff[0] - 1, 0]}, [None if n is None else (n - 1) // strides[0] + 1]
     raise _unsupported(b, lay, f"padding {padding!r}")
 
 
@@ -432,6 +435,30 @@ def rescaling(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
     y = b.one("Mul", [x.name, b.const(scale, f"{lay.name}/scale")], lay.name)
     y = b.one("Add", [y, b.const(offset, f"{lay.name}/offset")], lay.name)
     return [KTensor(y, x.shape, x.cf)]
+
+
+@layer("Normalization")
+def normalization(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
+    """Keras' (x - mean) / max(sqrt(variance), 1e-7), or its inverse, along `axis` (default the last)."""
+    x = b.plain(ins[0], lay.name)
+    mean = lay.weights.get("mean", lay.get("mean"))
+    var = lay.weights.get("variance", lay.get("variance"))
+    if mean is None or var is None:
+        raise _unsupported(b, lay, "no mean/variance (the layer was never adapted)")
+    axis = lay.get("axis", -1)
+    axes = [axis] if isinstance(axis, int) else list(axis or [])
+    shape = [1] * x.rank
+    for a in axes:
+        shape[a % x.rank] = -1 if x.shape[a % x.rank] is None else int(x.shape[a % x.rank])  # type: ignore[arg-type]
+    mean = np.asarray(mean, np.float32).reshape(shape if np.size(mean) > 1 else [1] * x.rank)
+    std = np.maximum(np.sqrt(np.asarray(var, np.float32)), 1e-7).reshape(mean.shape)
+    if lay.get("invert", False):
+        y = b.one("Add", [b.one("Mul", [x.name, b.const(std, f"{lay.name}/std")], lay.name),
+                          b.const(mean, f"{lay.name}/mean")], lay.name)
+    else:
+        y = b.one("Div", [b.one("Sub", [x.name, b.const(mean, f"{lay.name}/mean")], lay.name),
+                          b.const(std, f"{lay.name}/std")], lay.name)
+    return [KTensor(y, x.shape)]
 
 
 @layer(*IDENTITY)

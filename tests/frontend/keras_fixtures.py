@@ -1,0 +1,125 @@
+"""Keras models for tests/frontend/test_keras.py, built by Keras itself (Keras 3 on JAX, seeded weights) in the
+test venv that `make keras-venv` makes (build/keras-venv: WebDNN itself never needs Keras):
+
+    build/keras-venv/bin/python tests/frontend/keras_fixtures.py OUT_DIR [NAME ...]
+
+For each model: OUT_DIR/NAME.keras, OUT_DIR/NAME.h5 (the legacy full-model file), and OUT_DIR/NAME.npz with
+the input `x` and Keras' prediction `y` (and `y1`, ... for more outputs). OUT_DIR/index.json lists them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import layers as L  # noqa: E402
+
+
+def seq(shape: tuple[int, ...], *layers: Any) -> keras.Model:
+    inp = keras.Input(shape, name="x")
+    y = inp
+    for lay in layers:
+        y = lay(y)
+    return keras.Model(inp, y)
+
+
+def two_branches() -> keras.Model:
+    inp = keras.Input((6, 6, 3), name="x")
+    a = L.Conv2D(4, 3, padding="same", activation="relu", name="a")(inp)
+    b = L.Conv2D(4, 1, name="b")(inp)
+    s = L.Add(name="sum")([a, b])
+    c = L.Concatenate(name="cat")([s, a])
+    g = L.GlobalAveragePooling2D(name="gap", keepdims=True)(c)
+    m = L.Multiply(name="gate")([c, L.Activation("sigmoid", name="sig")(g)])
+    return keras.Model(inp, [m, L.Flatten(name="flat")(g)])
+
+
+# Keras Applications at small input sizes, 10 classes, raw logits (no softmax: it would hide differences);
+# the ones that rescale pixels themselves (include_preprocessing) get 0..255 inputs, the others -1..1
+APPS: dict[str, tuple[Callable[..., keras.Model], dict[str, Any], tuple[int, ...]]] = {
+    "mobilenet_v2": (keras.applications.MobileNetV2, {"alpha": 0.35}, (96, 96, 3)),
+    "mobilenet_v3_small": (keras.applications.MobileNetV3Small, {}, (96, 96, 3)),
+    "resnet50": (keras.applications.ResNet50, {}, (64, 64, 3)),
+    "inception_v3": (keras.applications.InceptionV3, {}, (75, 75, 3)),
+    "xception": (keras.applications.Xception, {}, (71, 71, 3)),
+    "densenet121": (keras.applications.DenseNet121, {}, (64, 64, 3)),
+    "vgg16": (keras.applications.VGG16, {"include_top": False, "pooling": "avg"}, (32, 32, 3)),
+    "efficientnet_b0": (keras.applications.EfficientNetB0, {}, (64, 64, 3)),
+    "nasnet_mobile": (keras.applications.NASNetMobile, {}, (64, 64, 3)),
+}
+PIXELS = {"mobilenet_v3_small", "efficientnet_b0"}
+H5 = {"mobilenet_v2"}  # the applications also written as legacy .h5 (every layer case is)
+
+LAYERS: dict[str, Callable[[], keras.Model]] = {
+    "conv_same_stride2": lambda: seq((9, 11, 3), L.Conv2D(4, 3, strides=2, padding="same", activation="relu")),
+    "conv1d_causal": lambda: seq((12, 3), L.Conv1D(4, 3, padding="causal", dilation_rate=2, activation="tanh")),
+    "depthwise_mult2": lambda: seq((7, 8, 3), L.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2,
+                                                                activation="relu6")),
+    "separable": lambda: seq((8, 8, 4), L.SeparableConv2D(5, 3, padding="same", activation="gelu")),
+    "bn_relu6_maxpool": lambda: seq((6, 6, 4), L.BatchNormalization(center=False), L.ReLU(6.0),
+                                    L.MaxPooling2D(3, 2, padding="same")),
+    "avgpool_same": lambda: seq((5, 7, 2), L.AveragePooling2D(3, 2, padding="same")),
+    "pad_crop_upsample": lambda: seq((5, 6, 2), L.ZeroPadding2D(((1, 2), (0, 1))), L.Cropping2D(((1, 0), (2, 1))),
+                                     L.UpSampling2D((2, 3))),
+    "upsample_bilinear": lambda: seq((4, 5, 2), L.UpSampling2D(2, interpolation="bilinear")),
+    "flatten_dense": lambda: seq((3, 4, 2), L.Conv2D(3, 1, activation="elu"), L.Flatten(),
+                                 L.Dense(5, activation="softmax")),
+    "activations": lambda: seq((3, 3, 2), L.Activation("hard_sigmoid"), L.LeakyReLU(0.1), L.Activation("selu"),
+                               L.ELU(0.5), L.Activation("swish"), L.Activation("softplus"), L.PReLU(),
+                               L.Softmax()),
+    "reshape_permute": lambda: seq((4, 6), L.Reshape((6, 4)), L.Permute((2, 1)), L.Dense(3, activation="mish")),
+    "rescaling_global_max": lambda: seq((5, 5, 3), L.Rescaling(1 / 127.5, -1.0), L.Conv2D(2, 2),
+                                        L.GlobalMaxPooling2D()),
+    "two_branches": two_branches,
+}
+
+
+def build(name: str) -> keras.Model:
+    keras.utils.set_random_seed(sum(map(ord, name)))
+    if name in APPS:
+        fn, kwargs, shape = APPS[name]
+        if kwargs.get("include_top", True):
+            kwargs = {"classes": 10, "classifier_activation": None, **kwargs}
+        return fn(weights=None, input_shape=shape, **kwargs)
+    return LAYERS[name]()
+
+
+with open(__file__, "rb") as _f:  # the fixtures are rebuilt when this file changes
+    import hashlib
+
+    SOURCE_DIGEST = hashlib.sha256(_f.read()).hexdigest()
+
+
+def main(out: str, names: list[str]) -> None:
+    os.makedirs(out, exist_ok=True)
+    index = {}
+    for name in names or [*LAYERS, *APPS]:
+        m = build(name)
+        rng = np.random.default_rng(7)
+        shape = (1, *m.inputs[0].shape[1:])
+        x = rng.standard_normal(shape).astype(np.float32)
+        if name in APPS:
+            x = (rng.random(shape) * 255.0 if name in PIXELS else rng.random(shape) * 2.0 - 1.0).astype(np.float32)
+        ys = m.predict(x, verbose=0)
+        ys = ys if isinstance(ys, list) else [ys]
+        m.save(os.path.join(out, f"{name}.keras"))
+        if name not in APPS or name in H5:
+            m.save(os.path.join(out, f"{name}.h5"))
+        outputs = {f"y{k}" if k else "y": np.asarray(y) for k, y in enumerate(ys)}
+        np.savez(os.path.join(out, f"{name}.npz"), x=x, **outputs)
+        index[name] = {"input": m.inputs[0]._keras_history[0].name, "app": name in APPS,
+                       "h5": name not in APPS or name in H5}
+        print(name, flush=True)
+    with open(os.path.join(out, "index.json"), "w") as f:
+        json.dump({"keras": keras.__version__, "source": SOURCE_DIGEST, "models": index}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:])
