@@ -76,6 +76,13 @@ def _spatial_in(b: Builder, lay: Layer, x: KTensor) -> KTensor:
     return b.plain(x, lay.name) if _channels_first(b, lay) else b.cf(x, lay.name)
 
 
+def _spatial_dims(b: Builder, lay: Layer, x: KTensor) -> tuple[list[int | None], int | None]:
+    """x's spatial sizes and channel count (in Keras' shape, wherever data_format puts them)."""
+    if _channels_first(b, lay):
+        return list(x.shape[2:]), x.shape[1]
+    return list(x.shape[1:-1]), x.shape[-1]
+
+
 def _spatial_out(b: Builder, lay: Layer, name: str, shape: tuple[int | None, ...]) -> KTensor:
     return KTensor(name, shape, not _channels_first(b, lay))
 
@@ -93,7 +100,7 @@ def _window_attrs(b: Builder, lay: Layer, x: KTensor, kernel: list[int], strides
                   dilations: list[int]) -> tuple[dict[str, Any], list[int | None]]:
     """ONNX pads (or auto_pad) of a Keras 'valid'/'same'/'causal' window, and the output spatial sizes."""
     nd = len(kernel)
-    spatial = list(x.shape[2:] if _channels_first(b, lay) else x.shape[1:-1])
+    spatial, _ = _spatial_dims(b, lay, x)
     padding = str(lay.get("padding", "valid")).lower()
     eff = [(k - 1) * d + 1 for k, d in zip(kernel, dilations, strict=True)]
     if padding == "valid":
@@ -312,8 +319,7 @@ def pool(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
     else:  # Keras averages over the window's pixels inside the input only
         y = b.one("AveragePool", [_spatial_in(b, lay, x).name], lay.name, kernel_shape=size, strides=strides,
                   count_include_pad=0, **attrs)
-    channels = x.shape[1] if _channels_first(b, lay) else x.shape[-1]
-    return [_spatial_out(b, lay, y, _out_shape(b, lay, x, spatial, channels))]
+    return [_spatial_out(b, lay, y, _out_shape(b, lay, x, spatial, _spatial_dims(b, lay, x)[1]))]
 
 
 @layer("GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D",
@@ -325,7 +331,7 @@ def global_pool(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
     keep = bool(lay.get("keepdims", False))
     y = b.one(op, [x.name], lay.name, axes=list(range(2, x.rank)), keepdims=int(keep))
     first = _channels_first(b, lay)
-    channels = x.shape[1] if first else x.shape[-1]
+    channels = _spatial_dims(b, lay, ins[0])[1]
     if not keep:
         return [KTensor(y, (x.shape[0], channels))]
     ones = (1,) * (x.rank - 2)
@@ -348,11 +354,10 @@ def zero_padding(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
     nd = x.rank - 2
     pads = _pairs(lay.get("padding", 1), nd)
     xin = _spatial_in(b, lay, x)
-    spatial = list(x.shape[2:] if _channels_first(b, lay) else x.shape[1:-1])
+    spatial, channels = _spatial_dims(b, lay, x)
     onnx_pads = [0, 0, *(p[0] for p in pads), 0, 0, *(p[1] for p in pads)]
     y = b.one("Pad", [xin.name, b.const(onnx_pads, f"{lay.name}/pads", np.int64)], lay.name)
     out = [None if n is None else n + p[0] + p[1] for n, p in zip(spatial, pads, strict=True)]
-    channels = x.shape[1] if _channels_first(b, lay) else x.shape[-1]
     return [_spatial_out(b, lay, y, _out_shape(b, lay, x, out, channels))]
 
 
@@ -362,7 +367,7 @@ def cropping(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
     nd = x.rank - 2
     crops = _pairs(lay.get("cropping", 1), nd)
     xin = _spatial_in(b, lay, x)
-    spatial = list(x.shape[2:] if _channels_first(b, lay) else x.shape[1:-1])
+    spatial, channels = _spatial_dims(b, lay, x)
     if any(n is None for n in spatial):
         raise _unsupported(b, lay, "cropping an input of unknown size (give its size with --input-shape)")
     starts = [c[0] for c in crops]
@@ -370,7 +375,6 @@ def cropping(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
     y = b.one("Slice", [xin.name, b.const(starts, f"{lay.name}/starts", np.int64),
                         b.const(ends, f"{lay.name}/ends", np.int64),
                         b.const(list(range(2, 2 + nd)), f"{lay.name}/axes", np.int64)], lay.name)
-    channels = x.shape[1] if _channels_first(b, lay) else x.shape[-1]
     out = [e - s for s, e in zip(starts, ends, strict=True)]
     return [_spatial_out(b, lay, y, _out_shape(b, lay, x, list(out), channels))]
 
@@ -392,9 +396,8 @@ def upsampling(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
         # halfPixelCenters false); neither antialiases when enlarging
         ctm = "asymmetric" if lay.framework == "tfjs" else "half_pixel"
         y = b.one("Resize", [xin.name, "", scales], lay.name, mode="linear", coordinate_transformation_mode=ctm)
-    spatial = list(x.shape[2:] if _channels_first(b, lay) else x.shape[1:-1])
+    spatial, channels = _spatial_dims(b, lay, x)
     out = [None if n is None else n * s for n, s in zip(spatial, size, strict=True)]
-    channels = x.shape[1] if _channels_first(b, lay) else x.shape[-1]
     return [_spatial_out(b, lay, y, _out_shape(b, lay, x, out, channels))]
 
 
