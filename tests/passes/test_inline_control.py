@@ -1,6 +1,7 @@
 """If with a condition known at conversion (frontend/subgraphs.py, passes/inline_control.py): the chosen
 branch replaces it, reading outer values, its own initializers and Constants, nested Ifs included;
-against onnxruntime on the same model. An If decided at run time is a clear error."""
+against onnxruntime on the same model. An If decided at run time is kept for the runtime
+(test_runtime_control.py)."""
 
 from __future__ import annotations
 
@@ -86,14 +87,17 @@ def test_nested_if_and_constant_branch() -> None:
     assert g.outputs[0].const is not None and not g.nodes
 
 
-def test_run_time_condition_is_refused() -> None:
+def test_run_time_condition_is_left_to_the_runtime() -> None:
+    from webdnn.passes.runtime_control import has_runtime_control
+
     then_b, else_b = _branches()
     sr16 = numpy_helper.from_array(np.array(16000, np.int64))
     model = _model([helper.make_node("Equal", ["sr", "sr16"], ["cond"]),
                     helper.make_node("Constant", [], ["sr16"], value=sr16)],
                    then_b, else_b, [("x", F32, [2, 4]), ("sr", I64, [])])
-    with pytest.raises(UnsupportedOperatorError, match=r"If.*condition is computed at run time from input\(s\) sr"):
-        optimize(from_onnx(model))
+    g = from_onnx(model)
+    optimize(g)
+    assert has_runtime_control(g)
 
 
 def test_branch_reading_an_undefined_name_is_malformed() -> None:
