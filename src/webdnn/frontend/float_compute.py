@@ -11,9 +11,10 @@ model's types: a float16 input is cast to float32 after it arrives, a float16 ou
 from float32 just before it leaves, so callers pass and receive the types the model declares.
 
 The result is at least as precise as computing in the narrow type: intermediate values are not
-rounded to float16 and do not overflow at its 65504 limit. A type is promoted only when the
-model holds it and uses a float32-only op, so a float16 graph of elementwise ops (which every
-backend runs in float16 as it is) keeps its exact float16 rounding.
+rounded to float16 and do not overflow at its 65504 limit. A type is promoted only when a
+float32-only op reads a value of it (ONNX's type inference tells), so a float16 graph of
+elementwise ops (which every backend runs in float16 as it is), or a float32 model that rounds
+through float16 on purpose, keeps its exact float16 rounding.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def promote(model: onnx.ModelProto) -> onnx.ModelProto:
     if not ops & f32_ops:
         return model
     held = _elem_types(g)
-    types = [t for t in PROMOTED if t in held]
+    types = [t for t in PROMOTED if t in held and _reaches_float32_op(model, t, f32_ops)]
     if not types:
         return model
     out = onnx.ModelProto()
@@ -114,6 +115,25 @@ def _promote_graph(g: onnx.GraphProto, types: set[int], renames: dict[str, str],
 
 def _as_float32(t: TensorProto) -> TensorProto:
     return numpy_helper.from_array(np.asarray(numpy_helper.to_array(t), dtype=np.float32), t.name)
+
+
+def _reaches_float32_op(model: onnx.ModelProto, t: int, f32_ops: frozenset[str]) -> bool:
+    """Whether a float32-only op reads a value of type `t` (by ONNX's type inference): a float32 model that
+    only rounds through float16 on purpose, next to a Softmax, stays as it is. When the types cannot be
+    inferred (a model over protobuf's 2 GB, a nested graph's values), yes."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False).graph
+    except Exception:  # noqa: BLE001 (inference is best effort here)
+        return True
+    known = {vi.name: vi.type.tensor_type.elem_type for vi in [*inferred.input, *inferred.output,
+                                                               *inferred.value_info] if vi.type.HasField("tensor_type")}
+    known.update({i.name: i.data_type for i in inferred.initializer})
+    for n in inferred.node:
+        if any(a.type in (AttributeProto.GRAPH, AttributeProto.GRAPHS) for a in n.attribute):
+            return True  # nested graphs: their values are not typed here
+        if n.op_type in f32_ops and any(known.get(x, t) == t for x in n.input if x):
+            return True
+    return False
 
 
 def _op_types(g: onnx.GraphProto) -> set[str]:
