@@ -164,7 +164,7 @@ def _program(graph: Graph, nodes: list[Node], outputs: list[tuple[Value, str]], 
     steps = _run(graph, head, exports, names, plan)
     names.update({id(v): n for v, n in exports})
     outs = [plan.fresh() for _ in first.outputs]
-    step: dict[str, Any] = {"if": _name(first.inputs[0], names, first)}
+    step: dict[str, Any] = {"if": _name(first.inputs[0], names, where(first.name, first.op_type))}
     for key, label in (("then_graph", "then"), ("else_graph", "else")):
         bg: BranchGraph = first.attrs[key]
         if bg.graph is None:
@@ -172,7 +172,7 @@ def _program(graph: Graph, nodes: list[Node], outputs: list[tuple[Value, str]], 
                             f"its {label} branch cannot run ({bg.invalid}); convert it with input shapes that suit "
                             "this branch (--input-shape) to run it"}]
             continue
-        sub_names = {id(p): _name(first.inputs[i], names, first)
+        sub_names = {id(p): _name(first.inputs[i], names, where(first.name, first.op_type))
                      for p, i in zip(bg.graph.inputs, bg.inputs, strict=True)}
         step[label] = _program(bg.graph, list(bg.graph.nodes), list(zip(bg.graph.outputs, outs, strict=True)),
                                sub_names, plan)
@@ -182,10 +182,11 @@ def _program(graph: Graph, nodes: list[Node], outputs: list[tuple[Value, str]], 
     return steps
 
 
-def _name(v: Value | None, names: dict[int, str], node: Node) -> str:
+def _name(v: Value | None, names: dict[int, str], reader: str) -> str:
+    """The environment name of `v`, which `reader` (for the message) reads."""
     if v is None or id(v) not in names:
-        raise UnsupportedOperatorError(f"{where(node.name, node.op_type)}: input '{v.name if v else ''}' is not "
-                                       "available to the stage that reads it (an internal error; please report it)")
+        raise UnsupportedOperatorError(f"{reader}: input '{v.name if v else ''}' is not available to the stage that "
+                                       "reads it (an internal error; please report it)")
     return names[id(v)]
 
 
@@ -207,7 +208,7 @@ def _run(graph: Graph, nodes: list[Node], outputs: list[tuple[Value, str]], name
                 if id(v) not in inner:
                     inner[id(v)] = Value(v.name, v.dtype, v.shape)
                     g.inputs.append(inner[id(v)])
-                    ins.append(_name(v, names, n))
+                    ins.append(_name(v, names, where(n.name, n.op_type)))
                 n.inputs[j] = inner[id(v)]
         g.nodes, g.outputs = nodes, computed
         for v in g.values():
@@ -227,5 +228,5 @@ def _run(graph: Graph, nodes: list[Node], outputs: list[tuple[Value, str]], name
                           "shape": list(data.shape), "data": [x.item() if not isinstance(x, np.bool_) else int(x)
                                                               for x in data.reshape(-1)]})
         elif names.get(id(v)) != name:
-            steps.append({"copy": _name(v, names, v.producer or Node("Identity", v.name, [], [], {})), "to": name})
+            steps.append({"copy": _name(v, names, f"output '{name}'"), "to": name})
     return steps
