@@ -1,4 +1,4 @@
-// TensorFlow.js's own answer for a layers model, the reference of tests/frontend/test_tfjs.py:
+// TensorFlow.js's own answer for a layers or graph model, the reference of tests/frontend/test_tfjs.py:
 //   node tfjs_reference.mjs MODEL_JSON SPEC_JSON
 // SPEC_JSON: {"inputs": [{"path", "shape"}], "out": DIR}; each input is raw little-endian float32. Writes
 // DIR/output-K.bin (float32) and DIR/outputs.json ([{"shape"}]). TF.js (its CPU backend) comes from
@@ -25,12 +25,16 @@ for (const group of model.weightsManifest) {
 const all = Buffer.concat(parts);
 const weightData = all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength);
 await tf.setBackend("cpu");
-const net = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: model.modelTopology, weightSpecs, weightData }));
+const graph = model.format === "graph-model";
+const artifacts = { modelTopology: model.modelTopology, weightSpecs, weightData, format: model.format,
+  userDefinedMetadata: model.userDefinedMetadata };
+const net = graph ? await tf.loadGraphModel(tf.io.fromMemory(artifacts))
+  : await tf.loadLayersModel(tf.io.fromMemory(artifacts));
 const xs = spec.inputs.map((x) => {
   const b = readFileSync(x.path);
   return tf.tensor(new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4), x.shape, "float32");
 });
-let ys = net.predict(xs.length === 1 ? xs[0] : xs);
+let ys = graph ? net.execute(xs.length === 1 ? xs[0] : xs) : net.predict(xs.length === 1 ? xs[0] : xs);
 ys = Array.isArray(ys) ? ys : [ys];
 const shapes = [];
 ys.forEach((y, k) => {

@@ -3,7 +3,8 @@
 A layers model (`"format": "layers-model"`) carries a Keras model config, converted by keras_model.py
 with the weights read here. Weights may be quantized as the converter's `--quantize_uint8`,
 `--quantize_uint16` (affine: q * scale + min) or `--quantize_float16` wrote them; they are restored
-to float32 here. Graph models (TensorFlow GraphDefs) are not read yet.
+to float32 here. A graph model (`"format": "graph-model"`) carries a TensorFlow GraphDef, converted by
+tf_graph.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import onnx
 
 from webdnn.errors import ModelLoadError, UnsupportedOperatorError
 from webdnn.frontend.keras_model import keras_to_onnx
+from webdnn.frontend.tf_graph import graph_to_onnx
 
 _DTYPES = {"float32": np.float32, "int32": np.int32, "bool": np.bool_, "uint8": np.uint8, "int8": np.int8,
            "uint16": np.uint16, "int16": np.int16, "float16": np.float16}
@@ -52,8 +54,9 @@ def load_tfjs(path: str) -> onnx.ModelProto:
     fmt = d.get("format")
     topo = d.get("modelTopology") or {}
     if fmt == "graph-model" or "node" in topo:
-        raise UnsupportedOperatorError(f"{path}: TF.js graph models (format 'graph-model', TensorFlow GraphDefs) are "
-                                       "not supported yet; layers models are")
+        weights = read_weights(d.get("weightsManifest") or [], os.path.dirname(path), path)
+        signature = (d.get("userDefinedMetadata") or {}).get("signature") or d.get("signature")
+        return graph_to_onnx(topo, weights, signature, os.path.basename(os.path.dirname(path)) + "/model.json")
     config = topo.get("model_config", topo)  # older converters put the model config itself there
     if not isinstance(config, dict) or "class_name" not in config:
         raise ModelLoadError(f"{path}: modelTopology holds no Keras model_config")
