@@ -55,7 +55,8 @@ class Builder:
 
     def const(self, data: Any, base: str, dtype: Any = np.float32) -> str:
         name = self.unique(base)
-        self.inits.append(numpy_helper.from_array(np.ascontiguousarray(np.asarray(data, dtype)), name))
+        # (copy, not ascontiguousarray, which would make a scalar a 1-element vector)
+        self.inits.append(numpy_helper.from_array(np.asarray(data, dtype).copy(order="C"), name))
         return name
 
     def node(self, op: str, inputs: list[str], base: str, outputs: int = 1, **attrs: Any) -> list[str]:

@@ -98,6 +98,10 @@ def graph_to_onnx(topology: Mapping[str, Any], weights: Mapping[str, np.ndarray]
     """`topology`: model.json's modelTopology ({"node": [...]}); `weights` by Const node name; `signature`:
     userDefinedMetadata.signature (inputs and outputs by tensor name), when the converter wrote one."""
     nodes = {str(nd["name"]): nd for nd in topology.get("node", [])}
+    if len(nodes) != len(topology.get("node", [])):
+        seen: set[str] = set()
+        dup = next(str(nd["name"]) for nd in topology["node"] if str(nd["name"]) in seen or seen.add(str(nd["name"])))
+        raise ModelLoadError(f"{source}: two nodes are named '{dup}'; node names of a GraphDef must be unique")
     if not nodes:
         raise ModelLoadError(f"{source}: the graph model has no nodes")
     if topology.get("library", {}).get("function"):
