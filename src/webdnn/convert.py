@@ -34,6 +34,7 @@ from webdnn.errors import ConversionError, UnsupportedOperatorError
 from webdnn.frontend.input_dims import DimSpec
 from webdnn.frontend.keras_file import keras_file_kind, load_keras
 from webdnn.frontend.onnx import from_onnx, load_onnx
+from webdnn.frontend.pytorch import is_module, is_pt2, load_pt2, module_to_onnx
 from webdnn.frontend.tfjs import is_tfjs_model, load_tfjs
 from webdnn.ir.graph import Graph
 from webdnn.ir.symbolic import hint, symbols, to_json
@@ -56,7 +57,7 @@ class ConvertResult:
 
 
 def convert(
-    model: str | os.PathLike[str] | onnx.ModelProto,
+    model: str | os.PathLike[str] | onnx.ModelProto | Any,
     out_dir: str | os.PathLike[str],
     backends: Sequence[str] | None = ("fallback",),
     input_shapes: Mapping[str, Sequence[DimSpec]] | None = None,
@@ -64,8 +65,12 @@ def convert(
     name: str | None = None,
     dynamic: bool = False,
     value_inputs: Sequence[str] | Mapping[str, Sequence[str] | None] = (),
+    example_inputs: Sequence[Any] | Any = None,
+    input_names: Sequence[str] | None = None,
 ) -> ConvertResult:
-    """Convert `model` into `out_dir` for `backends`. `input_shapes` fixes input dims (ints) or
+    """Convert `model` into `out_dir` for `backends`. `model`: a model file (ONNX, Keras, TF.js, a torch.export
+    .pt2; recognized by content), an onnx.ModelProto, or a torch nn.Module traced on `example_inputs` (its
+    inputs named `input_names`, default forward()'s parameters). `input_shapes` fixes input dims (ints) or
     names them (symbols such as "seq<=512": the model then runs at any size); `dynamic` keeps
     the model's own dynamic dims as symbols instead of fixing them to 1; `value_inputs` names
     small int inputs whose values decide sizes (each element a symbol bound from the data at run)."""
@@ -81,20 +86,31 @@ def convert(
     out_dir = os.fspath(out_dir)
     if not out_dir:
         raise ConversionError("the output directory path is empty; give a directory such as out/model")
-    stem = "model" if isinstance(model, onnx.ModelProto) else os.path.splitext(os.path.basename(os.fspath(model)))[0]
+    in_memory = isinstance(model, onnx.ModelProto) or is_module(model)
+    stem = "model" if in_memory else os.path.splitext(os.path.basename(os.fspath(model)))[0]
     _inspect_out_dir(out_dir, stem or "model")  # refuse a foreign directory before any work
 
     say("loading model")
     if isinstance(model, onnx.ModelProto):
-        proto, source = model, "<ModelProto>"
+        proto, source, fmt = model, "<ModelProto>", "onnx"
+    elif is_module(model):
+        if example_inputs is None:
+            raise ConversionError(f"converting a {type(model).__name__} module needs example_inputs (a tensor or a "
+                                  "tuple of tensors it is traced on)")
+        say("exporting the module with torch.onnx.export (dynamo)")
+        proto, source, fmt = module_to_onnx(model, example_inputs, input_names), f"<{type(model).__name__}>", \
+            "pytorch-module"
     elif keras_file_kind(os.fspath(model)):  # recognized by content, not by the file name
-        proto, source = load_keras(os.fspath(model)), os.path.basename(os.fspath(model))
+        proto, source, fmt = load_keras(os.fspath(model)), os.path.basename(os.fspath(model)), "keras"
     elif is_tfjs_model(os.fspath(model)):
         path = os.fspath(model)
-        proto = load_tfjs(path)
+        proto, fmt = load_tfjs(path), "tfjs"
         source = os.path.basename(os.path.normpath(path if os.path.isdir(path) else os.path.dirname(path) or "."))
+    elif is_pt2(os.fspath(model)):
+        say("exporting the program with torch.onnx.export (dynamo)")
+        proto, source, fmt = load_pt2(os.fspath(model)), os.path.basename(os.fspath(model)), "pytorch-pt2"
     else:
-        proto, source = load_onnx(model), os.path.basename(os.fspath(model))
+        proto, source, fmt = load_onnx(model), os.path.basename(os.fspath(model)), "onnx"
     default_name = os.path.splitext(source)[0] if not source.startswith("<") else "model"
     graph = from_onnx(proto, input_shapes, name=name or proto.graph.name or default_name, dynamic=dynamic,
                       value_inputs=value_inputs)
@@ -149,7 +165,9 @@ def convert(
             "outputs": [_io(v) for v in graph.outputs],
             "backends": manifest_backends,
             **({"symbols": symbol_specs(graph.input_symbol_dims())} if dynamic_io else {}),
-            "converter": {"webdnn": __version__, "source": source, "opset": graph.opset},
+            "converter": {"webdnn": __version__, "source": source, "format": fmt,
+                          "producer": " ".join(x for x in (proto.producer_name, proto.producer_version) if x),
+                          "opset": graph.opset},
         }
 
         def write_manifest() -> None:

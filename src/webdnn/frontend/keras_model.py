@@ -54,7 +54,9 @@ def keras_to_onnx(model_config: Mapping[str, Any], weights: Mapping[str, np.ndar
         _sequential(b, [make(i) for i in range(len(layers))], source)
     else:
         _functional(b, config, [make(i) for i in range(len(layers))], layers, source)
-    return b.model(name)
+    m = b.model(name)
+    m.producer_name, m.producer_version = "keras", keras_version  # provenance, in the manifest's "converter"
+    return m
 
 
 def _group_weights(weights: Mapping[str, np.ndarray], layer_names: list[str]) -> dict[str, dict[str, np.ndarray]]:

@@ -56,13 +56,20 @@ def load_tfjs(path: str) -> onnx.ModelProto:
     if fmt == "graph-model" or "node" in topo:
         weights = read_weights(d.get("weightsManifest") or [], os.path.dirname(path), path)
         signature = (d.get("userDefinedMetadata") or {}).get("signature") or d.get("signature")
-        return graph_to_onnx(topo, weights, signature, os.path.basename(os.path.dirname(path)) + "/model.json")
+        m = graph_to_onnx(topo, weights, signature, os.path.basename(os.path.dirname(path)) + "/model.json")
+        # provenance: "TensorFlow.js Converter v1.7.4r1" from TensorFlow "2.2.0"
+        m.producer_name = str(d.get("convertedBy") or "TensorFlow.js converter")
+        m.producer_version = f"(TensorFlow {d['generatedBy']})" if d.get("generatedBy") else ""
+        return m
     config = topo.get("model_config", topo)  # older converters put the model config itself there
     if not isinstance(config, dict) or "class_name" not in config:
         raise ModelLoadError(f"{path}: modelTopology holds no Keras model_config")
     weights = read_weights(d.get("weightsManifest") or [], os.path.dirname(path), path)
     version = str(topo.get("keras_version") or "2").removeprefix("tfjs-layers ")
-    return keras_to_onnx(config, weights, os.path.basename(os.path.dirname(path)) + "/model.json", version, "tfjs")
+    m = keras_to_onnx(config, weights, os.path.basename(os.path.dirname(path)) + "/model.json", version, "tfjs")
+    m.producer_name = str(d.get("convertedBy") or "TensorFlow.js layers")
+    m.producer_version = f"(Keras {version})"
+    return m
 
 
 def read_weights(manifest: list[dict[str, Any]], base: str, where: str) -> dict[str, np.ndarray]:
