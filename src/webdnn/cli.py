@@ -173,7 +173,7 @@ def _execute(model_dir: str, inputs: dict[str, np.ndarray], order: list[str], us
 
 
 @main.command()
-@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.argument("model", type=click.Path(exists=True))
 @click.option("--backends", default="fallback", show_default=True, help=BACKEND_HELP)
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,...")
 @click.option("--input", "inputs", multiple=True, metavar="NAME=FILE.npy", help="inputs (default: seeded random)")
@@ -183,7 +183,10 @@ def _execute(model_dir: str, inputs: dict[str, np.ndarray], order: list[str], us
 @click.option("--tolerance", default=1e-4, show_default=True, help="max abs error / max(1, |ref|)")
 def verify(model: str, backends: str, input_shape: tuple[str, ...], inputs: tuple[str, ...], as_json: bool,
            use_node: bool, repeat: int, tolerance: float) -> None:
-    """Convert MODEL, run it, and compare with onnxruntime. Exit 0 only if all pass."""
+    """Convert MODEL, run it, and compare with onnxruntime. Exit 0 only if all pass.
+
+    MODEL: any format convert reads; a Keras, TF.js or PyTorch model is compared with onnxruntime on the ONNX
+    graph its frontend made."""
     from webdnn.verify_model import verify_model
 
     report = verify_model(model, _backends(backends), _shapes(input_shape, symbols=False), _inputs(inputs),

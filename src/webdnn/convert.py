@@ -31,11 +31,10 @@ from webdnn.backends.common.control_descriptor import write_staged
 from webdnn.backends.common.descriptor import write
 from webdnn.backends.common.dim_table import symbol_specs
 from webdnn.errors import ConversionError, UnsupportedOperatorError
+from webdnn.frontend.detect import load_model
 from webdnn.frontend.input_dims import DimSpec
-from webdnn.frontend.keras_file import keras_file_kind, load_keras
-from webdnn.frontend.onnx import from_onnx, load_onnx
-from webdnn.frontend.pytorch import is_module, is_pt2, load_pt2, module_to_onnx
-from webdnn.frontend.tfjs import is_tfjs_model, load_tfjs
+from webdnn.frontend.onnx import from_onnx
+from webdnn.frontend.pytorch import is_module
 from webdnn.ir.graph import Graph
 from webdnn.ir.symbolic import hint, symbols, to_json
 from webdnn.passes.pipeline import PassReport, optimize
@@ -91,26 +90,8 @@ def convert(
     _inspect_out_dir(out_dir, stem or "model")  # refuse a foreign directory before any work
 
     say("loading model")
-    if isinstance(model, onnx.ModelProto):
-        proto, source, fmt = model, "<ModelProto>", "onnx"
-    elif is_module(model):
-        if example_inputs is None:
-            raise ConversionError(f"converting a {type(model).__name__} module needs example_inputs (a tensor or a "
-                                  "tuple of tensors it is traced on)")
-        say("exporting the module with torch.onnx.export (dynamo)")
-        proto, source, fmt = module_to_onnx(model, example_inputs, input_names), f"<{type(model).__name__}>", \
-            "pytorch-module"
-    elif keras_file_kind(os.fspath(model)):  # recognized by content, not by the file name
-        proto, source, fmt = load_keras(os.fspath(model)), os.path.basename(os.fspath(model)), "keras"
-    elif is_tfjs_model(os.fspath(model)):
-        path = os.fspath(model)
-        proto, fmt = load_tfjs(path), "tfjs"
-        source = os.path.basename(os.path.normpath(path if os.path.isdir(path) else os.path.dirname(path) or "."))
-    elif is_pt2(os.fspath(model)):
-        say("exporting the program with torch.onnx.export (dynamo)")
-        proto, source, fmt = load_pt2(os.fspath(model)), os.path.basename(os.fspath(model)), "pytorch-pt2"
-    else:
-        proto, source, fmt = load_onnx(model), os.path.basename(os.fspath(model)), "onnx"
+    loaded = load_model(model, example_inputs, input_names, say)
+    proto, source, fmt = loaded.proto, loaded.source, loaded.format
     default_name = os.path.splitext(source)[0] if not source.startswith("<") else "model"
     graph = from_onnx(proto, input_shapes, name=name or proto.graph.name or default_name, dynamic=dynamic,
                       value_inputs=value_inputs)

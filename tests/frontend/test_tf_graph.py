@@ -172,6 +172,18 @@ def test_graph_matches_tfjs(tmp_path: Path, case: str) -> None:
     np.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-5)
 
 
+def test_verify_takes_a_graph_model(tmp_path: Path) -> None:
+    """`webdnn verify` on a TF.js graph model: onnxruntime on the frontend's ONNX graph is the reference."""
+    from webdnn.verify_model import verify_model
+
+    g = G()
+    inputs, out = mobile_block(g)
+    model = g.write(tmp_path / "tfjs", [n for n, _ in inputs], [out])
+    report = verify_model(str(model.parent), ["fallback", "wasm"], {"image": (1, 9, 11, 3)}, use_node=True, repeat=1)
+    assert report["format"] == "tfjs" and report["reference"].startswith("onnxruntime on the tfjs frontend")
+    assert [r["ok"] for r in report["results"]] == [True, True], report
+
+
 def test_unsupported_ops_are_listed_together(tmp_path: Path) -> None:
     g = G()
     x = g.input("x", [1, 4])

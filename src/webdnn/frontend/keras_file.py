@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import zipfile
 from typing import Any
 
@@ -31,7 +32,12 @@ _VARIABLES = {
     "SeparableConv1D": ["depthwise_kernel", "pointwise_kernel", "bias"],
     "SeparableConv2D": ["depthwise_kernel", "pointwise_kernel", "bias"],
     "Dense": ["kernel", "bias"], "PReLU": ["alpha"], "Normalization": ["mean", "variance", "count"],
+    "Conv1DTranspose": ["kernel", "bias"], "Conv2DTranspose": ["kernel", "bias"], "Conv3DTranspose": ["kernel", "bias"],
+    "Embedding": ["embeddings"],
 }
+RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+_DIRECTION = re.compile(r"^(forward|backward)_")
+_CELL = re.compile(r"(^|_)cell(_\d+)?$")
 
 
 def keras_file_kind(path: str) -> str | None:
@@ -66,6 +72,12 @@ def _variable_names(class_name: str, config: dict[str, Any]) -> list[str]:
     if class_name == "BatchNormalization":
         return [*(["gamma"] if config.get("scale", True) else []), *(["beta"] if config.get("center", True) else []),
                 "moving_mean", "moving_variance"]
+    if class_name == "LayerNormalization":
+        if config.get("rms_scaling", False):
+            return ["gamma"]
+        return [*(["gamma"] if config.get("scale", True) else []), *(["beta"] if config.get("center", True) else [])]
+    if class_name in RECURRENT:  # the cell's variables
+        return ["kernel", "recurrent_kernel", *(["bias"] if config.get("use_bias", True) else [])]
     names = list(_VARIABLES.get(class_name, []))
     if "bias" in names and not config.get("use_bias", True):
         names.remove("bias")
@@ -98,16 +110,29 @@ def _archive(path: str, name: str) -> onnx.ModelProto:
     layers = _layer_configs(config)
     weights: dict[str, np.ndarray] = {}
     with h5py.File(io.BytesIO(blob), "r") as f:
+        def name_of(group_path: str) -> str:
+            v = f[group_path].attrs["name"] if group_path in f and "name" in f[group_path].attrs else ""
+            return v.decode() if isinstance(v, bytes) else str(v)
+
         def visit(group_path: str, obj: Any) -> None:
             if not (isinstance(obj, h5py.Group) and group_path.split("/")[-1] == "vars" and "name" in obj.attrs):
                 return
-            lname = obj.attrs["name"]
-            lname = lname.decode() if isinstance(lname, bytes) else str(lname)
+            lname, prefix = name_of(group_path), ""
             arrays = [np.asarray(obj[k]) for k in sorted(obj.keys(), key=int)]
+            if group_path.endswith("/cell/vars"):  # a recurrent layer's cell: the variables belong to the layer
+                owner = group_path[: -len("cell/vars")]
+                lname = name_of(owner + "vars")
+                side = owner.rstrip("/").split("/")[-1]
+                if side in ("forward_layer", "backward_layer"):  # ... or to the Bidirectional around it
+                    prefix = side.split("_")[0] + "_"
+                    lname = name_of(owner.rstrip("/")[: -len(side)] + "vars")
             if not arrays or lname not in layers:
                 return
             cls, cfg = layers[lname]
-            names = _variable_names(cls, cfg)
+            if cls == "Bidirectional":
+                inner = cfg.get("layer") or {}
+                cls, cfg = str(inner.get("class_name")), inner.get("config") or {}
+            names = [prefix + n for n in _variable_names(cls, cfg)]
             if len(names) != len(arrays):
                 raise ModelLoadError(f"{path}: layer '{lname}' ({cls}) stores {len(arrays)} variables, expected "
                                      f"{len(names)} ({', '.join(names) or 'none'}): is it a layer WebDNN supports?")
@@ -135,7 +160,12 @@ def _legacy_h5(path: str, name: str) -> onnx.ModelProto:
             if isinstance(obj, h5py.Dataset):
                 parts = p.split("/")  # <layer>/<layer>/<variable>, or <model>/<layer>/<variable> when nested
                 key = parts[-1][:-2] if parts[-1].endswith(":0") else parts[-1]
-                lname = parts[-2] if len(parts) >= 2 else parts[0]
+                # a recurrent layer's weights sit in its cell's group, a Bidirectional's in forward_*/backward_*
+                mid = [q for q in parts[:-1] if not _CELL.search(q)]
+                side = _DIRECTION.match(mid[-1]) if len(mid) > 1 else None
+                if side:
+                    key, mid = f"{side.group(1)}_{key}", mid[:-1]
+                lname = mid[-1] if mid else parts[0]
                 if layers.get(lname, ("", {}))[0].startswith("Depthwise") and key == "kernel":
                     key = "depthwise_kernel"  # Keras 3 names it kernel, Keras 2 depthwise_kernel
                 weights[f"{lname}/{key}"] = np.asarray(obj)

@@ -179,6 +179,44 @@ def separable_conv(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
     return [_bias_act(b, lay, _spatial_out(b, lay, y, _out_shape(b, lay, x, spatial, int(p.shape[-1]))))]
 
 
+@layer("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Convolution2DTranspose")
+def conv_transpose(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
+    """Keras' output size: 'same' i·s, 'valid' (i-1)·s + max(k, s), or with output_padding op
+    (i-1)·s + k - 2·pad + op (pad k//2 for 'same'); the padding is that of the forward convolution from that
+    size (TensorFlow's; Keras 3 on JAX pads the same way), the rest is output padding at the end."""
+    x = ins[0]
+    k = lay.weight("kernel", b.source)  # (k..., out, in)
+    nd = k.ndim - 2
+    strides, dil = _tuple(lay.get("strides", 1), nd), _tuple(lay.get("dilation_rate", 1), nd)
+    padding = str(lay.get("padding", "valid")).lower()
+    if padding not in ("valid", "same"):
+        raise _unsupported(b, lay, f"padding {padding!r}")
+    given = lay.get("output_padding")
+    given = None if given is None else _tuple(given, nd)
+    spatial, _ = _spatial_dims(b, lay, x)
+    begin, end, extra, out = [], [], [], []
+    for a in range(nd):
+        i, s, e = spatial[a], strides[a], (int(k.shape[a]) - 1) * dil[a] + 1
+        if i is None:
+            raise _unsupported(b, lay, "a transposed convolution needs its input's spatial sizes known")
+        if given is not None:
+            pad = e // 2 if padding == "same" else 0
+            o = (i - 1) * s + e - 2 * pad + given[a]
+        else:
+            o = i * s if padding == "same" else (i - 1) * s + max(e, s)
+        total = max((i - 1) * s + e - o, 0)  # the forward conv's padding: the odd pixel after
+        pb, pe = total // 2, total - total // 2
+        begin.append(pb), end.append(pe), out.append(o)
+        extra.append(o - ((i - 1) * s + e - pb - pe))
+    w = np.transpose(k, (nd + 1, nd, *range(nd)))  # (in, out, k...)
+    args = [_spatial_in(b, lay, x).name, b.const(w, f"{lay.name}/kernel")]
+    if lay.get("use_bias", True) and "bias" in lay.weights:
+        args.append(b.const(lay.weights["bias"], f"{lay.name}/bias"))
+    y = b.one("ConvTranspose", args, lay.name, strides=strides, dilations=dil, pads=begin + end,
+              output_padding=extra)
+    return [_bias_act(b, lay, _spatial_out(b, lay, y, _out_shape(b, lay, x, out, int(k.shape[-2]))))]
+
+
 @layer("Dense")
 def dense(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
     x = b.plain(ins[0], lay.name)

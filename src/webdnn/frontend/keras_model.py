@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 
 from webdnn.errors import ModelLoadError, UnsupportedOperatorError
+from webdnn.frontend import keras_layers_seq  # noqa: F401  (registers the sequence layers)
 from webdnn.frontend.keras_builder import Builder, KTensor
 from webdnn.frontend.keras_layers import LAYERS, Layer
 
@@ -32,31 +33,131 @@ def keras_to_onnx(model_config: Mapping[str, Any], weights: Mapping[str, np.ndar
     layers = config if isinstance(config, list) else config.get("layers", [])
     if not isinstance(layers, list) or not layers:
         raise ModelLoadError(f"{source}: the model config lists no layers")
-    names = [str(lay.get("config", {}).get("name") or lay.get("name")) for lay in layers]
-    by_layer = _group_weights(weights, names)
-    unknown = sorted({lay.get("class_name", "?") for lay in layers if lay.get("class_name") not in LAYERS
-                      and lay.get("class_name") != "InputLayer"})
+    every = _all_layers(layers)  # nested models' layers too
+    names = [_name(lay) for lay in every]
+    unknown = sorted({str(lay.get("class_name", "?")) for lay in every if lay.get("class_name") not in LAYERS
+                      and lay.get("class_name") not in ("InputLayer", *MODEL_CLASSES)})
     if unknown:
-        which = {c: [n for n, lay in zip(names, layers, strict=True) if lay.get("class_name") == c][:3]
-                 for c in unknown}
+        which = {c: [_name(lay) for lay in every if lay.get("class_name") == c][:3] for c in unknown}
         listed = [f"{c} (layer{'s' if len(v) > 1 else ''} {', '.join(repr(x) for x in v)})" for c, v in which.items()]
         raise UnsupportedOperatorError(
             f"{source}: Keras layer class(es) not supported: " + "; ".join(listed)
             + ". Custom and Lambda layers cannot be converted; see docs/frontends.md for the supported layers")
-
-    def make(i: int) -> Layer:
-        lay = layers[i]
-        return Layer(names[i], str(lay.get("class_name")), dict(lay.get("config") or {}), by_layer.get(names[i], {}),
-                     keras_version, framework)
-
+    model = _Model(b, source, _group_weights(weights, names), keras_version, framework)
+    outs = model.run(str(cls), config, None)
+    for name, t in outs:
+        b.add_output(t, name)
     name = str((config.get("name") if isinstance(config, dict) else None) or "keras_model")
-    if cls == "Sequential" or all(not lay.get("inbound_nodes") for lay in layers[1:]):
-        _sequential(b, [make(i) for i in range(len(layers))], source)
-    else:
-        _functional(b, config, [make(i) for i in range(len(layers))], layers, source)
     m = b.model(name)
     m.producer_name, m.producer_version = "keras", keras_version  # provenance, in the manifest's "converter"
     return m
+
+
+def _name(lay: Mapping[str, Any]) -> str:
+    return str((lay.get("config") or {}).get("name") or lay.get("name"))
+
+
+def _all_layers(layers: list[Any]) -> list[Mapping[str, Any]]:
+    out: list[Mapping[str, Any]] = []
+    for lay in layers:
+        out.append(lay)
+        if lay.get("class_name") in MODEL_CLASSES:
+            inner = lay.get("config") or {}
+            out += _all_layers(inner if isinstance(inner, list) else inner.get("layers", []))
+    return out
+
+
+class _Model:
+    """Translates a model config, and the models nested in it as layers, into the builder's graph."""
+
+    def __init__(self, b: Builder, source: str, by_layer: dict[str, dict[str, np.ndarray]], keras_version: str,
+                 framework: str) -> None:
+        self.b, self.source, self.by_layer = b, source, by_layer
+        self.keras_version, self.framework = keras_version, framework
+
+    def layer(self, lay: Mapping[str, Any]) -> Layer:
+        name = _name(lay)
+        return Layer(name, str(lay.get("class_name")), dict(lay.get("config") or {}), self.by_layer.get(name, {}),
+                     self.keras_version, self.framework)
+
+    def run(self, cls: str, config: Any, inputs: list[KTensor] | None) -> list[tuple[str, KTensor]]:
+        """The (name, tensor) outputs of the model `config`; `inputs`: the tensors its inputs are bound to when
+        it is nested in another model as a layer, None for the outer model (its inputs become the graph's)."""
+        raw = config if isinstance(config, list) else config.get("layers", [])
+        if cls == "Sequential" or all(not lay.get("inbound_nodes") for lay in raw[1:]):
+            return self._sequential([self.layer(lay) for lay in raw], inputs)
+        return self._functional(config, raw, inputs)
+
+    def apply(self, lay: Layer, raw: Mapping[str, Any], ins: list[KTensor]) -> list[KTensor]:
+        if lay.class_name in MODEL_CLASSES:  # a model used as a layer: its layers inline, on these inputs
+            return [t for _, t in self.run(lay.class_name, raw.get("config") or {}, ins)]
+        return LAYERS[lay.class_name](self.b, lay, ins)
+
+    def _input(self, lay: Layer) -> KTensor:
+        shape = lay.get("batch_input_shape") or lay.get("batch_shape")
+        if shape is None:
+            raise ModelLoadError(f"{self.source}: input layer '{lay.name}' has no batch_input_shape / batch_shape")
+        dims = tuple(None if d is None else int(d) for d in shape)
+        return self.b.add_input(lay.name, dims, str(lay.get("dtype") or "float32"))
+
+    def _sequential(self, layers: list[Layer], inputs: list[KTensor] | None) -> list[tuple[str, KTensor]]:
+        first = layers[0]
+        rest = layers[1:] if first.class_name == "InputLayer" else layers
+        if inputs is not None:
+            x = inputs[0]
+        elif first.class_name == "InputLayer":
+            x = self._input(first)
+        else:
+            x = self._input(Layer("input", "InputLayer", first.config))
+        for lay in rest:
+            x = self.apply(lay, {"config": lay.config}, [x])[0]
+        return [(rest[-1].name if rest else "output", x)]
+
+    def _functional(self, config: Mapping[str, Any], raw: list[Mapping[str, Any]],
+                    inputs: list[KTensor] | None) -> list[tuple[str, KTensor]]:
+        produced: dict[tuple[str, int], list[KTensor]] = {}
+        pending: list[tuple[Layer, Mapping[str, Any], int, list[tuple[str, int, int]]]] = []
+        given = iter(inputs or [])
+        input_names = [h[0] for spec in _as_list(config.get("input_layers")) for h in _history(spec)]
+        for lj in raw:
+            lay = self.layer(lj)
+            if lay.class_name == "InputLayer":
+                if inputs is None:
+                    produced[(lay.name, 0)] = [self._input(lay)]
+                continue
+            pending += [(lay, lj, k, call) for k, call in enumerate(_calls(lj))]
+        if inputs is not None:
+            for name in input_names:
+                t = next(given, None)
+                if t is None:
+                    raise ModelLoadError(f"{self.source}: nested model '{config.get('name')}' takes "
+                                         f"{len(input_names)} inputs, it is called with {len(inputs)}")
+                produced[(name, 0)] = [t]
+        while pending:
+            rest = []
+            for lay, lj, k, call in pending:
+                if all((n, ni) in produced for n, ni, _ in call):
+                    produced[(lay.name, k)] = self.apply(lay, lj, [produced[(n, ni)][ti] for n, ni, ti in call])
+                else:
+                    rest.append((lay, lj, k, call))
+            if len(rest) == len(pending):
+                missing = sorted({n for _, _, _, call in rest for n, ni, _ in call if (n, ni) not in produced})
+                raise ModelLoadError(f"{self.source}: layer(s) {', '.join(repr(lay.name) for lay, _, _, _ in rest[:3])}"
+                                     f" read {', '.join(repr(m) for m in missing[:3])}, which no layer produces")
+            pending = rest
+        outs = _as_list(config.get("output_layers"))
+        result = []
+        for n, ni, ti in (_history(o)[0] for o in outs):
+            if (n, ni) not in produced:
+                raise ModelLoadError(f"{self.source}: output layer '{n}' is not computed by the model")
+            result.append((n if len(outs) == 1 or ti == 0 else f"{n}_{ti}", produced[(n, ni)][ti]))
+        return result
+
+
+def _as_list(specs: Any) -> list[Any]:
+    """input_layers / output_layers: a list of [name, node, tensor], or a single one."""
+    specs = specs or []
+    return [specs] if specs and isinstance(specs[0], str) else list(specs)
 
 
 def _group_weights(weights: Mapping[str, np.ndarray], layer_names: list[str]) -> dict[str, dict[str, np.ndarray]]:
@@ -70,35 +171,12 @@ def _group_weights(weights: Mapping[str, np.ndarray], layer_names: list[str]) ->
         for lname in ordered:
             n = lname.count("/") + 1
             hit = next((i for i in range(len(parts) - n) if "/".join(parts[i:i + n]) == lname), None)
-            if hit is not None:
-                out.setdefault(lname, {})[parts[-1]] = np.asarray(arr)
+            if hit is not None:  # a Bidirectional's weights: forward_* / backward_* between layer and variable
+                side = next((q.split("_")[0] for q in parts[hit + n:-1] if q.startswith(("forward_", "backward_"))),
+                            None)
+                out.setdefault(lname, {})[f"{side}_{parts[-1]}" if side else parts[-1]] = np.asarray(arr)
                 break
     return out
-
-
-def _input(b: Builder, lay: Layer, source: str) -> KTensor:
-    shape = lay.get("batch_input_shape") or lay.get("batch_shape")
-    if shape is None:
-        raise ModelLoadError(f"{source}: input layer '{lay.name}' has no batch_input_shape / batch_shape")
-    dims = tuple(None if d is None else int(d) for d in shape)
-    return b.add_input(lay.name, dims, str(lay.get("dtype") or "float32"))
-
-
-def _apply(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
-    return LAYERS[lay.class_name](b, lay, ins)
-
-
-def _sequential(b: Builder, layers: list[Layer], source: str) -> None:
-    first = layers[0]
-    if first.class_name == "InputLayer":
-        x = _input(b, first, source)
-        rest = layers[1:]
-    else:
-        x = _input(b, Layer("input", "InputLayer", first.config), source)
-        rest = layers
-    for lay in rest:
-        x = _apply(b, lay, [x])[0]
-    b.add_output(x, rest[-1].name if rest else "output")
 
 
 def _history(arg: Any) -> list[tuple[str, int, int]]:
@@ -119,33 +197,3 @@ def _history(arg: Any) -> list[tuple[str, int, int]]:
 def _calls(lay_json: Mapping[str, Any]) -> list[list[tuple[str, int, int]]]:
     nodes = lay_json.get("inbound_nodes") or []
     return [_history(call.get("args", []) if isinstance(call, dict) else call) for call in nodes]
-
-
-def _functional(b: Builder, config: Mapping[str, Any], layers: list[Layer], raw: list[Mapping[str, Any]],
-                source: str) -> None:
-    produced: dict[tuple[str, int], list[KTensor]] = {}
-    pending: list[tuple[Layer, int, list[tuple[str, int, int]]]] = []
-    for lay, lj in zip(layers, raw, strict=True):
-        if lay.class_name == "InputLayer":
-            produced[(lay.name, 0)] = [_input(b, lay, source)]
-            continue
-        pending += [(lay, k, call) for k, call in enumerate(_calls(lj))]
-    while pending:
-        rest = []
-        for lay, k, call in pending:
-            if all((n, ni) in produced for n, ni, _ in call):
-                produced[(lay.name, k)] = _apply(b, lay, [produced[(n, ni)][ti] for n, ni, ti in call])
-            else:
-                rest.append((lay, k, call))
-        if len(rest) == len(pending):
-            missing = sorted({n for _, _, call in rest for n, ni, _ in call if (n, ni) not in produced})
-            raise ModelLoadError(f"{source}: layer(s) {', '.join(repr(lay.name) for lay, _, _ in rest[:3])} read "
-                                 f"{', '.join(repr(m) for m in missing[:3])}, which no layer produces")
-        pending = rest
-    outs = config.get("output_layers") or []
-    if outs and isinstance(outs[0], str):  # a single [name, node, tensor]
-        outs = [outs]
-    for n, ni, ti in (_history(o)[0] for o in outs):
-        if (n, ni) not in produced:
-            raise ModelLoadError(f"{source}: output layer '{n}' is not computed by the model")
-        b.add_output(produced[(n, ni)][ti], n if len(outs) == 1 or ti == 0 else f"{n}_{ti}")

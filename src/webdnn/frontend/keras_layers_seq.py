@@ -1,0 +1,197 @@
+"""Keras sequence and text layers as ONNX nodes: Embedding, LayerNormalization, the recurrent layers (LSTM, GRU,
+SimpleRNN, each also inside Bidirectional) and MultiHeadAttention. Registered in keras_layers.LAYERS like
+the others (see there for the calling convention).
+
+Recurrent layers become ONNX LSTM / GRU / RNN nodes in batch-first layout (layout=1), so the passes and the
+backends treat them as they treat an ONNX model's (the wasm backend's native LSTM kernel included). Keras
+orders an LSTM's gates i, f, c, o and ONNX i, o, f, c; GRU's z, r, h match.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from webdnn.errors import UnsupportedOperatorError
+from webdnn.frontend.keras_builder import Builder, KTensor
+from webdnn.frontend.keras_layers import Layer, layer
+
+
+def _unsupported(b: Builder, lay: Layer, why: str) -> UnsupportedOperatorError:
+    return UnsupportedOperatorError(f"{b.source}: layer '{lay.name}' ({lay.class_name}): {why}")
+
+
+@layer("Embedding")
+def embedding(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
+    if lay.get("mask_zero", False):
+        raise _unsupported(b, lay, "mask_zero=True (masking the layers after it) is not supported")
+    table = lay.weight("embeddings", b.source)
+    x = b.plain(ins[0], lay.name)
+    y = b.one("Gather", [b.const(table, f"{lay.name}/embeddings"), x.name], lay.name, axis=0)
+    return [KTensor(y, (*x.shape, int(table.shape[1])))]
+
+
+@layer("LayerNormalization")
+def layer_norm(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
+    x = b.plain(ins[0], lay.name)
+    axes = lay.get("axis", -1)
+    axes = sorted({int(a) % x.rank for a in (axes if isinstance(axes, list) else [axes])})
+    if axes != list(range(axes[0], x.rank)):
+        raise _unsupported(b, lay, f"axis {lay.get('axis')} (the normalized axes must run to the last one)")
+    norm_shape = [int(d) for d in x.shape[axes[0]:] if d is not None]
+    if len(norm_shape) != x.rank - axes[0]:
+        raise _unsupported(b, lay, "normalized axes of unknown size")
+    eps = float(lay.get("epsilon", 1e-3))
+    gamma = lay.weights.get("gamma", np.ones(norm_shape, np.float32)).reshape(norm_shape)
+    beta = lay.weights.get("beta", np.zeros(norm_shape, np.float32)).reshape(norm_shape)
+    if lay.get("rms_scaling", False):  # Keras 3: x / sqrt(mean(x^2) + eps) * gamma
+        ms = b.one("ReduceMean", [b.one("Mul", [x.name, x.name], lay.name)], lay.name, axes=axes, keepdims=1)
+        inv = b.one("Reciprocal", [b.one("Sqrt", [b.one("Add", [ms, b.const(eps, f"{lay.name}/eps")], lay.name)],
+                                         lay.name)], lay.name)
+        y = b.one("Mul", [b.one("Mul", [x.name, inv], lay.name), b.const(gamma, f"{lay.name}/gamma")], lay.name)
+        return [KTensor(y, x.shape)]
+    y = b.one("LayerNormalization", [x.name, b.const(gamma, f"{lay.name}/gamma"), b.const(beta, f"{lay.name}/beta")],
+              lay.name, axis=axes[0], epsilon=eps)
+    return [KTensor(y, x.shape)]
+
+
+# --- recurrent layers ----------------------------------------------------------------------------------
+_ONNX_OP = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}
+_GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
+
+
+def _act(b: Builder, lay: Layer, fn: Any, keras_version: str) -> tuple[str, float | None, float | None]:
+    """A Keras activation as an ONNX recurrent activation: (name, alpha, beta)."""
+    if isinstance(fn, dict):
+        fn = fn.get("config", {}).get("name") or fn.get("class_name")
+    name = str(fn or "linear").lower()
+    table = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "softsign": "Softsign", "softplus": "Softplus",
+             "elu": "Elu"}
+    if name in table:
+        return table[name], (1.0 if name == "elu" else None), None
+    if name == "hard_sigmoid":  # Keras 2: clip(0.2x + 0.5); Keras 3: relu6(x + 3) / 6
+        return "HardSigmoid", 0.2 if keras_version.startswith("2") else 1.0 / 6.0, 0.5
+    if name == "linear":
+        return "Affine", 1.0, 0.0
+    raise _unsupported(b, lay, f"recurrent activation {fn!r} is not supported")
+
+
+def _weights(kind: str, units: int, w: dict[str, np.ndarray], prefix: str,
+             reset_after: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ONNX W [gates·u, in], R [gates·u, u], B [2·gates·u] of one direction from Keras' kernel / recurrent_kernel
+    / bias."""
+    k, r = w[prefix + "kernel"], w[prefix + "recurrent_kernel"]
+    g = _GATES[kind]
+    bias = w.get(prefix + "bias")
+    if kind == "GRU" and reset_after:
+        bias = np.zeros((2, g * units), np.float32) if bias is None else bias.reshape(2, g * units)
+        bw, br = bias[0], bias[1]
+    else:
+        bw = np.zeros(g * units, np.float32) if bias is None else bias.reshape(-1)
+        br = np.zeros_like(bw)
+    if kind == "LSTM":  # Keras i, f, c, o -> ONNX i, o, f, c
+
+        def order(a: np.ndarray) -> np.ndarray:
+            i, f, c, o = np.split(a, 4, axis=-1)
+            return np.concatenate([i, o, f, c], axis=-1)
+
+        k, r, bw, br = order(k), order(r), order(bw), order(br)
+    return k.T.astype(np.float32), r.T.astype(np.float32), np.concatenate([bw, br]).astype(np.float32)
+
+
+def _recurrent(b: Builder, lay: Layer, x: KTensor, cfg: dict[str, Any], kind: str, directions: list[str],
+               direction: str) -> tuple[str, str, str | None, int]:
+    """The ONNX recurrent node for `lay` (one or both directions): its Y [B, T, dirs, u], Y_h [B, dirs, u], Y_c
+    and the unit count."""
+    if cfg.get("stateful", False):
+        raise _unsupported(b, lay, "stateful=True is not supported (the state lives across calls)")
+    units = int(cfg["units"])
+    reset_after = bool(cfg.get("reset_after", True))  # Keras 2 and 3's default
+    ws, rs, bs = zip(*(_weights(kind, units, lay.weights, p, reset_after) for p in directions), strict=True)
+    acts = []
+    if kind in ("LSTM", "GRU"):
+        acts.append(_act(b, lay, cfg.get("recurrent_activation", "sigmoid"), lay.keras_version))
+    acts.append(_act(b, lay, cfg.get("activation", "tanh"), lay.keras_version))
+    if kind == "LSTM":
+        acts.append(acts[-1])
+    names = [a[0] for a in acts] * len(directions)
+    alphas = [a[1] for a in acts if a[1] is not None] * len(directions)
+    betas = [a[2] for a in acts if a[2] is not None] * len(directions)
+    attrs: dict[str, Any] = {"hidden_size": units, "direction": direction, "layout": 1, "activations": names}
+    if alphas:
+        attrs["activation_alpha"] = alphas
+    if betas:
+        attrs["activation_beta"] = betas
+    if kind == "GRU":
+        attrs["linear_before_reset"] = int(reset_after)
+    args = [x.name, b.const(np.stack(ws), f"{lay.name}/W"), b.const(np.stack(rs), f"{lay.name}/R"),
+            b.const(np.stack(bs), f"{lay.name}/B")]
+    outs = 3 if kind == "LSTM" else 2
+    ys = b.node(_ONNX_OP[kind], args, lay.name, outputs=outs, **attrs)
+    return ys[0], ys[1], ys[2] if kind == "LSTM" else None, units
+
+
+def _flat(b: Builder, v: str, shape: list[int], base: str) -> str:
+    return b.one("Reshape", [v, b.const(shape, f"{base}/shape", np.int64)], base)
+
+
+@layer("LSTM", "GRU", "SimpleRNN")
+def recurrent(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
+    if len(ins) > 1:
+        raise _unsupported(b, lay, "an initial state given as an input is not supported")
+    x = b.plain(ins[0], lay.name)
+    backwards = bool(lay.get("go_backwards", False))
+    y, h, c, units = _recurrent(b, lay, x, lay.config, lay.class_name, [""], "reverse" if backwards else "forward")
+    batch, steps = x.shape[0], x.shape[1]
+    if lay.get("return_sequences", False):
+        seq = _flat(b, y, [0, -1, units], lay.name)  # [B, T, 1, u] -> [B, T, u] (0: batch as it is)
+        if backwards:  # Keras returns the reversed pass's outputs in the order it produced them
+            seq = b.one("Slice", [seq, b.const([-1], f"{lay.name}/s", np.int64), b.const([-(2**62)], f"{lay.name}/e",
+                                                                                           np.int64),
+                                  b.const([1], f"{lay.name}/ax", np.int64), b.const([-1], f"{lay.name}/st", np.int64)],
+                        lay.name)
+        out = KTensor(seq, (batch, steps, units))
+    else:
+        out = KTensor(_flat(b, h, [0, units], lay.name), (batch, units))
+    if not lay.get("return_state", False):
+        return [out]
+    states = [KTensor(_flat(b, h, [0, units], lay.name), (batch, units))]
+    if c is not None:
+        states.append(KTensor(_flat(b, c, [0, units], lay.name), (batch, units)))
+    return [out, *states]
+
+
+@layer("Bidirectional")
+def bidirectional(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
+    inner = lay.get("layer") or {}
+    kind = str(inner.get("class_name"))
+    cfg = dict(inner.get("config") or {})
+    if kind not in _ONNX_OP:
+        raise _unsupported(b, lay, f"a Bidirectional {kind} (LSTM, GRU and SimpleRNN are supported)")
+    back = (lay.get("backward_layer") or {}).get("config") or {}
+    for key in ("units", "activation", "recurrent_activation", "reset_after", "use_bias"):
+        if back and key in back and back.get(key) != cfg.get(key):
+            raise _unsupported(b, lay, f"forward and backward layers differ in {key}")
+    if cfg.get("go_backwards", False):
+        raise _unsupported(b, lay, "a wrapped layer with go_backwards=True")
+    if cfg.get("return_state", False) or len(ins) > 1:
+        raise _unsupported(b, lay, "return_state and initial states are not supported")
+    x = b.plain(ins[0], lay.name)
+    y, h, _, units = _recurrent(b, lay, x, cfg, kind, ["forward_", "backward_"], "bidirectional")
+    mode = lay.get("merge_mode", "concat")
+    batch, steps = x.shape[0], x.shape[1]
+    seq = bool(cfg.get("return_sequences", False))
+    v, axis, lead = (y, 2, [0, -1]) if seq else (h, 1, [0])  # Y [B, T, 2, u] or Y_h [B, 2, u]
+    shape = (batch, steps) if seq else (batch,)
+    if mode == "concat":
+        return [KTensor(_flat(b, v, [*lead, 2 * units], lay.name), (*shape, 2 * units))]
+    if mode in ("sum", "ave", "mul"):
+        op = {"sum": "ReduceSum", "ave": "ReduceMean", "mul": "ReduceProd"}[mode]
+        if op == "ReduceSum":
+            r = b.one(op, [v, b.const([axis], f"{lay.name}/axes", np.int64)], lay.name, keepdims=0)
+        else:
+            r = b.one(op, [v], lay.name, axes=[axis], keepdims=0)
+        return [KTensor(r, (*shape, units))]
+    raise _unsupported(b, lay, f"merge_mode {mode!r} (concat, sum, ave and mul are supported)")
+
