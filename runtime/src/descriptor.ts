@@ -3,6 +3,7 @@
 // is in bounds, every reference points at an existing tensor. A version-2 descriptor (symbolic
 // dims) is a template checked in dynamic.ts; each of its sizes is a version-1 descriptor checked here.
 
+import { checkWeightEncoding, storedByteLength, type WeightEncoding } from "./weights.js";
 import {
   checkExpr, exprText, rangeText, sameExpr, tableTexts, validateSymbols, type DimExpr, type DimTable, type SymbolSpec,
 } from "./dims.js";
@@ -61,7 +62,8 @@ export interface Descriptor {
   outputs: { name: string; tensor: number }[];
   tensors: TensorSpec[];
   arena: { byteLength: number; alignment: number; naiveByteLength: number };
-  weights: { byteLength: number; alignment: number; files: WeightFile[] };
+  /** `encoding` (weights.ts): the files hold encoded weights, decoded at load into byteLength bytes. */
+  weights: { byteLength: number; alignment: number; files: WeightFile[]; encoding?: WeightEncoding };
   kernels: KernelSpec[];
   [extra: string]: unknown;
 }
@@ -179,9 +181,11 @@ export function validateDescriptor(d: unknown, backend: string, url: string): De
     if (f.offset !== next) fail(fw, `starts at ${f.offset}, expected ${next} (files must tile the weights)`);
     next += f.byteLength;
   });
-  if (next !== weights.byteLength) fail(w, `weight files cover ${next} bytes, weights.byteLength says ${weights.byteLength}`);
+  const stored = storedByteLength(weights as { byteLength: number; encoding?: unknown });
+  if (next !== stored) fail(w, `weight files cover ${next} bytes, the ${"encoding" in weights ? "encoded" : ""} weights are ${stored}`);
   if (!Array.isArray(d.tensors)) fail(w, "tensors must be a list");
   const tensors = d.tensors.map((t: unknown, i: number) => checkTensor(`${w} tensors[${i}]`, t, arena.byteLength as number, weights.byteLength as number));
+  const encoding = "encoding" in weights ? checkWeightEncoding(w, weights.encoding, tensors) : undefined;
   const ref = (where: string, x: unknown, optional: boolean): number => {
     if (typeof x !== "number" || !Number.isInteger(x) || x >= tensors.length || x < (optional ? -1 : 0)) {
       fail(where, `refers to tensor ${JSON.stringify(x)}, but there are ${tensors.length}`);
@@ -224,7 +228,7 @@ export function validateDescriptor(d: unknown, backend: string, url: string): De
     outputs: io("outputs"),
     tensors,
     arena: { byteLength: arena.byteLength as number, alignment: arena.alignment as number, naiveByteLength: Number(arena.naiveByteLength ?? 0) },
-    weights: weights as Descriptor["weights"],
+    weights: { ...(weights as Descriptor["weights"]), ...(encoding ? { encoding } : {}) },
     kernels,
   };
 }

@@ -1,6 +1,7 @@
 // load(): fetch the manifest, pick the first available backend of backendOrder,
 // download only that backend's descriptor and weights (with progress), verify, run.
 
+import { decodeWeights, storedByteLength } from "./weights.js";
 import { BACKENDS, DEFAULT_ORDER } from "./backends/index.js";
 import { DEFAULT_CACHE_NAME, ModelCache } from "./cache.js";
 import { crc32 } from "./crc32.js";
@@ -118,9 +119,9 @@ async function loadFrom(url: string, options: LoadOptions, cache: ModelCache | n
           const stageDesc = validateDescriptor(parseJSON(stageBytes, stageUrl), name, stageUrl);
           if (backend.checkDescriptor) await backend.checkDescriptor(stageDesc, backendOptions);
           const before = done + stageBytes.length;
-          const weights = await loadWeights(stageDesc, stageUrl.slice(0, stageUrl.lastIndexOf("/") + 1), options.fetch, cache,
-            (n, cachedBytes) => report({ phase: "weights", loadedBytes: before + n, totalBytes: total, backend: name, cachedBytes }));
-          done = before + weights.length;
+          const { weights, downloaded } = await loadWeights(stageDesc, stageUrl.slice(0, stageUrl.lastIndexOf("/") + 1), options.fetch,
+            cache, (n, cachedBytes) => report({ phase: "weights", loadedBytes: before + n, totalBytes: total, backend: name, cachedBytes }));
+          done = before + downloaded;
           if (cache) await cache.put(stageUrl, stageBytes);
           stages.push(await backend.createSession(stageDesc, weights, backendOptions));
         }
@@ -144,7 +145,8 @@ async function loadFrom(url: string, options: LoadOptions, cache: ModelCache | n
       // (the model's requirements on the sizes are the caller's to meet, so not checked here)
       const smallest = (d: DynamicDescriptor) => concreteDescriptor({ ...d, requires: [] }, new Map(d.table.symbols.map((s) => [s.name, s.min])));
       if (backend.checkDescriptor) await backend.checkDescriptor(isDynamicDescriptor(desc) ? smallest(desc) : desc, backendOptions);
-      const weights = await loadWeights(desc, base, options.fetch, cache,
+      // (a symbolic descriptor's weights lie where its smallest size's do: the same for every size)
+      const { weights } = await loadWeights(isDynamicDescriptor(desc) ? smallest(desc) : desc, base, options.fetch, cache,
         (n, cachedBytes) => report({ phase: "weights", loadedBytes: n, totalBytes: total, backend: name, cachedBytes }));
       // every file of this backend passed its checks: keep them
       if (cache) await Promise.all([cache.put(manifestUrl, manifestBytes), cache.put(descUrl, descBytes)]);
@@ -168,13 +170,14 @@ async function loadFrom(url: string, options: LoadOptions, cache: ModelCache | n
 }
 
 /** Download every weight file into one buffer, verifying sizes and CRC-32s. */
-async function loadWeights(desc: Pick<Descriptor, "weights">, base: string, fetchImpl: typeof fetch | undefined, cache: ModelCache | null,
-  onBytes: (n: number, cachedBytes: number) => void): Promise<Uint8Array> {
+async function loadWeights(desc: Pick<Descriptor, "weights" | "tensors">, base: string, fetchImpl: typeof fetch | undefined,
+  cache: ModelCache | null, onBytes: (n: number, cachedBytes: number) => void): Promise<{ weights: Uint8Array; downloaded: number }> {
+  const stored = storedByteLength(desc.weights);
   let all: Uint8Array;
   try {
-    all = new Uint8Array(desc.weights.byteLength);
+    all = new Uint8Array(stored);
   } catch (e) {
-    throw new BackendUnavailableError(`cannot allocate the model's weights of ${byteSize(desc.weights.byteLength)} on this ` +
+    throw new BackendUnavailableError(`cannot allocate the model's weights of ${byteSize(stored)} on this ` +
       `device (${e instanceof Error ? e.message : String(e)}); use a device with more memory or a smaller model`);
   }
   const loaded = new Array<number>(desc.weights.files.length).fill(0);
@@ -198,5 +201,5 @@ async function loadWeights(desc: Pick<Descriptor, "weights">, base: string, fetc
     }
   };
   await Promise.all([worker(), worker(), worker(), worker()]);
-  return all;
+  return { weights: decodeWeights(desc, all), downloaded: all.length }; // fp16 / int8 stored: float32 from here on
 }

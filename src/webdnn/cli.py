@@ -108,20 +108,23 @@ def _value_inputs(specs: tuple[str, ...]) -> dict[str, list[str] | None]:
     help="an int input whose values are sizes (a Reshape's shape): symbols bound from its data at run, "
     "optionally named and bounded per element (shape=rows<=64,cols<=64)",
 )
+@click.option("--weights", "weights", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+              help="how the weights are stored for download: fp16 halves them, int8 (64-element blocks with a scale "
+              "each) makes them 0.27x; the runtime decodes them to float32 at load")
 @click.option("-q", "--quiet", is_flag=True)
 def convert(
     model: str, out_dir: str, backends: str | None, input_shape: tuple[str, ...], dynamic: bool,
-    value_input: tuple[str, ...], quiet: bool,
+    value_input: tuple[str, ...], weights: str, quiet: bool,
 ) -> None:
     """Convert MODEL into a WebDNN model directory. MODEL: an ONNX file, a Keras model (.keras archive or
-    full-model .h5), or a TensorFlow.js layers model (its model.json, or the directory holding it and its
-    weight shards); the format is read from the content."""
+    full-model .h5), a TensorFlow.js layers or graph model (its model.json, or the directory holding it and its
+    weight shards) or a torch.export program (.pt2); the format is read from the content."""
     from webdnn.convert import convert as do_convert
 
     say = _progress(quiet)
     r = do_convert(
         model, out_dir, _backends(backends) if backends else None, _shapes(input_shape), progress=say, dynamic=dynamic,
-        value_inputs=_value_inputs(value_input),
+        value_inputs=_value_inputs(value_input), weights=weights,
     )
     for b, info in r.backends.items():
         arena, naive = info["arena_bytes"], info["naive_bytes"]

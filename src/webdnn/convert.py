@@ -30,6 +30,7 @@ from webdnn.backends import AUTO_BACKENDS, BACKENDS
 from webdnn.backends.common.control_descriptor import write_staged
 from webdnn.backends.common.descriptor import write
 from webdnn.backends.common.dim_table import symbol_specs
+from webdnn.backends.common.weight_encoding import ENCODINGS
 from webdnn.errors import ConversionError, UnsupportedOperatorError
 from webdnn.frontend.detect import load_model
 from webdnn.frontend.input_dims import DimSpec
@@ -66,13 +67,16 @@ def convert(
     value_inputs: Sequence[str] | Mapping[str, Sequence[str] | None] = (),
     example_inputs: Sequence[Any] | Any = None,
     input_names: Sequence[str] | None = None,
+    weights: str = "fp32",
 ) -> ConvertResult:
     """Convert `model` into `out_dir` for `backends`. `model`: a model file (ONNX, Keras, TF.js, a torch.export
     .pt2; recognized by content), an onnx.ModelProto, or a torch nn.Module traced on `example_inputs` (its
     inputs named `input_names`, default forward()'s parameters). `input_shapes` fixes input dims (ints) or
     names them (symbols such as "seq<=512": the model then runs at any size); `dynamic` keeps
     the model's own dynamic dims as symbols instead of fixing them to 1; `value_inputs` names
-    small int inputs whose values decide sizes (each element a symbol bound from the data at run)."""
+    small int inputs whose values decide sizes (each element a symbol bound from the data at run);
+    `weights`: how the weights are stored for download, "fp32", "fp16" or "int8" (block-quantized), decoded to
+    float32 by the runtime at load (backends/common/weight_encoding.py)."""
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
     # None: every backend that can run this model (a backend lacking an op is skipped, not an error;
@@ -82,6 +86,8 @@ def convert(
     unknown = [b for b in backends if b not in BACKENDS]
     if unknown:
         raise ConversionError(f"unknown backend(s) {unknown}; available: {sorted(BACKENDS)}")
+    if weights not in ENCODINGS:
+        raise ConversionError(f"unknown weight encoding {weights!r}; one of {', '.join(ENCODINGS)}")
     out_dir = os.fspath(out_dir)
     if not out_dir:
         raise ConversionError("the output directory path is empty; give a directory such as out/model")
@@ -111,12 +117,12 @@ def convert(
                     plan = stage(mine)
                     say(f"writing {b} descriptors ({len(plan.stages)} stages) and weights")
                     entry = _writing(out_dir, lambda b=b, plan=plan: write_staged(
-                        graph, plan, b, BACKENDS[b].compile, os.path.join(tmp, b)))
+                        graph, plan, b, BACKENDS[b].compile, os.path.join(tmp, b), weights))
                     summary = {k: entry.pop(k) for k in ("kernels", "arena_bytes", "naive_bytes")}
                 else:
                     program = BACKENDS[b].compile(mine)
                     say(f"writing {b} descriptor and weights")
-                    entry = _writing(out_dir, lambda p=program, b=b: write(p, os.path.join(tmp, b)))
+                    entry = _writing(out_dir, lambda p=program, b=b: write(p, os.path.join(tmp, b), weights))
                     summary = {"kernels": len(program.kernels), "arena_bytes": _size(program.plan.arena_size),
                                "naive_bytes": _size(program.plan.naive_size)}
             except UnsupportedOperatorError as e:
@@ -146,7 +152,7 @@ def convert(
             "outputs": [_io(v) for v in graph.outputs],
             "backends": manifest_backends,
             **({"symbols": symbol_specs(graph.input_symbol_dims())} if dynamic_io else {}),
-            "converter": {"webdnn": __version__, "source": source, "format": fmt,
+            "converter": {"webdnn": __version__, "source": source, "format": fmt, "weights": weights,
                           "producer": " ".join(x for x in (proto.producer_name, proto.producer_version) if x),
                           "opset": graph.opset},
         }

@@ -105,6 +105,14 @@ class WinogradCases(Cases):
         desc = self.run(tmp, expect_js=None, tol=winograd.WINOGRAD_TOLERANCE)
         routed = {k["name"] for k in desc["kernels"] if k["attrs"].get("wasm", {}).get("fn") == KERNEL}
         assert routed == winograd_convs, routed
+        # the transformed filters are not downloaded: the 3x3 filters are, and the runtime transforms them
+        stored = {e[0]: e for e in desc["weights"]["encoding"]["tensors"]}
+        for k in desc["kernels"]:
+            if k["attrs"].get("wasm", {}).get("fn") == KERNEL:
+                t = k["inputs"][1]
+                assert stored[t][4]["transform"] == winograd.TRANSFORM and stored[t][1] == "raw"
+                m, c = stored[t][4]["params"]
+                assert stored[t][3] == 9 * m * c * 4 < desc["tensors"][t]["byteLength"]
         assert desc["wasm"]["stackBytes"] >= max(
             winograd.stack_bytes(p[8], p[-1]) for k in desc["kernels"]
             if k["attrs"].get("wasm", {}).get("fn") == KERNEL for p in [k["attrs"]["wasm"]["params"]])

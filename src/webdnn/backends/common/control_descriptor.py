@@ -21,7 +21,7 @@ VERSION = 1
 
 
 def write_staged(graph: Graph, plan: Plan, backend: str, compile_stage: Callable[[Graph], Any],
-                 directory: str) -> dict[str, Any]:
+                 directory: str, encoding: str = "fp32") -> dict[str, Any]:
     """Compile and write every stage of `plan`, then the control descriptor; a manifest entry (with
     `kernels`, `arena_bytes`, `naive_bytes` summed over the stages for the conversion report)."""
     os.makedirs(directory, exist_ok=True)
@@ -29,7 +29,7 @@ def write_staged(graph: Graph, plan: Plan, backend: str, compile_stage: Callable
     stages = []
     for k, g in enumerate(plan.stages):
         program = compile_stage(g)
-        entry = write(program, os.path.join(directory, f"stage-{k}"))
+        entry = write(program, os.path.join(directory, f"stage-{k}"), encoding)
         total += int(entry["byteLength"])
         kernels += len(program.kernels)
         arena += int(program.plan.arena_size)

@@ -17,6 +17,7 @@ import numpy as np
 
 from webdnn.backends.common.dim_table import DimTable, symbol_specs
 from webdnn.backends.common.memory_plan import MemoryPlan, align
+from webdnn.backends.common.weight_encoding import STORED_ALIGNMENT, encode
 from webdnn.ir.graph import Graph, Value
 from webdnn.ir.symbolic import Sym, split_source
 
@@ -36,6 +37,16 @@ class KernelCall:
 
 
 @dataclass
+class WeightSource:
+    """A weight the runtime computes at load from a smaller array (weight_encoding.py's transforms): what is
+    stored is `source`; `transform` and `params` say how it becomes the weight."""
+
+    transform: str
+    source: np.ndarray
+    params: list[int]
+
+
+@dataclass
 class Program:
     backend: str
     graph: Graph
@@ -43,6 +54,7 @@ class Program:
     plan: MemoryPlan
     weight_alignment: int = 16
     extra: dict[str, Any] = field(default_factory=dict)  # backend-specific top-level fields
+    sources: dict[int, WeightSource] = field(default_factory=dict)  # id(weight value) -> what is stored instead
 
 
 def jsonable(x: Any, dims: DimTable | None = None) -> Any:
@@ -75,12 +87,14 @@ def jsonable(x: Any, dims: DimTable | None = None) -> Any:
     raise TypeError(f"attribute value of type {type(x).__name__} cannot be written to a descriptor")
 
 
-def write(program: Program, directory: str) -> dict[str, Any]:
-    """Write descriptor.json and weights-N.bin into `directory`; return a manifest entry."""
+def write(program: Program, directory: str, encoding: str = "fp32") -> dict[str, Any]:
+    """Write descriptor.json and weights-N.bin into `directory`; return a manifest entry. `encoding`: how the
+    weights travel (weight_encoding.py); the backends see the same weights either way."""
     os.makedirs(directory, exist_ok=True)
     tensors: list[dict[str, Any]] = []
     index: dict[int, int] = {}
     weights: list[tuple[int, np.ndarray]] = []
+    sources: list[WeightSource | None] = []  # per weight, in order
     wsize = 0
     table = DimTable()  # symbolic sizes (stays empty for a model of fixed shapes)
     ref = table.ref
@@ -95,6 +109,7 @@ def write(program: Program, directory: str) -> dict[str, Any]:
             wsize = align(wsize, program.weight_alignment)
             data = np.ascontiguousarray(v.const.astype(v.dtype.numpy, copy=False))
             weights.append((wsize, data))
+            sources.append(program.sources.get(id(v)))
             entry.update(memory="weights", offset=wsize, byteLength=int(data.nbytes))
             wsize += data.nbytes
         else:
@@ -125,7 +140,8 @@ def write(program: Program, directory: str) -> dict[str, Any]:
         [index[vid], index[id(root)]] for vid, root in program.plan.views.items()
         if vid in index and id(root) in index and index[vid] != index[id(root)]
     )
-    shards = _write_weights(weights, wsize, directory)
+    stored, table_entries = _encode_weights(weights, sources, index_of_weights(tensors), encoding)
+    shards = _write_shards(stored, directory)
     extra = jsonable(program.extra, table)
     arena = {
         "byteLength": ref(program.plan.arena_size),
@@ -148,7 +164,8 @@ def write(program: Program, directory: str) -> dict[str, Any]:
         "outputs": outputs,
         "tensors": tensors,
         "arena": arena,
-        "weights": {"byteLength": wsize, "alignment": program.weight_alignment, "files": shards},
+        "weights": {"byteLength": wsize, "alignment": program.weight_alignment, "files": shards,
+                    **({"encoding": {"byteLength": len(stored), "tensors": table_entries}} if table_entries else {})},
         "kernels": kernels,
         "views": views,
         **extra,
@@ -156,15 +173,41 @@ def write(program: Program, directory: str) -> dict[str, Any]:
     path = os.path.join(directory, "descriptor.json")
     with open(path, "w") as f:
         json.dump(desc, f, separators=(",", ":"), allow_nan=False)
-    total = os.path.getsize(path) + wsize
+    total = os.path.getsize(path) + len(stored)
     return {"descriptor": f"{program.backend}/descriptor.json", "byteLength": total}
 
 
-def _write_weights(weights: list[tuple[int, np.ndarray]], total: int, directory: str) -> list[dict[str, Any]]:
-    blob = bytearray(total)
-    for off, data in weights:
-        raw = data.astype(data.dtype.newbyteorder("<"), copy=False).tobytes()
-        blob[off : off + len(raw)] = raw
+def index_of_weights(tensors: list[dict[str, Any]]) -> list[int]:
+    """The tensor index of each weight, in the order they are stored."""
+    return [i for i, t in enumerate(tensors) if t.get("memory") == "weights"]
+
+
+def _encode_weights(weights: list[tuple[int, np.ndarray]], sources: list[WeightSource | None], tensor_ids: list[int],
+                    encoding: str) -> tuple[bytes, list[list[Any]]]:
+    """The bytes that travel, and the table [tensor, kind, stored offset, stored byteLength(, transform)] the
+    runtime decodes them with (none when they are the weights as the backends read them: fp32, no transform)."""
+    if encoding == "fp32" and not any(sources):
+        total = max((off + data.nbytes for off, data in weights), default=0)
+        blob = bytearray(total)
+        for off, data in weights:
+            raw = data.astype(data.dtype.newbyteorder("<"), copy=False).tobytes()
+            blob[off : off + len(raw)] = raw
+        return bytes(blob), []
+    parts: list[bytes] = []
+    table: list[list[Any]] = []
+    at = 0
+    for (_, data), src, t in zip(weights, sources, tensor_ids, strict=True):
+        kind, raw = encode(data if src is None else src.source, encoding)
+        pad = align(at, STORED_ALIGNMENT) - at
+        parts.append(b"\0" * pad + raw)
+        at += pad
+        table.append([t, kind, at, len(raw)] + ([{"transform": src.transform, "params": src.params}] if src else []))
+        at += len(raw)
+    return b"".join(parts), table
+
+
+def _write_shards(blob: bytes, directory: str) -> list[dict[str, Any]]:
+    total = len(blob)
     shards = []
     for i, start in enumerate(range(0, max(total, 1), SHARD_BYTES)):
         if total == 0:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from webdnn.backends.common.backend import Backend
-from webdnn.backends.common.descriptor import KernelCall, Program
+from webdnn.backends.common.descriptor import KernelCall, Program, WeightSource
 from webdnn.backends.common.expr_attrs import activation_with_program, cpu_attrs
 from webdnn.backends.common.memory_plan import is_view, plan
 from webdnn.backends.common.registry import KernelRegistry
@@ -160,6 +160,7 @@ class _Lowering:
         self.users = graph.users()
         self.stack_bytes = 0  # the largest per-thread stack scratch any call needs
         self.absorbed: dict[int, Node] = {}  # id(Transpose output) -> Transpose read in place by its MatMuls
+        self.sources: dict[int, WeightSource] = {}  # weights the runtime computes at load (Winograd filters)
 
     def need_stack(self, nbytes: Dim) -> None:
         """Declare that a call keeps `nbytes` of per-thread scratch on its stack (symbolic: its bound)."""
@@ -353,8 +354,11 @@ class _Lowering:
         # speed choices, right at any size: a symbolic plane decides at the symbols' bounds (hint)
         if winograd.applies(group, (kh, kw), (sh, sw), (dh, dw), hint(n), c, m, hint(oh), hint(ow)):
             tb = winograd.tile_block(hint(n), c, hint(oh), hint(ow))
-            inputs_w: list[Value | None] = [xin, self.const(f"{w.name}_winograd", winograd.pack_filters(wconst)),
-                                            self.const(f"{node.name}_bias", pad_bias(bconst, m))]
+            packed = self.const(f"{w.name}_winograd", winograd.pack_filters(wconst))
+            # stored as the 3x3 filters (a quarter of the transformed ones), transformed by the runtime at load
+            self.sources[id(packed)] = WeightSource(winograd.TRANSFORM, np.ascontiguousarray(wconst, np.float32),
+                                                    [m, c])
+            inputs_w: list[Value | None] = [xin, packed, self.const(f"{node.name}_bias", pad_bias(bconst, m))]
             if res is not None:
                 inputs_w.append(res)
             self.need_stack(winograd.stack_bytes(c, tb))
@@ -630,7 +634,7 @@ def lower(graph: Graph) -> Program:
             lw.nchw(v)
     mp = plan(graph, ALIGNMENT, lw.nodes)
     extra = {"wasm": {"abi": ABI, "stackBytes": lw.stack_bytes}, "jsKernels": sorted(lw.js_ops)}
-    return Program(NAME, graph, lw.calls, mp, weight_alignment=ALIGNMENT, extra=extra)
+    return Program(NAME, graph, lw.calls, mp, weight_alignment=ALIGNMENT, extra=extra, sources=lw.sources)
 
 
 def _keeps_activation(spec: dict[str, Any], producer: Node) -> bool:

@@ -7,7 +7,8 @@ input tile:
     Y = A^T [ sum_c (G g_c G^T) (.) (B^T d_c B) ] A
 
 with 36 multiplies per (input channel, output channel) pair and tile instead of 144. The
-filter transform U = G g G^T is done here, once, at conversion; the input (B^T d B) and
+filter transform U = G g G^T is done once, at load, by the runtime (runtime/src/weight_transforms.ts, the
+same arithmetic as pack_filters here, which the tests compare it with); the input (B^T d B) and
 output (A^T m A) transforms run in the kernel, which hard-codes the same B^T and A^T.
 
 Interpolation points 0, 1, -1, 1/2, -2 (and infinity). In fp32, a C = 512 layer with
@@ -26,6 +27,10 @@ import numpy as np
 from webdnn.backends.wasm.tiles import MCH, NR
 
 ALPHA = 6  # input tile side: F(4x4, 3x3) reads 6x6
+# The descriptor stores the 3x3 filters [M, C, 3, 3] and names this transform (params [M, C]); the runtime
+# computes pack_filters' layout at load (runtime/src/weight_transforms.ts), so the download is the filters'
+# size, not the 4x larger transformed one.
+TRANSFORM = "winograd_f4x4_3x3_nr8"
 WINOGRAD_TOLERANCE = 1e-3  # |ours - ref| <= this * max(1, |ref|), through whole models
 
 # Routing, measured against the im2col + GEMM path (relaxed SIMD, Node, 1 thread): Winograd
