@@ -82,7 +82,8 @@ def test_real_classifier_keeps_its_answers(tmp_path: Path) -> None:
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["converter"]["weights"] == enc
         sizes[enc] = _bin_bytes(out / "wasm")
-        assert manifest["backends"]["wasm"]["byteLength"] == sizes[enc] + (out / "wasm" / "descriptor.json").stat().st_size
+        desc_bytes = (out / "wasm" / "descriptor.json").stat().st_size
+        assert manifest["backends"]["wasm"]["byteLength"] == sizes[enc] + desc_bytes
         for backend in ("fallback", "wasm"):
             logits[(enc, backend)] = [next(iter(run_model_node(str(out), {name: x}, (backend,)).outputs.values()))
                                       .reshape(-1) for x in photos]
