@@ -92,8 +92,12 @@ export function validateControlDescriptor(d: unknown, backend: string, url: stri
     if ("const" in s) {
       if (!isName(s.const) || !isDType(s.dtype) || !Array.isArray(s.shape) || !s.shape.every(isCount) || !Array.isArray(s.data)) fail(where, "needs a name, dtype, shape and data");
       const n = (s.shape as number[]).reduce((a, b) => a * b, 1);
-      if (s.data.length !== n || !s.data.every((x) => typeof x === "number")) fail(where, `needs ${n} numbers of data`);
-      return { const: s.const, dtype: s.dtype as DType, shape: s.shape as number[], data: s.data as number[] };
+      const special: Record<string, number> = { NaN: NaN, Infinity: Infinity, "-Infinity": -Infinity };
+      if (s.data.length !== n || !s.data.every((x) => typeof x === "number" || (typeof x === "string" && x in special))) {
+        fail(where, `needs ${n} numbers of data (or "NaN", "Infinity", "-Infinity")`);
+      }
+      const data = (s.data as (number | string)[]).map((x) => (typeof x === "string" ? special[x]! : x));
+      return { const: s.const, dtype: s.dtype as DType, shape: s.shape as number[], data };
     }
     if ("fail" in s) {
       if (typeof s.fail !== "string") fail(where, "needs a message");

@@ -225,8 +225,18 @@ def _run(graph: Graph, nodes: list[Node], outputs: list[tuple[Value, str]], name
             if data.dtype == np.float16:  # its bits, as the runtime holds float16
                 data = data.view(np.uint16)
             steps.append({"const": name, "dtype": v.dtype.value if v.dtype else str(data.dtype),
-                          "shape": list(data.shape), "data": [x.item() if not isinstance(x, np.bool_) else int(x)
-                                                              for x in data.reshape(-1)]})
+                          "shape": list(data.shape), "data": [_json_number(x) for x in data.reshape(-1)]})
         elif names.get(id(v)) != name:
             steps.append({"copy": _name(v, names, f"output '{name}'"), "to": name})
     return steps
+
+
+def _json_number(x: np.generic) -> int | float | str:
+    """A constant's element as JSON: a number, or "NaN" / "Infinity" / "-Infinity" (which JSON has no number
+    for; control.ts reads them back)."""
+    if isinstance(x, np.bool_):
+        return int(x)
+    v = x.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return "NaN" if np.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+    return v  # type: ignore[no-any-return]
