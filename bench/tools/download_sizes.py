@@ -2,52 +2,70 @@
 size"): each zoo model (seeded weights) is written as ONNX and converted once per encoding for every backend;
 a backend's bytes are its descriptor and weight files, what a browser fetches for it.
 
-    python3 bench/tools/download_sizes.py [MODEL ...]   # prints the markdown table
+    python3 bench/tools/download_sizes.py [--write] [MODEL ...]
+
+prints the rows as they are measured; --write records them in bench/results/download-sizes.json and renders
+docs/benchmarks.md again (its other sections from the recorded runs, unchanged).
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+from typing import Any
 
 from webdnn import zoo
+from webdnn.bench.cli import DOC_MD, LATEST_JSON
 from webdnn.bench.models import MODELS
+from webdnn.bench.report import SIZES_JSON, markdown
 from webdnn.convert import convert
 
 BACKENDS = ["fallback", "wasm", "webgl", "webgpu"]
 ENCODINGS = ["fp32", "fp16", "int8"]
 
 
-def sizes(name: str, work: str) -> tuple[int, dict[tuple[str, str], int]]:
-    model = zoo.build(name, seed=0, opset=17)
-    path = os.path.join(work, f"{name}.onnx")
-    zoo.save(model, path)
-    onnx_bytes = sum(os.path.getsize(os.path.join(work, f)) for f in os.listdir(work) if f.startswith(name))
-    out: dict[tuple[str, str], int] = {}
-    for enc in ENCODINGS:
-        d = os.path.join(work, f"{name}-{enc}")
-        r = convert(path, d, None, weights=enc)
-        for b in BACKENDS:
-            if b in r.backends:
-                out[(b, enc)] = int(r.backends[b]["byteLength"])
-        shutil.rmtree(d)
-    return onnx_bytes, out
+def measure(name: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="webdnn-sizes-") as work:
+        model = zoo.build(name, seed=0, opset=17)
+        path = os.path.join(work, f"{name}.onnx")
+        zoo.save(model, path)
+        onnx_bytes = sum(os.path.getsize(os.path.join(work, f)) for f in os.listdir(work) if f.startswith(name))
+        got: dict[str, dict[str, int]] = {}
+        for enc in ENCODINGS:
+            d = os.path.join(work, f"{name}-{enc}")
+            r = convert(path, d, BACKENDS, weights=enc)
+            for b in BACKENDS:
+                got.setdefault(b, {})[enc] = int(r.backends[b]["byteLength"])
+            shutil.rmtree(d)
+    return {"model": name, "onnx_bytes": onnx_bytes, "bytes": got}
 
 
-def main(names: list[str]) -> None:
-    print("| model | ONNX | " + " | ".join(f"{b} {e}" for b in BACKENDS for e in ENCODINGS) + " |")
-    print("|---|--:|" + "--:|" * (len(BACKENDS) * len(ENCODINGS)))
-    for name in names or MODELS:
-        with tempfile.TemporaryDirectory(prefix="webdnn-sizes-") as work:
-            onnx_bytes, got = sizes(name, work)
-        cells = []
-        for b in BACKENDS:
-            for e in ENCODINGS:
-                v = got.get((b, e))
-                cells.append("–" if v is None else f"{v / 1e6:.1f} ({v / onnx_bytes:.2f}×)")
-        print(f"| {name} | {onnx_bytes / 1e6:.1f} MB | " + " | ".join(cells) + " |", flush=True)
+def main(argv: list[str]) -> None:
+    write = "--write" in argv
+    names = [a for a in argv if a != "--write"] or MODELS
+    rows = []
+    for name in names:
+        row = measure(name)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    if not write:
+        return
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    with open(SIZES_JSON, "w") as f:
+        json.dump({"date": datetime.date.today().isoformat(), "git_commit": commit, "backends": BACKENDS,
+                   "encodings": ENCODINGS, "models": rows}, f, indent=1)
+    with open(DOC_MD) as f:  # the command line the recorded run was made with, kept as it is
+        lines = f.read().splitlines()
+    command = lines[lines.index("make bench-quick  # squeezenet1_1 only, under 3 minutes") + 1]
+    with open(LATEST_JSON) as f:
+        latest = json.load(f)
+    with open(DOC_MD, "w") as f:
+        f.write(markdown(latest, command))
 
 
 if __name__ == "__main__":

@@ -244,8 +244,45 @@ def markdown(report: dict[str, Any], command: str) -> str:
         "",
         *_real_gpu_lines(),
         *_dynamic_lines(),
+        *_sizes_lines(),
     ]
     return "\n".join(out)
+
+
+SIZES_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "bench", "results", "download-sizes.json")
+
+
+def _sizes_lines(path: str = SIZES_JSON) -> list[str]:
+    """The recorded download sizes (bench/tools/download_sizes.py --write); nothing when there are none."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        g = json.load(f)
+    backends, encodings = g["backends"], g["encodings"]
+    out = [
+        "## Download size per backend and weight encoding",
+        "",
+        f"Measured by `python3 bench/tools/download_sizes.py --write` ({g['date']}, commit {g['git_commit']}): the"
+        " bytes a browser fetches for one backend (its descriptor and weight files), in MB and as a fraction of"
+        " the ONNX file, for each zoo model converted with `--weights fp32 | fp16 | int8`. The encodings are"
+        " decoded to float32 at load (docs/descriptor-format.md, \"Weight encodings\"); the wasm backend's"
+        " Winograd filters are stored untransformed and transformed at load. Where a backend is above the"
+        " weights' share, the rest is its descriptor.json (kernel list, shader sources: lstm's 100 unrolled steps"
+        " on fallback, webgl and webgpu), which a server's gzip shrinks about tenfold.",
+        "",
+        "| model | ONNX | " + " | ".join(f"{b} {e}" for b in backends for e in encodings) + " |",
+        "|---|--:|" + "--:|" * (len(backends) * len(encodings)),
+    ]
+    for row in g["models"]:
+        onnx_bytes = row["onnx_bytes"]
+        cells = []
+        for b in backends:
+            for e in encodings:
+                v = row["bytes"].get(b, {}).get(e)
+                cells.append("–" if v is None else f"{v / 1e6:.1f} ({v / onnx_bytes:.2f}×)")
+        out.append(f"| {row['model']} | {onnx_bytes / 1e6:.1f} MB | " + " | ".join(cells) + " |")
+    out.append("")
+    return out
 
 
 REAL_GPU_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "bench", "results", "h200-webgpu-node.json")
