@@ -114,3 +114,29 @@ def test_tampered_encoding_table_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConversionError, match="unknown weight encoding 'int4'"):
         convert(model, tmp_path / "n", ["fallback"], weights="int4")
     assert not os.path.exists(tmp_path / "n")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_encoded_weights_on_every_backend(tmp_path: Path, browser: object) -> None:
+    """fp16 and int8 weights decoded in headless Chromium on every backend (wasm's Winograd filters transformed
+    at load): each backend's outputs stay close to its fp32 conversion's. Each backend encodes the weights in
+    its own stored layout, so int8 blocks (and their rounding) differ between backends."""
+    from webdnn.zoo import build
+
+    model = build("squeezenet1_1", seed=0, opset=17)
+    backends = ["fallback", "wasm", "webgl", "webgpu"]
+    x = {model.graph.input[0].name: RNG.standard_normal((1, 3, 224, 224)).astype(np.float32)}
+    outs: dict[tuple[str, str], np.ndarray] = {}
+    for enc in ("fp32", "fp16", "int8"):
+        convert(model, tmp_path / enc, backends, weights=enc)
+        for b in backends:
+            r = browser.run_model(str(tmp_path / enc), x, [b])  # type: ignore[attr-defined]
+            assert r.backend == b
+            outs[(enc, b)] = next(iter(r.outputs.values())).reshape(-1)
+    for b in backends:
+        ref = outs[("fp32", b)]
+        for enc, bound in (("fp16", 0.9999), ("int8", 0.99)):
+            got = outs[(enc, b)]
+            cos = float(ref @ got / np.linalg.norm(ref) / np.linalg.norm(got))
+            assert cos >= bound, f"{b} {enc}: cosine {cos:.5f} to fp32"

@@ -30,7 +30,8 @@ def _graph(nodes: list[Any], outputs: list[tuple[str, list[int]]], name: str) ->
 
 def _model() -> onnx.ModelProto:
     """y = If(sum(x) > 0): then relu(x) @ w, or If(mean(x) < -1, nested): x passed through @ w ... ; z = the
-    outer 'k' or a constant (with inf, -inf and NaN, which JSON writes as strings); after it, u = If(flag): y * 2 or y - 1; and v = x + 1, independent of both."""
+    outer 'k' or a constant (with inf, -inf and NaN, which JSON writes as strings); after it, u = If(flag):
+    y * 2 or y - 1; and v = x + 1, independent of both."""
     w = numpy_helper.from_array(RNG.standard_normal((4, 4)).astype(np.float32), "w")
     nested = helper.make_node(
         "If", ["small"], ["e_y"],
