@@ -50,6 +50,20 @@ def text_model() -> keras.Model:
     return keras.Model(inp, L.Dense(3, name="head")(h))
 
 
+def attention() -> keras.Model:
+    """A transformer block: self-attention (4 heads), a causal cross-attention (key and value from another tensor,
+    no biases, its own output size), LayerNormalization, a GELU feed-forward. (Keras 3.15 on JAX cannot run a
+    value_dim other than key_dim, so no case has one.)"""
+    inp = keras.Input((6, 16), name="x")
+    mem = L.Dense(12, name="mem")(inp)
+    a = L.MultiHeadAttention(num_heads=4, key_dim=4, name="self_attn")(inp, inp)
+    x = L.LayerNormalization(name="ln1")(L.Add(name="res1")([inp, a]))
+    c = L.MultiHeadAttention(num_heads=2, key_dim=5, output_shape=10, use_bias=False,
+                             name="cross")(x, mem, mem, use_causal_mask=True)
+    f = L.Dense(10, activation="gelu", name="ff")(x)
+    return keras.Model(inp, L.Add(name="out")([c, f]))
+
+
 def nested() -> keras.Model:
     """A Functional model used as a layer in a Sequential one, itself used inside a Functional model (transfer
     learning's usual shape)."""
@@ -153,6 +167,7 @@ LAYERS: dict[str, Callable[[], keras.Model]] = {
                                  L.Bidirectional(L.GRU(3, return_sequences=True), merge_mode="ave"),
                                  L.Bidirectional(L.LSTM(3), merge_mode="sum")),
     "text": text_model,
+    "attention": attention,
     "nested": nested,
 }
 

@@ -36,6 +36,9 @@ _VARIABLES = {
     "Embedding": ["embeddings"],
 }
 RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+# MultiHeadAttention's projections: the archive's sub-layer directory -> its name (and the weights' prefix)
+ATTENTION_PARTS = {"query_dense": "query", "key_dense": "key", "value_dense": "value",
+                   "output_dense": "attention_output"}
 _DIRECTION = re.compile(r"^(forward|backward)_")
 _CELL = re.compile(r"(^|_)cell(_\d+)?$")
 
@@ -119,6 +122,13 @@ def _archive(path: str, name: str) -> onnx.ModelProto:
                 return
             lname, prefix = name_of(group_path), ""
             arrays = [np.asarray(obj[k]) for k in sorted(obj.keys(), key=int)]
+            part = group_path.split("/")[-2] if group_path.count("/") >= 2 else ""
+            if part in ATTENTION_PARTS:  # a MultiHeadAttention's projection: kernel and bias of the layer
+                lname = name_of(group_path[: -len(f"{part}/vars")] + "vars")
+                if layers.get(lname, ("", {}))[0] == "MultiHeadAttention":
+                    for n, a in zip(("kernel", "bias"), arrays, strict=False):
+                        weights[f"{lname}/{ATTENTION_PARTS[part]}/{n}"] = a
+                    return
             if group_path.endswith("/cell/vars"):  # a recurrent layer's cell: the variables belong to the layer
                 owner = group_path[: -len("cell/vars")]
                 lname = name_of(owner + "vars")
@@ -165,6 +175,9 @@ def _legacy_h5(path: str, name: str) -> onnx.ModelProto:
                 side = _DIRECTION.match(mid[-1]) if len(mid) > 1 else None
                 if side:
                     key, mid = f"{side.group(1)}_{key}", mid[:-1]
+                if len(mid) > 1 and mid[-1] in ATTENTION_PARTS.values() and \
+                        layers.get(mid[-2], ("", {}))[0] == "MultiHeadAttention":
+                    key, mid = f"{mid[-1]}/{key}", mid[:-1]
                 lname = mid[-1] if mid else parts[0]
                 if layers.get(lname, ("", {}))[0].startswith("Depthwise") and key == "kernel":
                     key = "depthwise_kernel"  # Keras 3 names it kernel, Keras 2 depthwise_kernel

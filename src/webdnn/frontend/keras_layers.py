@@ -27,6 +27,7 @@ class Layer:
     keras_version: str = "2"
     # whose semantics the model was made for where implementations differ: "keras" (Python) or "tfjs"
     framework: str = "keras"
+    call: dict[str, Any] = field(default_factory=dict)  # the keyword arguments of this call of the layer
 
     def weight(self, key: str, source: str) -> np.ndarray:
         if key not in self.weights:

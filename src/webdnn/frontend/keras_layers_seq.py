@@ -195,3 +195,58 @@ def bidirectional(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
         return [KTensor(r, (*shape, units))]
     raise _unsupported(b, lay, f"merge_mode {mode!r} (concat, sum, ave and mul are supported)")
 
+
+
+# --- attention -----------------------------------------------------------------------------------------
+@layer("MultiHeadAttention")
+def multi_head_attention(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
+    """softmax(Q K^T / sqrt(key_dim)) V per head, as MatMul / Softmax / Transpose (the transformer passes fuse
+    what they recognize). Q, K, V: the query / key / value inputs through their EinsumDense projections
+    (kernel (E, heads, dim)); the heads' outputs through the output projection (kernel (heads, dim, E'))."""
+    tensors = {k: v for k, v in lay.call.items() if isinstance(v, dict) and v.get("class_name") == "__keras_tensor__"}
+    if tensors:
+        raise _unsupported(b, lay, f"tensors passed by keyword ({', '.join(sorted(tensors))}: a key, an attention "
+                                   "mask) are not supported; pass query, value and key positionally")
+    if lay.call.get("return_attention_scores"):
+        raise _unsupported(b, lay, "return_attention_scores=True is not supported")
+    if lay.get("use_gate", False) or lay.get("sliding_window") is not None:
+        raise _unsupported(b, lay, "use_gate and sliding_window are not supported")
+    q_in, v_in = b.plain(ins[0], lay.name), b.plain(ins[1] if len(ins) > 1 else ins[0], lay.name)
+    k_in = b.plain(ins[2], lay.name) if len(ins) > 2 else v_in
+    if q_in.rank != 3 or lay.get("attention_axes") not in (None, [1], 1):
+        raise _unsupported(b, lay, "attention over one sequence axis of [batch, steps, features] is supported")
+    heads, key_dim = int(lay.get("num_heads")), int(lay.get("key_dim"))
+    value_dim = int(lay.get("value_dim") or key_dim)
+    base = lay.name
+
+    def project(x: KTensor, part: str, dim: int, perm: list[int]) -> str:
+        k = lay.weight(f"{part}/kernel", b.source)  # (E, heads, dim)
+        y = b.one("MatMul", [x.name, b.const(k.reshape(k.shape[0], heads * dim), f"{base}/{part}/kernel")], base)
+        if f"{part}/bias" in lay.weights:
+            y = b.one("Add", [y, b.const(lay.weights[f"{part}/bias"].reshape(-1), f"{base}/{part}/bias")], base)
+        y = b.one("Reshape", [y, b.const([0, -1, heads, dim], f"{base}/{part}/shape", np.int64)], base)
+        return b.one("Transpose", [y], base, perm=perm)
+
+    q = project(q_in, "query", key_dim, [0, 2, 1, 3])  # [B, h, Tq, d]
+    q = b.one("Mul", [q, b.const(1.0 / np.sqrt(key_dim), f"{base}/scale")], base)
+    k = project(k_in, "key", key_dim, [0, 2, 3, 1])  # [B, h, d, Tv]
+    v = project(v_in, "value", value_dim, [0, 2, 1, 3])  # [B, h, Tv, dv]
+    scores = b.one("MatMul", [q, k], base)
+    if lay.call.get("use_causal_mask"):
+        tq, tv = q_in.shape[1], v_in.shape[1]
+        if tq is None or tv is None:
+            raise _unsupported(b, lay, "use_causal_mask needs the sequence lengths known")
+        allowed = np.tril(np.ones((tq, tv), bool), tv - tq)  # Keras: query i sees keys up to i (+ Tv - Tq)
+        bias = np.where(allowed, 0.0, -1e9).astype(np.float32)
+        scores = b.one("Add", [scores, b.const(bias, f"{base}/causal")], base)
+    ctx = b.one("MatMul", [b.one("Softmax", [scores], base, axis=-1), v], base)  # [B, h, Tq, dv]
+    ctx = b.one("Reshape", [b.one("Transpose", [ctx], base, perm=[0, 2, 1, 3]),
+                            b.const([0, -1, heads * value_dim], f"{base}/ctx_shape", np.int64)], base)
+    wo = lay.weight("attention_output/kernel", b.source)  # (heads, dv, E')
+    out_dim = int(np.prod(wo.shape[2:]))
+    y = b.one("MatMul", [ctx, b.const(wo.reshape(heads * value_dim, out_dim), f"{base}/out/kernel")], base)
+    if "attention_output/bias" in lay.weights:
+        y = b.one("Add", [y, b.const(lay.weights["attention_output/bias"].reshape(-1), f"{base}/out/bias")], base)
+    if wo.ndim > 3:  # output_shape with more than one axis
+        y = b.one("Reshape", [y, b.const([0, -1, *wo.shape[2:]], f"{base}/out_shape", np.int64)], base)
+    return [KTensor(y, (q_in.shape[0], q_in.shape[1], *(int(d) for d in wo.shape[2:])))]

@@ -6,6 +6,7 @@ the ONNX frontend and the passes like any other. The layers are translated by ke
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -137,7 +138,8 @@ class _Model:
             rest = []
             for lay, lj, k, call in pending:
                 if all((n, ni) in produced for n, ni, _ in call):
-                    produced[(lay.name, k)] = self.apply(lay, lj, [produced[(n, ni)][ti] for n, ni, ti in call])
+                    called = replace(lay, call=_call_kwargs(lj, k))
+                    produced[(lay.name, k)] = self.apply(called, lj, [produced[(n, ni)][ti] for n, ni, ti in call])
                 else:
                     rest.append((lay, lj, k, call))
             if len(rest) == len(pending):
@@ -174,7 +176,10 @@ def _group_weights(weights: Mapping[str, np.ndarray], layer_names: list[str]) ->
             if hit is not None:  # a Bidirectional's weights: forward_* / backward_* between layer and variable
                 side = next((q.split("_")[0] for q in parts[hit + n:-1] if q.startswith(("forward_", "backward_"))),
                             None)
-                out.setdefault(lname, {})[f"{side}_{parts[-1]}" if side else parts[-1]] = np.asarray(arr)
+                key = f"{side}_{parts[-1]}" if side else parts[-1]
+                if len(parts) - hit - n == 2 and parts[-2] in ("query", "key", "value", "attention_output"):
+                    key = f"{parts[-2]}/{parts[-1]}"  # a MultiHeadAttention's projection
+                out.setdefault(lname, {})[key] = np.asarray(arr)
                 break
     return out
 
@@ -192,6 +197,18 @@ def _history(arg: Any) -> list[tuple[str, int, int]]:
             return [(arg[0], arg[1], arg[2])]
         return [t for v in arg for t in _history(v)]
     return []
+
+
+def _call_kwargs(lay_json: Mapping[str, Any], k: int) -> dict[str, Any]:
+    """The keyword arguments of the layer's call `k` (Keras 3's {"kwargs": ...}; Keras 2's per-tensor dicts)."""
+    nodes = lay_json.get("inbound_nodes") or []
+    call = nodes[k] if k < len(nodes) else None
+    if isinstance(call, dict):
+        return dict(call.get("kwargs") or {})
+    if isinstance(call, list):
+        return {key: v for t in call if isinstance(t, list) and len(t) > 3 and isinstance(t[3], dict)
+                for key, v in t[3].items()}
+    return {}
 
 
 def _calls(lay_json: Mapping[str, Any]) -> list[list[tuple[str, int, int]]]:
