@@ -18,6 +18,7 @@ import onnx
 from onnx import AttributeProto, numpy_helper
 
 from webdnn.errors import ModelLoadError, ShapeError, UnsupportedOperatorError, where
+from webdnn.frontend.contrib_ops import expand_contrib_ops
 from webdnn.frontend.float_compute import promote as compute_in_float32
 from webdnn.frontend.functions import expand as expand_functions
 from webdnn.frontend.input_dims import DimSpec, SymbolTable, input_shape, names_in, parse_dim, value_symbols
@@ -89,6 +90,7 @@ def from_onnx(
             f"Re-export the model at opset {newest} or lower (e.g. torch.onnx.export(..., opset_version={newest})), "
             "or upgrade the onnx package if a newer ONNX release defines it"
         )
+    model = expand_contrib_ops(model)  # com.microsoft ops written as standard ONNX (the others are reported below)
     read = {x for n in model.graph.node for x in n.input} | {o.name for o in model.graph.output}
     model = expand_functions(model, opset, lambda n: _has_kernel_path(n, read))  # the others: as the spec defines them
     model = compute_in_float32(model)  # float16/float64 graphs run in float32 behind their typed interface
