@@ -1,11 +1,11 @@
-"""Indexing rules: Gather, GatherElements, GatherND, ScatterND, ScatterElements, OneHot, Trilu, CumSum.
+"""Indexing rules: Gather, GatherElements, GatherND, ScatterND, ScatterElements, OneHot, Trilu, CumSum, CumProd.
 
 Index tensors stay inputs (they are data, possibly computed at run time; kernels
 handle negative indices). Canonical attributes:
   Gather/GatherElements  axis >= 0;  GatherND  batch_dims;  ScatterND  reduction;
   ScatterElements  axis >= 0, reduction (Scatter, its old name, becomes it)
   OneHot  depth, values = [off, on] (both inputs folded in), axis >= 0 (in the output)
-  Trilu   upper, k;  CumSum  axis >= 0, exclusive, reverse
+  Trilu   upper, k;  CumSum / CumProd  axis >= 0, exclusive, reverse
 """
 
 from __future__ import annotations
@@ -174,11 +174,11 @@ def _trilu(node: Node, graph: Graph) -> None:
     set_out(node, 0, in_dtype(node, 0), x)
 
 
-@shape_rule("CumSum")
+@shape_rule("CumSum", "CumProd")
 def _cumsum(node: Node, graph: Graph) -> None:
     defaults(node, exclusive=0, reverse=0)
     x = in_shape(node, 0)
-    check_dtype(node, graph, 0, FLOATS | INTS, "CumSum takes numeric tensors")
+    check_dtype(node, graph, 0, FLOATS | INTS, f"{node.op_type} takes numeric tensors")
     axis = scalar_param(node, 1) if len(node.inputs) > 1 else node.attrs.get("axis")
     if axis is None:
         raise fail(node, "input 'axis' is required")

@@ -261,7 +261,7 @@ def _hardmax(ctx: Ctx, node: Node) -> list[Pass]:
     return [Pass("Hardmax", node.name, [x], node.outputs[0], body)]
 
 
-@kernel("CumSum")
+@kernel("CumSum", "CumProd")
 def _cumsum(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     xs = shape(x)
@@ -273,10 +273,11 @@ def _cumsum(ctx: Ctx, node: Node) -> list[Pass]:
     body = (
         "float compute(int o) {\n"
         f"  int a = (o / {inner}) % {dim}; int b = o - a * {inner};\n"
-        f"  float acc = 0.0;\n  for (int j = {lo}; j < {hi}; j++) acc += X0(b + j * {inner});\n"
+        f"  float acc = {'1.0' if node.op_type == 'CumProd' else '0.0'};\n"
+        f"  for (int j = {lo}; j < {hi}; j++) acc {'*' if node.op_type == 'CumProd' else '+'}= X0(b + j * {inner});\n"
         "  return acc;\n}\n"
     )
-    return [Pass("CumSum", node.name, [x], node.outputs[0], body)]
+    return [Pass(node.op_type, node.name, [x], node.outputs[0], body)]
 
 
 @kernel("LpNormalization")

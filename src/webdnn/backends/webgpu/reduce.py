@@ -302,12 +302,13 @@ def topk(ctx: Ctx, node: Node) -> list[Dispatch]:
     return [elementwise_dispatch(sh, x.size, body, gt)]
 
 
-@register("CumSum")
+@register("CumSum", "CumProd")
 def cumsum(ctx: Ctx, node: Node) -> list[Dispatch]:
     x, y = ins(node)[0], node.outputs[0]
     t = arith_type(x.dtype)
     if t not in ("f32", "i32", "u32"):
-        raise Unsupported(f"CumSum of {x.dtype.value if x.dtype else '?'} tensors")
+        raise Unsupported(f"{node.op_type} of {x.dtype.value if x.dtype else '?'} tensors")
+    op = "*" if node.op_type == "CumProd" else "+"
     _, dim, inner = _around(shape(x), int(node.attrs["axis"]))
     excl, rev = int(node.attrs.get("exclusive", 0)), int(node.attrs.get("reverse", 0))
     sh = Shader(ctx)
@@ -316,8 +317,8 @@ def cumsum(ctx: Ctx, node: Node) -> list[Dispatch]:
         lo, hi = ("k", u32(dim)) if rev else ("0u", "k + 1u")
     pre = f"""let k = (i / {u32(inner)}) % {u32(dim)};
     let b = (i / {u32(dim * inner)}) * {u32(dim * inner)} + i % {u32(inner)};
-    var acc = {literal(x.dtype, 0)};
-    for (var a = {lo}; a < {hi}; a = a + 1u) {{ acc = acc + {sh.at(x, f"b + a * {u32(inner)}")}; }}"""
+    var acc = {literal(x.dtype, 1 if op == "*" else 0)};
+    for (var a = {lo}; a < {hi}; a = a + 1u) {{ acc = acc {op} {sh.at(x, f"b + a * {u32(inner)}")}; }}"""
     return [map_dispatch(sh, y, pre, "acc")]
 
 

@@ -238,7 +238,7 @@ registerKernel("TopK", (inputs, outputs, attrs, op) => {
   };
 });
 
-registerKernel("CumSum", (inputs, outputs, attrs, op) => {
+for (const cum of ["CumSum", "CumProd"] as const) registerKernel(cum, (inputs, outputs, attrs, op) => {
   const x = need(inputs[0], op, "input");
   const y = need(outputs[0], op, "output");
   expectDType(op, x, ["float32", "float64", "int64", "int32", "int16", "int8", "uint8"]);
@@ -247,22 +247,25 @@ registerKernel("CumSum", (inputs, outputs, attrs, op) => {
   expectShape(op, y, x.shape);
   const exclusive = flag(op, attrs, "exclusive", 0);
   const reverse = flag(op, attrs, "reverse", 0);
-  const zero = zeroOf(x.dtype);
+  const product = cum === "CumProd";
+  // (int64 runs on BigInt, typed as number as elems() gives it; typed-array stores wrap like onnxruntime's)
+  const start = product ? ((x.dtype === "int64" ? 1n : 1) as number) : zeroOf(x.dtype);
   const xd = elems(x);
   const yd = elems(y);
   const step = reverse ? -inner : inner;
+  const combine = product ? (a: number, v: number) => a * v : (a: number, v: number) => a + v;
   return () => {
     for (let o = 0; o < outer; o++) {
       for (let i = 0; i < inner; i++) {
         let p = o * dim * inner + i + (reverse ? (dim - 1) * inner : 0);
-        let acc = zero;
+        let acc = start;
         for (let a = 0; a < dim; a++, p += step) {
           const v = xd[p]!;
           if (exclusive) {
             yd[p] = acc;
-            acc += v;
+            acc = combine(acc, v);
           } else {
-            acc += v;
+            acc = combine(acc, v);
             yd[p] = acc;
           }
         }
