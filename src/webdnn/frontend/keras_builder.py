@@ -111,6 +111,17 @@ class Builder:
         return 1 if a == t.rank - 1 else a + 1
 
 
+def broadcast(shapes: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
+    """The NumPy broadcast of `shapes` (None: unknown; an unknown dim against a known one > 1 is that one)."""
+    rank = max(len(s) for s in shapes)
+    out: list[int | None] = []
+    for i in range(rank):
+        col = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
+        known = [d for d in col if d is not None and d != 1]
+        out.append(known[0] if known else (None if any(d is None for d in col) else 1))
+    return tuple(out)
+
+
 def _onnx_dtype(dtype: str, where: str) -> int:
     table = {"float32": TensorProto.FLOAT, "int32": TensorProto.INT32, "int64": TensorProto.INT64,
              "bool": TensorProto.BOOL, "float16": TensorProto.FLOAT16, "uint8": TensorProto.UINT8}

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from webdnn.errors import ModelLoadError, UnsupportedOperatorError
-from webdnn.frontend.keras_builder import Builder, KTensor, activation
+from webdnn.frontend.keras_builder import Builder, KTensor, activation, broadcast
 
 
 @dataclass
@@ -310,16 +310,6 @@ def _aligned(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
     return [b.plain(t, lay.name) for t in ins]
 
 
-def _broadcast(shapes: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
-    rank = max(len(s) for s in shapes)
-    out: list[int | None] = []
-    for i in range(rank):
-        col = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
-        known = [d for d in col if d is not None and d != 1]
-        out.append(known[0] if known else (None if any(d is None for d in col) else 1))
-    return tuple(out)
-
-
 @layer("Add", "Subtract", "Multiply", "Maximum", "Minimum", "Average")
 def merge(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
     xs = _aligned(b, lay, ins)
@@ -333,7 +323,7 @@ def merge(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
             y = b.one(op, [y, t.name], lay.name)
     if lay.class_name == "Average":
         y = b.one("Mul", [y, b.const(1.0 / len(xs), f"{lay.name}/inverse_count")], lay.name)
-    return [KTensor(y, _broadcast([t.shape for t in xs]), xs[0].cf)]
+    return [KTensor(y, broadcast([t.shape for t in xs]), xs[0].cf)]
 
 
 @layer("Concatenate")

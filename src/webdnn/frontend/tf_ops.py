@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from webdnn.errors import ModelLoadError, UnsupportedOperatorError
-from webdnn.frontend.keras_builder import Builder, KTensor
+from webdnn.frontend.keras_builder import Builder, KTensor, broadcast
 
 Shape = tuple[int | None, ...]
 
@@ -115,16 +115,6 @@ def const_in_layout(arr: np.ndarray, rank: int, cf: bool) -> np.ndarray:
         return arr
     full = arr.reshape((1,) * (rank - arr.ndim) + arr.shape)
     return np.transpose(full, cf_order(rank))
-
-
-def broadcast(shapes: list[Shape]) -> Shape:
-    rank = max(len(s) for s in shapes)
-    out: list[int | None] = []
-    for i in range(rank):
-        col = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]
-        known = [d for d in col if d is not None and d != 1]
-        out.append(known[0] if known else (None if any(d is None for d in col) else 1))
-    return tuple(out)
 
 
 def aligned(n: TfNode, first: int = 0, count: int | None = None) -> tuple[list[str], Shape, bool]:
