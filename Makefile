@@ -4,7 +4,7 @@ PY ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := build/.stamps
 
-.PHONY: real-models keras-venv setup system python runtime wasm demo test test-quick test-fast lint typecheck clean bench bench-quick bench-gpu bench-deps
+.PHONY: real-models keras-venv setup system python runtime wasm demo test test-quick test-fast lint typecheck clean bench bench-quick bench-gpu bench-deps bench-frontends
 
 setup: system python runtime
 
@@ -89,9 +89,16 @@ bench/node_modules/.package-lock.json: bench/package.json bench/package-lock.jso
 	cd bench && npm ci --no-audit --no-fund --loglevel=error
 
 # Full run (< 30 min on 2 cores): writes docs/benchmarks.md, bench/results/latest.json, docs/benchmarks.png.
-bench: setup bench-deps
+bench: setup bench-deps keras-venv
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) -m webdnn.cli bench --write
+
+# The frontend rows (docs/benchmarks.md "Keras and TF.js files in"): ResNet50 and MobileNetV2 from ONNX,
+# from a .keras file and from TF.js's files, and TF.js on its own files, wasm.
+bench-frontends: setup bench-deps keras-venv
+	$(PY) -m webdnn.cli bench --models resnet50,mobilenet_v2 --runtimes webdnn,webdnn-keras,webdnn-tfjs,tfjs \
+		--backends wasm --no-peak --out-json bench/results/frontends-wasm.json
+	$(PY) -c "from webdnn.bench.cli import rerender_doc; rerender_doc()"
 
 bench-quick: setup bench-deps
 	$(PY) -m webdnn.cli bench --quick --out-json bench/results/quick.json

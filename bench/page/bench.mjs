@@ -162,7 +162,7 @@ async function openOrt(job, inputs) {
   };
 }
 
-// ---- TensorFlow.js (tf.layers model built from the spec webdnn.bench.tfjs writes) ----------
+// ---- TensorFlow.js (its layers model files, written by bench/tools/tfjs-save-layers.mjs) ---------
 async function loadTf(backend, threads) {
   if (!globalThis.tf) await loadScript(`${NM}@tensorflow/tfjs/dist/tf.min.js`);
   const tf = globalThis.tf;
@@ -178,66 +178,10 @@ async function loadTf(backend, threads) {
   return tf;
 }
 
-function buildLayersModel(tf, spec, weights) {
-  const w = (ref) => tf.tensor(new Float32Array(weights, ref.offset, ref.size), ref.shape);
-  const values = {};
-  const input = tf.input({ shape: spec.input.shape.slice(1), name: "input" });
-  values[spec.input.name] = input;
-  const act = (a) => (a === "relu" ? "relu" : "linear");
-  let n = 0;
-  const name = (op) => `${op.toLowerCase()}_${n++}`;
-  const pad = (x, p) => (p.some((v) => v !== 0)
-    ? tf.layers.zeroPadding2d({ padding: [[p[0], p[2]], [p[1], p[3]]], name: name("pad") }).apply(x) : x);
-  const relu6 = (x, a) => (a === "relu6" ? tf.layers.reLU({ maxValue: 6, name: name("relu6") }).apply(x) : x);
-  for (const op of spec.ops) {
-    const x = values[op.inputs[0]];
-    let y;
-    if (op.op === "conv" || op.op === "depthwise") {
-      const common = {
-        kernelSize: op.kernel, strides: op.strides, dilationRate: op.dilations, padding: "valid",
-        activation: act(op.activation), useBias: true, name: name(op.op),
-      };
-      if (op.op === "conv") {
-        y = tf.layers.conv2d({ ...common, filters: op.filters, kernelInitializer: "zeros",
-          weights: [w(op.weight), w(op.bias)] }).apply(pad(x, op.pads));
-      } else {
-        y = tf.layers.depthwiseConv2d({ ...common, depthMultiplier: 1, depthwiseInitializer: "zeros",
-          weights: [w(op.weight), w(op.bias)] }).apply(pad(x, op.pads));
-      }
-      y = relu6(y, op.activation);
-    } else if (op.op === "maxpool" || op.op === "avgpool") {
-      const cfg = { poolSize: op.kernel, strides: op.strides, padding: "valid", name: name(op.op) };
-      y = (op.op === "maxpool" ? tf.layers.maxPooling2d(cfg) : tf.layers.averagePooling2d(cfg)).apply(pad(x, op.pads));
-    } else if (op.op === "gap") {
-      y = tf.layers.globalAveragePooling2d({ name: name("gap") }).apply(x);
-    } else if (op.op === "add") {
-      y = tf.layers.add({ name: name("add") }).apply(op.inputs.map((i) => values[i]));
-    } else if (op.op === "concat") {
-      y = tf.layers.concatenate({ axis: -1, name: name("concat") }).apply(op.inputs.map((i) => values[i]));
-    } else if (op.op === "relu") {
-      y = tf.layers.reLU({ name: name("relu") }).apply(x);
-    } else if (op.op === "flatten") {
-      y = tf.layers.flatten({ name: name("flatten") }).apply(x);
-    } else if (op.op === "dense") {
-      y = tf.layers.dense({ units: op.units, activation: act(op.activation), kernelInitializer: "zeros",
-        weights: [w(op.weight), w(op.bias)], name: name("dense") }).apply(x);
-      y = relu6(y, op.activation);
-    } else {
-      throw new Error(`TF.js spec: unknown op ${op.op}`);
-    }
-    values[op.output] = y;
-  }
-  return tf.model({ inputs: input, outputs: values[spec.output.name] });
-}
-
 async function openTfjs(job, inputs) {
   const t0 = performance.now();
-  const [tf, spec, weights] = await Promise.all([
-    loadTf(job.backend, job.threads),
-    fetchOk(job.spec).then((r) => r.json()),
-    fetchOk(job.weights).then((r) => r.arrayBuffer()),
-  ]);
-  const model = buildLayersModel(tf, spec, weights);
+  const tf = await loadTf(job.backend, job.threads);
+  const model = await tf.loadLayersModel(job.model);  // TF.js's own files: model.json + weights.bin
   const x = tf.tensor(inputs[0].data, inputs[0].dims);
   const loadMs = performance.now() - t0;
   const predict = async () => {
@@ -252,7 +196,8 @@ async function openTfjs(job, inputs) {
     t0, loadMs, coldMs, version: tf.version.tfjs, hardwareConcurrency: navigator.hardwareConcurrency,
     threads: job.backend === "wasm" ? tf.wasm.getThreadsCount() : null,
     run: async () => { data = await predict(); },
-    outputs: async () => [{ name: spec.output.name, dtype: "float32", dims: spec.output.shape, data }],
+    outputs: async () => [{ name: model.outputNames[0], dtype: "float32",
+      dims: model.outputs[0].shape.map((d) => d ?? 1), data }],
     dispose: async () => { x.dispose(); model.dispose(); },
   };
 }

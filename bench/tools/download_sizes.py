@@ -20,9 +20,9 @@ import tempfile
 from typing import Any
 
 from webdnn import zoo
-from webdnn.bench.cli import DOC_MD, LATEST_JSON
+from webdnn.bench.cli import rerender_doc
 from webdnn.bench.models import MODELS
-from webdnn.bench.report import SIZES_JSON, markdown
+from webdnn.bench.report import SIZES_JSON
 from webdnn.convert import convert
 
 BACKENDS = ["fallback", "wasm", "webgl", "webgpu"]
@@ -59,13 +59,7 @@ def main(argv: list[str]) -> None:
     with open(SIZES_JSON, "w") as f:
         json.dump({"date": datetime.date.today().isoformat(), "git_commit": commit, "backends": BACKENDS,
                    "encodings": ENCODINGS, "models": rows}, f, indent=1)
-    with open(DOC_MD) as f:  # the command line the recorded run was made with, kept as it is
-        lines = f.read().splitlines()
-    command = lines[lines.index("make bench-quick  # squeezenet1_1 only, under 3 minutes") + 1]
-    with open(LATEST_JSON) as f:
-        latest = json.load(f)
-    with open(DOC_MD, "w") as f:
-        f.write(markdown(latest, command))
+    rerender_doc()
 
 
 if __name__ == "__main__":

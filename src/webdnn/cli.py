@@ -296,7 +296,9 @@ def zoo(name: str, out_path: str, seed: int, opset: int) -> None:
 
 @main.command()
 @click.option("--models", default=None, help="comma-separated zoo models (default: all six; --quick: squeezenet1_1)")
-@click.option("--runtimes", default=None, help="comma-separated: webdnn, onnxruntime-web, tfjs, onnxruntime-native")
+@click.option("--runtimes", default=None,
+              help="comma-separated: webdnn, onnxruntime-web, tfjs, onnxruntime-native (the default), and"
+              " webdnn-keras, webdnn-tfjs (the CNN through WebDNN's Keras / TF.js frontends, wasm)")
 @click.option("--backends", "bench_backends", default=None,
               help="comma-separated: wasm, webgpu, webgl, fallback, cpu (default: all; --quick: no GPU)")
 @click.option("--threads", default="1,2", show_default=True, help="thread counts for the CPU runtimes")

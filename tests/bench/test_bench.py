@@ -13,7 +13,8 @@ import pytest
 from webdnn.bench.merge import merge_reports
 from webdnn.bench.models import flop_count
 from webdnn.bench.page import _page_peak, _Renderer, bench_node_modules
-from webdnn.bench.report import markdown
+from webdnn.bench.report import _frontends_lines, markdown
+from webdnn.browser.paths import REPO_ROOT
 from webdnn.browser.server import StaticServer
 
 RESULT_KEYS = {"model", "runtime", "backend", "threads", "median_ms", "min_ms", "max_ms", "cold_start_ms",
@@ -124,16 +125,31 @@ def test_merge_replaces_only_the_measured_rows() -> None:
     assert {r.get("merged_run") for r in again["results"] if r["backend"] == "webgl"} == {1}
 
 
+def test_frontends_table(tmp_path: object) -> None:
+    """The recorded frontend run: one line per model and thread count, ratios to the ONNX route."""
+    rows = [_md_row(rt, "wasm", 2, ms) for rt, ms in
+            (("webdnn", 100.0), ("webdnn-keras", 102.0), ("webdnn-tfjs", 99.0), ("tfjs", 250.0))]
+    path = os.path.join(str(tmp_path), "frontends.json")
+    with open(path, "w") as f:
+        json.dump({"machine": {"date": "d", "git_commit": "c", "cpu": "cpu", "cores": 2, "command": "cmd"},
+                   "results": rows}, f)
+    lines = _frontends_lines(path)
+    assert any(ln.startswith("| m | 2 | 100.0 | 102.0 | 1.02 | 99.0 | 0.99 | 250.0 | 2.5× faster |") for ln in lines)
+    assert _frontends_lines(os.path.join(str(tmp_path), "absent.json")) == []
+
+
 @pytest.mark.browser
 def test_bench_quick_json() -> None:
     if bench_node_modules() is None:
         pytest.skip("bench/node_modules is absent: the peers are installed by `cd bench && npm ci` (make bench-deps)")
+    keras = os.path.exists(os.path.join(REPO_ROOT, "build", "keras-venv", "bin", "python"))
     cmd = [sys.executable, "-m", "webdnn.cli", "bench", "--quick", "--json", "-q", "--models", "squeezenet1_1",
-           "--runtimes", "webdnn,onnxruntime-web,onnxruntime-native", "--backends", "fallback,wasm,cpu",
+           "--runtimes", "webdnn,onnxruntime-web,onnxruntime-native,tfjs,webdnn-tfjs"
+           + (",webdnn-keras" if keras else ""), "--backends", "fallback,wasm,cpu",
            "--threads", "2", "--repeat", "3", "--warmup", "1"]
     src = os.path.join(os.path.dirname(__file__), "..", "..", "src")
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=170, env=env)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert p.returncode == 0, p.stderr[-3000:]
     report = json.loads(p.stdout)  # exactly one JSON object on stdout
     assert set(report) == {"machine", "results"}
@@ -143,7 +159,10 @@ def test_bench_quick_json() -> None:
     peak = m["wasm_simd_peak_gflops"]
     assert peak["muladd"]["1"] > 1 and peak["fma"]["2"] > 1
     rows = {(r["runtime"], r["backend"]): r for r in report["results"]}
-    required = {("webdnn", "fallback"), ("onnxruntime-web", "wasm"), ("onnxruntime-native", "cpu")}
+    # TF.js runs its own files (model.json written by TF.js); WebDNN converts those and the .keras Keras
+    # makes of them: the frontend rows of docs/benchmarks.md.
+    required = {("webdnn", "fallback"), ("onnxruntime-web", "wasm"), ("onnxruntime-native", "cpu"),
+                ("tfjs", "wasm"), ("webdnn-tfjs", "wasm")} | ({("webdnn-keras", "wasm")} if keras else set())
     assert required <= set(rows)
     # WebDNN backends other than fallback appear as they are registered; their own tests judge them.
     assert {k[0] for k in set(rows) - required} <= {"webdnn"}

@@ -40,6 +40,10 @@ class PreparedModel:
     convert_seconds: float = 0.0
     tfjs_dir: str | None = None
     tfjs_status: str = "not attempted"
+    # The same CNN through WebDNN's Keras and TF.js frontends ("webdnn-keras"/"webdnn-tfjs" rows, wasm):
+    # runtime -> the converted directory, or the reason there is none.
+    frontend_dirs: dict[str, str] = field(default_factory=dict)
+    frontend_status: dict[str, str] = field(default_factory=dict)
 
 
 def flop_count(graph: Graph) -> int:
@@ -88,8 +92,11 @@ def native_reference(onnx_path: str, inputs: dict[str, np.ndarray]) -> dict[str,
     return dict(zip(names, sess.run(names, inputs), strict=True))
 
 
+FRONTEND_FILES = {"webdnn-keras": "model.keras", "webdnn-tfjs": "model.json"}
+
+
 def prepare(name: str, root: str, backends: Sequence[str], want_webdnn: bool, want_tfjs: bool,
-            say: Say) -> PreparedModel:
+            say: Say, want_frontends: Sequence[str] = ()) -> PreparedModel:
     """Build `name`, write it and its inputs under root/name, convert it for `backends`."""
     from webdnn import zoo
     from webdnn.frontend.onnx import from_onnx
@@ -116,22 +123,75 @@ def prepare(name: str, root: str, backends: Sequence[str], want_webdnn: bool, wa
         _convert(pm, model, shapes, backends, say)
         if at:
             pm.webdnn_dynamic_dir = _convert_dynamic(base, model, inputs, root, backends, say)
-    if want_tfjs:
+    if want_tfjs or want_frontends:
         if name not in CNNS:
             pm.tfjs_status = "not a CNN (TF.js rows only for the CNNs)"
         else:
-            from webdnn.bench.tfjs import NotExportable, export
-
-            try:
-                export(graph, os.path.join(d, "tfjs"))
-                x = next(iter(inputs.values()))
-                nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).astype("<f4")
-                nhwc.tofile(os.path.join(d, "inputs", "nhwc.bin"))
-                pm.tfjs_dir, pm.tfjs_status = os.path.join(d, "tfjs"), "ok"
-            except NotExportable as e:
-                pm.tfjs_status = f"not translated to tf.layers: {e}"
+            _tfjs_files(pm, graph, say)
+        for runtime in want_frontends:
+            if pm.tfjs_status != "ok":
+                pm.frontend_status[runtime] = pm.tfjs_status
+            else:
+                _convert_frontend(pm, runtime, say)
     del model
     return pm
+
+
+def _tfjs_files(pm: PreparedModel, graph: Graph, say: Say) -> None:
+    """The CNN as TF.js's own layers files (tfjs/model.json + weights.bin), same weights: its optimized graph
+    translated to tf.layers (webdnn.bench.tfjs), built and saved by TF.js in Node."""
+    import subprocess
+
+    from webdnn.bench.tfjs import NotExportable, export
+    from webdnn.browser.paths import REPO_ROOT
+
+    d = os.path.join(pm.directory, "tfjs")
+    try:
+        export(graph, d)
+    except NotExportable as e:
+        pm.tfjs_status = f"not translated to tf.layers: {e}"
+        return
+    say(f"{pm.name}: TF.js layers model files")
+    tool = os.path.join(REPO_ROOT, "bench", "tools", "tfjs-save-layers.mjs")
+    r = subprocess.run(["node", tool, d], capture_output=True, text=True)
+    if r.returncode != 0:
+        pm.tfjs_status = f"tfjs-save-layers.mjs failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}"
+        return
+    x = next(iter(pm.inputs.values()))
+    nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).astype("<f4")
+    nhwc.tofile(os.path.join(pm.directory, "inputs", "nhwc.bin"))
+    pm.tfjs_dir, pm.tfjs_status = d, "ok"
+
+
+def _convert_frontend(pm: PreparedModel, runtime: str, say: Say) -> None:
+    """Convert the TF.js files (or the Keras file Keras makes of them, in build/keras-venv) for wasm."""
+    import subprocess
+
+    from webdnn.browser.paths import REPO_ROOT
+    from webdnn.convert import convert
+
+    assert pm.tfjs_dir is not None
+    src = os.path.join(pm.tfjs_dir, FRONTEND_FILES[runtime])
+    if runtime == "webdnn-keras" and not os.path.exists(src):
+        py = os.path.join(REPO_ROOT, "build", "keras-venv", "bin", "python")
+        if not os.path.exists(py):
+            pm.frontend_status[runtime] = "no Keras to write the .keras file: run `make keras-venv`"
+            return
+        say(f"{pm.name}: Keras .keras file (saved by Keras from the TF.js topology)")
+        tool = os.path.join(REPO_ROOT, "bench", "tools", "keras_from_tfjs.py")
+        r = subprocess.run([py, tool, pm.tfjs_dir], capture_output=True, text=True)
+        if r.returncode != 0:
+            pm.frontend_status[runtime] = f"keras_from_tfjs.py failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}"
+            return
+    out = os.path.join(pm.directory, runtime)
+    say(f"{pm.name}: converting {os.path.basename(src)} for wasm")
+    x = next(iter(pm.inputs.values()))
+    try:
+        convert(src, out, ["wasm"], {"input": (x.shape[0], x.shape[2], x.shape[3], x.shape[1])}, name=pm.name)
+    except Exception as e:  # recorded in the row, the other rows still run
+        pm.frontend_status[runtime] = f"error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        return
+    pm.frontend_dirs[runtime], pm.frontend_status[runtime] = out, "ok"
 
 
 def _convert(pm: PreparedModel, model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]],

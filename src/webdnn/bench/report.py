@@ -9,6 +9,7 @@ from typing import Any
 from webdnn.bench.run import SOFTWARE_GPU_NOTE
 
 LABEL = {"webdnn": "WebDNN", "webdnn-dynamic": "WebDNN (converted once)", "onnxruntime-web": "ORT Web",
+         "webdnn-keras": "WebDNN (from .keras)", "webdnn-tfjs": "WebDNN (from TF.js files)",
          "tfjs": "TF.js", "onnxruntime-native": "ORT native"}
 
 
@@ -244,9 +245,70 @@ def markdown(report: dict[str, Any], command: str) -> str:
         "",
         *_real_gpu_lines(),
         *_dynamic_lines(),
+        *_frontends_lines(),
         *_sizes_lines(),
     ]
     return "\n".join(out)
+
+
+def _wasm_rows_by_model(path: str) -> tuple[dict[str, Any], dict[tuple[str, int], dict[str, dict[str, Any]]]] | None:
+    """A recorded side run's machine and its good wasm rows as {(model, threads): {runtime: row}}; None
+    when the file is absent."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        g = json.load(f)
+    rows: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
+    for r in g["results"]:
+        if r["status"] == "ok" and r["backend"] == "wasm":
+            rows.setdefault((r["model"], r["threads"]), {})[r["runtime"]] = r
+    return g["machine"], rows
+
+
+FRONTENDS_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "bench", "results", "frontends-wasm.json")
+
+
+def _frontends_lines(path: str = FRONTENDS_JSON) -> list[str]:
+    """The recorded frontend run (bench/results/frontends-wasm.json: `webdnn bench --runtimes
+    webdnn,webdnn-keras,webdnn-tfjs,tfjs --backends wasm ... --out-json`), one row per model and thread
+    count; nothing when there is none."""
+    recorded = _wasm_rows_by_model(path)
+    if recorded is None:
+        return []
+    m, rows = recorded
+    out = [
+        "## Keras and TF.js files in, same speed (wasm)",
+        "",
+        "Each CNN three ways into WebDNN, the same network and weights: its ONNX file, a Keras 3 `.keras` file"
+        " and TensorFlow.js's own layers files (model.json + weights.bin), next to TF.js running those same"
+        " files (`tf.loadLayersModel`, its wasm backend) in one Chromium session"
+        f" ({m['date']}, commit {m['git_commit']}, {m['cpu']} {m['cores']} cores; `{m['command']}`). The TF.js"
+        " files are written by TF.js itself (bench/tools/tfjs-save-layers.mjs, from the ONNX model's"
+        " BatchNorm-folded graph in NHWC) and the `.keras` file by Keras from them (bench/tools/keras_from_tfjs.py):"
+        " so the rows differ only in the route in, and a slower Keras or TF.js row would mean the frontend"
+        " left work (a transpose, an unfused op) in the hot path.",
+        "",
+        "| model | threads | from ONNX ms | from .keras ms | .keras / ONNX | from TF.js files ms | TF.js files / ONNX |"
+        " TF.js (own files) ms | WebDNN (TF.js files) vs TF.js | max abs err .keras / TF.js files |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for key in sorted(rows):
+        r = rows[key]
+        onnx, keras, tfjs_files, tfjs = (r.get(k, {}).get("median_ms")
+                                         for k in ("webdnn", "webdnn-keras", "webdnn-tfjs", "tfjs"))
+        kr = f"{keras / onnx:.2f}" if keras and onnx else "–"
+        tr = f"{tfjs_files / onnx:.2f}" if tfjs_files and onnx else "–"
+        speedup = f"{tfjs / tfjs_files:.1f}× faster" if tfjs and tfjs_files else "–"
+        errs = " / ".join(_f(r.get(k, {}).get("max_abs_err"), ".1e") for k in ("webdnn-keras", "webdnn-tfjs"))
+        out.append(f"| {key[0]} | {key[1]} | {_f(onnx, '.1f')} | {_f(keras, '.1f')} | {kr} |"
+                   f" {_f(tfjs_files, '.1f')} | {tr} | {_f(tfjs, '.1f')} | {speedup} | {errs} |")
+    out += [
+        "",
+        "Medians of the timed runs after the warm-up, each row a fresh page; the errors are against native"
+        " onnxruntime on the ONNX file (the TF.js-file rows take the same input in NHWC).",
+        "",
+    ]
+    return out
 
 
 SIZES_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "bench", "results", "download-sizes.json")
@@ -326,15 +388,10 @@ DYNAMIC_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "bench"
 def _dynamic_lines(path: str = DYNAMIC_JSON) -> list[str]:
     """The recorded "converted once" run (bench/results/minilm-dynamic-wasm.json: `webdnn bench --models
     minilm@8,...` with --out-json), one row per length and thread count; nothing when there is none."""
-    if not os.path.exists(path):
+    recorded = _wasm_rows_by_model(path)
+    if recorded is None:
         return []
-    with open(path) as f:
-        g = json.load(f)
-    m = g["machine"]
-    rows: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
-    for r in g["results"]:
-        if r["status"] == "ok" and r["backend"] == "wasm":
-            rows.setdefault((r["model"], r["threads"]), {})[r["runtime"]] = r
+    m, rows = recorded
     out = [
         "## One conversion, every sequence length (MiniLM, wasm)",
         "",

@@ -24,7 +24,11 @@ from webdnn.bench.page import TFJS_HARDWARE_CONCURRENCY
 from webdnn.browser.paths import REPO_ROOT
 from webdnn.errors import WebDNNError
 
-RUNTIMES = ["webdnn", "onnxruntime-web", "tfjs", "onnxruntime-native"]
+RUNTIMES = ["webdnn", "onnxruntime-web", "tfjs", "onnxruntime-native", "webdnn-keras", "webdnn-tfjs"]
+# The same CNN converted by WebDNN from a Keras .keras file and from TF.js's model.json (wasm rows only;
+# asked for by name, `--runtimes webdnn,webdnn-keras,webdnn-tfjs,tfjs`, not part of the default run).
+FRONTEND_RUNTIMES = ("webdnn-keras", "webdnn-tfjs")
+DEFAULT_RUNTIMES = [r for r in RUNTIMES if r not in FRONTEND_RUNTIMES]
 ALL_BACKENDS = ["wasm", "webgpu", "webgl", "fallback", "cpu"]
 DEFAULT_BACKENDS = ["wasm", "webgpu", "webgl", "fallback", "cpu"]
 QUICK_MODELS = ["squeezenet1_1"]
@@ -35,7 +39,7 @@ Say = Callable[[str], None]
 @dataclass
 class BenchOptions:
     models: list[str] = field(default_factory=lambda: list(MODELS))
-    runtimes: list[str] = field(default_factory=lambda: list(RUNTIMES))
+    runtimes: list[str] = field(default_factory=lambda: list(DEFAULT_RUNTIMES))
     backends: list[str] = field(default_factory=lambda: list(DEFAULT_BACKENDS))
     threads: list[int] = field(default_factory=lambda: [1, 2])
     warmup: int = 3
@@ -149,7 +153,8 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     say = opts.say
     t_start = time.perf_counter()
     load_start = round(os.getloadavg()[0], 2)
-    browser_runtimes = {"webdnn", "onnxruntime-web", "tfjs"} & set(opts.runtimes) if opts.browser else set()
+    browser_runtimes = ({"webdnn", "onnxruntime-web", "tfjs", *FRONTEND_RUNTIMES} & set(opts.runtimes)
+                        if opts.browser else set())
     if browser_runtimes - {"webdnn"} and not bench_node_modules():
         raise WebDNNError("the benchmark peers are not installed: run `cd bench && npm ci` (or `make bench-deps`)")
     webdnn_backends = [b for b in BACKENDS if b in opts.backends] if "webdnn" in opts.runtimes else []
@@ -180,7 +185,9 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
                 except (WebDNNError, subprocess.CalledProcessError) as e:
                     say(f"  peak probe failed: {_first_line(e)}")
             for name in opts.models:
-                pm = prepare(name, work, webdnn_backends, bool(webdnn_backends), "tfjs" in opts.runtimes, say)
+                frontends = [r for r in FRONTEND_RUNTIMES if r in opts.runtimes and "wasm" in opts.backends]
+                pm = prepare(name, work, webdnn_backends, bool(webdnn_backends), "tfjs" in opts.runtimes, say,
+                             frontends)
                 rows = _bench_model(pm, session, opts, webdnn_backends)
                 _finish_rows(rows, pm, peak)
                 results.extend(rows)
@@ -239,7 +246,7 @@ def _bench_model(pm: PreparedModel, session: Any, opts: BenchOptions,
         except WebDNNError as e:
             return _row(m, runtime, backend, threads, status="error", note=_first_line(e))
         outs = r["outputs"]
-        if runtime == "tfjs":  # one output; the spec names it after the last layer
+        if runtime in ("tfjs", *FRONTEND_RUNTIMES):  # one output, named after the last layer
             outs = {next(iter(pm.reference)): next(iter(outs.values()))} if outs else {}
         notes: list[str] = []
         used = r.get("threads", threads)
@@ -300,17 +307,26 @@ def _bench_model(pm: PreparedModel, session: Any, opts: BenchOptions,
                     rows.append(browser_row("webdnn-dynamic", b, t, job))
     if opts.node_webgpu and "webdnn" in opts.runtimes and pm.webdnn_backends.get("webgpu") == "ok":
         rows.append(_node_webgpu_row(pm, opts))
+    x = next(iter(pm.inputs.values()))
+    nhwc_inputs = [{"name": "input", "url": f"/work/{m}/inputs/nhwc.bin", "dtype": "float32",
+                    "dims": [x.shape[0], *x.shape[2:], x.shape[1]] if x.ndim == 4 else []}]
+    for runtime in FRONTEND_RUNTIMES:
+        if runtime not in opts.runtimes or "wasm" not in opts.backends:
+            continue
+        status = pm.frontend_status.get(runtime, "not converted")
+        if status != "ok":
+            rows.append(_row(m, runtime, "wasm", None, status="skipped", note=status))
+            continue
+        job = {"kind": "webdnn", "model": f"/work/{m}/{runtime}/", "inputs": nhwc_inputs}
+        for t in opts.threads:
+            rows.append(browser_row(runtime, "wasm", t, job))
     if "tfjs" in opts.runtimes:
         tf_backends = [b for b in ("wasm", "webgpu", "webgl") if b in opts.backends]
         if pm.tfjs_status != "ok":
             for b in tf_backends:
                 rows.append(_row(m, "tfjs", b, None, status="skipped", note=pm.tfjs_status))
         else:
-            x = next(iter(pm.inputs.values()))
-            tf_inputs = [{"name": "input", "url": f"/work/{m}/inputs/nhwc.bin", "dtype": "float32",
-                          "dims": [x.shape[0], x.shape[2], x.shape[3], x.shape[1]]}]
-            job = {"kind": "tfjs", "spec": f"/work/{m}/tfjs/tfjs.json", "weights": f"/work/{m}/tfjs/tfjs.bin",
-                   "inputs": tf_inputs}
+            job = {"kind": "tfjs", "model": f"/work/{m}/tfjs/model.json", "inputs": nhwc_inputs}
             for b in tf_backends:
                 for t in opts.threads if b == "wasm" else [None]:
                     rows.append(browser_row("tfjs", b, t, job, hc=TFJS_HARDWARE_CONCURRENCY))

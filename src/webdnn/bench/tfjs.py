@@ -1,11 +1,11 @@
 """Export a CNN's optimized IR as a TensorFlow.js tf.layers spec with the SAME weights.
 
-The page (bench/page/bench.mjs) rebuilds the network with tf.layers (NHWC) from
-`tfjs.json` and `tfjs.bin`: Conv (dense or depthwise) with its folded BatchNorm and fused
-Relu/Relu6, pools, Add, Concat, Flatten, Gemm. ONNX's symmetric explicit padding becomes a
-ZeroPadding2D layer followed by a 'valid' conv/pool, which is exact for convolutions, for
-AveragePool with count_include_pad=1, and for MaxPool whose input is non-negative (after a
-Relu). Anything else raises `NotExportable`, and the model gets no TF.js row.
+bench/tools/tfjs-save-layers.mjs rebuilds the network with tf.layers (NHWC) from `tfjs.json` and
+`tfjs.bin` and saves it as TF.js's own model files (what the page loads): Conv (dense or depthwise)
+with its folded BatchNorm and fused Relu/Relu6, pools, Add, Concat, Flatten, Gemm. ONNX's symmetric
+explicit padding becomes a ZeroPadding2D layer followed by a 'valid' conv/pool, which is exact for
+convolutions, for AveragePool with count_include_pad=1, and for MaxPool whose input is non-negative
+(after a Relu). Anything else raises `NotExportable`, and the model gets no TF.js row.
 """
 
 from __future__ import annotations
