@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.frontend.test_tfjs import tfjs_predict
-from tests.frontend.tf_graph_fixtures import G, b, f, i, ints, s, strs
+from tests.frontend.tf_graph_fixtures import G, b, f, i, ints, node, s, strs
 from webdnn.convert import convert
 from webdnn.errors import UnsupportedOperatorError
 from webdnn.verify import compare
@@ -170,6 +170,56 @@ def test_graph_matches_tfjs(tmp_path: Path, case: str) -> None:
     have = got[out]
     assert have.shape == want.shape
     np.testing.assert_allclose(have, want, rtol=1e-4, atol=1e-5)
+
+
+def _types(*t: str) -> dict[str, Any]:
+    return {"list": {"type": list(t)}}
+
+
+def control_flow(g: G) -> tuple[list[tuple[str, list[int]]], str]:
+    """StatelessIf on a run-time condition (the sign of the input's sum): its branches, functions of the
+    library, get the input and a conv weight as arguments (then: Conv2D + Relu; else: the conv of -x halved);
+    then an If on a constant condition, folded at conversion."""
+    x = g.input("x", [1, 6, 6, 2])
+    w = g.w("w", 3, 3, 2, 4)
+    conv = {"strides": ints(1, 1, 1, 1), "padding": s("SAME"), "dilations": ints(1, 1, 1, 1), **NHWC}
+    then_f = g.function("then_fn", ["xa", "wa"], [
+        node("conv", "Conv2D", ["xa", "wa"], **conv), node("relu", "Relu", ["conv:output:0"])],
+        ["relu:activations:0"])
+    else_f = g.function("else_fn", ["xa", "wa"], [
+        node("neg", "Neg", ["xa"]), node("conv", "Conv2D", ["neg:y:0", "wa"], **conv),
+        g.fn_const("half", 0.5), node("mul", "Mul", ["conv:output:0", "half:output:0"])], ["mul:z:0"])
+    total = g.op("sum", "Sum", [x, g.const("sum/a", [0, 1, 2, 3])], keep_dims=b(False))
+    cond = g.op("pos", "Greater", [total, g.const("zero", 0.0)])
+    flow = {"Tcond": {"type": "DT_BOOL"}, "Tin": _types("DT_FLOAT", "DT_FLOAT"), "Tout": _types("DT_FLOAT"),
+            "output_shapes": {"list": {}}}
+    y = g.op("if1", "StatelessIf", [cond, x, w], then_branch=then_f, else_branch=else_f, **flow)
+    add_f = g.function("add_one", ["v"], [g.fn_const("one", 1.0), node("add", "AddV2", ["v", "one:output:0"])],
+                       ["add:z:0"])
+    sq_f = g.function("square", ["v"], [node("sq", "Square", ["v"])], ["sq:y:0"])
+    flow1 = {**flow, "Tin": _types("DT_FLOAT")}
+    return [("x", [1, 6, 6, 2])], g.op("if2", "If", [g.const("yes", True), y], then_branch=add_f,
+                                        else_branch=sq_f, **flow1)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_if_with_function_branches_matches_tfjs(tmp_path: Path, sign: float) -> None:
+    """Control flow v2: If / StatelessIf become an ONNX If that runs at run time (both branches taken, by
+    the input's sign); the one on a constant is folded."""
+    from webdnn.browser.node import run_model_node
+    from webdnn.frontend.tfjs import load_tfjs
+
+    g = G()
+    inputs, out = control_flow(g)
+    model = g.write(tmp_path / "tfjs", ["x"], [out])
+    x = (np.abs(np.random.default_rng(3).standard_normal((1, 6, 6, 2))) * sign).astype(np.float32)
+    want = tfjs_predict(model, [x], tmp_path / "ref")[0]
+    ops = [nd.op_type for nd in load_tfjs(str(model)).graph.node]
+    assert ops.count("If") == 2
+    convert(str(model), tmp_path / "out", ["fallback", "wasm"], {"x": list(x.shape)})
+    for backend in ("fallback", "wasm"):
+        got = run_model_node(str(tmp_path / "out"), {"x": x}, (backend,)).outputs[out]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_verify_takes_a_graph_model(tmp_path: Path) -> None:

@@ -41,6 +41,13 @@ def strs(*v: str) -> dict[str, Any]:
 FLOAT = {"T": {"type": "DT_FLOAT"}}
 
 
+def node(name: str, op: str, inputs: list[str], **attr: Any) -> dict[str, Any]:
+    """A node of a function body (float32 unless attr says otherwise)."""
+    return {"name": name, "op": op, "input": inputs, "attr": {**FLOAT, **attr}}
+
+
+
+
 class G:
     """A graph under construction: `input` adds a Placeholder, `const` a Const (its value in the shard),
     `op` any node; each returns the node's name."""
@@ -48,6 +55,7 @@ class G:
     def __init__(self) -> None:
         self.nodes: list[dict[str, Any]] = []
         self.weights: dict[str, np.ndarray] = {}
+        self.functions: list[dict[str, Any]] = []
         self.rng = np.random.default_rng(1415)
 
     def input(self, name: str, shape: list[int]) -> str:
@@ -72,6 +80,21 @@ class G:
         self.nodes.append({"name": name, "op": op, "input": inputs, "attr": {**FLOAT, **attr}})
         return name
 
+    def function(self, name: str, args: list[str], body: list[dict[str, Any]], ret: list[str]) -> dict[str, Any]:
+        """A float32 function of the library (control flow v2 branches): `body` nodes (inline constants only,
+        made by `node`), returning the refs `ret` ("node:arg:0" or an arg name); the value of a func attr."""
+        self.functions.append({
+            "signature": {"name": name, "inputArg": [{"name": a, "type": "DT_FLOAT"} for a in args],
+                          "outputArg": [{"name": f"out{k}", "type": "DT_FLOAT"} for k in range(len(ret))]},
+            "nodeDef": body, "ret": {f"out{k}": r for k, r in enumerate(ret)}})
+        return {"func": {"name": name}}
+
+    def fn_const(self, name: str, value: Any) -> dict[str, Any]:
+        """A float32 Const node of a function body; its value goes to the shard, as tfjs-converter does."""
+        self.weights[name] = np.asarray(value, np.float32)
+        return {"name": name, "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}, "value": {"tensor": {
+            "dtype": "DT_FLOAT", "tensorShape": {"dim": [{"size": str(d)} for d in np.shape(value)]}}}}}
+
     def write(self, directory: Path, inputs: list[str], outputs: list[str]) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         blob = b"".join(np.ascontiguousarray(v).tobytes() for v in self.weights.values())
@@ -83,6 +106,7 @@ class G:
         path = directory / "model.json"
         path.write_text(json.dumps({
             "format": "graph-model", "generatedBy": "webdnn tests", "convertedBy": "hand-written",
-            "modelTopology": {"node": self.nodes, "versions": {"producer": 1}},
+            "modelTopology": {"node": self.nodes, "versions": {"producer": 1},
+                              **({"library": {"function": self.functions}} if self.functions else {})},
             "userDefinedMetadata": {"signature": sig}, "weightsManifest": manifest}))
         return path

@@ -34,7 +34,8 @@ const xs = spec.inputs.map((x) => {
   const b = readFileSync(x.path);
   return tf.tensor(new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4), x.shape, "float32");
 });
-let ys = graph ? net.execute(xs.length === 1 ? xs[0] : xs) : net.predict(xs.length === 1 ? xs[0] : xs);
+// executeAsync: a graph with control flow (If, While) runs only that way
+let ys = graph ? await net.executeAsync(xs.length === 1 ? xs[0] : xs) : net.predict(xs.length === 1 ? xs[0] : xs);
 ys = Array.isArray(ys) ? ys : [ys];
 const shapes = [];
 ys.forEach((y, k) => {

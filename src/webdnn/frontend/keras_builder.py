@@ -87,6 +87,24 @@ class Builder:
         m.ir_version = 8
         return m
 
+    def branch(self) -> Builder:
+        """A builder for a subgraph (an If's branch): nodes of its own; names and initializers shared with
+        this one (the subgraph reads its constants from the outer graph, as ONNX allows)."""
+        sub = Builder(self.source)
+        sub._names = self._names
+        sub.inits = self.inits
+        return sub
+
+    def subgraph(self, name: str, outputs: list[tuple[str, int]]) -> onnx.GraphProto:
+        """This builder's nodes as a subgraph with no inputs returning `outputs` ([(value, ONNX element
+        type)]), each through an Identity (a subgraph output must be a value of its own)."""
+        outs: list[onnx.ValueInfoProto] = []
+        for value, elem in outputs:
+            out = self.unique(f"{name}/out")
+            self.nodes.append(helper.make_node("Identity", [value], [out], name=self.unique(f"{out}/Identity")))
+            outs.append(helper.make_tensor_value_info(out, elem, None))
+        return helper.make_graph(self.nodes, name, [], outs)
+
     # --- layout --------------------------------------------------------------------------------------
     def cf(self, t: KTensor, base: str) -> KTensor:
         """`t` with channels-first data (rank >= 3); as it is if it already is, or has rank <= 2."""

@@ -24,13 +24,23 @@ from webdnn.frontend.keras_builder import Builder, KTensor, broadcast
 Shape = tuple[int | None, ...]
 
 
+def _plain_ref(r: str) -> str:
+    return r.removesuffix(":0")
+
+
 @dataclass
 class Context:
-    """The graph being built and the TensorFlow tensors converted so far, by TF name ("node" or "node:1")."""
+    """The graph being built and the TensorFlow tensors converted so far, by TF name ("node" or "node:1").
+    `functions`: the graph's function library (control flow v2) by name; `run(ctx, fn, args, where)` converts
+    one (tf_graph._run_function); `ref` maps a node's input reference to a TF name."""
 
     b: Builder
     values: dict[str, KTensor] = field(default_factory=dict)
     consts: dict[str, np.ndarray] = field(default_factory=dict)
+    functions: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, np.ndarray] = field(default_factory=dict)  # the shards' constants by node name
+    run: Callable[..., list[KTensor]] | None = None
+    ref: Callable[[str], str] = _plain_ref
 
     def tensor(self, name: str) -> KTensor:
         if name not in self.values:  # a constant becomes an initializer the first time a node reads it as data
