@@ -109,12 +109,17 @@ def _value_inputs(specs: tuple[str, ...]) -> dict[str, list[str] | None]:
     "optionally named and bounded per element (shape=rows<=64,cols<=64)",
 )
 @click.option("--weights", "weights", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
-              help="how the weights are stored for download: fp16 halves them, int8 (64-element blocks with a scale "
+              help="how the weights are stored for download: fp16 halves them, int8 (32-element blocks with a scale "
               "each) makes them 0.27x; the runtime decodes them to float32 at load")
+@click.option("--check-accuracy", "check_accuracy", is_flag=True,
+              help="with --weights fp16/int8: refuse the conversion when an output's cosine similarity to fp32 "
+              "(onnxruntime, random inputs) falls under --min-cosine")
+@click.option("--min-cosine", "min_cosine", type=float, default=0.99, show_default=True,
+              help="the bound of --check-accuracy")
 @click.option("-q", "--quiet", is_flag=True)
 def convert(
     model: str, out_dir: str, backends: str | None, input_shape: tuple[str, ...], dynamic: bool,
-    value_input: tuple[str, ...], weights: str, quiet: bool,
+    value_input: tuple[str, ...], weights: str, check_accuracy: bool, min_cosine: float, quiet: bool,
 ) -> None:
     """Convert MODEL into a WebDNN model directory. MODEL: an ONNX file, a Keras model (.keras archive or
     full-model .h5), a TensorFlow.js layers or graph model (its model.json, or the directory holding it and its
@@ -124,7 +129,7 @@ def convert(
     say = _progress(quiet)
     r = do_convert(
         model, out_dir, _backends(backends) if backends else None, _shapes(input_shape), progress=say, dynamic=dynamic,
-        value_inputs=_value_inputs(value_input), weights=weights,
+        value_inputs=_value_inputs(value_input), weights=weights, check_accuracy=min_cosine if check_accuracy else None,
     )
     for b, info in r.backends.items():
         arena, naive = info["arena_bytes"], info["naive_bytes"]

@@ -31,6 +31,7 @@ from webdnn.backends.common.control_descriptor import write_staged
 from webdnn.backends.common.descriptor import write
 from webdnn.backends.common.dim_table import symbol_specs
 from webdnn.backends.common.weight_encoding import ENCODINGS
+from webdnn.encoding_accuracy import check_encoding_accuracy
 from webdnn.errors import ConversionError, UnsupportedOperatorError
 from webdnn.frontend.detect import load_model
 from webdnn.frontend.input_dims import DimSpec
@@ -68,6 +69,7 @@ def convert(
     example_inputs: Sequence[Any] | Any = None,
     input_names: Sequence[str] | None = None,
     weights: str = "fp32",
+    check_accuracy: float | None = None,
 ) -> ConvertResult:
     """Convert `model` into `out_dir` for `backends`. `model`: a model file (ONNX, Keras, TF.js, a torch.export
     .pt2; recognized by content), an onnx.ModelProto, or a torch nn.Module traced on `example_inputs` (its
@@ -76,7 +78,9 @@ def convert(
     the model's own dynamic dims as symbols instead of fixing them to 1; `value_inputs` names
     small int inputs whose values decide sizes (each element a symbol bound from the data at run);
     `weights`: how the weights are stored for download, "fp32", "fp16" or "int8" (block-quantized), decoded to
-    float32 by the runtime at load (backends/common/weight_encoding.py)."""
+    float32 by the runtime at load (backends/common/weight_encoding.py); `check_accuracy`: a minimum cosine
+    similarity to fp32 that every output must keep under that encoding, or the conversion is refused
+    (AccuracyError) before anything is written (encoding_accuracy.py)."""
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
     # None: every backend that can run this model (a backend lacking an op is skipped, not an error;
@@ -101,6 +105,12 @@ def convert(
     default_name = os.path.splitext(source)[0] if not source.startswith("<") else "model"
     graph = from_onnx(proto, input_shapes, name=name or proto.graph.name or default_name, dynamic=dynamic,
                       value_inputs=value_inputs)
+    accuracy = None
+    if check_accuracy is not None and weights != "fp32":
+        say(f"checking --weights {weights} against fp32 (onnxruntime)")
+        accuracy = check_encoding_accuracy(proto, {v.name: v.shape for v in graph.inputs}, weights, check_accuracy)
+        say("  worst cosine similarity per output: "
+            + ", ".join(f"{k} {v:.5f}" for k, v in accuracy.cosine.items()))
     say(f"optimizing graph ({len(graph.nodes)} nodes)")
     report = optimize(graph, progress=lambda p: say(f"  pass {p}"))
 
@@ -153,6 +163,7 @@ def convert(
             "backends": manifest_backends,
             **({"symbols": symbol_specs(graph.input_symbol_dims())} if dynamic_io else {}),
             "converter": {"webdnn": __version__, "source": source, "format": fmt, "weights": weights,
+                          **({"accuracy": accuracy.as_json()} if accuracy is not None else {}),
                           "producer": " ".join(x for x in (proto.producer_name, proto.producer_version) if x),
                           "opset": graph.opset},
         }
