@@ -64,6 +64,26 @@ def attention() -> keras.Model:
     return keras.Model(inp, L.Add(name="out")([c, f]))
 
 
+def luong_bahdanau() -> keras.Model:
+    """Keras' Attention (dot score with a learned scale and a causal mask; concat score, key given, returning the
+    attention scores too) and AdditiveAttention (with and without its per-feature scale); the learned scales
+    set to random values (Keras initializes some to one)."""
+    inp = keras.Input((5, 8), name="x")
+    v = L.Dense(8, name="v")(inp)
+    k = L.Dense(8, name="k")(inp)
+    a = L.Attention(use_scale=True, name="dot")([inp, v], use_causal_mask=True)
+    a, scores = L.Attention(score_mode="concat", use_scale=True, name="concat")([a, v, k],
+                                                                                return_attention_scores=True)
+    a = L.AdditiveAttention(name="additive")([a, v, k])
+    a = L.AdditiveAttention(use_scale=False, name="additive_plain")([a, v])
+    m = keras.Model(inp, [a, scores])
+    rng = np.random.default_rng(11)
+    for lay in m.layers:
+        if isinstance(lay, (L.Attention, L.AdditiveAttention)) and lay.get_weights():
+            lay.set_weights([rng.uniform(0.5, 1.5, w.shape).astype(np.float32) for w in lay.get_weights()])
+    return m
+
+
 def nested() -> keras.Model:
     """A Functional model used as a layer in a Sequential one, itself used inside a Functional model (transfer
     learning's usual shape)."""
@@ -169,6 +189,7 @@ LAYERS: dict[str, Callable[[], keras.Model]] = {
     "text": text_model,
     "attention": attention,
     "nested": nested,
+    "luong_bahdanau": luong_bahdanau,
 }
 
 

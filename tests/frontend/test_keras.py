@@ -51,7 +51,7 @@ def _index() -> dict[str, Any]:
 LAYER_CASES = ["conv_same_stride2", "conv1d_causal", "depthwise_mult2", "separable", "bn_relu6_maxpool",
                "avgpool_same", "pad_crop_upsample", "upsample_bilinear", "flatten_dense", "activations",
                "reshape_permute", "rescaling_global_max", "two_branches", "conv_transpose", "conv1d_transpose",
-               "lstm_gru", "bidirectional", "text", "attention", "nested"]
+               "lstm_gru", "bidirectional", "text", "attention", "nested", "luong_bahdanau"]
 APPS = ["mobilenet_v2", "mobilenet_v3_small", "resnet50", "inception_v3", "xception", "densenet121", "vgg16",
         "efficientnet_b0", "nasnet_mobile"]
 

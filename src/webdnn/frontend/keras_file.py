@@ -81,6 +81,11 @@ def _variable_names(class_name: str, config: dict[str, Any]) -> list[str]:
         return [*(["gamma"] if config.get("scale", True) else []), *(["beta"] if config.get("center", True) else [])]
     if class_name in RECURRENT:  # the cell's variables
         return ["kernel", "recurrent_kernel", *(["bias"] if config.get("use_bias", True) else [])]
+    if class_name == "Attention":
+        return [*(["scale"] if config.get("use_scale", False) else []),
+                *(["concat_score_weight"] if config.get("score_mode", "dot") == "concat" else [])]
+    if class_name == "AdditiveAttention":
+        return ["scale"] if config.get("use_scale", True) else []
     names = list(_VARIABLES.get(class_name, []))
     if "bias" in names and not config.get("use_bias", True):
         names.remove("bias")

@@ -1,6 +1,6 @@
 """Keras sequence and text layers as ONNX nodes: Embedding, LayerNormalization, the recurrent layers (LSTM, GRU,
-SimpleRNN, each also inside Bidirectional) and MultiHeadAttention. Registered in keras_layers.LAYERS like
-the others (see there for the calling convention).
+SimpleRNN, each also inside Bidirectional), MultiHeadAttention, Attention and AdditiveAttention. Registered in
+keras_layers.LAYERS like the others (see there for the calling convention).
 
 Recurrent layers become ONNX LSTM / GRU / RNN nodes in batch-first layout (layout=1), so the passes and the
 backends treat them as they treat an ONNX model's (the wasm backend's native LSTM kernel included). Keras
@@ -250,3 +250,56 @@ def multi_head_attention(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTe
     if wo.ndim > 3:  # output_shape with more than one axis
         y = b.one("Reshape", [y, b.const([0, -1, *wo.shape[2:]], f"{base}/out_shape", np.int64)], base)
     return [KTensor(y, (q_in.shape[0], q_in.shape[1], *(int(d) for d in wo.shape[2:])))]
+
+
+@layer("Attention", "AdditiveAttention")
+def dot_or_additive_attention(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
+    """Keras' Attention (Luong: scores Q K^T, or with score_mode="concat" w * sum(tanh(s * (q + k)))) and
+    AdditiveAttention (Bahdanau: sum(scale * tanh(q + k))) over [batch, steps, dim] inputs [query, value] or
+    [query, value, key]; softmax over the keys, then the weighted sum of the values. The causal mask
+    subtracts 1e9 as Keras does; `return_attention_scores` adds the softmax weights as a second output."""
+    tensors = {k for k, v in lay.call.items() if isinstance(v, (dict, list)) and "__keras_tensor__" in str(v)}
+    if tensors:
+        raise _unsupported(b, lay, f"tensors passed by keyword ({', '.join(sorted(tensors))}: masks) are not "
+                                   "supported")
+    if len(ins) not in (2, 3):
+        raise _unsupported(b, lay, f"{len(ins)} inputs; [query, value] or [query, value, key] are supported")
+    q, v = b.plain(ins[0], lay.name), b.plain(ins[1], lay.name)
+    k = b.plain(ins[2], lay.name) if len(ins) > 2 else v
+    if q.rank != 3 or v.rank != 3 or k.rank != 3:
+        raise _unsupported(b, lay, "inputs of shape [batch, steps, dim] are supported")
+    base = lay.name
+    additive = lay.class_name == "AdditiveAttention"
+    mode = "concat" if additive else str(lay.get("score_mode", "dot"))
+    scale = lay.weights.get("scale") if lay.get("use_scale", additive) else None
+    if lay.get("use_scale", additive) and scale is None:
+        raise _unsupported(b, lay, "use_scale is set but the file has no 'scale' weight")
+    if mode == "dot":
+        scores = b.one("MatMul", [q.name, b.one("Transpose", [k.name], base, perm=[0, 2, 1])], base)
+        if scale is not None:
+            scores = b.one("Mul", [scores, b.const(np.asarray(scale, np.float32), f"{base}/scale")], base)
+    elif mode == "concat":  # [B, Tq, 1, d] + [B, 1, Tv, d]
+        s = b.one("Add", [b.one("Unsqueeze", [q.name, b.const([2], f"{base}/q_axis", np.int64)], base),
+                          b.one("Unsqueeze", [k.name, b.const([1], f"{base}/k_axis", np.int64)], base)], base)
+        if scale is not None and not additive:  # Attention: w * sum(tanh(scale * (q + k)))
+            s = b.one("Mul", [s, b.const(np.asarray(scale, np.float32), f"{base}/scale")], base)
+        s = b.one("Tanh", [s], base)
+        if scale is not None and additive:  # AdditiveAttention: sum(scale * tanh(q + k)), a scale per feature
+            s = b.one("Mul", [s, b.const(np.asarray(scale, np.float32).reshape(-1), f"{base}/scale")], base)
+        scores = b.one("ReduceSum", [s, b.const([-1], f"{base}/axes", np.int64)], base, keepdims=0)
+        if not additive:
+            w = lay.weight("concat_score_weight", b.source)
+            scores = b.one("Mul", [scores, b.const(np.asarray(w, np.float32), f"{base}/concat_weight")], base)
+    else:
+        raise _unsupported(b, lay, f"score_mode {mode!r} (dot and concat are supported)")
+    tq, tv = q.shape[1], v.shape[1]
+    if lay.call.get("use_causal_mask") or lay.get("causal", False):
+        if tq is None or tv is None:
+            raise _unsupported(b, lay, "use_causal_mask needs the sequence lengths known")
+        bias = np.where(np.tril(np.ones((tq, tv), bool)), 0.0, -1e9).astype(np.float32)  # query i sees keys <= i
+        scores = b.one("Add", [scores, b.const(bias, f"{base}/causal")], base)
+    weights = b.one("Softmax", [scores], base, axis=-1)
+    out = KTensor(b.one("MatMul", [weights, v.name], base), (q.shape[0], tq, v.shape[2]))
+    if lay.call.get("return_attention_scores"):
+        return [out, KTensor(weights, (q.shape[0], tq, tv))]
+    return [out]
