@@ -222,6 +222,60 @@ def test_if_with_function_branches_matches_tfjs(tmp_path: Path, sign: float) -> 
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def while_loop(g: G) -> tuple[list[tuple[str, list[int]]], str]:
+    """tf.while_loop(lambda i, x, n, w: i < n, lambda i, x, n, w: (i + 1, 0.5 x + conv(x, w), n, w)) from i = 0,
+    n = 3, the conv weight w passed as a loop value as TensorFlow passes captured tensors."""
+    x = g.input("x", [1, 4, 4, 2])
+    w = g.w("w", 3, 3, 2, 2)
+    conv = {"strides": ints(1, 1, 1, 1), "padding": s("SAME"), "dilations": ints(1, 1, 1, 1), **NHWC}
+    int32 = {"T": {"type": "DT_INT32"}}
+    args: list[str | tuple[str, str]] = [("i", "DT_INT32"), "x", ("n", "DT_INT32"), "w"]
+    cond_f = g.function("loop_cond", args, [node("less", "Less", ["i", "n"], **int32)], ["less:z:0"], ["DT_BOOL"])
+    body_f = g.function("loop_body", args, [
+        g.fn_const("one", 1), node("inc", "AddV2", ["i", "one:output:0"], **int32),
+        node("conv", "Conv2D", ["x", "w"], **conv), g.fn_const("half", 0.5),
+        node("mul", "Mul", ["x", "half:output:0"]), node("add", "AddV2", ["mul:z:0", "conv:output:0"])],
+        ["inc:z:0", "add:z:0", "n", "w"], ["DT_INT32", "DT_FLOAT", "DT_INT32", "DT_FLOAT"])
+    loop = g.op("loop", "StatelessWhile", [g.const("i0", 0), x, g.const("n0", 3), w], cond=cond_f, body=body_f,
+                T=_types("DT_INT32", "DT_FLOAT", "DT_INT32", "DT_FLOAT"), output_shapes={"list": {}},
+                parallel_iterations=i(10))
+    return [("x", [1, 4, 4, 2])], g.op("out", "Identity", [f"{loop}:1"])
+
+
+def test_while_loop_unrolls_and_matches_tfjs(tmp_path: Path) -> None:
+    """A TensorFlow while loop becomes an ONNX Loop without a trip count, unrolled at conversion because its
+    condition (a counter against a constant) folds each iteration."""
+    from webdnn.browser.node import run_model_node
+    from webdnn.frontend.tfjs import load_tfjs
+
+    g = G()
+    inputs, out = while_loop(g)
+    model = g.write(tmp_path / "tfjs", ["x"], [out])
+    x = np.random.default_rng(5).standard_normal((1, 4, 4, 2)).astype(np.float32)
+    want = tfjs_predict(model, [x], tmp_path / "ref")[0]
+    assert [nd.op_type for nd in load_tfjs(str(model)).graph.node].count("Loop") == 1
+    r = convert(str(model), tmp_path / "out", ["fallback", "wasm"], {"x": list(x.shape)})
+    assert [n.op_type for n in r.graph.nodes].count("Conv") == 3  # three iterations, unrolled
+    for backend in ("fallback", "wasm"):
+        got = run_model_node(str(tmp_path / "out"), {"x": x}, (backend,)).outputs[out]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_while_loop_decided_at_run_time_is_refused(tmp_path: Path) -> None:
+    """A loop whose condition reads the input's data cannot be unrolled: a clear error, nothing written."""
+    g = G()
+    x = g.input("x", [1, 3])
+    total = node("sum", "Sum", ["v", "axes:output:0"], keep_dims=b(False), Tidx={"type": "DT_INT32"})
+    cond_f = g.function("c", ["v"], [total, g.fn_const("axes", [0, 1]), g.fn_const("lim", 10.0),
+                                     node("lt", "Less", ["sum:output:0", "lim:output:0"])], ["lt:z:0"], ["DT_BOOL"])
+    body_f = g.function("b", ["v"], [g.fn_const("two", 2.0), node("m", "Mul", ["v", "two:output:0"])], ["m:z:0"])
+    g.op("loop", "While", [x], cond=cond_f, body=body_f, T=_types("DT_FLOAT"), output_shapes={"list": {}})
+    model = g.write(tmp_path / "tfjs", ["x"], ["loop"])
+    with pytest.raises(UnsupportedOperatorError, match=r"condition is computed at run time"):
+        convert(str(model), tmp_path / "out", ["fallback"])
+    assert not (tmp_path / "out").exists()
+
+
 def test_verify_takes_a_graph_model(tmp_path: Path) -> None:
     """`webdnn verify` on a TF.js graph model: onnxruntime on the frontend's ONNX graph is the reference."""
     from webdnn.verify_model import verify_model

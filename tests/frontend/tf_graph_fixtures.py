@@ -80,20 +80,28 @@ class G:
         self.nodes.append({"name": name, "op": op, "input": inputs, "attr": {**FLOAT, **attr}})
         return name
 
-    def function(self, name: str, args: list[str], body: list[dict[str, Any]], ret: list[str]) -> dict[str, Any]:
-        """A float32 function of the library (control flow v2 branches): `body` nodes (inline constants only,
-        made by `node`), returning the refs `ret` ("node:arg:0" or an arg name); the value of a func attr."""
+    def function(self, name: str, args: list[str | tuple[str, str]], body: list[dict[str, Any]], ret: list[str],
+                 ret_types: list[str] | None = None) -> dict[str, Any]:
+        """A function of the library (control flow v2 branches and bodies): its args (names, float32, or
+        (name, DT_ type)), `body` nodes (made by `node`, constants by `fn_const`), returning the refs `ret`
+        ("node:arg:0" or an arg name) of `ret_types` (float32 by default); the value of a func attr."""
+        typed = [a if isinstance(a, tuple) else (a, "DT_FLOAT") for a in args]
+        types = ret_types or ["DT_FLOAT"] * len(ret)
         self.functions.append({
-            "signature": {"name": name, "inputArg": [{"name": a, "type": "DT_FLOAT"} for a in args],
-                          "outputArg": [{"name": f"out{k}", "type": "DT_FLOAT"} for k in range(len(ret))]},
+            "signature": {"name": name, "inputArg": [{"name": a, "type": t} for a, t in typed],
+                          "outputArg": [{"name": f"out{k}", "type": t} for k, t in enumerate(types)]},
             "nodeDef": body, "ret": {f"out{k}": r for k, r in enumerate(ret)}})
         return {"func": {"name": name}}
 
     def fn_const(self, name: str, value: Any) -> dict[str, Any]:
-        """A float32 Const node of a function body; its value goes to the shard, as tfjs-converter does."""
-        self.weights[name] = np.asarray(value, np.float32)
-        return {"name": name, "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}, "value": {"tensor": {
-            "dtype": "DT_FLOAT", "tensorShape": {"dim": [{"size": str(d)} for d in np.shape(value)]}}}}}
+        """A Const node of a function body (float32, or int32 for an int); its value goes to the shard, as
+        tfjs-converter does."""
+        arr = np.asarray(value)
+        arr = arr.astype(np.int32) if arr.dtype.kind in "iu" else arr.astype(np.float32)
+        self.weights[name] = arr
+        dt = _DT[arr.dtype][0]
+        return {"name": name, "op": "Const", "attr": {"dtype": {"type": dt}, "value": {"tensor": {
+            "dtype": dt, "tensorShape": {"dim": [{"size": str(d)} for d in arr.shape]}}}}}
 
     def write(self, directory: Path, inputs: list[str], outputs: list[str]) -> Path:
         directory.mkdir(parents=True, exist_ok=True)

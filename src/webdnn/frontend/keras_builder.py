@@ -11,6 +11,7 @@ the model's outputs. Shapes are kept in Keras' order throughout (`KTensor.shape`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,15 +96,18 @@ class Builder:
         sub.inits = self.inits
         return sub
 
-    def subgraph(self, name: str, outputs: list[tuple[str, int]]) -> onnx.GraphProto:
-        """This builder's nodes as a subgraph with no inputs returning `outputs` ([(value, ONNX element
-        type)]), each through an Identity (a subgraph output must be a value of its own)."""
+    def subgraph(self, name: str, outputs: list[tuple[str, int]],
+                 inputs: Sequence[tuple[str, int, tuple[int | None, ...]]] = ()) -> onnx.GraphProto:
+        """This builder's nodes as a subgraph returning `outputs` ([(value, ONNX element type)]), each through an
+        Identity (a subgraph output must be a value of its own); `inputs`: its formal inputs (a Loop body's
+        [(name, element type, shape)]), none for an If's branch."""
         outs: list[onnx.ValueInfoProto] = []
         for value, elem in outputs:
             out = self.unique(f"{name}/out")
             self.nodes.append(helper.make_node("Identity", [value], [out], name=self.unique(f"{out}/Identity")))
             outs.append(helper.make_tensor_value_info(out, elem, None))
-        return helper.make_graph(self.nodes, name, [], outs)
+        ins = [helper.make_tensor_value_info(v, elem, list(shape)) for v, elem, shape in inputs]
+        return helper.make_graph(self.nodes, name, ins, outs)
 
     # --- layout --------------------------------------------------------------------------------------
     def cf(self, t: KTensor, base: str) -> KTensor:

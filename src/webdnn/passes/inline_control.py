@@ -1,6 +1,6 @@
 """Control flow decided at conversion. If with a condition known then: the chosen branch's nodes take
-the If's place. Loop with a known trip count (and a condition that folds each iteration) and Scan
-over a sequence of fixed length: unrolled, one copy of the body per iteration, scan outputs stacked.
+the If's place. Loop with a known trip count, or none, and a condition that folds each iteration, and
+Scan over a sequence of fixed length: unrolled, one copy of the body per iteration, scan outputs stacked.
 
 The condition is often constant only after folding (a Shape compared with a number, an opset
 switch an exporter wrote), so infer_shapes calls this when it reaches the If, after the nodes
@@ -107,8 +107,8 @@ def _scalar(v: Value | None) -> object:
 
 
 def unroll_loop(graph: Graph, node: Node, visit: Visit) -> None:
-    """A Loop whose trip count (and condition, each iteration) is known at conversion: one copy of
-    the body per iteration, each typed before the next is made (its condition must fold)."""
+    """A Loop whose trip count (if it has one) and condition, each iteration, are known at conversion: one
+    copy of the body per iteration, each typed before the next is made (its condition must fold)."""
     body: Branch = node.attrs["body"]
     n_in = int(node.attrs["explicit_inputs"])
     trip, cond = node.input(0), node.input(1)
@@ -122,9 +122,8 @@ def unroll_loop(graph: Graph, node: Node, visit: Visit) -> None:
     if going is None:
         raise _refuse(graph, node, "its condition is computed at run time" + _from(cond, graph)
                       + "; only a Loop whose condition is known at conversion is supported (it is unrolled)")
-    if trips is None and going:
-        raise _refuse(graph, node, "it has no trip count, so it runs until a condition computed in its body "
-                                   "turns false; only Loops with a trip count known at conversion are unrolled")
+    # Without a trip count the Loop runs while its condition holds: unrolled as long as the condition folds each
+    # iteration (a counter compared with a constant, as TensorFlow's while loops are written), MAX_ITERATIONS at most.
     scans: list[list[Value]] = [[] for _ in range(n_scan)]
     i = 0
     while going and (trips is None or i < int(trips)):  # type: ignore[arg-type]
