@@ -4,7 +4,7 @@ PY ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := build/.stamps
 
-.PHONY: real-models keras-venv setup system python runtime wasm demo test test-quick test-fast lint typecheck clean bench bench-quick bench-gpu bench-deps bench-frontends
+.PHONY: real-models keras-venv setup system python runtime wasm demo test test-quick test-fast lint typecheck clean bench bench-quick bench-gpu bench-deps bench-frontends dist
 
 setup: system python runtime
 
@@ -37,6 +37,11 @@ runtime/dist/webdnn-kernels-simd128.wasm: $(wildcard runtime/kernels/wasm/*.c ru
 
 runtime/dist/webdnn.mjs: runtime/package.json runtime/build.mjs $(shell find runtime/src runtime/harness -name '*.ts' 2>/dev/null)
 	cd runtime && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
+
+# The Python wheel with the built runtime inside (build/dist/webdnn-*.whl, about 1 MB): `pip install` it anywhere,
+# and `webdnn convert/run/verify/serve` find their runtime in the package (tools/build_wheel.py).
+dist: setup
+	$(PY) tools/build_wheel.py build/dist
 
 # The main job: the real ImageNet classifier (EfficientNet-Lite0) on a real photo in headless Chromium, next to
 # onnxruntime; the converted model is cached in build/demo/. It ends by writing the demo site into build/site/
