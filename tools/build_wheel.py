@@ -36,13 +36,22 @@ def stage() -> None:
         f.write("Built by tools/build_wheel.py from runtime/dist and runtime/tools; do not edit.\n")
 
 
+def _have_setuptools() -> bool:
+    """setuptools >= 68 here: build without an isolated environment (no download)."""
+    try:
+        import setuptools
+    except ImportError:
+        return False
+    return int(setuptools.__version__.split(".")[0]) >= 68
+
+
 def main(out: str) -> str:
     stage()
     os.makedirs(out, exist_ok=True)
     for old in glob.glob(os.path.join(out, "webdnn-*.whl")):
         os.remove(old)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", out,
-                    ROOT], check=True)
+    isolation = ["--no-build-isolation"] if _have_setuptools() else []
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, "-w", out, ROOT], check=True)
     (wheel,) = glob.glob(os.path.join(out, "webdnn-*.whl"))
     print(f"{wheel} ({os.path.getsize(wheel) / 1e6:.2f} MB)")
     return wheel
