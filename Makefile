@@ -4,7 +4,7 @@ PY ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := build/.stamps
 
-.PHONY: real-models keras-venv setup system python runtime wasm demo test test-quick test-fast lint typecheck clean bench bench-quick bench-gpu bench-deps bench-frontends dist
+.PHONY: real-models keras-venv setup system python runtime wasm demo test test-quick test-fast lint typecheck clean bench bench-quick bench-gpu bench-deps bench-frontends dist npm-apps
 
 setup: system python runtime
 
@@ -57,12 +57,12 @@ typecheck: runtime
 
 # The whole test suite (fast unit tests, Node tests, browser tests in headless Chromium), every zoo
 # model on every backend included; the slowest tests are listed at the end.
-test: setup bench-deps real-models keras-venv lint typecheck
+test: setup bench-deps real-models keras-venv npm-apps lint typecheck
 	cd runtime && npm test --silent
 	$(PY) -m pytest -q --durations=15
 
 # Everything but the biggest zoo models on the software GPU (minutes each): a quicker local run.
-test-quick: setup bench-deps real-models keras-venv lint typecheck
+test-quick: setup bench-deps real-models keras-venv npm-apps lint typecheck
 	cd runtime && npm test --silent
 	$(PY) -m pytest -q -m "not software_gpu_heavy"
 
@@ -87,6 +87,11 @@ build/keras-venv/.done:
 	$(PY) -m venv build/keras-venv
 	build/keras-venv/bin/pip install -q keras==3.15.1 "jax[cpu]==0.10.2" h5py
 	@touch $@
+
+# Vite and webpack for tests/e2e/test_npm_package.py (apps that install runtime/'s npm pack tarball and build).
+npm-apps: tests/npm_apps/node_modules/.package-lock.json
+tests/npm_apps/node_modules/.package-lock.json: tests/npm_apps/package.json tests/npm_apps/package-lock.json
+	cd tests/npm_apps && npm ci --no-audit --no-fund --loglevel=error
 
 # Benchmarks (docs/benchmarks.md): the peers (ONNX Runtime Web, TF.js, wabt) live in bench/node_modules only.
 bench-deps: bench/node_modules/.package-lock.json

@@ -49,7 +49,7 @@ export async function readBytes(url: string, onBytes?: ByteProgress, fetchImpl?:
 }
 
 async function readFile(path: string, onBytes?: ByteProgress): Promise<Uint8Array> {
-  const fs = await import("node:fs/promises");
+  const fs = await import(/* webpackIgnore: true */ /* @vite-ignore */ "node:fs/promises");
   const p = path.startsWith("file:") ? new URL(path) : path;
   try {
     const data = await fs.readFile(p);

@@ -60,11 +60,22 @@ export function setWasmBaseUrl(url: string | undefined): void {
   compiled.clear();
 }
 
+// Each file as a literal `new URL("./file", import.meta.url)`: the form bundlers (Vite, webpack 5, Parcel)
+// recognize, so an app's build emits the kernels and the worker with its bundle and rewrites these URLs.
+// Called only when import.meta.url exists (not in the script-tag build).
+const BUNDLED: Record<string, () => URL> = {
+  "webdnn-kernels-simd128.wasm": () => new URL("./webdnn-kernels-simd128.wasm", import.meta.url),
+  "webdnn-kernels-simd128-mt.wasm": () => new URL("./webdnn-kernels-simd128-mt.wasm", import.meta.url),
+  "webdnn-kernels-relaxed.wasm": () => new URL("./webdnn-kernels-relaxed.wasm", import.meta.url),
+  "webdnn-kernels-relaxed-mt.wasm": () => new URL("./webdnn-kernels-relaxed-mt.wasm", import.meta.url),
+  "webdnn-wasm-worker.js": () => new URL("./webdnn-wasm-worker.js", import.meta.url),
+};
+
 /** URL of one of the wasm backend's files: next to the runtime module (ESM), the script (IIFE), or the page. */
 export function wasmFileUrl(file: string): string {
   if (baseOverride) return new URL(file, new URL(baseOverride, typeof location !== "undefined" ? location.href : undefined)).toString();
   const meta = (import.meta as { url?: string }).url;
-  if (meta) return new URL(file, meta).toString();
+  if (meta) return (BUNDLED[file]?.() ?? new URL(file, meta)).toString();
   if (scriptSrc) return new URL(file, scriptSrc).toString();
   if (typeof location !== "undefined") return new URL(file, location.href).toString();
   return file;

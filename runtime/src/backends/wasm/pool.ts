@@ -29,7 +29,7 @@ export function threadsPossible(): boolean {
 /** The hardware's thread count (navigator.hardwareConcurrency, or Node's os.availableParallelism). */
 export async function hardwareThreads(): Promise<number> {
   if (isNode) {
-    const os = await import("node:os");
+    const os = await import(/* webpackIgnore: true */ /* @vite-ignore */ "node:os");
     return typeof os.availableParallelism === "function" ? os.availableParallelism() : os.cpus().length;
   }
   const n = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
@@ -79,7 +79,7 @@ function newWorker(url: string): Worker {
 async function spawn(): Promise<AnyWorker> {
   const url = wasmFileUrl(WORKER_FILE);
   if (isNode) {
-    const { Worker } = await import("node:worker_threads");
+    const { Worker } = await import(/* webpackIgnore: true */ /* @vite-ignore */ "node:worker_threads");
     const w = new Worker(new URL(url));
     w.unref(); // an idle pool must not keep Node alive
     return { post: (m) => w.postMessage(m), onMessage: (h) => w.on("message", h), onError: (h) => w.on("error", h), terminate: () => void w.terminate() };

@@ -21,7 +21,7 @@ async function port(): Promise<Port> {
     const listen = g.addEventListener.bind(globalThis);
     return { postMessage: post, onMessage: (h) => listen("message", (e: MessageEvent) => h(e.data as Message)) };
   }
-  const { parentPort } = await import("node:worker_threads");
+  const { parentPort } = await import(/* webpackIgnore: true */ /* @vite-ignore */ "node:worker_threads");
   if (!parentPort) throw new Error("webdnn-wasm-worker.js must run as a worker");
   return { postMessage: (m) => parentPort.postMessage(m), onMessage: (h) => parentPort.on("message", h) };
 }
