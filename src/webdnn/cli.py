@@ -236,6 +236,21 @@ def serve(directory: str, port: int, no_isolation: bool) -> None:
         pass
 
 
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--model", default=None, type=click.Path(exists=True),
+              help="your model (any format convert reads); default: a seeded test SqueezeNet")
+@click.option("--backends", default=None, help=BACKEND_HELP + "; default: every backend that can run the model")
+@click.option("-q", "--quiet", is_flag=True)
+def init(directory: str, model: str | None, backends: str | None, quiet: bool) -> None:
+    """Write a starter app into DIRECTORY (new or empty): a page, the runtime and a converted model."""
+    from webdnn.starter import init_app
+
+    path = init_app(directory, model, _backends(backends) if backends else None, say=_progress(quiet))
+    click.echo(f"wrote {path}: index.html, app.js, webdnn/ (the runtime), model/\n"
+               f"run `webdnn serve {directory}` and open http://127.0.0.1:8000/")
+
+
 @main.command("demo-site")
 @click.option("-o", "--out", "out_dir", default="build/site", show_default=True, help="where the site is written")
 @click.option("--cache", default="build/demo", show_default=True, help="the demo's converted-model cache")
