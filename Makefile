@@ -107,7 +107,7 @@ bench: setup bench-deps keras-venv
 # from a .keras file and from TF.js's files, and TF.js on its own files, wasm.
 bench-frontends: setup bench-deps keras-venv
 	$(PY) -m webdnn.cli bench --models resnet50,mobilenet_v2 --runtimes webdnn,webdnn-keras,webdnn-tfjs,tfjs \
-		--backends wasm --no-peak --out-json bench/results/frontends-wasm.json
+		--backends wasm --no-peak --rounds 3 --out-json bench/results/frontends-wasm.json
 	$(PY) -c "from webdnn.bench.cli import rerender_doc; rerender_doc()"
 
 bench-quick: setup bench-deps

@@ -325,6 +325,8 @@ def zoo(name: str, out_path: str, seed: int, opset: int) -> None:
 @click.option("--quick", is_flag=True, help="small subset, short budgets (under 3 minutes)")
 @click.option("--repeat", type=int, default=None, help="timed runs per row (default 10)")
 @click.option("--warmup", type=int, default=None, help="warm-up runs per row (default 3; --quick 1)")
+@click.option("--rounds", type=int, default=1, show_default=True,
+              help="measure each model's rows this many times in turn and pool their timed runs (machine drift)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object {machine, results} on stdout")
 @click.option("--write", is_flag=True, help="write docs/benchmarks.md, bench/results/latest.json, docs/benchmarks.png")
 @click.option("--out-json", default=None, type=click.Path(dir_okay=False), help="also write the JSON here")
@@ -341,14 +343,14 @@ def zoo(name: str, out_path: str, seed: int, opset: int) -> None:
 def bench(models: str | None, runtimes: str | None, bench_backends: str | None, threads: str, quick: bool,
           repeat: int | None, warmup: int | None, as_json: bool, write: bool, out_json: str | None,
           work_dir: str | None, no_peak: bool, gpu_all: bool, node_webgpu: str | None, no_browser: bool,
-          merge: bool, quiet: bool) -> None:
+          merge: bool, quiet: bool, rounds: int) -> None:
     """Time WebDNN next to ONNX Runtime Web, TF.js and native onnxruntime (one headless Chromium session)."""
     from webdnn.bench.cli import bench_command
 
     bench_command(models=models, runtimes=runtimes, backends=bench_backends, threads=threads, quick=quick,
                   repeat=repeat, warmup=warmup, as_json=as_json, write=write, out_json=out_json, work_dir=work_dir,
                   peak=not no_peak, gpu_all=gpu_all, node_webgpu=node_webgpu, browser=not no_browser,
-                  merge=merge, say=_progress(quiet), argv=sys.argv[1:])
+                  merge=merge, rounds=rounds, say=_progress(quiet), argv=sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -125,6 +125,18 @@ def test_merge_replaces_only_the_measured_rows() -> None:
     assert {r.get("merged_run") for r in again["results"] if r["backend"] == "webgl"} == {1}
 
 
+def test_rounds_pool_the_timed_runs() -> None:
+    from webdnn.bench.run import _pool
+
+    rows = [{**_md_row("webdnn", "wasm", 1, 10.0), "times_ms": [10.0, 11.0, 12.0]},
+            _md_row("tfjs", "wasm", 1, None, status="error", note="x")]
+    again = [{**_md_row("webdnn", "wasm", 1, 30.0), "times_ms": [30.0, 31.0]}, _md_row("tfjs", "wasm", 1, 5.0)]
+    _pool(rows, again)
+    assert rows[0]["times_ms"] == [10.0, 11.0, 12.0, 30.0, 31.0] and rows[0]["median_ms"] == 12.0
+    assert rows[0]["runs"] == 5 and rows[0]["rounds"] == 2 and rows[0]["max_ms"] == 31.0
+    assert rows[1]["status"] == "error" and rows[1]["median_ms"] is None  # a failed row stays as it was
+
+
 def test_frontends_table(tmp_path: object) -> None:
     """The recorded frontend run: one line per model and thread count, ratios to the ONNX route."""
     rows = [_md_row(rt, "wasm", 2, ms) for rt, ms in

@@ -55,7 +55,7 @@ def bench_command(*, models: str | None, runtimes: str | None, backends: str | N
                   repeat: int | None, warmup: int | None, as_json: bool, write: bool, out_json: str | None,
                   work_dir: str | None, peak: bool, gpu_all: bool, say: Callable[[str], None],
                   argv: Sequence[str], node_webgpu: str | None = None, browser: bool = True,
-                  merge: bool = False) -> None:
+                  merge: bool = False, rounds: int = 1) -> None:
     opts = BenchOptions.quick() if quick else BenchOptions()
     opts.say = say
     opts.peak = peak
@@ -77,6 +77,9 @@ def bench_command(*, models: str | None, runtimes: str | None, backends: str | N
         opts.min_runs = min(opts.min_runs, repeat)
     if warmup is not None:
         opts.warmup = warmup
+    if rounds < 1:
+        raise click.BadParameter(f"--rounds {rounds}: at least 1")
+    opts.rounds = rounds
     if merge and not write:
         raise click.BadParameter("--merge updates the recorded report: use it with --write")
     if merge and not os.path.exists(LATEST_JSON):

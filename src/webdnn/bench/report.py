@@ -304,8 +304,10 @@ def _frontends_lines(path: str = FRONTENDS_JSON) -> list[str]:
                    f" {_f(tfjs_files, '.1f')} | {tr} | {_f(tfjs, '.1f')} | {speedup} | {errs} |")
     out += [
         "",
-        "Medians of the timed runs after the warm-up, each row a fresh page; the errors are against native"
-        " onnxruntime on the ONNX file (the TF.js-file rows take the same input in NHWC).",
+        "Medians of the timed runs after the warm-up, each row a fresh page, the rows measured in turn over"
+        " `--rounds` rounds with their timed runs pooled (this VM's speed drifts by ±20% over minutes, which"
+        " would otherwise favour whichever row ran in a fast minute); the errors are against native onnxruntime"
+        " on the ONNX file (the TF.js-file rows take the same input in NHWC).",
         "",
     ]
     return out

@@ -45,6 +45,10 @@ class BenchOptions:
     warmup: int = 3
     repeat: int = 10
     min_runs: int = 3  # fewer than `repeat` only when a row exceeds its time budget (recorded in "runs")
+    # Each model's rows measured `rounds` times in turn (row 1, 2, ..., then again), their timed runs pooled:
+    # a drift of the machine's speed (other tenants of a VM) then spreads over every row instead of
+    # favouring the rows measured first. Cold starts and memory are the first round's.
+    rounds: int = 1
     budget_s: float = 60.0  # per CPU row, timed runs only
     gpu_budget_s: float = 15.0  # per software-GPU row
     # WebGPU/WebGL rows only for models up to this many GFLOPs: here they run on SwiftShader, where one
@@ -189,6 +193,9 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
                 pm = prepare(name, work, webdnn_backends, bool(webdnn_backends), "tfjs" in opts.runtimes, say,
                              frontends)
                 rows = _bench_model(pm, session, opts, webdnn_backends)
+                for _ in range(opts.rounds - 1):
+                    say(f"{name}: another round")
+                    _pool(rows, _bench_model(pm, session, opts, webdnn_backends))
                 _finish_rows(rows, pm, peak)
                 results.extend(rows)
                 for r in rows:
@@ -263,7 +270,7 @@ def _bench_model(pm: PreparedModel, session: Any, opts: BenchOptions,
                              " HTTP cache")
         except WebDNNError as e:
             notes.append(f"cached cold start failed: {_first_line(e)}")
-        return _row(m, runtime, backend, used, **_stats(r["times"]), **cached,
+        return _row(m, runtime, backend, used, **_stats(r["times"]), **cached, times_ms=list(r["times"]),
                     cold_start_uncached_ms=r["coldMs"], load_uncached_ms=r["loadMs"],
                     peak_memory_mb=_mb(r.get("renderer_peak_bytes")),
                     http_cache_fraction_uncached=_cache_fraction(r),
@@ -332,6 +339,16 @@ def _bench_model(pm: PreparedModel, session: Any, opts: BenchOptions,
                     rows.append(browser_row("tfjs", b, t, job, hc=TFJS_HARDWARE_CONCURRENCY))
     return rows
 
+
+
+def _pool(rows: list[dict[str, Any]], again: list[dict[str, Any]]) -> None:
+    """Add another round's timed runs to `rows` (same rows, same order) and recompute their statistics."""
+    for r, a in zip(rows, again, strict=True):
+        if r["status"] != "ok" or a["status"] != "ok":
+            continue
+        r["times_ms"] = r.get("times_ms", []) + a.get("times_ms", [])
+        r.update(_stats(r["times_ms"]))
+        r["rounds"] = r.get("rounds", 1) + 1
 
 
 def _node_webgpu_row(pm: PreparedModel, opts: BenchOptions) -> dict[str, Any]:

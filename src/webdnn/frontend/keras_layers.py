@@ -267,6 +267,9 @@ def relu(b: Builder, lay: Layer, ins: list[KTensor]) -> list[KTensor]:
     threshold = float(lay.get("threshold", 0.0) or 0.0)
     if threshold != 0.0:
         raise _unsupported(b, lay, f"threshold {threshold}")
+    if top is not None and not slope:  # ReLU6 and friends: one Clip, which fuses into the conv before it
+        lo, hi = b.const(0.0, f"{lay.name}/min"), b.const(float(top), f"{lay.name}/max_value")
+        return [KTensor(b.one("Clip", [x.name, lo, hi], lay.name), x.shape, x.cf)]
     y = b.one("LeakyRelu", [x.name], lay.name, alpha=slope) if slope else b.one("Relu", [x.name], lay.name)
     if top is not None:
         y = b.one("Min", [y, b.const(float(top), f"{lay.name}/max_value")], lay.name)

@@ -2,7 +2,8 @@
 
 Order matters: shapes (and constant folding) first so every later pass sees static
 shapes and canonical nodes; ops without kernels (GridSample) then become ops with kernels;
-identity removal before fusion so patterns are adjacent;
+identity removal before fusion so patterns are adjacent; a zero Pad before a Conv becomes the
+Conv's own padding;
 BatchNorm folding before activation fusion (Conv -> BN -> Relu becomes one Conv);
 decomposed LayerNorm / exact GELU (as exporters below opset 17/20 write them) become one
 LayerNormalization / Gelu node, which every backend runs; dead code last.
@@ -23,6 +24,7 @@ from webdnn.passes import (
     fuse_activation,
     fuse_gelu,
     fuse_layernorm,
+    fuse_pad,
     infer_shapes,
 )
 
@@ -30,6 +32,7 @@ PASSES: list[tuple[str, Callable[[Graph], Any]]] = [
     ("infer_shapes", infer_shapes.run),
     ("decompose", decompose.run),
     ("eliminate_identity", eliminate_identity.run),
+    ("fuse_pad", fuse_pad.run),
     ("fold_batchnorm", fold_batchnorm.run),
     ("fuse_activation", fuse_activation.run),
     ("fuse_layernorm", fuse_layernorm.run),
