@@ -64,3 +64,35 @@ def test_other_pads_stay(pads: list[int], kw: dict[str, object]) -> None:
     infer_shapes.run(g)
     assert fuse_pad.run(g) == 0
     assert [n.op_type for n in g.nodes][:2] == ["Pad", "Conv"]
+
+
+def _pool_model(op: str, pads: list[int], pool_pads: list[int], relu: bool = True, **attrs: object) -> object:
+    nodes = [helper.make_node("Relu" if relu else "Neg", ["x"], ["r"]),
+             helper.make_node("Pad", ["r", "pads", "value"], ["p"]),
+             helper.make_node(op, ["p"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=pool_pads, **attrs)]
+    return make_model(nodes, [("x", F32, list(X.shape))], ["y"],
+                      {"pads": np.asarray(pads, np.int64), "value": np.asarray(0.0, np.float32)})
+
+
+@pytest.mark.parametrize(("op", "pads", "pool_pads", "attrs", "folds"), [
+    ("MaxPool", [0, 0, 1, 1, 0, 0, 1, 1], [0, 0, 0, 0], {}, True),  # ResNet's stem from Keras / TF.js
+    ("MaxPool", [0, 0, 2, 0, 0, 0, 1, 1], [1, 0, 0, 0], {}, False),  # a window could be only padding
+    ("MaxPool", [0, 0, 1, 1, 0, 0, 1, 1], [0, 0, 0, 0], {"ceil_mode": 1}, False),
+    ("AveragePool", [0, 0, 1, 1, 0, 0, 1, 1], [0, 0, 0, 0], {}, True),  # then it counts the padding
+    ("AveragePool", [0, 0, 1, 1, 0, 0, 1, 1], [1, 1, 1, 1], {"count_include_pad": 1}, True),
+    ("AveragePool", [0, 0, 1, 1, 0, 0, 1, 1], [1, 1, 1, 1], {}, False),  # its own padding is not counted
+])
+def test_zero_pad_into_pools(op: str, pads: list[int], pool_pads: list[int], attrs: dict[str, object],
+                             folds: bool) -> None:
+    m = _pool_model(op, pads, pool_pads, **attrs)
+    g = from_onnx(m)
+    infer_shapes.run(g)
+    assert fuse_pad.run(g) == int(folds)
+    want = reference_outputs(m, {"x": X})["y"]
+    np.testing.assert_allclose(run_ir(g, {"x": X})["y"], want, rtol=1e-5, atol=1e-6)
+
+
+def test_maxpool_of_a_possibly_negative_input_keeps_its_pad() -> None:
+    g = from_onnx(_pool_model("MaxPool", [0, 0, 1, 1, 0, 0, 1, 1], [0, 0, 0, 0], relu=False))
+    infer_shapes.run(g)
+    assert fuse_pad.run(g) == 0
