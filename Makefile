@@ -59,7 +59,7 @@ typecheck: runtime
 # model on every backend included; the slowest tests are listed at the end.
 test: setup bench-deps real-models keras-venv npm-apps lint typecheck
 	cd runtime && npm test --silent
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q --durations=40
 
 # Everything but the biggest zoo models on the software GPU (minutes each): a quicker local run.
 test-quick: setup bench-deps real-models keras-venv npm-apps lint typecheck
