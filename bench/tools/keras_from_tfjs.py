@@ -22,7 +22,12 @@ import numpy as np  # noqa: E402
 def main(d: str) -> None:
     with open(os.path.join(d, "model.json")) as f:
         mj = json.load(f)
-    data = b"".join(open(os.path.join(d, p), "rb").read() for g in mj["weightsManifest"] for p in g["paths"])
+    parts = []
+    for g in mj["weightsManifest"]:
+        for p in g["paths"]:
+            with open(os.path.join(d, p), "rb") as f:
+                parts.append(f.read())
+    data = b"".join(parts)
     weights: dict[str, np.ndarray] = {}
     offset = 0
     for g in mj["weightsManifest"]:
