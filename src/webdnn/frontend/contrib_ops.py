@@ -6,6 +6,12 @@ them). One function per op, on the protobuf.
   weights are constants, so they are dequantized here, at conversion, into a float32 weight [K, N] and the
   node becomes a MatMul (plus Add for a bias). The float32 weight then goes through every optimization and
   weight encoding (`--weights int8` stores it again in 8 bits).
+- The QOperator ops of `quantize_static(..., quant_format=QuantFormat.QOperator)` (QLinearAdd, QLinearMul,
+  QLinearGlobalAveragePool, QLinearAveragePool, QLinearSigmoid, QLinearLeakyRelu, QLinearConcat, QGemm): each
+  becomes DequantizeLinear of its integer inputs, the float op, and QuantizeLinear to its output's scale and
+  zero point, which passes/decompose_quant.py then writes as float arithmetic every backend runs (and folds
+  for constant weights). onnxruntime computes them with fixed-point or float steps of its own, so where a
+  value lands on a rounding tie the two can differ by one quantization step.
 """
 
 from __future__ import annotations
@@ -82,7 +88,142 @@ def matmul_nbits(node: onnx.NodeProto, const: Callable[[str], np.ndarray | None]
     return nodes, [weight]
 
 
-REWRITES = {"MatMulNBits": matmul_nbits}
+class _Emitter:
+    """Standard ONNX nodes and constants replacing one com.microsoft node, with names derived from it."""
+
+    def __init__(self, node: onnx.NodeProto, elem_type: Callable[[str], int | None]) -> None:
+        self.node, self.elem_type = node, elem_type
+        self.nodes: list[onnx.NodeProto] = []
+        self.tensors: list[onnx.TensorProto] = []
+
+    def add(self, op: str, inputs: list[str], out: str | None = None, **attrs: object) -> str:
+        k = len(self.nodes)
+        out = out or f"{self.node.output[0]}__{op.lower()}{k}"
+        self.nodes.append(helper.make_node(op, inputs, [out], name=f"{self.node.name}__{op.lower()}{k}", **attrs))
+        return out
+
+    def const(self, value: np.ndarray, hint: str) -> str:
+        t = numpy_helper.from_array(value, f"{self.node.output[0]}__{hint}")
+        self.tensors.append(t)
+        return t.name
+
+    def dequant(self, x: str, scale: str, zp: str, axis: int = 1) -> str:
+        return self.add("DequantizeLinear", [x, scale, zp] if zp else [x, scale], axis=axis)
+
+    def quant(self, y: str, scale: str, zp: str, like: str) -> None:
+        """The node's (first) output: y quantized to `scale`/`zp`; without a zero point, a zero of the type of
+        `like` (the op's integer input: its output has the same type), uint8 where that is unknown."""
+        if not zp:
+            t = self.elem_type(like) or onnx.TensorProto.UINT8
+            zp = self.const(np.zeros((), helper.tensor_dtype_to_np_dtype(t)), "zero_point")
+        self.add("QuantizeLinear", [y, scale, zp], out=self.node.output[0])
+
+    def result(self) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+        self.nodes[-1].name = self.node.name  # the last node keeps the original name, for error messages
+        return self.nodes, self.tensors
+
+
+def _ins(node: onnx.NodeProto, count: int) -> list[str]:
+    return list(node.input) + [""] * (count - len(node.input))
+
+
+def _qlinear_binary(op: str) -> Callable[..., tuple[list[onnx.NodeProto], list[onnx.TensorProto]]]:
+    """QLinearAdd / QLinearMul: C = quant(deq(A) op deq(B)), broadcasting as the float op does."""
+
+    def rewrite(node: onnx.NodeProto, const: Callable[[str], np.ndarray | None],
+                elem_type: Callable[[str], int | None]) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+        a, a_s, a_zp, b, b_s, b_zp, c_s, c_zp = _ins(node, 8)
+        e = _Emitter(node, elem_type)
+        e.quant(e.add(op, [e.dequant(a, a_s, a_zp), e.dequant(b, b_s, b_zp)]), c_s, c_zp, a)
+        return e.result()
+
+    return rewrite
+
+
+def _qlinear_unary(op: str, **attrs: object) -> Callable[..., tuple[list[onnx.NodeProto], list[onnx.TensorProto]]]:
+    """QLinearSigmoid / QLinearLeakyRelu: Y = quant(op(deq(X)))."""
+
+    def rewrite(node: onnx.NodeProto, const: Callable[[str], np.ndarray | None],
+                elem_type: Callable[[str], int | None]) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+        x, x_s, x_zp, y_s, y_zp = _ins(node, 5)
+        e = _Emitter(node, elem_type)
+        got = {k: helper.get_attribute_value(a) for a in node.attribute for k in attrs if a.name == k}
+        e.quant(e.add(op, [e.dequant(x, x_s, x_zp)], **{**attrs, **got}), y_s, y_zp, x)
+        return e.result()
+
+    return rewrite
+
+
+def qlinear_global_average_pool(node: onnx.NodeProto, const: Callable[[str], np.ndarray | None],
+                                elem_type: Callable[[str], int | None]) -> tuple[list[onnx.NodeProto],
+                                                                                 list[onnx.TensorProto]]:
+    """channels_last=1 averages an image [N, H, W, C] over H and W (output [N, 1, 1, C])."""
+    x, x_s, x_zp, y_s, y_zp = _ins(node, 5)
+    e = _Emitter(node, elem_type)
+    d = e.dequant(x, x_s, x_zp)
+    if _attr(node, "channels_last", 0):
+        nchw = e.add("GlobalAveragePool", [e.add("Transpose", [d], perm=[0, 3, 1, 2])])
+        pooled = e.add("Transpose", [nchw], perm=[0, 2, 3, 1])  # of a [N, C, 1, 1]: a reshape, no copy
+    else:
+        pooled = e.add("GlobalAveragePool", [d])
+    e.quant(pooled, y_s, y_zp, x)
+    return e.result()
+
+
+def qlinear_average_pool(node: onnx.NodeProto, const: Callable[[str], np.ndarray | None],
+                         elem_type: Callable[[str], int | None]) -> tuple[list[onnx.NodeProto],
+                                                                          list[onnx.TensorProto]]:
+    x, x_s, x_zp, y_s, y_zp = _ins(node, 5)
+    if _attr(node, "channels_last", 0):
+        raise UnsupportedOperatorError(f"node '{node.name}' ({DOMAIN}.QLinearAveragePool): channels_last=1 is not "
+                                       "supported (export the model channels-first)")
+    e = _Emitter(node, elem_type)
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute if a.name != "channels_last"}
+    e.quant(e.add("AveragePool", [e.dequant(x, x_s, x_zp)], **attrs), y_s, y_zp, x)
+    return e.result()
+
+
+def qlinear_concat(node: onnx.NodeProto, const: Callable[[str], np.ndarray | None],
+                   elem_type: Callable[[str], int | None]) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """Inputs: Y_scale, Y_zero_point, then (X, X_scale, X_zero_point) per input."""
+    y_s, y_zp, *rest = node.input
+    if len(rest) % 3:
+        raise UnsupportedOperatorError(f"node '{node.name}' ({DOMAIN}.QLinearConcat): {len(node.input)} inputs, "
+                                       "expected 2 + 3 per concatenated tensor")
+    e = _Emitter(node, elem_type)
+    parts = [e.dequant(rest[i], rest[i + 1], rest[i + 2]) for i in range(0, len(rest), 3)]
+    e.quant(e.add("Concat", parts, axis=_attr(node, "axis")), y_s, y_zp, rest[0])
+    return e.result()
+
+
+def qgemm(node: onnx.NodeProto, const: Callable[[str], np.ndarray | None],
+          elem_type: Callable[[str], int | None]) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+    """Y = alpha · deq(A)' · deq(B)' + deq(C), C an int32 bias of scale a_scale · b_scale; Y quantized when
+    y_scale is given, float otherwise. B's scale may be per output column (axis 0 of B when transB)."""
+    a, a_s, a_zp, b, b_s, b_zp, c, y_s, y_zp = _ins(node, 9)
+    e = _Emitter(node, elem_type)
+    trans_b = _attr(node, "transB", 0)
+    alpha = 1.0
+    for at in node.attribute:
+        if at.name == "alpha":
+            alpha = float(at.f)
+    ins = [e.dequant(a, a_s, a_zp), e.dequant(b, b_s, b_zp, axis=0 if trans_b else 1)]
+    if c:
+        ins.append(e.add("Mul", [e.add("Cast", [c], to=onnx.TensorProto.FLOAT), e.add("Mul", [a_s, b_s])]))
+    gemm_out = None if y_s else node.output[0]
+    y = e.add("Gemm", ins, out=gemm_out, alpha=alpha, transA=_attr(node, "transA", 0), transB=trans_b)
+    if y_s:
+        e.quant(y, y_s, y_zp, a)
+    return e.result()
+
+
+REWRITES = {
+    "MatMulNBits": lambda node, const, elem_type: matmul_nbits(node, const),
+    "QLinearAdd": _qlinear_binary("Add"), "QLinearMul": _qlinear_binary("Mul"),
+    "QLinearSigmoid": _qlinear_unary("Sigmoid"), "QLinearLeakyRelu": _qlinear_unary("LeakyRelu", alpha=0.01),
+    "QLinearGlobalAveragePool": qlinear_global_average_pool, "QLinearAveragePool": qlinear_average_pool,
+    "QLinearConcat": qlinear_concat, "QGemm": qgemm,
+}
 
 
 def expand_contrib_ops(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -101,10 +242,26 @@ def expand_contrib_ops(model: onnx.ModelProto) -> onnx.ModelProto:
             consts[name] = numpy_helper.to_array(inits[name])
         return consts.get(name)
 
+    types: dict[str, int] | None = None
+
+    def elem_type(name: str) -> int | None:
+        """A tensor's element type, from onnx's type inference (which passes over the com.microsoft ops)."""
+        nonlocal types
+        if types is None:
+            inferred = onnx.shape_inference.infer_shapes(model).graph
+            types = {v.name: v.type.tensor_type.elem_type for v in [*inferred.input, *inferred.value_info]}
+            types.update({t.name: t.data_type for t in inferred.initializer})
+            for n in inferred.node:  # the zero point fixes the output type of a (Q)Linear op
+                if n.op_type in ("QuantizeLinear", "QLinearConv", "QLinearMatMul") and len(n.input) > 2:
+                    zp = n.input[2 if n.op_type == "QuantizeLinear" else 7]
+                    if zp in types:
+                        types.setdefault(n.output[0], types[zp])
+        return types.get(name) or None
+
     nodes: list[onnx.NodeProto] = []
     for n in g.node:
         if n.domain == DOMAIN and n.op_type in REWRITES:
-            new, tensors = REWRITES[n.op_type](n, const)
+            new, tensors = REWRITES[n.op_type](n, const, elem_type)
             nodes += new
             g.initializer.extend(tensors)
         else:

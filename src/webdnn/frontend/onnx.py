@@ -104,6 +104,7 @@ def from_onnx(
             values[vname] = Value(vname)
         return values[vname]
 
+    _check_4bit_uses(g)
     for init in g.initializer:
         value(init.name).set_const(_to_array(init))
     for sinit in g.sparse_initializer:
@@ -170,8 +171,26 @@ def from_onnx(
     return graph
 
 
+# 4-bit constants (int4/uint4 weights and zero points of a blocked DequantizeLinear, as onnxruntime's 4-bit
+# quantizer writes in QDQ form) are read into 8-bit integers of the same values: dequantization folds them into
+# float weights at conversion. Nothing else reads them (_check_4bit_uses).
+_WIDE_4BIT = {onnx.TensorProto.INT4: np.int8, onnx.TensorProto.UINT4: np.uint8}
+
+
+def _check_4bit_uses(g: onnx.GraphProto) -> None:
+    four_bit = {t.name for t in g.initializer if t.data_type in _WIDE_4BIT}
+    for n in g.node:
+        for i, name in enumerate(n.input):
+            if name in four_bit and not (n.op_type == "DequantizeLinear" and i in (0, 2)):
+                raise UnsupportedOperatorError(
+                    f"{where(n.name, n.op_type)}: reads the 4-bit tensor '{name}'; 4-bit (int4/uint4) tensors are "
+                    "supported as the constant weights and zero points of DequantizeLinear only")
+
+
 def _to_array(t: onnx.TensorProto) -> np.ndarray:
     try:
+        if t.data_type in _WIDE_4BIT:
+            return np.asarray(numpy_helper.to_array(t)).astype(_WIDE_4BIT[t.data_type])
         return np.asarray(numpy_helper.to_array(t))
     except Exception as e:
         raise ModelLoadError(

@@ -10,6 +10,8 @@ known is replaced by its branch, a Loop or Scan of known length is unrolled
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from webdnn.ir.dtypes import DType
@@ -50,6 +52,30 @@ def cast_like_to_cast(node: Node) -> None:
         node.inputs = [x]
 
 
+# Ops ONNX also defines on 8-bit integers (a quantized model's MaxPool between QLinearConvs) whose float32
+# result is exact for them (the max of exactly representable values): run in float32 between two Casts.
+WIDENED_OPS = {"MaxPool"}
+SMALL_INTS = {"int8", "uint8"}
+
+
+def widen_small_ints(graph: Graph, node: Node, visit: Callable[[Node], None]) -> bool:
+    """Cast -> node in float32 -> Cast back, each visited, when `node` is a WIDENED_OPS op on 8-bit integers."""
+    x = node.input(0)
+    if node.op_type not in WIDENED_OPS or x is None or x.dtype is None or x.dtype.value not in SMALL_INTS:
+        return False
+    wide = graph.new_value(f"{x.name}/float")
+    cast_in = graph.add_node("Cast", [x], [wide], {"to": DType.FLOAT32.to_onnx()}, f"{node.name}/to_float", node)
+    y = node.outputs[0]
+    y_wide = graph.new_value(f"{y.name}/float")
+    node.inputs[0], node.outputs[0], y_wide.producer = wide, y_wide, node
+    cast_out = graph.add_node("Cast", [y_wide], [y], {"to": x.dtype.to_onnx()}, f"{node.name}/to_{x.dtype.value}")
+    graph.nodes.remove(cast_out)
+    graph.nodes.insert(graph.nodes.index(node) + 1, cast_out)
+    for n in (cast_in, node, cast_out):
+        visit(n)
+    return True
+
+
 def run(graph: Graph) -> dict[str, int]:
     counts = {"folded": 0, "shape_ops_folded": 0, "inferred": 0, "control_flow_inlined": 0}
 
@@ -74,6 +100,8 @@ def run(graph: Graph) -> dict[str, int]:
                 graph.nodes.remove(node)
                 counts["shape_ops_folded"] += 1
                 return
+        if widen_small_ints(graph, node, visit):
+            return
         infer_node(node, graph)
         counts["inferred"] += 1
 
