@@ -149,14 +149,16 @@ def convert(
 @click.option("--input", "inputs", multiple=True, metavar="NAME=FILE.npy", required=True)
 @click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False), help="outputs (.npz)")
 @click.option("--node", "use_node", is_flag=True, help="run in Node instead of headless Chromium")
+@click.option("--browser", "engine", type=click.Choice(["chromium", "firefox", "webkit"]), default="chromium",
+              show_default=True, help="the browser engine to run in (Firefox: firefox-esr; WebKit: WebKitGTK)")
 @click.option("--repeat", default=1, show_default=True, help="timed runs")
 @click.option("--warmup", default=0, show_default=True)
-def run(model_dir: str, backend: str, inputs: tuple[str, ...], out_path: str, use_node: bool, repeat: int,
+def run(model_dir: str, backend: str, inputs: tuple[str, ...], out_path: str, use_node: bool, engine: str, repeat: int,
         warmup: int) -> None:
-    """Run a converted model (in headless Chromium) and save its outputs."""
-    r = _execute(model_dir, _inputs(inputs), [backend], use_node, warmup, repeat)
+    """Run a converted model (in headless Chromium, or --browser firefox|webkit, or --node) and save its outputs."""
+    r = _execute(model_dir, _inputs(inputs), [backend], use_node, warmup, repeat, engine=engine)
     np.savez(out_path, **r.outputs)
-    where = "Node" if use_node else "Chromium"
+    where = "Node" if use_node else engine.capitalize().replace("Webkit", "WebKit")
     click.echo(
         f"{where} {r.backend}: load {r.load_ms:.0f} ms, first run {r.first_run_ms:.1f} ms, "
         f"median {r.median_ms:.1f} ms over {len(r.times_ms)} runs; outputs -> {out_path}"
@@ -166,7 +168,7 @@ def run(model_dir: str, backend: str, inputs: tuple[str, ...], out_path: str, us
 
 
 def _execute(model_dir: str, inputs: dict[str, np.ndarray], order: list[str], use_node: bool, warmup: int,
-             repeat: int, csp: bool = False) -> Any:
+             repeat: int, csp: bool = False, engine: str = "chromium") -> Any:
     from webdnn.browser.io import check_inputs, model_inputs
 
     check_inputs(inputs, model_inputs(model_dir), model_dir)  # before starting a browser or Node
@@ -176,7 +178,7 @@ def _execute(model_dir: str, inputs: dict[str, np.ndarray], order: list[str], us
         return run_model_node(model_dir, inputs, order, warmup, repeat)
     from webdnn.browser.driver import Browser
 
-    with Browser() as b:
+    with Browser(engine=engine) as b:
         return b.run_model(model_dir, inputs, order, warmup, repeat, csp=csp)
 
 
@@ -187,10 +189,12 @@ def _execute(model_dir: str, inputs: dict[str, np.ndarray], order: list[str], us
 @click.option("--input", "inputs", multiple=True, metavar="NAME=FILE.npy", help="inputs (default: seeded random)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option("--node", "use_node", is_flag=True, help="run in Node instead of headless Chromium")
+@click.option("--browser", "engine", type=click.Choice(["chromium", "firefox", "webkit"]), default="chromium",
+              show_default=True, help="the browser engine to run in (Firefox: firefox-esr; WebKit: WebKitGTK)")
 @click.option("--repeat", default=3, show_default=True)
 @click.option("--tolerance", default=1e-4, show_default=True, help="max abs error / max(1, |ref|)")
 def verify(model: str, backends: str, input_shape: tuple[str, ...], inputs: tuple[str, ...], as_json: bool,
-           use_node: bool, repeat: int, tolerance: float) -> None:
+           use_node: bool, engine: str, repeat: int, tolerance: float) -> None:
     """Convert MODEL, run it, and compare with onnxruntime. Exit 0 only if all pass.
 
     MODEL: any format convert reads; a Keras, TF.js or PyTorch model is compared with onnxruntime on the ONNX
@@ -198,7 +202,7 @@ def verify(model: str, backends: str, input_shape: tuple[str, ...], inputs: tupl
     from webdnn.verify_model import verify_model
 
     report = verify_model(model, _backends(backends), _shapes(input_shape, symbols=False), _inputs(inputs),
-                          use_node=use_node, repeat=repeat, tolerance=tolerance,
+                          use_node=use_node, repeat=repeat, tolerance=tolerance, engine=engine,
                           progress=_progress(as_json))
     if as_json:
         click.echo(json.dumps(report, indent=None))

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from webdnn.browser.driver import ENGINE_NAMES
 from webdnn.browser.io import check_inputs, model_inputs
 from webdnn.convert import convert
 from webdnn.errors import WebDNNError
@@ -30,6 +31,7 @@ def verify_model(
     repeat: int = 3,
     tolerance: float = 1e-4,
     progress: Callable[[str], None] | None = None,
+    engine: str = "chromium",
 ) -> dict[str, Any]:
     say = progress or (lambda _m: None)
     loaded = load_model(model_path, say=say)
@@ -59,7 +61,7 @@ def verify_model(
             raise WebDNNError(f"onnxruntime (the reference) could not run {model_path}: {type(e).__name__}: "
                               f"{first}") from None
         for b in backends:
-            say(f"running backend {b} in {'Node' if use_node else 'Chromium'}")
+            say(f"running backend {b} in {'Node' if use_node else ENGINE_NAMES.get(engine, engine)}")
             entry: dict[str, Any] = {"backend": b, "ok": False, "max_abs_err": None, "ms": None}
             try:
                 if use_node:
@@ -69,7 +71,7 @@ def verify_model(
                 else:
                     from webdnn.browser.driver import Browser
 
-                    with Browser() as browser:
+                    with Browser(engine=engine) as browser:
                         r = browser.run_model(out, feeds, [b], warmup=0, repeat=repeat)
                 comps = [compare(n, ref[n], r.outputs.get(n), tolerance) for n in ref]
                 entry.update(

@@ -1,7 +1,9 @@
-"""Drive headless Chromium (Playwright, Debian's chromium) to run converted models.
+"""Drive a headless browser to run converted models: Chromium (Playwright, Debian's chromium), Firefox
+(Debian's firefox-esr over WebDriver BiDi, firefox.py) or WebKit (WebKitGTK's MiniBrowser over WebDriver,
+webkit.py).
 
-One `Browser` is one Chromium session; `run_model` serves the model, the runtime and
-the inputs from a local COOP/COEP server and runs them on the harness page.
+One `Browser` is one browser session; `run_model` serves the model, the runtime and the inputs from a
+local COOP/COEP server and runs them on the harness page, the same way in every engine.
 """
 
 from __future__ import annotations
@@ -77,17 +79,43 @@ class RunResult:
         return float(np.median(self.times_ms)) if self.times_ms else self.first_run_ms
 
 
-class Browser:
-    """A headless Chromium session. Use as a context manager."""
+ENGINES = ("chromium", "firefox", "webkit")
+ENGINE_NAMES = {"chromium": "Chromium", "firefox": "Firefox", "webkit": "WebKit"}
 
-    def __init__(self, extra_args: Sequence[str] = ()) -> None:
+
+class Browser:
+    """A headless browser session (`engine`: chromium, firefox or webkit). Use as a context manager.
+    `extra_args`: Chromium command-line flags (Chromium only)."""
+
+    def __init__(self, extra_args: Sequence[str] = (), engine: str = "chromium") -> None:
+        if engine not in ENGINES:
+            raise WebDNNError(f"unknown browser engine {engine!r}: use one of {', '.join(ENGINES)}")
+        self.engine = engine
+        self.name = ENGINE_NAMES[engine]
         self.extra_args = list(extra_args)
         self._pw: Any = None
         self._ctx: Any = None
+        self._session: Any = None  # FirefoxSession or WebKitSession
         self._profile = ""
 
     def __enter__(self) -> Browser:
-        from playwright.sync_api import sync_playwright
+        if self.engine == "firefox":
+            from webdnn.browser.firefox import FirefoxSession
+
+            self._session = FirefoxSession()
+            return self
+        if self.engine == "webkit":
+            from webdnn.browser.webkit import WebKitSession
+
+            self._session = WebKitSession()
+            return self
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError as e:  # an optional extra: the converter and Node runs do without it
+            raise WebDNNError(
+                "running in headless Chromium needs Playwright, which is not installed: "
+                "`pip install 'webdnn[browser]'` (or run in Node: `--node`)"
+            ) from e
 
         self._profile = tempfile.mkdtemp(prefix="webdnn-chromium-")
         self._pw = sync_playwright().start()
@@ -100,6 +128,9 @@ class Browser:
         return self
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        if self._session is not None:
+            self._session.close()
+            return
         try:
             if self._ctx:
                 self._ctx.close()
@@ -113,8 +144,18 @@ class Browser:
         """The session's (temporary) Chromium profile directory; '' before the session starts."""
         return self._profile
 
+    @property
+    def version(self) -> str:
+        """The engine's name and version."""
+        if self._session is not None:
+            return f"{self.name} {self._session.version}".replace(f"{self.name} Mozilla Firefox", "Firefox")
+        return f"Chromium {self._ctx.browser.version}" if self._ctx and self._ctx.browser else "Chromium"
+
     def new_page(self) -> Any:
-        """A fresh page in this session (Playwright Page); close it when done."""
+        """A fresh page in this session (a Playwright Page in Chromium; in Firefox and WebKit a page.ScriptPage
+        with the part of that API the runner uses); close it when done."""
+        if self._session is not None:
+            return self._session.new_page()
         return self._ctx.new_page()
 
     def run_model_sizes(
@@ -142,7 +183,7 @@ class Browser:
             mounts = {"/runtime/": runtime_dist(), "/model/": model_dir, "/data/": data}
             with StaticServer(mounts, isolate=True, csp=STRICT_CSP if csp else None,
                               pages={"/harness.html": HARNESS_HTML}) as srv:
-                page = self._ctx.new_page()
+                page = self.new_page()
                 errors: list[str] = []
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 try:
@@ -154,7 +195,8 @@ class Browser:
                     try:
                         r = page.evaluate("args => globalThis.__webdnn.runSizes(args)", args)
                     except Exception as e:
-                        raise WebDNNError(f"running {model_dir} in Chromium failed: {str(e).splitlines()[0]}") from None
+                        msg = str(e).splitlines()[0]
+                        raise WebDNNError(f"running {model_dir} in {self.name} failed: {msg}") from None
                 finally:
                     page.close()
                 if errors:
@@ -181,7 +223,7 @@ class Browser:
             mounts = {"/runtime/": runtime_dist(), "/model/": model_dir, "/data/": data}
             with StaticServer(mounts, isolate=isolate, csp=STRICT_CSP if csp else None,
                               pages={"/harness.html": HARNESS_HTML}) as srv:
-                page = self._ctx.new_page()
+                page = self.new_page()
                 errors: list[str] = []
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 try:
@@ -196,7 +238,7 @@ class Browser:
                         r = page.evaluate("args => globalThis.__webdnn.runModel(args)", args)
                     except Exception as e:
                         msg = str(e).split("\n")[0]
-                        raise WebDNNError(f"running {model_dir} in Chromium failed: {msg}") from None
+                        raise WebDNNError(f"running {model_dir} in {self.name} failed: {msg}") from None
                     violations = page.evaluate("() => globalThis.__webdnn.violations")
                 finally:
                     page.close()

@@ -91,10 +91,10 @@ export class Ranges {
 }
 
 /** What the options and the engine chose (index.ts). */
-export interface FamilyChoice { opts: { profile?: boolean }; simd: Simd; threads: number; wanted: number; possible: boolean }
+export interface FamilyChoice { opts: { profile?: boolean }; simd: Simd; threads: number; wanted: number; possible: boolean; whyNot: string | null }
 
 export async function createFamily(first: Descriptor, weights: Uint8Array, choice: FamilyChoice): Promise<SizeFamily> {
-  const { opts, simd, threads, wanted, possible } = choice;
+  const { opts, simd, threads, wanted, possible, whyNot } = choice;
   const { stackBytes } = wasmMeta(first);
   if (stackBytes > MAX_STACK_BYTES) {
     throw new DescriptorError(`descriptor for backend wasm: wasm.stackBytes ${stackBytes} is more than the ${MAX_STACK_BYTES} bytes of stack a thread may have. Re-convert the model with the matching webdnn version.`);
@@ -116,7 +116,7 @@ export async function createFamily(first: Descriptor, weights: Uint8Array, choic
   const memory = growableMemory(pages, shared);
   const instance = await instantiateKernels(module, memory, DATA_END + stackSize); // thread 0's stack
   const info: Record<string, unknown> = { threads, simd, module: moduleFile(simd, shared) };
-  if (wanted > 1 && !possible) info.threadsNote = "single-threaded: the page is not cross-origin isolated (COOP/COEP), so no shared memory";
+  if (wanted > 1 && !possible) info.threadsNote = `single-threaded: ${whyNot}`;
   // Workers load their script while this thread copies the weights.
   const spawned = spawnWorkers(threads - 1);
   new Uint8Array(memory.buffer, weightsBase, weights.byteLength).set(weights);

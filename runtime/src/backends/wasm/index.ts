@@ -26,7 +26,7 @@ import { checkMemoryPlan } from "../memory.js";
 import { createFamily } from "./family.js";
 import { compileBlocked, hasRelaxedSimd, hasSimd, kernelModule, moduleFile, type Simd } from "./module.js";
 import { checkWasmParams } from "./params.js";
-import { hardwareThreads, spawnWorkers, ThreadPool, threadsPossible } from "./pool.js";
+import { hardwareThreads, spawnWorkers, ThreadPool, threadsUnavailable } from "./pool.js";
 import { align, DATA_END, instantiateKernels, MAX_PAGES, PAGE, BASE_STACK, paramWordCount, WasmSession, wasmMeta } from "./session.js";
 
 export { setWasmBaseUrl, wasmFileUrl } from "./module.js";
@@ -74,16 +74,17 @@ function layoutOf(desc: Descriptor, threads: number): Layout {
 }
 
 /** What the options and this engine choose: SIMD level, thread count (and why fewer). */
-interface Choice { opts: WasmOptions; simd: Simd; threads: number; wanted: number; possible: boolean }
+interface Choice { opts: WasmOptions; simd: Simd; threads: number; wanted: number; possible: boolean; whyNot: string | null }
 
 async function choose(options: Record<string, unknown> | undefined): Promise<Choice> {
   const opts = readOptions(options);
   const relaxed = hasRelaxedSimd();
   if (opts.simd === "relaxed" && !relaxed) throw new LoadError("backendOptions.wasm.simd is \"relaxed\", but this engine has no relaxed SIMD");
   const simd: Simd = opts.simd ?? (relaxed ? "relaxed" : "simd128");
-  const possible = threadsPossible();
+  const whyNot = threadsUnavailable();
+  const possible = whyNot === null;
   const wanted = opts.threads ?? Math.min(MAX_DEFAULT_THREADS, await hardwareThreads());
-  return { opts, simd, threads: possible ? wanted : 1, wanted, possible };
+  return { opts, simd, threads: possible ? wanted : 1, wanted, possible, whyNot };
 }
 
 function readOptions(options: Record<string, unknown> | undefined): WasmOptions {
@@ -112,7 +113,7 @@ export const wasmBackend: Backend = {
   // the kernel ABI and the memory size (wasm32: 4 GiB at most), before the weights are downloaded
   checkDescriptor: async (desc) => void layoutOf(desc, 1),
   createSession: async (desc, weights, options) => {
-    const { opts, simd, threads, wanted, possible } = await choose(options);
+    const { opts, simd, threads, wanted, possible, whyNot } = await choose(options);
     const layout = layoutOf(desc, threads);
     checkMemoryPlan(desc); // every tensor a kernel reads holds its value (../memory.ts)
     checkWasmParams(desc); // the kernels trust their parameter blocks: sizes, strides, stack (params.ts)
@@ -121,7 +122,7 @@ export const wasmBackend: Backend = {
     const memory = new WebAssembly.Memory({ initial: layout.pages, maximum: layout.pages, shared } as WebAssembly.MemoryDescriptor);
     const instance = await instantiateKernels(module, memory, layout.stacksBase + layout.stackSize); // thread 0's stack
     const info: Record<string, unknown> = { threads, simd, module: moduleFile(simd, shared), ...(opts.profile ? { profile: true } : {}) };
-    if (wanted > 1 && !possible) info.threadsNote = "single-threaded: the page is not cross-origin isolated (COOP/COEP), so no shared memory";
+    if (wanted > 1 && !possible) info.threadsNote = `single-threaded: ${whyNot}`;
     // Workers load their script while this thread copies the weights and parameter blocks.
     const spawned = spawnWorkers(threads - 1);
     let session: WasmSession;

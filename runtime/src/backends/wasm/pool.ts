@@ -18,12 +18,33 @@ export interface AnyWorker {
   terminate(): void;
 }
 
-/** Can this page run threads (shared memory, workers)? */
-export function threadsPossible(): boolean {
-  if (typeof SharedArrayBuffer === "undefined" || typeof Atomics === "undefined") return false;
-  if (isNode) return true;
-  const g = globalThis as { crossOriginIsolated?: boolean; Worker?: unknown };
-  return g.crossOriginIsolated === true && typeof g.Worker === "function";
+/** Why this page cannot run threads (shared memory that workers can receive), or null when it can.
+ * Detected by making a shared WebAssembly.Memory and posting it through a MessageChannel, not by the
+ * SharedArrayBuffer global or crossOriginIsolated alone: WebKitGTK is cross-origin isolated and makes
+ * shared memories, but cannot send them to a worker (DataCloneError), so there wasm runs single-threaded. */
+export function threadsUnavailable(): string | null {
+  const g = globalThis as { crossOriginIsolated?: boolean; Worker?: unknown; MessageChannel?: typeof MessageChannel };
+  if (!isNode && g.crossOriginIsolated !== true) return "the page is not cross-origin isolated (COOP/COEP), so no shared memory";
+  if (typeof Atomics === "undefined") return "this engine has no Atomics";
+  let memory: WebAssembly.Memory;
+  try {
+    memory = new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true } as WebAssembly.MemoryDescriptor);
+  } catch {
+    return "this engine cannot make a shared WebAssembly.Memory";
+  }
+  if (isNode) return null;
+  if (typeof g.Worker !== "function") return "this page has no Web Workers";
+  if (typeof g.MessageChannel !== "function") return null;
+  const channel = new g.MessageChannel();
+  try {
+    channel.port1.postMessage(memory);
+    return null;
+  } catch {
+    return "this engine cannot send a shared WebAssembly.Memory to a worker";
+  } finally {
+    channel.port1.close();
+    channel.port2.close();
+  }
 }
 
 /** The hardware's thread count (navigator.hardwareConcurrency, or Node's os.availableParallelism). */

@@ -56,20 +56,29 @@ function userCanvas(options?: Record<string, unknown>): Canvas | null {
   return c as Canvas;
 }
 
-/** A WebGL2 context with EXT_color_buffer_float, or why there is none. */
+const CONTEXT_ATTRIBUTES: WebGLContextAttributes = {
+  alpha: false, antialias: false, depth: false, stencil: false, preserveDrawingBuffer: false,
+  powerPreference: "high-performance",
+};
+
+/** A WebGL2 context with EXT_color_buffer_float, or why there is none. Without a canvas from the app,
+ * an OffscreenCanvas, else a document's canvas: an engine may have OffscreenCanvas without WebGL2 on it
+ * (WebKitGTK), so each is tried in turn. */
 function createContext(options?: Record<string, unknown>): Context | string {
-  let canvas = userCanvas(options);
-  const owned = canvas === null;
-  if (!canvas) {
-    if (typeof OffscreenCanvas !== "undefined") canvas = new OffscreenCanvas(1, 1);
-    else if (typeof document !== "undefined") canvas = document.createElement("canvas");
-    else return "no WebGL2 here: neither OffscreenCanvas nor a document to make a canvas in";
+  const given = userCanvas(options);
+  const owned = given === null;
+  const candidates: (() => Canvas)[] = given ? [() => given] : [];
+  if (!given && typeof OffscreenCanvas !== "undefined") candidates.push(() => new OffscreenCanvas(1, 1));
+  if (!given && typeof document !== "undefined") candidates.push(() => document.createElement("canvas"));
+  if (candidates.length === 0) return "no WebGL2 here: neither OffscreenCanvas nor a document to make a canvas in";
+  let canvas: Canvas | null = null;
+  let gl: WebGL2RenderingContext | null = null;
+  for (const make of candidates) {
+    canvas = make();
+    gl = canvas.getContext("webgl2", CONTEXT_ATTRIBUTES) as WebGL2RenderingContext | null;
+    if (gl) break;
   }
-  const gl = canvas.getContext("webgl2", {
-    alpha: false, antialias: false, depth: false, stencil: false, preserveDrawingBuffer: false,
-    powerPreference: "high-performance",
-  }) as WebGL2RenderingContext | null;
-  if (!gl) return "no WebGL2 context could be created (WebGL2 missing, disabled or blocklisted)";
+  if (!gl || !canvas) return "no WebGL2 context could be created (WebGL2 missing, disabled or blocklisted)";
   if (gl.isContextLost()) return "the WebGL2 context was lost as it was created";
   if (!gl.getExtension("EXT_color_buffer_float")) {
     if (owned) gl.getExtension("WEBGL_lose_context")?.loseContext();

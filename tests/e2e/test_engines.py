@@ -1,0 +1,90 @@
+"""Every browser engine, not only Chromium: Firefox (Gecko, Debian's firefox-esr over WebDriver BiDi) and
+WebKit (WebKitGTK's MiniBrowser over WebDriver), each on a private Xvfb display, run the zoo models on
+every backend the engine offers, against onnxruntime with the fp32 rule.
+
+What each engine offers here (measured, and asserted so that a change either way is noticed):
+- Firefox 153 ESR: fallback; wasm with relaxed SIMD and 2 threads; WebGL2 (Mesa llvmpipe on the display);
+  WebGPU on a software fallback adapter.
+- WebKitGTK 2.50: fallback; wasm with SIMD128 single-threaded (the page is cross-origin isolated and makes
+  shared memories, but WebKitGTK cannot post them to a worker: the runtime detects that and says so);
+  WebGL2 on a document canvas (not on OffscreenCanvas); no WebGPU.
+An engine that is not installed is skipped with the reason (`make setup` installs both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.zoo_cases import Prepared, assert_matches, prepare
+from webdnn.errors import WebDNNError
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+ENGINES = ["firefox", "webkit"]
+BACKENDS = ["fallback", "wasm", "webgl", "webgpu"]
+UNAVAILABLE = {("webkit", "webgpu"): "navigator.gpu is missing"}
+MODELS = ["squeezenet1_1", "mobilenet_v2", "minilm"]
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> Iterator[Any]:
+    from webdnn.browser.driver import Browser
+
+    try:
+        b = Browser(engine=request.param).__enter__()
+    except WebDNNError as e:
+        pytest.skip(f"{request.param} cannot start here: {e}")
+    try:
+        yield b
+    finally:
+        b.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    cache: dict[str, Prepared] = {}
+
+    def get(name: str) -> Prepared:
+        if name not in cache:
+            cache[name] = prepare(name, str(tmp_path_factory.mktemp(name)), BACKENDS)
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", MODELS)
+def test_zoo_model_on_every_backend(engine: Any, converted: Any, name: str, backend: str) -> None:
+    out, inputs, ref = converted(name)
+    why = UNAVAILABLE.get((engine.engine, backend))
+    if why:  # the runtime must say so, and which backend and why
+        with pytest.raises(WebDNNError, match=f"{backend}: .*{why}"):
+            engine.run_model(out, inputs, [backend])
+        return
+    r = engine.run_model(out, inputs, [backend], repeat=2)
+    assert r.backend == backend
+    assert_matches(ref, r.outputs, f"{name} on {backend} in {engine.version}: ")
+    if backend == "wasm":
+        info = r.backend_info
+        if engine.engine == "webkit":
+            assert info["threads"] == 1 and "cannot send a shared WebAssembly.Memory" in info["threadsNote"], info
+        else:
+            assert info["threads"] == 2 and info["simd"] == "relaxed", info
+
+
+@pytest.mark.parametrize("backend", ["fallback", "wasm"])
+def test_strict_csp_and_no_isolation(engine: Any, converted: Any, backend: str) -> None:
+    """Under the strict CSP (script-src 'self' 'wasm-unsafe-eval') nothing is refused, and without COOP/COEP
+    the wasm backend runs single-threaded with the same outputs."""
+    out, inputs, ref = converted("squeezenet1_1")
+    strict = engine.run_model(out, inputs, [backend], csp=True)
+    assert strict.backend == backend and strict.csp_violations == []
+    assert_matches(ref, strict.outputs, f"strict CSP, {backend} in {engine.version}: ")
+    plain = engine.run_model(out, inputs, [backend], isolate=False)
+    assert not plain.cross_origin_isolated
+    if backend == "wasm":
+        assert plain.backend_info["threads"] == 1 and "not cross-origin isolated" in plain.backend_info["threadsNote"]
+    assert_matches(ref, plain.outputs, f"no COOP/COEP, {backend} in {engine.version}: ")
