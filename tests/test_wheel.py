@@ -4,6 +4,7 @@ converts, runs and verifies a model from any directory (issue: distribution)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -17,13 +18,21 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.node, pytest.mark.browser]
 
 
-def test_installed_wheel_runs_from_anywhere(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> str:
     sys.path.insert(0, str(ROOT / "tools"))
     try:
         import build_wheel
     finally:
         sys.path.pop(0)
-    wheel = build_wheel.main(str(tmp_path / "dist"))
+    return str(build_wheel.main(str(tmp_path_factory.mktemp("dist"))))
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "WEBDNN_RUNTIME_DIST", "VIRTUAL_ENV")}
+
+
+def test_installed_wheel_runs_from_anywhere(tmp_path: Path, wheel: str) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for f in ("webdnn-kernels-simd128.wasm", "webdnn-kernels-relaxed-mt.wasm", "webdnn-wasm-worker.js", "webdnn.mjs"):
         assert f"webdnn/_runtime/dist/{f}" in names
@@ -35,7 +44,7 @@ def test_installed_wheel_runs_from_anywhere(tmp_path: Path) -> None:
     subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-deps", wheel], check=True)
     work = tmp_path / "app"
     work.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "WEBDNN_RUNTIME_DIST")}
+    env = _clean_env()
     py, cli = str(venv / "bin" / "python"), str(venv / "bin" / "webdnn")
 
     def run(*args: str) -> str:
@@ -58,3 +67,53 @@ def test_installed_wheel_runs_from_anywhere(tmp_path: Path) -> None:
         got = np.load(work / f)["output"]
         assert np.abs(got - want).max() <= 1e-4 * max(1.0, float(np.abs(want).max())), f
     assert "PASS" in run(cli, "verify", "sq.onnx", "--backends", "fallback,wasm", "--node", "--repeat", "1")
+
+
+def _python(version: str) -> str | None:
+    """An interpreter of that minor version: $WEBDNN_PYTHON_3_10 (and so on), a pyenv install, or on PATH
+    (pyenv's shims are on PATH but fail for a version that is not selected: each candidate is tried)."""
+    candidates = [os.environ.get("WEBDNN_PYTHON_" + version.replace(".", "_"), "")]
+    candidates += [str(p) for p in sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))]
+    candidates.append(shutil.which(f"python{version}") or "")
+    for c in filter(None, candidates):
+        if subprocess.run([c, "-c", "import venv"], capture_output=True).returncode == 0:
+            return c
+    return None
+
+
+@pytest.mark.parametrize("version", ["3.10", "3.13"])
+def test_the_wheel_installs_with_its_dependencies_on_the_oldest_and_newest_python(
+    tmp_path: Path, wheel: str, version: str
+) -> None:
+    """A clean venv (no system packages) on the oldest and newest supported Python: pip resolves the wheel's
+    own dependencies from the index, nothing optional comes along (no Playwright), and the converter and
+    Node runs work; a Chromium run says which extra to install."""
+    python = _python(version)
+    if python is None:
+        pytest.skip(f"no Python {version} here (set WEBDNN_PYTHON_{version.replace('.', '_')} to one)")
+    venv = tmp_path / "venv"
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", wheel],
+                         capture_output=True, text=True, timeout=900)
+    assert pip.returncode == 0, pip.stdout[-3000:] + pip.stderr[-3000:]
+    site = next(venv.glob("lib/python*/site-packages"))
+    sizes = {d.name: sum(f.stat().st_size for f in d.rglob("*") if f.is_file()) for d in site.iterdir() if d.is_dir()}
+    print(f"Python {version}: base install {sum(sizes.values()) / 1e6:.0f} MB in site-packages; largest:",
+          ", ".join(f"{k} {v / 1e6:.0f} MB" for k, v in sorted(sizes.items(), key=lambda kv: -kv[1])[:6]))
+    assert not any(k.startswith("playwright") for k in sizes), "Playwright is an extra (webdnn[browser])"
+    work = tmp_path / "app"
+    work.mkdir()
+    cli = str(venv / "bin" / "webdnn")
+
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        p = subprocess.run([cli, *args], cwd=work, env=_clean_env(), capture_output=True, text=True, timeout=600)
+        assert (p.returncode == 0) == ok, p.stdout[-2000:] + p.stderr[-2000:]
+        return p
+
+    run("zoo", "squeezenet1_1", "-o", "sq.onnx")
+    run("convert", "sq.onnx", "-o", "out", "--backends", "fallback,wasm", "-q")
+    np.save(work / "x.npy", np.random.default_rng(1).standard_normal((1, 3, 224, 224)).astype(np.float32))
+    run("run", "out", "--backend", "wasm", "--node", "--input", "input=x.npy", "-o", "node.npz")
+    assert "PASS" in run("verify", "sq.onnx", "--backends", "wasm", "--node", "--repeat", "1").stdout
+    refused = run("run", "out", "--backend", "wasm", "--input", "input=x.npy", "-o", "c.npz", ok=False)
+    assert "webdnn[browser]" in refused.stdout + refused.stderr

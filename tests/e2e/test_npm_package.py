@@ -133,19 +133,25 @@ def test_plain_module_page_with_an_import_map(tmp_path: Path, packed: dict[str, 
     _run_page(browser, app, "/index.html", packed)
 
 
-def test_node_script(tmp_path: Path, packed: dict[str, Any]) -> None:
+@pytest.mark.parametrize("module", ["esm", "cjs"])
+def test_node_script(tmp_path: Path, packed: dict[str, Any], module: str) -> None:
     app = _app(tmp_path, packed)
     np.asarray(packed["x"]).tofile(app / "x.bin")
-    script = (
-        "import * as WebDNN from 'webdnn'; import { readFileSync } from 'node:fs';\n"
+    body = (
         f"const r = await WebDNN.load({json.dumps(str(packed['model']))}, {{ backendOrder: ['wasm'] }});\n"
         "const b = readFileSync('x.bin'); const x = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);\n"
         "const y = Object.values(await r.run({ input: x }))[0];\n"
         "console.log(JSON.stringify({ backend: r.backend, y: Array.from(y.data) }));\n"
         "r.dispose();\n"
     )
-    (app / "run.mjs").write_text(script)
-    r = json.loads(_sh(["node", "run.mjs"], app).strip().splitlines()[-1])
+    if module == "esm":
+        script = "import * as WebDNN from 'webdnn'; import { readFileSync } from 'node:fs';\n" + body
+    else:  # require() of the CommonJS build, in a .js file of a package without "type": "module"
+        script = ("const WebDNN = require('webdnn'); const { readFileSync } = require('node:fs');\n"
+                  "(async () => {\n" + body + "})().catch((e) => { console.error(e); process.exit(1); });\n")
+    name = "run.mjs" if module == "esm" else "run.cjs"
+    (app / name).write_text(script)
+    r = json.loads(_sh(["node", name], app).strip().splitlines()[-1])
     assert r["backend"] == "wasm"
     got = np.array(r["y"], np.float32).reshape(packed["ref"]["output"].shape)
     assert_matches(packed["ref"], {"output": got}, "node: ")

@@ -247,6 +247,7 @@ def markdown(report: dict[str, Any], command: str) -> str:
         *_dynamic_lines(),
         *_frontends_lines(),
         *_sizes_lines(),
+        *_package_lines(),
     ]
     return "\n".join(out)
 
@@ -313,15 +314,22 @@ def _frontends_lines(path: str = FRONTENDS_JSON) -> list[str]:
     return out
 
 
+def _recorded(path: str) -> Any:
+    """A side run's recorded JSON (bench/results/), or None when it has not been recorded."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
 SIZES_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "bench", "results", "download-sizes.json")
 
 
 def _sizes_lines(path: str = SIZES_JSON) -> list[str]:
     """The recorded download sizes (bench/tools/download_sizes.py --write); nothing when there are none."""
-    if not os.path.exists(path):
+    g = _recorded(path)
+    if g is None:
         return []
-    with open(path) as f:
-        g = json.load(f)
     backends, encodings = g["backends"], g["encodings"]
     out = [
         "## Download size per backend and weight encoding",
@@ -345,6 +353,36 @@ def _sizes_lines(path: str = SIZES_JSON) -> list[str]:
                 v = row["bytes"].get(b, {}).get(e)
                 cells.append("–" if v is None else f"{v / 1e6:.1f} ({v / onnx_bytes:.2f}×)")
         out.append(f"| {row['model']} | {onnx_bytes / 1e6:.1f} MB | " + " | ".join(cells) + " |")
+    out.append("")
+    return out
+
+
+PACKAGE_SIZES_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "bench", "results", "package-sizes.json")
+
+
+def _package_lines(path: str = PACKAGE_SIZES_JSON) -> list[str]:
+    """The recorded package sizes (bench/tools/package_sizes.py --write); nothing when there are none."""
+    g = _recorded(path)
+    if g is None:
+        return []
+    pk = g["packages"]
+    out = [
+        "## Package sizes",
+        "",
+        f"Measured by `python3 bench/tools/package_sizes.py --write` ({g['date']}, commit {g['git_commit']}):"
+        f" the wheel `make dist` builds is {pk['wheel'] / 1e6:.2f} MB (the converter and the built runtime) and"
+        f" the npm tarball {pk['npm_tarball'] / 1e6:.2f} MB (every build of the runtime, the four kernel"
+        " variants, type declarations, source maps). What a page downloads to run a model on wasm with threads"
+        " (the module, and the threaded SIMD wasm; gzip level 9 as a server would send it), the model's own"
+        " files aside:",
+        "",
+        "| runtime | version | files | bytes | gzip |",
+        "|---|---|---|--:|--:|",
+    ]
+    for r in g["pages"]:
+        files = ", ".join(f"`{k}` {v['gzip'] / 1e3:.0f} KB" for k, v in r["files"].items())
+        out.append(f"| {r['runtime']} | {r['version']} | {files} | {r['bytes'] / 1e6:.2f} MB"
+                   f" | {r['gzip'] / 1e6:.3f} MB |")
     out.append("")
     return out
 

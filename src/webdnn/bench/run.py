@@ -120,7 +120,7 @@ def _machine(peak: dict[str, Any] | None, ua: str, hc: int | None) -> dict[str, 
 
     dirty = cmd("git", "status", "--porcelain", "--untracked-files=no")
     return {
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), "python": sys.version.split()[0],
         "browser": ua, "hardware_concurrency": hc, "node": cmd("node", "--version"),
         "git_commit": (cmd("git", "rev-parse", "--short", "HEAD") or "") + ("+dirty" if dirty else ""),

@@ -67,8 +67,16 @@ def load_cases(directory: str = DEFAULT_DIR) -> list[Case]:
     index = os.path.join(directory, INDEX)
     meta = _read_index(index)
     if meta is None or meta.get("onnx") != onnx.__version__:
-        generate(directory)
-        meta = _read_index(index)
+        os.makedirs(os.path.dirname(os.path.abspath(directory)), exist_ok=True)
+        # one writer at a time: parallel test workers would otherwise replace the cache under each other
+        import fcntl  # POSIX only, as the conformance runner is
+
+        with open(os.path.abspath(directory) + ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            meta = _read_index(index)
+            if meta is None or meta.get("onnx") != onnx.__version__:
+                generate(directory)
+                meta = _read_index(index)
         assert meta is not None
     return [
         Case(c["name"], c["op"], tuple(c["op_types"]), c["expanded"], c["rtol"], c["atol"],
