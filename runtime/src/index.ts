@@ -4,6 +4,8 @@
 //   const { output } = await runner.run({ input: new Float32Array(3 * 224 * 224) });
 export { load } from "./loader.js";
 export { clearCache } from "./cache.js";
+export { environment } from "./environment.js";
+export type { Environment } from "./environment.js";
 export type { LoadOptions, Progress, SkippedBackend } from "./loader.js";
 export { Runner } from "./runner.js";
 export type { Tensor, InputValue, GpuBufferValue, GpuTensor, RunOptions } from "./runner.js";

@@ -160,10 +160,21 @@ test("backendInfo says why each earlier backend was skipped", async () => {
   assert.equal(r.backend, "fallback");
   const skipped = r.backendInfo.skipped;
   assert.deepEqual(skipped.map((s) => s.backend), ["webgpu", "webgl", "nosuch", "wasm"]);
-  assert.match(skipped[0].reason, /no WebGPU here \(navigator\.gpu is missing; in Node pass backendOptions\.webgpu\.gpu/);
+  assert.match(skipped[0].reason, /no WebGPU here \(Node has no navigator\.gpu: pass backendOptions\.webgpu\.gpu/);
   assert.match(skipped[1].reason, /WebGL2/);
   assert.match(skipped[2].reason, /not in this runtime/);
   assert.match(skipped[3].reason, /not converted for this model/);
   const direct = await load(writeModel(), { backendOrder: ["fallback"] });
   assert.deepEqual(direct.backendInfo.skipped, []);
+});
+
+test("environment() says which backends run here and why the others do not", async () => {
+  const env = await WebDNN.environment();
+  assert.equal(env.backends.fallback, null);
+  assert.equal(env.backends.wasm, null);
+  assert.match(env.backends.webgpu, /Node has no navigator\.gpu/);
+  assert.match(env.backends.webgl, /no WebGL2 here/);
+  assert.ok(env.wasm.simd === "simd128" || env.wasm.simd === "relaxed");
+  assert.equal(env.wasm.threads, null); // Node: worker_threads on a shared memory
+  assert.ok(env.wasm.hardwareThreads >= 1);
 });

@@ -340,21 +340,24 @@ def zoo(name: str, out_path: str, seed: int, opset: int) -> None:
 @click.option("--node-webgpu", type=click.Choice(["system", "swiftshader"]), default=None,
               help="also time WebDNN webgpu in Node (npm webgpu, Dawn) on the system's Vulkan driver (a real GPU, "
               "no browser needed) or on Chromium's SwiftShader")
+@click.option("--browser", "engine", type=click.Choice(["chromium", "firefox", "webkit"]), default="chromium",
+              show_default=True, help="the engine the page rows run in; firefox/webkit with --write record a side run "
+                                      "(bench/results/engine-<engine>.json, its own section of docs/benchmarks.md)")
 @click.option("--no-browser", is_flag=True, help="no Chromium: only native and Node rows (with --node-webgpu)")
 @click.option("--merge", is_flag=True, help="with --write: replace only the measured rows of the recorded report "
               "(bench/results/latest.json) and keep the others; the report says which rows came from which run")
 @click.option("-q", "--quiet", is_flag=True)
 def bench(models: str | None, runtimes: str | None, bench_backends: str | None, threads: str, quick: bool,
           repeat: int | None, warmup: int | None, as_json: bool, write: bool, out_json: str | None,
-          work_dir: str | None, no_peak: bool, gpu_all: bool, node_webgpu: str | None, no_browser: bool,
+          work_dir: str | None, no_peak: bool, gpu_all: bool, node_webgpu: str | None, engine: str, no_browser: bool,
           merge: bool, quiet: bool, rounds: int) -> None:
-    """Time WebDNN next to ONNX Runtime Web, TF.js and native onnxruntime (one headless Chromium session)."""
+    """Time WebDNN next to ONNX Runtime Web, TF.js and native onnxruntime (one headless browser session)."""
     from webdnn.bench.cli import bench_command
 
     bench_command(models=models, runtimes=runtimes, backends=bench_backends, threads=threads, quick=quick,
                   repeat=repeat, warmup=warmup, as_json=as_json, write=write, out_json=out_json, work_dir=work_dir,
                   peak=not no_peak, gpu_all=gpu_all, node_webgpu=node_webgpu, browser=not no_browser,
-                  merge=merge, rounds=rounds, say=_progress(quiet), argv=sys.argv[1:])
+                  merge=merge, rounds=rounds, say=_progress(quiet), argv=sys.argv[1:], engine=engine)
 
 
 if __name__ == "__main__":

@@ -200,6 +200,9 @@ def build_site(
         (out / "models" / name / "about.json").write_text(json.dumps(about) + "\n", encoding="utf-8")
     if similarity is not None:
         write_similarity_model(out, *similarity)
+    chart = Path(REPO_ROOT) / "docs" / "benchmarks.png"  # the landing page's benchmark chart (webdnn bench --write)
+    if chart.is_file():
+        _link_or_copy(str(chart), str(out / "benchmarks.png"))
     photos = out / "photos"
     photos.mkdir()
     names = []

@@ -180,3 +180,18 @@ console.log(JSON.stringify(t.dims));
     got = np.frombuffer((tmp_path / "x.bin").read_bytes(), np.float32).reshape(1, 3, 224, 224)
     want = pretrained.imagenet_preprocess(rgb)
     assert np.array_equal(got, want), f"max abs diff {np.abs(got - want).max()}"
+
+
+@pytest.mark.browser
+def test_landing_page_links_the_demos_and_shows_the_benchmark_chart(server: StaticServer, browser: Any) -> None:
+    page = browser.new_page()
+    try:
+        page.goto(server.url + "/")
+        links = page.evaluate("() => [...document.querySelectorAll('a')].map((a) => a.getAttribute('href'))")
+        assert {"recognition/", "style/", "edges/", "similarity/"} <= set(links), links
+        page.wait_for_function("document.getElementById('chart').complete", timeout=30_000)
+        width = page.evaluate("() => document.getElementById('chart').naturalWidth")
+        assert width > 100, "the benchmark chart did not load"
+    finally:
+        page.close()
+

@@ -88,3 +88,29 @@ def test_strict_csp_and_no_isolation(engine: Any, converted: Any, backend: str) 
     if backend == "wasm":
         assert plain.backend_info["threads"] == 1 and "not cross-origin isolated" in plain.backend_info["threadsNote"]
     assert_matches(ref, plain.outputs, f"no COOP/COEP, {backend} in {engine.version}: ")
+
+
+def _recorded(engine: str) -> dict[str, Any]:
+    import json
+
+    from webdnn.browser.support_matrix import RECORD
+
+    with open(RECORD) as f:
+        rows = {r["engine"]: r for r in json.load(f)["engines"]}
+    assert engine in rows, f"docs/browser-support.md has no {engine} column (python -m webdnn.browser.support_matrix)"
+    return rows[engine]
+
+
+def test_support_matrix_is_what_the_engine_says(engine: Any) -> None:
+    """docs/browser-support.md (generated from bench/results/browser-support.json) against the live answer."""
+    from webdnn.browser.support_matrix import probe, summary
+
+    assert summary(probe(engine)) == summary(_recorded(engine.engine)), \
+        "this engine's support changed: regenerate with `python -m webdnn.browser.support_matrix --write`"
+
+
+def test_support_matrix_is_what_chromium_says(browser: Any) -> None:
+    from webdnn.browser.support_matrix import probe, summary
+
+    assert summary(probe(browser)) == summary(_recorded("chromium")), \
+        "Chromium's support changed: regenerate with `python -m webdnn.browser.support_matrix --write`"

@@ -55,8 +55,9 @@ def bench_command(*, models: str | None, runtimes: str | None, backends: str | N
                   repeat: int | None, warmup: int | None, as_json: bool, write: bool, out_json: str | None,
                   work_dir: str | None, peak: bool, gpu_all: bool, say: Callable[[str], None],
                   argv: Sequence[str], node_webgpu: str | None = None, browser: bool = True,
-                  merge: bool = False, rounds: int = 1) -> None:
+                  merge: bool = False, rounds: int = 1, engine: str = "chromium") -> None:
     opts = BenchOptions.quick() if quick else BenchOptions()
+    opts.engine = engine
     opts.say = say
     opts.peak = peak
     if gpu_all:
@@ -84,7 +85,28 @@ def bench_command(*, models: str | None, runtimes: str | None, backends: str | N
         raise click.BadParameter("--merge updates the recorded report: use it with --write")
     if merge and not os.path.exists(LATEST_JSON):
         raise click.BadParameter(f"--merge: there is no recorded report at {LATEST_JSON}; run `make bench` first")
+    if engine != "chromium" and merge:
+        raise click.BadParameter("--merge merges Chromium rows; with --browser, --write records the engine's own run")
+    if engine != "chromium":
+        opts.runtimes = [r for r in opts.runtimes if r != "onnxruntime-native"]  # the same in every engine
     report = run_bench(opts)
+    if engine != "chromium":  # a side run: its own JSON, and its own section of docs/benchmarks.md
+        report["machine"]["command"] = "webdnn bench " + " ".join(argv[1:] if argv and argv[0] == "bench" else argv)
+        written = []
+        if write:
+            path = os.path.join(os.path.dirname(LATEST_JSON), f"engine-{engine}.json")
+            with open(path, "w") as f:
+                json.dump(report, f, indent=1)
+            written = [path, rerender_doc()]
+        if out_json:
+            with open(out_json, "w") as f:
+                json.dump(report, f, indent=1)
+            written.append(out_json)
+        for p in written:
+            say(f"wrote {os.path.relpath(p, os.getcwd())}")
+        for r in report["results"]:
+            click.echo(json.dumps(r) if as_json else summary(r))
+        return
     command = "webdnn bench " + " ".join(argv[1:] if argv and argv[0] == "bench" else argv)
     if merge:
         with open(LATEST_JSON) as f:

@@ -113,11 +113,14 @@ def peak_wasm() -> str:
 
 
 class BenchSession:
-    """One Chromium session + one server for a whole benchmark run. Use as a context manager."""
+    """One browser session + one server for a whole benchmark run. Use as a context manager.
+    `engine`: chromium (everything below), or firefox / webkit, where the renderer's memory peak, the CPU-count
+    override and emptying the HTTP cache are Chromium (CDP) facilities that are not there: their rows say so."""
 
-    def __init__(self, work_dir: str) -> None:
+    def __init__(self, work_dir: str, engine: str = "chromium") -> None:
         self.work_dir = work_dir
-        self._browser = Browser()
+        self.engine = engine
+        self._browser = Browser(engine=engine)
         self._srv: StaticServer | None = None
         self._ids = itertools.count()
 
@@ -148,14 +151,16 @@ class BenchSession:
         i = next(self._ids)
         job = {**job, "uploadPrefix": f"/upload/{i}/out"}
         done = f"/upload/{i}/done"
+        chromium = self.engine == "chromium"
         profile = self._browser.profile_dir
-        _reset_peaks(list(_renderers(profile)))
-        before = _renderers(profile)
+        if chromium:
+            _reset_peaks(list(_renderers(profile)))
+        before = _renderers(profile) if chromium else {}
         page = self._browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         try:
-            if hardware_concurrency or clear_cache:
+            if chromium and (hardware_concurrency or clear_cache):
                 cdp = page.context.new_cdp_session(page)
                 if clear_cache:
                     cdp.send("Network.clearBrowserCache")
@@ -165,7 +170,7 @@ class BenchSession:
             page.wait_for_function("document.title === 'webdnn-bench-ready'", timeout=30_000)
             page.evaluate(_START, {"job": job, "done": done})
             msg = _wait_upload(srv, done, timeout_s)
-            peak = _page_peak(before, _renderers(profile))
+            peak = _page_peak(before, _renderers(profile)) if chromium else None
             uploads = {k: srv.uploads.pop(k) for k in list(srv.uploads) if k.startswith(f"/upload/{i}/")}
             if msg is None:
                 raise WebDNNError(f"no result within {timeout_s:g} s")

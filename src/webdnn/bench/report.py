@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any
 
+from webdnn.bench.models import MODELS
 from webdnn.bench.run import SOFTWARE_GPU_NOTE
 
 LABEL = {"webdnn": "WebDNN", "webdnn-dynamic": "WebDNN (converted once)", "onnxruntime-web": "ORT Web",
@@ -248,6 +249,7 @@ def markdown(report: dict[str, Any], command: str) -> str:
         *_frontends_lines(),
         *_sizes_lines(),
         *_package_lines(),
+        *_engines_lines(),
     ]
     return "\n".join(out)
 
@@ -384,6 +386,51 @@ def _package_lines(path: str = PACKAGE_SIZES_JSON) -> list[str]:
         out.append(f"| {r['runtime']} | {r['version']} | {files} | {r['bytes'] / 1e6:.2f} MB"
                    f" | {r['gzip'] / 1e6:.3f} MB |")
     out.append("")
+    return out
+
+
+RESULTS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "bench", "results")
+ENGINE_NAMES = {"firefox": "Firefox", "webkit": "WebKit (WebKitGTK)"}
+
+
+def _engines_lines(results_dir: str = RESULTS_DIR) -> list[str]:
+    """The recorded runs in other browser engines (bench/results/engine-<engine>.json, `webdnn bench --browser
+    firefox|webkit --write`): wasm rows per model and asked-for thread count; nothing when there are none."""
+    out: list[str] = []
+    for engine, title in ENGINE_NAMES.items():
+        g = _recorded(os.path.join(results_dir, f"engine-{engine}.json"))
+        if g is None:
+            continue
+        m = g["machine"]
+        rows: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
+        for r in g["results"]:
+            if r["status"] == "ok" and r["backend"] == "wasm":
+                rows.setdefault((r["model"], r.get("threads_requested") or r["threads"]), {})[r["runtime"]] = r
+        if not out:
+            out += ["## Other browser engines (wasm)", "",
+                    "The same pages in Firefox and WebKit (`webdnn bench --browser firefox|webkit`; the drivers:"
+                    " docs/browser-support.md), WebDNN's wasm backend next to ONNX Runtime Web's and TF.js's, each"
+                    " asked for 1 and 2 threads (*ran* says what it used: WebKitGTK cannot send shared memory to"
+                    " a worker, so every runtime runs single-threaded there). Medians of the timed runs after the"
+                    " warm-up, one engine session per table.", ""]
+        out += [f"### {title}: {m.get('browser', '')}", "",
+                f"{m['date']}, commit {m['git_commit']}, {m['cpu']} {m['cores']} cores; `{m.get('command', '')}`.", "",
+                "| model | threads asked | WebDNN ms (ran) | ORT Web ms (ran) | TF.js ms (ran) | WebDNN × ORT Web |"
+                " max abs err |",
+                "|---|--:|--:|--:|--:|--:|--:|"]
+
+        def cell(r: dict[str, Any] | None) -> str:
+            return "–" if r is None else f"{_f(r.get('median_ms'), '.1f')} ({r.get('threads')})"
+
+        order = {name: i for i, name in enumerate(MODELS)}
+        for key in sorted(rows, key=lambda k: (order.get(k[0], 99), k[0], k[1])):
+            r = rows[key]
+            w, o, t = r.get("webdnn"), r.get("onnxruntime-web"), r.get("tfjs")
+            ratio = f"{w['median_ms'] / o['median_ms']:.2f}" if w and o and w.get("median_ms") and o.get("median_ms") \
+                else "–"
+            out.append(f"| {key[0]} | {key[1]} | {cell(w)} | {cell(o)} | {cell(t)} | {ratio} |"
+                       f" {_f((w or {}).get('max_abs_err'), '.1e')} |")
+        out.append("")
     return out
 
 

@@ -60,6 +60,7 @@ class BenchOptions:
     # "swiftshader": Chromium's software Vulkan (correctness only); None: not at all.
     node_webgpu: str | None = None
     browser: bool = True  # False: no Chromium at all (native and Node rows only), e.g. a GPU server
+    engine: str = "chromium"  # the browser the page rows run in: chromium, firefox or webkit
     work_dir: str | None = None  # keep the prepared models here (default: a temporary directory)
     say: Say = field(default=lambda _m: None)
 
@@ -170,7 +171,7 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     ua, hc = "", None
     baseline: float | None = None
     try:
-        with BenchSession(work) if opts.browser else contextlib.nullcontext() as session:
+        with BenchSession(work, opts.engine) if opts.browser else contextlib.nullcontext() as session:
             if browser_runtimes:  # what an idle benchmark page's renderer holds: part of every peak_memory_mb
                 try:
                     baseline = _mb(session.run({"kind": "noop"}, timeout_s=60)["renderer_peak_bytes"])
@@ -206,6 +207,7 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
         if own_dir:
             shutil.rmtree(work, ignore_errors=True)
     machine = _machine(peak, ua, hc)
+    machine["engine"] = opts.engine
     machine["renderer_baseline_mb"] = baseline
     machine["loadavg_start"], machine["loadavg_end"] = load_start, round(os.getloadavg()[0], 2)
     machine["bench_seconds"] = round(time.perf_counter() - t_start, 1)
@@ -259,6 +261,8 @@ def _bench_model(pm: PreparedModel, session: Any, opts: BenchOptions,
         used = r.get("threads", threads)
         if threads and used != threads:
             notes.append(f"asked for {threads} threads, ran {used}")
+        if opts.engine != "chromium":
+            notes.append(f"{opts.engine}: the HTTP cache is not emptied before the 'uncached' page (no CDP)")
         # Page 2, a fresh page of the same session: the files are in the HTTP cache now (and V8 has seen
         # the scripts once), as for a returning visitor. Load and first output only.
         cached: dict[str, Any] = {}

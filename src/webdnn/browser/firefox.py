@@ -170,6 +170,6 @@ class FirefoxPage(ScriptPage):
             raise PageError(f"expected a string result, got {value}")
         return str(value["value"])
 
-    def close(self) -> None:
+    def close(self, **_playwright_options: Any) -> None:
         self.session._pages.pop(self.context, None)
         self.session.command("browsingContext.close", {"context": self.context})

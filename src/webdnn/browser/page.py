@@ -32,7 +32,7 @@ class ScriptPage:
     def goto(self, url: str) -> None:
         raise NotImplementedError
 
-    def close(self) -> None:
+    def close(self, **_playwright_options: Any) -> None:
         raise NotImplementedError
 
     # --- the Playwright-shaped part -----------------------------------------------------------------

@@ -129,5 +129,5 @@ class WebKitPage(ScriptPage):
             raise PageError(str(r.get("error") if isinstance(r, dict) else r))
         return str(r["ok"])
 
-    def close(self) -> None:
+    def close(self, **_playwright_options: Any) -> None:
         self.session._http("POST", f"/session/{self.session._sid}/url", {"url": "about:blank"})

@@ -1,6 +1,7 @@
-"""Run many converted models in one headless-Chromium page (chromium_job.js), per-job timeout.
+"""Run many converted models in one browser page (chromium_job.js), per-job timeout; Chromium's
+page here, or Firefox's or WebKit's through the same page API (browser/page.py).
 
-One Chromium session, one static server (runtime, harness page, large files, results)
+One browser session, one static server (runtime, harness page, large files, results)
 and one page for the whole batch. Small model files and inputs travel inline with the
 job (a request costs ~4 ms here; the conformance models are a few KiB), which makes
 a job ~10 ms instead of ~25 ms. The driver waits for the page's POST, never on the page:
@@ -58,7 +59,8 @@ def run_models_chromium(
                     if body is None:
                         page.close(run_before_unload=False)
                         page, errors = _harness_page(browser, srv.url)
-                        yield WebDNNError(f"running {job.model_dir} in Chromium: no result within {timeout_s:g} s")
+                        yield WebDNNError(
+                            f"running {job.model_dir} in {browser.name}: no result within {timeout_s:g} s")
                         continue
                     del srv.uploads[done]
                     yield _outcome(body, errors, srv.url)

@@ -92,7 +92,8 @@ def update_store(report: Report, store_dir: str = STORE_DIR) -> Report:
 def stored_reports(store_dir: str = STORE_DIR) -> list[Report]:
     if not os.path.isdir(store_dir):
         return []
-    # <backend>-<runtime>.json; a backend name may have a hyphen itself (webgpu-fp16)
+    # <backend>-<runtime>.json; a backend name may have a hyphen itself (webgpu-fp16); the docs show the Chromium
+    # and Node runs (Firefox and WebKit runs, python -m webdnn.conformance --runtime firefox, are stored beside them)
     names = [f for f in sorted(os.listdir(store_dir))
              if re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*-(chromium|node)\.json", f)]
     reports = [_load(os.path.join(store_dir, f)) for f in names]

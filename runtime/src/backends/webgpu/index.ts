@@ -643,7 +643,12 @@ async function unavailableReason(o: WebGPUOptions | undefined, fp16: boolean): P
       : `the GPUDevice given in backendOptions.webgpu.device lacks the "${F16}" feature the webgpu-fp16 model needs`;
   }
   const api = gpuApi(o);
-  if (!api) return "no WebGPU here (navigator.gpu is missing; in Node pass backendOptions.webgpu.gpu, e.g. from the `webgpu` package)";
+  if (!api) {
+    const node = typeof process !== "undefined" && typeof process.versions?.node === "string" && typeof window === "undefined";
+    return node
+      ? "no WebGPU here (Node has no navigator.gpu: pass backendOptions.webgpu.gpu, e.g. from the `webgpu` package)"
+      : "no WebGPU here (navigator.gpu is missing: this browser has no WebGPU, or it is disabled)";
+  }
   let adapter: GPUAdapter | null;
   try {
     adapter = await api.requestAdapter({ powerPreference: o?.powerPreference ?? "high-performance" });

@@ -104,18 +104,21 @@ def _split(ctx: Ctx, node: Node) -> list[Pass]:
 
 
 def _pad_source(mode: str, d: int, begin: int, dim: int) -> str:
-    """GLSL statements mapping output coordinate c<d> to source coordinate s<d> along one axis."""
-    s = f"int s{d} = c{d} - {begin};"
+    """GLSL statements mapping output coordinate c<d> to source coordinate s<d> along one axis.
+    GLSL ES leaves % of a negative operand undefined (Mesa and SwiftShader differ), so the periodic
+    modes shift the coordinate by a whole number of periods >= `begin` first: c<d> >= 0 makes it >= 0."""
     if mode == "edge":
-        return s + f" s{d} = clamp(s{d}, 0, {dim - 1});"
+        return f"int s{d} = clamp(c{d} - {begin}, 0, {dim - 1});"
     if mode == "wrap":
-        return s + f" s{d} = ((s{d} % {dim}) + {dim}) % {dim};"
+        shift = dim * -(-begin // dim) - begin  # (whole periods >= begin) - begin
+        return f"int s{d} = (c{d} + {shift}) % {dim};"
     if mode == "reflect":  # edge not repeated: period 2 * (dim - 1)
         if dim == 1:
-            return s + f" s{d} = 0;"
+            return f"int s{d} = 0;"
         p = 2 * (dim - 1)
-        return s + f" s{d} = ((s{d} % {p}) + {p}) % {p}; if (s{d} >= {dim}) s{d} = {p} - s{d};"
-    return s
+        shift = p * -(-begin // p) - begin
+        return f"int s{d} = (c{d} + {shift}) % {p}; if (s{d} >= {dim}) s{d} = {p} - s{d};"
+    return f"int s{d} = c{d} - {begin};"
 
 
 @kernel("Pad")
