@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny ONNX model factory, a headless-Chromium session."""
+"""Shared fixtures: tiny ONNX model factory, a headless-Chromium session, Firefox and WebKit sessions."""
 
 from __future__ import annotations
 
@@ -42,3 +42,20 @@ def browser() -> Iterator[object]:
 
     with Browser() as b:
         yield b
+
+
+@pytest.fixture(scope="module", params=["firefox", "webkit"])
+def engine(request: pytest.FixtureRequest) -> Iterator[object]:
+    """A Firefox, then a WebKit session (the tests using it run once per engine); skipped, with the
+    reason, where the engine cannot start (`make setup` installs both)."""
+    from webdnn.browser.driver import Browser
+    from webdnn.errors import WebDNNError
+
+    try:
+        b = Browser(engine=request.param).__enter__()
+    except WebDNNError as e:
+        pytest.skip(f"{request.param} cannot start here: {e}")
+    try:
+        yield b
+    finally:
+        b.__exit__(None, None, None)

@@ -7,7 +7,6 @@ summaries are stored in build/conformance/<backend>-<engine>.json and printed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,23 +15,8 @@ from tests.conformance.test_full_suite import known_failures
 from webdnn.conformance.results import CONVERSION_ERROR, FAILED, PASSED, update_store
 from webdnn.conformance.run import run_conformance
 from webdnn.conformance.summary import format_failures
-from webdnn.errors import WebDNNError
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-@pytest.fixture(scope="module", params=["firefox", "webkit"])
-def engine(request: pytest.FixtureRequest) -> Iterator[Any]:
-    from webdnn.browser.driver import Browser
-
-    try:
-        b = Browser(engine=request.param).__enter__()
-    except WebDNNError as e:
-        pytest.skip(f"{request.param} cannot start here: {e}")
-    try:
-        yield b
-    finally:
-        b.__exit__(None, None, None)
 
 
 @pytest.mark.parametrize("backend", ["wasm", "webgl"])

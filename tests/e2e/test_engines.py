@@ -13,7 +13,6 @@ An engine that is not installed is skipped with the reason (`make setup` install
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,24 +22,9 @@ from webdnn.errors import WebDNNError
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-ENGINES = ["firefox", "webkit"]
 BACKENDS = ["fallback", "wasm", "webgl", "webgpu"]
 UNAVAILABLE = {("webkit", "webgpu"): "navigator.gpu is missing"}
 MODELS = ["squeezenet1_1", "mobilenet_v2", "minilm"]
-
-
-@pytest.fixture(scope="module", params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> Iterator[Any]:
-    from webdnn.browser.driver import Browser
-
-    try:
-        b = Browser(engine=request.param).__enter__()
-    except WebDNNError as e:
-        pytest.skip(f"{request.param} cannot start here: {e}")
-    try:
-        yield b
-    finally:
-        b.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="module")
