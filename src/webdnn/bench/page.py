@@ -124,6 +124,10 @@ class BenchSession:
         self._srv: StaticServer | None = None
         self._ids = itertools.count()
 
+    @property
+    def browser_version(self) -> str:
+        return self._browser.version
+
     def __enter__(self) -> BenchSession:
         mounts = {"/runtime/": runtime_dist(), "/bench/": BENCH_DIR, "/work/": self.work_dir}
         self._srv = StaticServer(mounts, pages={"/bench.html": BENCH_HTML}, max_age=CACHE_MAX_AGE_S).__enter__()

@@ -413,7 +413,7 @@ def _engines_lines(results_dir: str = RESULTS_DIR) -> list[str]:
                     " asked for 1 and 2 threads (*ran* says what it used: WebKitGTK cannot send shared memory to"
                     " a worker, so every runtime runs single-threaded there). Medians of the timed runs after the"
                     " warm-up, one engine session per table.", ""]
-        out += [f"### {title}: {m.get('browser', '')}", "",
+        out += [f"### {title}: {m.get('engine_version') or m.get('browser') or ''}", "",
                 f"{m['date']}, commit {m['git_commit']}, {m['cpu']} {m['cores']} cores; `{m.get('command', '')}`.", "",
                 "| model | threads asked | WebDNN ms (ran) | ORT Web ms (ran) | TF.js ms (ran) | WebDNN × ORT Web |"
                 " max abs err |",

@@ -170,8 +170,10 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     peak: dict[str, Any] | None = None
     ua, hc = "", None
     baseline: float | None = None
+    engine_version = ""
     try:
         with BenchSession(work, opts.engine) if opts.browser else contextlib.nullcontext() as session:
+            engine_version = session.browser_version if session is not None else ""
             if browser_runtimes:  # what an idle benchmark page's renderer holds: part of every peak_memory_mb
                 try:
                     baseline = _mb(session.run({"kind": "noop"}, timeout_s=60)["renderer_peak_bytes"])
@@ -208,6 +210,7 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
             shutil.rmtree(work, ignore_errors=True)
     machine = _machine(peak, ua, hc)
     machine["engine"] = opts.engine
+    machine["engine_version"] = engine_version
     machine["renderer_baseline_mb"] = baseline
     machine["loadavg_start"], machine["loadavg_end"] = load_start, round(os.getloadavg()[0], 2)
     machine["bench_seconds"] = round(time.perf_counter() - t_start, 1)
