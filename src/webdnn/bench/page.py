@@ -114,8 +114,9 @@ def peak_wasm() -> str:
 
 class BenchSession:
     """One browser session + one server for a whole benchmark run. Use as a context manager.
-    `engine`: chromium (everything below), or firefox / webkit, where the renderer's memory peak, the CPU-count
-    override and emptying the HTTP cache are Chromium (CDP) facilities that are not there: their rows say so."""
+    `engine`: chromium (everything below), or firefox / webkit, where the renderer's memory peak and the CPU-count
+    override are Chromium (CDP) facilities that are not there; Firefox's uncached page bypasses the HTTP cache
+    (WebDriver BiDi), WebKit's cannot (its rows say so)."""
 
     def __init__(self, work_dir: str, engine: str = "chromium") -> None:
         self.work_dir = work_dir
@@ -164,6 +165,9 @@ class BenchSession:
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         try:
+            if clear_cache and self.engine == "firefox":  # WebDriver BiDi: this tab bypasses the HTTP cache
+                page.session.command("network.setCacheBehavior", {"cacheBehavior": "bypass",
+                                                                   "contexts": [page.context]})
             if chromium and (hardware_concurrency or clear_cache):
                 cdp = page.context.new_cdp_session(page)
                 if clear_cache:

@@ -264,8 +264,8 @@ def _bench_model(pm: PreparedModel, session: Any, opts: BenchOptions,
         used = r.get("threads", threads)
         if threads and used != threads:
             notes.append(f"asked for {threads} threads, ran {used}")
-        if opts.engine != "chromium":
-            notes.append(f"{opts.engine}: the HTTP cache is not emptied before the 'uncached' page (no CDP)")
+        if opts.engine == "webkit":
+            notes.append("webkit: the HTTP cache is not bypassed for the 'uncached' page (WebDriver has no way)")
         # Page 2, a fresh page of the same session: the files are in the HTTP cache now (and V8 has seen
         # the scripts once), as for a returning visitor. Load and first output only.
         cached: dict[str, Any] = {}
