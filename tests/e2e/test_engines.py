@@ -1,6 +1,7 @@
 """Every browser engine, not only Chromium: Firefox (Gecko, Debian's firefox-esr over WebDriver BiDi) and
-WebKit (WebKitGTK's MiniBrowser over WebDriver), each on a private Xvfb display, run the zoo models on
-every backend the engine offers, against onnxruntime with the fp32 rule.
+WebKit (WebKitGTK's MiniBrowser over WebDriver), each on a private Xvfb display, run SqueezeNet, MobileNetV2
+and MiniLM on every backend the engine offers and the rest of the zoo on wasm and fallback, against onnxruntime
+with the fp32 rule.
 
 What each engine offers here (measured, and asserted so that a change either way is noticed):
 - Firefox 153 ESR: fallback; wasm with relaxed SIMD and 2 threads; WebGL2 (Mesa llvmpipe on the display);
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.zoo_cases import Prepared, assert_matches, prepare
+from tests.zoo_cases import BIG_MODELS, Prepared, assert_matches, prepare
 from webdnn.errors import WebDNNError
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -57,6 +58,29 @@ def test_zoo_model_on_every_backend(engine: Any, converted: Any, name: str, back
             assert info["threads"] == 1 and "cannot send a shared WebAssembly.Memory" in info["threadsNote"], info
         else:
             assert info["threads"] == 2 and info["simd"] == "relaxed", info
+
+
+@pytest.fixture(scope="module")
+def converted_for_cpu(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    cache: dict[str, Prepared] = {}
+
+    def get(name: str) -> Prepared:
+        if name not in cache:
+            cache[name] = prepare(name, str(tmp_path_factory.mktemp(name)), ["fallback", "wasm"])
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("backend", ["wasm", "fallback"])
+@pytest.mark.parametrize("name", sorted(BIG_MODELS))
+def test_big_zoo_model_on_the_cpu_backends(engine: Any, converted_for_cpu: Any, name: str, backend: str) -> None:
+    """The rest of the zoo (HED, ResNet50, Inception-v3, VGG16) on wasm and fallback: with the three models
+    above, every zoo model runs on both CPU backends in every engine."""
+    out, inputs, ref = converted_for_cpu(name)
+    r = engine.run_model(out, inputs, [backend])
+    assert r.backend == backend
+    assert_matches(ref, r.outputs, f"{name} on {backend} in {engine.version}: ")
 
 
 @pytest.mark.parametrize("backend", ["fallback", "wasm"])
