@@ -102,7 +102,10 @@ def test_node_memory_is_flat(model_dir: str, backend: str) -> None:
     # dispose gives the session's memory back, and cycles leave nothing behind
     assert _growth(r, "warm", "afterCycles", "heapUsed") < 4 * MiB
     assert _growth(r, "afterDispose", "afterCycles", "arrayBuffers") < 4 * MiB
-    assert _growth(r, "afterDispose", "afterCycles", "rss") < 64 * MiB
+    # Dawn on SwiftShader keeps native memory across sessions in one of two amounts from run to run (after the
+    # 20 cycles: +15 or +75 MiB here, with 300 or 1,000 runs alike, JS heap and array buffers flat), while one
+    # leaked session would hold its 260 MiB: the bound for webgpu sits above the allocator's noise.
+    assert _growth(r, "afterDispose", "afterCycles", "rss") < (112 if backend == "webgpu" else 64) * MiB
 
 
 _BROWSER_JOB = """async ({ runs, cycles, backend }) => {
