@@ -5,7 +5,8 @@ import { LoadError } from "./errors.js";
 
 export type ByteProgress = (loadedBytes: number) => void;
 
-const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string" && typeof window === "undefined";
+/** Running in Node (not a browser or a bundler's browser build). */
+export const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string" && typeof window === "undefined";
 
 function isHttp(url: string): boolean {
   return /^https?:\/\//i.test(url) || (!isNode && !/^file:/i.test(url));

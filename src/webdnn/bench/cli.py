@@ -90,8 +90,9 @@ def bench_command(*, models: str | None, runtimes: str | None, backends: str | N
     if engine != "chromium":
         opts.runtimes = [r for r in opts.runtimes if r != "onnxruntime-native"]  # the same in every engine
     report = run_bench(opts)
+    command = "webdnn bench " + " ".join(argv[1:] if argv and argv[0] == "bench" else argv)
     if engine != "chromium":  # a side run: its own JSON, and its own section of docs/benchmarks.md
-        report["machine"]["command"] = "webdnn bench " + " ".join(argv[1:] if argv and argv[0] == "bench" else argv)
+        report["machine"]["command"] = command.strip()
         written = []
         if write:
             path = os.path.join(os.path.dirname(LATEST_JSON), f"engine-{engine}.json")
@@ -107,7 +108,6 @@ def bench_command(*, models: str | None, runtimes: str | None, backends: str | N
         for r in report["results"]:
             click.echo(json.dumps(r) if as_json else summary(r))
         return
-    command = "webdnn bench " + " ".join(argv[1:] if argv and argv[0] == "bench" else argv)
     if merge:
         with open(LATEST_JSON) as f:
             written_report = merge_reports(json.load(f), report, command.strip())

@@ -4,8 +4,7 @@
 import { LoadError } from "../../errors.js";
 import { WORKER_FILE, wasmFileUrl } from "./module.js";
 import { barrier, CTL_WORDS, ERR, GO, MSGS, SEG, YIELD, runSegment, type KernelFn, type WorkerExtend, type WorkerInit } from "./sync.js";
-
-const isNode = typeof process !== "undefined" && typeof process.versions?.node === "string" && typeof window === "undefined";
+import { isNode } from "../../fetch.js";
 
 /** What a worker posts: ready after its init, {extended} after a WorkerExtend (with error when
  *  it failed), {error} when it could not start. */

@@ -19,6 +19,7 @@ import { makeView, type DType, type TypedArray } from "../../dtypes.js";
 import { DescriptorError, WebGPUError } from "../../errors.js";
 import type { Backend, GpuBufferInput, GpuBufferOutput, Session, SizeFamily } from "../backend.js";
 import { align4, planDescriptor, requiredLimits, type BufferKind, type GpuPlan } from "./plan.js";
+import { isNode } from "../../fetch.js";
 
 export { WebGPUError };
 
@@ -644,8 +645,7 @@ async function unavailableReason(o: WebGPUOptions | undefined, fp16: boolean): P
   }
   const api = gpuApi(o);
   if (!api) {
-    const node = typeof process !== "undefined" && typeof process.versions?.node === "string" && typeof window === "undefined";
-    return node
+    return isNode
       ? "no WebGPU here (Node has no navigator.gpu: pass backendOptions.webgpu.gpu, e.g. from the `webgpu` package)"
       : "no WebGPU here (navigator.gpu is missing: this browser has no WebGPU, or it is disabled)";
   }
