@@ -20,6 +20,7 @@ from tests.conftest import F32, make_model
 from tests.passes.ir_onnx import run_ir
 from webdnn.errors import UnsupportedOperatorError
 from webdnn.frontend.onnx import from_onnx
+from webdnn.passes import decompose_quant
 from webdnn.passes.pipeline import PASSES, optimize, run_passes
 
 RNG = np.random.default_rng(20)
@@ -38,7 +39,10 @@ def _ort(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> dict[str, np.n
 
 def _check(model: onnx.ModelProto, feeds: dict[str, np.ndarray], exact: tuple[str, ...] = ()) -> Any:
     g = from_onnx(model)
-    run_passes(g, PASSES[:2])  # infer_shapes, decompose: the graph stays plain ONNX (no fused activations)
+    # infer_shapes, decompose and the backends' deferred decomposition (QLinearConv): the graph stays plain
+    # ONNX (no fused activations, no QDQ patterns folded into integer ops)
+    run_passes(g, [p for p in PASSES if p[0] in ("infer_shapes", "decompose")])
+    decompose_quant.run_deferred(g)
     assert not QUANT_OPS & {n.op_type for n in g.nodes}
     got, ref = run_ir(g, feeds), _ort(model, feeds)
     for k, v in ref.items():

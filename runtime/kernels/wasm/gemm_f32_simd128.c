@@ -5,6 +5,7 @@
 // B (the weights) is packed at conversion time into panels of NR = 8 columns:
 // panel j holds rows k = 0..K-1 of columns 8j..8j+7 (zero beyond N), i.e. Bp[j][k][8].
 // The bias is padded to a multiple of 8. The register tile: gemm_tile_f32_simd128.h.
+#include "gemm_grid.h"
 #include "gemm_tile_f32_simd128.h"
 
 /** (v0, v1) += the n <= NR floats at r (a residual row; the tail of a partial panel is not read). */
@@ -68,21 +69,6 @@ static void gemm_block(int rows, int K, int j0, int j1, const f32 *a, int lda, c
               r ? r + (long)i * ldc + j : 0, act);
     }
   }
-}
-
-// Threads take tasks of a (row block) x (column chunk) grid, row-block major. Column chunks
-// (whole panels) are cut only when there are too few row blocks to keep every thread busy
-// (e.g. M = 1 fully connected layers, 7x7 feature maps).
-typedef struct { int blocks, chunks, panels_per_chunk; } Grid;
-
-static Grid grid_of(int rows, int MC, int N, int nthreads) {
-  Grid g;
-  int panels = (N + NR - 1) / NR;
-  g.blocks = (rows + MC - 1) / MC;
-  g.chunks = col_chunks(g.blocks, nthreads, panels);
-  g.panels_per_chunk = (panels + g.chunks - 1) / g.chunks;
-  g.chunks = (panels + g.panels_per_chunk - 1) / g.panels_per_chunk;
-  return g;
 }
 
 // gemm_f32: C[M,N] = act(A[M,K] * B + bias (+ R)).

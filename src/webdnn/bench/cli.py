@@ -40,13 +40,21 @@ def _at_length(name: str) -> bool:
     return base == "minilm" and n.isdigit() and 1 <= int(n) <= 512
 
 
+def _quantized(name: str) -> bool:
+    """"MODEL-FORMAT": a benchmark model quantized by onnxruntime's quantizer (zoo/quantized.py)."""
+    from webdnn.zoo.quantized import FORMATS
+
+    base, _, fmt = name.rpartition("-")
+    return base in MODELS and fmt in FORMATS
+
+
 def _list(s: str | None, known: Sequence[str], what: str) -> list[str] | None:
     if s is None:
         return None
     items = [x.strip() for x in s.split(",") if x.strip()]
-    bad = [x for x in items if x not in known and not (what == "model" and _at_length(x))]
+    bad = [x for x in items if x not in known and not (what == "model" and (_at_length(x) or _quantized(x)))]
     if bad:
-        more = ", minilm@N (N <= 512)" if what == "model" else ""
+        more = ", minilm@N (N <= 512), MODEL-qdq|qop|dynamic (quantized)" if what == "model" else ""
         raise click.BadParameter(f"unknown {what} {bad}; known: {', '.join(known)}{more}")
     return items
 

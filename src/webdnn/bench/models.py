@@ -19,7 +19,8 @@ Say = Callable[[str], None]
 
 # The benchmark models (zoo names) and their inputs: images at the builders' sizes, MiniLM at sequence 128
 # ("minilm@N": at sequence N, with WebDNN rows for the model converted for N and for the one converted
-# once for every length, `DYNAMIC_MAX_SEQ` at most).
+# once for every length, `DYNAMIC_MAX_SEQ` at most; "resnet50-qdq", "minilm-dynamic": the model quantized
+# by onnxruntime's quantizer in that format (zoo/quantized.py), every runtime running the quantized file).
 MODELS = ["vgg16", "resnet50", "inception_v3", "mobilenet_v2", "squeezenet1_1", "minilm", "lstm"]
 SEQ_LEN = 128
 DYNAMIC_MAX_SEQ = 512
@@ -102,19 +103,29 @@ def prepare(name: str, root: str, backends: Sequence[str], want_webdnn: bool, wa
     from webdnn.frontend.onnx import from_onnx
     from webdnn.passes.pipeline import optimize
 
+    from webdnn.zoo import quantized
+
     d = os.path.join(root, name)
     os.makedirs(os.path.join(d, "inputs"), exist_ok=True)
     onnx_path = os.path.join(d, "model.onnx")
     base, _, at = name.partition("@")
+    base, _, fmt = base.rpartition("-") if base.rpartition("-")[2] in quantized.FORMATS else (base, "", "")
     model = zoo.build(base, seed=0, opset=17)
     inputs = zoo.default_inputs(base, model, seed=0, seq_len=int(at) if at else SEQ_LEN)
+    flops_graph = from_onnx(model, _input_shapes(name, inputs), name=name)  # a quantized model does the same MACs
+    optimize(flops_graph)
     if not os.path.exists(onnx_path):
-        zoo.save(model, onnx_path)
+        if fmt:
+            say(f"{name}: quantizing with onnxruntime.quantization ({fmt})")
+            quantized.write(base, fmt, onnx_path)
+        else:
+            zoo.save(model, onnx_path)
+    if fmt:
+        model = onnx.load(onnx_path)
     say(f"{name}: native onnxruntime reference")
     reference = native_reference(onnx_path, inputs)
     shapes = _input_shapes(name, inputs)
-    graph = from_onnx(model, shapes, name=name)
-    optimize(graph)
+    graph = flops_graph
     pm = PreparedModel(name, d, onnx_path, inputs, reference, flop_count(graph))
     for i, a in enumerate(inputs.values()):
         raw = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False)

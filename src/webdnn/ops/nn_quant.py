@@ -1,5 +1,7 @@
 """Quantization ops: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, MatMulInteger,
-ConvInteger, QLinearMatMul, QLinearConv. The shape rules; passes/decompose_quant.py writes each
+ConvInteger, QLinearMatMul, QLinearConv, and QLinearAdd (com.microsoft's op, which the frontend expands
+and passes/fuse_qdq.py makes from QDQ Adds: quantize(dequantize(A) + dequantize(B)), per-tensor
+parameters, broadcasting as Add). The shape rules; passes/decompose_quant.py writes each
 out as float32 arithmetic every backend runs (no kernel of its own on any backend).
 
 Canonical attributes: `axis` non-negative, `block_size` (0: per-tensor or per-axis), and `to`, the
@@ -13,7 +15,7 @@ from __future__ import annotations
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
 from webdnn.ir.symbolic import Dim, provably_equal
-from webdnn.ops._util import in_dtype, in_shape, norm_axis, set_out
+from webdnn.ops._util import broadcast, in_dtype, in_shape, norm_axis, set_out
 from webdnn.ops.nn_common import fail
 from webdnn.ops.nn_conv import conv_shape
 from webdnn.ops.nn_gemm import matmul_shape
@@ -174,3 +176,13 @@ def qlinear_conv(node: Node, graph: Graph) -> None:
     _check_scales(node, graph, {1: 1, 2: 1, 4: m, 5: m, 6: 1, 7: 1})
     to = _int_type(node, graph, in_dtype(node, 7), "y_zero_point", (DType.UINT8, DType.INT8))
     set_out(node, 0, to, shape)
+
+
+@shape_rule("QLinearAdd")
+def qlinear_add(node: Node, graph: Graph) -> None:
+    # A, A_scale, A_zero_point, B, B_scale, B_zero_point, C_scale, C_zero_point
+    for i in (0, 3):
+        _int_type(node, graph, in_dtype(node, i), f"input {i}", (DType.UINT8, DType.INT8))
+    _check_scales(node, graph, {1: 1, 2: 1, 4: 1, 5: 1, 6: 1, 7: 1})
+    to = _int_type(node, graph, in_dtype(node, 7), "C_zero_point", (DType.UINT8, DType.INT8))
+    set_out(node, 0, to, broadcast(node, in_shape(node, 0), in_shape(node, 3), graph=graph))

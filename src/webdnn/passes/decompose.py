@@ -37,7 +37,7 @@ from webdnn.ops import expr as E
 from webdnn.ops.expr import Expr
 from webdnn.ops.registry import infer_node
 from webdnn.passes.decompose_einsum import decompose_einsum
-from webdnn.passes.decompose_quant import QUANT_DECOMPOSITIONS
+from webdnn.passes.decompose_quant import DEFERRED, QUANT_DECOMPOSITIONS
 from webdnn.passes.decompose_recurrent import RECURRENT, decompose_recurrent
 from webdnn.passes.decompose_signal import decompose_dft, decompose_stft
 from webdnn.passes.expr_nodes import NodeEmitter
@@ -263,8 +263,8 @@ def run(graph: Graph) -> int:
     count = 0
     for node in list(graph.nodes):
         rewrite = DECOMPOSITIONS.get(node.op_type)
-        if rewrite is None or node.op_type in RECURRENT:  # the backends' pass (decompose_recurrent.run)
-            continue
+        if rewrite is None or node.op_type in RECURRENT or node.op_type in DEFERRED:
+            continue  # the backends' passes (decompose_recurrent.run, decompose_quant.run_deferred)
         x = node.inputs[0]
         if node.op_type == "GridSample" and x is not None and x.shape and math.prod(x.shape[2:]) >= 2**24:
             from webdnn.ops.registry import unsupported

@@ -13,6 +13,8 @@ Quantize/Dequantize pairs remain as a few elementwise nodes, which the GPU backe
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from webdnn.ir.dtypes import DType
@@ -210,8 +212,56 @@ def qlinear_conv(graph: Graph, node: Node) -> list[Node]:
     return _finish(graph, node, [_requantize(e, e.node("Mul", [conv, m]), y_zp, DType(y_zp.dtype.value))])
 
 
+def qlinear_add(graph: Graph, node: Node) -> list[Node]:
+    """quantize(dequantize(A) + dequantize(B)), each step as DequantizeLinear / QuantizeLinear compute it."""
+    e = TypedEmitter(graph, node)
+    a, a_s, a_zp, b, b_s, b_zp, y_s, y_zp = node.inputs[:8]
+    assert a is not None and b is not None and a_s is not None and b_s is not None and y_s is not None
+    assert y_zp is not None and y_zp.dtype is not None
+
+    def deq(v: Value, s: Value, zp: Value | None) -> Value:
+        d = _cast(e, v, DType.FLOAT32)
+        if zp is not None:
+            d = e.node("Sub", [d, _cast(e, zp, DType.FLOAT32)])
+        return e.node("Mul", [d, _cast(e, s, DType.FLOAT32)])
+
+    total = e.node("Add", [deq(a, a_s, a_zp), deq(b, b_s, b_zp)])
+    q = e.node("Div", [total, _cast(e, y_s, DType.FLOAT32)])
+    return _finish(graph, node, [_requantize(e, q, y_zp, y_zp.dtype)])
+
+
 QUANT_DECOMPOSITIONS = {
     "QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear,
     "DynamicQuantizeLinear": dynamic_quantize_linear, "MatMulInteger": matmul_integer,
     "ConvInteger": conv_integer, "QLinearMatMul": qlinear_matmul, "QLinearConv": qlinear_conv,
+    "QLinearAdd": qlinear_add,
 }
+
+# Integer ops a backend may run with kernels of its own (wasm): the shared decompose pass leaves them,
+# and each backend's run_deferred pass decomposes those it has no kernel for; 8-bit MaxPool likewise
+# (fuse_qdq makes it after infer_shapes widened the ones the model had).
+DEFERRED = frozenset({"QLinearConv", "QLinearAdd"})
+
+
+def run_deferred(graph: Graph, keep: Callable[[Node], bool] | None = None) -> int:
+    """A backend pass: decompose the DEFERRED ops, and widen 8-bit MaxPools to float32, but the nodes
+    `keep` accepts (the backend's own kernels run them); returns how many were rewritten."""
+    from webdnn.ops.registry import infer_node
+    from webdnn.passes.fold_constants import fold_node
+    from webdnn.passes.infer_shapes import widen_small_ints
+
+    def visit(n: Node) -> None:
+        if not fold_node(n, graph):
+            infer_node(n, graph)
+
+    count = 0
+    for node in list(graph.nodes):
+        if keep is not None and keep(node):
+            continue
+        if node.op_type in DEFERRED:
+            for new in QUANT_DECOMPOSITIONS[node.op_type](graph, node):
+                visit(new)
+            count += 1
+        elif node.op_type == "MaxPool" and widen_small_ints(graph, node, visit):
+            count += 1
+    return count

@@ -1,7 +1,8 @@
 """The optimization pipeline: which passes run, in what order.
 
 Order matters: shapes (and constant folding) first so every later pass sees static
-shapes and canonical nodes; ops without kernels (GridSample) then become ops with kernels;
+shapes and canonical nodes; QDQ patterns then become the integer ops they stand for (before the
+quantization ops are decomposed); ops without kernels (GridSample) then become ops with kernels;
 identity removal before fusion so patterns are adjacent; a zero Pad before a Conv becomes the
 Conv's own padding;
 BatchNorm folding before activation fusion (Conv -> BN -> Relu becomes one Conv);
@@ -25,11 +26,13 @@ from webdnn.passes import (
     fuse_gelu,
     fuse_layernorm,
     fuse_pad,
+    fuse_qdq,
     infer_shapes,
 )
 
 PASSES: list[tuple[str, Callable[[Graph], Any]]] = [
     ("infer_shapes", infer_shapes.run),
+    ("fuse_qdq", fuse_qdq.run),
     ("decompose", decompose.run),
     ("eliminate_identity", eliminate_identity.run),
     ("fuse_pad", fuse_pad.run),

@@ -165,6 +165,42 @@ function shapeIs(c: Call, name: string, want: readonly number[]): void {
   if (t) req(sameShape(t.shape, want), `${name} has shape ${show(t.shape)}, the parameters say ${show(want)}`);
 }
 
+/** The layout conversion of `size`-byte elements. */
+function transpose2d(size: number): Schema {
+  return {
+    params: "X:in Y:out batch rows cols",
+    anyType: true,
+    check: ({ v, t }) => {
+      const { batch, rows, cols } = v as Record<string, number>;
+      const x = t.X, y = t.Y;
+      if (x && y) {
+        req(itemSize(x.dtype) === size && x.dtype === y.dtype, `moves ${8 * size}-bit elements, not ${x.dtype} -> ${y.dtype}`);
+        // X = [batch, A..., B...] with prod(A) = rows, prod(B) = cols must become Y = [batch, B..., A...]
+        let ok = false;
+        for (let s = 1; s <= x.shape.length && !ok; s++) {
+          const a = x.shape.slice(1, s), b = x.shape.slice(s);
+          ok = x.shape[0] === batch && prod(a) === rows && prod(b) === cols && sameShape(y.shape, [batch, ...b, ...a]);
+        }
+        req(ok, `${batch} x (${rows} x ${cols} -> ${cols} x ${rows}) does not turn X's shape ${show(x.shape)} into Y's ${show(y.shape)}`);
+      }
+      return { bytes: { X: size * batch * rows * cols, Y: size * batch * rows * cols } };
+    },
+  };
+}
+
+/** `t`'s element type must be `dtype`. */
+function dtypeIs(c: Call, name: string, dtype: string): void {
+  const t = c.t[name];
+  if (t) req(t.dtype === dtype, `${name} is tensor '${t.name}' of ${t.dtype}, not ${dtype}`);
+}
+
+/** `t` must be the 8-bit type `signed` says (1: int8, 0: uint8), its zero point in that type's range. */
+function eightBit(c: Call, name: string, signed: number, zero: number): void {
+  const dtype = signed ? "int8" : "uint8";
+  dtypeIs(c, name, dtype);
+  req(signed ? zero >= -128 && zero <= 127 : zero >= 0 && zero <= 255, `${name}'s zero point ${zero} is outside ${dtype}`);
+}
+
 // ---- the table --------------------------------------------------------------------------------
 const SCHEMA: Record<string, Schema> = {
   // C[M,N] = act(A[M,K] * Bpacked + bias (+ R)), MC rows per block.
@@ -266,6 +302,61 @@ const SCHEMA: Record<string, Schema> = {
     },
   },
   // MaxPool / AveragePool; mode 0 max, 1 average counting pads, 2 average over valid taps.
+  // QLinearConv on 8-bit NHWC tensors: int8 weights in k-pair panels, int32 bias and f32 multipliers per
+  // column (padded per group to whole panels), zero points of X and Y, their signedness.
+  qconv2d_nhwc_x8: {
+    params: "X:in W:in bias:in mult:in Y:out N H W C OH OW M KH KW SH SW PT PL DH DW G xz:-128-255 xs:0-1 yz:-128-255 ys:0-1 MC",
+    anyType: true,
+    check: (c) => {
+      const { N, H, W, C, OH, OW, M, KH, KW, SH, SW, PT, PL, DH, DW, G, xz, xs, yz, ys, MC } = c.v as Record<string, number>;
+      req(G >= 1 && C % G === 0 && M % G === 0 && M >= 1, `channels ${C} -> ${M} must be positive multiples of group ${G}`);
+      req(G === attrInt(c.k, "group", 1), `group ${G} differs from the attributes'`);
+      window2d(c, { H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW }, false);
+      shapeIs(c, "X", [N, H, W, C]);
+      shapeIs(c, "Y", [N, OH, OW, M]);
+      eightBit(c, "X", xs, xz);
+      eightBit(c, "Y", ys, yz);
+      dtypeIs(c, "W", "int8");
+      dtypeIs(c, "bias", "int32");
+      dtypeIs(c, "mult", "float32");
+      const P = N * OH * OW;
+      const K = KH * KW * (C / G), Kp = K + (K % 2);
+      const panels = ceil(M / G, NR);
+      req(P >= 1, "the output is empty");
+      req(MC >= 1 && MC <= ceil(P, 4) * 4, `MC ${MC} must be in 1..${ceil(P, 4) * 4} (pixels per block)`);
+      return {
+        bytes: { X: N * H * W * C, W: G * panels * Kp * NR, bias: 4 * G * panels * NR, mult: 4 * G * panels * NR, Y: P * M },
+        stack: 2 * MC * Kp, // int16 col[MC * Kp]
+      };
+    },
+  },
+  // QLinearAdd of two same-shape 8-bit tensors: scales (float) and zero points of A, B and Y.
+  qadd_x8: {
+    params: "A:in B:in Y:out n as:f az:-128-255 asg:0-1 bs:f bz:-128-255 bsg:0-1 ys:f yz:-128-255 ysg:0-1",
+    anyType: true,
+    check: (c) => {
+      const { n, az, asg, bz, bsg, yz, ysg } = c.v as Record<string, number>;
+      eightBit(c, "A", asg, az);
+      eightBit(c, "B", bsg, bz);
+      eightBit(c, "Y", ysg, yz);
+      return { bytes: { A: n, B: n, Y: n } };
+    },
+  },
+  // MaxPool on an 8-bit NHWC tensor.
+  maxpool2d_nhwc_x8: {
+    params: "X:in Y:out N H W C OH OW KH KW SH SW PT PL DH DW signed:0-1",
+    anyType: true,
+    check: (c) => {
+      const { N, H, W, C, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW } = c.v as Record<string, number>;
+      req(c.k.op === "MaxPool", `runs MaxPool, not ${c.k.op}`);
+      window2d(c, { H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW }, attrInt(c.k, "ceil_mode", 0) === 1);
+      shapeIs(c, "X", [N, H, W, C]);
+      shapeIs(c, "Y", [N, OH, OW, C]);
+      eightBit(c, "X", c.v.signed!, 0);
+      eightBit(c, "Y", c.v.signed!, 0);
+      return { bytes: { X: N * H * W * C, Y: N * OH * OW * C } };
+    },
+  },
   pool2d_nhwc_f32: {
     params: "X:in Y:out N H W C OH OW KH KW SH SW PT PL PB PR DH DW mode:0-2",
     check: (c) => {
@@ -348,26 +439,9 @@ const SCHEMA: Record<string, Schema> = {
       return { bytes: { X: 4 * c.v.n!, Y: 4 * c.v.n! } };
     },
   },
-  // NCHW <-> NHWC: per batch, X[rows][cols] -> Y[cols][rows] (32-bit elements).
-  transpose_2d_x32: {
-    params: "X:in Y:out batch rows cols",
-    anyType: true,
-    check: ({ v, t }) => {
-      const { batch, rows, cols } = v as Record<string, number>;
-      const x = t.X, y = t.Y;
-      if (x && y) {
-        req(itemSize(x.dtype) === 4 && x.dtype === y.dtype, `moves 32-bit elements, not ${x.dtype} -> ${y.dtype}`);
-        // X = [batch, A..., B...] with prod(A) = rows, prod(B) = cols must become Y = [batch, B..., A...]
-        let ok = false;
-        for (let s = 1; s <= x.shape.length && !ok; s++) {
-          const a = x.shape.slice(1, s), b = x.shape.slice(s);
-          ok = x.shape[0] === batch && prod(a) === rows && prod(b) === cols && sameShape(y.shape, [batch, ...b, ...a]);
-        }
-        req(ok, `${batch} x (${rows} x ${cols} -> ${cols} x ${rows}) does not turn X's shape ${show(x.shape)} into Y's ${show(y.shape)}`);
-      }
-      return { bytes: { X: 4 * batch * rows * cols, Y: 4 * batch * rows * cols } };
-    },
-  },
+  // NCHW <-> NHWC: per batch, X[rows][cols] -> Y[cols][rows] (32-bit or 8-bit elements).
+  transpose_2d_x32: transpose2d(4),
+  transpose_2d_x8: transpose2d(1),
   // Concat: for each of `outer` rows, the inputs' inner byte runs one after another.
   concat: {
     params: "Y:out outer yinner n",
@@ -524,7 +598,7 @@ function slots(spec: string, suffix = ""): Slot[] {
   return spec.split(" ").flatMap((tok): Slot[] => {
     if (tok === "act") return [{ name: "act", kind: "int", lo: 0, hi: 2 }, { name: "actA", kind: "actA" }, { name: "actB", kind: "f" }];
     const [name, kind] = tok.split(":") as [string, string | undefined];
-    const range = kind?.match(/^(\d+)-(\d+)$/);
+    const range = kind?.match(/^(-?\d+)-(-?\d+)$/);
     if (range) return [{ name: name + suffix, kind: "int", lo: Number(range[1]), hi: Number(range[2]) }];
     return [{ name: name + suffix, kind: (kind ?? "int") as Slot["kind"] }];
   });

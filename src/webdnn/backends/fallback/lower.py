@@ -13,7 +13,7 @@ from webdnn.backends.common.memory_plan import is_view, plan
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.graph import Graph
 from webdnn.ops.registry import supported_ops
-from webdnn.passes import decompose_recurrent
+from webdnn.passes import decompose_quant, decompose_recurrent
 from webdnn.passes.decompose import DECOMPOSITIONS
 
 NAME = "fallback"
@@ -44,5 +44,6 @@ def lower(graph: Graph) -> Program:
     return Program(NAME, graph, calls, plan(graph, ALIGNMENT, kernel_nodes), weight_alignment=ALIGNMENT)
 
 
-BACKEND = Backend(NAME, ALIGNMENT, lower, supported, passes=(("decompose_recurrent", decompose_recurrent.run),),
+PASSES = (("decompose_recurrent", decompose_recurrent.run), ("decompose_quant", decompose_quant.run_deferred))
+BACKEND = Backend(NAME, ALIGNMENT, lower, supported, passes=PASSES,
                   conversion_only=CONVERSION_ONLY, symbolic=True)

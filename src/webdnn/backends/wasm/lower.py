@@ -37,7 +37,7 @@ from webdnn.backends.common.memory_plan import is_view, plan
 from webdnn.backends.common.registry import KernelRegistry
 from webdnn.backends.fallback.lower import CONVERSION_ONLY
 from webdnn.backends.fallback.lower import supported as js_supported
-from webdnn.backends.wasm import recurrent, transformer, winograd
+from webdnn.backends.wasm import quantized, recurrent, transformer, winograd
 from webdnn.backends.wasm.tiles import A_BLOCK_FLOATS, MR, NR
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
@@ -47,7 +47,7 @@ from webdnn.ir.symbolic import Dim, SymbolicShapeError, ceildiv, hint, smin, upp
 from webdnn.ir.symbolic import prod as sym_prod
 from webdnn.ops.expr import Expr, topo
 from webdnn.ops.unary_ops import EPILOGUE_PRIMITIVES, UNARY, unary_expr
-from webdnn.passes import decompose_recurrent, fuse_activation
+from webdnn.passes import decompose_quant, decompose_recurrent, fuse_activation
 from webdnn.passes.fuse_activation import activation_spec
 
 NAME = "wasm"
@@ -216,12 +216,13 @@ class _Lowering:
 
     def _transpose(self, src: Value, dst: Value, batch: int, rows: int, cols: int) -> None:
         assert src.dtype is not None
-        if src.dtype.itemsize != 4:
+        if src.dtype.itemsize not in (1, 4):
             raise UnsupportedOperatorError(
-                f"value '{src.name}' ({src.dtype.value}): the {NAME} backend converts layouts of 32-bit tensors only"
+                f"value '{src.name}' ({src.dtype.value}): the {NAME} backend converts layouts of 8- and 32-bit "
+                "tensors only"
             )
         self.emit("Transpose", f"{dst.name}_layout", [src], [dst], {},
-                  "transpose_2d_x32", [{"in": 0}, {"out": 0}, batch, rows, cols])
+                  f"transpose_2d_x{src.dtype.itemsize * 8}", [{"in": 0}, {"out": 0}, batch, rows, cols])
 
     def emit(self, op: str, name: str, inputs: list[Value | None], outputs: list[Value], attrs: dict[str, Any],
              fn: str, params: list[Param], act: dict[str, Any] | None = None) -> None:
@@ -480,7 +481,15 @@ class _Lowering:
 
     @LOWERINGS.register("MaxPool")
     def op_MaxPool(self, node: Node) -> bool:
-        return self._pool(node, 0)
+        return quantized.lower_maxpool(self, node) or self._pool(node, 0)
+
+    @LOWERINGS.register("QLinearConv")
+    def op_QLinearConv(self, node: Node) -> bool:
+        return quantized.lower_qconv(self, node)
+
+    @LOWERINGS.register("QLinearAdd")
+    def op_QLinearAdd(self, node: Node) -> bool:
+        return quantized.lower_qadd(self, node)
 
     @LOWERINGS.register("AveragePool")
     def op_AveragePool(self, node: Node) -> bool:
@@ -647,5 +656,6 @@ def _keeps_activation(spec: dict[str, Any], producer: Node) -> bool:
 
 
 PASSES = (("decompose_recurrent", lambda g: decompose_recurrent.run(g, keep=recurrent.native)),
+          ("decompose_quant", lambda g: decompose_quant.run_deferred(g, keep=quantized.native)),
           ("split_activations", lambda g: fuse_activation.split(g, _keeps_activation)))
 BACKEND = Backend(NAME, ALIGNMENT, lower, supported, passes=PASSES, conversion_only=CONVERSION_ONLY, symbolic=True)

@@ -49,7 +49,7 @@ from webdnn.errors import ConversionError, UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
 from webdnn.ir.symbolic import SymbolicShapeError, sized_source
-from webdnn.passes import decompose_recurrent
+from webdnn.passes import decompose_quant, decompose_recurrent
 from webdnn.passes.pipeline import run_passes
 
 ALIGNMENT = 16
@@ -77,7 +77,7 @@ def _fuse_elementwise(graph: Graph) -> int:
 
 
 # this backend's graph rewrites (Backend.passes)
-PASSES = (("decompose_recurrent", decompose_recurrent.run), ("compute_const_outputs", _compute_const_outputs),
+PASSES = (("decompose_recurrent", decompose_recurrent.run), ("decompose_quant", decompose_quant.run_deferred), ("compute_const_outputs", _compute_const_outputs),
           ("fuse_elementwise", _fuse_elementwise))
 
 

@@ -40,7 +40,7 @@ from webdnn.backends.webgpu.wgsl import GENERATORS, Ctx, Unsupported
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.graph import Graph
 from webdnn.ir.symbolic import SymbolicShapeError, sized_source
-from webdnn.passes import decompose_recurrent
+from webdnn.passes import decompose_quant, decompose_recurrent
 from webdnn.passes.pipeline import run_passes
 
 NAME = "webgpu"
@@ -53,7 +53,7 @@ def supported() -> list[str]:
 
 # this backend's graph rewrites (Backend.passes): recurrent layers unrolled, elementwise chains into
 # one kernel each, then a group that alone reads a Conv/MatMul/Gemm output into that kernel's store
-PASSES = (("decompose_recurrent", decompose_recurrent.run), ("fuse_elementwise", fuse_elementwise),
+PASSES = (("decompose_recurrent", decompose_recurrent.run), ("decompose_quant", decompose_quant.run_deferred), ("fuse_elementwise", fuse_elementwise),
           ("fuse_epilogues", fuse_epilogues))
 
 

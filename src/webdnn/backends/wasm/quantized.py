@@ -1,0 +1,168 @@
+"""wasm's integer kernels for quantized models (kernels/wasm/q*_x8_simd128.c, pool2d_nhwc_x8_simd128.c):
+QLinearConv as an int16-dot GEMM with the requantization in its epilogue, QLinearAdd and 8-bit MaxPool,
+all on the 8-bit tensors in NHWC. passes/fuse_qdq.py makes these ops from a QDQ model; the
+decompose_quant backend pass keeps what `native` accepts and writes the rest out as float arithmetic.
+
+Weights: int8 with zero point 0 (per tensor or per output channel: onnxruntime's default), packed here
+into NR = 8 column panels of k pairs ([group][panel][Kp/2][8][2], Kp = K rounded up to even), stored
+as int8 (a quarter of the float weights). The requantization multiplier x_scale * w_scale / y_scale is
+computed here in float32, in that order, as the float decomposition computes it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from webdnn.backends.wasm.tiles import NR
+from webdnn.ir.dtypes import DType
+from webdnn.ir.graph import Node, Value
+from webdnn.ir.symbolic import is_static
+
+if TYPE_CHECKING:
+    from webdnn.backends.wasm.lower import _Lowering
+
+EIGHT_BIT = (DType.UINT8, DType.INT8)
+
+
+def _const(v: Value | None) -> np.ndarray | None:
+    return None if v is None else v.const
+
+
+def _scalar(v: Value | None) -> bool:
+    return v is not None and v.const is not None and v.const.size == 1
+
+
+def native(node: Node) -> bool:
+    """Whether this backend's integer kernels run `node` (decompose_quant.run_deferred keeps it then)."""
+    if node.op_type == "QLinearConv":
+        x, w, w_zp, bias = node.input(0), node.input(3), _const(node.input(5)), node.input(8)
+        return (x is not None and x.dtype in EIGHT_BIT and x.shape is not None and len(x.shape) == 4
+                and is_static(x.shape) and w is not None and w.dtype == DType.INT8 and w.const is not None
+                and (w_zp is None or not np.any(w_zp)) and all(_scalar(node.input(i)) for i in (1, 2, 6, 7))
+                and _const(node.input(4)) is not None and (bias is None or bias.const is not None)
+                and _grouped_ok(node))
+    if node.op_type == "QLinearAdd":
+        a, b, y = node.input(0), node.input(3), node.outputs[0]
+        return (a is not None and b is not None and a.shape is not None and a.shape == b.shape == y.shape
+                and is_static(a.shape) and all(_scalar(node.input(i)) for i in (1, 2, 4, 5, 6, 7)))
+    if node.op_type == "MaxPool":
+        x = node.input(0)
+        return (x is not None and x.dtype in EIGHT_BIT and x.shape is not None and len(x.shape) == 4
+                and is_static(x.shape) and len(node.outputs) == 1)
+    return False
+
+
+def _grouped_ok(node: Node) -> bool:
+    """Grouped convolutions of at least a panel of output channels per group (a depthwise one would fill
+    an eighth of each 8-wide panel: the float kernels run it faster)."""
+    w = node.input(3)
+    assert w is not None and w.shape is not None
+    group = int(node.attrs.get("group", 1))
+    return group == 1 or int(w.shape[0]) // group >= NR
+
+
+def _signed(v: Value) -> int:
+    return int(v.dtype == DType.INT8)
+
+
+def pack_qconv_weights(w: np.ndarray, group: int) -> tuple[np.ndarray, int]:
+    """int8 [M, Cg, KH, KW] -> [group][panel][Kp/2][8][2] (k = (ky, kx, ci), zero padded), and Kp."""
+    m, cg, kh, kw = w.shape
+    mg, k = m // group, kh * kw * cg
+    kp, panels = k + (k & 1), -(-(m // group) // NR)
+    out = np.zeros((group, panels * NR, kp), np.int8)  # [group][column][k]
+    for g in range(group):
+        out[g, :mg, :k] = w[g * mg:(g + 1) * mg].transpose(0, 2, 3, 1).reshape(mg, k)
+    blocks = out.reshape(group, panels, NR, kp // 2, 2).transpose(0, 1, 3, 2, 4)
+    return np.ascontiguousarray(blocks).reshape(-1), kp
+
+
+def _per_column(values: np.ndarray, m: int, group: int, dtype: type) -> np.ndarray:
+    """A per-output-channel vector [M] as [group][panels * 8] (zero padded)."""
+    mg = m // group
+    panels = -(-mg // NR)
+    out = np.zeros((group, panels * NR), dtype)
+    out[:, :mg] = np.broadcast_to(values.reshape(-1), (m,)).reshape(group, mg)
+    return out.reshape(-1)
+
+
+def lower_qconv(lw: _Lowering, node: Node) -> bool:
+    from webdnn.backends.wasm.lower import block_rows
+
+    if not native(node):
+        return False
+    x, x_s, x_zp, w, w_s, _w_zp, y_s, y_zp = node.inputs[:8]
+    assert x is not None and w is not None and w.const is not None and x.shape is not None
+    bias = node.input(8)
+    y = node.outputs[0]
+    a = node.attrs
+    n, c, h, wd = (int(d) for d in x.shape)
+    m, _, kh, kw = w.const.shape
+    oh, ow = (int(d) for d in (y.shape or ())[2:])
+    sh, sw = a.get("strides", [1, 1])
+    dh, dw = a.get("dilations", [1, 1])
+    pt, pl = a.get("pads", [0, 0, 0, 0])[:2]
+    group = int(a.get("group", 1))
+    packed, kp = pack_qconv_weights(w.const, group)
+    scale = (np.float32(x_s.const.reshape(())) * w_s.const.astype(np.float32).reshape(-1)  # type: ignore[union-attr]
+             / np.float32(y_s.const.reshape(()))).astype(np.float32)  # type: ignore[union-attr]
+    b = np.zeros(m, np.int32) if bias is None or bias.const is None else bias.const.astype(np.int32)
+    rows = n * oh * ow
+    mc = block_rows(kp // 2, rows)  # int16 rows: the float kernels' block of MC * K floats in half the bytes
+    lw.need_stack(mc * kp * 2)
+    xin = lw.nhwc(x)
+    out = lw.defined(y, nhwc=True)
+    inputs: list[Value | None] = [
+        xin, lw.const(f"{w.name}_qpacked", packed), lw.const(f"{node.name}_bias", _per_column(b, m, group, np.int32)),
+        lw.const(f"{node.name}_multiplier", _per_column(scale, m, group, np.float32)),
+    ]
+    lw.emit("QLinearConv", node.name, inputs, [out], dict(a), "qconv2d_nhwc_x8",
+            [{"in": 0}, {"in": 1}, {"in": 2}, {"in": 3}, {"out": 0}, n, h, wd, c, oh, ow, m, kh, kw, sh, sw, pt, pl,
+             dh, dw, group, int(x_zp.const.reshape(())), _signed(x),  # type: ignore[union-attr]
+             int(y_zp.const.reshape(())), _signed(y), mc])  # type: ignore[union-attr]
+    return True
+
+
+def lower_qadd(lw: _Lowering, node: Node) -> bool:
+    if not native(node):
+        return False
+    a, a_s, a_zp, b, b_s, b_zp, y_s, y_zp = node.inputs[:8]
+    assert a is not None and b is not None and a.shape is not None
+    y = node.outputs[0]
+    nhwc = len(a.shape) == 4 and (lw.in_nhwc(a) or lw.in_nhwc(b))
+    ins = [lw.nhwc(v) if nhwc else lw.nchw(v) for v in (a, b)]
+    out = lw.defined(y, nhwc=nhwc)
+
+    def f(v: Value | None) -> dict[str, float]:
+        assert v is not None and v.const is not None
+        return {"f": float(v.const.reshape(()))}
+
+    def i(v: Value | None) -> int:
+        assert v is not None and v.const is not None
+        return int(v.const.reshape(()))
+
+    lw.emit("QLinearAdd", node.name, list(ins), [out], {}, "qadd_x8",
+            [{"in": 0}, {"in": 1}, {"out": 0}, int(np.prod(a.shape)), f(a_s), i(a_zp), _signed(a), f(b_s), i(b_zp),
+             _signed(b), f(y_s), i(y_zp), _signed(y)])
+    return True
+
+
+def lower_maxpool(lw: _Lowering, node: Node) -> bool:
+    if not native(node):
+        return False
+    x, y = node.input(0), node.outputs[0]
+    assert x is not None and x.shape is not None
+    a = node.attrs
+    n, c, h, w = (int(d) for d in x.shape)
+    oh, ow = (int(d) for d in (y.shape or ())[2:])
+    kh, kw = a["kernel_shape"]
+    sh, sw = a.get("strides", [1, 1])
+    dh, dw = a.get("dilations", [1, 1])
+    pt, pl = a.get("pads", [0, 0, 0, 0])[:2]
+    xin = lw.nhwc(x)
+    out = lw.defined(y, nhwc=True)
+    lw.emit("MaxPool", node.name, [xin], [out], dict(a), "maxpool2d_nhwc_x8",
+            [{"in": 0}, {"out": 0}, n, h, w, c, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw, _signed(x)])
+    return True

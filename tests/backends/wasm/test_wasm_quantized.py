@@ -1,0 +1,144 @@
+"""wasm's integer kernels (qconv2d_nhwc_x8, qadd_x8, maxpool2d_nhwc_x8, transpose_2d_x8;
+backends/wasm/quantized.py) against onnxruntime, driven from Node: QLinearConv over odd channel counts,
+odd K (the k-pair padding), windows, strides, dilations, groups, uint8 and int8 tensors with nonzero zero
+points, per-tensor and per-channel weight scales, with and without bias, one and two threads; QLinearAdd
+over a length that is not a multiple of 16; a QDQ block as onnxruntime's quantizer writes it (fused by
+passes/fuse_qdq.py). And what the kernels must not take: weights with a zero point, depthwise
+convolutions (decomposed to float32 arithmetic, still right).
+
+Tolerance: onnxruntime's QLinearConv requantizes as these kernels do (exact int32 sums, times
+x_scale * w_scale / y_scale in float32, rounded half to even), so the outputs are equal; a sum landing
+within float rounding of a .5 tie may round the other way, so at most one element in a thousand may
+differ, by one step."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+from tests.conftest import F32, make_model
+from webdnn.browser.node import run_model_node
+from webdnn.convert import convert
+from webdnn.verify import reference_outputs
+
+pytestmark = pytest.mark.node
+
+RNG = np.random.default_rng(7)
+TYPES = {np.uint8: TensorProto.UINT8, np.int8: TensorProto.INT8}
+
+
+def _wasm_calls(out: str) -> list[str]:
+    with open(os.path.join(out, "wasm", "descriptor.json")) as f:
+        return [k["attrs"]["wasm"]["fn"] for k in json.load(f)["kernels"] if "wasm" in k["attrs"]]
+
+
+def _close(want: np.ndarray, got: np.ndarray, where: str) -> None:
+    assert got.dtype == want.dtype and got.shape == want.shape, where
+    diff = np.abs(got.astype(np.int32) - want.astype(np.int32))
+    assert diff.max() <= 1 and np.count_nonzero(diff) <= max(1, want.size // 1000), (
+        f"{where}: {np.count_nonzero(diff)} of {want.size} differ, by up to {diff.max()}")
+
+
+def _run(tmp_path: Any, model: Any, feeds: dict[str, np.ndarray], threads: int = 1) -> list[str]:
+    out = str(tmp_path / "m")
+    convert(model, out, backends=["wasm"])
+    ref = reference_outputs(model, feeds)
+    got = run_model_node(out, feeds, ("wasm",), backend_options={"wasm": {"threads": threads}}).outputs
+    for name, want in ref.items():
+        if want.dtype.kind in "iu":
+            _close(want, got[name], name)
+        else:
+            step = float(np.diff(np.unique(want)).min())
+            assert np.abs(got[name] - want).max() <= step + 1e-6, name
+    return _wasm_calls(out)
+
+
+def _qconv(i: int, xt: type, yt: type, c: int, m: int, hw: tuple[int, int], k: tuple[int, int],
+           per_channel: bool = True, bias: bool = True, w_zero: int = 0, **attrs: Any) -> tuple[Any, ...]:
+    """One QLinearConv reading graph input x{i}, writing y{i}: (node, input info, initializers, feed)."""
+    group = int(attrs.get("group", 1))
+    lo, hi = (0, 256) if xt is np.uint8 else (-128, 128)
+    x = RNG.integers(lo, hi, (1, c, *hw)).astype(xt)
+    w = RNG.integers(-127, 128, (m, c // group, *k)).astype(np.int8)
+    ws = (RNG.random(m if per_channel else 1) * 0.004 + 0.001).astype(np.float32)
+    inits = {f"xs{i}": np.array(0.02, np.float32), f"xz{i}": np.array(128 if xt is np.uint8 else -3, xt),
+             f"w{i}": w, f"ws{i}": ws, f"wz{i}": np.full(ws.shape, w_zero, np.int8),
+             f"ys{i}": np.array(0.11, np.float32), f"yz{i}": np.array(7 if yt is np.uint8 else -5, yt)}
+    names = [f"x{i}", f"xs{i}", f"xz{i}", f"w{i}", f"ws{i}", f"wz{i}", f"ys{i}", f"yz{i}"]
+    if bias:
+        inits[f"b{i}"] = RNG.integers(-3000, 3000, m).astype(np.int32)
+        names.append(f"b{i}")
+    node = helper.make_node("QLinearConv", names, [f"y{i}"], kernel_shape=list(k), **attrs)
+    return node, (f"x{i}", TYPES[xt], [1, c, *hw]), inits, x
+
+
+def _model(convs: list[tuple[Any, ...]]) -> tuple[Any, dict[str, np.ndarray]]:
+    inits: dict[str, np.ndarray] = {}
+    for c in convs:
+        inits.update(c[2])
+    model = make_model([c[0] for c in convs], [c[1] for c in convs], [f"y{i}" for i in range(len(convs))], inits,
+                       opset=13)
+    return model, {c[1][0]: c[3] for c in convs}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_qlinear_conv_shapes_types_and_zero_points(tmp_path: Any, threads: int) -> None:
+    model, feeds = _model([
+        _qconv(0, np.uint8, np.uint8, 3, 24, (9, 11), (3, 3), pads=[1, 1, 1, 1]),  # K = 27: odd
+        _qconv(1, np.int8, np.int8, 17, 5, (7, 6), (1, 1)),  # pointwise, one partial panel
+        _qconv(2, np.uint8, np.int8, 8, 19, (10, 9), (3, 3), strides=[2, 2], pads=[0, 1, 2, 1], per_channel=False),
+        _qconv(3, np.int8, np.uint8, 5, 16, (12, 12), (5, 3), dilations=[2, 1], pads=[2, 2, 2, 2], bias=False),
+        _qconv(4, np.uint8, np.uint8, 16, 16, (6, 7), (3, 3), group=2, pads=[1, 1, 1, 1]),
+        _qconv(5, np.uint8, np.uint8, 64, 40, (3, 3), (1, 1), strides=[2, 2]),  # a wide K, few pixels
+    ])
+    calls = _run(tmp_path, model, feeds, threads)
+    assert calls.count("qconv2d_nhwc_x8") == 6
+    assert "transpose_2d_x8" in calls  # uint8/int8 graph inputs and outputs in NCHW
+
+
+def test_what_the_kernel_does_not_take_is_decomposed(tmp_path: Any) -> None:
+    model, feeds = _model([
+        _qconv(0, np.uint8, np.uint8, 4, 4, (6, 6), (3, 3), group=4, pads=[1, 1, 1, 1]),  # depthwise
+        _qconv(1, np.uint8, np.uint8, 3, 8, (5, 5), (3, 3), w_zero=2),  # a weight zero point
+    ])
+    calls = _run(tmp_path, model, feeds)
+    assert "qconv2d_nhwc_x8" not in calls
+
+
+def _qdq_block() -> tuple[Any, dict[str, np.ndarray]]:
+    """onnxruntime's QDQ form of Conv -> (+ residual) -> MaxPool: the int32 bias at x_scale * w_scale, a
+    residual Add between two dequantized tensors, MaxPool between a pair at one scale; 15 channels, so
+    QLinearAdd's length is not a multiple of 16."""
+    c = 15
+    xs, ws = np.float32(0.03), (RNG.random(c) * 0.01 + 0.002).astype(np.float32)
+    inits = {"xs": np.array(xs), "xz": np.array(120, np.uint8), "w": RNG.integers(-127, 128, (c, c, 3, 3)).astype(np.int8),
+             "ws": ws, "wz": np.zeros(c, np.int8), "b": RNG.integers(-400, 400, c).astype(np.int32),
+             "bs": (xs * ws).astype(np.float32), "bz": np.zeros(c, np.int32),
+             "ys": np.array(0.05, np.float32), "yz": np.array(0, np.uint8),
+             "as": np.array(0.07, np.float32), "az": np.array(3, np.uint8)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+             helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wd"], axis=0),
+             helper.make_node("DequantizeLinear", ["b", "bs", "bz"], ["bd"], axis=0),
+             helper.make_node("Conv", ["xd", "wd", "bd"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("QuantizeLinear", ["c", "ys", "yz"], ["cq"]),
+             helper.make_node("DequantizeLinear", ["cq", "ys", "yz"], ["cd"]),
+             helper.make_node("Add", ["cd", "xd"], ["s"]),
+             helper.make_node("QuantizeLinear", ["s", "as", "az"], ["sq"]),
+             helper.make_node("DequantizeLinear", ["sq", "as", "az"], ["sd"]),
+             helper.make_node("MaxPool", ["sd"], ["p"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("QuantizeLinear", ["p", "as", "az"], ["pq"]),
+             helper.make_node("DequantizeLinear", ["pq", "as", "az"], ["y"])]
+    model = make_model(nodes, [("x", F32, [1, c, 9, 7])], ["y"], inits, opset=13)
+    return model, {"x": (RNG.standard_normal((1, c, 9, 7)) * 2).astype(np.float32)}
+
+
+def test_qdq_block_runs_on_the_integer_kernels(tmp_path: Any) -> None:
+    model, feeds = _qdq_block()
+    calls = _run(tmp_path, model, feeds, threads=2)
+    assert {"qconv2d_nhwc_x8", "qadd_x8", "maxpool2d_nhwc_x8"} <= set(calls), calls
