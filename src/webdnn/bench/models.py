@@ -102,7 +102,6 @@ def prepare(name: str, root: str, backends: Sequence[str], want_webdnn: bool, wa
     from webdnn import zoo
     from webdnn.frontend.onnx import from_onnx
     from webdnn.passes.pipeline import optimize
-
     from webdnn.zoo import quantized
 
     d = os.path.join(root, name)

@@ -26,7 +26,13 @@ CALIBRATION_BATCHES = 4
 
 def write(name: str, fmt: str, path: str | Path, seed: int = 0) -> Path:
     """The zoo model `name` (seeded) quantized in `fmt`, written to `path` (returned)."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if fmt not in FORMATS:

@@ -60,7 +60,8 @@ def _run(tmp_path: Any, model: Any, feeds: dict[str, np.ndarray], threads: int =
 
 def _qconv(i: int, xt: type, yt: type, c: int, m: int, hw: tuple[int, int], k: tuple[int, int],
            per_channel: bool = True, bias: bool = True, w_zero: int = 0, **attrs: Any) -> tuple[Any, ...]:
-    """One QLinearConv reading graph input x{i}, writing y{i}: (node, input info, initializers, feed)."""
+    """One QLinearConv reading graph input x{i}, writing y{i}: (node, input info, initializers, feed).
+    onnxruntime's kernels take only yt == xt."""
     group = int(attrs.get("group", 1))
     lo, hi = (0, 256) if xt is np.uint8 else (-128, 128)
     x = RNG.integers(lo, hi, (1, c, *hw)).astype(xt)
@@ -91,8 +92,8 @@ def test_qlinear_conv_shapes_types_and_zero_points(tmp_path: Any, threads: int) 
     model, feeds = _model([
         _qconv(0, np.uint8, np.uint8, 3, 24, (9, 11), (3, 3), pads=[1, 1, 1, 1]),  # K = 27: odd
         _qconv(1, np.int8, np.int8, 17, 5, (7, 6), (1, 1)),  # pointwise, one partial panel
-        _qconv(2, np.uint8, np.int8, 8, 19, (10, 9), (3, 3), strides=[2, 2], pads=[0, 1, 2, 1], per_channel=False),
-        _qconv(3, np.int8, np.uint8, 5, 16, (12, 12), (5, 3), dilations=[2, 1], pads=[2, 2, 2, 2], bias=False),
+        _qconv(2, np.int8, np.int8, 8, 19, (10, 9), (3, 3), strides=[2, 2], pads=[0, 1, 2, 1], per_channel=False),
+        _qconv(3, np.uint8, np.uint8, 5, 16, (12, 12), (5, 3), dilations=[2, 1], pads=[2, 2, 2, 2], bias=False),
         _qconv(4, np.uint8, np.uint8, 16, 16, (6, 7), (3, 3), group=2, pads=[1, 1, 1, 1]),
         _qconv(5, np.uint8, np.uint8, 64, 40, (3, 3), (1, 1), strides=[2, 2]),  # a wide K, few pixels
     ])
@@ -116,8 +117,9 @@ def _qdq_block() -> tuple[Any, dict[str, np.ndarray]]:
     QLinearAdd's length is not a multiple of 16."""
     c = 15
     xs, ws = np.float32(0.03), (RNG.random(c) * 0.01 + 0.002).astype(np.float32)
-    inits = {"xs": np.array(xs), "xz": np.array(120, np.uint8), "w": RNG.integers(-127, 128, (c, c, 3, 3)).astype(np.int8),
-             "ws": ws, "wz": np.zeros(c, np.int8), "b": RNG.integers(-400, 400, c).astype(np.int32),
+    inits = {"xs": np.array(xs), "xz": np.array(120, np.uint8),
+             "w": RNG.integers(-127, 128, (c, c, 3, 3)).astype(np.int8), "ws": ws, "wz": np.zeros(c, np.int8),
+             "b": RNG.integers(-400, 400, c).astype(np.int32),
              "bs": (xs * ws).astype(np.float32), "bz": np.zeros(c, np.int32),
              "ys": np.array(0.05, np.float32), "yz": np.array(0, np.uint8),
              "as": np.array(0.07, np.float32), "az": np.array(3, np.uint8)}

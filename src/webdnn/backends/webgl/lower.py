@@ -77,7 +77,8 @@ def _fuse_elementwise(graph: Graph) -> int:
 
 
 # this backend's graph rewrites (Backend.passes)
-PASSES = (("decompose_recurrent", decompose_recurrent.run), ("decompose_quant", decompose_quant.run_deferred), ("compute_const_outputs", _compute_const_outputs),
+PASSES = (("decompose_recurrent", decompose_recurrent.run), ("decompose_quant", decompose_quant.run_deferred),
+          ("compute_const_outputs", _compute_const_outputs),
           ("fuse_elementwise", _fuse_elementwise))
 
 

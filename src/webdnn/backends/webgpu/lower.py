@@ -53,7 +53,8 @@ def supported() -> list[str]:
 
 # this backend's graph rewrites (Backend.passes): recurrent layers unrolled, elementwise chains into
 # one kernel each, then a group that alone reads a Conv/MatMul/Gemm output into that kernel's store
-PASSES = (("decompose_recurrent", decompose_recurrent.run), ("decompose_quant", decompose_quant.run_deferred), ("fuse_elementwise", fuse_elementwise),
+PASSES = (("decompose_recurrent", decompose_recurrent.run), ("decompose_quant", decompose_quant.run_deferred),
+          ("fuse_elementwise", fuse_elementwise),
           ("fuse_epilogues", fuse_epilogues))
 
 
