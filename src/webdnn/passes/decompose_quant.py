@@ -240,7 +240,7 @@ QUANT_DECOMPOSITIONS = {
 # Integer ops a backend may run with kernels of its own (wasm): the shared decompose pass leaves them,
 # and each backend's run_deferred pass decomposes those it has no kernel for; 8-bit MaxPool likewise
 # (fuse_qdq makes it after infer_shapes widened the ones the model had).
-DEFERRED = frozenset({"QLinearConv", "QLinearAdd"})
+DEFERRED = frozenset({"QLinearConv", "QLinearAdd", "MatMulInteger"})
 
 
 def run_deferred(graph: Graph, keep: Callable[[Node], bool] | None = None) -> int:

@@ -1,10 +1,11 @@
 """wasm's integer kernels (qconv2d_nhwc_x8, qadd_x8, maxpool2d_nhwc_x8, transpose_2d_x8;
-backends/wasm/quantized.py) against onnxruntime, driven from Node: QLinearConv over odd channel counts,
-odd K (the k-pair padding), windows, strides, dilations, groups, uint8 and int8 tensors with nonzero zero
-points, per-tensor and per-channel weight scales, with and without bias, one and two threads; QLinearAdd
-over a length that is not a multiple of 16; a QDQ block as onnxruntime's quantizer writes it (fused by
-passes/fuse_qdq.py). And what the kernels must not take: weights with a zero point, depthwise
-convolutions (decomposed to float32 arithmetic, still right).
+backends/wasm/quantized.py) against onnxruntime, driven from Node and Chromium (both integer products):
+QLinearConv over odd channel counts, odd K (the k-quad padding), windows, strides, dilations, groups,
+uint8 and int8 tensors with nonzero zero points, per-tensor and per-channel weight scales, with and
+without bias, one and two threads; MatMulInteger with its zero point computed at run time
+(DynamicQuantizeLinear) and an int8 A; QLinearAdd over a length that is not a multiple of 16; a QDQ
+block as onnxruntime's quantizer writes it (fused by passes/fuse_qdq.py). And what the kernels must not
+take: weights with a zero point, depthwise convolutions (decomposed to float32 arithmetic, still right).
 
 Tolerance: onnxruntime's QLinearConv requantizes as these kernels do (exact int32 sums, times
 x_scale * w_scale / y_scale in float32, rounded half to even), so the outputs are equal; a sum landing
@@ -26,7 +27,7 @@ from webdnn.browser.node import run_model_node
 from webdnn.convert import convert
 from webdnn.verify import reference_outputs
 
-pytestmark = pytest.mark.node
+pytestmark = pytest.mark.node  # and one Chromium test (browser)
 
 RNG = np.random.default_rng(7)
 TYPES = {np.uint8: TensorProto.UINT8, np.int8: TensorProto.INT8}
@@ -37,6 +38,14 @@ def _wasm_calls(out: str) -> list[str]:
         return [k["attrs"]["wasm"]["fn"] for k in json.load(f)["kernels"] if "wasm" in k["attrs"]]
 
 
+def _has_avx_vnni() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "avx_vnni" in f.read().split()
+    except OSError:
+        return False
+
+
 def _close(want: np.ndarray, got: np.ndarray, where: str) -> None:
     assert got.dtype == want.dtype and got.shape == want.shape, where
     diff = np.abs(got.astype(np.int32) - want.astype(np.int32))
@@ -44,11 +53,22 @@ def _close(want: np.ndarray, got: np.ndarray, where: str) -> None:
         f"{where}: {np.count_nonzero(diff)} of {want.size} differ, by up to {diff.max()}")
 
 
-def _run(tmp_path: Any, model: Any, feeds: dict[str, np.ndarray], threads: int = 1) -> list[str]:
+def _run(tmp_path: Any, model: Any, feeds: dict[str, np.ndarray], threads: int = 1, browser: Any = None,
+         simd: str | None = None) -> list[str]:
+    """Convert for wasm, run in Node (or in `browser`), compare with onnxruntime; the descriptor's wasm calls."""
     out = str(tmp_path / "m")
     convert(model, out, backends=["wasm"])
     ref = reference_outputs(model, feeds)
-    got = run_model_node(out, feeds, ("wasm",), backend_options={"wasm": {"threads": threads}}).outputs
+    options = {"wasm": {"threads": threads, **({"simd": simd} if simd else {})}}
+    if browser is None:
+        got = run_model_node(out, feeds, ("wasm",), backend_options=options).outputs
+    else:
+        r = browser.run_model(out, feeds, ["wasm"], backend_options=options)
+        # V8 on x86 with AVX-VNNI (vpdpbusd) multiplies bytes exactly in its relaxed dot: the byte path runs
+        # there; without AVX-VNNI (pmaddubsw saturates) and without relaxed SIMD the int16 dot does
+        want_dot = "i8" if simd != "simd128" and _has_avx_vnni() else "i16"
+        assert str(r.backend_info.get("int8Dot", "")).startswith(want_dot), r.backend_info
+        got = r.outputs
     for name, want in ref.items():
         if want.dtype.kind in "iu":
             _close(want, got[name], name)
@@ -87,9 +107,8 @@ def _model(convs: list[tuple[Any, ...]]) -> tuple[Any, dict[str, np.ndarray]]:
     return model, {c[1][0]: c[3] for c in convs}
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_qlinear_conv_shapes_types_and_zero_points(tmp_path: Any, threads: int) -> None:
-    model, feeds = _model([
+def _shapes_model() -> tuple[Any, dict[str, np.ndarray]]:
+    return _model([
         _qconv(0, np.uint8, np.uint8, 3, 24, (9, 11), (3, 3), pads=[1, 1, 1, 1]),  # K = 27: odd
         _qconv(1, np.int8, np.int8, 17, 5, (7, 6), (1, 1)),  # pointwise, one partial panel
         _qconv(2, np.int8, np.int8, 8, 19, (10, 9), (3, 3), strides=[2, 2], pads=[0, 1, 2, 1], per_channel=False),
@@ -97,6 +116,11 @@ def test_qlinear_conv_shapes_types_and_zero_points(tmp_path: Any, threads: int) 
         _qconv(4, np.uint8, np.uint8, 16, 16, (6, 7), (3, 3), group=2, pads=[1, 1, 1, 1]),
         _qconv(5, np.uint8, np.uint8, 64, 40, (3, 3), (1, 1), strides=[2, 2]),  # a wide K, few pixels
     ])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_qlinear_conv_shapes_types_and_zero_points(tmp_path: Any, threads: int) -> None:
+    model, feeds = _shapes_model()
     calls = _run(tmp_path, model, feeds, threads)
     assert calls.count("qconv2d_nhwc_x8") == 6
     assert "transpose_2d_x8" in calls  # uint8/int8 graph inputs and outputs in NCHW
@@ -109,6 +133,27 @@ def test_what_the_kernel_does_not_take_is_decomposed(tmp_path: Any) -> None:
     ])
     calls = _run(tmp_path, model, feeds)
     assert "qconv2d_nhwc_x8" not in calls
+
+
+def _matmul_integer_model() -> tuple[Any, dict[str, np.ndarray]]:
+    """quantize_dynamic's pattern (DynamicQuantizeLinear: a uint8 zero point known at run time only) on a rank-3
+    A with K = 37 and N = 13 (tails of the k quads and the panels), and an int8 A with a constant zero point."""
+    w0 = RNG.integers(-127, 128, (37, 13)).astype(np.int8)
+    w1 = RNG.integers(-127, 128, (20, 9)).astype(np.int8)
+    nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+             helper.make_node("MatMulInteger", ["xq", "w0", "xz", "wz0"], ["y0"]),
+             helper.make_node("MatMulInteger", ["a", "w1", "az"], ["y1"])]
+    model = make_model(nodes, [("x", F32, [2, 7, 37]), ("a", TensorProto.INT8, [5, 20])], ["y0", "y1", "xz"],
+                       {"w0": w0, "wz0": np.array(0, np.int8), "w1": w1, "az": np.array(-9, np.int8)}, opset=13)
+    return model, {"x": (RNG.standard_normal((2, 7, 37)) * 3).astype(np.float32),
+                   "a": RNG.integers(-128, 128, (5, 20)).astype(np.int8)}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_matmul_integer(tmp_path: Any, threads: int) -> None:
+    model, feeds = _matmul_integer_model()
+    calls = _run(tmp_path, model, feeds, threads)
+    assert calls.count("qconv2d_nhwc_x8") == 2
 
 
 def _qdq_block() -> tuple[Any, dict[str, np.ndarray]]:
@@ -144,3 +189,17 @@ def test_qdq_block_runs_on_the_integer_kernels(tmp_path: Any) -> None:
     model, feeds = _qdq_block()
     calls = _run(tmp_path, model, feeds, threads=2)
     assert {"qconv2d_nhwc_x8", "qadd_x8", "maxpool2d_nhwc_x8"} <= set(calls), calls
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("simd", ["relaxed", "simd128"])
+def test_both_integer_products_in_chromium(tmp_path: Any, browser: Any, simd: str) -> None:
+    """Node 20's relaxed dot is an older form, so Node runs the int16 products; Chromium's relaxed build takes
+    the byte dot (the zero point through the weight sums, int8 inputs shifted by 128), its SIMD128 build
+    the int16 dot."""
+    model, feeds = _shapes_model()
+    _run(tmp_path / "shapes", model, feeds, threads=2, browser=browser, simd=simd)
+    model, feeds = _qdq_block()
+    _run(tmp_path / "block", model, feeds, threads=2, browser=browser, simd=simd)
+    model, feeds = _matmul_integer_model()
+    _run(tmp_path / "matmul", model, feeds, threads=2, browser=browser, simd=simd)

@@ -39,7 +39,7 @@ import { checkMemoryPlan } from "../memory.js";
 import { kernelModule, moduleFile, type Simd } from "./module.js";
 import { checkWasmParams, MAX_STACK_BYTES } from "./params.js";
 import { spawnWorkers, ThreadPool } from "./pool.js";
-import { align, BASE_STACK, DATA_END, instantiateKernels, MAX_PAGES, PAGE, paramWordCount, WasmSession, wasmMeta, type Placement } from "./session.js";
+import { align, BASE_STACK, DATA_END, instantiateKernels, int8Dot, MAX_PAGES, PAGE, paramWordCount, WasmSession, wasmMeta, type Placement } from "./session.js";
 
 /** Parameter-block room reserved when the family is made, in sizes of the first (sessions.ts keeps 8 by default). */
 const PARAM_SLOTS = 8;
@@ -115,7 +115,7 @@ export async function createFamily(first: Descriptor, weights: Uint8Array, choic
   const module = await kernelModule(moduleFile(simd, shared));
   const memory = growableMemory(pages, shared);
   const instance = await instantiateKernels(module, memory, DATA_END + stackSize); // thread 0's stack
-  const info: Record<string, unknown> = { threads, simd, module: moduleFile(simd, shared) };
+  const info: Record<string, unknown> = { threads, simd, module: moduleFile(simd, shared), int8Dot: int8Dot(instance) };
   if (wanted > 1 && !possible) info.threadsNote = `single-threaded: ${whyNot}`;
   // Workers load their script while this thread copies the weights.
   const spawned = spawnWorkers(threads - 1);

@@ -27,7 +27,7 @@ import { createFamily } from "./family.js";
 import { compileBlocked, hasRelaxedSimd, hasSimd, kernelModule, moduleFile, type Simd } from "./module.js";
 import { checkWasmParams } from "./params.js";
 import { hardwareThreads, spawnWorkers, ThreadPool, threadsUnavailable } from "./pool.js";
-import { align, DATA_END, instantiateKernels, MAX_PAGES, PAGE, BASE_STACK, paramWordCount, WasmSession, wasmMeta } from "./session.js";
+import { align, DATA_END, instantiateKernels, int8Dot, MAX_PAGES, PAGE, BASE_STACK, paramWordCount, WasmSession, wasmMeta } from "./session.js";
 
 export { setWasmBaseUrl, wasmFileUrl } from "./module.js";
 export { WASM_ABI } from "./session.js";
@@ -121,7 +121,7 @@ export const wasmBackend: Backend = {
     const module = await kernelModule(moduleFile(simd, shared));
     const memory = new WebAssembly.Memory({ initial: layout.pages, maximum: layout.pages, shared } as WebAssembly.MemoryDescriptor);
     const instance = await instantiateKernels(module, memory, layout.stacksBase + layout.stackSize); // thread 0's stack
-    const info: Record<string, unknown> = { threads, simd, module: moduleFile(simd, shared), ...(opts.profile ? { profile: true } : {}) };
+    const info: Record<string, unknown> = { threads, simd, module: moduleFile(simd, shared), int8Dot: int8Dot(instance), ...(opts.profile ? { profile: true } : {}) };
     if (wanted > 1 && !possible) info.threadsNote = `single-threaded: ${whyNot}`;
     // Workers load their script while this thread copies the weights and parameter blocks.
     const spawned = spawnWorkers(threads - 1);

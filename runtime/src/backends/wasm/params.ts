@@ -302,31 +302,38 @@ const SCHEMA: Record<string, Schema> = {
     },
   },
   // MaxPool / AveragePool; mode 0 max, 1 average counting pads, 2 average over valid taps.
-  // QLinearConv on 8-bit NHWC tensors: int8 weights in k-pair panels, int32 bias and f32 multipliers per
-  // column (padded per group to whole panels), zero points of X and Y, their signedness.
+  // QLinearConv on 8-bit NHWC tensors: int8 weights in k-quad panels, int32 bias and weight sums and f32
+  // multipliers per column (padded per group to whole panels), zero points of X and Y, their signedness; or
+  // (int32 = 1) MatMulInteger as a pointwise one with int32 output, X's zero point maybe a tensor (xzt).
   qconv2d_nhwc_x8: {
-    params: "X:in W:in bias:in mult:in Y:out N H W C OH OW M KH KW SH SW PT PL DH DW G xz:-128-255 xs:0-1 yz:-128-255 ys:0-1 MC",
+    params: "X:in W:in bias:in colsum:in mult:in Y:out N H W C OH OW M KH KW SH SW PT PL DH DW G xz:-128-255 xs:0-1 yz:-128-255 ys:0-1 MC int32:0-1 xzt:in?",
     anyType: true,
     check: (c) => {
-      const { N, H, W, C, OH, OW, M, KH, KW, SH, SW, PT, PL, DH, DW, G, xz, xs, yz, ys, MC } = c.v as Record<string, number>;
+      const { N, H, W, C, OH, OW, M, KH, KW, SH, SW, PT, PL, DH, DW, G, xz, xs, yz, ys, MC, int32 } = c.v as Record<string, number>;
       req(G >= 1 && C % G === 0 && M % G === 0 && M >= 1, `channels ${C} -> ${M} must be positive multiples of group ${G}`);
       req(G === attrInt(c.k, "group", 1), `group ${G} differs from the attributes'`);
       window2d(c, { H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW }, false);
       shapeIs(c, "X", [N, H, W, C]);
       shapeIs(c, "Y", [N, OH, OW, M]);
       eightBit(c, "X", xs, xz);
-      eightBit(c, "Y", ys, yz);
+      if (int32) dtypeIs(c, "Y", "int32"); else eightBit(c, "Y", ys, yz);
+      if (c.t.xzt) {
+        dtypeIs(c, "xzt", xs ? "int8" : "uint8");
+        req(xz === 0, "a zero point tensor and a zero point word both");
+      }
       dtypeIs(c, "W", "int8");
       dtypeIs(c, "bias", "int32");
+      dtypeIs(c, "colsum", "int32");
       dtypeIs(c, "mult", "float32");
       const P = N * OH * OW;
-      const K = KH * KW * (C / G), Kp = K + (K % 2);
+      const K = KH * KW * (C / G), Kq = ceil(K, 4) * 4;
       const panels = ceil(M / G, NR);
       req(P >= 1, "the output is empty");
       req(MC >= 1 && MC <= ceil(P, 4) * 4, `MC ${MC} must be in 1..${ceil(P, 4) * 4} (pixels per block)`);
       return {
-        bytes: { X: N * H * W * C, W: G * panels * Kp * NR, bias: 4 * G * panels * NR, mult: 4 * G * panels * NR, Y: P * M },
-        stack: 2 * MC * Kp, // int16 col[MC * Kp]
+        bytes: { X: N * H * W * C, W: G * panels * Kq * NR, bias: 4 * G * panels * NR, colsum: 4 * G * panels * NR,
+          mult: 4 * G * panels * NR, Y: (int32 ? 4 : 1) * P * M, xzt: 1 },
+        stack: 2 * MC * Kq, // int16 col[MC * Kq]
       };
     },
   },
@@ -340,6 +347,20 @@ const SCHEMA: Record<string, Schema> = {
       eightBit(c, "B", bsg, bz);
       eightBit(c, "Y", ysg, yz);
       return { bytes: { A: n, B: n, Y: n } };
+    },
+  },
+  // Cast between float32, uint8, int8 and int32 (type codes 0..3), n elements, any layout.
+  cast: {
+    params: "X:in Y:out n from:0-3 to:0-3",
+    anyType: true,
+    check: (c) => {
+      const { n, from, to } = c.v as Record<string, number>;
+      const types = ["float32", "uint8", "int8", "int32"];
+      req(from !== to, "casts a type to itself");
+      dtypeIs(c, "X", types[from]!);
+      dtypeIs(c, "Y", types[to]!);
+      const size = [4, 1, 1, 4];
+      return { bytes: { X: size[from]! * n, Y: size[to]! * n } };
     },
   },
   // MaxPool on an 8-bit NHWC tensor.

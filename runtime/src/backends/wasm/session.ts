@@ -94,6 +94,14 @@ export async function instantiateKernels(module: WebAssembly.Module, memory: Web
   return instance;
 }
 
+/** What the engine gives the quantized convolutions (kernels/wasm/qconv2d_nhwc_x8_simd128.c): the relaxed
+ *  dot of bytes (unsigned x signed, exact) or the int16 dot. */
+export function int8Dot(instance: WebAssembly.Instance): string {
+  const bits = instance.exports.int8_dot_bits;
+  if (typeof bits !== "function") return "none";
+  return (bits as () => number)() === 8 ? "i8 (relaxed dot, unsigned x signed bytes)" : "i16 (i32x4.dot_i16x8_s)";
+}
+
 /** Where a session's memory regions lie (byte addresses). */
 export interface Placement {
   arenaBase: number;

@@ -60,6 +60,7 @@ C_PRIMITIVES = EPILOGUE_PRIMITIVES | {"erf"}
 EXPR_MAX = 64  # instructions per program (kernels/wasm/common.h)
 ACT_NONE, ACT_CLAMP, ACT_EXPR = 0, 1, 2
 BINARY_CODES = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3}
+CAST_CODES = {DType.FLOAT32: 0, DType.UINT8: 1, DType.INT8: 2, DType.INT32: 3}  # kernels/wasm/cast.c
 TO_NHWC = (0, 2, 3, 1)
 TO_NCHW = (0, 3, 1, 2)
 
@@ -487,6 +488,10 @@ class _Lowering:
     def op_QLinearConv(self, node: Node) -> bool:
         return quantized.lower_qconv(self, node)
 
+    @LOWERINGS.register("MatMulInteger")
+    def op_MatMulInteger(self, node: Node) -> bool:
+        return quantized.lower_matmul_integer(self, node)
+
     @LOWERINGS.register("QLinearAdd")
     def op_QLinearAdd(self, node: Node) -> bool:
         return quantized.lower_qadd(self, node)
@@ -570,6 +575,19 @@ class _Lowering:
         out = self.defined(y, nhwc=nhwc)
         self.emit(node.op_type, node.name, [xin], [out], cpu_attrs(node), "unary_f32",
                   [{"in": 0}, {"out": 0}, x.size, *act_words(e, "expr")])
+        return True
+
+    @LOWERINGS.register("Cast")
+    def op_Cast(self, node: Node) -> bool:
+        """float32, uint8, int8, int32 to one another (kernels/wasm/cast.c), in the input's layout."""
+        x, y = node.input(0), node.outputs[0]
+        if x is None or x.dtype not in CAST_CODES or y.dtype not in CAST_CODES or x.dtype == y.dtype:
+            return False
+        nhwc = self.in_nhwc(x)
+        xin = self.nhwc(x) if nhwc else self.nchw(x)
+        out = self.defined(y, nhwc=nhwc)
+        self.emit("Cast", node.name, [xin], [out], {"to": node.attrs["to"]}, "cast",
+                  [{"in": 0}, {"out": 0}, x.size, CAST_CODES[x.dtype], CAST_CODES[y.dtype]])
         return True
 
     @LOWERINGS.register("Concat")

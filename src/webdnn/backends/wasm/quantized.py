@@ -1,12 +1,13 @@
 """wasm's integer kernels for quantized models (kernels/wasm/q*_x8_simd128.c, pool2d_nhwc_x8_simd128.c):
-QLinearConv as an int16-dot GEMM with the requantization in its epilogue, QLinearAdd and 8-bit MaxPool,
-all on the 8-bit tensors in NHWC. passes/fuse_qdq.py makes these ops from a QDQ model; the
+QLinearConv as an integer GEMM (relaxed byte dot or int16 dot) with the requantization in its epilogue,
+QLinearAdd and 8-bit MaxPool, all on the 8-bit tensors in NHWC. passes/fuse_qdq.py makes these ops from a QDQ model; the
 decompose_quant backend pass keeps what `native` accepts and writes the rest out as float arithmetic.
 
 Weights: int8 with zero point 0 (per tensor or per output channel: onnxruntime's default), packed here
-into NR = 8 column panels of k pairs ([group][panel][Kp/2][8][2], Kp = K rounded up to even), stored
-as int8 (a quarter of the float weights). The requantization multiplier x_scale * w_scale / y_scale is
-computed here in float32, in that order, as the float decomposition computes it.
+into NR = 8 column panels of k quads ([group][panel][Kq/4][8][4], Kq = K rounded up to a multiple of 4),
+stored as int8 (a quarter of the float weights), with each column's weight sum (the relaxed-dot path
+multiplies unsigned bytes and takes the zero point out through it). The requantization multiplier
+x_scale * w_scale / y_scale is computed here in float32, in that order, as the float decomposition does.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ def native(node: Node) -> bool:
         a, b, y = node.input(0), node.input(3), node.outputs[0]
         return (a is not None and b is not None and a.shape is not None and a.shape == b.shape == y.shape
                 and is_static(a.shape) and all(_scalar(node.input(i)) for i in (1, 2, 4, 5, 6, 7)))
+    if node.op_type == "MatMulInteger":
+        a, b, a_zp, b_zp = (node.input(i) for i in range(4))
+        return (a is not None and a.dtype in EIGHT_BIT and a.shape is not None and len(a.shape) >= 2
+                and is_static(a.shape) and b is not None and b.dtype == DType.INT8 and b.const is not None
+                and b.const.ndim == 2 and (b_zp is None or (b_zp.const is not None and not np.any(b_zp.const)))
+                and (a_zp is None or (a_zp.shape is not None and int(np.prod([int(d) for d in a_zp.shape])) == 1)))
     if node.op_type == "MaxPool":
         x = node.input(0)
         return (x is not None and x.dtype in EIGHT_BIT and x.shape is not None and len(x.shape) == 4
@@ -67,16 +74,18 @@ def _signed(v: Value) -> int:
     return int(v.dtype == DType.INT8)
 
 
-def pack_qconv_weights(w: np.ndarray, group: int) -> tuple[np.ndarray, int]:
-    """int8 [M, Cg, KH, KW] -> [group][panel][Kp/2][8][2] (k = (ky, kx, ci), zero padded), and Kp."""
+def pack_qconv_weights(w: np.ndarray, group: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """int8 [M, Cg, KH, KW] -> [group][panel][Kq/4][8][4] (k = (ky, kx, ci), zero padded), each column's
+    weight sum (int32 [M]), and Kq (K rounded up to a multiple of 4)."""
     m, cg, kh, kw = w.shape
     mg, k = m // group, kh * kw * cg
-    kp, panels = k + (k & 1), -(-(m // group) // NR)
-    out = np.zeros((group, panels * NR, kp), np.int8)  # [group][column][k]
+    kq, panels = -(-k // 4) * 4, -(-(m // group) // NR)
+    out = np.zeros((group, panels * NR, kq), np.int8)  # [group][column][k]
     for g in range(group):
         out[g, :mg, :k] = w[g * mg:(g + 1) * mg].transpose(0, 2, 3, 1).reshape(mg, k)
-    blocks = out.reshape(group, panels, NR, kp // 2, 2).transpose(0, 1, 3, 2, 4)
-    return np.ascontiguousarray(blocks).reshape(-1), kp
+    blocks = out.reshape(group, panels, NR, kq // 4, 4).transpose(0, 1, 3, 2, 4)
+    colsum = w.reshape(m, -1).astype(np.int32).sum(axis=1, dtype=np.int32)
+    return np.ascontiguousarray(blocks).reshape(-1), colsum, kq
 
 
 def _per_column(values: np.ndarray, m: int, group: int, dtype: type) -> np.ndarray:
@@ -105,23 +114,61 @@ def lower_qconv(lw: _Lowering, node: Node) -> bool:
     dh, dw = a.get("dilations", [1, 1])
     pt, pl = a.get("pads", [0, 0, 0, 0])[:2]
     group = int(a.get("group", 1))
-    packed, kp = pack_qconv_weights(w.const, group)
+    packed, colsum, kq = pack_qconv_weights(w.const, group)
     scale = (np.float32(x_s.const.reshape(())) * w_s.const.astype(np.float32).reshape(-1)  # type: ignore[union-attr]
              / np.float32(y_s.const.reshape(()))).astype(np.float32)  # type: ignore[union-attr]
     b = np.zeros(m, np.int32) if bias is None or bias.const is None else bias.const.astype(np.int32)
     rows = n * oh * ow
-    mc = block_rows(kp // 2, rows)  # int16 rows: the float kernels' block of MC * K floats in half the bytes
-    lw.need_stack(mc * kp * 2)
+    mc = block_rows(kq // 2, rows)  # int16 rows: the float kernels' block of MC * K floats in half the bytes
+    lw.need_stack(mc * kq * 2)
     xin = lw.nhwc(x)
     out = lw.defined(y, nhwc=True)
     inputs: list[Value | None] = [
         xin, lw.const(f"{w.name}_qpacked", packed), lw.const(f"{node.name}_bias", _per_column(b, m, group, np.int32)),
+        lw.const(f"{w.name}_colsum", _per_column(colsum, m, group, np.int32)),
         lw.const(f"{node.name}_multiplier", _per_column(scale, m, group, np.float32)),
     ]
     lw.emit("QLinearConv", node.name, inputs, [out], dict(a), "qconv2d_nhwc_x8",
-            [{"in": 0}, {"in": 1}, {"in": 2}, {"in": 3}, {"out": 0}, n, h, wd, c, oh, ow, m, kh, kw, sh, sw, pt, pl,
-             dh, dw, group, int(x_zp.const.reshape(())), _signed(x),  # type: ignore[union-attr]
-             int(y_zp.const.reshape(())), _signed(y), mc])  # type: ignore[union-attr]
+            [{"in": 0}, {"in": 1}, {"in": 2}, {"in": 3}, {"in": 4}, {"out": 0}, n, h, wd, c, oh, ow, m, kh, kw, sh, sw,
+             pt, pl, dh, dw, group, int(x_zp.const.reshape(())), _signed(x),  # type: ignore[union-attr]
+             int(y_zp.const.reshape(())), _signed(y), mc, 0, 0])  # type: ignore[union-attr]
+    return True
+
+
+def lower_matmul_integer(lw: _Lowering, node: Node) -> bool:
+    """MatMulInteger with constant int8 weights (quantize_dynamic's transformers): qconv2d_nhwc_x8 as a pointwise
+    convolution over the rows of A viewed as [1, rows, 1, K], int32 output, A's zero point read at run time."""
+    from webdnn.backends.wasm.lower import block_rows
+
+    if not native(node):
+        return False
+    a, b, a_zp = node.input(0), node.input(1), node.input(2)
+    assert a is not None and a.shape is not None and b is not None and b.const is not None
+    y = node.outputs[0]
+    k, n = (int(d) for d in b.const.shape)
+    rows = int(np.prod([int(d) for d in a.shape[:-1]]))
+    packed, colsum, kq = pack_qconv_weights(np.ascontiguousarray(b.const.T).reshape(n, k, 1, 1), 1)
+    mc = block_rows(kq // 2, rows)
+    lw.need_stack(mc * kq * 2)
+    a4 = lw.new_value(f"{a.name}_rows", a.dtype, (1, rows, 1, k))  # type: ignore[arg-type]
+    lw._view(lw.nchw(a), a4)
+    y4 = lw.new_value(f"{y.name}_rows", DType.INT32, (1, rows, 1, n))
+    inputs: list[Value | None] = [
+        a4, lw.const(f"{b.name}_qpacked", packed),
+        lw.const(f"{node.name}_bias", _per_column(np.zeros(n, np.int32), n, 1, np.int32)),
+        lw.const(f"{b.name}_colsum", _per_column(colsum, n, 1, np.int32)),
+        lw.const(f"{node.name}_multiplier", _per_column(np.ones(n, np.float32), n, 1, np.float32)),
+    ]
+    zp_const = a_zp is None or a_zp.const is not None
+    if not zp_const:
+        inputs.append(lw.nchw(a_zp))  # type: ignore[arg-type]
+    window = {"kernel_shape": [1, 1], "strides": [1, 1], "dilations": [1, 1], "pads": [0, 0, 0, 0], "group": 1}
+    lw.emit("MatMulInteger", node.name, inputs, [y4], window, "qconv2d_nhwc_x8",
+            [{"in": 0}, {"in": 1}, {"in": 2}, {"in": 3}, {"in": 4}, {"out": 0}, 1, rows, 1, k, rows, 1, n, 1, 1, 1, 1,
+             0, 0, 1, 1, 1, 0 if a_zp is None or a_zp.const is None else int(a_zp.const.reshape(())), _signed(a), 0, 0,
+             mc, 1, 0 if zp_const else {"in": 5}])
+    lw._view(y4, y)
+    lw.has_nchw.add(id(y))
     return True
 
 
