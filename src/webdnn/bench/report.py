@@ -247,6 +247,7 @@ def markdown(report: dict[str, Any], command: str) -> str:
         *_real_gpu_lines(),
         *_dynamic_lines(),
         *_frontends_lines(),
+        *_quantized_lines(),
         *_sizes_lines(),
         *_package_lines(),
         *_engines_lines(),
@@ -313,6 +314,51 @@ def _frontends_lines(path: str = FRONTENDS_JSON) -> list[str]:
         " on the ONNX file (the TF.js-file rows take the same input in NHWC).",
         "",
     ]
+    return out
+
+
+QUANTIZED_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "bench", "results", "quantized-wasm.json")
+
+
+def _quantized_lines(path: str = QUANTIZED_JSON) -> list[str]:
+    """The recorded quantized-model run (bench/results/quantized-wasm.json: `webdnn bench --models resnet50,
+    resnet50-qdq,... --runtimes webdnn,onnxruntime-web --backends wasm --out-json`): per model, format and
+    thread count, both runtimes on the same quantized file next to both on the float model."""
+    recorded = _wasm_rows_by_model(path)
+    if recorded is None:
+        return []
+    m, rows = recorded
+    out = [
+        "## Quantized models (int8, wasm)",
+        "",
+        "Each model as onnxruntime's own quantizer writes it (webdnn/zoo/quantized.py: `quantize_static` in the QDQ"
+        " format after `quant_pre_process`, per-channel int8 weights, uint8 activations; `quantize_dynamic`, int8"
+        " weights), WebDNN and ONNX Runtime Web running the same quantized file, next to both on the float model,"
+        f" in one Chromium session ({m['date']}, commit {m['git_commit']}, {m['cpu']} {m['cores']} cores;"
+        f" `{m['command']}`). WebDNN runs QLinearConv (QDQ convolutions folded by passes/fuse_qdq.py) and"
+        " MatMulInteger on its integer kernels (docs/backends/wasm.md, \"Quantized models\"); max abs err is"
+        " against native onnxruntime on the quantized file (a dynamically quantized model's activations are"
+        " quantized at run time, so a value on a rounding boundary there moves the output by a step: ONNX Runtime"
+        " Web differs from native onnxruntime as much).",
+        "",
+        "| model | format | threads | WebDNN ms | ORT Web ms | WebDNN fp32 ms | ORT Web fp32 ms |"
+        " WebDNN int8 ÷ ORT Web int8 | WebDNN int8 ÷ ORT Web fp32 | cold uncached WebDNN / ORT Web ms |"
+        " max abs err WebDNN / ORT Web |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for (name, threads) in sorted(rows):
+        base, _, fmt = name.rpartition("-")
+        if not base:
+            continue
+        q, f = rows[(name, threads)], rows.get((base, threads), {})
+        wq, oq = (q.get(k, {}).get("median_ms") for k in ("webdnn", "onnxruntime-web"))
+        wf, of = (f.get(k, {}).get("median_ms") for k in ("webdnn", "onnxruntime-web"))
+        cold = " / ".join(_f(q.get(k, {}).get("cold_start_uncached_ms"), ".0f") for k in ("webdnn", "onnxruntime-web"))
+        errs = " / ".join(_f(q.get(k, {}).get("max_abs_err"), ".1e") for k in ("webdnn", "onnxruntime-web"))
+        out.append(f"| {base} | {fmt} | {threads} | {_f(wq, '.1f')} | {_f(oq, '.1f')} | {_f(wf, '.1f')} |"
+                   f" {_f(of, '.1f')} | {f'{wq / oq:.2f}' if wq and oq else '–'} |"
+                   f" {f'{wq / of:.2f}' if wq and of else '–'} | {cold} | {errs} |")
+    out += ["", "Medians of the timed runs after the warm-up, each row a fresh page.", ""]
     return out
 
 

@@ -203,3 +203,32 @@ def test_both_integer_products_in_chromium(tmp_path: Any, browser: Any, simd: st
     _run(tmp_path / "block", model, feeds, threads=2, browser=browser, simd=simd)
     model, feeds = _matmul_integer_model()
     _run(tmp_path / "matmul", model, feeds, threads=2, browser=browser, simd=simd)
+
+
+def test_cast_kernel_matches_onnxruntime_and_the_fallback(tmp_path: Any) -> None:
+    """`cast` (C) between float32, uint8, int8 and int32: onnxruntime's results where ONNX defines them (values
+    in the target's range, truncated toward zero), the fallback kernel's everywhere (out of range, NaN)."""
+    nodes = [helper.make_node("Cast", ["x"], [f"x_{t}"], to=code)
+             for t, code in (("u8", TensorProto.UINT8), ("i8", TensorProto.INT8), ("i32", TensorProto.INT32))]
+    nodes += [helper.make_node("Cast", ["a"], ["a_f"], to=TensorProto.FLOAT),
+              helper.make_node("Cast", ["a"], ["a_i32"], to=TensorProto.INT32),
+              helper.make_node("Cast", ["b"], ["b_f"], to=TensorProto.FLOAT),
+              helper.make_node("Cast", ["c"], ["c_u8"], to=TensorProto.UINT8)]
+    outs = ["x_u8", "x_i8", "x_i32", "a_f", "a_i32", "b_f", "c_u8"]
+    model = make_model(nodes, [("x", F32, [67]), ("a", TensorProto.UINT8, [67]), ("b", TensorProto.INT8, [67]),
+                               ("c", TensorProto.INT32, [67])], outs, opset=13)
+    in_range = {"x": np.concatenate([[2.7, -2.7, 0.0, -0.0, 127.9], RNG.integers(0, 128, 62)]).astype(np.float32),
+                "a": RNG.integers(0, 256, 67).astype(np.uint8), "b": RNG.integers(-128, 128, 67).astype(np.int8),
+                "c": RNG.integers(0, 256, 67).astype(np.int32)}
+    out = str(tmp_path / "m")
+    convert(model, out, backends=["wasm", "fallback"])
+    assert _wasm_calls(out).count("cast") == 7
+    got = run_model_node(out, in_range, ("wasm",)).outputs
+    for name, want in reference_outputs(model, in_range).items():
+        np.testing.assert_array_equal(got[name], want, err_msg=name)
+    wild = dict(in_range, x=np.concatenate([[300.5, -1e10, 3e9, np.nan, np.inf, -np.inf, -129.5],
+                                            RNG.standard_normal(60) * 1000]).astype(np.float32),
+                c=RNG.integers(-2**31, 2**31 - 1, 67).astype(np.int32))
+    ours, fallback = (run_model_node(out, wild, (b,)).outputs for b in ("wasm", "fallback"))
+    for name in outs:
+        np.testing.assert_array_equal(ours[name], fallback[name], err_msg=name)
