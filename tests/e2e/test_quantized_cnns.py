@@ -104,3 +104,20 @@ def test_quantized_cnn_in_chromium(quantized: dict[str, Any], backend: str, brow
     assert r.backend == backend
     for k, want in quantized["ref"].items():
         _check(want, r.outputs[k], f"{quantized['name']} on {backend} in Chromium")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize("act", ["relu", "clip"])
+def test_kept_activation_on_every_backend(tmp_path: Path, act: str, browser: Any) -> None:
+    """A Relu / Clip kept between a QDQ Conv and its QuantizeLinear (fuse_qdq: a Clip of the 8-bit result): the
+    wasm convolution applies it in its requantization, the GPU backends clamp in float32 between Casts."""
+    from tests.backends.wasm.test_wasm_quantized import _qdq_block
+
+    model, feeds = _qdq_block(act)
+    convert(model, tmp_path / "m", ["fallback", "wasm", "webgl", "webgpu"])
+    want = reference_outputs(model, feeds)["y"]
+    for backend in ("fallback", "wasm", "webgl", "webgpu"):
+        r = browser.run_model(str(tmp_path / "m"), feeds, [backend])
+        assert r.backend == backend
+        _check(want, r.outputs["y"], f"QDQ block with a {act} on {backend}")

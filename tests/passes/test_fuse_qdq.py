@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+import pytest
 
 from tests.backends.wasm.test_wasm_quantized import _qdq_block
 from tests.passes.ir_onnx import run_ir
@@ -28,11 +29,17 @@ def test_conv_add_and_max_pool_become_integer_ops() -> None:
     assert pool.inputs[0] is not None and pool.inputs[0].dtype == DType.UINT8
 
 
-def test_decomposed_again_it_matches_onnxruntime() -> None:
-    model, feeds = _qdq_block()
+@pytest.mark.parametrize("act", [None, "relu", "clip"])
+def test_decomposed_again_it_matches_onnxruntime(act: str | None) -> None:
+    model, feeds = _qdq_block(act)
     g = from_onnx(model)
     optimize(g)
-    assert decompose_quant.run_deferred(g) == 3  # the conv, the add, the 8-bit MaxPool (widened)
+    if act:  # the activation became a Clip of the 8-bit result at the quantized bounds
+        clip = next(n for n in g.nodes if n.op_type == "Clip" and n.inputs[0] is not None
+                    and n.inputs[0].producer is not None and n.inputs[0].producer.op_type == "QLinearConv")
+        assert (clip.attrs["min"], clip.attrs["max"]) == ((60, 255) if act == "relu" else (40, 148))
+    # the conv, the add, the 8-bit MaxPool and Clip (widened)
+    assert decompose_quant.run_deferred(g) == (4 if act else 3)
     assert not {"QLinearConv", "QLinearAdd"} & {n.op_type for n in g.nodes}
     got, want = run_ir(g, feeds)["y"], _ort(model, feeds)["y"]
     step = float(np.diff(np.unique(want)).min())

@@ -16,34 +16,7 @@
 //   a 64-bit splat of 4 of them against 2 columns x 4 k (an i16x8.extend of the quad), pairs of
 //   lanes summed at the end. Engines with AVX-VNNI fuse the dot and its add (vpdpwssd).
 #include "gemm_grid.h"
-
-typedef struct { f32 zero, lo, hi; int is_signed, int32_out; } Requant;
-
-/** Requantizes one row of 8 int32 sums (c0..3, c4..7) into nc <= 8 bytes at y (or stores the nc sums, for
- *  MatMulInteger's int32 output). */
-static inline void requant_store(v128_t s0, v128_t s1, v4 m0, v4 m1, int nc, uint8_t *y, const Requant *rq) {
-  if (rq->int32_out) {
-    int32_t t[8];
-    wasm_v128_store(t, s0);
-    wasm_v128_store(t + 4, s1);
-    __builtin_memcpy(y, t, nc * sizeof(int32_t));
-    return;
-  }
-  v4 z = wasm_f32x4_splat(rq->zero), lo = wasm_f32x4_splat(rq->lo), hi = wasm_f32x4_splat(rq->hi);
-  v4 r0 = wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s0), m0);
-  v4 r1 = wasm_f32x4_mul(wasm_f32x4_convert_i32x4(s1), m1);
-  r0 = wasm_f32x4_pmin(wasm_f32x4_pmax(wasm_f32x4_add(wasm_f32x4_nearest(r0), z), lo), hi);
-  r1 = wasm_f32x4_pmin(wasm_f32x4_pmax(wasm_f32x4_add(wasm_f32x4_nearest(r1), z), lo), hi);
-  v128_t h = wasm_i16x8_narrow_i32x4(wasm_i32x4_trunc_sat_f32x4(r0), wasm_i32x4_trunc_sat_f32x4(r1));
-  v128_t q = rq->is_signed ? wasm_i8x16_narrow_i16x8(h, h) : wasm_u8x16_narrow_i16x8(h, h);
-  if (nc == NR) {
-    wasm_v128_store64_lane(y, q, 0);
-  } else {
-    uint8_t t[16];
-    wasm_v128_store(t, q);
-    for (int j = 0; j < nc; j++) y[j] = t[j];
-  }
-}
+#include "requant_x8.h"
 
 #define QMR 4   // dot8: rows per register tile (8 accumulators)
 #define QMR16 2 // dot16: rows per register tile (8 accumulators: 2 columns each)
@@ -197,7 +170,7 @@ __attribute__((export_name("int8_dot_bits"))) int int8_dot_bits(void) {
 //    22 x zero point, 23 x signed, 24 y zero point, 25 y signed, 26 MC (output pixels per block),
 //    27 int32 output (MatMulInteger: the int32 sums plus bias, no requantization; multiplier unused),
 //    28 x zero point tensor (a one-element tensor read at run time in place of p[22], as DynamicQuantizeLinear
-//    makes it; 0: none)
+//    makes it; 0: none), 29, 30 the output's lowest and highest value (the type's range, or a fused Clip's)
 // The packed block (MC * Kq int16 per thread) is declared by the converter as the call's stack need.
 EXPORT(qconv2d_nhwc_x8) {
   const int8_t *Wp = (const int8_t *)pp(p, 1);
@@ -208,7 +181,7 @@ EXPORT(qconv2d_nhwc_x8) {
   Geometry gm = {(const uint8_t *)pp(p, 0), p[23], zx, p[7], p[8], p[9], 0, p[10], p[11],
                  p[13], p[14], p[15], p[16], p[17], p[18], p[19], p[20]};
   int N = p[6], M = p[12], G = p[21], MC = p[26];
-  Requant rq = {(f32)p[24], p[25] ? -128.f : 0.f, p[25] ? 127.f : 255.f, p[25], p[27]};
+  Requant rq = {(f32)p[24], (f32)p[29], (f32)p[30], p[25], p[27]};
   int es = p[27] ? 4 : 1;  // output element bytes
   gm.Cg = gm.C / G;
   int Mg = M / G, K = gm.KH * gm.KW * gm.Cg, Kq = (K + 3) & ~3, panels = (Mg + NR - 1) / NR;

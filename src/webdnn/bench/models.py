@@ -45,6 +45,10 @@ class PreparedModel:
     # runtime -> the converted directory, or the reason there is none.
     frontend_dirs: dict[str, str] = field(default_factory=dict)
     frontend_status: dict[str, str] = field(default_factory=dict)
+    # The model converted with smaller weights ("webdnn-fp16"/"webdnn-int8" rows): runtime -> "ok" or the error,
+    # and the backends those conversions are for.
+    encoded_status: dict[str, str] = field(default_factory=dict)
+    encoded_backends: list[str] = field(default_factory=list)
 
 
 def flop_count(graph: Graph) -> int:
@@ -94,11 +98,14 @@ def native_reference(onnx_path: str, inputs: dict[str, np.ndarray]) -> dict[str,
 
 
 FRONTEND_FILES = {"webdnn-keras": "model.keras", "webdnn-tfjs": "model.json"}
+ENCODINGS = {"webdnn-fp16": "fp16", "webdnn-int8": "int8"}  # runtime -> `webdnn convert --weights`
 
 
 def prepare(name: str, root: str, backends: Sequence[str], want_webdnn: bool, want_tfjs: bool,
-            say: Say, want_frontends: Sequence[str] = ()) -> PreparedModel:
-    """Build `name`, write it and its inputs under root/name, convert it for `backends`."""
+            say: Say, want_frontends: Sequence[str] = (), want_encoded: Sequence[str] = (),
+            encoded_backends: Sequence[str] = ()) -> PreparedModel:
+    """Build `name`, write it and its inputs under root/name, convert it for `backends` (and, per runtime of
+    `want_encoded`, with that weight encoding for `encoded_backends`)."""
     from webdnn import zoo
     from webdnn.frontend.onnx import from_onnx
     from webdnn.passes.pipeline import optimize
@@ -133,6 +140,9 @@ def prepare(name: str, root: str, backends: Sequence[str], want_webdnn: bool, wa
         _convert(pm, model, shapes, backends, say)
         if at:
             pm.webdnn_dynamic_dir = _convert_dynamic(base, model, inputs, root, backends, say)
+    pm.encoded_backends = list(encoded_backends)
+    for runtime in want_encoded:
+        _convert_encoded(pm, model, shapes, runtime, say)
     if want_tfjs or want_frontends:
         if name not in CNNS:
             pm.tfjs_status = "not a CNN (TF.js rows only for the CNNs)"
@@ -238,6 +248,19 @@ def _convert(pm: PreparedModel, model: onnx.ModelProto, shapes: dict[str, tuple[
     for b, status in pm.webdnn_backends.items():
         if status != "ok":
             say(f"{pm.name}: webdnn {b}: {status}")
+
+
+def _convert_encoded(pm: PreparedModel, model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]], runtime: str,
+                     say: Say) -> None:
+    from webdnn.convert import convert
+
+    say(f"{pm.name}: converting with --weights {ENCODINGS[runtime]} for {', '.join(pm.encoded_backends)}")
+    try:
+        convert(model, os.path.join(pm.directory, runtime), pm.encoded_backends, shapes, name=pm.name,
+                weights=ENCODINGS[runtime])
+        pm.encoded_status[runtime] = "ok"
+    except Exception as e:  # recorded in the rows, the other rows still run
+        pm.encoded_status[runtime] = f"error: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
 
 def _convert_dynamic(base: str, model: onnx.ModelProto, inputs: dict[str, np.ndarray], root: str,

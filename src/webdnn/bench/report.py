@@ -11,7 +11,8 @@ from webdnn.bench.run import SOFTWARE_GPU_NOTE
 
 LABEL = {"webdnn": "WebDNN", "webdnn-dynamic": "WebDNN (converted once)", "onnxruntime-web": "ORT Web",
          "webdnn-keras": "WebDNN (from .keras)", "webdnn-tfjs": "WebDNN (from TF.js files)",
-         "tfjs": "TF.js", "onnxruntime-native": "ORT native"}
+         "tfjs": "TF.js", "onnxruntime-native": "ORT native", "webdnn-fp16": "WebDNN (fp16 weights)",
+         "webdnn-int8": "WebDNN (int8 weights)"}
 
 
 def _f(v: float | None, fmt: str) -> str:
@@ -248,6 +249,7 @@ def markdown(report: dict[str, Any], command: str) -> str:
         *_dynamic_lines(),
         *_frontends_lines(),
         *_quantized_lines(),
+        *_encodings_lines(),
         *_sizes_lines(),
         *_package_lines(),
         *_engines_lines(),
@@ -359,6 +361,51 @@ def _quantized_lines(path: str = QUANTIZED_JSON) -> list[str]:
                    f" {_f(of, '.1f')} | {f'{wq / oq:.2f}' if wq and oq else '–'} |"
                    f" {f'{wq / of:.2f}' if wq and of else '–'} | {cold} | {errs} |")
     out += ["", "Medians of the timed runs after the warm-up, each row a fresh page.", ""]
+    return out
+
+
+ENCODINGS_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "bench", "results", "encodings.json")
+
+
+def _encodings_lines(path: str = ENCODINGS_JSON) -> list[str]:
+    """The recorded weight-encoding run (bench/results/encodings.json: `webdnn bench --runtimes
+    webdnn,webdnn-fp16,webdnn-int8,onnxruntime-web ... --out-json`): per model, backend and thread count, the
+    bytes the uncached page fetched and its cold start for each encoding, next to ONNX Runtime Web's."""
+    g = _recorded(path)
+    if g is None:
+        return []
+    m = g["machine"]
+    rows: dict[tuple[str, str, int | None], dict[str, dict[str, Any]]] = {}
+    for r in g["results"]:
+        if r["status"] == "ok":
+            rows.setdefault((r["model"], r["backend"], r["threads"]), {})[r["runtime"]] = r
+    runtimes = ("webdnn", "webdnn-fp16", "webdnn-int8", "onnxruntime-web")
+    out = [
+        "## Cold start by weight encoding",
+        "",
+        "The same model converted with `--weights fp32 | fp16 | int8` (docs/descriptor-format.md, \"Weight"
+        " encodings\": decoded to float32 at load) and ONNX Runtime Web on the ONNX file, in one Chromium session"
+        f" ({m['date']}, commit {m['git_commit']}, {m['cpu']} {m['cores']} cores; `{m['command']}`): the bytes"
+        " the uncached page fetched (runtime code and model) and its cold start (first output, HTTP cache"
+        " emptied, files served from 127.0.0.1: no network time, so the encodings' gain here is the decode"
+        " and copy cost they add or save; over a real network the smaller download dominates), and the"
+        " median run, which an encoding must not change.",
+        "",
+        "| model | backend | threads | fetched MB fp32 / fp16 / int8 / ORT Web | cold uncached ms fp32 / fp16 / int8 /"
+        " ORT Web | median ms fp32 / fp16 / int8 / ORT Web | max abs err fp16 / int8 |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    for (model, backend, threads), r in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or 0)):
+        if "webdnn" not in r:
+            continue
+        ort = rows.get((model, backend, threads), {}).get("onnxruntime-web") if backend == "wasm" else None
+        cells = [r.get(k) if k != "onnxruntime-web" else ort for k in runtimes]
+        fetched = " / ".join(_f(c.get("fetched_mb_uncached") if c else None, ".1f") for c in cells)
+        cold = " / ".join(_f(c.get("cold_start_uncached_ms") if c else None, ".0f") for c in cells)
+        med = " / ".join(_f(c.get("median_ms") if c else None, ".1f") for c in cells)
+        errs = " / ".join(_f(r.get(k, {}).get("max_abs_err"), ".1e") for k in ("webdnn-fp16", "webdnn-int8"))
+        out.append(f"| {model} | {backend} | {threads or '–'} | {fetched} | {cold} | {med} | {errs} |")
+    out += [""]
     return out
 
 

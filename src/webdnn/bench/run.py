@@ -24,11 +24,15 @@ from webdnn.bench.page import TFJS_HARDWARE_CONCURRENCY
 from webdnn.browser.paths import REPO_ROOT
 from webdnn.errors import WebDNNError
 
-RUNTIMES = ["webdnn", "onnxruntime-web", "tfjs", "onnxruntime-native", "webdnn-keras", "webdnn-tfjs"]
+RUNTIMES = ["webdnn", "onnxruntime-web", "tfjs", "onnxruntime-native", "webdnn-keras", "webdnn-tfjs", "webdnn-fp16",
+            "webdnn-int8"]
 # The same CNN converted by WebDNN from a Keras .keras file and from TF.js's model.json (wasm rows only;
 # asked for by name, `--runtimes webdnn,webdnn-keras,webdnn-tfjs,tfjs`, not part of the default run).
 FRONTEND_RUNTIMES = ("webdnn-keras", "webdnn-tfjs")
-DEFAULT_RUNTIMES = [r for r in RUNTIMES if r not in FRONTEND_RUNTIMES]
+# The model converted with `--weights fp16|int8` (models.ENCODING_RUNTIMES), asked for by name: the smaller
+# download's cold start next to the fp32 one's.
+ENCODED_RUNTIMES = ("webdnn-fp16", "webdnn-int8")
+DEFAULT_RUNTIMES = [r for r in RUNTIMES if r not in FRONTEND_RUNTIMES and r not in ENCODED_RUNTIMES]
 ALL_BACKENDS = ["wasm", "webgpu", "webgl", "fallback", "cpu"]
 DEFAULT_BACKENDS = ["wasm", "webgpu", "webgl", "fallback", "cpu"]
 QUICK_MODELS = ["squeezenet1_1"]
@@ -158,8 +162,8 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     say = opts.say
     t_start = time.perf_counter()
     load_start = round(os.getloadavg()[0], 2)
-    browser_runtimes = ({"webdnn", "onnxruntime-web", "tfjs", *FRONTEND_RUNTIMES} & set(opts.runtimes)
-                        if opts.browser else set())
+    page_runtimes = {"webdnn", "onnxruntime-web", "tfjs", *FRONTEND_RUNTIMES, *ENCODED_RUNTIMES}
+    browser_runtimes = page_runtimes & set(opts.runtimes) if opts.browser else set()
     if browser_runtimes - {"webdnn"} and not bench_node_modules():
         raise WebDNNError("the benchmark peers are not installed: run `cd bench && npm ci` (or `make bench-deps`)")
     webdnn_backends = [b for b in BACKENDS if b in opts.backends] if "webdnn" in opts.runtimes else []
@@ -193,8 +197,9 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
                     say(f"  peak probe failed: {_first_line(e)}")
             for name in opts.models:
                 frontends = [r for r in FRONTEND_RUNTIMES if r in opts.runtimes and "wasm" in opts.backends]
+                encoded = [r for r in ENCODED_RUNTIMES if r in opts.runtimes]
                 pm = prepare(name, work, webdnn_backends, bool(webdnn_backends), "tfjs" in opts.runtimes, say,
-                             frontends)
+                             frontends, encoded, [b for b in BACKENDS if b in opts.backends])
                 rows = _bench_model(pm, session, opts, webdnn_backends)
                 for _ in range(opts.rounds - 1):
                     say(f"{name}: another round")
@@ -281,6 +286,7 @@ def _bench_model(pm: PreparedModel, session: Any, opts: BenchOptions,
                     cold_start_uncached_ms=r["coldMs"], load_uncached_ms=r["loadMs"],
                     peak_memory_mb=_mb(r.get("renderer_peak_bytes")),
                     http_cache_fraction_uncached=_cache_fraction(r),
+                    fetched_mb_uncached=_mb((r.get("fetched") or {}).get("bodyBytes")),
                     max_abs_err=max_abs_err(pm.reference, outs), js_heap_used_bytes=r.get("js_heap_used_bytes"),
                     version=r.get("version"), backend_info=r.get("backendInfo"),
                     cross_origin_isolated=r.get("crossOriginIsolated"), threads_requested=threads,
@@ -319,6 +325,14 @@ def _bench_model(pm: PreparedModel, session: Any, opts: BenchOptions,
                 job = {"kind": "webdnn", "model": f"/work/{rel}/", "inputs": inputs}
                 for t in opts.threads if b == "wasm" else [None]:
                     rows.append(browser_row("webdnn-dynamic", b, t, job))
+    for runtime, status in pm.encoded_status.items():  # --weights fp16 | int8: every backend it converted for
+        if status != "ok":
+            rows.append(_row(m, runtime, "wasm", None, status="error", note=status))
+            continue
+        job = {"kind": "webdnn", "model": f"/work/{m}/{runtime}/", "inputs": inputs}
+        for b in pm.encoded_backends:
+            for t in opts.threads if b == "wasm" else [None]:
+                rows.append(browser_row(runtime, b, t, job))
     if opts.node_webgpu and "webdnn" in opts.runtimes and pm.webdnn_backends.get("webgpu") == "ok":
         rows.append(_node_webgpu_row(pm, opts))
     x = next(iter(pm.inputs.values()))

@@ -238,13 +238,15 @@ QUANT_DECOMPOSITIONS = {
 }
 
 # Integer ops a backend may run with kernels of its own (wasm): the shared decompose pass leaves them,
-# and each backend's run_deferred pass decomposes those it has no kernel for; 8-bit MaxPool likewise
-# (fuse_qdq makes it after infer_shapes widened the ones the model had).
+# and each backend's run_deferred pass decomposes those it has no kernel for; 8-bit MaxPool and Clip
+# (fuse_qdq makes them, after infer_shapes widened the MaxPools the model had) run in float32 between Casts
+# there (exact: the bounds are integers), as the GPU backends have no 8-bit arithmetic.
 DEFERRED = frozenset({"QLinearConv", "QLinearAdd", "MatMulInteger"})
+WIDENED = frozenset({"MaxPool", "Clip"})
 
 
 def run_deferred(graph: Graph, keep: Callable[[Node], bool] | None = None) -> int:
-    """A backend pass: decompose the DEFERRED ops, and widen 8-bit MaxPools to float32, but the nodes
+    """A backend pass: decompose the DEFERRED ops, and widen 8-bit MaxPools and Clips to float32, but the nodes
     `keep` accepts (the backend's own kernels run them); returns how many were rewritten."""
     from webdnn.ops.registry import infer_node
     from webdnn.passes.fold_constants import fold_node
@@ -262,6 +264,6 @@ def run_deferred(graph: Graph, keep: Callable[[Node], bool] | None = None) -> in
             for new in QUANT_DECOMPOSITIONS[node.op_type](graph, node):
                 visit(new)
             count += 1
-        elif node.op_type == "MaxPool" and widen_small_ints(graph, node, visit):
+        elif widen_small_ints(graph, node, visit, WIDENED):
             count += 1
     return count

@@ -5,7 +5,9 @@ them on the 8-bit tensors instead of dequantizing every activation.
 - DequantizeLinear(x_q) -> Conv(DequantizeLinear(W_q), DequantizeLinear(B_q)) -> QuantizeLinear
   becomes QLinearConv(x_q, ..., W_q, ..., B_q): x per tensor, W constant int8/uint8 per tensor or per
   output channel, the int32 bias (if any) at scale x_scale * w_scale with zero point 0, as the
-  quantizer writes it (another bias leaves the pattern alone).
+  quantizer writes it (another bias leaves the pattern alone). A Relu or a Clip between the Conv and the
+  QuantizeLinear (onnxruntime's quantizer drops them, other exporters keep them) becomes a Clip of the
+  8-bit result at the quantized bounds: the same values, as quantization is monotonic.
 - QuantizeLinear(Add(DequantizeLinear(a_q), DequantizeLinear(b_q))) of same-shape 8-bit tensors
   becomes QLinearAdd (ops/nn_quant.py): the same three steps in one node.
 - DequantizeLinear(x_q) -> MaxPool -> QuantizeLinear at the same scale and zero point becomes MaxPool on
@@ -91,11 +93,38 @@ def _replace(graph: Graph, old: list[Node], op: str, inputs: list[Value | None],
     return node
 
 
+def _activation(graph: Graph, v: Value, users: dict[int, list[Node]]) -> tuple[Node, float, float] | None:
+    """The one Relu, or Clip with constant bounds, that reads `v` (nothing else does): (node, lo, hi)."""
+    us = users.get(id(v), [])
+    if len(us) != 1 or graph.is_graph_output(v) or us[0].inputs[0] is not v:
+        return None
+    if us[0].op_type == "Relu":
+        return us[0], 0.0, float("inf")
+    if us[0].op_type == "Clip" and len(us[0].inputs) == 1:  # canonical: the bounds in attributes
+        return us[0], float(us[0].attrs["min"]), float(us[0].attrs["max"])
+    return None
+
+
+def _quantized_bound(bound: float, y: _Quant, lo: bool) -> int:
+    """QuantizeLinear of a float bound (the type's limit for an infinite one): a clamp at the bound before
+    quantizing is a clamp at this after (quantization is monotonic)."""
+    assert y.q.dtype is not None
+    qmin, qmax = (-128, 127) if y.q.dtype == DType.INT8 else (0, 255)
+    if np.isinf(bound):
+        return qmin if lo else qmax
+    q = np.round(np.float32(bound) / y.scale.reshape(()).astype(np.float32)) + float(y.zero_point.reshape(()))
+    return int(np.clip(q, qmin, qmax))
+
+
 def _conv(graph: Graph, conv: Node, users: dict[int, list[Node]]) -> bool:
     x, w = _dequantized(conv.input(0)), _dequantized(conv.input(1))
     b_val = conv.input(2)
     b = _dequantized(b_val) if b_val is not None else None
     y = _requantized(graph, conv.outputs[0], users)
+    act = None
+    if y is None:  # Conv -> Relu / Clip -> QuantizeLinear (exporters that keep the activation)
+        act = _activation(graph, conv.outputs[0], users)
+        y = _requantized(graph, act[0].outputs[0], users) if act is not None else None
     if (not _scalar(x) or w is None or y is None or w.q.const is None or w.q.dtype not in EIGHT_BIT
             or w.axis != 0 or (b_val is not None and b is None)):
         return False
@@ -122,7 +151,17 @@ def _conv(graph: Graph, conv: Node, users: dict[int, list[Node]]) -> bool:
         inputs.append(b.q)
     attrs = {k: conv.attrs[k] for k in ("kernel_shape", "pads", "strides", "dilations", "group", "auto_pad")
              if k in conv.attrs}
-    _replace(graph, [conv, y.node], "QLinearConv", inputs, y.q, attrs, name)
+    if act is None:
+        _replace(graph, [conv, y.node], "QLinearConv", inputs, y.q, attrs, name)
+        return True
+    node, lo, hi = act
+    mid = graph.new_value(f"{y.q.name}/unclipped", y.q.dtype, y.q.shape)
+    qconv = _replace(graph, [conv, node, y.node], "QLinearConv", inputs, mid, attrs, name)
+    clip = graph.add_node("Clip", [mid], [y.q], {"min": _quantized_bound(lo, y, True),
+                                                 "max": _quantized_bound(hi, y, False)}, name=f"{node.name}/quantized")
+    graph.nodes.remove(clip)
+    graph.nodes.insert(graph.nodes.index(qconv) + 1, clip)
+    infer_node(clip, graph)
     return True
 
 

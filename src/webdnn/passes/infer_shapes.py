@@ -10,7 +10,7 @@ known is replaced by its branch, a Loop or Scan of known length is unrolled
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import numpy as np
 
@@ -58,10 +58,11 @@ WIDENED_OPS = {"MaxPool"}
 SMALL_INTS = {"int8", "uint8"}
 
 
-def widen_small_ints(graph: Graph, node: Node, visit: Callable[[Node], None]) -> bool:
-    """Cast -> node in float32 -> Cast back, each visited, when `node` is a WIDENED_OPS op on 8-bit integers."""
+def widen_small_ints(graph: Graph, node: Node, visit: Callable[[Node], None],
+                     ops: Collection[str] = WIDENED_OPS) -> bool:
+    """Cast -> node in float32 -> Cast back, each visited, when `node` is an `ops` op on 8-bit integers."""
     x = node.input(0)
-    if node.op_type not in WIDENED_OPS or x is None or x.dtype is None or x.dtype.value not in SMALL_INTS:
+    if node.op_type not in ops or x is None or x.dtype is None or x.dtype.value not in SMALL_INTS:
         return False
     wide = graph.new_value(f"{x.name}/float")
     cast_in = graph.add_node("Cast", [x], [wide], {"to": DType.FLOAT32.to_onnx()}, f"{node.name}/to_float", node)

@@ -1,11 +1,12 @@
-"""wasm's integer kernels (qconv2d_nhwc_x8, qadd_x8, maxpool2d_nhwc_x8, transpose_2d_x8;
+"""wasm's integer kernels (qconv2d_nhwc_x8, qdwconv2d_nhwc_x8, qadd_x8, maxpool2d_nhwc_x8, transpose_2d_x8, cast;
 backends/wasm/quantized.py) against onnxruntime, driven from Node and Chromium (both integer products):
 QLinearConv over odd channel counts, odd K (the k-quad padding), windows, strides, dilations, groups,
 uint8 and int8 tensors with nonzero zero points, per-tensor and per-channel weight scales, with and
 without bias, one and two threads; MatMulInteger with its zero point computed at run time
 (DynamicQuantizeLinear) and an int8 A; QLinearAdd over a length that is not a multiple of 16; a QDQ
-block as onnxruntime's quantizer writes it (fused by passes/fuse_qdq.py). And what the kernels must not
-take: weights with a zero point, depthwise convolutions (decomposed to float32 arithmetic, still right).
+block as onnxruntime's quantizer writes it (fused by passes/fuse_qdq.py); depthwise QLinearConv
+(qdwconv2d_nhwc_x8) with a channel tail, strides, dilations. And what the kernels must not take: weights
+with a zero point, groups of fewer than 8 channels (decomposed to float32 arithmetic, still right).
 
 Tolerance: onnxruntime's QLinearConv requantizes as these kernels do (exact int32 sums, times
 x_scale * w_scale / y_scale in float32, rounded half to even), so the outputs are equal; a sum landing
@@ -126,13 +127,29 @@ def test_qlinear_conv_shapes_types_and_zero_points(tmp_path: Any, threads: int) 
     assert "transpose_2d_x8" in calls  # uint8/int8 graph inputs and outputs in NCHW
 
 
-def test_what_the_kernel_does_not_take_is_decomposed(tmp_path: Any) -> None:
+def _depthwise_model() -> tuple[Any, dict[str, np.ndarray]]:
+    return _model([
+        _qconv(0, np.uint8, np.uint8, 13, 13, (9, 8), (3, 3), group=13, pads=[1, 1, 1, 1]),  # a channel tail
+        _qconv(1, np.int8, np.int8, 16, 16, (10, 11), (3, 3), group=16, strides=[2, 2], pads=[0, 1, 1, 0]),
+        _qconv(2, np.uint8, np.uint8, 8, 8, (7, 7), (5, 5), group=8, dilations=[2, 1], pads=[2, 2, 2, 2],
+               per_channel=False, bias=False),
+    ])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_depthwise(tmp_path: Any, threads: int) -> None:
+    model, feeds = _depthwise_model()
+    calls = _run(tmp_path, model, feeds, threads)
+    assert calls.count("qdwconv2d_nhwc_x8") == 3
+
+
+def test_what_the_kernels_do_not_take_is_decomposed(tmp_path: Any) -> None:
     model, feeds = _model([
-        _qconv(0, np.uint8, np.uint8, 4, 4, (6, 6), (3, 3), group=4, pads=[1, 1, 1, 1]),  # depthwise
+        _qconv(0, np.uint8, np.uint8, 8, 8, (6, 6), (3, 3), group=4, pads=[1, 1, 1, 1]),  # 2 channels per group
         _qconv(1, np.uint8, np.uint8, 3, 8, (5, 5), (3, 3), w_zero=2),  # a weight zero point
     ])
     calls = _run(tmp_path, model, feeds)
-    assert "qconv2d_nhwc_x8" not in calls
+    assert "qconv2d_nhwc_x8" not in calls and "qdwconv2d_nhwc_x8" not in calls
 
 
 def _matmul_integer_model() -> tuple[Any, dict[str, np.ndarray]]:
@@ -156,23 +173,27 @@ def test_matmul_integer(tmp_path: Any, threads: int) -> None:
     assert calls.count("qconv2d_nhwc_x8") == 2
 
 
-def _qdq_block() -> tuple[Any, dict[str, np.ndarray]]:
+def _qdq_block(act: str | None = None) -> tuple[Any, dict[str, np.ndarray]]:
     """onnxruntime's QDQ form of Conv -> (+ residual) -> MaxPool: the int32 bias at x_scale * w_scale, a
     residual Add between two dequantized tensors, MaxPool between a pair at one scale; 15 channels, so
-    QLinearAdd's length is not a multiple of 16."""
+    QLinearAdd's length is not a multiple of 16. `act`: a Relu or a Clip kept between the Conv and its
+    QuantizeLinear, as exporters other than onnxruntime's quantizer write them."""
     c = 15
     xs, ws = np.float32(0.03), (RNG.random(c) * 0.01 + 0.002).astype(np.float32)
     inits = {"xs": np.array(xs), "xz": np.array(120, np.uint8),
              "w": RNG.integers(-127, 128, (c, c, 3, 3)).astype(np.int8), "ws": ws, "wz": np.zeros(c, np.int8),
              "b": RNG.integers(-400, 400, c).astype(np.int32),
              "bs": (xs * ws).astype(np.float32), "bz": np.zeros(c, np.int32),
-             "ys": np.array(0.05, np.float32), "yz": np.array(0, np.uint8),
-             "as": np.array(0.07, np.float32), "az": np.array(3, np.uint8)}
+             "as": np.array(0.07, np.float32), "az": np.array(3, np.uint8),
+             "ys": np.array(0.05, np.float32), "yz": np.array(0 if act is None else 60, np.uint8),
+             "lo": np.array(-1.0, np.float32), "hi": np.array(4.375, np.float32)}  # hi / ys = 87.5: a tie, to even
     nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
              helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
              helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wd"], axis=0),
              helper.make_node("DequantizeLinear", ["b", "bs", "bz"], ["bd"], axis=0),
-             helper.make_node("Conv", ["xd", "wd", "bd"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["xd", "wd", "bd"], ["c0" if act else "c"], pads=[1, 1, 1, 1]),
+             *([helper.make_node("Relu", ["c0"], ["c"])] if act == "relu" else []),
+             *([helper.make_node("Clip", ["c0", "lo", "hi"], ["c"])] if act == "clip" else []),
              helper.make_node("QuantizeLinear", ["c", "ys", "yz"], ["cq"]),
              helper.make_node("DequantizeLinear", ["cq", "ys", "yz"], ["cd"]),
              helper.make_node("Add", ["cd", "xd"], ["s"]),
@@ -185,10 +206,16 @@ def _qdq_block() -> tuple[Any, dict[str, np.ndarray]]:
     return model, {"x": (RNG.standard_normal((1, c, 9, 7)) * 2).astype(np.float32)}
 
 
-def test_qdq_block_runs_on_the_integer_kernels(tmp_path: Any) -> None:
-    model, feeds = _qdq_block()
+@pytest.mark.parametrize("act", [None, "relu", "clip"])
+def test_qdq_block_runs_on_the_integer_kernels(tmp_path: Any, act: str | None) -> None:
+    model, feeds = _qdq_block(act)
     calls = _run(tmp_path, model, feeds, threads=2)
     assert {"qconv2d_nhwc_x8", "qadd_x8", "maxpool2d_nhwc_x8"} <= set(calls), calls
+    with open(tmp_path / "m" / "wasm" / "descriptor.json") as f:
+        desc = json.load(f)
+    assert desc["jsKernels"] == []  # the activation applied in the convolution's requantization
+    ops = [k["op"] for k in desc["kernels"]]
+    assert "Clip" not in ops and "Relu" not in ops
 
 
 @pytest.mark.browser
@@ -203,6 +230,8 @@ def test_both_integer_products_in_chromium(tmp_path: Any, browser: Any, simd: st
     _run(tmp_path / "block", model, feeds, threads=2, browser=browser, simd=simd)
     model, feeds = _matmul_integer_model()
     _run(tmp_path / "matmul", model, feeds, threads=2, browser=browser, simd=simd)
+    model, feeds = _depthwise_model()
+    _run(tmp_path / "depthwise", model, feeds, threads=2, browser=browser, simd=simd)
 
 
 def test_cast_kernel_matches_onnxruntime_and_the_fallback(tmp_path: Any) -> None:

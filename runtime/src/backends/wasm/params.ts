@@ -165,6 +165,12 @@ function shapeIs(c: Call, name: string, want: readonly number[]): void {
   if (t) req(sameShape(t.shape, want), `${name} has shape ${show(t.shape)}, the parameters say ${show(want)}`);
 }
 
+/** A requantized output's clamp [lo, hi] must lie in its 8-bit type's range (signed: int8). */
+function outputRange(signed: number, lo: number, hi: number): void {
+  const [tlo, thi] = signed ? [-128, 127] : [0, 255];
+  req(tlo <= lo && lo <= hi && hi <= thi, `output range [${lo}, ${hi}] is not within ${signed ? "int8" : "uint8"}'s`);
+}
+
 /** The layout conversion of `size`-byte elements. */
 function transpose2d(size: number): Schema {
   return {
@@ -306,10 +312,10 @@ const SCHEMA: Record<string, Schema> = {
   // multipliers per column (padded per group to whole panels), zero points of X and Y, their signedness; or
   // (int32 = 1) MatMulInteger as a pointwise one with int32 output, X's zero point maybe a tensor (xzt).
   qconv2d_nhwc_x8: {
-    params: "X:in W:in bias:in colsum:in mult:in Y:out N H W C OH OW M KH KW SH SW PT PL DH DW G xz:-128-255 xs:0-1 yz:-128-255 ys:0-1 MC int32:0-1 xzt:in?",
+    params: "X:in W:in bias:in colsum:in mult:in Y:out N H W C OH OW M KH KW SH SW PT PL DH DW G xz:-128-255 xs:0-1 yz:-128-255 ys:0-1 MC int32:0-1 xzt:in? ylo:-128-255 yhi:-128-255",
     anyType: true,
     check: (c) => {
-      const { N, H, W, C, OH, OW, M, KH, KW, SH, SW, PT, PL, DH, DW, G, xz, xs, yz, ys, MC, int32 } = c.v as Record<string, number>;
+      const { N, H, W, C, OH, OW, M, KH, KW, SH, SW, PT, PL, DH, DW, G, xz, xs, yz, ys, MC, int32, ylo, yhi } = c.v as Record<string, number>;
       req(G >= 1 && C % G === 0 && M % G === 0 && M >= 1, `channels ${C} -> ${M} must be positive multiples of group ${G}`);
       req(G === attrInt(c.k, "group", 1), `group ${G} differs from the attributes'`);
       window2d(c, { H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW }, false);
@@ -317,6 +323,7 @@ const SCHEMA: Record<string, Schema> = {
       shapeIs(c, "Y", [N, OH, OW, M]);
       eightBit(c, "X", xs, xz);
       if (int32) dtypeIs(c, "Y", "int32"); else eightBit(c, "Y", ys, yz);
+      if (int32) req(ylo === 0 && yhi === 0, "an int32 output has no range words"); else outputRange(ys, ylo, yhi);
       if (c.t.xzt) {
         dtypeIs(c, "xzt", xs ? "int8" : "uint8");
         req(xz === 0, "a zero point tensor and a zero point word both");
@@ -335,6 +342,26 @@ const SCHEMA: Record<string, Schema> = {
           mult: 4 * G * panels * NR, Y: (int32 ? 4 : 1) * P * M, xzt: 1 },
         stack: 2 * MC * Kq, // int16 col[MC * Kq]
       };
+    },
+  },
+  // QLinearConv with group = C = M on 8-bit NHWC tensors: int16 taps [KH*KW][Cp], int32 bias and f32 multipliers [Cp].
+  qdwconv2d_nhwc_x8: {
+    params: "X:in W:in bias:in mult:in Y:out N H W C OH OW KH KW SH SW PT PL DH DW xz:-128-255 xs:0-1 yz:-128-255 ys:0-1 ylo:-128-255 yhi:-128-255",
+    anyType: true,
+    check: (c) => {
+      const { N, H, W, C, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW, xz, xs, yz, ys, ylo, yhi } = c.v as Record<string, number>;
+      req(C >= 1 && C === attrInt(c.k, "group", 1), `group ${attrInt(c.k, "group", 1)} is not the ${C} channels`);
+      window2d(c, { H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW }, false);
+      shapeIs(c, "X", [N, H, W, C]);
+      shapeIs(c, "Y", [N, OH, OW, C]);
+      eightBit(c, "X", xs, xz);
+      eightBit(c, "Y", ys, yz);
+      outputRange(ys, ylo, yhi);
+      dtypeIs(c, "W", "int16");
+      dtypeIs(c, "bias", "int32");
+      dtypeIs(c, "mult", "float32");
+      const Cp = ceil(C, NR) * NR;
+      return { bytes: { X: N * H * W * C, W: 2 * KH * KW * Cp, bias: 4 * Cp, mult: 4 * Cp, Y: N * OH * OW * C } };
     },
   },
   // QLinearAdd of two same-shape 8-bit tensors: scales (float) and zero points of A, B and Y.

@@ -54,6 +54,10 @@ def native(node: Node) -> bool:
                 and is_static(a.shape) and b is not None and b.dtype == DType.INT8 and b.const is not None
                 and b.const.ndim == 2 and (b_zp is None or (b_zp.const is not None and not np.any(b_zp.const)))
                 and (a_zp is None or (a_zp.shape is not None and int(np.prod([int(d) for d in a_zp.shape])) == 1)))
+    if node.op_type == "Clip":  # fuse_qdq's clamp of a convolution's 8-bit result: applied in its requantization
+        x = node.input(0)
+        p = x.producer if x is not None else None
+        return x is not None and x.dtype in EIGHT_BIT and p is not None and p.op_type == "QLinearConv" and native(p)
     if node.op_type == "MaxPool":
         x = node.input(0)
         return (x is not None and x.dtype in EIGHT_BIT and x.shape is not None and len(x.shape) == 4
@@ -61,13 +65,20 @@ def native(node: Node) -> bool:
     return False
 
 
-def _grouped_ok(node: Node) -> bool:
-    """Grouped convolutions of at least a panel of output channels per group (a depthwise one would fill
-    an eighth of each 8-wide panel: the float kernels run it faster)."""
+def _depthwise(node: Node) -> bool:
     w = node.input(3)
     assert w is not None and w.shape is not None
     group = int(node.attrs.get("group", 1))
-    return group == 1 or int(w.shape[0]) // group >= NR
+    return group > 1 and int(w.shape[0]) == group and int(w.shape[1]) == 1
+
+
+def _grouped_ok(node: Node) -> bool:
+    """Depthwise convolutions (qdwconv2d_nhwc_x8), and grouped ones of at least a panel of output channels per
+    group (fewer would fill a fraction of each 8-wide panel: decomposed, the float kernels run them)."""
+    w = node.input(3)
+    assert w is not None and w.shape is not None
+    group = int(node.attrs.get("group", 1))
+    return group == 1 or _depthwise(node) or int(w.shape[0]) // group >= NR
 
 
 def _signed(v: Value) -> int:
@@ -114,6 +125,8 @@ def lower_qconv(lw: _Lowering, node: Node) -> bool:
     dh, dw = a.get("dilations", [1, 1])
     pt, pl = a.get("pads", [0, 0, 0, 0])[:2]
     group = int(a.get("group", 1))
+    if _depthwise(node):
+        return _lower_depthwise(lw, node)
     packed, colsum, kq = pack_qconv_weights(w.const, group)
     scale = (np.float32(x_s.const.reshape(())) * w_s.const.astype(np.float32).reshape(-1)  # type: ignore[union-attr]
              / np.float32(y_s.const.reshape(()))).astype(np.float32)  # type: ignore[union-attr]
@@ -122,6 +135,7 @@ def lower_qconv(lw: _Lowering, node: Node) -> bool:
     mc = block_rows(kq // 2, rows)  # int16 rows: the float kernels' block of MC * K floats in half the bytes
     lw.need_stack(mc * kq * 2)
     xin = lw.nhwc(x)
+    y, ylo, yhi = _clamped(lw, y)
     out = lw.defined(y, nhwc=True)
     inputs: list[Value | None] = [
         xin, lw.const(f"{w.name}_qpacked", packed), lw.const(f"{node.name}_bias", _per_column(b, m, group, np.int32)),
@@ -131,7 +145,54 @@ def lower_qconv(lw: _Lowering, node: Node) -> bool:
     lw.emit("QLinearConv", node.name, inputs, [out], dict(a), "qconv2d_nhwc_x8",
             [{"in": 0}, {"in": 1}, {"in": 2}, {"in": 3}, {"in": 4}, {"out": 0}, n, h, wd, c, oh, ow, m, kh, kw, sh, sw,
              pt, pl, dh, dw, group, int(x_zp.const.reshape(())), _signed(x),  # type: ignore[union-attr]
-             int(y_zp.const.reshape(())), _signed(y), mc, 0, 0])  # type: ignore[union-attr]
+             int(y_zp.const.reshape(())), _signed(y), mc, 0, 0, ylo, yhi])  # type: ignore[union-attr]
+    return True
+
+
+def _clamped(lw: _Lowering, y: Value) -> tuple[Value, int, int]:
+    """The value a quantized convolution writes and its output range: a Clip of `y` alone (fuse_qdq's of a Relu
+    or Clip between Conv and QuantizeLinear) is applied in the requantization, and its output written."""
+    lo, hi = (-128, 127) if y.dtype == DType.INT8 else (0, 255)
+    clip = lw.single_user(y)
+    if clip is None or clip.op_type != "Clip" or clip.inputs[0] is not y or clip.outputs[0].dtype != y.dtype:
+        return y, lo, hi
+    cmin, cmax = float(clip.attrs["min"]), float(clip.attrs["max"])
+    clo = lo if cmin <= lo else min(hi, int(np.ceil(cmin)))
+    chi = hi if cmax >= hi else max(lo, int(np.floor(cmax)))
+    if clo > chi:  # an empty range (min > max): left to the Clip kernel
+        return y, lo, hi
+    lo, hi = clo, chi
+    lw.skip.add(id(clip))
+    return clip.outputs[0], lo, hi
+
+
+def _lower_depthwise(lw: _Lowering, node: Node) -> bool:
+    x, x_s, x_zp, w, w_s, _w_zp, y_s, y_zp = node.inputs[:8]
+    assert x is not None and x.shape is not None and w is not None and w.const is not None
+    bias, y, a = node.input(8), node.outputs[0], node.attrs
+    n, c, h, wd = (int(d) for d in x.shape)
+    _, _, kh, kw = w.const.shape
+    oh, ow = (int(d) for d in (y.shape or ())[2:])
+    cp = -(-c // NR) * NR
+    taps = np.zeros((kh * kw, cp), np.int16)
+    taps[:, :c] = w.const.reshape(c, kh * kw).T
+    scale = (np.float32(x_s.const.reshape(())) * w_s.const.astype(np.float32).reshape(-1)  # type: ignore[union-attr]
+             / np.float32(y_s.const.reshape(()))).astype(np.float32)  # type: ignore[union-attr]
+    b = np.zeros(c, np.int32) if bias is None or bias.const is None else bias.const.astype(np.int32)
+    xin = lw.nhwc(x)
+    y, ylo, yhi = _clamped(lw, y)
+    out = lw.defined(y, nhwc=True)
+    inputs: list[Value | None] = [
+        xin, lw.const(f"{w.name}_dw", taps), lw.const(f"{node.name}_bias", _per_column(b, c, 1, np.int32)),
+        lw.const(f"{node.name}_multiplier", _per_column(scale, c, 1, np.float32)),
+    ]
+    sh, sw = a.get("strides", [1, 1])
+    dh, dw = a.get("dilations", [1, 1])
+    pt, pl = a.get("pads", [0, 0, 0, 0])[:2]
+    lw.emit("QLinearConv", node.name, inputs, [out], dict(a), "qdwconv2d_nhwc_x8",
+            [{"in": 0}, {"in": 1}, {"in": 2}, {"in": 3}, {"out": 0}, n, h, wd, c, oh, ow, kh, kw, sh, sw, pt, pl, dh,
+             dw, int(x_zp.const.reshape(())), _signed(x),  # type: ignore[union-attr]
+             int(y_zp.const.reshape(())), _signed(y), ylo, yhi])  # type: ignore[union-attr]
     return True
 
 
@@ -166,7 +227,7 @@ def lower_matmul_integer(lw: _Lowering, node: Node) -> bool:
     lw.emit("MatMulInteger", node.name, inputs, [y4], window, "qconv2d_nhwc_x8",
             [{"in": 0}, {"in": 1}, {"in": 2}, {"in": 3}, {"in": 4}, {"out": 0}, 1, rows, 1, k, rows, 1, n, 1, 1, 1, 1,
              0, 0, 1, 1, 1, 0 if a_zp is None or a_zp.const is None else int(a_zp.const.reshape(())), _signed(a), 0, 0,
-             mc, 1, 0 if zp_const else {"in": 5}])
+             mc, 1, 0 if zp_const else {"in": 5}, 0, 0])
     lw._view(y4, y)
     lw.has_nchw.add(id(y))
     return True
