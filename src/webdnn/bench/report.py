@@ -389,7 +389,9 @@ def _encodings_lines(path: str = ENCODINGS_JSON) -> list[str]:
         " the uncached page fetched (runtime code and model) and its cold start (first output, HTTP cache"
         " emptied, files served from 127.0.0.1: no network time, so the encodings' gain here is the decode"
         " and copy cost they add or save; over a real network the smaller download dominates), and the"
-        " median run, which an encoding must not change.",
+        " median run, which an encoding must not change. The errors are against native onnxruntime on the"
+        " float model: the encodings' own rounding on these seeded random weights (on real models, top-1"
+        " agreement and cosine similarity: docs/descriptor-format.md).",
         "",
         "| model | backend | threads | fetched MB fp32 / fp16 / int8 / ORT Web | cold uncached ms fp32 / fp16 / int8 /"
         " ORT Web | median ms fp32 / fp16 / int8 / ORT Web | max abs err fp16 / int8 |",
