@@ -1,5 +1,5 @@
 """Zoo models quantized by onnxruntime's own quantizer, as an app developer would (its documented flow):
-`quant_pre_process` (shape inference and BatchNorm folding) for the static formats, then
+`quant_pre_process` (shape inference and BatchNorm folding), then
 
 - `qdq`: `quantize_static` in the QDQ format, per-channel int8 weights, uint8 activations, calibrated
   on seeded random inputs;
@@ -42,10 +42,11 @@ def write(name: str, fmt: str, path: str | Path, seed: int = 0) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         fp32, pre = os.path.join(tmp, "fp32.onnx"), os.path.join(tmp, "pre.onnx")
         save(model, fp32)
-        if fmt == "dynamic":  # straight on the float model, as transformers.js's quantize script does
-            quantize_dynamic(fp32, str(path), weight_type=QuantType.QInt8)
-            return path
+        # onnxruntime's symbolic shape inference fails on MiniLM's dynamic axes; ONNX's does the job here
         quant_pre_process(fp32, pre, skip_symbolic_shape=True)
+        if fmt == "dynamic":
+            quantize_dynamic(pre, str(path), weight_type=QuantType.QInt8)
+            return path
         feeds = [default_inputs(name, model, seed=seed + 1 + i) for i in range(CALIBRATION_BATCHES)]
 
         class Calibration(CalibrationDataReader):

@@ -1,12 +1,13 @@
-"""wasm's integer kernels (qconv2d_nhwc_x8, qdwconv2d_nhwc_x8, qadd_x8, maxpool2d_nhwc_x8, transpose_2d_x8, cast;
-backends/wasm/quantized.py) against onnxruntime, driven from Node and Chromium (both integer products):
-QLinearConv over odd channel counts, odd K (the k-quad padding), windows, strides, dilations, groups,
-uint8 and int8 tensors with nonzero zero points, per-tensor and per-channel weight scales, with and
-without bias, one and two threads; MatMulInteger with its zero point computed at run time
-(DynamicQuantizeLinear) and an int8 A; QLinearAdd over a length that is not a multiple of 16; a QDQ
-block as onnxruntime's quantizer writes it (fused by passes/fuse_qdq.py); depthwise QLinearConv
-(qdwconv2d_nhwc_x8) with a channel tail, strides, dilations. And what the kernels must not take: weights
-with a zero point, groups of fewer than 8 channels (decomposed to float32 arithmetic, still right).
+"""wasm's integer kernels (qconv2d_nhwc_x8, qdwconv2d_nhwc_x8, qadd_x8, maxpool2d_nhwc_x8,
+transpose_2d_x8, cast; backends/wasm/quantized.py) against onnxruntime, driven from Node and Chromium
+(both integer products): QLinearConv over odd channel counts, odd K (the k-quad padding), windows,
+strides, dilations, groups, uint8 and int8 tensors with nonzero zero points, per-tensor and per-channel
+weight scales, with and without bias, one and two threads; MatMulInteger and ConvInteger with their zero
+point computed at run time (DynamicQuantizeLinear), MatMulInteger on an int8 A; QLinearAdd over a length
+that is not a multiple of 16; a QDQ block as onnxruntime's quantizer writes it (fused by
+passes/fuse_qdq.py), also with a Relu or Clip kept; depthwise QLinearConv with a channel tail, strides,
+dilations. And what the kernels must not take: weights with a zero point, groups of fewer than 8
+channels (decomposed to float32 arithmetic, still right).
 
 Tolerance: onnxruntime's QLinearConv requantizes as these kernels do (exact int32 sums, times
 x_scale * w_scale / y_scale in float32, rounded half to even), so the outputs are equal; a sum landing
@@ -166,6 +167,28 @@ def _matmul_integer_model() -> tuple[Any, dict[str, np.ndarray]]:
                    "a": RNG.integers(-128, 128, (5, 20)).astype(np.int8)}
 
 
+def _conv_integer_model() -> tuple[Any, dict[str, np.ndarray]]:
+    """quantize_dynamic's CNN pattern: DynamicQuantizeLinear, then ConvInteger with int8 weights (17 -> 11
+    channels, 3x3, stride 2, pads) and a grouped one (16 -> 16, 2 groups)."""
+    w0 = RNG.integers(-127, 128, (11, 17, 3, 3)).astype(np.int8)
+    w1 = RNG.integers(-127, 128, (16, 8, 1, 1)).astype(np.int8)
+    nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+             helper.make_node("ConvInteger", ["xq", "w0", "xz", "wz0"], ["y0"], strides=[2, 2], pads=[1, 0, 1, 2]),
+             helper.make_node("DynamicQuantizeLinear", ["v"], ["vq", "vs", "vz"]),
+             helper.make_node("ConvInteger", ["vq", "w1", "vz"], ["y1"], group=2)]
+    model = make_model(nodes, [("x", F32, [1, 17, 9, 10]), ("v", F32, [1, 16, 5, 6])], ["y0", "y1"],
+                       {"w0": w0, "wz0": np.array(0, np.int8), "w1": w1}, opset=13)
+    return model, {"x": (RNG.standard_normal((1, 17, 9, 10)) * 2).astype(np.float32),
+                   "v": RNG.standard_normal((1, 16, 5, 6)).astype(np.float32)}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv_integer(tmp_path: Any, threads: int) -> None:
+    model, feeds = _conv_integer_model()
+    calls = _run(tmp_path, model, feeds, threads)
+    assert calls.count("qconv2d_nhwc_x8") == 2
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_matmul_integer(tmp_path: Any, threads: int) -> None:
     model, feeds = _matmul_integer_model()
@@ -232,6 +255,8 @@ def test_both_integer_products_in_chromium(tmp_path: Any, browser: Any, simd: st
     _run(tmp_path / "matmul", model, feeds, threads=2, browser=browser, simd=simd)
     model, feeds = _depthwise_model()
     _run(tmp_path / "depthwise", model, feeds, threads=2, browser=browser, simd=simd)
+    model, feeds = _conv_integer_model()
+    _run(tmp_path / "conv_integer", model, feeds, threads=2, browser=browser, simd=simd)
 
 
 def test_cast_kernel_matches_onnxruntime_and_the_fallback(tmp_path: Any) -> None:
@@ -261,3 +286,26 @@ def test_cast_kernel_matches_onnxruntime_and_the_fallback(tmp_path: Any) -> None
     ours, fallback = (run_model_node(out, wild, (b,)).outputs for b in ("wasm", "fallback"))
     for name in outs:
         np.testing.assert_array_equal(ours[name], fallback[name], err_msg=name)
+
+
+def test_whole_tensor_min_and_max(tmp_path: Any) -> None:
+    """reduce_all_f32 (DynamicQuantizeLinear's range): onnxruntime's values on finite data of a length that is not
+    a multiple of 4, the fallback kernel's with NaN and infinities (NaN anywhere gives NaN)."""
+    nodes = [helper.make_node("ReduceMin", ["x"], ["lo"], keepdims=0), helper.make_node("ReduceMax", ["x"], ["hi"]),
+             helper.make_node("ReduceMax", ["x", "axes"], ["part"], keepdims=0)]  # one axis: the JS kernel
+    model = make_model(nodes, [("x", F32, [3, 5, 7])], ["lo", "hi", "part"],
+                       {"axes": np.array([1], np.int64)}, opset=18)
+    out = str(tmp_path / "m")
+    convert(model, out, backends=["wasm", "fallback"])
+    assert _wasm_calls(out).count("reduce_all_f32") == 2
+    finite = {"x": RNG.standard_normal((3, 5, 7)).astype(np.float32)}
+    got = run_model_node(out, finite, ("wasm",)).outputs
+    for name, want in reference_outputs(model, finite).items():
+        np.testing.assert_array_equal(got[name], want, err_msg=name)
+    for special in (np.nan, np.inf, -np.inf):
+        for at in ((0, 1, 2), (2, 4, 6)):  # in the vector loop, in the scalar tail (104 = 26 * 4: the last one)
+            x = finite["x"].copy()
+            x[at] = special
+            ours, fallback = (run_model_node(out, {"x": x}, (b,)).outputs for b in ("wasm", "fallback"))
+            for name in ("lo", "hi"):
+                np.testing.assert_array_equal(ours[name], fallback[name], err_msg=f"{name} with {special} at {at}")

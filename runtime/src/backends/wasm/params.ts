@@ -376,6 +376,16 @@ const SCHEMA: Record<string, Schema> = {
       return { bytes: { A: n, B: n, Y: n } };
     },
   },
+  // ReduceMin / ReduceMax (mode 0 / 1) of all n elements of X into Y's one value.
+  reduce_all_f32: {
+    params: "X:in Y:out n mode:0-1",
+    check: (c) => {
+      const { n, mode } = c.v as Record<string, number>;
+      req(n >= 1, "n must be >= 1");
+      req(mode === (c.k.op === "ReduceMax" ? 1 : 0), `mode ${mode} is not that of ${c.k.op}`);
+      return { bytes: { X: 4 * n, Y: 4 } };
+    },
+  },
   // Cast between float32, uint8, int8 and int32 (type codes 0..3), n elements, any layout.
   cast: {
     params: "X:in Y:out n from:0-3 to:0-3",

@@ -488,6 +488,10 @@ class _Lowering:
     def op_QLinearConv(self, node: Node) -> bool:
         return quantized.lower_qconv(self, node)
 
+    @LOWERINGS.register("ConvInteger")
+    def op_ConvInteger(self, node: Node) -> bool:
+        return quantized.lower_conv_integer(self, node)
+
     @LOWERINGS.register("MatMulInteger")
     def op_MatMulInteger(self, node: Node) -> bool:
         return quantized.lower_matmul_integer(self, node)
@@ -588,6 +592,23 @@ class _Lowering:
         out = self.defined(y, nhwc=nhwc)
         self.emit("Cast", node.name, [xin], [out], {"to": node.attrs["to"]}, "cast",
                   [{"in": 0}, {"out": 0}, x.size, CAST_CODES[x.dtype], CAST_CODES[y.dtype]])
+        return True
+
+    @LOWERINGS.register("ReduceMin", "ReduceMax")
+    def op_reduce_all(self, node: Node) -> bool:
+        """The min or max of a whole float32 tensor (DynamicQuantizeLinear's range); other reductions are JS."""
+        x, y = node.input(0), node.outputs[0]
+        if (x is None or not self.f32(x, y) or x.shape is None or len(node.inputs) > 1
+                or sorted(node.attrs.get("axes") or range(len(x.shape))) != list(range(len(x.shape)))
+                or (not node.attrs.get("axes") and node.attrs.get("noop_with_empty_axes"))):
+            return False
+        n = sym_prod(x.shape)
+        if not isinstance(n, int) or n < 1:
+            return False
+        xin = self.nhwc(x) if self.in_nhwc(x) else self.nchw(x)  # every element, in whichever layout it is
+        out = self.defined(y, nhwc=False)
+        self.emit(node.op_type, node.name, [xin], [out], dict(node.attrs), "reduce_all_f32",
+                  [{"in": 0}, {"out": 0}, n, int(node.op_type == "ReduceMax")])
         return True
 
     @LOWERINGS.register("Concat")

@@ -44,6 +44,13 @@ def native(node: Node) -> bool:
                 and (w_zp is None or not np.any(w_zp)) and all(_scalar(node.input(i)) for i in (1, 2, 6, 7))
                 and _const(node.input(4)) is not None and (bias is None or bias.const is not None)
                 and _grouped_ok(node))
+    if node.op_type == "ConvInteger":
+        x, w, x_zp, w_zp = (node.input(i) for i in range(4))
+        return (x is not None and x.dtype in EIGHT_BIT and x.shape is not None and len(x.shape) == 4
+                and is_static(x.shape) and w is not None and w.dtype == DType.INT8 and w.const is not None
+                and (w_zp is None or (w_zp.const is not None and not np.any(w_zp.const)))
+                and (x_zp is None or (x_zp.shape is not None and int(np.prod([int(d) for d in x_zp.shape])) == 1))
+                and not _depthwise(node, 1) and _grouped_ok(node, 1))
     if node.op_type == "QLinearAdd":
         a, b, y = node.input(0), node.input(3), node.outputs[0]
         return (a is not None and b is not None and a.shape is not None and a.shape == b.shape == y.shape
@@ -65,20 +72,20 @@ def native(node: Node) -> bool:
     return False
 
 
-def _depthwise(node: Node) -> bool:
-    w = node.input(3)
+def _depthwise(node: Node, weights: int = 3) -> bool:
+    w = node.input(weights)
     assert w is not None and w.shape is not None
     group = int(node.attrs.get("group", 1))
     return group > 1 and int(w.shape[0]) == group and int(w.shape[1]) == 1
 
 
-def _grouped_ok(node: Node) -> bool:
+def _grouped_ok(node: Node, weights: int = 3) -> bool:
     """Depthwise convolutions (qdwconv2d_nhwc_x8), and grouped ones of at least a panel of output channels per
     group (fewer would fill a fraction of each 8-wide panel: decomposed, the float kernels run them)."""
-    w = node.input(3)
+    w = node.input(weights)
     assert w is not None and w.shape is not None
     group = int(node.attrs.get("group", 1))
-    return group == 1 or _depthwise(node) or int(w.shape[0]) // group >= NR
+    return group == 1 or _depthwise(node, weights) or int(w.shape[0]) // group >= NR
 
 
 def _signed(v: Value) -> int:
@@ -109,15 +116,43 @@ def _per_column(values: np.ndarray, m: int, group: int, dtype: type) -> np.ndarr
 
 
 def lower_qconv(lw: _Lowering, node: Node) -> bool:
-    from webdnn.backends.wasm.lower import block_rows
-
     if not native(node):
         return False
-    x, x_s, x_zp, w, w_s, _w_zp, y_s, y_zp = node.inputs[:8]
-    assert x is not None and w is not None and w.const is not None and x.shape is not None
+    if _depthwise(node):
+        return _lower_depthwise(lw, node)
+    x_s, x_zp, w, w_s, y_s, y_zp = (node.input(i) for i in (1, 2, 3, 4, 6, 7))
+    assert x_s is not None and x_s.const is not None and w is not None and w.const is not None
+    assert w_s is not None and w_s.const is not None and y_s is not None and y_s.const is not None
+    assert y_zp is not None and y_zp.const is not None
     bias = node.input(8)
-    y = node.outputs[0]
-    a = node.attrs
+    m = int(w.const.shape[0])
+    scale = (np.float32(x_s.const.reshape(())) * w_s.const.astype(np.float32).reshape(-1)
+             / np.float32(y_s.const.reshape(()))).astype(np.float32)
+    b = np.zeros(m, np.int32) if bias is None or bias.const is None else bias.const.astype(np.int32)
+    _emit_gemm_conv(lw, node, x_zp, b, scale, int(y_zp.const.reshape(())))
+    return True
+
+
+def lower_conv_integer(lw: _Lowering, node: Node) -> bool:
+    """ConvInteger (quantize_dynamic's CNNs): the same kernel writing the int32 sums, x's zero point read at run
+    time where DynamicQuantizeLinear computes it."""
+    if not native(node):
+        return False
+    w = node.input(1)
+    assert w is not None and w.const is not None
+    m = int(w.const.shape[0])
+    _emit_gemm_conv(lw, node, node.input(2), np.zeros(m, np.int32), np.ones(m, np.float32), None)
+    return True
+
+
+def _emit_gemm_conv(lw: _Lowering, node: Node, x_zp: Value | None, bias: np.ndarray, scale: np.ndarray,
+                    y_zero: int | None) -> None:
+    """A qconv2d_nhwc_x8 call for QLinearConv (requantized to y_zero's type) or ConvInteger (y_zero None: int32
+    sums): x is input 0, the int8 weights input 1 (ConvInteger) or 3 (QLinearConv)."""
+    from webdnn.backends.wasm.lower import block_rows
+
+    x, w, y, a = node.input(0), node.input(3 if y_zero is not None else 1), node.outputs[0], node.attrs
+    assert x is not None and x.shape is not None and w is not None and w.const is not None
     n, c, h, wd = (int(d) for d in x.shape)
     m, _, kh, kw = w.const.shape
     oh, ow = (int(d) for d in (y.shape or ())[2:])
@@ -125,28 +160,28 @@ def lower_qconv(lw: _Lowering, node: Node) -> bool:
     dh, dw = a.get("dilations", [1, 1])
     pt, pl = a.get("pads", [0, 0, 0, 0])[:2]
     group = int(a.get("group", 1))
-    if _depthwise(node):
-        return _lower_depthwise(lw, node)
     packed, colsum, kq = pack_qconv_weights(w.const, group)
-    scale = (np.float32(x_s.const.reshape(())) * w_s.const.astype(np.float32).reshape(-1)  # type: ignore[union-attr]
-             / np.float32(y_s.const.reshape(()))).astype(np.float32)  # type: ignore[union-attr]
-    b = np.zeros(m, np.int32) if bias is None or bias.const is None else bias.const.astype(np.int32)
-    rows = n * oh * ow
-    mc = block_rows(kq // 2, rows)  # int16 rows: the float kernels' block of MC * K floats in half the bytes
+    mc = block_rows(kq // 2, n * oh * ow)  # int16 rows: the float kernels' block of MC * K floats in half the bytes
     lw.need_stack(mc * kq * 2)
     xin = lw.nhwc(x)
-    y, ylo, yhi = _clamped(lw, y)
+    ylo, yhi = 0, 0
+    if y_zero is not None:
+        y, ylo, yhi = _clamped(lw, y)
     out = lw.defined(y, nhwc=True)
     inputs: list[Value | None] = [
-        xin, lw.const(f"{w.name}_qpacked", packed), lw.const(f"{node.name}_bias", _per_column(b, m, group, np.int32)),
+        xin, lw.const(f"{w.name}_qpacked", packed),
+        lw.const(f"{node.name}_bias", _per_column(bias, m, group, np.int32)),
         lw.const(f"{w.name}_colsum", _per_column(colsum, m, group, np.int32)),
         lw.const(f"{node.name}_multiplier", _per_column(scale, m, group, np.float32)),
     ]
-    lw.emit("QLinearConv", node.name, inputs, [out], dict(a), "qconv2d_nhwc_x8",
+    zp_tensor = x_zp is not None and x_zp.const is None
+    if zp_tensor:
+        inputs.append(lw.nchw(x_zp))  # type: ignore[arg-type]
+    xz = 0 if x_zp is None or x_zp.const is None else int(x_zp.const.reshape(()))
+    lw.emit(node.op_type, node.name, inputs, [out], dict(a), "qconv2d_nhwc_x8",
             [{"in": 0}, {"in": 1}, {"in": 2}, {"in": 3}, {"in": 4}, {"out": 0}, n, h, wd, c, oh, ow, m, kh, kw, sh, sw,
-             pt, pl, dh, dw, group, int(x_zp.const.reshape(())), _signed(x),  # type: ignore[union-attr]
-             int(y_zp.const.reshape(())), _signed(y), mc, 0, 0, ylo, yhi])  # type: ignore[union-attr]
-    return True
+             pt, pl, dh, dw, group, xz, _signed(x), y_zero or 0, _signed(y) if y_zero is not None else 0, mc,
+             int(y_zero is None), {"in": 5} if zp_tensor else 0, ylo, yhi])
 
 
 def _clamped(lw: _Lowering, y: Value) -> tuple[Value, int, int]:
