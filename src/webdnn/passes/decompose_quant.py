@@ -241,7 +241,7 @@ QUANT_DECOMPOSITIONS = {
 # and each backend's run_deferred pass decomposes those it has no kernel for; 8-bit MaxPool and Clip
 # (fuse_qdq makes them, after infer_shapes widened the MaxPools the model had) run in float32 between Casts
 # there (exact: the bounds are integers), as the GPU backends have no 8-bit arithmetic.
-DEFERRED = frozenset({"QLinearConv", "QLinearAdd", "MatMulInteger", "ConvInteger"})
+DEFERRED = frozenset({"QLinearConv", "QLinearAdd", "MatMulInteger", "ConvInteger", "QLinearMatMul"})
 WIDENED = frozenset({"MaxPool", "Clip"})
 
 

@@ -8,6 +8,8 @@ them on the 8-bit tensors instead of dequantizing every activation.
   quantizer writes it (another bias leaves the pattern alone). A Relu or a Clip between the Conv and the
   QuantizeLinear (onnxruntime's quantizer drops them, other exporters keep them) becomes a Clip of the
   8-bit result at the quantized bounds: the same values, as quantization is monotonic.
+- DequantizeLinear(a_q) -> MatMul(DequantizeLinear(B_q)) -> QuantizeLinear becomes QLinearMatMul: a per
+  tensor, B constant 2-D 8-bit per tensor or per output column.
 - QuantizeLinear(Add(DequantizeLinear(a_q), DequantizeLinear(b_q))) of same-shape 8-bit tensors
   becomes QLinearAdd (ops/nn_quant.py): the same three steps in one node.
 - DequantizeLinear(x_q) -> MaxPool -> QuantizeLinear at the same scale and zero point becomes MaxPool on
@@ -182,6 +184,28 @@ def _add(graph: Graph, add: Node, users: dict[int, list[Node]]) -> bool:
     return True
 
 
+def _matmul(graph: Graph, mm: Node, users: dict[int, list[Node]]) -> bool:
+    a, b = _dequantized(mm.input(0)), _dequantized(mm.input(1))
+    y = _requantized(graph, mm.outputs[0], users)
+    if (not _scalar(a) or b is None or y is None or b.q.const is None or b.q.const.ndim != 2
+            or b.q.dtype not in EIGHT_BIT):
+        return False
+    assert a is not None
+    n = int(b.q.const.shape[1])
+    if b.scale.size != 1 and not (b.axis == 1 and b.scale.size == n and b.zero_point.size in (1, n)):
+        return False  # per tensor or per output column only (QLinearMatMul's b_scale)
+    name = mm.name
+    g = graph.const_value
+    inputs: list[Value | None] = [
+        a.q, _scalar_const(graph, f"{name}/a_scale", a.scale), _scalar_const(graph, f"{name}/a_zero_point",
+                                                                             a.zero_point),
+        b.q, g(f"{name}/b_scale", b.scale.reshape(-1)), g(f"{name}/b_zero_point", b.zero_point.reshape(-1)),
+        y.node.inputs[1], _scalar_const(graph, f"{name}/y_zero_point", y.zero_point),
+    ]
+    _replace(graph, [mm, y.node], "QLinearMatMul", inputs, y.q, {}, name)
+    return True
+
+
 def _max_pool(graph: Graph, pool: Node, users: dict[int, list[Node]]) -> bool:
     x = _dequantized(pool.input(0))
     if len(pool.outputs) != 1 or not _scalar(x):
@@ -195,7 +219,7 @@ def _max_pool(graph: Graph, pool: Node, users: dict[int, list[Node]]) -> bool:
     return True
 
 
-FUSIONS = {"Conv": _conv, "Add": _add, "MaxPool": _max_pool}
+FUSIONS = {"Conv": _conv, "Add": _add, "MaxPool": _max_pool, "MatMul": _matmul}
 
 
 def run(graph: Graph) -> int:

@@ -3,7 +3,8 @@ transpose_2d_x8, cast; backends/wasm/quantized.py) against onnxruntime, driven f
 (both integer products): QLinearConv over odd channel counts, odd K (the k-quad padding), windows,
 strides, dilations, groups, uint8 and int8 tensors with nonzero zero points, per-tensor and per-channel
 weight scales, with and without bias, one and two threads; MatMulInteger and ConvInteger with their zero
-point computed at run time (DynamicQuantizeLinear), MatMulInteger on an int8 A; QLinearAdd over a length
+point computed at run time (DynamicQuantizeLinear), MatMulInteger on an int8 A; QLinearMatMul from a QDQ
+MatMul (per-column weights) and as the QOperator format writes it; QLinearAdd over a length
 that is not a multiple of 16; a QDQ block as onnxruntime's quantizer writes it (fused by
 passes/fuse_qdq.py), also with a Relu or Clip kept; depthwise QLinearConv with a channel tail, strides,
 dilations. And what the kernels must not take: weights with a zero point, groups of fewer than 8
@@ -189,6 +190,37 @@ def test_conv_integer(tmp_path: Any, threads: int) -> None:
     assert calls.count("qconv2d_nhwc_x8") == 2
 
 
+def _qdq_matmul_model() -> tuple[Any, dict[str, np.ndarray]]:
+    """A QDQ MatMul (what quantize_static writes around a transformer's projections): rank-3 activations, K = 37,
+    N = 21, per-column int8 weights; and QLinearMatMul as the QOperator format writes it (per-tensor, int8 A)."""
+    w = RNG.integers(-127, 128, (37, 21)).astype(np.int8)
+    w2 = RNG.integers(-127, 128, (12, 10)).astype(np.int8)
+    inits = {"xs": np.array(0.04, np.float32), "xz": np.array(131, np.uint8), "w": w,
+             "ws": (RNG.random(21) * 0.01 + 0.002).astype(np.float32), "wz": np.zeros(21, np.int8),
+             "ys": np.array(0.2, np.float32), "yz": np.array(120, np.uint8),
+             "as2": np.array(0.05, np.float32), "az2": np.array(-4, np.int8), "w2": w2,
+             "ws2": np.array(0.003, np.float32), "wz2": np.array(0, np.int8), "ys2": np.array(0.1, np.float32),
+             "yz2": np.array(2, np.int8)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+             helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"]),
+             helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wd"], axis=1),
+             helper.make_node("MatMul", ["xd", "wd"], ["m"]),
+             helper.make_node("QuantizeLinear", ["m", "ys", "yz"], ["mq"]),
+             helper.make_node("DequantizeLinear", ["mq", "ys", "yz"], ["y0"]),
+             helper.make_node("QLinearMatMul", ["a2", "as2", "az2", "w2", "ws2", "wz2", "ys2", "yz2"], ["y1"])]
+    model = make_model(nodes, [("x", F32, [2, 5, 37]), ("a2", TensorProto.INT8, [7, 12])], ["y0", "y1"], inits,
+                       opset=13)
+    return model, {"x": (RNG.standard_normal((2, 5, 37)) * 2).astype(np.float32),
+                   "a2": RNG.integers(-128, 128, (7, 12)).astype(np.int8)}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_qlinear_matmul(tmp_path: Any, threads: int) -> None:
+    model, feeds = _qdq_matmul_model()
+    calls = _run(tmp_path, model, feeds, threads)
+    assert calls.count("qconv2d_nhwc_x8") == 2
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_matmul_integer(tmp_path: Any, threads: int) -> None:
     model, feeds = _matmul_integer_model()
@@ -257,6 +289,8 @@ def test_both_integer_products_in_chromium(tmp_path: Any, browser: Any, simd: st
     _run(tmp_path / "depthwise", model, feeds, threads=2, browser=browser, simd=simd)
     model, feeds = _conv_integer_model()
     _run(tmp_path / "conv_integer", model, feeds, threads=2, browser=browser, simd=simd)
+    model, feeds = _qdq_matmul_model()
+    _run(tmp_path / "qlinear_matmul", model, feeds, threads=2, browser=browser, simd=simd)
 
 
 def test_cast_kernel_matches_onnxruntime_and_the_fallback(tmp_path: Any) -> None:

@@ -488,6 +488,10 @@ class _Lowering:
     def op_QLinearConv(self, node: Node) -> bool:
         return quantized.lower_qconv(self, node)
 
+    @LOWERINGS.register("QLinearMatMul")
+    def op_QLinearMatMul(self, node: Node) -> bool:
+        return quantized.lower_qlinear_matmul(self, node)
+
     @LOWERINGS.register("ConvInteger")
     def op_ConvInteger(self, node: Node) -> bool:
         return quantized.lower_conv_integer(self, node)

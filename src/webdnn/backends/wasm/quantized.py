@@ -55,6 +55,13 @@ def native(node: Node) -> bool:
         a, b, y = node.input(0), node.input(3), node.outputs[0]
         return (a is not None and b is not None and a.shape is not None and a.shape == b.shape == y.shape
                 and is_static(a.shape) and all(_scalar(node.input(i)) for i in (1, 2, 4, 5, 6, 7)))
+    if node.op_type == "QLinearMatMul":
+        a, b, b_s, b_zp = node.input(0), node.input(3), node.input(4), node.input(5)
+        return (a is not None and a.dtype in EIGHT_BIT and a.shape is not None and len(a.shape) >= 2
+                and is_static(a.shape) and b is not None and b.dtype == DType.INT8 and b.const is not None
+                and b.const.ndim == 2 and (b_zp is None or (b_zp.const is not None and not np.any(b_zp.const)))
+                and all(_scalar(node.input(i)) for i in (1, 2, 6, 7)) and b_s is not None and b_s.const is not None
+                and b_s.const.size in (1, int(b.const.shape[1])))
     if node.op_type == "MatMulInteger":
         a, b, a_zp, b_zp = (node.input(i) for i in range(4))
         return (a is not None and a.dtype in EIGHT_BIT and a.shape is not None and len(a.shape) >= 2
@@ -232,40 +239,66 @@ def _lower_depthwise(lw: _Lowering, node: Node) -> bool:
 
 
 def lower_matmul_integer(lw: _Lowering, node: Node) -> bool:
-    """MatMulInteger with constant int8 weights (quantize_dynamic's transformers): qconv2d_nhwc_x8 as a pointwise
-    convolution over the rows of A viewed as [1, rows, 1, K], int32 output, A's zero point read at run time."""
-    from webdnn.backends.wasm.lower import block_rows
-
+    """MatMulInteger with constant int8 weights (quantize_dynamic's transformers): int32 sums, A's zero point read
+    at run time."""
     if not native(node):
         return False
-    a, b, a_zp = node.input(0), node.input(1), node.input(2)
-    assert a is not None and a.shape is not None and b is not None and b.const is not None
-    y = node.outputs[0]
-    k, n = (int(d) for d in b.const.shape)
+    b = node.input(1)
+    assert b is not None and b.const is not None
+    n = int(b.const.shape[1])
+    _emit_rows_gemm(lw, node, node.input(2), b.const, np.ones(n, np.float32), None)
+    return True
+
+
+def lower_qlinear_matmul(lw: _Lowering, node: Node) -> bool:
+    """QLinearMatMul with constant int8 weights (a QDQ MatMul, folded by fuse_qdq): requantized per column."""
+    if not native(node):
+        return False
+    a_s, a_zp, b, b_s, y_s, y_zp = (node.input(i) for i in (1, 2, 3, 4, 6, 7))
+    assert a_s is not None and a_s.const is not None and b is not None and b.const is not None
+    assert b_s is not None and b_s.const is not None and y_s is not None and y_s.const is not None
+    assert y_zp is not None and y_zp.const is not None
+    n = int(b.const.shape[1])
+    scale = (np.float32(a_s.const.reshape(())) * np.broadcast_to(b_s.const.astype(np.float32).reshape(-1), (n,))
+             / np.float32(y_s.const.reshape(()))).astype(np.float32)
+    _emit_rows_gemm(lw, node, a_zp, b.const, scale, int(y_zp.const.reshape(())))
+    return True
+
+
+def _emit_rows_gemm(lw: _Lowering, node: Node, a_zp: Value | None, b: np.ndarray, scale: np.ndarray,
+                    y_zero: int | None) -> None:
+    """qconv2d_nhwc_x8 as a pointwise convolution over the rows of A (input 0) viewed as [1, rows, 1, K], against
+    the constant int8 [K, N] b: requantized to y_zero's type, or (y_zero None) the int32 sums."""
+    from webdnn.backends.wasm.lower import block_rows
+
+    a, y = node.input(0), node.outputs[0]
+    assert a is not None and a.shape is not None and y.dtype is not None
+    k, n = (int(d) for d in b.shape)
     rows = int(np.prod([int(d) for d in a.shape[:-1]]))
-    packed, colsum, kq = pack_qconv_weights(np.ascontiguousarray(b.const.T).reshape(n, k, 1, 1), 1)
+    packed, colsum, kq = pack_qconv_weights(np.ascontiguousarray(b.T).reshape(n, k, 1, 1), 1)
     mc = block_rows(kq // 2, rows)
     lw.need_stack(mc * kq * 2)
     a4 = lw.new_value(f"{a.name}_rows", a.dtype, (1, rows, 1, k))  # type: ignore[arg-type]
     lw._view(lw.nchw(a), a4)
-    y4 = lw.new_value(f"{y.name}_rows", DType.INT32, (1, rows, 1, n))
+    y4 = lw.new_value(f"{y.name}_rows", y.dtype, (1, rows, 1, n))
     inputs: list[Value | None] = [
-        a4, lw.const(f"{b.name}_qpacked", packed),
+        a4, lw.const(f"{node.name}_qpacked", packed),
         lw.const(f"{node.name}_bias", _per_column(np.zeros(n, np.int32), n, 1, np.int32)),
-        lw.const(f"{b.name}_colsum", _per_column(colsum, n, 1, np.int32)),
-        lw.const(f"{node.name}_multiplier", _per_column(np.ones(n, np.float32), n, 1, np.float32)),
+        lw.const(f"{node.name}_colsum", _per_column(colsum, n, 1, np.int32)),
+        lw.const(f"{node.name}_multiplier", _per_column(scale, n, 1, np.float32)),
     ]
-    zp_const = a_zp is None or a_zp.const is not None
-    if not zp_const:
+    zp_tensor = a_zp is not None and a_zp.const is None
+    if zp_tensor:
         inputs.append(lw.nchw(a_zp))  # type: ignore[arg-type]
+    az = 0 if a_zp is None or a_zp.const is None else int(a_zp.const.reshape(()))
+    lo, hi = ((-128, 127) if y.dtype == DType.INT8 else (0, 255)) if y_zero is not None else (0, 0)
     window = {"kernel_shape": [1, 1], "strides": [1, 1], "dilations": [1, 1], "pads": [0, 0, 0, 0], "group": 1}
-    lw.emit("MatMulInteger", node.name, inputs, [y4], window, "qconv2d_nhwc_x8",
+    lw.emit(node.op_type, node.name, inputs, [y4], window, "qconv2d_nhwc_x8",
             [{"in": 0}, {"in": 1}, {"in": 2}, {"in": 3}, {"in": 4}, {"out": 0}, 1, rows, 1, k, rows, 1, n, 1, 1, 1, 1,
-             0, 0, 1, 1, 1, 0 if a_zp is None or a_zp.const is None else int(a_zp.const.reshape(())), _signed(a), 0, 0,
-             mc, 1, 0 if zp_const else {"in": 5}, 0, 0])
+             0, 0, 1, 1, 1, az, _signed(a), y_zero or 0, _signed(y) if y_zero is not None else 0, mc,
+             int(y_zero is None), {"in": 5} if zp_tensor else 0, lo, hi])
     lw._view(y4, y)
     lw.has_nchw.add(id(y))
-    return True
 
 
 def lower_qadd(lw: _Lowering, node: Node) -> bool:
