@@ -82,6 +82,16 @@ def _scalar_const(graph: Graph, base: str, data: np.ndarray) -> Value:
     return graph.const_value(base, np.ascontiguousarray(data.reshape(())))
 
 
+def _qlinear_inputs(graph: Graph, name: str, x: _Quant, w: _Quant, y: _Quant) -> list[Value | None]:
+    """The first eight inputs of QLinearConv / QLinearMatMul: x, its scale and zero point (scalars), the weights,
+    theirs (vectors), the output's scale and zero point."""
+    g = graph.const_value
+    return [x.q, _scalar_const(graph, f"{name}/x_scale", x.scale), _scalar_const(graph, f"{name}/x_zero_point",
+                                                                                  x.zero_point),
+            w.q, g(f"{name}/w_scale", w.scale.reshape(-1)), g(f"{name}/w_zero_point", w.zero_point.reshape(-1)),
+            y.node.inputs[1], _scalar_const(graph, f"{name}/y_zero_point", y.zero_point)]
+
+
 def _replace(graph: Graph, old: list[Node], op: str, inputs: list[Value | None], out: Value,
              attrs: dict[str, object], name: str) -> Node:
     """`op` defining `out` (the last QuantizeLinear's output) in place of the `old` nodes."""
@@ -141,14 +151,8 @@ def _conv(graph: Graph, conv: Node, users: dict[int, list[Node]]) -> bool:
                 or b.scale.size not in (1, m) or not np.allclose(np.broadcast_to(b.scale.reshape(-1), (m,)), want,
                                                                   rtol=1e-6, atol=0)):
             return False
-    g = graph.const_value
     name = conv.name
-    inputs: list[Value | None] = [
-        x.q, _scalar_const(graph, f"{name}/x_scale", x.scale), _scalar_const(graph, f"{name}/x_zero_point",
-                                                                             x.zero_point),
-        w.q, g(f"{name}/w_scale", w.scale.reshape(-1)), g(f"{name}/w_zero_point", w.zero_point.reshape(-1)),
-        y.node.inputs[1], _scalar_const(graph, f"{name}/y_zero_point", y.zero_point),
-    ]
+    inputs = _qlinear_inputs(graph, name, x, w, y)
     if b is not None:
         inputs.append(b.q)
     attrs = {k: conv.attrs[k] for k in ("kernel_shape", "pads", "strides", "dilations", "group", "auto_pad")
@@ -194,15 +198,7 @@ def _matmul(graph: Graph, mm: Node, users: dict[int, list[Node]]) -> bool:
     n = int(b.q.const.shape[1])
     if b.scale.size != 1 and not (b.axis == 1 and b.scale.size == n and b.zero_point.size in (1, n)):
         return False  # per tensor or per output column only (QLinearMatMul's b_scale)
-    name = mm.name
-    g = graph.const_value
-    inputs: list[Value | None] = [
-        a.q, _scalar_const(graph, f"{name}/a_scale", a.scale), _scalar_const(graph, f"{name}/a_zero_point",
-                                                                             a.zero_point),
-        b.q, g(f"{name}/b_scale", b.scale.reshape(-1)), g(f"{name}/b_zero_point", b.zero_point.reshape(-1)),
-        y.node.inputs[1], _scalar_const(graph, f"{name}/y_zero_point", y.zero_point),
-    ]
-    _replace(graph, [mm, y.node], "QLinearMatMul", inputs, y.q, {}, name)
+    _replace(graph, [mm, y.node], "QLinearMatMul", _qlinear_inputs(graph, mm.name, a, b, y), y.q, {}, mm.name)
     return True
 
 
