@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 import click
 
+from webdnn.bench.demo_models import DEMO_MODELS
 from webdnn.bench.merge import merge_reports
 from webdnn.bench.models import MODELS
 from webdnn.bench.report import write_all
@@ -52,9 +53,11 @@ def _list(s: str | None, known: Sequence[str], what: str) -> list[str] | None:
     if s is None:
         return None
     items = [x.strip() for x in s.split(",") if x.strip()]
-    bad = [x for x in items if x not in known and not (what == "model" and (_at_length(x) or _quantized(x)))]
+    bad = [x for x in items if x not in known
+           and not (what == "model" and (_at_length(x) or _quantized(x) or x in DEMO_MODELS))]
     if bad:
-        more = ", minilm@N (N <= 512), MODEL-qdq|qop|dynamic (quantized)" if what == "model" else ""
+        more = (f", minilm@N (N <= 512), MODEL-qdq|qop|dynamic (quantized), {', '.join(DEMO_MODELS)}"
+                if what == "model" else "")
         raise click.BadParameter(f"unknown {what} {bad}; known: {', '.join(known)}{more}")
     return items
 

