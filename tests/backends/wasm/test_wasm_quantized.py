@@ -343,3 +343,22 @@ def test_whole_tensor_min_and_max(tmp_path: Any) -> None:
             ours, fallback = (run_model_node(out, {"x": x}, (b,)).outputs for b in ("wasm", "fallback"))
             for name in ("lo", "hi"):
                 np.testing.assert_array_equal(ours[name], fallback[name], err_msg=f"{name} with {special} at {at}")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_integer_kernels_in_firefox_and_webkit(tmp_path: Any, engine: Any) -> None:
+    """The same cases in Gecko and WebKit, whichever integer product their engine gives (backendInfo.int8Dot)."""
+    cases = {"shapes": _shapes_model(), "block": _qdq_block("relu"), "matmul": _matmul_integer_model(),
+             "depthwise": _depthwise_model(), "qlinear_matmul": _qdq_matmul_model()}
+    for name, (model, feeds) in cases.items():
+        out = str(tmp_path / name)
+        convert(model, out, backends=["wasm"])
+        r = engine.run_model(out, feeds, ["wasm"])
+        assert r.backend == "wasm" and str(r.backend_info.get("int8Dot", "")).startswith(("i8", "i16")), r.backend_info
+        for k, want in reference_outputs(model, feeds).items():
+            if want.dtype.kind in "iu":
+                _close(want, r.outputs[k], f"{name} {k} in {engine.version}")
+            else:
+                step = float(np.diff(np.unique(want)).min())
+                assert np.abs(r.outputs[k] - want).max() <= step + 1e-6, f"{name} {k} in {engine.version}"
