@@ -89,6 +89,50 @@ EXPORT(layernorm_f32) {
   }
 }
 
+// layernorm_spatial_nhwc_f32: LayerNormalization over the spatial axes of an NCHW tensor (axis 2: instance
+// normalization, as exporters write it), computed on its NHWC twin: per image and channel, the mean and the
+// centered variance over the HW pixels (two passes, as layernorm_f32), then (x - mean) * rstd * gamma + beta,
+// gamma and beta per pixel (LayerNormalization's) or per channel (InstanceNormalization's). Threads take
+// (image, block of 4 channels) tasks; C is a multiple of 4.
+// p: 0 X [N, HW, C], 1 gamma [HW] or [C], 2 beta (0: none), 3 Y, 4 N, 5 HW, 6 C, 7 eps (f32), 8 per channel (0/1)
+EXPORT(layernorm_spatial_nhwc_f32) {
+  const f32 *X = pp(p, 0), *G = pp(p, 1), *Bt = pp(p, 2);
+  f32 *Y = pp(p, 3);
+  int N = p[4], HW = p[5], C = p[6], per_channel = p[8], blocks = C / 4, lo, hi;
+  f32 eps = pf(p, 7);
+  split(N * blocks, tid, nthreads, &lo, &hi);
+  for (int t = lo; t < hi; t++) {
+    int c0 = (t % blocks) * 4;
+    long base = (long)(t / blocks) * HW * C + c0;
+    const f32 *x = X + base;
+    f32 *y = Y + base;
+    v4 s = wasm_f32x4_splat(0.0f);
+    for (int i = 0; i < HW; i++) s = wasm_f32x4_add(s, wasm_v128_load(x + (long)i * C));
+    v4 n = wasm_f32x4_splat((f32)HW), mean = wasm_f32x4_div(s, n);
+    v4 ss = wasm_f32x4_splat(0.0f);
+    for (int i = 0; i < HW; i++) {
+      v4 d = wasm_f32x4_sub(wasm_v128_load(x + (long)i * C), mean);
+      ss = v_madd(d, d, ss);
+    }
+    v4 rstd = wasm_f32x4_div(wasm_f32x4_splat(1.0f),
+                             wasm_f32x4_sqrt(wasm_f32x4_add(wasm_f32x4_div(ss, n), wasm_f32x4_splat(eps))));
+    if (per_channel) {  // one scale and bias per channel: folded into the normalization
+      v4 g = wasm_f32x4_mul(rstd, wasm_v128_load(G + c0)), b = Bt ? wasm_v128_load(Bt + c0) : wasm_f32x4_splat(0.0f);
+      for (int i = 0; i < HW; i++)
+        wasm_v128_store(y + (long)i * C, wasm_f32x4_add(wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x + (long)i * C),
+                                                                                       mean), g), b));
+      continue;
+    }
+    for (int i = 0; i < HW; i++) {
+      v4 v = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(x + (long)i * C), mean), rstd),
+                            wasm_f32x4_splat(G[i]));
+      if (Bt) v = wasm_f32x4_add(v, wasm_f32x4_splat(Bt[i]));
+      wasm_v128_store(y + (long)i * C, v);
+    }
+  }
+}
+
+
 // ---- Gelu / Erf -------------------------------------------------------------------------
 // (v_erf: common.h, shared with the expression interpreter)
 /** Exact GELU: 0.5 x (1 + erf(x / sqrt 2)). */

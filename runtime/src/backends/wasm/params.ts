@@ -376,6 +376,24 @@ const SCHEMA: Record<string, Schema> = {
       return { bytes: { A: n, B: n, Y: n } };
     },
   },
+  // Pad of an NHWC tensor's spatial axes: constant / reflect / edge / wrap (mode 0..3), the constant's value.
+  pad2d_nhwc_x32: {
+    params: "X:in Y:out N H W C OH OW PT PL mode:0-3 value:f",
+    check: (c) => {
+      const { N, H, W, C, OH, OW, PT, PL, mode } = c.v as Record<string, number>;
+      const pads = attrInts(c.k, "pads", []);
+      const modes = ["constant", "reflect", "edge", "wrap"];
+      req(pads.length === 8 && pads.every((v) => v >= 0) && pads[0] === 0 && pads[1] === 0 && pads[4] === 0 && pads[5] === 0,
+        `attribute pads ${JSON.stringify(pads)} is not a non-negative padding of the spatial axes of a 4-D tensor`);
+      req(PT === pads[2] && PL === pads[3] && OH === H + pads[2]! + pads[6]! && OW === W + pads[3]! + pads[7]!,
+        `the output ${OH}x${OW} and pads ${PT}, ${PL} are not what the attributes' pads ${JSON.stringify(pads)} make of ${H}x${W}`);
+      req((c.k.attrs.mode ?? "constant") === modes[mode], `mode ${mode} is not the attributes' ${JSON.stringify(c.k.attrs.mode)}`);
+      req(mode === 0 || (H >= 1 && W >= 1), "a reflect, edge or wrap pad of an empty axis");
+      shapeIs(c, "X", [N, H, W, C]);
+      shapeIs(c, "Y", [N, OH, OW, C]);
+      return { bytes: { X: 4 * N * H * W * C, Y: 4 * N * OH * OW * C } };
+    },
+  },
   // ReduceMin / ReduceMax (mode 0 / 1) of all n elements of X into Y's one value.
   reduce_all_f32: {
     params: "X:in Y:out n mode:0-1",
@@ -487,6 +505,21 @@ const SCHEMA: Record<string, Schema> = {
         req(cols === inner, `cols ${cols} is not the ${inner} elements normalized per row of X (shape ${show(t.X.shape)}, axis ${a})`);
       }
       return { bytes: { X: 4 * rows * cols, G: 4 * cols, B: 4 * cols, Y: 4 * rows * cols } };
+    },
+  },
+  // LayerNormalization over H, W (axis 2) of an NCHW tensor, on its NHWC twin X [N, HW, C], gamma / beta per pixel;
+  // or InstanceNormalization (perChannel), gamma / beta per channel.
+  layernorm_spatial_nhwc_f32: {
+    params: "X:in G:in B:in? Y:out N HW C eps:f perChannel:0-1",
+    check: ({ v, t, k }) => {
+      const { N, HW, C, perChannel } = v as Record<string, number>;
+      req(perChannel === (k.op === "InstanceNormalization" ? 1 : 0), `perChannel ${perChannel} is not that of ${k.op}`);
+      req(k.op === "InstanceNormalization" || attrInt(k, "axis", -1) === 2, "normalizes the spatial axes (attribute axis 2) only");
+      req(C >= 4 && C % 4 === 0 && HW >= 1, `C ${C} must be a positive multiple of 4, HW ${HW} positive`);
+      if (t.X) req(t.X.shape.length === 4 && t.X.shape[0] === N && t.X.shape[1]! * t.X.shape[2]! === HW && t.X.shape[3] === C,
+        `X's shape ${show(t.X.shape)} is not [${N}, H, W, ${C}] with H * W = ${HW}`);
+      const g = perChannel ? C : HW;
+      return { bytes: { X: 4 * N * HW * C, G: 4 * g, B: 4 * g, Y: 4 * N * HW * C } };
     },
   },
   // Gelu (mode 0) or Erf (mode 1), n elements.

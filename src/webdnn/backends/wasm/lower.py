@@ -60,6 +60,7 @@ C_PRIMITIVES = EPILOGUE_PRIMITIVES | {"erf"}
 EXPR_MAX = 64  # instructions per program (kernels/wasm/common.h)
 ACT_NONE, ACT_CLAMP, ACT_EXPR = 0, 1, 2
 BINARY_CODES = {"Add": 0, "Sub": 1, "Mul": 2, "Div": 3}
+PAD_MODES = {"constant": 0, "reflect": 1, "edge": 2, "wrap": 3}  # kernels/wasm/pad2d_nhwc_x32.c
 CAST_CODES = {DType.FLOAT32: 0, DType.UINT8: 1, DType.INT8: 2, DType.INT32: 3}  # kernels/wasm/cast.c
 TO_NHWC = (0, 2, 3, 1)
 TO_NCHW = (0, 3, 1, 2)
@@ -455,6 +456,10 @@ class _Lowering:
     def op_LayerNormalization(self, node: Node) -> bool:
         return transformer.lower_layernorm(self, node)
 
+    @LOWERINGS.register("InstanceNormalization")
+    def op_InstanceNormalization(self, node: Node) -> bool:
+        return transformer.lower_instance_norm(self, node)
+
     @LOWERINGS.register("Gelu")
     def op_Gelu(self, node: Node) -> bool:
         return transformer.lower_gelu(self, node, 0)
@@ -596,6 +601,26 @@ class _Lowering:
         out = self.defined(y, nhwc=nhwc)
         self.emit("Cast", node.name, [xin], [out], {"to": node.attrs["to"]}, "cast",
                   [{"in": 0}, {"out": 0}, x.size, CAST_CODES[x.dtype], CAST_CODES[y.dtype]])
+        return True
+
+    @LOWERINGS.register("Pad")
+    def op_Pad(self, node: Node) -> bool:
+        """A float32 Pad of the spatial axes of a 4-D tensor (non-negative pads) in NHWC
+        (kernels/wasm/pad2d_nhwc_x32.c), next to the convolutions that read it; other Pads run as JavaScript."""
+        x, y = node.input(0), node.outputs[0]
+        pads = [int(v) for v in node.attrs.get("pads", [])]
+        mode = PAD_MODES.get(str(node.attrs.get("mode", "constant")))
+        if (x is None or not self.f32(x, y) or x.shape is None or len(x.shape) != 4 or len(node.inputs) > 1
+                or len(pads) != 8 or mode is None or any(v < 0 for v in pads) or any(pads[i] for i in (0, 1, 4, 5))
+                or (mode != 0 and any(int(d) == 0 for d in x.shape[2:]))):
+            return False
+        n, c, h, w = x.shape
+        oh, ow = (y.shape or ())[2:]
+        xin = self.nhwc(x)
+        out = self.defined(y, nhwc=True)
+        self.emit("Pad", node.name, [xin], [out], dict(node.attrs), "pad2d_nhwc_x32",
+                  [{"in": 0}, {"out": 0}, n, h, w, c, oh, ow, pads[2], pads[3], mode,
+                   {"f": float(node.attrs.get("value", 0.0) or 0.0)}])
         return True
 
     @LOWERINGS.register("ReduceMin", "ReduceMax")

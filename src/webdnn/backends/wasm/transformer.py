@@ -272,6 +272,8 @@ def lower_layernorm(lw: _Lowering, node: Node) -> bool:
     if x is None or x.shape is None or scale is None or len(node.outputs) != 1 or not _f32(x, scale, bias, y):
         return False
     axis = int(node.attrs["axis"])
+    if axis == 2 and len(x.shape) == 4 and lw.in_nhwc(x) and _spatial_layernorm(lw, node):
+        return True
     inner = tuple(x.shape[axis:])
     cols = sym_prod(inner)
     params: list[Value] = []
@@ -291,6 +293,47 @@ def lower_layernorm(lw: _Lowering, node: Node) -> bool:
     lw.emit("LayerNormalization", node.name, [lw.nchw(x), *params], [out], dict(node.attrs), "layernorm_f32",
             [{"in": 0}, {"in": 1}, {"in": 2} if bias is not None else 0, {"out": 0},
              x.size // max(cols, 1), cols, {"f": float(node.attrs["epsilon"])}])
+    return True
+
+
+def _spatial_layernorm(lw: _Lowering, node: Node) -> bool:
+    """Instance normalization (LayerNormalization over H, W of NCHW) of a tensor that lives in NHWC, normalized
+    there (layernorm_spatial_nhwc_f32) rather than converted to NCHW and back; constant scale and bias only."""
+    x, scale, bias, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
+    assert x is not None and x.shape is not None and scale is not None
+    n, c, h, w = x.shape
+    if not all(isinstance(d, int) for d in (n, c, h, w)) or c % 4 or any(v is not None and v.const is None
+                                                                        for v in (scale, bias)):
+        return False
+    params: list[Value] = []
+    for tag, v in (("scale", scale), ("bias", bias)):
+        if v is not None and v.const is not None:
+            c4 = np.asarray(v.const, np.float32)
+            c4 = c4.reshape(c4.shape[-2:]) if c4.ndim > 2 else c4  # leading dims of 1 (a LayerNorm's [.., H, W])
+            params.append(lw.const(f"{node.name}_{tag}", np.broadcast_to(c4, (h, w)).reshape(-1)))
+    out = lw.defined(y, nhwc=True)
+    lw.emit("LayerNormalization", node.name, [lw.nhwc(x), *params], [out], dict(node.attrs),
+            "layernorm_spatial_nhwc_f32", [{"in": 0}, {"in": 1}, {"in": 2} if bias is not None else 0, {"out": 0},
+                                           n, h * w, c, {"f": float(node.attrs["epsilon"])}, 0])
+    return True
+
+
+def lower_instance_norm(lw: _Lowering, node: Node) -> bool:
+    """InstanceNormalization of a 4-D tensor that lives in NHWC, with constant per-channel scale and bias
+    (layernorm_spatial_nhwc_f32); others run as the JavaScript kernel."""
+    x, scale, bias, y = node.input(0), node.input(1), node.input(2), node.outputs[0]
+    if (x is None or x.shape is None or len(x.shape) != 4 or scale is None or bias is None or scale.const is None
+            or bias.const is None or not _f32(x, scale, bias, y) or not lw.in_nhwc(x)):
+        return False
+    n, c, h, w = x.shape
+    if not all(isinstance(d, int) for d in (n, c, h, w)) or c % 4:
+        return False
+    params = [lw.const(f"{node.name}_{tag}", np.asarray(v.const, np.float32).reshape(-1))
+              for tag, v in (("scale", scale), ("bias", bias)) if v.const is not None]
+    out = lw.defined(y, nhwc=True)
+    lw.emit("InstanceNormalization", node.name, [lw.nhwc(x), *params], [out], dict(node.attrs),
+            "layernorm_spatial_nhwc_f32", [{"in": 0}, {"in": 1}, {"in": 2}, {"out": 0}, n, h * w, c,
+                                           {"f": float(node.attrs["epsilon"])}, 1])
     return True
 
 
