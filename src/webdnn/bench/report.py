@@ -390,7 +390,9 @@ def _demo_lines(path: str = DEMO_JSON) -> list[str]:
         " WebDNN next to ONNX Runtime Web running the same ONNX file, in one Chromium session"
         f" ({m['date']}, commit {m['git_commit']}, {m['cpu']} {m['cores']} cores; `{m['command']}`). The time per"
         " inference is what a page shows (its inference only: the pages' image conversion and drawing add a"
-        " few milliseconds). ⚠: software GPU (SwiftShader), correctness only.",
+        " few milliseconds). ⚠: software GPU (SwiftShader), correctness only. –: no such backend (ORT Web has no"
+        " plain-JavaScript one), or ORT Web failed on the model (its webgl backend: int64 tensors in the style"
+        " network, ceil_mode MaxPool in HED, Erf in MiniLM; the errors are in the JSON rows' notes).",
         "",
         "| page | backend | threads | WebDNN ms | ORT Web ms | WebDNN ÷ ORT Web | cold uncached WebDNN / ORT Web ms |"
         " max abs err WebDNN / ORT Web |",
