@@ -368,6 +368,15 @@ def _quantized_lines(path: str = QUANTIZED_JSON) -> list[str]:
 DEMO_JSON = os.path.join(os.path.dirname(__file__), "..", "..", "..", "bench", "results", "demo-models.json")
 
 
+def _rows_by_config(g: dict[str, Any]) -> dict[tuple[str, str, int | None], dict[str, dict[str, Any]]]:
+    """A recorded side run's good rows as {(model, backend, threads): {runtime: row}}."""
+    rows: dict[tuple[str, str, int | None], dict[str, dict[str, Any]]] = {}
+    for r in g["results"]:
+        if r["status"] == "ok":
+            rows.setdefault((r["model"], r["backend"], r["threads"]), {})[r["runtime"]] = r
+    return rows
+
+
 def _demo_lines(path: str = DEMO_JSON) -> list[str]:
     """The recorded run of the demo site's models (bench/results/demo-models.json: `webdnn bench --models
     demo-recognition,... --runtimes webdnn,onnxruntime-web --out-json`): per page, backend and thread count."""
@@ -376,11 +385,7 @@ def _demo_lines(path: str = DEMO_JSON) -> list[str]:
     g = _recorded(path)
     if g is None:
         return []
-    m = g["machine"]
-    rows: dict[tuple[str, str, int | None], dict[str, dict[str, Any]]] = {}
-    for r in g["results"]:
-        if r["status"] == "ok":
-            rows.setdefault((r["model"], r["backend"], r["threads"]), {})[r["runtime"]] = r
+    m, rows = g["machine"], _rows_by_config(g)
     out = [
         "## The demo pages' models",
         "",
@@ -422,11 +427,7 @@ def _encodings_lines(path: str = ENCODINGS_JSON) -> list[str]:
     g = _recorded(path)
     if g is None:
         return []
-    m = g["machine"]
-    rows: dict[tuple[str, str, int | None], dict[str, dict[str, Any]]] = {}
-    for r in g["results"]:
-        if r["status"] == "ok":
-            rows.setdefault((r["model"], r["backend"], r["threads"]), {})[r["runtime"]] = r
+    m, rows = g["machine"], _rows_by_config(g)
     runtimes = ("webdnn", "webdnn-fp16", "webdnn-int8", "onnxruntime-web")
     out = [
         "## Cold start by weight encoding",

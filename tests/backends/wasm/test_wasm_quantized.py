@@ -273,25 +273,21 @@ def test_qdq_block_runs_on_the_integer_kernels(tmp_path: Any, act: str | None) -
     assert "Clip" not in ops and "Relu" not in ops
 
 
+# the models above by name, for the browser tests that run several of them in one page session
+CASES = {"shapes": _shapes_model, "block": _qdq_block, "block_relu": lambda: _qdq_block("relu"),
+         "matmul": _matmul_integer_model, "depthwise": _depthwise_model, "conv_integer": _conv_integer_model,
+         "qlinear_matmul": _qdq_matmul_model}
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("simd", ["relaxed", "simd128"])
 def test_both_integer_products_in_chromium(tmp_path: Any, browser: Any, simd: str) -> None:
     """Node 20's relaxed dot is an older form, so Node runs the int16 products; Chromium's relaxed build takes
     the byte dot (the zero point through the weight sums, int8 inputs shifted by 128), its SIMD128 build
     the int16 dot."""
-    model, feeds = _shapes_model()
-    _run(tmp_path / "shapes", model, feeds, threads=2, browser=browser, simd=simd)
-    model, feeds = _qdq_block()
-    _run(tmp_path / "block", model, feeds, threads=2, browser=browser, simd=simd)
-    model, feeds = _matmul_integer_model()
-    _run(tmp_path / "matmul", model, feeds, threads=2, browser=browser, simd=simd)
-    model, feeds = _depthwise_model()
-    _run(tmp_path / "depthwise", model, feeds, threads=2, browser=browser, simd=simd)
-    model, feeds = _conv_integer_model()
-    _run(tmp_path / "conv_integer", model, feeds, threads=2, browser=browser, simd=simd)
-    model, feeds = _qdq_matmul_model()
-    _run(tmp_path / "qlinear_matmul", model, feeds, threads=2, browser=browser, simd=simd)
-
+    for name in ("shapes", "block", "matmul", "depthwise", "conv_integer", "qlinear_matmul"):
+        model, feeds = CASES[name]()
+        _run(tmp_path / name, model, feeds, threads=2, browser=browser, simd=simd)
 
 def test_cast_kernel_matches_onnxruntime_and_the_fallback(tmp_path: Any) -> None:
     """`cast` (C) between float32, uint8, int8 and int32: onnxruntime's results where ONNX defines them (values
@@ -349,9 +345,8 @@ def test_whole_tensor_min_and_max(tmp_path: Any) -> None:
 @pytest.mark.slow
 def test_integer_kernels_in_firefox_and_webkit(tmp_path: Any, engine: Any) -> None:
     """The same cases in Gecko and WebKit, whichever integer product their engine gives (backendInfo.int8Dot)."""
-    cases = {"shapes": _shapes_model(), "block": _qdq_block("relu"), "matmul": _matmul_integer_model(),
-             "depthwise": _depthwise_model(), "qlinear_matmul": _qdq_matmul_model()}
-    for name, (model, feeds) in cases.items():
+    for name in ("shapes", "block_relu", "matmul", "depthwise", "qlinear_matmul"):
+        model, feeds = CASES[name]()
         out = str(tmp_path / name)
         convert(model, out, backends=["wasm"])
         r = engine.run_model(out, feeds, ["wasm"])

@@ -12,7 +12,7 @@ x_scale * w_scale / y_scale is computed here in float32, in that order, as the f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -154,40 +154,50 @@ def lower_conv_integer(lw: _Lowering, node: Node) -> bool:
 
 def _emit_gemm_conv(lw: _Lowering, node: Node, x_zp: Value | None, bias: np.ndarray, scale: np.ndarray,
                     y_zero: int | None) -> None:
-    """A qconv2d_nhwc_x8 call for QLinearConv (requantized to y_zero's type) or ConvInteger (y_zero None: int32
-    sums): x is input 0, the int8 weights input 1 (ConvInteger) or 3 (QLinearConv)."""
-    from webdnn.backends.wasm.lower import block_rows
-
-    x, w, y, a = node.input(0), node.input(3 if y_zero is not None else 1), node.outputs[0], node.attrs
-    assert x is not None and x.shape is not None and w is not None and w.const is not None
-    n, c, h, wd = (int(d) for d in x.shape)
-    m, _, kh, kw = w.const.shape
-    oh, ow = (int(d) for d in (y.shape or ())[2:])
-    sh, sw = a.get("strides", [1, 1])
-    dh, dw = a.get("dilations", [1, 1])
-    pt, pl = a.get("pads", [0, 0, 0, 0])[:2]
-    group = int(a.get("group", 1))
-    packed, colsum, kq = pack_qconv_weights(w.const, group)
-    mc = block_rows(kq // 2, n * oh * ow)  # int16 rows: the float kernels' block of MC * K floats in half the bytes
-    lw.need_stack(mc * kq * 2)
+    """QLinearConv (requantized to y_zero's type) or ConvInteger (y_zero None: int32 sums): x is input 0, the
+    int8 weights input 1 (ConvInteger) or 3 (QLinearConv)."""
+    x, w, y = node.input(0), node.input(3 if y_zero is not None else 1), node.outputs[0]
+    assert x is not None and w is not None and w.const is not None
     xin = lw.nhwc(x)
     ylo, yhi = 0, 0
     if y_zero is not None:
         y, ylo, yhi = _clamped(lw, y)
-    out = lw.defined(y, nhwc=True)
+    _qconv_call(lw, node, xin, lw.defined(y, nhwc=True), w.const, w.name, dict(node.attrs), x_zp, bias, scale,
+                y_zero, ylo, yhi)
+
+
+def _qconv_call(lw: _Lowering, node: Node, xin: Value, out: Value, w: np.ndarray, w_name: str,
+                attrs: dict[str, Any], x_zp: Value | None, bias: np.ndarray, scale: np.ndarray, y_zero: int | None,
+                ylo: int, yhi: int) -> None:
+    """The qconv2d_nhwc_x8 call reading xin (NHWC) and writing out (NHWC) with the int8 OIHW weights `w` and the
+    window of `attrs`: requantized to y_zero's type within [ylo, yhi], or (y_zero None) the int32 sums; x's zero
+    point a constant or a one-element tensor read at run time."""
+    from webdnn.backends.wasm.lower import block_rows
+
+    assert xin.shape is not None and out.shape is not None
+    n, h, wd, c = (int(d) for d in xin.shape)
+    _, oh, ow, _ = (int(d) for d in out.shape)
+    m, _, kh, kw = w.shape
+    sh, sw = attrs.get("strides", [1, 1])
+    dh, dw = attrs.get("dilations", [1, 1])
+    pt, pl = attrs.get("pads", [0, 0, 0, 0])[:2]
+    group = int(attrs.get("group", 1))
+    packed, colsum, kq = pack_qconv_weights(w, group)
+    mc = block_rows(kq // 2, n * oh * ow)  # int16 rows: the float kernels' block of MC * K floats in half the bytes
+    lw.need_stack(mc * kq * 2)
     inputs: list[Value | None] = [
-        xin, lw.const(f"{w.name}_qpacked", packed),
+        xin, lw.const(f"{w_name}_qpacked", packed),
         lw.const(f"{node.name}_bias", _per_column(bias, m, group, np.int32)),
-        lw.const(f"{w.name}_colsum", _per_column(colsum, m, group, np.int32)),
+        lw.const(f"{w_name}_colsum", _per_column(colsum, m, group, np.int32)),
         lw.const(f"{node.name}_multiplier", _per_column(scale, m, group, np.float32)),
     ]
     zp_tensor = x_zp is not None and x_zp.const is None
     if zp_tensor:
         inputs.append(lw.nchw(x_zp))  # type: ignore[arg-type]
     xz = 0 if x_zp is None or x_zp.const is None else int(x_zp.const.reshape(()))
-    lw.emit(node.op_type, node.name, inputs, [out], dict(a), "qconv2d_nhwc_x8",
+    lw.emit(node.op_type, node.name, inputs, [out], attrs, "qconv2d_nhwc_x8",
             [{"in": 0}, {"in": 1}, {"in": 2}, {"in": 3}, {"in": 4}, {"out": 0}, n, h, wd, c, oh, ow, m, kh, kw, sh, sw,
-             pt, pl, dh, dw, group, xz, _signed(x), y_zero or 0, _signed(y) if y_zero is not None else 0, mc,
+             pt, pl, dh, dw, group, xz, _signed(xin), y_zero or 0, _signed(out) if y_zero is not None else 0, mc,
              int(y_zero is None), {"in": 5} if zp_tensor else 0, ylo, yhi])
 
 
@@ -269,34 +279,17 @@ def _emit_rows_gemm(lw: _Lowering, node: Node, a_zp: Value | None, b: np.ndarray
                     y_zero: int | None) -> None:
     """qconv2d_nhwc_x8 as a pointwise convolution over the rows of A (input 0) viewed as [1, rows, 1, K], against
     the constant int8 [K, N] b: requantized to y_zero's type, or (y_zero None) the int32 sums."""
-    from webdnn.backends.wasm.lower import block_rows
-
     a, y = node.input(0), node.outputs[0]
     assert a is not None and a.shape is not None and y.dtype is not None
     k, n = (int(d) for d in b.shape)
     rows = int(np.prod([int(d) for d in a.shape[:-1]]))
-    packed, colsum, kq = pack_qconv_weights(np.ascontiguousarray(b.T).reshape(n, k, 1, 1), 1)
-    mc = block_rows(kq // 2, rows)
-    lw.need_stack(mc * kq * 2)
     a4 = lw.new_value(f"{a.name}_rows", a.dtype, (1, rows, 1, k))  # type: ignore[arg-type]
     lw._view(lw.nchw(a), a4)
     y4 = lw.new_value(f"{y.name}_rows", y.dtype, (1, rows, 1, n))
-    inputs: list[Value | None] = [
-        a4, lw.const(f"{node.name}_qpacked", packed),
-        lw.const(f"{node.name}_bias", _per_column(np.zeros(n, np.int32), n, 1, np.int32)),
-        lw.const(f"{node.name}_colsum", _per_column(colsum, n, 1, np.int32)),
-        lw.const(f"{node.name}_multiplier", _per_column(scale, n, 1, np.float32)),
-    ]
-    zp_tensor = a_zp is not None and a_zp.const is None
-    if zp_tensor:
-        inputs.append(lw.nchw(a_zp))  # type: ignore[arg-type]
-    az = 0 if a_zp is None or a_zp.const is None else int(a_zp.const.reshape(()))
     lo, hi = ((-128, 127) if y.dtype == DType.INT8 else (0, 255)) if y_zero is not None else (0, 0)
     window = {"kernel_shape": [1, 1], "strides": [1, 1], "dilations": [1, 1], "pads": [0, 0, 0, 0], "group": 1}
-    lw.emit(node.op_type, node.name, inputs, [y4], window, "qconv2d_nhwc_x8",
-            [{"in": 0}, {"in": 1}, {"in": 2}, {"in": 3}, {"in": 4}, {"out": 0}, 1, rows, 1, k, rows, 1, n, 1, 1, 1, 1,
-             0, 0, 1, 1, 1, az, _signed(a), y_zero or 0, _signed(y) if y_zero is not None else 0, mc,
-             int(y_zero is None), {"in": 5} if zp_tensor else 0, lo, hi])
+    _qconv_call(lw, node, a4, y4, np.ascontiguousarray(b.T).reshape(n, k, 1, 1), node.name, window, a_zp,
+                np.zeros(n, np.int32), scale, y_zero, lo, hi)
     lw._view(y4, y)
     lw.has_nchw.add(id(y))
 
