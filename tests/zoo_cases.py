@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,7 +51,46 @@ def prepare(name: str, directory: str, backends: Sequence[str], build_args: dict
     inputs = zoo.default_inputs(name, model)
     out = os.path.join(directory, "out")
     convert(path, out, list(backends), {k: v.shape for k, v in inputs.items()})
-    return out, inputs, reference_outputs(path, inputs)
+    ref = reference_outputs(path, inputs)
+    os.remove(path)  # the tests need only the descriptors: VGG16's ONNX file alone is 0.5 GB
+    return out, inputs, ref
+
+
+class Conversions:
+    """Zoo model conversions shared by the tests of one module, at most `keep` on disk at a time.
+
+    A test run converts every zoo model for every backend (VGG16 alone is 0.5 GB per backend); kept
+    until the session ends, they fill a CI machine's disk. Tests are ordered so that the ones sharing
+    a conversion run one after another; the oldest conversion is deleted when a new one is made."""
+
+    def __init__(self, factory: Any, keep: int = 1) -> None:
+        self._factory = factory
+        self._keep = keep
+        self._cache: OrderedDict[object, tuple[str, Prepared]] = OrderedDict()
+
+    def get(self, key: object, name: str, backends: Sequence[str],
+            build_args: dict[str, Any] | None = None) -> Prepared:
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key][1]
+        while self._cache and len(self._cache) >= self._keep:
+            self._drop(next(iter(self._cache)))
+        directory = str(self._factory.mktemp(name))
+        try:
+            prepared = prepare(name, directory, backends, build_args)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        self._cache[key] = (directory, prepared)
+        return prepared
+
+    def _drop(self, key: object) -> None:
+        directory, _ = self._cache.pop(key)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    def close(self) -> None:
+        while self._cache:
+            self._drop(next(iter(self._cache)))
 
 
 def assert_matches(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], label: str = "") -> None:

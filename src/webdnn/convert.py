@@ -13,6 +13,7 @@ Files and directories get the process's umask-respecting permissions.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import posixpath
@@ -127,10 +128,11 @@ def convert(
                     plan = stage(mine)
                     say(f"writing {b} descriptors ({len(plan.stages)} stages) and weights")
                     entry = _writing(out_dir, lambda b=b, plan=plan: write_staged(
-                        graph, plan, b, BACKENDS[b].compile, os.path.join(tmp, b), weights))
+                        graph, plan, b, functools.partial(BACKENDS[b].compile, weights=weights), os.path.join(tmp, b),
+                        weights))
                     summary = {k: entry.pop(k) for k in ("kernels", "arena_bytes", "naive_bytes")}
                 else:
-                    program = BACKENDS[b].compile(mine)
+                    program = BACKENDS[b].compile(mine, weights=weights)
                     say(f"writing {b} descriptor and weights")
                     entry = _writing(out_dir, lambda p=program, b=b: write(p, os.path.join(tmp, b), weights))
                     summary = {"kernels": len(program.kernels), "arena_bytes": _size(program.plan.arena_size),

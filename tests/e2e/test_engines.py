@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.zoo_cases import BIG_MODELS, Prepared, assert_matches, prepare
+from tests.zoo_cases import BIG_MODELS, Conversions, Prepared, assert_matches
 from webdnn.errors import WebDNNError
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -30,14 +30,13 @@ MODELS = ["squeezenet1_1", "mobilenet_v2", "minilm"]
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    cache: dict[str, Prepared] = {}
+    conversions = Conversions(tmp_path_factory, keep=len(MODELS))
 
     def get(name: str) -> Prepared:
-        if name not in cache:
-            cache[name] = prepare(name, str(tmp_path_factory.mktemp(name)), BACKENDS)
-        return cache[name]
+        return conversions.get(name, name, BACKENDS)
 
-    return get
+    yield get
+    conversions.close()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -62,14 +61,14 @@ def test_zoo_model_on_every_backend(engine: Any, converted: Any, name: str, back
 
 @pytest.fixture(scope="module")
 def converted_for_cpu(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    cache: dict[str, Prepared] = {}
+    """Kept for both engines (about 1.6 GB, VGG16 most of it): converting twice would cost minutes."""
+    conversions = Conversions(tmp_path_factory, keep=len(BIG_MODELS))
 
     def get(name: str) -> Prepared:
-        if name not in cache:
-            cache[name] = prepare(name, str(tmp_path_factory.mktemp(name)), ["fallback", "wasm"])
-        return cache[name]
+        return conversions.get(name, name, ["fallback", "wasm"])
 
-    return get
+    yield get
+    conversions.close()
 
 
 @pytest.mark.parametrize("backend", ["wasm", "fallback"])

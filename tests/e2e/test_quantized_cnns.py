@@ -15,6 +15,8 @@ graphs. Bound: every output within 3 steps of onnxruntime's and a cosine similar
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,15 +68,16 @@ def _check(want: np.ndarray, got: np.ndarray, where: str) -> None:
 
 
 @pytest.fixture(scope="module", params=[(m, f) for m in MODELS for f in FORMATS], ids=lambda p: f"{p[0]}-{p[1]}")
-def quantized(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def quantized(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     name, fmt = request.param
     tmp = tmp_path_factory.mktemp(f"{name}-{fmt}")
     path, x_name, x = _quantized(tmp, name, fmt)
     ops = {(n.domain or "ai.onnx", n.op_type) for n in onnx.load(str(path)).graph.node}
     out = tmp / "out"
     convert(str(path), out, ["fallback", "wasm", "webgl", "webgpu"])
-    return {"name": f"{name} {fmt}", "out": str(out), "feeds": {x_name: x}, "ops": ops,
-            "ref": reference_outputs(str(path), {x_name: x})}
+    yield {"name": f"{name} {fmt}", "out": str(out), "feeds": {x_name: x}, "ops": ops,
+           "ref": reference_outputs(str(path), {x_name: x})}
+    shutil.rmtree(tmp, ignore_errors=True)  # one model's files at a time on disk
 
 
 def test_the_quantizer_wrote_the_ops_under_test(quantized: dict[str, Any]) -> None:

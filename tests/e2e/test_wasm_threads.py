@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.zoo_cases import Prepared, assert_matches, prepare
+from tests.zoo_cases import Conversions, Prepared, assert_matches
 from webdnn.errors import WebDNNError
 
 MODELS = ["squeezenet1_1", "mobilenet_v2", "minilm"]
@@ -20,14 +20,13 @@ MODELS = ["squeezenet1_1", "mobilenet_v2", "minilm"]
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):  # type: ignore[no-untyped-def]
-    cache: dict[str, Prepared] = {}
+    conversions = Conversions(tmp_path_factory, keep=len(MODELS))
 
     def get(name: str) -> Prepared:
-        if name not in cache:
-            cache[name] = prepare(name, str(tmp_path_factory.mktemp(name)), ["wasm"])
-        return cache[name]
+        return conversions.get(name, name, ["wasm"])
 
-    return get
+    yield get
+    conversions.close()
 
 
 def _identical(a: dict[str, np.ndarray], b: dict[str, np.ndarray], label: str) -> None:

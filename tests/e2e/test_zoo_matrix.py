@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.zoo_cases import BACKEND_RUNS, BIG_MODELS, ZOO_MODELS, Prepared, assert_matches, prepare
+from tests.zoo_cases import BACKEND_RUNS, BIG_MODELS, ZOO_MODELS, Conversions, Prepared, assert_matches
 
 
 def _cases() -> list[object]:
     cases: list[object] = []
-    for backend, spec in BACKEND_RUNS.items():
-        for runtime in spec.runtimes:
-            for name in ZOO_MODELS:
+    for backend, spec in BACKEND_RUNS.items():  # the runtimes of one conversion one after another
+        for name in ZOO_MODELS:
+            for runtime in spec.runtimes:
                 marks = [pytest.mark.slow, pytest.mark.node if runtime == "node" else pytest.mark.browser]
                 if name in spec.heavy:
                     marks.append(pytest.mark.software_gpu_heavy)
@@ -29,16 +29,14 @@ def _cases() -> list[object]:
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):  # type: ignore[no-untyped-def]
-    """Conversions shared by the runtimes of one backend."""
-    cache: dict[tuple[str, str], Prepared] = {}
+    """One conversion shared by the runtimes of one backend, deleted when the next is made."""
+    conversions = Conversions(tmp_path_factory)
 
     def get(backend: str, name: str) -> Prepared:
-        if (backend, name) not in cache:
-            args = BACKEND_RUNS[backend].build_args.get(name)
-            cache[backend, name] = prepare(name, str(tmp_path_factory.mktemp(name)), [backend], args)
-        return cache[backend, name]
+        return conversions.get((backend, name), name, [backend], BACKEND_RUNS[backend].build_args.get(name))
 
-    return get
+    yield get
+    conversions.close()
 
 
 @pytest.mark.parametrize(("backend", "runtime", "name"), _cases())

@@ -31,9 +31,13 @@ class Backend:
     conversion_only: frozenset[str] = frozenset()  # ops with a rule but no kernel: folded at conversion
     opt_in: bool = False  # a variant converted only when asked for (not by default, not in the op tables)
     symbolic: bool = False  # runs models whose sizes are expressions of input symbols (dynamic shapes)
+    # emit for a weight encoding (`--weights`) whose stored form some kernels read directly, e.g. webgpu's
+    # int8 GEMM weights unpacked in the shader; None: the runtime decodes every weight at load
+    emit_encoded: Callable[[Graph, str], Program] | None = None
 
-    def compile(self, graph: Graph, progress: Callable[[str], None] | None = None) -> Program:
-        """`graph` (this backend's own copy: the passes rewrite it) as a Program."""
+    def compile(self, graph: Graph, progress: Callable[[str], None] | None = None, weights: str = "fp32") -> Program:
+        """`graph` (this backend's own copy: the passes rewrite it) as a Program; `weights`: the weight
+        encoding the descriptor will be written with (backends/common/weight_encoding.py)."""
         from webdnn.passes.pipeline import run_passes
 
         if not self.symbolic and (any(not is_static(v.shape) for v in graph.inputs) or graph.value_inputs):
@@ -44,4 +48,4 @@ class Backend:
                 "every dim fixed (--input-shape NAME=D1,D2,...), or use a backend that does (fallback)"
             )
         run_passes(graph, self.passes, progress)
-        return self.emit(graph)
+        return self.emit(graph) if self.emit_encoded is None else self.emit_encoded(graph, weights)

@@ -66,13 +66,14 @@ def lower(graph: Graph, fp16: bool = False) -> Program:
 
 
 @sized_source  # symbolic sizes in the generated shaders become placeholders
-def emit(graph: Graph, fp16: bool = False) -> Program:
-    """The descriptor of a graph PASSES rewrote."""
+def emit(graph: Graph, fp16: bool = False, weights: str = "fp32") -> Program:
+    """The descriptor of a graph PASSES rewrote; under `weights` "int8" the GEMM weights stay packed int8
+    (int8_weights.py)."""
     half = fp16_.half_values(graph) if fp16 else set()
     size = (lambda v: 2 if id(v) in half else v.dtype.itemsize) if half else None
     # producers write into Concat slices
     mp = plan(graph, ALIGNMENT, list(graph.nodes), alias_concat=True, itemsize=size)
-    ctx = Ctx(graph, mp, half)
+    ctx = Ctx(graph, mp, half, int8_weights=weights == "int8")
     shaders: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     calls: list[KernelCall] = []
@@ -118,6 +119,7 @@ def lower_fp16(graph: Graph) -> Program:
     return lower(graph, fp16=True)
 
 
-BACKEND = Backend(NAME, ALIGNMENT, emit, supported, PASSES, CONVERSION_ONLY, symbolic=True)
+BACKEND = Backend(NAME, ALIGNMENT, emit, supported, PASSES, CONVERSION_ONLY, symbolic=True,
+                  emit_encoded=lambda g, w: emit(g, weights=w))
 BACKEND_FP16 = Backend(fp16_.NAME, ALIGNMENT, lambda g: emit(g, fp16=True), supported, PASSES, CONVERSION_ONLY,
-                       opt_in=True)
+                       opt_in=True, emit_encoded=lambda g, w: emit(g, fp16=True, weights=w))
