@@ -1,5 +1,5 @@
 // Weight encodings: how a descriptor's weights travel (and weights computed at load from a smaller stored
-// array, weight_transforms.ts) (`webdnn convert --weights fp16|int8`,
+// array, weight_transforms.ts) (`webdnn convert --weights fp16|int8|int4`,
 // src/webdnn/backends/common/weight_encoding.py). The weight files hold the stored bytes; this file
 // checks the descriptor's table of them and decodes them once at load into the weights every backend
 // reads (the same bytes an fp32 conversion would have downloaded), so no backend knows about encodings.
@@ -8,6 +8,7 @@
 //   fp16  IEEE half precision, one per float32 element
 //   int8  blocks of 32 consecutive elements: the blocks' scales (bfloat16: float32's upper 16 bits),
 //         then one int8 per element (x = q * scale, rounded to float32)
+//   int4  the same blocks, then two values in [-8, 7] per byte, the even element in the low nibble
 
 import type { Descriptor, TensorSpec } from "./descriptor.js";
 import { DescriptorError } from "./errors.js";
@@ -15,14 +16,14 @@ import { halfToFloat } from "./backends/fallback/kernels/elementwise/common.js";
 import { TRANSFORMS } from "./weight_transforms.js";
 
 export const INT8_BLOCK = 32;
-export type WeightKind = "raw" | "fp16" | "int8";
+export type WeightKind = "raw" | "fp16" | "int8" | "int4";
 /** What a stored array becomes (weight_transforms.ts): the transform's name and params. */
 export interface StoredTransform { transform: string; params: number[] }
 /** [tensor index, kind, stored offset, stored byteLength, transform?] */
 export type EncodedWeight = [number, WeightKind, number, number, StoredTransform?];
 export interface WeightEncoding { byteLength: number; tensors: EncodedWeight[] }
 
-const KINDS: readonly string[] = ["raw", "fp16", "int8"];
+const KINDS: readonly string[] = ["raw", "fp16", "int8", "int4"];
 const bf16 = new DataView(new ArrayBuffer(4)); // bfloat16 bits -> float32
 
 function fail(where: string, what: string): never {
@@ -33,7 +34,8 @@ function fail(where: string, what: string): never {
 export function storedSize(kind: WeightKind, byteLength: number): number {
   if (kind === "raw") return byteLength;
   const count = byteLength / 4;
-  return kind === "fp16" ? 2 * count : 2 * Math.ceil(count / INT8_BLOCK) + count;
+  if (kind === "fp16") return 2 * count;
+  return 2 * Math.ceil(count / INT8_BLOCK) + (kind === "int4" ? Math.ceil(count / 2) : count);
 }
 
 /** The bytes the weight files must cover: the stored size when the weights are encoded. */
@@ -99,6 +101,16 @@ function checkTransform(w: string, tr: unknown, spec: TensorSpec): StoredTransfo
   return { transform: o.transform as string, params };
 }
 
+/** `count` 4-bit values (two per byte, the even element in the low nibble), sign-extended. */
+function unpackInt4(bytes: Uint8Array, count: number): Int8Array {
+  const q = new Int8Array(count);
+  for (let i = 0; i < count; i++) {
+    const nib = (bytes[i >> 1]! >> ((i & 1) << 2)) & 15;
+    q[i] = nib > 7 ? nib - 16 : nib;
+  }
+  return q;
+}
+
 /** The weights as the backends read them, decoded from the downloaded `stored` bytes (returned as they are
  *  when the descriptor stores the weights unencoded). */
 export function decodeWeights(desc: Pick<Descriptor, "weights" | "tensors">, stored: Uint8Array): Uint8Array {
@@ -122,9 +134,10 @@ export function decodeWeights(desc: Pick<Descriptor, "weights" | "tensors">, sto
     if (kind === "fp16") {
       const table = halfTable();
       for (let i = 0; i < count; i++) dst[i] = table[view.getUint16(off + 2 * i, true)]!;
-    } else if (kind === "int8") {
+    } else if (kind === "int8" || kind === "int4") {
       const blocks = Math.ceil(count / INT8_BLOCK);
-      const q = new Int8Array(stored.buffer, stored.byteOffset + off + 2 * blocks, count);
+      const at = stored.byteOffset + off + 2 * blocks;
+      const q = kind === "int8" ? new Int8Array(stored.buffer, at, count) : unpackInt4(stored.subarray(at - stored.byteOffset), count);
       for (let b = 0; b < blocks; b++) {
         bf16.setUint32(0, view.getUint16(off + 2 * b, true) << 16);
         const scale = bf16.getFloat32(0);

@@ -43,6 +43,24 @@ test("raw, fp16 and int8 decode to the float32 weights", () => {
   assert.equal(storedSize("int8", 160), 2 * 2 + 40);
 });
 
+test("int4 decodes two signed nibbles per byte, the even element low, per-block scales", () => {
+  // 37 values (an odd count: the last byte's high nibble is padding), blocks of 32: scales 0.5 and 4.0
+  const count = 37;
+  const stored = new Uint8Array(2 * 2 + Math.ceil(count / 2));
+  const v = new DataView(stored.buffer);
+  v.setUint16(0, 0x3f00, true);
+  v.setUint16(2, 0x4080, true);
+  const want = [];
+  for (let i = 0; i < count; i++) want.push(((i * 5) % 16) - 8); // every nibble value, -8 through 7
+  want.forEach((q, i) => { stored[4 + (i >> 1)] |= (q & 15) << ((i & 1) * 4); });
+  const desc = descOf([f32(count, 0)], { byteLength: stored.length, tensors: [[0, "int4", 0, stored.length]] });
+  const got = new Float32Array(decodeWeights(desc, stored).buffer, 0, count);
+  for (let i = 0; i < count; i++) assert.equal(got[i], want[i] * (i < 32 ? 0.5 : 4), `element ${i}`);
+  assert.equal(storedSize("int4", 4 * count), 2 * 2 + 19);
+  assert.throws(() => checkWeightEncoding("d", { byteLength: 24, tensors: [[0, "int4", 0, 24]] }, [f32(count, 0)]),
+    /stores 24 bytes; int4 of 148 bytes takes 23/);
+});
+
 test("Winograd filters are computed at load: U = G g G^T, packed [36][panels][C][8]", () => {
   // M = 1, C = 2: filter 0 is the delta at the center (U[i][j] = G[i][1] G[j][1]), filter 1 all zeros
   const G1 = [0, 1 / 3, 1 / 3, -8 / 15, -2 / 15, 0];

@@ -14,6 +14,7 @@ from typing import Any
 import click
 import numpy as np
 
+from webdnn.backends.common.weight_encoding import ENCODINGS
 from webdnn.errors import WebDNNError
 
 BACKEND_HELP = "comma-separated backends: fallback, wasm, webgl, webgpu (those this version has)"
@@ -108,11 +109,12 @@ def _value_inputs(specs: tuple[str, ...]) -> dict[str, list[str] | None]:
     help="an int input whose values are sizes (a Reshape's shape): symbols bound from its data at run, "
     "optionally named and bounded per element (shape=rows<=64,cols<=64)",
 )
-@click.option("--weights", "weights", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+@click.option("--weights", "weights", type=click.Choice(list(ENCODINGS)), default="fp32", show_default=True,
               help="how the weights are stored for download: fp16 halves them, int8 (32-element blocks with a scale "
-              "each) makes them 0.27x; the runtime decodes them to float32 at load")
+              "each) makes them 0.27x, int4 0.14x (big MatMul weights; check with --check-accuracy); the runtime "
+              "decodes them to float32 at load (webgpu keeps the GEMM weights packed and unpacks them in the shader)")
 @click.option("--check-accuracy", "check_accuracy", is_flag=True,
-              help="with --weights fp16/int8: refuse the conversion when an output's cosine similarity to fp32 "
+              help="with --weights fp16/int8/int4: refuse the conversion when an output's cosine similarity to fp32 "
               "(onnxruntime, random inputs) falls under --min-cosine")
 @click.option("--min-cosine", "min_cosine", type=float, default=0.99, show_default=True,
               help="the bound of --check-accuracy")

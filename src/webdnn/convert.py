@@ -78,7 +78,7 @@ def convert(
     names them (symbols such as "seq<=512": the model then runs at any size); `dynamic` keeps
     the model's own dynamic dims as symbols instead of fixing them to 1; `value_inputs` names
     small int inputs whose values decide sizes (each element a symbol bound from the data at run);
-    `weights`: how the weights are stored for download, "fp32", "fp16" or "int8" (block-quantized), decoded to
+    `weights`: how the weights are stored for download, "fp32", "fp16", "int8" or "int4" (block-quantized), decoded to
     float32 by the runtime at load (backends/common/weight_encoding.py); `check_accuracy`: a minimum cosine
     similarity to fp32 that every output must keep under that encoding, or the conversion is refused
     (AccuracyError) before anything is written (encoding_accuracy.py)."""

@@ -10,7 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from webdnn.backends.common.weight_encoding import INT8_BLOCK, MIN_ELEMENTS, decode, encode, stored_size
+from webdnn.backends.common.weight_encoding import (
+    INT8_BLOCK,
+    MIN_ELEMENTS,
+    decode,
+    encode,
+    pack_int4,
+    stored_size,
+    unpack_int4,
+)
 from webdnn.convert import convert
 from webdnn.errors import ConversionError
 
@@ -38,6 +46,23 @@ def test_int8_blocks_bound_the_error_by_half_a_step() -> None:
     assert len(stored) / w.nbytes < 0.27
 
 
+def test_int4_blocks_bound_the_error_by_half_a_step() -> None:
+    # an odd count (the last byte half padding); every nibble value reachable, -7..7, the even element low
+    w = np.concatenate([RNG.standard_normal(1000) * 10, RNG.standard_normal(1001) * 1e-6]).astype(np.float32)
+    kind, stored = encode(w, "int4")
+    blocks = -(-w.size // INT8_BLOCK)
+    assert kind == "int4" and len(stored) == stored_size(kind, w.nbytes) == 2 * blocks + -(-w.size // 2)
+    back = decode(kind, stored, w.dtype, w.size)
+    for start in range(0, w.size, INT8_BLOCK):
+        block, got = w[start:start + INT8_BLOCK], back[start:start + INT8_BLOCK]
+        step = np.abs(block).max() / 7
+        assert np.abs(got - block).max() <= step * 0.5 * 1.01 + 1e-30, start
+    q = np.arange(-8, 8, dtype=np.int8).repeat(3)[:47]
+    assert np.array_equal(unpack_int4(pack_int4(q), q.size), q)
+    assert pack_int4(np.array([1, -1], np.int8))[0] == 0xF1  # element 0 in the low nibble
+    assert len(stored) / w.nbytes < 0.15
+
+
 def test_what_stays_raw() -> None:
     small = RNG.standard_normal(MIN_ELEMENTS - 1).astype(np.float32)  # a bias
     ints = np.arange(5000, dtype=np.int64)
@@ -47,8 +72,8 @@ def test_what_stays_raw() -> None:
     assert encode(nonfinite, "int8")[0] == "raw" and encode(huge, "fp16")[0] == "raw"
     assert encode(huge, "int8")[0] == "int8"
     assert encode(RNG.standard_normal(4000).astype(np.float32), "fp32")[0] == "raw"
-    with pytest.raises(ValueError, match="unknown weight encoding 'int4'"):
-        encode(small, "int4")
+    with pytest.raises(ValueError, match="unknown weight encoding 'int3'"):
+        encode(small, "int3")
 
 
 def _bin_bytes(d: Path) -> int:
@@ -111,8 +136,8 @@ def test_tampered_encoding_table_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps(desc))
     with pytest.raises(Exception, match=r"weights.encoding.tensors\[\d+\]: stores \d+ bytes; fp16 of \d+ bytes takes"):
         run_model_node(str(tmp_path / "m"), {model.graph.input[0].name: x}, ("fallback",))
-    with pytest.raises(ConversionError, match="unknown weight encoding 'int4'"):
-        convert(model, tmp_path / "n", ["fallback"], weights="int4")
+    with pytest.raises(ConversionError, match="unknown weight encoding 'int3'"):
+        convert(model, tmp_path / "n", ["fallback"], weights="int3")
     assert not os.path.exists(tmp_path / "n")
 
 

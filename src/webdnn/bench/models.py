@@ -46,8 +46,8 @@ class PreparedModel:
     # runtime -> the converted directory, or the reason there is none.
     frontend_dirs: dict[str, str] = field(default_factory=dict)
     frontend_status: dict[str, str] = field(default_factory=dict)
-    # The model converted with smaller weights ("webdnn-fp16"/"webdnn-int8" rows): runtime -> "ok" or the error,
-    # and the backends those conversions are for.
+    # The model converted with smaller weights ("webdnn-fp16"/"webdnn-int8"/"webdnn-int4" rows): runtime -> "ok"
+    # or the error, and the backends those conversions are for.
     encoded_status: dict[str, str] = field(default_factory=dict)
     encoded_backends: list[str] = field(default_factory=list)
 
@@ -99,7 +99,8 @@ def native_reference(onnx_path: str, inputs: dict[str, np.ndarray]) -> dict[str,
 
 
 FRONTEND_FILES = {"webdnn-keras": "model.keras", "webdnn-tfjs": "model.json"}
-ENCODINGS = {"webdnn-fp16": "fp16", "webdnn-int8": "int8"}  # runtime -> `webdnn convert --weights`
+# runtime -> `webdnn convert --weights`
+ENCODINGS = {"webdnn-fp16": "fp16", "webdnn-int8": "int8", "webdnn-int4": "int4"}
 
 
 def prepare(name: str, root: str, backends: Sequence[str], want_webdnn: bool, want_tfjs: bool,

@@ -12,7 +12,7 @@ from webdnn.bench.run import SOFTWARE_GPU_NOTE
 LABEL = {"webdnn": "WebDNN", "webdnn-dynamic": "WebDNN (converted once)", "onnxruntime-web": "ORT Web",
          "webdnn-keras": "WebDNN (from .keras)", "webdnn-tfjs": "WebDNN (from TF.js files)",
          "tfjs": "TF.js", "onnxruntime-native": "ORT native", "webdnn-fp16": "WebDNN (fp16 weights)",
-         "webdnn-int8": "WebDNN (int8 weights)"}
+         "webdnn-int8": "WebDNN (int8 weights)", "webdnn-int4": "WebDNN (int4 weights)"}
 
 
 def _f(v: float | None, fmt: str) -> str:

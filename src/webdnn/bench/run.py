@@ -25,13 +25,13 @@ from webdnn.browser.paths import REPO_ROOT
 from webdnn.errors import WebDNNError
 
 RUNTIMES = ["webdnn", "onnxruntime-web", "tfjs", "onnxruntime-native", "webdnn-keras", "webdnn-tfjs", "webdnn-fp16",
-            "webdnn-int8"]
+            "webdnn-int8", "webdnn-int4"]
 # The same CNN converted by WebDNN from a Keras .keras file and from TF.js's model.json (wasm rows only;
 # asked for by name, `--runtimes webdnn,webdnn-keras,webdnn-tfjs,tfjs`, not part of the default run).
 FRONTEND_RUNTIMES = ("webdnn-keras", "webdnn-tfjs")
-# The model converted with `--weights fp16|int8` (models.ENCODING_RUNTIMES), asked for by name: the smaller
+# The model converted with `--weights fp16|int8|int4` (models.ENCODINGS), asked for by name: the smaller
 # download's cold start next to the fp32 one's.
-ENCODED_RUNTIMES = ("webdnn-fp16", "webdnn-int8")
+ENCODED_RUNTIMES = ("webdnn-fp16", "webdnn-int8", "webdnn-int4")
 DEFAULT_RUNTIMES = [r for r in RUNTIMES if r not in FRONTEND_RUNTIMES and r not in ENCODED_RUNTIMES]
 ALL_BACKENDS = ["wasm", "webgpu", "webgl", "fallback", "cpu"]
 DEFAULT_BACKENDS = ["wasm", "webgpu", "webgl", "fallback", "cpu"]

@@ -14,13 +14,16 @@ backend sees them. Per weight tensor, one of:
   quantized with that rounded scale. Blocks of 32 consecutive elements follow the weights' local range (a
   filter's, a row's) without knowing the layout; with a 2-byte scale each they store 1.0625 bytes per
   weight (0.266 of float32).
+- "int4": the same blocks at 4 bits (GGML's q4_0 idea, symmetric): the blocks' scales (max |x| / 7, rounded
+  up to bfloat16), then two values in [-7, 7] per byte, the even element in the low nibble: 0.5625 bytes per
+  weight (0.141 of float32), for models that tolerate it (large MatMul weights; `--check-accuracy` says).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-ENCODINGS = ("fp32", "fp16", "int8")
+ENCODINGS = ("fp32", "fp16", "int8", "int4")
 INT8_BLOCK = 32
 MIN_ELEMENTS = 1024
 STORED_ALIGNMENT = 4  # each stored tensor starts at a multiple of 4 bytes
@@ -38,12 +41,30 @@ def encode(data: np.ndarray, encoding: str) -> tuple[str, bytes]:
         if float(np.abs(data).max()) > HALF_MAX:
             return "raw", raw
         return "fp16", data.astype("<f2").tobytes()
+    if encoding == "int4":
+        bits, q = quantize_int8(data, 7)
+        return "int4", bits.astype("<u2").tobytes() + pack_int4(q).tobytes()
     bits, q = quantize_int8(data)
     return "int8", bits.astype("<u2").tobytes() + q.tobytes()
 
 
-def quantize_int8(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The blocks' scales (bfloat16 bits, one per INT8_BLOCK elements) and the int8 values (one per element)."""
+def pack_int4(q: np.ndarray) -> np.ndarray:
+    """Values in [-8, 7], two per byte, the even element in the low nibble (an odd count pads with 0)."""
+    nib = np.zeros(q.size + q.size % 2, np.uint8)
+    nib[: q.size] = q.astype(np.int8).view(np.uint8) & 0xF
+    return (nib[0::2] | (nib[1::2] << 4)).astype(np.uint8)
+
+
+def unpack_int4(packed: np.ndarray, count: int) -> np.ndarray:
+    lo = (packed & 0xF).astype(np.int8)
+    hi = (packed >> 4).astype(np.int8)
+    both = np.stack([lo, hi], axis=-1).reshape(-1)[:count]
+    return np.where(both > 7, both - 16, both).astype(np.int8)
+
+
+def quantize_int8(data: np.ndarray, top: int = 127) -> tuple[np.ndarray, np.ndarray]:
+    """The blocks' scales (bfloat16 bits, one per INT8_BLOCK elements) and the values in [-top, top] (one per
+    element, int8): 127 for int8, 7 for int4."""
     flat = np.ascontiguousarray(data, np.float32).reshape(-1)
     n = flat.size
     blocks = -(-n // INT8_BLOCK)
@@ -51,11 +72,11 @@ def quantize_int8(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     padded[:n] = flat
     grid = padded.reshape(blocks, INT8_BLOCK)
     amax = np.abs(grid).max(axis=1)
-    exact = np.where(amax > 0, amax / np.float32(127.0), np.float32(1.0)).astype(np.float32)
+    exact = np.where(amax > 0, amax / np.float32(top), np.float32(1.0)).astype(np.float32)
     u = exact.view(np.uint32).astype(np.uint64)
     bits = ((u >> 16) + ((u & 0xFFFF) != 0)).astype(np.uint16)  # rounded up: |x| / scale <= 127
     scales = scale_of(bits)
-    q = np.clip(np.rint(grid / scales[:, None]), -127, 127).astype(np.int8).reshape(-1)[:n]
+    q = np.clip(np.rint(grid / scales[:, None]), -top, top).astype(np.int8).reshape(-1)[:n]
     return bits, q
 
 
@@ -72,7 +93,10 @@ def decode(kind: str, stored: bytes, dtype: np.dtype, count: int) -> np.ndarray:
         return np.frombuffer(stored, "<f2", count).astype(np.float32)
     blocks = -(-count // INT8_BLOCK)
     scales = scale_of(np.frombuffer(stored, "<u2", blocks))
-    q = np.frombuffer(stored, np.int8, count, offset=2 * blocks).astype(np.float32)
+    if kind == "int4":
+        q = unpack_int4(np.frombuffer(stored, np.uint8, -(-count // 2), offset=2 * blocks), count).astype(np.float32)
+    else:
+        q = np.frombuffer(stored, np.int8, count, offset=2 * blocks).astype(np.float32)
     return (q * np.repeat(scales, INT8_BLOCK)[:count]).astype(np.float32)
 
 
@@ -83,4 +107,4 @@ def stored_size(kind: str, byte_length: int) -> int:
     count = byte_length // 4
     if kind == "fp16":
         return 2 * count
-    return 2 * -(-count // INT8_BLOCK) + count
+    return 2 * -(-count // INT8_BLOCK) + (-(-count // 2) if kind == "int4" else count)

@@ -11,7 +11,7 @@ Adds, ...) are applied in the store epilogue. 1-D convolutions run as 2-D with H
 
 from __future__ import annotations
 
-from webdnn.backends.webgpu import int8_weights
+from webdnn.backends.webgpu import packed_weights
 from webdnn.backends.webgpu.elementwise import epilogue_storages, host_epilogue
 from webdnn.backends.webgpu.expr_wgsl import activation_expr, activation_fn
 from webdnn.backends.webgpu.matmul import gemm_dispatch, load_rows, store_rows
@@ -63,7 +63,7 @@ def conv(ctx: Ctx, node: Node) -> list[Dispatch]:
     sh = Shader(ctx)
     f32_keys = epilogue_storages(sh, node)  # e.g. `Conv(x) + x`: x is then read as f32 only
     vw = kk % 4 == 0 and sh._key(wv) not in f32_keys
-    wq = int8_weights.packed(ctx, wv) if sh._key(wv) not in f32_keys and int8_weights.packs(ctx, wv) else None
+    wq = packed_weights.packed(ctx, wv) if sh._key(wv) not in f32_keys and packed_weights.packs(ctx, wv) else None
     bufw = sh.read(wv, "vec4<f32>" if vw else "f32") if wq is None else ""
     pointwise = k == [1, 1] and s == [1, 1] and p == [0, 0, 0, 0]
     vx = pointwise and n % 4 == 0 and sh._key(xv) not in f32_keys
@@ -73,7 +73,7 @@ def conv(ctx: Ctx, node: Node) -> list[Dispatch]:
     if wq is None:
         helpers += load_rows("load_a", bufw, vw, m, kk, f"grp(z) * {u32(m * kk)}", kk, 1)
     else:
-        helpers += int8_weights.load_rows_q8(sh, "load_a", wq[0], wq[1], vw, m, kk, f"grp(z) * {u32(m * kk)}", kk)
+        helpers += packed_weights.load_rows_packed(sh, "load_a", wq[0], wq[1], vw, m, kk, f"grp(z) * {u32(m * kk)}", kk)
     x_base = f"(img(z) * {u32(cin)} + grp(z) * {cig}) * {u32(ih * iw)}"
     if pointwise:
         helpers += load_rows("load_b", bufx, vx, kk, n, x_base, n, 1)

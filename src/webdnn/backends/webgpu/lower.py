@@ -36,6 +36,7 @@ from webdnn.backends.fallback.lower import CONVERSION_ONLY  # shape-only ops, fo
 from webdnn.backends.webgpu import conv, elementwise, matmul, pool, reduce, resize, tensor  # noqa: F401 (registers)
 from webdnn.backends.webgpu import fp16 as fp16_
 from webdnn.backends.webgpu.fuse_elementwise import FUSED, fuse_elementwise, fuse_epilogues, fused
+from webdnn.backends.webgpu.packed_weights import BITS as PACKED_BITS
 from webdnn.backends.webgpu.wgsl import GENERATORS, Ctx, Unsupported
 from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.graph import Graph
@@ -67,13 +68,13 @@ def lower(graph: Graph, fp16: bool = False) -> Program:
 
 @sized_source  # symbolic sizes in the generated shaders become placeholders
 def emit(graph: Graph, fp16: bool = False, weights: str = "fp32") -> Program:
-    """The descriptor of a graph PASSES rewrote; under `weights` "int8" the GEMM weights stay packed int8
-    (int8_weights.py)."""
+    """The descriptor of a graph PASSES rewrote; under `weights` "int8" or "int4" the GEMM weights stay packed
+    (packed_weights.py)."""
     half = fp16_.half_values(graph) if fp16 else set()
     size = (lambda v: 2 if id(v) in half else v.dtype.itemsize) if half else None
     # producers write into Concat slices
     mp = plan(graph, ALIGNMENT, list(graph.nodes), alias_concat=True, itemsize=size)
-    ctx = Ctx(graph, mp, half, int8_weights=weights == "int8")
+    ctx = Ctx(graph, mp, half, weight_bits=PACKED_BITS.get(weights, 0))
     shaders: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     calls: list[KernelCall] = []

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from webdnn.backends.webgpu import int8_weights
+from webdnn.backends.webgpu import packed_weights
 from webdnn.backends.webgpu.elementwise import epilogue_storages, host_epilogue
 from webdnn.backends.webgpu.expr_wgsl import activation_fn
 from webdnn.backends.webgpu.wgsl import (
@@ -210,9 +210,9 @@ def _matmul(
     bufa = sh.read(a, "vec4<f32>" if va else "f32")
     loaders = batch_base("base_a", out_batch, a2[:-2], m * k) + batch_base("base_b", out_batch, b2[:-2], k * n)
     loaders += load_rows("load_a", bufa, va, m, k, "base_a(z)", 1 if trans_a else k, m if trans_a else 1)
-    if not trans_b and sh._key(b) not in f32_keys and sh._key(b) != sh._key(a) and int8_weights.packs(ctx, b):
-        bq, first = int8_weights.packed(ctx, b)
-        loaders += int8_weights.load_rows_q8(sh, "load_b", bq, first, n % 4 == 0, k, n, "base_b(z)", n)
+    if not trans_b and sh._key(b) not in f32_keys and sh._key(b) != sh._key(a) and packed_weights.packs(ctx, b):
+        bq, first = packed_weights.packed(ctx, b)
+        loaders += packed_weights.load_rows_packed(sh, "load_b", bq, first, n % 4 == 0, k, n, "base_b(z)", n)
     else:
         bufb = sh.read(b, "vec4<f32>" if vb else "f32")
         loaders += load_rows("load_b", bufb, vb, k, n, "base_b(z)", 1 if trans_b else n, k if trans_b else 1)

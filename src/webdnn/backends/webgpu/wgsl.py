@@ -53,7 +53,7 @@ class Ctx:
     # ids of the float32 values stored as f16 (the webgpu-fp16 descriptor, fp16.py): their
     # bindings are array<f16> / array<vec4<f16>>, and Shader.finish converts every access
     half: set[int] = field(default_factory=set)
-    int8_weights: bool = False  # `--weights int8`: GEMM weights stay packed int8 (int8_weights.py)
+    weight_bits: int = 0  # `--weights int8|int4`: 8 or 4, GEMM weights stay packed (packed_weights.py)
     packed: dict[int, tuple[Value, int]] = field(default_factory=dict)  # weight id -> (packed, first word)
     _windows: dict[int, tuple[Value, int]] = field(default_factory=dict)
 

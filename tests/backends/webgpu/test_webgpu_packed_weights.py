@@ -1,5 +1,5 @@
-"""`--weights int8` on webgpu: the GEMM weights (Conv filters, MatMul/Gemm B) stay packed int8 on the GPU and
-are unpacked in the shader (backends/webgpu/int8_weights.py). The reference is onnxruntime on the model with
+"""`--weights int8|int4` on webgpu: the GEMM weights (Conv filters, MatMul/Gemm B) stay packed on the GPU and
+are unpacked in the shader (backends/webgpu/packed_weights.py). The reference is onnxruntime on the model with
 each weight replaced by exactly the values the encoding stores (quantized in the layout the webgpu kernel
 reads: Gemm's transB weight transposed), so the outputs must agree to fp32 tolerance; a wrong byte, lane, word
 or block scale would not."""
@@ -19,7 +19,7 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 from tests.zoo_cases import assert_matches
-from webdnn.backends.common.weight_encoding import INT8_BLOCK, quantize_int8, scale_of
+from webdnn.backends.common.weight_encoding import INT8_BLOCK, decode, encode
 from webdnn.backends.webgpu.node import swiftshader_env
 from webdnn.browser.node import run_model_node
 from webdnn.browser.paths import REPO_ROOT
@@ -62,58 +62,79 @@ def _model() -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
                                                                          .astype(np.float32)}
 
 
-@pytest.fixture(scope="module")
-def converted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray]]:
+Converted = tuple[Path, dict[str, np.ndarray], str]
+
+
+@pytest.fixture(scope="module", params=["int8", "int4"])
+def converted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Converted:
     model, x = _model()
-    out = tmp_path_factory.mktemp("q8") / "m"
-    convert(model, out, ["fallback", "webgpu", "webgpu-fp16"], weights="int8")
-    return out, x
+    out = tmp_path_factory.mktemp(request.param) / "m"
+    convert(model, out, ["fallback", "webgpu", "webgpu-fp16"], weights=request.param)
+    return out, x, request.param
 
 
 @pytest.mark.parametrize("backend", ["webgpu", "webgpu-fp16"])
-def test_gemm_weights_travel_packed(converted: tuple[Path, dict[str, np.ndarray]], backend: str) -> None:
-    desc = json.loads((converted[0] / backend / "descriptor.json").read_text())
+def test_gemm_weights_travel_packed(converted: Converted, backend: str) -> None:
+    out, _, enc = converted
+    bits = {"int8": 8, "int4": 4}[enc]
+    desc = json.loads((out / backend / "descriptor.json").read_text())
     weights = {t["name"]: t for t in desc["tensors"] if t.get("memory") == "weights"}
-    packed = {k: t for k, t in weights.items() if k.endswith("_q8")}
+    packed = {k: t for k, t in weights.items() if k.endswith(f"_q{bits}")}
     assert {k.split("_")[0] for k in packed} == {"W", "Wg", "B", "Bb", "G"}, sorted(weights)
     assert not set(weights) & {"W", "Wg", "B", "Bb", "G"}, "a float32 copy travels too"
     for k, t in packed.items():
         count = {"W": 64 * 144, "Wg": 48 * 27, "B": 1200 * 40, "Bb": 2 * 720, "G": 1200}[k.split("_")[0]]
         blocks = -(-count // INT8_BLOCK)
-        assert t["dtype"] == "uint8" and t["byteLength"] == 4 * (-(-blocks // 2) + -(-count // 4)), (k, t)
+        words = -(-blocks // 2) + -(-count // (32 // bits))
+        assert t["dtype"] == "uint8" and t["byteLength"] == 4 * words, (k, t)
     assert "encoding" in desc["weights"]  # the rest (biases under 1024 elements stay raw) as before
 
 
-def _stored_values(w: np.ndarray) -> np.ndarray:
-    bits, q = quantize_int8(w)
-    return (q.astype(np.float32) * np.repeat(scale_of(bits), INT8_BLOCK)[: w.size]).reshape(w.shape)
+def _stored_values(w: np.ndarray, enc: str) -> np.ndarray:
+    kind, stored = encode(w, enc)
+    assert kind == enc
+    return decode(kind, stored, np.dtype(np.float32), w.size).reshape(w.shape)
 
 
-@pytest.fixture(scope="module")
-def reference(converted: tuple[Path, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def _reference(converted: Converted, gemm_transposed: bool) -> dict[str, np.ndarray]:
+    """onnxruntime on the model with each weight replaced by the values `enc` stores, quantized in the
+    backend's layout (webgpu reads Gemm's transB weight transposed, K x N)."""
     model, _ = _model()
+    enc = converted[2]
     for init in model.graph.initializer:
         w = nh.to_array(init)
-        if w.dtype == np.float32:  # webgpu reads Gemm's transB weight transposed (K x N): quantized so
-            stored = _stored_values(w.T.copy()).T if init.name == "G" else _stored_values(w)
+        if w.dtype == np.float32:
+            transposed = gemm_transposed and init.name == "G"
+            stored = _stored_values(w.T.copy(), enc).T if transposed else _stored_values(w, enc)
             init.CopyFrom(nh.from_array(np.ascontiguousarray(stored), init.name))
     return reference_outputs(model, converted[1])
 
 
+@pytest.fixture(scope="module")
+def reference(converted: Converted) -> dict[str, np.ndarray]:
+    return _reference(converted, gemm_transposed=True)
+
+
 @pytest.mark.skipif(not NODE_WEBGPU, reason="needs Chromium's SwiftShader ICD and runtime/node_modules/webgpu")
-def test_unpacked_in_the_shader_in_node(converted: tuple[Path, dict[str, np.ndarray]],
-                                        reference: dict[str, np.ndarray]) -> None:
-    out, x = converted
+def test_unpacked_in_the_shader_in_node(converted: Converted, reference: dict[str, np.ndarray]) -> None:
+    out, x, enc = converted
     got = run_model_node(str(out), x, ["webgpu"], env=ENV)
     assert got.backend == "webgpu"
-    assert_matches(reference, got.outputs, "webgpu in Node: ")
+    assert_matches(reference, got.outputs, f"webgpu {enc} in Node: ")
+
+
+def test_decoded_at_load_on_the_fallback(converted: Converted) -> None:
+    """The same encoding decoded by the runtime at load (runtime/src/weights.ts), in ONNX's layout."""
+    out, x, enc = converted
+    got = run_model_node(str(out), x, ["fallback"])
+    assert_matches(_reference(converted, gemm_transposed=False), got.outputs, f"fallback {enc} in Node: ")
 
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_unpacked_in_the_shader_in_chromium(converted: tuple[Path, dict[str, np.ndarray]],
-                                            reference: dict[str, np.ndarray], browser: Any) -> None:
-    out, x = converted
+def test_unpacked_in_the_shader_in_chromium(converted: Converted, reference: dict[str, np.ndarray],
+                                            browser: Any) -> None:
+    out, x, enc = converted
     got = browser.run_model(str(out), x, ["webgpu"])
     assert got.backend == "webgpu"
-    assert_matches(reference, got.outputs, "webgpu in Chromium: ")
+    assert_matches(reference, got.outputs, f"webgpu {enc} in Chromium: ")
