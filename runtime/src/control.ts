@@ -2,12 +2,17 @@
 // such as a sample-rate switch). The converter cut such a model into stages, each an ordinary
 // descriptor planned offline, and wrote a control descriptor whose program runs them
 // (src/webdnn/passes/runtime_control.py, docs/descriptor-format.md). This file validates that
-// descriptor and runs its program: stages in order, and at an If the chosen branch's steps.
-// Values pass between stages by name; nothing else is decided here.
+// descriptor and runs its program: stages in order, at an If the chosen branch's steps, and ops whose
+// output size depends on the data (NonZero) computed here, between stages, on the values read back.
+// Values pass between stages by name, each with its dims: a stage after a NonZero is symbolic in the
+// count it found and runs at that size (a session per size, as any model with symbolic dims).
 
 import type { Session } from "./backends/backend.js";
+import { bindSymbols } from "./bind.js";
 import { isDType, allocate, type DType, type TypedArray } from "./dtypes.js";
+import { dynamicIOSpecs, symbolList, type DynamicDescriptor } from "./dynamic.js";
 import { DescriptorError, InputError } from "./errors.js";
+import type { SizeSessions } from "./sessions.js";
 
 export const CONTROL_FORMAT = "webdnn-control";
 export const CONTROL_VERSION = 1;
@@ -18,6 +23,7 @@ export type Step =
   | { if: string; then: Step[]; else: Step[] }
   | { copy: string; to: string }
   | { const: string; dtype: DType; shape: number[]; data: number[] }
+  | { nonzero: string; to: string }
   | { fail: string };
 
 export interface ControlDescriptor {
@@ -27,7 +33,8 @@ export interface ControlDescriptor {
   model: string;
   inputs: { name: string; tensor: number }[];
   outputs: { name: string; tensor: number }[];
-  /** The inputs' and outputs' types and shapes (the form of an ordinary descriptor's tensors). */
+  /** The inputs' and outputs' types and shapes (the form of an ordinary descriptor's tensors; an output
+   *  sized by the data has dims that are symbol names or expressions, as in the manifest). */
   tensors: { name: string; dtype: DType; shape: number[] }[];
   /** Each stage's descriptor, relative to this one. */
   stages: string[];
@@ -54,7 +61,10 @@ export function validateControlDescriptor(d: unknown, backend: string, url: stri
   if (d.backend !== backend) fail(w, `is for backend '${String(d.backend)}', expected '${backend}'`);
   if (!Array.isArray(d.tensors)) fail(w, "tensors must be a list");
   const tensors = d.tensors.map((t: unknown, i: number) => {
-    if (!isObj(t) || !isDType(t.dtype) || !Array.isArray(t.shape) || !t.shape.every(isCount)) fail(`${w} tensors[${i}]`, "needs a dtype and a shape");
+    // (an output's dims may be expressions of the counts a NonZero finds: shown, not computed, here)
+    if (!isObj(t) || !isDType(t.dtype) || !Array.isArray(t.shape) || !t.shape.every((e) => isCount(e) || isName(e) || Array.isArray(e))) {
+      fail(`${w} tensors[${i}]`, "needs a dtype and a shape");
+    }
     return { name: typeof t.name === "string" ? t.name : "", dtype: t.dtype as DType, shape: t.shape as number[] };
   });
   const io = (key: "inputs" | "outputs") => {
@@ -99,6 +109,10 @@ export function validateControlDescriptor(d: unknown, backend: string, url: stri
       const data = (s.data as (number | string)[]).map((x) => (typeof x === "string" ? special[x]! : x));
       return { const: s.const, dtype: s.dtype as DType, shape: s.shape as number[], data };
     }
+    if ("nonzero" in s) {
+      if (!isName(s.nonzero) || !isName(s.to)) fail(where, "needs nonzero and to names");
+      return { nonzero: s.nonzero, to: s.to };
+    }
     if ("fail" in s) {
       if (typeof s.fail !== "string") fail(where, "needs a message");
       return { fail: s.fail };
@@ -106,6 +120,9 @@ export function validateControlDescriptor(d: unknown, backend: string, url: stri
     fail(where, `is not a known step (${Object.keys(s).join(", ")})`);
   };
   const program = steps(`${w} program`, d.program);
+  inputs.forEach((x) => {
+    if (!tensors[x.tensor]!.shape.every(isCount)) fail(`${w} inputs`, `input '${x.name}' needs a fixed shape`);
+  });
   return { format: CONTROL_FORMAT, version: CONTROL_VERSION, backend, model: typeof d.model === "string" ? d.model : "", inputs, outputs, tensors, stages, program };
 }
 
@@ -117,9 +134,71 @@ function constArray(dtype: DType, data: readonly number[]): TypedArray {
   return a;
 }
 
-/** Runs a control program on the stages' sessions (one per stage, all of one backend). */
+/** A value of the program's environment: its data and its dims. */
+export interface Sized { data: TypedArray; dims: number[] }
+
+/** One stage: a session of fixed sizes, or (after a NonZero) the sessions of a symbolic stage, one per size. */
+export interface Stage {
+  run(inputs: readonly Sized[]): Promise<Sized[]>;
+  readonly info?: Readonly<Record<string, unknown>>;
+  dispose(): void;
+}
+
+/** A stage of fixed sizes: its descriptor's shapes are its values' dims. */
+export class FixedStage implements Stage {
+  constructor(private readonly session: Session, private readonly outputDims: readonly number[][]) {}
+  get info() { return this.session.info; }
+  async run(inputs: readonly Sized[]): Promise<Sized[]> {
+    const outs = await this.session.run(inputs.map((x) => x.data));
+    return outs.map((data, i) => ({ data, dims: [...this.outputDims[i]!] }));
+  }
+  dispose(): void { this.session.dispose(); }
+}
+
+/** A symbolic stage: the symbols from its inputs' dims, then that size's session. */
+export class SizedStage implements Stage {
+  private readonly specs;
+  private readonly symbols;
+  constructor(desc: DynamicDescriptor, private readonly sizes: SizeSessions) {
+    this.specs = dynamicIOSpecs(desc).inputs;
+    this.symbols = symbolList(desc);
+  }
+  get info() { return this.sizes.last?.info; }
+  async run(inputs: readonly Sized[]): Promise<Sized[]> {
+    const env = bindSymbols(this.specs, inputs.map((x) => ({ dims: x.dims, length: x.data.length })), this.symbols);
+    const lease = await this.sizes.acquire(env);
+    try {
+      const outs = await lease.session.run(inputs.map((x) => x.data));
+      return outs.map((data, i) => ({ data, dims: [...lease.outputShapes[i]!] }));
+    } finally {
+      lease.release();
+    }
+  }
+  dispose(): void { this.sizes.dispose(); }
+}
+
+/** NonZero of `x`: the indices of its non-zero elements, int64 [rank, count], in row-major order. */
+export function nonzero(x: Sized): Sized {
+  const { data, dims } = x;
+  const at: number[] = [];
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (typeof v === "bigint" ? v !== 0n : v !== 0) at.push(i); // NaN is non-zero, as in onnxruntime
+  }
+  const rank = dims.length, count = at.length;
+  const out = new BigInt64Array(rank * count);
+  at.forEach((flat, j) => {
+    for (let d = rank - 1; d >= 0; d--) {
+      out[d * count + j] = BigInt(flat % dims[d]!);
+      flat = Math.floor(flat / dims[d]!);
+    }
+  });
+  return { data: out, dims: [rank, count] };
+}
+
+/** Runs a control program on the stages (all of one backend). */
 export class ControlSession implements Session {
-  constructor(private readonly desc: ControlDescriptor, private readonly stages: readonly Session[]) {}
+  constructor(private readonly desc: ControlDescriptor, private readonly stages: readonly Stage[]) {}
 
   /** The backend's choices (as the first stage reports them: every stage is loaded with the same options), and the stage count. */
   get info(): Readonly<Record<string, unknown>> {
@@ -128,32 +207,39 @@ export class ControlSession implements Session {
   }
 
   async run(inputs: readonly TypedArray[]): Promise<TypedArray[]> {
-    const env = new Map<string, TypedArray>();
-    this.desc.inputs.forEach((x, i) => env.set(x.name, inputs[i]!));
-    await this.exec(this.desc.program, env);
-    return this.desc.outputs.map((o) => this.get(env, o.name));
+    return (await this.runWithDims(inputs)).outputs;
   }
 
-  private get(env: Map<string, TypedArray>, name: string): TypedArray {
+  async runWithDims(inputs: readonly TypedArray[]): Promise<{ outputs: TypedArray[]; dims: number[][] }> {
+    const env = new Map<string, Sized>();
+    this.desc.inputs.forEach((x, i) => env.set(x.name, { data: inputs[i]!, dims: [...this.desc.tensors[x.tensor]!.shape] }));
+    await this.exec(this.desc.program, env);
+    const outs = this.desc.outputs.map((o) => this.get(env, o.name));
+    return { outputs: outs.map((o) => o.data), dims: outs.map((o) => o.dims) };
+  }
+
+  private get(env: Map<string, Sized>, name: string): Sized {
     const v = env.get(name);
     if (!v) throw new DescriptorError(`control descriptor of model '${this.desc.model}': value '${name}' is read before any step writes it; re-convert the model`);
     return v;
   }
 
-  private async exec(steps: readonly Step[], env: Map<string, TypedArray>): Promise<void> {
+  private async exec(steps: readonly Step[], env: Map<string, Sized>): Promise<void> {
     for (const s of steps) {
       if ("run" in s) {
         const outs = await this.stages[s.run]!.run(s.inputs.map((n) => this.get(env, n)));
         s.outputs.forEach((n, i) => env.set(n, outs[i]!));
       } else if ("if" in s) {
-        const c = this.get(env, s.if);
+        const c = this.get(env, s.if).data;
         if (c.length !== 1) throw new InputError(`an If of model '${this.desc.model}' has a condition of ${c.length} elements, not one`);
         const v = c[0]!;
         await this.exec((typeof v === "bigint" ? v !== 0n : v !== 0) ? s.then : s.else, env);
       } else if ("copy" in s) {
         env.set(s.to, this.get(env, s.copy));
       } else if ("const" in s) {
-        env.set(s.const, constArray(s.dtype, s.data));
+        env.set(s.const, { data: constArray(s.dtype, s.data), dims: [...s.shape] });
+      } else if ("nonzero" in s) {
+        env.set(s.to, nonzero(this.get(env, s.nonzero)));
       } else {
         throw new InputError(s.fail);
       }

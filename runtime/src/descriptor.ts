@@ -90,7 +90,8 @@ function checkDynamicShape(where: string, s: unknown, names: ReadonlySet<string>
   return s as DimExpr[];
 }
 
-/** `symbols`: a version-2 manifest's (undefined: version 1, fixed shapes). */
+/** `symbols`: a version-2 manifest's (undefined: version 1, fixed shapes); for outputs, with the counts
+ *  found in the data (`counts`) too. */
 function checkIO(where: string, x: unknown, symbols: SymbolSpec[] | undefined): ManifestIO[] {
   const names = symbols && new Set(symbols.map((s) => s.name));
   if (!Array.isArray(x)) fail(where, "must be a list");
@@ -141,6 +142,7 @@ export function validateManifest(m: unknown, url: string): Manifest {
   const symbolic = "symbols" in m;
   checkVersion(w, m.version, symbolic ? DYNAMIC_VERSION : FORMAT_VERSION, '"symbols"');
   const symbols = symbolic ? validateSymbols(w, m.symbols) : undefined;
+  const counts = "counts" in m ? validateSymbols(`${w} counts`, m.counts) : undefined;
   if (!isObj(m.backends) || Object.keys(m.backends).length === 0) fail(w, "lists no backends");
   for (const [b, e] of Object.entries(m.backends)) {
     if (!isObj(e) || !isCount(e.byteLength)) fail(`${w} backends.${b}`, "needs descriptor and byteLength");
@@ -151,7 +153,8 @@ export function validateManifest(m: unknown, url: string): Manifest {
     version: m.version,
     name: typeof m.name === "string" ? m.name : "model",
     inputs: checkIO(`${w} inputs`, m.inputs, symbols),
-    outputs: checkIO(`${w} outputs`, m.outputs, symbols),
+    // outputs sized by the data (after a NonZero) are expressions of the counts it finds as well
+    outputs: checkIO(`${w} outputs`, m.outputs, counts ? [...(symbols ?? []), ...counts] : symbols),
     backends: m.backends as Manifest["backends"],
     ...(symbols ? { symbols } : {}),
   };
@@ -272,7 +275,8 @@ export function checkDescriptorMatchesManifest(m: Manifest, d: Descriptor | Dyna
   const mine = (e: DimExpr) => (typeof e === "object" && !Array.isArray(e) ? texts[e.$dim]! : String(e));
   const show = (x: { dtype: string; shape: readonly DimExpr[] }, text: (e: DimExpr) => string) =>
     `${x.dtype} [${x.shape.map(text).join(", ")}]`;
-  const same = (full: DimExpr, e: DimExpr) => (table ? sameExpr(full, e, table) : full === e);
+  // (a control descriptor's outputs sized by the data: the same expressions, written the same way)
+  const same = (full: DimExpr, e: DimExpr) => (table ? sameExpr(full, e, table) : JSON.stringify(full) === JSON.stringify(e));
   for (const key of ["inputs", "outputs"] as const) {
     const one = key.slice(0, -1);
     const list: { name: string; dtype: DType; shape: readonly DimExpr[] }[] = table

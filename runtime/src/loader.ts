@@ -5,9 +5,8 @@ import { decodeWeights, storedByteLength } from "./weights.js";
 import { BACKENDS, DEFAULT_ORDER } from "./backends/index.js";
 import { DEFAULT_CACHE_NAME, ModelCache } from "./cache.js";
 import { crc32 } from "./crc32.js";
-import type { Session } from "./backends/backend.js";
-import { ControlSession, isControlDescriptor, validateControlDescriptor } from "./control.js";
-import { checkDescriptorMatchesManifest, validateDescriptor, validateManifest, type Descriptor } from "./descriptor.js";
+import { ControlSession, FixedStage, SizedStage, isControlDescriptor, validateControlDescriptor, type Stage } from "./control.js";
+import { checkDescriptorMatchesManifest, validateManifest, type Descriptor } from "./descriptor.js";
 import { concreteDescriptor, isDynamicDescriptor, validateAnyDescriptor, type DynamicDescriptor } from "./dynamic.js";
 import { BackendUnavailableError, byteSize, DescriptorError, LoadError } from "./errors.js";
 import { parseJSON, readBytes, resolve } from "./fetch.js";
@@ -110,20 +109,24 @@ async function loadFrom(url: string, options: LoadOptions, cache: ModelCache | n
       const control = validateControlDescriptor(raw, name, descUrl);
       checkDescriptorMatchesManifest(manifest, control as unknown as Descriptor, descUrl);
       const base = descUrl.slice(0, descUrl.lastIndexOf("/") + 1);
-      const stages: Session[] = [];
+      const stages: Stage[] = [];
       let done = descBytes.length;
       try {
         for (const path of control.stages) {
           const stageUrl = resolve(base, path);
           const stageBytes = await readModelFile(stageUrl, cache, options.fetch);
-          const stageDesc = validateDescriptor(parseJSON(stageBytes, stageUrl), name, stageUrl);
-          if (backend.checkDescriptor) await backend.checkDescriptor(stageDesc, backendOptions);
+          // a stage after a NonZero is symbolic in the count it finds: checked and weighed at its smallest size
+          const stageDesc = validateAnyDescriptor(parseJSON(stageBytes, stageUrl), name, stageUrl);
+          const concrete = isDynamicDescriptor(stageDesc) ? smallest(stageDesc) : stageDesc;
+          if (backend.checkDescriptor) await backend.checkDescriptor(concrete, backendOptions);
           const before = done + stageBytes.length;
-          const { weights, downloaded } = await loadWeights(stageDesc, stageUrl.slice(0, stageUrl.lastIndexOf("/") + 1), options.fetch,
+          const { weights, downloaded } = await loadWeights(concrete, stageUrl.slice(0, stageUrl.lastIndexOf("/") + 1), options.fetch,
             cache, (n, cachedBytes) => report({ phase: "weights", loadedBytes: before + n, totalBytes: total, backend: name, cachedBytes }));
           done = before + downloaded;
           if (cache) await cache.put(stageUrl, stageBytes);
-          stages.push(await backend.createSession(stageDesc, weights, backendOptions));
+          stages.push(isDynamicDescriptor(stageDesc)
+            ? new SizedStage(stageDesc, new SizeSessions(stageDesc, backend, weights, backendOptions, options.shapeCacheSize ?? DEFAULT_SHAPE_CACHE_SIZE))
+            : new FixedStage(await backend.createSession(stageDesc, weights, backendOptions), stageDesc.outputs.map((o) => stageDesc.tensors[o.tensor]!.shape)));
         }
       } catch (e) {
         for (const s of stages) s.dispose();
@@ -142,8 +145,6 @@ async function loadFrom(url: string, options: LoadOptions, cache: ModelCache | n
     try {
       // the backend's limits against the descriptor's sizes, before the weights are downloaded (symbolic
       // dims: the smallest size here; each size is checked again before its session is made)
-      // (the model's requirements on the sizes are the caller's to meet, so not checked here)
-      const smallest = (d: DynamicDescriptor) => concreteDescriptor({ ...d, requires: [] }, new Map(d.table.symbols.map((s) => [s.name, s.min])));
       if (backend.checkDescriptor) await backend.checkDescriptor(isDynamicDescriptor(desc) ? smallest(desc) : desc, backendOptions);
       // (a symbolic descriptor's weights lie where its smallest size's do: the same for every size)
       const { weights } = await loadWeights(isDynamicDescriptor(desc) ? smallest(desc) : desc, base, options.fetch, cache,
@@ -168,6 +169,11 @@ async function loadFrom(url: string, options: LoadOptions, cache: ModelCache | n
   }
   throw new BackendUnavailableError(`no backend of [${order.join(", ")}] can run ${url}: ${skipped.map((s) => `${s.backend}: ${s.reason}`).join("; ")}`);
 }
+
+/** A symbolic descriptor at its symbols' smallest values: what load() checks against the backend's limits
+ *  before anything else is downloaded (each size is checked again before its session is made; the model's
+ *  requirements on the sizes are the caller's to meet, so not checked here). */
+const smallest = (d: DynamicDescriptor) => concreteDescriptor({ ...d, requires: [] }, new Map(d.table.symbols.map((s) => [s.name, s.min])));
 
 /** Download every weight file into one buffer, verifying sizes and CRC-32s. */
 async function loadWeights(desc: Pick<Descriptor, "weights" | "tensors">, base: string, fetchImpl: typeof fetch | undefined,

@@ -172,7 +172,13 @@ export class Runner {
   private async runOn(session: Session, values: (TypedArray | GpuBufferInput)[], where: "cpu" | "gpu-buffer",
     outputDims: number[][]): Promise<Record<string, Tensor | GpuTensor>> {
     const gpu = this.checkGpu(session, values, where);
-    const outs = gpu ? await session.runGpu!(values, where === "gpu-buffer") : await session.run(values as TypedArray[]);
+    let outs: (TypedArray | GpuBufferOutput)[];
+    if (!gpu && session.runWithDims) { // output sizes that depend on the data: this run's dims
+      const r = await session.runWithDims(values as TypedArray[]);
+      [outs, outputDims] = [r.outputs, r.dims];
+    } else {
+      outs = gpu ? await session.runGpu!(values, where === "gpu-buffer") : await session.run(values as TypedArray[]);
+    }
     const result: Record<string, Tensor | GpuTensor> = {};
     this.outputs.forEach((spec: IOSpec | DynamicIOSpec, i) => {
       const o = outs[i]!;

@@ -39,7 +39,7 @@ from webdnn.frontend.input_dims import DimSpec
 from webdnn.frontend.onnx import from_onnx
 from webdnn.frontend.pytorch import is_module
 from webdnn.ir.graph import Graph
-from webdnn.ir.symbolic import hint, symbols, to_json
+from webdnn.ir.symbolic import hint, symbol, symbols, to_json
 from webdnn.passes.pipeline import PassReport, optimize
 from webdnn.passes.runtime_control import has_runtime_control, stage
 
@@ -156,6 +156,8 @@ def convert(
         if not manifest_backends:
             raise ConversionError(f"no backend can run this model: {'; '.join(result.skipped.values())}")
         dynamic_io = bool(symbols(graph.input_symbol_dims()))
+        # sizes found in the data (a NonZero's count): the outputs' dims may be expressions of them
+        counts = symbols([v.shape for v in graph.outputs]) - symbols(graph.input_symbol_dims())
         manifest = {
             "format": "webdnn-model",
             "version": 2 if dynamic_io else 1,
@@ -164,6 +166,7 @@ def convert(
             "outputs": [_io(v) for v in graph.outputs],
             "backends": manifest_backends,
             **({"symbols": symbol_specs(graph.input_symbol_dims())} if dynamic_io else {}),
+            **({"counts": symbol_specs([symbol(c.name, c.lo, c.hi) for c in counts])} if counts else {}),
             "converter": {"webdnn": __version__, "source": source, "format": fmt, "weights": weights,
                           **({"accuracy": accuracy.as_json()} if accuracy is not None else {}),
                           "producer": " ".join(x for x in (proto.producer_name, proto.producer_version) if x),

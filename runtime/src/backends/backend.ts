@@ -18,6 +18,9 @@ export interface GpuBufferOutput {
 export interface Session {
   /** Inputs in descriptor input order; returns fresh arrays in descriptor output order. */
   run(inputs: readonly TypedArray[]): Promise<TypedArray[]>;
+  /** run() and the outputs' dims, for a session whose output sizes depend on the data (a control
+   *  program with a NonZero, control.ts); the others' dims are their descriptor's. */
+  runWithDims?(inputs: readonly TypedArray[]): Promise<{ outputs: TypedArray[]; dims: number[][] }>;
   /** GPU-resident I/O (only backends that run on a GPUDevice have it): inputs may be GPU
    *  buffers; with `gpuOutputs` every output is returned as a GPU buffer, otherwise as arrays. */
   runGpu?(inputs: readonly (TypedArray | GpuBufferInput)[], gpuOutputs: boolean): Promise<(TypedArray | GpuBufferOutput)[]>;

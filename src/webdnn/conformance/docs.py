@@ -182,14 +182,16 @@ def _count_cell(c: Counter[str] | None) -> str:
 def runtime_kernel_gaps(b: BackendOps) -> set[str] | None:
     """Ops the Python side lowers to kernels that the built runtime does not register (None: unknown).
     The float unary ops need no registration: their kernel calls carry their expression program
-    (ops/unary_ops.py), which the runtime's expression kernel runs."""
+    (ops/unary_ops.py), which the runtime's expression kernel runs; the ops the runtime computes between
+    stages (runtime_control.HOST_OPS) are no kernels at all."""
     from webdnn.ops.unary_ops import UNARY
+    from webdnn.passes.runtime_control import HOST_OPS
 
     try:
         module = os.path.join(runtime_dist(), "webdnn.mjs")
         script = f"import('file://{module}').then(m => console.log(JSON.stringify(m.{b.name}SupportedOps())))"
         p = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60)
-        return set(b.kernels) - set(json.loads(p.stdout)) - set(UNARY)
+        return set(b.kernels) - set(json.loads(p.stdout)) - set(UNARY) - HOST_OPS
     except Exception:  # no runtime build, no Node, or a backend without that export
         return None
 

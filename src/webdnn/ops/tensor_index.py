@@ -10,10 +10,13 @@ handle negative indices). Canonical attributes:
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
+from webdnn.ir.symbolic import is_static, symbol, symbols
 from webdnn.ops._util import const_input, defaults, in_dtype, in_shape, norm_axis, set_out
 from webdnn.ops.registry import shape_rule, unsupported
 from webdnn.ops.tensor_common import (
@@ -184,3 +187,31 @@ def _cumsum(node: Node, graph: Graph) -> None:
         raise fail(node, "input 'axis' is required")
     node.attrs["axis"] = norm_axis(node, int(axis), len(x))
     set_out(node, 0, in_dtype(node, 0), x)
+
+
+def count_symbol_name(graph: Graph, node: Node) -> str:
+    """A new symbol's name for the element count `node` finds at run time (its output's name, made a
+    symbol name, unique in the graph's symbols)."""
+    base = re.sub(r"[^A-Za-z0-9_.]", "_", node.outputs[0].name) or "nonzero"
+    base = base if re.match(r"[A-Za-z_]", base) else f"n_{base}"
+    taken = {s.name for v in graph.values() for d in (v.shape or ()) for s in symbols(d)}
+    name, k = f"{base}.count", 1
+    while name in taken:
+        k += 1
+        name = f"{base}.count{k}"
+    return name
+
+
+@shape_rule("NonZero")
+def _nonzero(node: Node, graph: Graph) -> None:
+    """The indices of the non-zero elements, int64 [rank, count]. A constant input folds at conversion;
+    otherwise count depends on the data: a symbol of its own, 0 <= count <= the input's size, that the
+    runtime binds when it computes NonZero between two stages (passes/runtime_control.py)."""
+    all_inputs(node, 1)
+    check_dtype(node, graph, 0, NUMERIC | frozenset({DType.BOOL}), "NonZero takes numeric or bool tensors")
+    x = in_shape(node, 0)
+    if not is_static(x):
+        raise fail(node, f"its input has a size that varies with the model's inputs ({list(x)}); NonZero runs "
+                         "only on inputs of fixed size yet: fix the dims with --input-shape")
+    size = int(np.prod(x, dtype=np.int64))
+    set_out(node, 0, DType.INT64, [len(x), symbol(count_symbol_name(graph, node), 0, size)])

@@ -12,6 +12,11 @@ the nodes not downstream of the first such If form one stage, the If becomes a c
 its branches' programs (cut again where they hold such Ifs), and the nodes downstream of it are
 cut the same way. Values pass between stages by name, through the runtime's environment.
 
+An op whose output size depends on the data (HOST_OPS: NonZero) is a cut point too: the runtime computes it
+on the host from the stage before's result, and the stages after it are symbolic in the count it found (the
+op's shape rule gave its output a size symbol of its own, bounded by its input's size), so they are planned
+once, at that bound, and bound per run like any model with symbolic dims.
+
 Not yet: Loop and Scan decided at run time, and runtime control flow in models with symbolic dims.
 """
 
@@ -43,8 +48,17 @@ def is_runtime_if(node: Node) -> bool:
     return node.op_type == "If" and isinstance(node.attrs.get("then_graph"), BranchGraph)
 
 
+# Ops whose output size depends on the data (an input that is not constant; a constant one folds): the
+# runtime computes them on the host between two stages and binds their size symbol from the result.
+HOST_OPS = frozenset({"NonZero"})
+
+
+def is_host_op(node: Node) -> bool:
+    return node.op_type in HOST_OPS
+
+
 def has_runtime_control(graph: Graph) -> bool:
-    return any(is_runtime_if(n) for n in graph.nodes)
+    return any(is_runtime_if(n) or is_host_op(n) for n in graph.nodes)
 
 
 def defer_if(graph: Graph, node: Node) -> None:
@@ -146,7 +160,7 @@ def stage(graph: Graph) -> Plan:
 def _program(graph: Graph, nodes: list[Node], outputs: list[tuple[Value, str]], names: dict[int, str],
              plan: Plan) -> list[dict[str, Any]]:
     """Steps computing `outputs` (value, environment name) from the values `names` has (id -> name)."""
-    first = next((n for n in nodes if is_runtime_if(n)), None)
+    first = next((n for n in nodes if is_runtime_if(n) or is_host_op(n)), None)
     if first is None:
         return _run(graph, nodes, outputs, names, plan)
     downstream: list[Node] = []
@@ -164,6 +178,12 @@ def _program(graph: Graph, nodes: list[Node], outputs: list[tuple[Value, str]], 
     steps = _run(graph, head, exports, names, plan)
     names.update({id(v): n for v, n in exports})
     outs = [plan.fresh() for _ in first.outputs]
+    if is_host_op(first):  # e.g. {"nonzero": x, "to": y}: the runtime computes it, sizes and all
+        steps.append({first.op_type.lower(): _name(first.inputs[0], names, where(first.name, first.op_type)),
+                      "to": outs[0]})
+        names.update({id(o): n for o, n in zip(first.outputs, outs, strict=True)})
+        steps += _program(graph, downstream, outputs, names, plan)
+        return steps
     step: dict[str, Any] = {"if": _name(first.inputs[0], names, where(first.name, first.op_type))}
     for key, label in (("then_graph", "then"), ("else_graph", "else")):
         bg: BranchGraph = first.attrs[key]

@@ -41,6 +41,8 @@ const isCount = (x: unknown): x is number => typeof x === "number" && Number.isS
 const isTriple = (x: unknown, min: number): x is [number, number, number] =>
   Array.isArray(x) && x.length === 3 && x.every((v) => isCount(v) && v >= min);
 export const align4 = (n: number): number => Math.max(4, Math.ceil(n / 4) * 4);
+/** The bytes an empty tensor's binding covers: one element of the widest array type a shader declares. */
+const EMPTY_BINDING = 16;
 
 function fail(what: string): never {
   throw new DescriptorError(`webgpu descriptor: ${what}. Re-convert the model with the matching webdnn version.`);
@@ -57,7 +59,8 @@ export function planDescriptor(desc: Descriptor): GpuPlan {
     if (!isCount(o.workgroupStorage)) fail(`shaders[${i}].workgroupStorage must be a byte count`);
     return { code: o.code, workgroupSize: o.workgroupSize, workgroupStorage: o.workgroupStorage };
   });
-  const arenaBytes = align4(desc.arena.byteLength);
+  // (grown below where an empty tensor's binding, e.g. after a NonZero that found nothing, passes its end)
+  let arenaBytes = align4(desc.arena.byteLength);
   const weightBytes = align4(desc.weights.byteLength);
   if (desc.arena.alignment % 256 !== 0) fail(`arena alignment ${desc.arena.alignment} is not a multiple of 256`);
   const layouts: (BufferKind[] | null)[] = shaders.map(() => null);
@@ -75,7 +78,9 @@ export function planDescriptor(desc: Descriptor): GpuPlan {
     const bindings = [...k.inputs, ...k.outputs].map((t): BindingPlan => {
       if (t < 0) fail(`${where} has an omitted input (every binding needs a tensor)`);
       const spec = desc.tensors[t]!;
-      const size = align4(spec.byteLength);
+      // an empty tensor is still bound, and a shader's array needs one element (vec4<f32> at most) of it
+      const size = spec.byteLength === 0 ? EMPTY_BINDING : align4(spec.byteLength);
+      if (spec.byteLength === 0 && spec.memory === "arena") arenaBytes = Math.max(arenaBytes, spec.offset + size);
       const limit = spec.memory === "arena" ? arenaBytes : weightBytes;
       if (spec.offset % 256 !== 0) fail(`${where}: tensor '${spec.name}' starts at ${spec.offset}, not a multiple of 256`);
       if (spec.offset + size > limit) fail(`${where}: tensor '${spec.name}' (${spec.offset}..${spec.offset + size}) lies outside the ${spec.memory} buffer`);
@@ -98,6 +103,7 @@ export function planDescriptor(desc: Descriptor): GpuPlan {
     need("maxComputeWorkgroupSizeZ", s.workgroupSize[2]);
     return { name: k.name, shader: a.shader, workgroups: a.workgroups, bindings };
   });
+  need("maxBufferSize", arenaBytes);
   return { shaders, layouts, dispatches, arenaBytes, weightBytes, needs };
 }
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from webdnn.backends.common.descriptor import write
 from webdnn.ir.graph import Graph
+from webdnn.ir.symbolic import hint, to_json
 from webdnn.passes.runtime_control import Plan
 
 FORMAT = "webdnn-control"
@@ -32,8 +33,8 @@ def write_staged(graph: Graph, plan: Plan, backend: str, compile_stage: Callable
         entry = write(program, os.path.join(directory, f"stage-{k}"), encoding)
         total += int(entry["byteLength"])
         kernels += len(program.kernels)
-        arena += int(program.plan.arena_size)
-        naive += int(program.plan.naive_size)
+        arena += hint(program.plan.arena_size)  # a stage sized by a count: at the count's bound
+        naive += hint(program.plan.naive_size)
         stages.append(f"stage-{k}/descriptor.json")
     io = [*graph.inputs, *graph.outputs]
     desc = {
@@ -43,8 +44,10 @@ def write_staged(graph: Graph, plan: Plan, backend: str, compile_stage: Callable
         "model": graph.name,
         "inputs": [{"name": v.name, "tensor": i} for i, v in enumerate(graph.inputs)],
         "outputs": [{"name": v.name, "tensor": len(graph.inputs) + i} for i, v in enumerate(graph.outputs)],
+        # an output sized by the data (after a NonZero) has dims that are expressions of the count symbols:
+        # written as the manifest writes them; the runtime takes the dims each run's stages produce
         "tensors": [{"name": v.name, "dtype": v.dtype.value if v.dtype else "float32",
-                     "shape": [int(d) for d in v.shape or ()]} for v in io],
+                     "shape": [to_json(d) for d in v.shape or ()]} for v in io],
         "stages": stages,
         "program": plan.steps,
     }

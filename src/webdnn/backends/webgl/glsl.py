@@ -292,7 +292,7 @@ def fragment(in_layouts: Sequence[Layout], out_size: int, out_layout: Layout, bo
     if out_layout.layers > 1:
         lines.append("uniform int u_base;")
     base = "u_base + " if out_layout.layers > 1 else ""
-    size = max(out_size, 1)
+    size = smax(out_size, 1)
     texels = texels_for(size)
     if targets > 1:
         lines.append(" ".join(f"layout(location = {k}) out vec4 y{k}_;" for k in range(targets)))

@@ -11,6 +11,7 @@ from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, shape
 from webdnn.backends.webgl.glsl import coords, flt, linear, norm_index, strides
 from webdnn.ir.graph import Node
 from webdnn.ir.symbolic import prod as sym_prod
+from webdnn.ir.symbolic import smax
 
 
 @kernel("GatherElements")
@@ -38,10 +39,10 @@ def _gather_nd(ctx: Ctx, node: Node) -> list[Pass]:
     slice_ = sym_prod(xs[b + k:])
     batch = sym_prod(xs[:b])
     tuples = sym_prod(idx[:-1])
-    per_batch = tuples // max(batch, 1)
+    per_batch = tuples // smax(batch, 1)
     batch_stride = sym_prod(xs[b:])
     lines = ["float compute(int o) {", f"  int t = o / {slice_}; int i = o % {slice_};",
-             f"  int off = (t / {max(per_batch, 1)}) * {batch_stride} + i;"]
+             f"  int off = (t / {smax(per_batch, 1)}) * {batch_stride} + i;"]
     for j in range(k):
         norm = norm_index(f"q{j}", xs[b + j])
         lines.append(f"  float q{j} = X1(t * {k} + {j}); {norm} off += q{j}_i * {xst[b + j]};")

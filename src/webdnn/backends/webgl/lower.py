@@ -51,12 +51,14 @@ from webdnn.ir.graph import Graph, Node
 from webdnn.ir.symbolic import SymbolicShapeError, sized_source
 from webdnn.passes import decompose_quant, decompose_recurrent
 from webdnn.passes.pipeline import run_passes
+from webdnn.passes.runtime_control import HOST_OPS
 
 ALIGNMENT = 16
 
 
 def supported() -> list[str]:
-    return sorted(GENERATORS)
+    """Its kernels' ops, and those the runtime computes between stages (runtime_control.HOST_OPS)."""
+    return sorted({*GENERATORS, *HOST_OPS})
 
 
 def _compute_const_outputs(graph: Graph) -> None:

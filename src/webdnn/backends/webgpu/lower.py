@@ -43,13 +43,15 @@ from webdnn.ir.graph import Graph
 from webdnn.ir.symbolic import SymbolicShapeError, sized_source
 from webdnn.passes import decompose_quant, decompose_recurrent
 from webdnn.passes.pipeline import run_passes
+from webdnn.passes.runtime_control import HOST_OPS
 
 NAME = "webgpu"
 ALIGNMENT = 256  # minStorageBufferOffsetAlignment: every binding starts at a multiple of it
 
 
 def supported() -> list[str]:
-    return sorted(GENERATORS)
+    """Its kernels' ops, and those the runtime computes between stages (runtime_control.HOST_OPS)."""
+    return sorted({*GENERATORS, *HOST_OPS})
 
 
 # this backend's graph rewrites (Backend.passes): recurrent layers unrolled, elementwise chains into

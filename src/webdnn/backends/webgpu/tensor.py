@@ -41,6 +41,7 @@ from webdnn.backends.webgpu.wgsl import (
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
 from webdnn.ir.shapes import above_1
+from webdnn.ir.symbolic import smax
 
 
 def _index_map(ctx: Ctx, x: Value, y: Value, index: str, coords: bool = True, pre: str = "") -> Dispatch:
@@ -263,7 +264,7 @@ def _nd_offset(sh: Shader, x_shape: tuple[int, ...], idx: Value, batch_dims: int
     batch = prod(x_shape[:batch_dims])
     per_batch = tuples // batch if batch else 0
     st = strides(x_shape)
-    lines = [f"var off = ({t} / {u32(max(per_batch, 1))}) * {u32(prod(x_shape[batch_dims:]))};"]
+    lines = [f"var off = ({t} / {u32(smax(per_batch, 1))}) * {u32(prod(x_shape[batch_dims:]))};"]
     for j in range(k):
         d = batch_dims + j
         kj = index_i32(sh, idx, f"{t} * {u32(k)} + {u32(j)}")

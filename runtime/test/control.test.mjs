@@ -1,0 +1,42 @@
+// Control programs (src/control.ts): the host NonZero step on every kind of array, and the control
+// descriptor's checks of the step and of output dims written as expressions of a count.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { build } from "esbuild";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), "webdnn-control-test-"));
+process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));
+const outfile = join(tmp, "control.mjs");
+await build({ entryPoints: [join(here, "..", "src", "control.ts")], bundle: true, format: "esm", platform: "node", outfile, logLevel: "error" });
+const { nonzero, validateControlDescriptor } = await import(pathToFileURL(outfile).href);
+
+test("nonzero: int64 [rank, count] in row-major order; NaN counts, -0 does not", () => {
+  const r = nonzero({ data: Float32Array.from([0, 1.5, -0, NaN, 0, -2]), dims: [2, 3] });
+  assert.deepEqual(r.dims, [2, 3]);
+  assert.deepEqual([...r.data], [0n, 1n, 1n, 1n, 0n, 2n]);
+  const b = nonzero({ data: BigInt64Array.from([0n, 7n, 0n]), dims: [3] });
+  assert.deepEqual([b.dims, [...b.data]], [[1, 1], [1n]]);
+  const none = nonzero({ data: new Uint8Array(4), dims: [2, 2] });
+  assert.deepEqual([none.dims, none.data.length], [[2, 0], 0]);
+  const scalar = nonzero({ data: Int32Array.from([5]), dims: [] });
+  assert.deepEqual([scalar.dims, scalar.data.length], [[0, 1], 0]);
+});
+
+test("a nonzero step needs its names; an output's dims may name a count, an input's may not", () => {
+  const desc = (program, shapes = [[3], [1, "x.count"]]) => ({
+    format: "webdnn-control", version: 1, backend: "fallback", model: "m",
+    inputs: [{ name: "x", tensor: 0 }], outputs: [{ name: "i", tensor: 1 }],
+    tensors: shapes.map((shape, k) => ({ name: k ? "i" : "x", dtype: k ? "int64" : "float32", shape })),
+    stages: [], program,
+  });
+  const ok = validateControlDescriptor(desc([{ nonzero: "x", to: "i" }]), "fallback", "d.json");
+  assert.deepEqual(ok.program, [{ nonzero: "x", to: "i" }]);
+  assert.deepEqual(ok.tensors[1].shape, [1, "x.count"]);
+  assert.throws(() => validateControlDescriptor(desc([{ nonzero: "x" }]), "fallback", "d.json"), /needs nonzero and to names/);
+  assert.throws(() => validateControlDescriptor(desc([], [["n"], [1]]), "fallback", "d.json"), /input 'x' needs a fixed shape/);
+});

@@ -1,0 +1,124 @@
+"""Sizes found in the data: a NonZero of a computed tensor (passes/runtime_control.py HOST_OPS; the
+runtime's `nonzero` step, runtime/src/control.ts). The model is cut at the NonZero; the stages after it
+are symbolic in the count it finds (0 <= count <= its input's size) and run at each run's count. Checked
+against onnxruntime at counts of none, some and all, in Node and in Chromium on every backend."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+
+from tests.zoo_cases import assert_matches
+from webdnn.backends.webgpu.node import swiftshader_env
+from webdnn.browser.node import run_model_node
+from webdnn.browser.paths import REPO_ROOT
+from webdnn.convert import convert
+from webdnn.errors import ShapeError
+from webdnn.verify import reference_outputs
+
+ENV = swiftshader_env()
+NODE_WEBGPU = ENV is not None and os.path.isdir(os.path.join(REPO_ROOT, "runtime", "node_modules", "webgpu"))
+BACKENDS = ["fallback", "wasm", "webgl", "webgpu"]
+
+
+def _masked_values() -> onnx.ModelProto:
+    """idx = NonZero(x > 0); y = 2 * GatherND(x, idx^T) (the positive values, in row-major order); s = the
+    sum of y (one element however many there are); n = ReduceSum(x) before the cut, passed through."""
+    nodes = [h.make_node("Greater", ["x", "zero"], ["mask"]), h.make_node("NonZero", ["mask"], ["idx"]),
+             h.make_node("Transpose", ["idx"], ["idxT"], perm=[1, 0]), h.make_node("GatherND", ["x", "idxT"], ["vals"]),
+             h.make_node("Mul", ["vals", "two"], ["y"]), h.make_node("ReduceSum", ["y"], ["s"], keepdims=1),
+             h.make_node("ReduceSum", ["x"], ["n"], keepdims=0)]
+    g = h.make_graph(nodes, "masked", [h.make_tensor_value_info("x", T.FLOAT, [3, 4])],
+                     [h.make_tensor_value_info(o, t, None) for o, t in
+                      (("idx", T.INT64), ("y", T.FLOAT), ("s", T.FLOAT), ("n", T.FLOAT))],
+                     [h.make_tensor("zero", T.FLOAT, [], [0.0]), h.make_tensor("two", T.FLOAT, [], [2.0])])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
+def _direct(dtype: int, shape: list[int]) -> onnx.ModelProto:
+    """NonZero of the model's input itself: no stage before the cut, none after it."""
+    g = h.make_graph([h.make_node("NonZero", ["x"], ["idx"])], "direct", [h.make_tensor_value_info("x", dtype, shape)],
+                     [h.make_tensor_value_info("idx", T.INT64, None)])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+
+
+def _inputs() -> list[np.ndarray]:
+    x = np.random.default_rng(3).standard_normal((3, 4)).astype(np.float32)
+    return [x, -np.abs(x), np.abs(x) + 1]  # some, none and all of the 12 positive
+
+
+@pytest.fixture(scope="module")
+def masked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("nonzero")
+    onnx.save(_masked_values(), d / "m.onnx")
+    convert(str(d / "m.onnx"), d / "out", BACKENDS)
+    return d / "m.onnx", d / "out"
+
+
+def test_the_model_is_cut_at_the_nonzero(masked: tuple[Path, Path]) -> None:
+    _, out = masked
+    desc = json.loads((out / "fallback" / "descriptor.json").read_text())
+    steps = [next(iter(s)) for s in desc["program"]]
+    assert steps[:3] == ["run", "nonzero", "run"], desc["program"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["version"] == 1 and manifest["counts"] == [{"name": "idx.count", "min": 0, "max": 12}]
+    assert {o["name"]: o["shape"] for o in manifest["outputs"]} == {"idx": [2, "idx.count"], "y": ["idx.count"],
+                                                                    "s": [1], "n": []}
+    after = json.loads((out / "fallback" / "stage-1" / "descriptor.json").read_text())
+    assert after["symbols"] == [{"name": "idx.count", "min": 0, "max": 12}]
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("backend", ["fallback", "wasm", "webgpu"])
+def test_every_count_in_node(masked: tuple[Path, Path], backend: str) -> None:
+    if backend == "webgpu" and not NODE_WEBGPU:
+        pytest.skip("needs Chromium's SwiftShader ICD and runtime/node_modules/webgpu")
+    model, out = masked
+    for x in _inputs():
+        ref = reference_outputs(str(model), {"x": x})
+        r = run_model_node(str(out), {"x": x}, [backend], env=ENV if backend == "webgpu" else None)
+        assert {k: v.shape for k, v in r.outputs.items()} == {k: v.shape for k, v in ref.items()}
+        assert_matches(ref, r.outputs, f"{backend}, {int((x > 0).sum())} positive: ")
+
+
+@pytest.mark.node
+@pytest.mark.parametrize(("dtype", "shape"), [(T.BOOL, [2, 3, 2]), (T.INT64, [5]), (T.FLOAT, [1, 2, 1, 3])])
+def test_nonzero_of_an_input(tmp_path: Path, dtype: int, shape: list[int]) -> None:
+    model = _direct(dtype, shape)
+    convert(model, tmp_path / "out", ["fallback"])
+    rng = np.random.default_rng(5)
+    x = rng.integers(-1, 2, shape).astype(onnx.helper.tensor_dtype_to_np_dtype(dtype))
+    if dtype == T.FLOAT:
+        x[0, 0, 0, 1] = np.nan  # non-zero, as in onnxruntime
+    r = run_model_node(str(tmp_path / "out"), {"x": x}, ["fallback"])
+    assert_matches(reference_outputs(model, {"x": x}), r.outputs, f"NonZero of {x.dtype}: ")
+
+
+def test_a_nonzero_of_a_counted_size_is_refused_clearly(tmp_path: Path) -> None:
+    nodes = [h.make_node("NonZero", ["x"], ["i1"]), h.make_node("NonZero", ["i1"], ["i2"])]
+    g = h.make_graph(nodes, "twice", [h.make_tensor_value_info("x", T.FLOAT, [4])],
+                     [h.make_tensor_value_info("i2", T.INT64, None)])
+    with pytest.raises(ShapeError, match=r"node 'NonZero_1'.*varies with the model's inputs"):
+        convert(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), tmp_path / "out", ["fallback"])
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_count_in_chromium(masked: tuple[Path, Path], backend: str, browser: Any) -> None:
+    model, out = masked
+    for x in _inputs():
+        ref = reference_outputs(str(model), {"x": x})
+        r = browser.run_model(str(out), {"x": x}, [backend])
+        assert r.backend == backend
+        assert {k: v.shape for k, v in r.outputs.items()} == {k: v.shape for k, v in ref.items()}
+        assert_matches(ref, r.outputs, f"{backend} in Chromium, {int((x > 0).sum())} positive: ")
