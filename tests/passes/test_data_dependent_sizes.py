@@ -1,7 +1,8 @@
 """Sizes found in the data: a NonZero of a computed tensor (passes/runtime_control.py HOST_OPS; the
 runtime's `nonzero` step, runtime/src/control.ts). The model is cut at the NonZero; the stages after it
 are symbolic in the count it finds (0 <= count <= its input's size) and run at each run's count. Checked
-against onnxruntime at counts of none, some and all, in Node and in Chromium on every backend."""
+against onnxruntime at counts of none, some and all, in Node and in Chromium on every backend: the values
+picked by a mask, and detection-style post-processing (the best min(count, 5) scores and where they are)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,21 @@ def _masked_values() -> onnx.ModelProto:
     return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
 
 
+def _top_scores() -> onnx.ModelProto:
+    """Detection-style post-processing: the scores above 0.5, then the best min(count, 5) of them and their
+    positions (TopK's k from the Shape of the kept scores: an expression of the count)."""
+    nodes = [h.make_node("Greater", ["x", "thr"], ["mask"]), h.make_node("NonZero", ["mask"], ["idx"]),
+             h.make_node("Transpose", ["idx"], ["idxT"], perm=[1, 0]), h.make_node("GatherND", ["x", "idxT"], ["kept"]),
+             h.make_node("Shape", ["kept"], ["shp"]), h.make_node("Min", ["shp", "five"], ["k"]),
+             h.make_node("TopK", ["kept", "k"], ["top", "where"]),
+             h.make_node("Gather", ["idxT", "where"], ["top_idx"], axis=0)]
+    g = h.make_graph(nodes, "top_scores", [h.make_tensor_value_info("x", T.FLOAT, [4, 6])],
+                     [h.make_tensor_value_info("top", T.FLOAT, None),
+                      h.make_tensor_value_info("top_idx", T.INT64, None)],
+                     [h.make_tensor("thr", T.FLOAT, [], [0.5]), h.make_tensor("five", T.INT64, [1], [5])])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
 def _direct(dtype: int, shape: list[int]) -> onnx.ModelProto:
     """NonZero of the model's input itself: no stage before the cut, none after it."""
     g = h.make_graph([h.make_node("NonZero", ["x"], ["idx"])], "direct", [h.make_tensor_value_info("x", dtype, shape)],
@@ -50,16 +66,29 @@ def _direct(dtype: int, shape: list[int]) -> onnx.ModelProto:
     return h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
 
 
-def _inputs() -> list[np.ndarray]:
-    x = np.random.default_rng(3).standard_normal((3, 4)).astype(np.float32)
-    return [x, -np.abs(x), np.abs(x) + 1]  # some, none and all of the 12 positive
+MODELS = {"masked": (_masked_values, (3, 4), 0.0), "top_scores": (_top_scores, (4, 6), 0.5)}
+
+
+def _inputs(name: str) -> list[np.ndarray]:
+    """Inputs with some, none and all of their elements above the model's threshold."""
+    _, shape, thr = MODELS[name]
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32) + thr
+    return [x, thr - np.abs(x), thr + 1 + np.abs(x)]
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def converted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path, Path]:
+    d = tmp_path_factory.mktemp(request.param)
+    onnx.save(MODELS[request.param][0](), d / "m.onnx")
+    convert(str(d / "m.onnx"), d / "out", BACKENDS)
+    return request.param, d / "m.onnx", d / "out"
 
 
 @pytest.fixture(scope="module")
 def masked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("nonzero")
     onnx.save(_masked_values(), d / "m.onnx")
-    convert(str(d / "m.onnx"), d / "out", BACKENDS)
+    convert(str(d / "m.onnx"), d / "out", ["fallback"])
     return d / "m.onnx", d / "out"
 
 
@@ -78,15 +107,15 @@ def test_the_model_is_cut_at_the_nonzero(masked: tuple[Path, Path]) -> None:
 
 @pytest.mark.node
 @pytest.mark.parametrize("backend", ["fallback", "wasm", "webgpu"])
-def test_every_count_in_node(masked: tuple[Path, Path], backend: str) -> None:
+def test_every_count_in_node(converted: tuple[str, Path, Path], backend: str) -> None:
     if backend == "webgpu" and not NODE_WEBGPU:
         pytest.skip("needs Chromium's SwiftShader ICD and runtime/node_modules/webgpu")
-    model, out = masked
-    for x in _inputs():
+    name, model, out = converted
+    for x in _inputs(name):
         ref = reference_outputs(str(model), {"x": x})
         r = run_model_node(str(out), {"x": x}, [backend], env=ENV if backend == "webgpu" else None)
         assert {k: v.shape for k, v in r.outputs.items()} == {k: v.shape for k, v in ref.items()}
-        assert_matches(ref, r.outputs, f"{backend}, {int((x > 0).sum())} positive: ")
+        assert_matches(ref, r.outputs, f"{name} on {backend}, {int((x > MODELS[name][2]).sum())} kept: ")
 
 
 @pytest.mark.node
@@ -114,11 +143,11 @@ def test_a_nonzero_of_a_counted_size_is_refused_clearly(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_every_count_in_chromium(masked: tuple[Path, Path], backend: str, browser: Any) -> None:
-    model, out = masked
-    for x in _inputs():
+def test_every_count_in_chromium(converted: tuple[str, Path, Path], backend: str, browser: Any) -> None:
+    name, model, out = converted
+    for x in _inputs(name):
         ref = reference_outputs(str(model), {"x": x})
         r = browser.run_model(str(out), {"x": x}, [backend])
         assert r.backend == backend
         assert {k: v.shape for k, v in r.outputs.items()} == {k: v.shape for k, v in ref.items()}
-        assert_matches(ref, r.outputs, f"{backend} in Chromium, {int((x > 0).sum())} positive: ")
+        assert_matches(ref, r.outputs, f"{name} on {backend} in Chromium, {int((x > MODELS[name][2]).sum())} kept: ")

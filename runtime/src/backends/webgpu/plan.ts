@@ -70,7 +70,11 @@ export function planDescriptor(desc: Descriptor): GpuPlan {
     maxComputeWorkgroupSizeX: 1, maxComputeWorkgroupSizeY: 1, maxComputeWorkgroupSizeZ: 1,
   };
   const need = (k: string, v: number) => { needs[k] = Math.max(needs[k] ?? 0, v); };
-  const dispatches = desc.kernels.map((k, i): DispatchPlan => {
+  // a kernel whose outputs are all empty (a size found in the data was 0) has nothing to compute: not
+  // dispatched, and its shader (which may divide by that size) not compiled, as the converter drops such
+  // kernels of a model of fixed sizes
+  const live = desc.kernels.map((k, i) => ({ k, i })).filter(({ k }) => k.outputs.some((t) => desc.tensors[t]!.byteLength > 0));
+  const dispatches = live.map(({ k, i }): DispatchPlan => {
     const where = `kernels[${i}] ('${k.name}')`;
     const a = k.attrs as { shader?: unknown; workgroups?: unknown };
     if (!isCount(a.shader) || a.shader >= shaders.length) fail(`${where} refers to shader ${JSON.stringify(a.shader)}, there are ${shaders.length}`);

@@ -182,7 +182,7 @@ def norm_index(var: str, dim: int) -> str:
     undefined beyond the int range (an int64 index of 2**32 + 1 arrives as 4294967296.0)."""
     v = f"{var}_i"
     return (f"if ({var} < 0.0) {var} += {flt(dim)}; "
-            f"int {v} = int(clamp({var}, 0.0, {flt(max(dim - 1, 0))}));")
+            f"int {v} = int(clamp({var}, 0.0, {flt(smax(dim - 1, 0))}));")
 
 
 # NaN in, NaN out, as onnxruntime: GLSL leaves min/max/clamp of NaN undefined (SwiftShader's

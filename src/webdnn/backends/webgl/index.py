@@ -109,7 +109,7 @@ def _one_hot(ctx: Ctx, node: Node) -> list[Pass]:
 def _trilu(ctx: Ctx, node: Node) -> list[Pass]:
     x = ins(node, ctx)[0]
     xs = shape(x)
-    n, m = max(xs[-2], 1), max(xs[-1], 1)
+    n, m = smax(xs[-2], 1), smax(xs[-1], 1)
     k = int(node.attrs.get("k", 0))
     keep = f"c - r >= {k}" if int(node.attrs.get("upper", 1)) else f"c - r <= {k}"
     body = (

@@ -10,6 +10,7 @@ from webdnn.backends.webgl.core import Ctx, Pass, ins, kernel, need_float, shape
 from webdnn.backends.webgl.glsl import coords, flt, linear, strides
 from webdnn.ir.graph import Node
 from webdnn.ir.symbolic import prod as sym_prod
+from webdnn.ir.symbolic import smax
 
 
 @kernel("MaxPool", "AveragePool")
@@ -39,7 +40,7 @@ def _pool(ctx: Ctx, node: Node) -> list[Pass]:
     lines = [
         "float compute(int o) {",
         f"  {coords('o', ys, 'c')}",
-        f"  int xb = (o / {max(sym_prod(out_sp), 1)}) * {sym_prod(ins_sp)};",
+        f"  int xb = (o / {smax(sym_prod(out_sp), 1)}) * {sym_prod(ins_sp)};",
         f"  float acc = {flt(-np.inf) if is_max else '0.0'}; float cnt = 0.0;",
     ]
     indent = "  "

@@ -96,7 +96,7 @@ def _softmax(ctx: Ctx, node: Node) -> list[Pass]:
         n, inner = sym_prod(xs[axis:]), 1
     else:
         n, inner = xs[axis], sym_prod(xs[axis + 1 :])
-    rows = sym_prod(xs) // max(n, 1)
+    rows = sym_prod(xs) // smax(n, 1)
     stats = ctx.scratch(node.outputs[0].name + ".stats", (rows, 2))
     # As onnxruntime: a row holding NaN or +inf, or only -inf, is NaN throughout; -inf entries
     # of other rows are exactly 0 (LogSoftmax: -inf). The max keeps NaN, and a row whose max is

@@ -8,6 +8,7 @@ from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, shape
 from webdnn.backends.webgl.glsl import coords, flt, linear, norm_index, strides
 from webdnn.ir.graph import Node, Value
 from webdnn.ir.symbolic import prod as sym_prod
+from webdnn.ir.symbolic import smax
 
 
 def _strided(node: Node, x: Value, out: Value, dims: list[int], st: list[int], base: int, suffix: str = "") -> Pass:
@@ -175,7 +176,7 @@ def _gather(ctx: Ctx, node: Node) -> list[Pass]:
     axis = int(node.attrs.get("axis", 0))
     dim = xs[axis]
     inner = sym_prod(xs[axis + 1 :])
-    n = max(ind.size, 1)
+    n = smax(ind.size, 1)
     body = (
         "float compute(int o) {\n"
         f"  int outer = o / {n * inner}; int j = (o / {inner}) % {n}; int i = o % {inner};\n"

@@ -38,6 +38,7 @@ from webdnn.backends.webgpu.wgsl import (
 )
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
+from webdnn.ir.symbolic import smax
 
 WG = 64
 
@@ -138,7 +139,7 @@ def softmax(ctx: Ctx, node: Node) -> list[Dispatch]:
         n, inner = prod(xs[axis:]), 1
     else:
         n, inner = xs[axis], prod(xs[axis + 1:])
-    rows = prod(xs) // max(n, 1)
+    rows = prod(xs) // smax(n, 1)
     sh = Shader(ctx)
     bx, by = sh.read(x), sh.write(y)
     at = f"(row / {u32(inner)}) * {u32(n * inner)} + row % {u32(inner)} + j * {u32(inner)}"

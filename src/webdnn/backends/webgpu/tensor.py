@@ -76,7 +76,7 @@ def _index_helpers(*code: str) -> str:
 
 def _norm(k: str, dim: int) -> str:
     """u32 of index expression `k` (i32) normalized: negative from the end, clamped to [0, dim)."""
-    return f"u32(clamp(select({k}, {k} + {dim}i, {k} < 0i), 0i, {max(dim - 1, 0)}i))"
+    return f"u32(clamp(select({k}, {k} + {dim}i, {k} < 0i), 0i, {smax(dim - 1, 0)}i))"
 
 
 @register("Transpose")
