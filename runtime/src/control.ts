@@ -10,6 +10,7 @@
 import type { Session } from "./backends/backend.js";
 import { bindSymbols } from "./bind.js";
 import { isDType, allocate, type DType, type TypedArray } from "./dtypes.js";
+import { halfToFloat } from "./backends/fallback/kernels/elementwise/common.js";
 import { dynamicIOSpecs, symbolList, type DynamicDescriptor } from "./dynamic.js";
 import { DescriptorError, InputError } from "./errors.js";
 import type { SizeSessions } from "./sessions.js";
@@ -24,6 +25,7 @@ export type Step =
   | { copy: string; to: string }
   | { const: string; dtype: DType; shape: number[]; data: number[] }
   | { nonzero: string; to: string }
+  | { topk: string; k: string; axis: number; largest: number; to: string[] }
   | { fail: string };
 
 export interface ControlDescriptor {
@@ -113,6 +115,13 @@ export function validateControlDescriptor(d: unknown, backend: string, url: stri
       if (!isName(s.nonzero) || !isName(s.to)) fail(where, "needs nonzero and to names");
       return { nonzero: s.nonzero, to: s.to };
     }
+    if ("topk" in s) {
+      if (!isName(s.topk) || !isName(s.k) || !isCount(s.axis) || (s.largest !== 0 && s.largest !== 1) ||
+        !Array.isArray(s.to) || s.to.length !== 2 || !s.to.every(isName)) {
+        fail(where, "needs topk, k, axis, largest (0 or 1) and two output names");
+      }
+      return { topk: s.topk, k: s.k, axis: s.axis, largest: s.largest, to: s.to as string[] };
+    }
     if ("fail" in s) {
       if (typeof s.fail !== "string") fail(where, "needs a message");
       return { fail: s.fail };
@@ -196,6 +205,42 @@ export function nonzero(x: Sized): Sized {
   return { data: out, dims: [rank, count] };
 }
 
+/** TopK of `x` along `axis` with `k` read from the data: the k largest (or smallest) values and their int64
+ *  indices, sorted, equal values in index order, NaN the largest (as the backends' TopK kernels). */
+export function topk(x: Sized, kValue: Sized, axis: number, largest: boolean, model: string): [Sized, Sized] {
+  if (kValue.data.length !== 1) throw new InputError(`a TopK of model '${model}' has a k of ${kValue.data.length} elements, not one`);
+  const k = Number(kValue.data[0]!);
+  const n = x.dims[axis]!;
+  if (!Number.isSafeInteger(k) || k < 0 || k > n) throw new InputError(`a TopK of model '${model}' has k = ${k}; it must be between 0 and the axis' size ${n}`);
+  const inner = x.dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = x.dims.slice(0, axis).reduce((a, b) => a * b, 1);
+  const values = new (x.data.constructor as new (n: number) => TypedArray)(outer * k * inner);
+  const indices = new BigInt64Array(outer * k * inner);
+  const half = x.data instanceof Uint16Array; // float16 travels as its bits
+  const key = (v: number | bigint) => {
+    const f = half ? halfToFloat(v as number) : v;
+    return typeof f === "number" && Number.isNaN(f) ? Infinity : f; // NaN the largest
+  };
+  const order = (a: number | bigint, b: number | bigint) => {
+    const [p, q] = [key(a), key(b)];
+    return p === q ? 0 : (p > q) === largest ? -1 : 1; // the wanted end first
+  };
+  const idx = Array.from({ length: n }, (_, j) => j);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const at = (j: number) => x.data[(o * n + j) * inner + i]!;
+      const sorted = [...idx].sort((a, b) => order(at(a), at(b)) || a - b);
+      for (let j = 0; j < k; j++) {
+        const dst = (o * k + j) * inner + i;
+        (values as unknown as (number | bigint)[])[dst] = at(sorted[j]!);
+        indices[dst] = BigInt(sorted[j]!);
+      }
+    }
+  }
+  const dims = x.dims.map((d, a) => (a === axis ? k : d));
+  return [{ data: values, dims }, { data: indices, dims: [...dims] }];
+}
+
 /** Runs a control program on the stages (all of one backend). */
 export class ControlSession implements Session {
   constructor(private readonly desc: ControlDescriptor, private readonly stages: readonly Stage[]) {}
@@ -240,6 +285,10 @@ export class ControlSession implements Session {
         env.set(s.const, { data: constArray(s.dtype, s.data), dims: [...s.shape] });
       } else if ("nonzero" in s) {
         env.set(s.to, nonzero(this.get(env, s.nonzero)));
+      } else if ("topk" in s) {
+        const [v, i] = topk(this.get(env, s.topk), this.get(env, s.k), s.axis, s.largest === 1, this.desc.model);
+        env.set(s.to[0]!, v);
+        env.set(s.to[1]!, i);
       } else {
         throw new InputError(s.fail);
       }

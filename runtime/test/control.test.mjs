@@ -1,4 +1,4 @@
-// Control programs (src/control.ts): the host NonZero step on every kind of array, and the control
+// Control programs (src/control.ts): the host NonZero and TopK steps on every kind of array, and the control
 // descriptor's checks of the step and of output dims written as expressions of a count.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -13,7 +13,7 @@ const tmp = mkdtempSync(join(tmpdir(), "webdnn-control-test-"));
 process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));
 const outfile = join(tmp, "control.mjs");
 await build({ entryPoints: [join(here, "..", "src", "control.ts")], bundle: true, format: "esm", platform: "node", outfile, logLevel: "error" });
-const { nonzero, validateControlDescriptor } = await import(pathToFileURL(outfile).href);
+const { nonzero, topk, validateControlDescriptor } = await import(pathToFileURL(outfile).href);
 
 test("nonzero: int64 [rank, count] in row-major order; NaN counts, -0 does not", () => {
   const r = nonzero({ data: Float32Array.from([0, 1.5, -0, NaN, 0, -2]), dims: [2, 3] });
@@ -25,6 +25,17 @@ test("nonzero: int64 [rank, count] in row-major order; NaN counts, -0 does not",
   assert.deepEqual([none.dims, none.data.length], [[2, 0], 0]);
   const scalar = nonzero({ data: Int32Array.from([5]), dims: [] });
   assert.deepEqual([scalar.dims, scalar.data.length], [[0, 1], 0]);
+});
+
+test("topk: sorted, ties in index order, NaN the largest, any axis; k outside [0, n] an InputError", () => {
+  const x = { data: Float32Array.from([1, 3, 3, NaN, 0, 2, 5, -1]), dims: [2, 4] };
+  const [v, i] = topk(x, { data: BigInt64Array.from([3n]), dims: [1] }, 1, true, "m");
+  assert.deepEqual([v.dims, [...v.data], [...i.data]], [[2, 3], [NaN, 3, 3, 5, 2, 0], [3n, 1n, 2n, 2n, 1n, 0n]]);
+  const [s, j] = topk(x, { data: BigInt64Array.from([1n]), dims: [1] }, 0, false, "m");
+  assert.deepEqual([s.dims, [...s.data], [...j.data]], [[1, 4], [0, 2, 3, -1], [1n, 1n, 0n, 1n]]);
+  const [e] = topk(x, { data: BigInt64Array.from([0n]), dims: [1] }, 1, true, "m");
+  assert.deepEqual([e.dims, e.data.length], [[2, 0], 0]);
+  assert.throws(() => topk(x, { data: BigInt64Array.from([5n]), dims: [1] }, 1, true, "m"), /k = 5; it must be between 0 and the axis' size 4/);
 });
 
 test("a nonzero step needs its names; an output's dims may name a count, an input's may not", () => {

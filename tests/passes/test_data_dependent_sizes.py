@@ -1,8 +1,9 @@
-"""Sizes found in the data: a NonZero of a computed tensor (passes/runtime_control.py HOST_OPS; the
-runtime's `nonzero` step, runtime/src/control.ts). The model is cut at the NonZero; the stages after it
-are symbolic in the count it finds (0 <= count <= its input's size) and run at each run's count. Checked
-against onnxruntime at counts of none, some and all, in Node and in Chromium on every backend: the values
-picked by a mask, and detection-style post-processing (the best min(count, 5) scores and where they are)."""
+"""Sizes found in the data: a NonZero of a computed tensor, a TopK whose k is computed (passes/runtime_control.py
+is_host_op; the runtime's `nonzero` and `topk` steps, runtime/src/control.ts). The model is cut at the op;
+the stages after it are symbolic in the size it finds (0 <= size <= its input's) and run at each run's
+size. Checked against onnxruntime at sizes of none, some and all, in Node and in Chromium on every backend:
+the values picked by a mask, detection-style post-processing (the best min(count, 5) scores and where they
+are), and a TopK whose k is computed from the data."""
 
 from __future__ import annotations
 
@@ -59,6 +60,23 @@ def _top_scores() -> onnx.ModelProto:
     return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
 
 
+def _topk_of_counted_k() -> onnx.ModelProto:
+    """TopK whose k is computed from the data: k = the fewest positives in any row; the best k of each row,
+    where they are, and a sum of those positions (one element however large k is)."""
+    nodes = [h.make_node("Greater", ["x", "zero"], ["pos"]), h.make_node("Cast", ["pos"], ["posf"], to=T.FLOAT),
+             h.make_node("ReduceSum", ["posf", "ax1"], ["cnt"], keepdims=0),
+             h.make_node("ReduceMin", ["cnt"], ["kf"], keepdims=1), h.make_node("Cast", ["kf"], ["k"], to=T.INT64),
+             h.make_node("TopK", ["x", "k"], ["vals", "where"], axis=1),
+             h.make_node("Mul", ["vals", "two"], ["y"]), h.make_node("Cast", ["where"], ["wf"], to=T.FLOAT),
+             h.make_node("ReduceSum", ["wf"], ["s"], keepdims=1)]
+    g = h.make_graph(nodes, "topk_k", [h.make_tensor_value_info("x", T.FLOAT, [3, 8])],
+                     [h.make_tensor_value_info(o, t, None) for o, t in
+                      (("y", T.FLOAT), ("where", T.INT64), ("s", T.FLOAT))],
+                     [h.make_tensor("zero", T.FLOAT, [], [0.0]), h.make_tensor("two", T.FLOAT, [], [2.0]),
+                      h.make_tensor("ax1", T.INT64, [1], [1])])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
 def _direct(dtype: int, shape: list[int]) -> onnx.ModelProto:
     """NonZero of the model's input itself: no stage before the cut, none after it."""
     g = h.make_graph([h.make_node("NonZero", ["x"], ["idx"])], "direct", [h.make_tensor_value_info("x", dtype, shape)],
@@ -66,13 +84,16 @@ def _direct(dtype: int, shape: list[int]) -> onnx.ModelProto:
     return h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
 
 
-MODELS = {"masked": (_masked_values, (3, 4), 0.0), "top_scores": (_top_scores, (4, 6), 0.5)}
+MODELS = {"masked": (_masked_values, (3, 4), 0.0), "top_scores": (_top_scores, (4, 6), 0.5),
+          "topk_k": (_topk_of_counted_k, (3, 8), 0.0)}
 
 
 def _inputs(name: str) -> list[np.ndarray]:
-    """Inputs with some, none and all of their elements above the model's threshold."""
+    """Inputs with some, none and all of their elements above the model's threshold (with a tie)."""
     _, shape, thr = MODELS[name]
     x = np.random.default_rng(3).standard_normal(shape).astype(np.float32) + thr
+    x[:, 0] = thr + 1
+    x[-1, 1] = x[-1, 2] = thr + 0.25
     return [x, thr - np.abs(x), thr + 1 + np.abs(x)]
 
 

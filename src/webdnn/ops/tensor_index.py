@@ -10,8 +10,6 @@ handle negative indices). Canonical attributes:
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from webdnn.ir.dtypes import DType
@@ -30,6 +28,7 @@ from webdnn.ops.tensor_common import (
     norm_axis_upto,
     py_scalar,
     scalar_param,
+    symbol_name,
 )
 
 INDEX_TYPES = frozenset({DType.INT64, DType.INT32})
@@ -192,8 +191,7 @@ def _cumsum(node: Node, graph: Graph) -> None:
 def count_symbol_name(graph: Graph, node: Node) -> str:
     """A new symbol's name for the element count `node` finds at run time (its output's name, made a
     symbol name, unique in the graph's symbols)."""
-    base = re.sub(r"[^A-Za-z0-9_.]", "_", node.outputs[0].name) or "nonzero"
-    base = base if re.match(r"[A-Za-z_]", base) else f"n_{base}"
+    base = symbol_name(node.outputs[0].name)
     taken = {s.name for v in graph.values() for d in (v.shape or ()) for s in symbols(d)}
     name, k = f"{base}.count", 1
     while name in taken:

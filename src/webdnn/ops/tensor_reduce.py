@@ -15,10 +15,10 @@ from __future__ import annotations
 from webdnn.errors import where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
-from webdnn.ir.symbolic import dim, provably_equal, smin
+from webdnn.ir.symbolic import dim, provably_equal, smin, symbol, upper
 from webdnn.ops._util import defaults, in_shape, norm_axis, set_out
 from webdnn.ops.registry import shape_rule
-from webdnn.ops.tensor_common import NUMERIC, check_dtype, fail, ints_param, norm_axes, scalar_param
+from webdnn.ops.tensor_common import NUMERIC, check_dtype, fail, ints_param, norm_axes, scalar_param, symbol_name
 
 REDUCE_OPS = (
     "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd",
@@ -65,12 +65,20 @@ def _topk(node: Node, graph: Graph) -> None:
     defaults(node, axis=-1, largest=1, sorted=1)
     dt = check_dtype(node, graph, 0, NUMERIC, "TopK takes numeric tensors")
     x = in_shape(node, 0)
-    k = scalar_param(node, 1) if len(node.inputs) > 1 else node.attrs.get("k")  # input from opset 10
+    axis = norm_axis(node, int(node.attrs["axis"]), len(x))
+    n = x[axis]
+    kv = node.input(1)
+    if kv is not None and kv.const is None and kv.dims is None and node.attrs.get("k_from_data") is None:
+        # k computed from the data: the runtime computes this TopK between two stages (runtime_control.HOST_OPS)
+        # and the stages after it are symbolic in k, a symbol of its own bounded by the axis' size
+        node.attrs.update(k=symbol(f"{symbol_name(kv.name)}.value", 0, upper(n)), k_from_data=1)
+    if node.attrs.get("k_from_data"):
+        k = node.attrs["k"]
+    else:
+        k = scalar_param(node, 1) if len(node.inputs) > 1 else node.attrs.get("k")  # input from opset 10
     if k is None:
         raise fail(node, "input 'K' is required")
     k = dim(k)
-    axis = norm_axis(node, int(node.attrs["axis"]), len(x))
-    n = x[axis]
     if provably_equal(smin(k, 0), 0) is False:
         raise fail(node, f"k = {k} is negative")
     fits = provably_equal(smin(k, n), k)

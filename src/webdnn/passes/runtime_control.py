@@ -12,10 +12,11 @@ the nodes not downstream of the first such If form one stage, the If becomes a c
 its branches' programs (cut again where they hold such Ifs), and the nodes downstream of it are
 cut the same way. Values pass between stages by name, through the runtime's environment.
 
-An op whose output size depends on the data (HOST_OPS: NonZero) is a cut point too: the runtime computes it
-on the host from the stage before's result, and the stages after it are symbolic in the count it found (the
-op's shape rule gave its output a size symbol of its own, bounded by its input's size), so they are planned
-once, at that bound, and bound per run like any model with symbolic dims.
+An op whose output size depends on the data (HOST_OPS: NonZero; a TopK whose k is computed) is a cut point
+too: the runtime computes it on the host from the stage before's result, and the stages after it are
+symbolic in the size it found (the op's shape rule gave its output a size symbol of its own, bounded by
+its input's size), so they are planned once, at that bound, and bound per run like any model with
+symbolic dims.
 
 Not yet: Loop and Scan decided at run time, and runtime control flow in models with symbolic dims.
 """
@@ -49,12 +50,24 @@ def is_runtime_if(node: Node) -> bool:
 
 
 # Ops whose output size depends on the data (an input that is not constant; a constant one folds): the
-# runtime computes them on the host between two stages and binds their size symbol from the result.
+# runtime computes them on the host between two stages and binds their size symbol from the result; no
+# backend has a kernel for them. A TopK whose k is computed from the data (its shape rule marks it
+# k_from_data) is computed there too (is_host_op); the others run on the backends' kernels.
 HOST_OPS = frozenset({"NonZero"})
 
 
 def is_host_op(node: Node) -> bool:
-    return node.op_type in HOST_OPS
+    return node.op_type == "NonZero" or (node.op_type == "TopK" and bool(node.attrs.get("k_from_data")))
+
+
+def _host_step(node: Node, names: dict[int, str], outs: list[str]) -> dict[str, Any]:
+    """The program step computing host op `node`: {"nonzero": x, "to": y} or {"topk": x, "k": k, ...}."""
+    here = where(node.name, node.op_type)
+    x = _name(node.inputs[0], names, here)
+    if node.op_type == "NonZero":
+        return {"nonzero": x, "to": outs[0]}
+    return {"topk": x, "k": _name(node.inputs[1], names, here), "axis": int(node.attrs["axis"]),
+            "largest": int(node.attrs["largest"]), "to": outs}
 
 
 def has_runtime_control(graph: Graph) -> bool:
@@ -179,8 +192,7 @@ def _program(graph: Graph, nodes: list[Node], outputs: list[tuple[Value, str]], 
     names.update({id(v): n for v, n in exports})
     outs = [plan.fresh() for _ in first.outputs]
     if is_host_op(first):  # e.g. {"nonzero": x, "to": y}: the runtime computes it, sizes and all
-        steps.append({first.op_type.lower(): _name(first.inputs[0], names, where(first.name, first.op_type)),
-                      "to": outs[0]})
+        steps.append(_host_step(first, names, outs))
         names.update({id(o): n for o, n in zip(first.outputs, outs, strict=True)})
         steps += _program(graph, downstream, outputs, names, plan)
         return steps

@@ -24,7 +24,7 @@ from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
 from webdnn.ir.shapes import broadcast_strides as broadcast_strides  # re-exported to the kernels
 from webdnn.ir.shapes import strides as strides
-from webdnn.ir.symbolic import Dim, Sym, ceildiv, readable, smax, text, upper, upper_or_none
+from webdnn.ir.symbolic import Dim, Sym, ceildiv, is_sym, readable, smax, text, upper, upper_or_none
 from webdnn.ir.symbolic import prod as prod
 
 MAX_GROUPS = 65535  # maxComputeWorkgroupsPerDimension (WebGPU default limit)
@@ -261,7 +261,10 @@ def unravel(index: str, shape: Sequence[int], prefix: str = "c") -> str:
         return ""
     lines = [f"var {prefix}_r = {index};"]
     for d in range(len(shape) - 1, 0, -1):
-        lines.append(f"let {prefix}{d} = {prefix}_r % {u32(shape[d])}; {prefix}_r = {prefix}_r / {u32(shape[d])};")
+        # a dim that may be 0 (a size found in the data) divides as 1: with no element there is no index
+        # to unravel, and WGSL refuses a constant division by zero
+        n = u32(smax(shape[d], 1) if is_sym(shape[d]) else shape[d])
+        lines.append(f"let {prefix}{d} = {prefix}_r % {n}; {prefix}_r = {prefix}_r / {n};")
     lines.append(f"let {prefix}0 = {prefix}_r;")
     return "\n    ".join(lines)
 
