@@ -26,6 +26,7 @@ export type Step =
   | { const: string; dtype: DType; shape: number[]; data: number[] }
   | { nonzero: string; to: string }
   | { topk: string; k: string; axis: number; largest: number; to: string[] }
+  | { nms: (string | null)[]; center_point_box: number; to: string }
   | { fail: string };
 
 export interface ControlDescriptor {
@@ -121,6 +122,13 @@ export function validateControlDescriptor(d: unknown, backend: string, url: stri
         fail(where, "needs topk, k, axis, largest (0 or 1) and two output names");
       }
       return { topk: s.topk, k: s.k, axis: s.axis, largest: s.largest, to: s.to as string[] };
+    }
+    if ("nms" in s) {
+      if (!Array.isArray(s.nms) || s.nms.length !== 5 || !isName(s.nms[0]) || !isName(s.nms[1]) ||
+        !s.nms.every((x) => x === null || isName(x)) || (s.center_point_box !== 0 && s.center_point_box !== 1) || !isName(s.to)) {
+        fail(where, "needs nms [boxes, scores, max per class, iou, score threshold] (null where omitted), center_point_box 0 or 1 and to");
+      }
+      return { nms: s.nms as (string | null)[], center_point_box: s.center_point_box as number, to: s.to };
     }
     if ("fail" in s) {
       if (typeof s.fail !== "string") fail(where, "needs a message");
@@ -241,6 +249,56 @@ export function topk(x: Sized, kValue: Sized, axis: number, largest: boolean, mo
   return [{ data: values, dims }, { data: indices, dims: [...dims] }];
 }
 
+/** NonMaxSuppression (ONNX): per batch and class, the boxes scoring above the threshold (when given) in
+ *  descending score order (equal scores: lower index first), each kept unless its IoU with one already kept
+ *  exceeds iou_threshold, up to max_output_boxes_per_class (0 when omitted); int64 [count, 3] of
+ *  (batch, class, box). Boxes are corners in either order (center_point_box 0) or center and size (1). */
+export function nms(boxes: Sized, scores: Sized, maxOut: Sized | null, iou: Sized | null, scoreMin: Sized | null,
+  centerPointBox: number): Sized {
+  const scalar = (x: Sized | null, dflt: number) => (x && x.data.length > 0 ? Number(x.data[0]!) : dflt);
+  const perClass = Math.max(scalar(maxOut, 0), 0);
+  const iouMax = scalar(iou, 0);
+  const [batches, n] = [boxes.dims[0]!, boxes.dims[1]!];
+  const classes = scores.dims[1]!;
+  const b = boxes.data as Float32Array, sc = scores.data as Float32Array;
+  const corners = (batch: number, i: number): [number, number, number, number] => {
+    const o = (batch * n + i) * 4;
+    if (centerPointBox === 1) {
+      const [cx, cy, w, h] = [b[o]!, b[o + 1]!, b[o + 2]!, b[o + 3]!];
+      return [cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2];
+    }
+    return [Math.min(b[o]!, b[o + 2]!), Math.min(b[o + 1]!, b[o + 3]!), Math.max(b[o]!, b[o + 2]!), Math.max(b[o + 1]!, b[o + 3]!)];
+  };
+  const suppresses = (p: number[], q: number[]) => {
+    const iw = Math.min(p[3]!, q[3]!) - Math.max(p[1]!, q[1]!);
+    const ih = Math.min(p[2]!, q[2]!) - Math.max(p[0]!, q[0]!);
+    if (iw <= 0 || ih <= 0) return false;
+    const inter = iw * ih;
+    const a1 = (p[2]! - p[0]!) * (p[3]! - p[1]!), a2 = (q[2]! - q[0]!) * (q[3]! - q[1]!);
+    const union = a1 + a2 - inter;
+    if (a1 <= 0 || a2 <= 0 || union <= 0) return false;
+    return inter / union > iouMax;
+  };
+  const out: number[] = [];
+  for (let batch = 0; batch < batches; batch++) {
+    for (let c = 0; c < classes; c++) {
+      const score = (i: number) => sc[(batch * classes + c) * n + i]!;
+      const cand: number[] = [];
+      for (let i = 0; i < n; i++) if (!scoreMin || score(i) > scalar(scoreMin, 0)) cand.push(i);
+      cand.sort((i, j) => score(j) - score(i) || i - j);
+      const kept: number[][] = [];
+      for (const i of cand) {
+        if (kept.length >= perClass) break;
+        const box = corners(batch, i);
+        if (kept.some((k) => suppresses(box, k))) continue;
+        kept.push(box);
+        out.push(batch, c, i);
+      }
+    }
+  }
+  return { data: BigInt64Array.from(out, (v) => BigInt(v)), dims: [out.length / 3, 3] };
+}
+
 /** Runs a control program on the stages (all of one backend). */
 export class ControlSession implements Session {
   constructor(private readonly desc: ControlDescriptor, private readonly stages: readonly Stage[]) {}
@@ -285,6 +343,9 @@ export class ControlSession implements Session {
         env.set(s.const, { data: constArray(s.dtype, s.data), dims: [...s.shape] });
       } else if ("nonzero" in s) {
         env.set(s.to, nonzero(this.get(env, s.nonzero)));
+      } else if ("nms" in s) {
+        const [bx, sc, m, iou, st] = s.nms.map((n) => (n === null ? null : this.get(env, n)));
+        env.set(s.to, nms(bx!, sc!, m ?? null, iou ?? null, st ?? null, s.center_point_box));
       } else if ("topk" in s) {
         const [v, i] = topk(this.get(env, s.topk), this.get(env, s.k), s.axis, s.largest === 1, this.desc.model);
         env.set(s.to[0]!, v);

@@ -1,4 +1,4 @@
-// Control programs (src/control.ts): the host NonZero and TopK steps on every kind of array, and the control
+// Control programs (src/control.ts): the host NonZero, TopK and NonMaxSuppression steps, and the control
 // descriptor's checks of the step and of output dims written as expressions of a count.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -13,7 +13,7 @@ const tmp = mkdtempSync(join(tmpdir(), "webdnn-control-test-"));
 process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));
 const outfile = join(tmp, "control.mjs");
 await build({ entryPoints: [join(here, "..", "src", "control.ts")], bundle: true, format: "esm", platform: "node", outfile, logLevel: "error" });
-const { nonzero, topk, validateControlDescriptor } = await import(pathToFileURL(outfile).href);
+const { nms, nonzero, topk, validateControlDescriptor } = await import(pathToFileURL(outfile).href);
 
 test("nonzero: int64 [rank, count] in row-major order; NaN counts, -0 does not", () => {
   const r = nonzero({ data: Float32Array.from([0, 1.5, -0, NaN, 0, -2]), dims: [2, 3] });
@@ -36,6 +36,21 @@ test("topk: sorted, ties in index order, NaN the largest, any axis; k outside [0
   const [e] = topk(x, { data: BigInt64Array.from([0n]), dims: [1] }, 1, true, "m");
   assert.deepEqual([e.dims, e.data.length], [[2, 0], 0]);
   assert.throws(() => topk(x, { data: BigInt64Array.from([5n]), dims: [1] }, 1, true, "m"), /k = 5; it must be between 0 and the axis' size 4/);
+});
+
+test("nms: score order (ties by index), IoU above the threshold suppresses, per-class limit, both box formats", () => {
+  const i64 = (v) => ({ data: BigInt64Array.from([BigInt(v)]), dims: [1] });
+  const f32 = (v) => ({ data: Float32Array.from([v]), dims: [1] });
+  // corners in either order: box 1 is box 0 flipped and shifted a little (IoU 0.82), box 2 far away
+  const boxes = { data: Float32Array.from([0, 0, 1, 1, 1.1, 1, 0.1, 0, 5, 5, 6, 6]), dims: [1, 3, 4] };
+  const scores = { data: Float32Array.from([0.9, 0.9, 0.3, 0.1, 0.8, 0.8]), dims: [1, 2, 3] };
+  const rows = (r) => { const a = [...r.data].map(Number); return Array.from({ length: r.dims[0] }, (_, k) => a.slice(3 * k, 3 * k + 3)); };
+  assert.deepEqual(rows(nms(boxes, scores, i64(3), f32(0.5), null, 0)), [[0, 0, 0], [0, 0, 2], [0, 1, 1], [0, 1, 2]]);
+  assert.deepEqual(rows(nms(boxes, scores, i64(3), f32(0.85), f32(0.2), 0)), [[0, 0, 0], [0, 0, 1], [0, 0, 2], [0, 1, 1], [0, 1, 2]]);
+  assert.deepEqual(rows(nms(boxes, scores, i64(1), f32(0.5), null, 0)), [[0, 0, 0], [0, 1, 1]]);
+  assert.deepEqual(nms(boxes, scores, null, null, null, 0).dims, [0, 3]); // max_output_boxes_per_class 0 when omitted
+  const centers = { data: Float32Array.from([0.5, 0.5, 1, 1, 0.6, 0.5, 1, 1, 5.5, 5.5, 1, 1]), dims: [1, 3, 4] };
+  assert.deepEqual(rows(nms(centers, scores, i64(3), f32(0.5), null, 1)), [[0, 0, 0], [0, 0, 2], [0, 1, 1], [0, 1, 2]]);
 });
 
 test("a nonzero step needs its names; an output's dims may name a count, an input's may not", () => {

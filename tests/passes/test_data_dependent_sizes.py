@@ -1,9 +1,9 @@
-"""Sizes found in the data: a NonZero of a computed tensor, a TopK whose k is computed (passes/runtime_control.py
-is_host_op; the runtime's `nonzero` and `topk` steps, runtime/src/control.ts). The model is cut at the op;
+"""Sizes found in the data: NonZero, NonMaxSuppression, a TopK whose k is computed (passes/runtime_control.py
+is_host_op; the runtime's `nonzero`, `nms` and `topk` steps, runtime/src/control.ts). The model is cut at the op;
 the stages after it are symbolic in the size it finds (0 <= size <= its input's) and run at each run's
 size. Checked against onnxruntime at sizes of none, some and all, in Node and in Chromium on every backend:
 the values picked by a mask, detection-style post-processing (the best min(count, 5) scores and where they
-are), and a TopK whose k is computed from the data."""
+are; NonMaxSuppression of computed boxes and scores), and a TopK whose k is computed from the data."""
 
 from __future__ import annotations
 
@@ -77,6 +77,29 @@ def _topk_of_counted_k() -> onnx.ModelProto:
     return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
 
 
+def _detections() -> onnx.ModelProto:
+    """NonMaxSuppression on computed boxes and scores: x [1, 8, 5] holds each box's corners and a logit;
+    boxes (corners in any order) and sigmoid scores above 0.5, at most 8, IoU 0.3; then the kept boxes'
+    corners (a Gather by the selected indices)."""
+    i64 = lambda name, v: h.make_tensor(name, T.INT64, [len(v)], v)  # noqa: E731
+    nodes = [h.make_node("Slice", ["x", "s0", "s4", "ax2"], ["boxes"]),
+             h.make_node("Slice", ["x", "s4", "s5", "ax2"], ["logit"]),
+             h.make_node("Transpose", ["logit"], ["logitT"], perm=[0, 2, 1]),
+             h.make_node("Sigmoid", ["logitT"], ["scores"]),
+             h.make_node("NonMaxSuppression", ["boxes", "scores", "max_out", "iou", "thr"], ["sel"]),
+             h.make_node("Gather", ["sel", "two"], ["which"], axis=1),
+             h.make_node("Squeeze", ["boxes", "ax0"], ["boxes2"]),
+             h.make_node("Gather", ["boxes2", "which"], ["kept"], axis=0)]
+    g = h.make_graph(nodes, "detections", [h.make_tensor_value_info("x", T.FLOAT, [1, 8, 5])],
+                     [h.make_tensor_value_info(o, t, None) for o, t in
+                      (("sel", T.INT64), ("kept", T.FLOAT))],
+                     [i64("s0", [0]), i64("s4", [4]), i64("s5", [5]), i64("ax2", [2]), i64("ax0", [0]),
+                      h.make_tensor("two", T.INT64, [], [2]),
+                      i64("max_out", [8]), h.make_tensor("iou", T.FLOAT, [1], [0.3]),
+                      h.make_tensor("thr", T.FLOAT, [1], [0.5])])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+
+
 def _direct(dtype: int, shape: list[int]) -> onnx.ModelProto:
     """NonZero of the model's input itself: no stage before the cut, none after it."""
     g = h.make_graph([h.make_node("NonZero", ["x"], ["idx"])], "direct", [h.make_tensor_value_info("x", dtype, shape)],
@@ -85,15 +108,17 @@ def _direct(dtype: int, shape: list[int]) -> onnx.ModelProto:
 
 
 MODELS = {"masked": (_masked_values, (3, 4), 0.0), "top_scores": (_top_scores, (4, 6), 0.5),
-          "topk_k": (_topk_of_counted_k, (3, 8), 0.0)}
+          "topk_k": (_topk_of_counted_k, (3, 8), 0.0), "detections": (_detections, (1, 8, 5), 0.0)}
 
 
 def _inputs(name: str) -> list[np.ndarray]:
     """Inputs with some, none and all of their elements above the model's threshold (with a tie)."""
     _, shape, thr = MODELS[name]
     x = np.random.default_rng(3).standard_normal(shape).astype(np.float32) + thr
-    x[:, 0] = thr + 1
-    x[-1, 1] = x[-1, 2] = thr + 0.25
+    x[..., 0] = thr + 1
+    x[..., -1, 1] = x[..., -1, 2] = thr + 0.25
+    if name == "detections":  # the boxes overlap at random; the logits decide what is kept
+        return [np.concatenate([x[..., :4], v[..., 4:]], axis=-1) for v in (x, thr - np.abs(x), thr + 1 + np.abs(x))]
     return [x, thr - np.abs(x), thr + 1 + np.abs(x)]
 
 

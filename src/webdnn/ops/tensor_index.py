@@ -213,3 +213,29 @@ def _nonzero(node: Node, graph: Graph) -> None:
                          "only on inputs of fixed size yet: fix the dims with --input-shape")
     size = int(np.prod(x, dtype=np.int64))
     set_out(node, 0, DType.INT64, [len(x), symbol(count_symbol_name(graph, node), 0, size)])
+
+
+@shape_rule("NonMaxSuppression")
+def _nms(node: Node, graph: Graph) -> None:
+    """selected_indices, int64 [count, 3] (batch, class, box): how many boxes survive depends on the data,
+    so count is a symbol of its own (0 <= count <= batches x classes x boxes, or x max_output_boxes_per_class
+    when that is a constant), bound when the runtime computes NonMaxSuppression between two stages
+    (passes/runtime_control.py). The thresholds may be constants or computed."""
+    defaults(node, center_point_box=0)
+    if int(node.attrs["center_point_box"]) not in (0, 1):
+        raise fail(node, f"center_point_box must be 0 or 1, got {node.attrs['center_point_box']}")
+    boxes, scores = in_shape(node, 0), in_shape(node, 1)
+    for i, what in ((0, "boxes"), (1, "scores")):
+        check_dtype(node, graph, i, frozenset({DType.FLOAT32}), f"{what} must be float32")
+    if not is_static(boxes) or not is_static(scores):
+        raise fail(node, "its boxes or scores have a size that varies with the model's inputs; NonMaxSuppression "
+                         "runs only on inputs of fixed size yet: fix the dims with --input-shape")
+    if len(boxes) != 3 or boxes[2] != 4 or len(scores) != 3 or scores[0] != boxes[0] or scores[2] != boxes[1]:
+        raise fail(node, f"boxes {list(boxes)} must be [batches, boxes, 4] and scores {list(scores)} "
+                         "[batches, classes, boxes]")
+    per_class = int(boxes[1])
+    m = node.input(2)
+    if m is not None and m.const is not None and np.asarray(m.const).size == 1:
+        per_class = min(per_class, max(int(np.asarray(m.const).reshape(-1)[0]), 0))
+    bound = int(boxes[0]) * int(scores[1]) * per_class
+    set_out(node, 0, DType.INT64, [symbol(count_symbol_name(graph, node), 0, bound), 3])

@@ -12,11 +12,11 @@ the nodes not downstream of the first such If form one stage, the If becomes a c
 its branches' programs (cut again where they hold such Ifs), and the nodes downstream of it are
 cut the same way. Values pass between stages by name, through the runtime's environment.
 
-An op whose output size depends on the data (HOST_OPS: NonZero; a TopK whose k is computed) is a cut point
-too: the runtime computes it on the host from the stage before's result, and the stages after it are
-symbolic in the size it found (the op's shape rule gave its output a size symbol of its own, bounded by
-its input's size), so they are planned once, at that bound, and bound per run like any model with
-symbolic dims.
+An op whose output size depends on the data (HOST_OPS: NonZero, NonMaxSuppression; a TopK whose k is
+computed) is a cut point too: the runtime computes it on the host from the stage before's result, and the
+stages after it are symbolic in the size it found (the op's shape rule gave its output a size symbol of
+its own, bounded by its input's size), so they are planned once, at that bound, and bound per run like any
+model with symbolic dims.
 
 Not yet: Loop and Scan decided at run time, and runtime control flow in models with symbolic dims.
 """
@@ -53,21 +53,37 @@ def is_runtime_if(node: Node) -> bool:
 # runtime computes them on the host between two stages and binds their size symbol from the result; no
 # backend has a kernel for them. A TopK whose k is computed from the data (its shape rule marks it
 # k_from_data) is computed there too (is_host_op); the others run on the backends' kernels.
-HOST_OPS = frozenset({"NonZero"})
+HOST_OPS = frozenset({"NonZero", "NonMaxSuppression"})
 
 
 def is_host_op(node: Node) -> bool:
-    return node.op_type == "NonZero" or (node.op_type == "TopK" and bool(node.attrs.get("k_from_data")))
+    return node.op_type in HOST_OPS or (node.op_type == "TopK" and bool(node.attrs.get("k_from_data")))
 
 
-def _host_step(node: Node, names: dict[int, str], outs: list[str]) -> dict[str, Any]:
-    """The program step computing host op `node`: {"nonzero": x, "to": y} or {"topk": x, "k": k, ...}."""
+def _host_steps(node: Node, names: dict[int, str], outs: list[str], plan: Plan) -> list[dict[str, Any]]:
+    """The program steps computing host op `node` ({"nonzero": x, "to": y}, {"topk": x, "k": k, ...},
+    {"nms": [boxes, scores, ...], ...}), after const steps for its constant inputs (a threshold)."""
     here = where(node.name, node.op_type)
-    x = _name(node.inputs[0], names, here)
+    steps: list[dict[str, Any]] = []
+
+    def arg(v: Value | None) -> str | None:
+        if v is None:
+            return None
+        if v.is_const and id(v) not in names:
+            name = plan.fresh()
+            steps.extend(_run(Graph("const", 1), [], [(v, name)], names, plan))
+            names[id(v)] = name
+        return _name(v, names, here)
+
     if node.op_type == "NonZero":
-        return {"nonzero": x, "to": outs[0]}
-    return {"topk": x, "k": _name(node.inputs[1], names, here), "axis": int(node.attrs["axis"]),
-            "largest": int(node.attrs["largest"]), "to": outs}
+        steps.append({"nonzero": arg(node.inputs[0]), "to": outs[0]})
+    elif node.op_type == "TopK":
+        steps.append({"topk": arg(node.inputs[0]), "k": arg(node.inputs[1]), "axis": int(node.attrs["axis"]),
+                      "largest": int(node.attrs["largest"]), "to": outs})
+    else:
+        steps.append({"nms": [arg(node.input(i)) for i in range(5)],
+                      "center_point_box": int(node.attrs["center_point_box"]), "to": outs[0]})
+    return steps
 
 
 def has_runtime_control(graph: Graph) -> bool:
@@ -192,7 +208,7 @@ def _program(graph: Graph, nodes: list[Node], outputs: list[tuple[Value, str]], 
     names.update({id(v): n for v, n in exports})
     outs = [plan.fresh() for _ in first.outputs]
     if is_host_op(first):  # e.g. {"nonzero": x, "to": y}: the runtime computes it, sizes and all
-        steps.append(_host_step(first, names, outs))
+        steps += _host_steps(first, names, outs, plan)
         names.update({id(o): n for o, n in zip(first.outputs, outs, strict=True)})
         steps += _program(graph, downstream, outputs, names, plan)
         return steps
