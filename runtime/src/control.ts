@@ -27,6 +27,7 @@ export type Step =
   | { nonzero: string; to: string }
   | { topk: string; k: string; axis: number; largest: number; to: string[] }
   | { nms: (string | null)[]; center_point_box: number; to: string }
+  | { compress: string; condition: string; axis: number | null; to: string }
   | { fail: string };
 
 export interface ControlDescriptor {
@@ -122,6 +123,12 @@ export function validateControlDescriptor(d: unknown, backend: string, url: stri
         fail(where, "needs topk, k, axis, largest (0 or 1) and two output names");
       }
       return { topk: s.topk, k: s.k, axis: s.axis, largest: s.largest, to: s.to as string[] };
+    }
+    if ("compress" in s) {
+      if (!isName(s.compress) || !isName(s.condition) || !(s.axis === null || isCount(s.axis)) || !isName(s.to)) {
+        fail(where, "needs compress, condition, axis (a number or null) and to");
+      }
+      return { compress: s.compress, condition: s.condition, axis: s.axis as number | null, to: s.to };
     }
     if ("nms" in s) {
       if (!Array.isArray(s.nms) || s.nms.length !== 5 || !isName(s.nms[0]) || !isName(s.nms[1]) ||
@@ -299,6 +306,29 @@ export function nms(boxes: Sized, scores: Sized, maxOut: Sized | null, iou: Size
   return { data: BigInt64Array.from(out, (v) => BigInt(v)), dims: [out.length / 3, 3] };
 }
 
+/** Compress (ONNX): the slices of `x` along `axis` (of `x` flattened when null) where `condition` is
+ *  non-zero; positions past the condition's end count as false. */
+export function compress(x: Sized, condition: Sized, axis: number | null): Sized {
+  const dims = axis === null ? [x.data.length] : x.dims;
+  const a = axis ?? 0;
+  const n = dims[a]!;
+  const inner = dims.slice(a + 1).reduce((p, q) => p * q, 1);
+  const outer = dims.slice(0, a).reduce((p, q) => p * q, 1);
+  const keep: number[] = [];
+  for (let j = 0; j < Math.min(n, condition.data.length); j++) {
+    const c = condition.data[j]!;
+    if (typeof c === "bigint" ? c !== 0n : c !== 0) keep.push(j);
+  }
+  const out = new (x.data.constructor as new (n: number) => TypedArray)(outer * keep.length * inner);
+  const src = x.data as unknown as ArrayLike<number | bigint>, dst = out as unknown as (number | bigint)[];
+  for (let o = 0; o < outer; o++) {
+    keep.forEach((j, t) => {
+      for (let i = 0; i < inner; i++) dst[(o * keep.length + t) * inner + i] = src[(o * n + j) * inner + i]!;
+    });
+  }
+  return { data: out, dims: dims.map((d, k) => (k === a ? keep.length : d)) };
+}
+
 /** Runs a control program on the stages (all of one backend). */
 export class ControlSession implements Session {
   constructor(private readonly desc: ControlDescriptor, private readonly stages: readonly Stage[]) {}
@@ -343,6 +373,8 @@ export class ControlSession implements Session {
         env.set(s.const, { data: constArray(s.dtype, s.data), dims: [...s.shape] });
       } else if ("nonzero" in s) {
         env.set(s.to, nonzero(this.get(env, s.nonzero)));
+      } else if ("compress" in s) {
+        env.set(s.to, compress(this.get(env, s.compress), this.get(env, s.condition), s.axis));
       } else if ("nms" in s) {
         const [bx, sc, m, iou, st] = s.nms.map((n) => (n === null ? null : this.get(env, n)));
         env.set(s.to, nms(bx!, sc!, m ?? null, iou ?? null, st ?? null, s.center_point_box));

@@ -1,9 +1,10 @@
-"""Sizes found in the data: NonZero, NonMaxSuppression, a TopK whose k is computed (passes/runtime_control.py
-is_host_op; the runtime's `nonzero`, `nms` and `topk` steps, runtime/src/control.ts). The model is cut at the op;
-the stages after it are symbolic in the size it finds (0 <= size <= its input's) and run at each run's
-size. Checked against onnxruntime at sizes of none, some and all, in Node and in Chromium on every backend:
-the values picked by a mask, detection-style post-processing (the best min(count, 5) scores and where they
-are; NonMaxSuppression of computed boxes and scores), and a TopK whose k is computed from the data."""
+"""Sizes found in the data: NonZero, NonMaxSuppression, Compress, a TopK whose k is computed (passes/
+runtime_control.py is_host_op; the runtime's `nonzero`, `nms`, `compress` and `topk` steps, control.ts).
+The model is cut at the op; the stages after it are symbolic in the size it finds (0 <= size <= its
+input's) and run at each run's size. Checked against onnxruntime at sizes of none, some and all, in Node
+and in Chromium on every backend: the values picked by a mask, detection-style post-processing (the best
+min(count, 5) scores and where they are; NonMaxSuppression of computed boxes and scores), Compress by
+computed conditions, and a TopK whose k is computed from the data."""
 
 from __future__ import annotations
 
@@ -100,6 +101,22 @@ def _detections() -> onnx.ModelProto:
     return h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
 
 
+def _compressed() -> onnx.ModelProto:
+    """Compress by computed conditions: the rows whose largest value is positive (axis 0), then their column
+    sums (4 elements however many rows); and x flattened where it is positive (no axis), times 2."""
+    nodes = [h.make_node("ReduceMax", ["x"], ["rmax"], axes=[1], keepdims=0),
+             h.make_node("Greater", ["rmax", "zero"], ["rows"]),
+             h.make_node("Compress", ["x", "rows"], ["kept"], axis=0),
+             h.make_node("ReduceSum", ["kept", "ax0"], ["colsum"], keepdims=0),
+             h.make_node("Greater", ["x", "zero"], ["pos"]), h.make_node("Reshape", ["pos", "flat"], ["pos1"]),
+             h.make_node("Compress", ["x", "pos1"], ["vals"]), h.make_node("Mul", ["vals", "two"], ["y"])]
+    g = h.make_graph(nodes, "compressed", [h.make_tensor_value_info("x", T.FLOAT, [3, 4])],
+                     [h.make_tensor_value_info(o, T.FLOAT, None) for o in ("kept", "colsum", "y")],
+                     [h.make_tensor("zero", T.FLOAT, [], [0.0]), h.make_tensor("two", T.FLOAT, [], [2.0]),
+                      h.make_tensor("ax0", T.INT64, [1], [0]), h.make_tensor("flat", T.INT64, [1], [-1])])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+
+
 def _direct(dtype: int, shape: list[int]) -> onnx.ModelProto:
     """NonZero of the model's input itself: no stage before the cut, none after it."""
     g = h.make_graph([h.make_node("NonZero", ["x"], ["idx"])], "direct", [h.make_tensor_value_info("x", dtype, shape)],
@@ -108,7 +125,8 @@ def _direct(dtype: int, shape: list[int]) -> onnx.ModelProto:
 
 
 MODELS = {"masked": (_masked_values, (3, 4), 0.0), "top_scores": (_top_scores, (4, 6), 0.5),
-          "topk_k": (_topk_of_counted_k, (3, 8), 0.0), "detections": (_detections, (1, 8, 5), 0.0)}
+          "topk_k": (_topk_of_counted_k, (3, 8), 0.0), "detections": (_detections, (1, 8, 5), 0.0),
+          "compressed": (_compressed, (3, 4), 0.0)}
 
 
 def _inputs(name: str) -> list[np.ndarray]:

@@ -239,3 +239,30 @@ def _nms(node: Node, graph: Graph) -> None:
         per_class = min(per_class, max(int(np.asarray(m.const).reshape(-1)[0]), 0))
     bound = int(boxes[0]) * int(scores[1]) * per_class
     set_out(node, 0, DType.INT64, [symbol(count_symbol_name(graph, node), 0, bound), 3])
+
+
+@shape_rule("Compress")
+def _compress(node: Node, graph: Graph) -> None:
+    """The slices of x (along `axis`; of x flattened without one) where the 1-D condition is true; a
+    condition shorter than the axis counts as false beyond its end. A constant condition gives a fixed size
+    (passes/decompose.py then writes a Gather); a computed one a count symbol of its own, bound when the
+    runtime computes Compress between two stages (passes/runtime_control.py)."""
+    all_inputs(node, 2)
+    check_dtype(node, graph, 1, frozenset({DType.BOOL}), "its condition must be bool")
+    x, c = in_shape(node, 0), in_shape(node, 1)
+    if len(c) != 1:
+        raise fail(node, f"its condition must be 1-D, got shape {list(c)}")
+    axis = node.attrs.get("axis")
+    if axis is not None:
+        axis = norm_axis(node, int(axis), len(x))
+        node.attrs["axis"] = axis
+    if not is_static(x) or not is_static(c):
+        raise fail(node, "its input has a size that varies with the model's inputs; Compress runs only on inputs "
+                         "of fixed size yet: fix the dims with --input-shape")
+    n = int(np.prod(x, dtype=np.int64)) if axis is None else int(x[axis])
+    if int(c[0]) > n:
+        raise fail(node, f"its condition has {c[0]} elements, more than the {n} it selects from")
+    cond = node.inputs[1].const if node.inputs[1] is not None else None
+    count = int(np.count_nonzero(cond)) if cond is not None else symbol(count_symbol_name(graph, node), 0, int(c[0]))
+    set_out(node, 0, in_dtype(node, 0) or DType.FLOAT32, [count] if axis is None else
+            [*x[:axis], count, *x[axis + 1:]])

@@ -248,10 +248,25 @@ def _center_crop_pad(graph: Graph, node: Node) -> list[Node]:
     return _replace(graph, node, em, "Pad", [v, em.const(pads_begin + pads_end, np.int64)], {"mode": "constant"})
 
 
+def _compress(graph: Graph, node: Node) -> list[Node]:
+    """Compress with a constant condition: a Gather of the true positions (of x flattened without an axis).
+    A computed condition stays for the runtime (runtime_control.HOST_OPS)."""
+    x, cond = node.inputs[0], node.inputs[1]
+    assert x is not None and cond is not None
+    if cond.const is None:
+        return []
+    em = NodeEmitter(graph, [], node, node.name)
+    axis = node.attrs.get("axis")
+    if axis is None:
+        x = em.node("Reshape", [x, em.const([-1], np.int64)])
+    where = np.flatnonzero(np.asarray(cond.const)).astype(np.int64)
+    return _replace(graph, node, em, "Gather", [x, em.const(where, np.int64)], {"axis": int(axis or 0)})
+
+
 DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {
     "GridSample": _grid_sample, "AffineGrid": _affine_grid, "GroupNormalization": _group_norm,
     "RMSNormalization": _rms_norm, "LpPool": _lp_pool,
-    "CenterCropPad": _center_crop_pad,
+    "CenterCropPad": _center_crop_pad, "Compress": _compress,
     "LSTM": decompose_recurrent, "GRU": decompose_recurrent, "RNN": decompose_recurrent,
     "Einsum": decompose_einsum, "DFT": decompose_dft, "STFT": decompose_stft,
     **QUANT_DECOMPOSITIONS,
@@ -270,8 +285,9 @@ def run(graph: Graph) -> int:
             from webdnn.ops.registry import unsupported
 
             raise unsupported(node, graph, "GridSample over 2^24 or more input elements per channel")
-        for new in rewrite(graph, node):
+        written = rewrite(graph, node)
+        for new in written:
             if not fold_node(new, graph):
                 infer_node(new, graph)
-        count += 1
+        count += bool(written)  # (none: the op stays, as a Compress of a computed condition does)
     return count

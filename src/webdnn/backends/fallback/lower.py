@@ -15,6 +15,7 @@ from webdnn.ir.graph import Graph
 from webdnn.ops.registry import supported_ops
 from webdnn.passes import decompose_quant, decompose_recurrent
 from webdnn.passes.decompose import DECOMPOSITIONS
+from webdnn.passes.runtime_control import HOST_OPS
 
 NAME = "fallback"
 ALIGNMENT = 16  # bytes; enough for every typed-array view (BigInt64Array needs 8)
@@ -24,8 +25,10 @@ CONVERSION_ONLY = frozenset({"Shape", "Size", "ConstantOfShape", "Range",
 
 
 def supported() -> list[str]:
-    """Ops with a kernel: those with a rule, but the folded and the decomposed ones."""
-    return [op for op in supported_ops() if op not in CONVERSION_ONLY and op not in DECOMPOSITIONS]
+    """Ops with a kernel: those with a rule, but the folded and the decomposed ones; and those the runtime
+    computes between stages (runtime_control.HOST_OPS; Compress is both)."""
+    return sorted({*(op for op in supported_ops() if op not in CONVERSION_ONLY and op not in DECOMPOSITIONS),
+                   *HOST_OPS})
 
 
 def lower(graph: Graph) -> Program:
