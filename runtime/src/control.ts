@@ -28,6 +28,7 @@ export type Step =
   | { topk: string; k: string; axis: number; largest: number; to: string[] }
   | { nms: (string | null)[]; center_point_box: number; to: string }
   | { compress: string; condition: string; axis: number | null; to: string }
+  | { unique: string; axis: number | null; sorted: number; to: string[] }
   | { fail: string };
 
 export interface ControlDescriptor {
@@ -123,6 +124,13 @@ export function validateControlDescriptor(d: unknown, backend: string, url: stri
         fail(where, "needs topk, k, axis, largest (0 or 1) and two output names");
       }
       return { topk: s.topk, k: s.k, axis: s.axis, largest: s.largest, to: s.to as string[] };
+    }
+    if ("unique" in s) {
+      if (!isName(s.unique) || !(s.axis === null || isCount(s.axis)) || (s.sorted !== 0 && s.sorted !== 1) ||
+        !Array.isArray(s.to) || s.to.length < 1 || s.to.length > 4 || !s.to.every(isName)) {
+        fail(where, "needs unique, axis (a number or null), sorted (0 or 1) and one to four output names");
+      }
+      return { unique: s.unique, axis: s.axis as number | null, sorted: s.sorted, to: s.to as string[] };
     }
     if ("compress" in s) {
       if (!isName(s.compress) || !isName(s.condition) || !(s.axis === null || isCount(s.axis)) || !isName(s.to)) {
@@ -329,6 +337,60 @@ export function compress(x: Sized, condition: Sized, axis: number | null): Sized
   return { data: out, dims: dims.map((d, k) => (k === a ? keep.length : d)) };
 }
 
+/** Unique (ONNX): the unique elements of `x` (flattened when `axis` is null) or its unique slices along
+ *  `axis`, ascending when `sorted` (slices compared element by element; float16 by value) else in order of
+ *  first occurrence; with each one's first index, every element's (slice's) position in them, and counts. */
+export function unique(x: Sized, axis: number | null, sorted: boolean): [Sized, Sized, Sized, Sized] {
+  const dims = axis === null ? [x.data.length] : x.dims;
+  const a = axis ?? 0;
+  const n = dims[a]!;
+  const inner = dims.slice(a + 1).reduce((p, q) => p * q, 1);
+  const outer = dims.slice(0, a).reduce((p, q) => p * q, 1);
+  const half = x.data instanceof Uint16Array;
+  const at = (j: number, o: number, i: number) => {
+    const v = x.data[(o * n + j) * inner + i]!;
+    return half ? halfToFloat(v as number) : v;
+  };
+  const compare = (p: number, q: number) => {
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        const [u, v] = [at(p, o, i), at(q, o, i)];
+        if (u < v) return -1;
+        if (u > v) return 1;
+      }
+    }
+    return 0;
+  };
+  const firsts: number[] = []; // the first slice of each distinct value, in order of occurrence
+  const inverse = new BigInt64Array(n);
+  const counts: number[] = [];
+  for (let j = 0; j < n; j++) {
+    const k = firsts.findIndex((f) => compare(f, j) === 0);
+    if (k >= 0) { counts[k]!++; inverse[j] = BigInt(k); continue; }
+    inverse[j] = BigInt(firsts.length);
+    firsts.push(j);
+    counts.push(1);
+  }
+  let order = firsts.map((_, k) => k);
+  if (sorted) {
+    order = order.sort((p, q) => compare(firsts[p]!, firsts[q]!));
+    const rank = new Array<number>(order.length);
+    order.forEach((k, r) => { rank[k] = r; });
+    inverse.forEach((k, j) => { inverse[j] = BigInt(rank[Number(k)]!); });
+  }
+  const count = order.length;
+  const y = new (x.data.constructor as new (n: number) => TypedArray)(outer * count * inner);
+  const src = x.data as unknown as ArrayLike<number | bigint>, dst = y as unknown as (number | bigint)[];
+  order.forEach((k, r) => {
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) dst[(o * count + r) * inner + i] = src[(o * n + firsts[k]!) * inner + i]!;
+    }
+  });
+  const big = (xs: number[]) => ({ data: BigInt64Array.from(xs, (v) => BigInt(v)), dims: [xs.length] });
+  return [{ data: y, dims: dims.map((d, k) => (k === a ? count : d)) }, big(order.map((k) => firsts[k]!)),
+    { data: inverse, dims: [n] }, big(order.map((k) => counts[k]!))];
+}
+
 /** Runs a control program on the stages (all of one backend). */
 export class ControlSession implements Session {
   constructor(private readonly desc: ControlDescriptor, private readonly stages: readonly Stage[]) {}
@@ -373,6 +435,9 @@ export class ControlSession implements Session {
         env.set(s.const, { data: constArray(s.dtype, s.data), dims: [...s.shape] });
       } else if ("nonzero" in s) {
         env.set(s.to, nonzero(this.get(env, s.nonzero)));
+      } else if ("unique" in s) {
+        const outs = unique(this.get(env, s.unique), s.axis, s.sorted === 1);
+        s.to.forEach((name, i) => env.set(name, outs[i]!));
       } else if ("compress" in s) {
         env.set(s.to, compress(this.get(env, s.compress), this.get(env, s.condition), s.axis));
       } else if ("nms" in s) {

@@ -1,10 +1,10 @@
-"""Sizes found in the data: NonZero, NonMaxSuppression, Compress, a TopK whose k is computed (passes/
-runtime_control.py is_host_op; the runtime's `nonzero`, `nms`, `compress` and `topk` steps, control.ts).
+"""Sizes found in the data: NonZero, NonMaxSuppression, Compress, Unique, a TopK whose k is computed (passes/
+runtime_control.py is_host_op; the runtime's `nonzero`, `nms`, `compress`, `unique`, `topk` steps, control.ts).
 The model is cut at the op; the stages after it are symbolic in the size it finds (0 <= size <= its
 input's) and run at each run's size. Checked against onnxruntime at sizes of none, some and all, in Node
 and in Chromium on every backend: the values picked by a mask, detection-style post-processing (the best
 min(count, 5) scores and where they are; NonMaxSuppression of computed boxes and scores), Compress by
-computed conditions, and a TopK whose k is computed from the data."""
+computed conditions, Unique (elements and rows), and a TopK whose k is computed from the data."""
 
 from __future__ import annotations
 
@@ -117,6 +117,21 @@ def _compressed() -> onnx.ModelProto:
     return h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
 
 
+def _uniques() -> onnx.ModelProto:
+    """Unique of floor(x) (sorted), all four outputs, its values doubled after the cut; and the unique rows of
+    floor(x) in order of first occurrence."""
+    nodes = [h.make_node("Floor", ["x"], ["f"]),
+             h.make_node("Unique", ["f"], ["u", "first", "inverse", "counts"], sorted=1),
+             h.make_node("Mul", ["u", "two"], ["u2"]),
+             h.make_node("Unique", ["f"], ["rows"], axis=0, sorted=0)]
+    g = h.make_graph(nodes, "uniques", [h.make_tensor_value_info("x", T.FLOAT, [3, 4])],
+                     [h.make_tensor_value_info(o, t, None) for o, t in
+                      (("u2", T.FLOAT), ("first", T.INT64), ("inverse", T.INT64), ("counts", T.INT64),
+                       ("rows", T.FLOAT))],
+                     [h.make_tensor("two", T.FLOAT, [], [2.0])])
+    return h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+
+
 def _direct(dtype: int, shape: list[int]) -> onnx.ModelProto:
     """NonZero of the model's input itself: no stage before the cut, none after it."""
     g = h.make_graph([h.make_node("NonZero", ["x"], ["idx"])], "direct", [h.make_tensor_value_info("x", dtype, shape)],
@@ -126,7 +141,7 @@ def _direct(dtype: int, shape: list[int]) -> onnx.ModelProto:
 
 MODELS = {"masked": (_masked_values, (3, 4), 0.0), "top_scores": (_top_scores, (4, 6), 0.5),
           "topk_k": (_topk_of_counted_k, (3, 8), 0.0), "detections": (_detections, (1, 8, 5), 0.0),
-          "compressed": (_compressed, (3, 4), 0.0)}
+          "compressed": (_compressed, (3, 4), 0.0), "uniques": (_uniques, (3, 4), 0.0)}
 
 
 def _inputs(name: str) -> list[np.ndarray]:

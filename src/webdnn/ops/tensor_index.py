@@ -266,3 +266,29 @@ def _compress(node: Node, graph: Graph) -> None:
     count = int(np.count_nonzero(cond)) if cond is not None else symbol(count_symbol_name(graph, node), 0, int(c[0]))
     set_out(node, 0, in_dtype(node, 0) or DType.FLOAT32, [count] if axis is None else
             [*x[:axis], count, *x[axis + 1:]])
+
+
+@shape_rule("Unique")
+def _unique(node: Node, graph: Graph) -> None:
+    """Y (the unique elements, or slices along `axis`), indices (each one's first occurrence), inverse_indices
+    (each element's or slice's position in Y) and counts. How many are unique depends on the data: a count
+    symbol of its own (1 <= count <= the elements or slices, 0 for an empty input), bound when the runtime
+    computes Unique between two stages (passes/runtime_control.py). A constant input folds at conversion."""
+    all_inputs(node, 1)
+    defaults(node, sorted=1)
+    check_dtype(node, graph, 0, NUMERIC, "Unique takes numeric tensors")
+    x = in_shape(node, 0)
+    if not is_static(x):
+        raise fail(node, "its input has a size that varies with the model's inputs; Unique runs only on inputs "
+                         "of fixed size yet: fix the dims with --input-shape")
+    axis = node.attrs.get("axis")
+    if axis is not None:
+        axis = norm_axis(node, int(axis), len(x))
+        node.attrs["axis"] = axis
+    n = int(np.prod(x, dtype=np.int64)) if axis is None else int(x[axis])
+    count = symbol(count_symbol_name(graph, node), min(n, 1), n)
+    set_out(node, 0, in_dtype(node, 0) or DType.FLOAT32, [count] if axis is None else
+            [*x[:axis], count, *x[axis + 1:]])
+    for i, size in ((1, count), (2, n), (3, count)):
+        if i < len(node.outputs):
+            set_out(node, i, DType.INT64, [size])

@@ -12,8 +12,8 @@ the nodes not downstream of the first such If form one stage, the If becomes a c
 its branches' programs (cut again where they hold such Ifs), and the nodes downstream of it are
 cut the same way. Values pass between stages by name, through the runtime's environment.
 
-An op whose output size depends on the data (HOST_OPS: NonZero, NonMaxSuppression, a Compress of a computed
-condition; a TopK whose k is computed) is a cut point too: the runtime computes it on the host from the stage
+An op whose output size depends on the data (HOST_OPS: NonZero, NonMaxSuppression, Unique, a Compress of a
+computed condition; a TopK whose k is computed) is a cut point too: the runtime computes it on the host from the stage
 before's result, and the stages after it are symbolic in the size it found (the op's shape rule gave its
 output a size symbol of its own, bounded by its input's size), so they are planned once, at that bound, and
 bound per run like any model with symbolic dims.
@@ -53,7 +53,7 @@ def is_runtime_if(node: Node) -> bool:
 # runtime computes them on the host between two stages and binds their size symbol from the result; no
 # backend has a kernel for them. A TopK whose k is computed from the data (its shape rule marks it
 # k_from_data) is computed there too (is_host_op); the others run on the backends' kernels.
-HOST_OPS = frozenset({"NonZero", "NonMaxSuppression", "Compress"})  # Compress: of a computed condition
+HOST_OPS = frozenset({"NonZero", "NonMaxSuppression", "Compress", "Unique"})  # Compress: by a computed condition
 
 
 def is_host_op(node: Node) -> bool:
@@ -77,6 +77,10 @@ def _host_steps(node: Node, names: dict[int, str], outs: list[str], plan: Plan) 
 
     if node.op_type == "NonZero":
         steps.append({"nonzero": arg(node.inputs[0]), "to": outs[0]})
+    elif node.op_type == "Unique":
+        axis = node.attrs.get("axis")
+        steps.append({"unique": arg(node.inputs[0]), "axis": None if axis is None else int(axis),
+                      "sorted": int(node.attrs["sorted"]), "to": outs})
     elif node.op_type == "Compress":
         axis = node.attrs.get("axis")
         steps.append({"compress": arg(node.inputs[0]), "condition": arg(node.inputs[1]),
