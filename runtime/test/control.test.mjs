@@ -1,4 +1,4 @@
-// Control programs (src/control.ts): the host NonZero, TopK and NonMaxSuppression steps, and the control
+// Control programs (src/control.ts): the host NonZero, TopK, NonMaxSuppression, Unique and Compress steps, and the control
 // descriptor's checks of the step and of output dims written as expressions of a count.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -13,7 +13,7 @@ const tmp = mkdtempSync(join(tmpdir(), "webdnn-control-test-"));
 process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));
 const outfile = join(tmp, "control.mjs");
 await build({ entryPoints: [join(here, "..", "src", "control.ts")], bundle: true, format: "esm", platform: "node", outfile, logLevel: "error" });
-const { nms, nonzero, topk, validateControlDescriptor } = await import(pathToFileURL(outfile).href);
+const { compress, nms, nonzero, topk, unique, validateControlDescriptor } = await import(pathToFileURL(outfile).href);
 
 test("nonzero: int64 [rank, count] in row-major order; NaN counts, -0 does not", () => {
   const r = nonzero({ data: Float32Array.from([0, 1.5, -0, NaN, 0, -2]), dims: [2, 3] });
@@ -51,6 +51,21 @@ test("nms: score order (ties by index), IoU above the threshold suppresses, per-
   assert.deepEqual(nms(boxes, scores, null, null, null, 0).dims, [0, 3]); // max_output_boxes_per_class 0 when omitted
   const centers = { data: Float32Array.from([0.5, 0.5, 1, 1, 0.6, 0.5, 1, 1, 5.5, 5.5, 1, 1]), dims: [1, 3, 4] };
   assert.deepEqual(rows(nms(centers, scores, i64(3), f32(0.5), null, 1)), [[0, 0, 0], [0, 0, 2], [0, 1, 1], [0, 1, 2]]);
+});
+
+test("unique: sorted or in order of first occurrence, elements or slices; compress: along an axis or flattened", () => {
+  const x = { data: Float32Array.from([2, 1, 2, 0, 1, 2]), dims: [3, 2] };
+  const [y, first, inverse, counts] = unique(x, null, true);
+  assert.deepEqual([y.dims, [...y.data], [...first.data], [...inverse.data], [...counts.data]],
+    [[3], [0, 1, 2], [3n, 1n, 0n], [2n, 1n, 2n, 0n, 1n, 2n], [1n, 2n, 3n]]);
+  assert.deepEqual([...unique(x, null, false)[0].data], [2, 1, 0]);
+  const rows = { data: Int32Array.from([1, 2, 0, 5, 1, 2]), dims: [3, 2] };
+  const [r, rf, ri, rc] = unique(rows, 0, true);
+  assert.deepEqual([r.dims, [...r.data], [...rf.data], [...ri.data], [...rc.data]],
+    [[2, 2], [0, 5, 1, 2], [1n, 0n], [1n, 0n, 1n], [1n, 2n]]);
+  const c = compress(rows, { data: Uint8Array.from([1, 0]), dims: [2] }, 0); // past the condition's end: false
+  assert.deepEqual([c.dims, [...c.data]], [[1, 2], [1, 2]]);
+  assert.deepEqual([...compress(rows, { data: Uint8Array.from([0, 1, 1]), dims: [3] }, null).data], [2, 0]);
 });
 
 test("a nonzero step needs its names; an output's dims may name a count, an input's may not", () => {
