@@ -29,6 +29,8 @@ export type Step =
   | { nms: (string | null)[]; center_point_box: number; to: string }
   | { compress: string; condition: string; axis: number | null; to: string }
   | { unique: string; axis: number | null; sorted: number; to: string[] }
+  | { loop: string | null; cond: string | null; init: string[]; inputs: string[]; body: Step[]; outputs: string[];
+      scans: { dtype: DType; shape: number[] }[]; to: string[] }
   | { fail: string };
 
 export interface ControlDescriptor {
@@ -124,6 +126,22 @@ export function validateControlDescriptor(d: unknown, backend: string, url: stri
         fail(where, "needs topk, k, axis, largest (0 or 1) and two output names");
       }
       return { topk: s.topk, k: s.k, axis: s.axis, largest: s.largest, to: s.to as string[] };
+    }
+    if ("loop" in s) {
+      const names = (x: unknown) => Array.isArray(x) && x.every(isName);
+      const scans = s.scans;
+      if (!(s.loop === null || isName(s.loop)) || !(s.cond === null || isName(s.cond)) || !names(s.init) || !names(s.inputs) ||
+        !names(s.outputs) || !names(s.to) || !Array.isArray(scans) ||
+        !scans.every((x) => isObj(x) && isDType(x.dtype) && Array.isArray(x.shape) && x.shape.every(isCount))) {
+        fail(where, "needs loop and cond (names or null), init, inputs, body, outputs, scans and to");
+      }
+      const [init, inputs, outputs, to] = [s.init, s.inputs, s.outputs, s.to] as string[][];
+      const nc = init!.length;
+      if (inputs!.length !== 2 + nc || outputs!.length !== 1 + nc + scans.length || to!.length !== nc + scans.length) {
+        fail(where, `has ${nc} carried values, ${scans.length} scans: its inputs, outputs and to do not match`);
+      }
+      return { loop: s.loop as string | null, cond: s.cond as string | null, init: init!, inputs: inputs!, body: steps(`${where}.body`, s.body),
+        outputs: outputs!, scans: scans as { dtype: DType; shape: number[] }[], to: to! };
     }
     if ("unique" in s) {
       if (!isName(s.unique) || !(s.axis === null || isCount(s.axis)) || (s.sorted !== 0 && s.sorted !== 1) ||
@@ -435,6 +453,8 @@ export class ControlSession implements Session {
         env.set(s.const, { data: constArray(s.dtype, s.data), dims: [...s.shape] });
       } else if ("nonzero" in s) {
         env.set(s.to, nonzero(this.get(env, s.nonzero)));
+      } else if ("loop" in s) {
+        await this.loop(s, env);
       } else if ("unique" in s) {
         const outs = unique(this.get(env, s.unique), s.axis, s.sorted === 1);
         s.to.forEach((name, i) => env.set(name, outs[i]!));
@@ -451,6 +471,34 @@ export class ControlSession implements Session {
         throw new InputError(s.fail);
       }
     }
+  }
+
+  /** A Loop decided at run time: the body's steps while the iteration is under the trip count and the
+   *  condition holds; the carried values passed on, the scan values stacked along a new first axis. */
+  private async loop(s: Extract<Step, { loop: string | null }>, env: Map<string, Sized>): Promise<void> {
+    const truthy = (x: Sized) => { const v = x.data[0]; return typeof v === "bigint" ? v !== 0n : v !== 0; };
+    const trips = s.loop === null ? Infinity : Number(this.get(env, s.loop).data[0] ?? 0);
+    let cond = s.cond === null ? true : truthy(this.get(env, s.cond));
+    const nc = s.init.length;
+    let carried = s.init.map((n) => this.get(env, n));
+    const scans: Sized[][] = s.scans.map(() => []);
+    for (let i = 0; i < trips && cond; i++) {
+      env.set(s.inputs[0]!, { data: BigInt64Array.of(BigInt(i)), dims: [] });
+      env.set(s.inputs[1]!, { data: Uint8Array.of(1), dims: [] });
+      carried.forEach((v, k) => env.set(s.inputs[2 + k]!, v));
+      await this.exec(s.body, env);
+      cond = truthy(this.get(env, s.outputs[0]!));
+      carried = s.outputs.slice(1, 1 + nc).map((n) => this.get(env, n));
+      scans.forEach((list, k) => list.push(this.get(env, s.outputs[1 + nc + k]!)));
+    }
+    carried.forEach((v, k) => env.set(s.to[k]!, v));
+    scans.forEach((list, k) => {
+      const { dtype, shape } = s.scans[k]!;
+      const per = shape.reduce((a, b) => a * b, 1);
+      const out = allocate(dtype, list.length * per);
+      list.forEach((x, j) => (out as unknown as { set(a: ArrayLike<number | bigint>, o: number): void }).set(x.data as ArrayLike<number | bigint>, j * per));
+      env.set(s.to[nc + k]!, { data: out, dims: [list.length, ...shape] });
+    });
   }
 
   dispose(): void {

@@ -12,9 +12,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tests.conftest import F32
 from tests.passes.ir_onnx import run_ir
-from webdnn.errors import UnsupportedOperatorError
 from webdnn.frontend.onnx import from_onnx
 from webdnn.passes.pipeline import optimize
+from webdnn.passes.runtime_control import has_runtime_control, is_runtime_loop
 from webdnn.verify import reference_outputs
 
 I64 = TensorProto.INT64
@@ -161,7 +161,8 @@ def test_loop_stopped_by_a_folded_condition() -> None:
     _run_both(model, {"x": np.float32([1, 2, 3])}, "Loop")
 
 
-def test_loop_with_a_run_time_trip_count_is_refused() -> None:
+def test_loop_with_a_run_time_trip_count_is_left_to_the_runtime() -> None:
+    """(Run against onnxruntime in tests/passes/test_runtime_loop.py.)"""
     body = _body([helper.make_node("Identity", ["cond_in"], ["cond_out"]),
                   helper.make_node("Neg", ["v_in"], ["v_out"])],
                  [("i", I64, []), ("cond_in", TensorProto.BOOL, []), ("v_in", F32, [3])], ["cond_out", "v_out"])
@@ -169,8 +170,10 @@ def test_loop_with_a_run_time_trip_count_is_refused() -> None:
                           [helper.make_tensor_value_info("x", F32, [3]), helper.make_tensor_value_info("n", I64, [])],
                           [helper.make_empty_tensor_value_info("y")])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
-    with pytest.raises(UnsupportedOperatorError, match=r"trip count is computed at run time from input\(s\) n"):
-        optimize(from_onnx(model))
+    graph = from_onnx(model)
+    optimize(graph)
+    loops = [n for n in graph.nodes if n.op_type == "Loop"]
+    assert len(loops) == 1 and is_runtime_loop(loops[0]) and has_runtime_control(graph)
 
 
 @pytest.mark.parametrize(("axes", "dirs", "out_axes"), [([0], [0], [0]), ([1], [1], [1])])

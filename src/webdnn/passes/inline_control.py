@@ -108,7 +108,15 @@ def _scalar(v: Value | None) -> object:
 
 def unroll_loop(graph: Graph, node: Node, visit: Visit) -> None:
     """A Loop whose trip count (if it has one) and condition, each iteration, are known at conversion: one
-    copy of the body per iteration, each typed before the next is made (its condition must fold)."""
+    copy of the body per iteration, each typed before the next is made (its condition must fold). A Loop
+    decided by the data is left to the runtime instead (runtime_control.defer_loop)."""
+    from webdnn.passes.runtime_control import defer_loop, loop_decided_at_run_time
+
+    if "body_graph" in node.attrs:  # already left to the runtime (shapes inferred again)
+        return
+    if loop_decided_at_run_time(node):
+        defer_loop(graph, node)
+        return
     body: Branch = node.attrs["body"]
     n_in = int(node.attrs["explicit_inputs"])
     trip, cond = node.input(0), node.input(1)

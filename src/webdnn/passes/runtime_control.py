@@ -18,7 +18,10 @@ before's result, and the stages after it are symbolic in the size it found (the 
 output a size symbol of its own, bounded by its input's size), so they are planned once, at that bound, and
 bound per run like any model with symbolic dims.
 
-Not yet: Loop and Scan decided at run time, and runtime control flow in models with symbolic dims.
+A Loop whose trip count or condition depends on the data is kept too (`defer_loop`): its body becomes a graph
+of its own and the runtime runs its stages once per iteration (the program's `loop` step).
+
+Not yet: Scan decided at run time, and runtime control flow in models with symbolic dims.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ import numpy as np
 
 from webdnn.errors import ShapeError, UnsupportedOperatorError, where
 from webdnn.frontend.subgraphs import Branch
+from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
-from webdnn.ir.symbolic import is_static
+from webdnn.ir.symbolic import is_static, symbol
+from webdnn.ops.tensor_common import symbol_name
 
 
 @dataclass
@@ -60,6 +65,17 @@ def is_host_op(node: Node) -> bool:
     return node.op_type in HOST_OPS or (node.op_type == "TopK" and bool(node.attrs.get("k_from_data")))
 
 
+def _arg(v: Value | None, names: dict[int, str], plan: Plan, steps: list[dict[str, Any]], here: str) -> str | None:
+    """The environment name of a step's input `v` (None: omitted), a const step first for a constant."""
+    if v is None:
+        return None
+    if v.is_const and id(v) not in names:
+        name = plan.fresh()
+        steps.extend(_run(Graph("const", 1), [], [(v, name)], names, plan))
+        names[id(v)] = name
+    return _name(v, names, here)
+
+
 def _host_steps(node: Node, names: dict[int, str], outs: list[str], plan: Plan) -> list[dict[str, Any]]:
     """The program steps computing host op `node` ({"nonzero": x, "to": y}, {"topk": x, "k": k, ...},
     {"nms": [boxes, scores, ...], ...}), after const steps for its constant inputs (a threshold)."""
@@ -67,13 +83,7 @@ def _host_steps(node: Node, names: dict[int, str], outs: list[str], plan: Plan) 
     steps: list[dict[str, Any]] = []
 
     def arg(v: Value | None) -> str | None:
-        if v is None:
-            return None
-        if v.is_const and id(v) not in names:
-            name = plan.fresh()
-            steps.extend(_run(Graph("const", 1), [], [(v, name)], names, plan))
-            names[id(v)] = name
-        return _name(v, names, here)
+        return _arg(v, names, plan, steps, here)
 
     if node.op_type == "NonZero":
         steps.append({"nonzero": arg(node.inputs[0]), "to": outs[0]})
@@ -94,8 +104,133 @@ def _host_steps(node: Node, names: dict[int, str], outs: list[str], plan: Plan) 
     return steps
 
 
+@dataclass
+class LoopGraph:
+    """A Loop's body as a graph of its own: inputs [iteration (int64 []), condition (bool []), the carried
+    values..., the outer values it reads...], outputs [condition, the carried values..., the scan values...];
+    `captures[j]`: the Loop input the j-th outer value comes from."""
+
+    graph: Graph
+    captures: list[int]
+    carried: int
+
+
+def is_runtime_loop(node: Node) -> bool:
+    return node.op_type == "Loop" and isinstance(node.attrs.get("body_graph"), LoopGraph)
+
+
+def _loop_steps(node: Node, names: dict[int, str], outs: list[str], plan: Plan) -> list[dict[str, Any]]:
+    """{"loop": trip count, "cond": condition, "init": carried values, "inputs": the body's (iteration,
+    condition, carried), "body": its steps, "outputs": the body's (condition, carried, scan values), "scans":
+    each scan value's dtype and shape, "to": the Loop's outputs}, after const steps for constant inputs."""
+    here = where(node.name, node.op_type)
+    lg: LoopGraph = node.attrs["body_graph"]
+    n_in = int(node.attrs["explicit_inputs"])
+    steps: list[dict[str, Any]] = []
+    trip, cond = _arg(node.input(0), names, plan, steps, here), _arg(node.input(1), names, plan, steps, here)
+    init = [_arg(v, names, plan, steps, here) for v in node.inputs[2:n_in]]
+    body_in = [plan.fresh() for _ in range(2 + lg.carried)]
+    sub_names = {id(p): n for p, n in zip(lg.graph.inputs, body_in, strict=False)}
+    sub_names.update({id(p): _name(node.inputs[i], names, here)
+                      for p, i in zip(lg.graph.inputs[2 + lg.carried:], lg.captures, strict=True)})
+    body_out = [plan.fresh() for _ in lg.graph.outputs]
+    body = _program(lg.graph, list(lg.graph.nodes), list(zip(lg.graph.outputs, body_out, strict=True)), sub_names,
+                    plan)
+    scans = [{"dtype": v.dtype.value if v.dtype else "float32", "shape": [int(d) for d in v.shape or ()]}
+             for v in lg.graph.outputs[1 + lg.carried:]]
+    steps.append({"loop": trip, "cond": cond, "init": init, "inputs": body_in, "body": body, "outputs": body_out,
+                  "scans": scans, "to": outs})
+    return steps
+
+
 def has_runtime_control(graph: Graph) -> bool:
-    return any(is_runtime_if(n) or is_host_op(n) for n in graph.nodes)
+    return any(is_runtime_if(n) or is_host_op(n) or is_runtime_loop(n) for n in graph.nodes)
+
+
+def loop_decided_at_run_time(node: Node) -> bool:
+    """Whether a Loop's trip count or condition depends on the data (else it is unrolled at conversion): its
+    trip count is computed, or its condition is, initially or in the body, through values that are not
+    constants (carried values with a computed initial value or computed from such ones, outer values)."""
+    body: Branch = node.attrs["body"]
+    n_in = int(node.attrs["explicit_inputs"])
+    trip, cond = node.input(0), node.input(1)
+    if (trip is not None and trip.const is None) or (cond is not None and cond.const is None):
+        return True
+    carried = node.inputs[2:n_in]
+    runtime = {id(c) for c in body.captures if not c.is_const}
+    runtime |= {id(p) for p, v in zip(body.params[2:], carried, strict=False) if v is None or not v.is_const}
+    while True:
+        tainted = set(runtime)
+        for n in body.nodes:
+            if any(v is not None and id(v) in tainted for v in n.inputs):
+                tainted |= {id(o) for o in n.outputs}
+        more = {id(p) for p, o in zip(body.params[2:], body.outputs[1:], strict=False) if id(o) in tainted}
+        if more <= runtime:
+            return bool(body.outputs) and id(body.outputs[0]) in tainted
+        runtime |= more
+
+
+def defer_loop(graph: Graph, node: Node) -> None:
+    """Keep the Loop `node` for the runtime: its body becomes an optimized graph (LoopGraph), the Loop's
+    outputs typed: the carried values as they came in (a carried value must keep its type and shape), the scan
+    values stacked along a new first axis whose length, the iteration count, is a symbol of its own (at most
+    the trip count when that is a constant)."""
+    from webdnn.passes import infer_shapes
+    from webdnn.passes.pipeline import PASSES, run_passes
+
+    here = where(node.name, node.op_type, graph.opset)
+    if any(not is_static(v.shape or ()) for v in graph.inputs) or graph.value_inputs:
+        raise UnsupportedOperatorError(
+            f"{here}: its trip count or condition is computed at run time, which models with symbolic dims cannot do "
+            "yet; fix the input dims with --input-shape")
+    body: Branch = node.attrs["body"]
+    n_in = int(node.attrs["explicit_inputs"])
+    carried = node.inputs[2:n_in]
+    if any(v is None for v in carried) or len(body.params) != 2 + len(carried):
+        raise UnsupportedOperatorError(f"{here}: its body takes {len(body.params)} inputs for {len(carried)} carried "
+                                       "values (it needs the iteration, the condition and one per carried value)")
+    sub = Graph(f"{node.name}/body", graph.opset)
+    for p, (dt, sh) in zip(body.params, [(DType.INT64, ()), (DType.BOOL, ()),
+                                         *((v.dtype, v.shape) for v in carried if v is not None)], strict=True):
+        p.dtype, p.shape = dt, tuple(sh or ())
+    sub.inputs = list(body.params)
+    mapping: dict[int, Value] = {}
+    taken: list[int] = []
+    for i, v in enumerate(node.inputs[n_in:], start=n_in):
+        if v is None or v.is_const or id(v) in mapping or all(v is not c for c in body.captures):
+            continue
+        mapping[id(v)] = Value(v.name, v.dtype, v.shape)
+        sub.inputs.append(mapping[id(v)])
+        taken.append(i)
+    sub.nodes, sub.outputs = _rebind(body, mapping)
+    for v in sub.values():
+        sub.reserve_name(v.name)
+    for n in sub.nodes:
+        sub.reserve_name(n.name)
+    try:
+        infer_shapes.run(sub)
+    except ShapeError as e:  # e.g. a Slice by the iteration number: its body is one graph for every iteration
+        raise UnsupportedOperatorError(f"{here}: its trip count or condition is computed at run time, so its body "
+                                       f"is converted once for every iteration, and it cannot be: {e}") from None
+    run_passes(sub, PASSES[1:])
+    n_c = len(carried)
+    if len(sub.outputs) < 1 + n_c or len(node.outputs) != len(sub.outputs) - 1:
+        raise UnsupportedOperatorError(f"{here}: its body has {len(sub.outputs)} outputs for {n_c} carried values "
+                                       f"and {len(node.outputs)} Loop outputs")
+    for k, (v, o) in enumerate(zip(carried, sub.outputs[1:1 + n_c], strict=True)):
+        assert v is not None
+        if v.dtype != o.dtype or tuple(v.shape or ()) != tuple(o.shape or ()):
+            raise UnsupportedOperatorError(
+                f"{here}: carried value {k} ('{v.name}') comes in as {_show(v)} and leaves the body as {_show(o)}; a "
+                "Loop decided at run time needs each carried value to keep its type and shape")
+    m = node.input(0)
+    trips = int(np.asarray(m.const).reshape(-1)[0]) if m is not None and m.const is not None else None
+    iterations = symbol(f"{symbol_name(node.outputs[0].name)}.iterations", 0, None if trips is None else max(trips, 0))
+    for out, v in zip(node.outputs[:n_c], carried, strict=True):
+        out.dtype, out.shape = v.dtype, v.shape  # type: ignore[union-attr]
+    for out, v in zip(node.outputs[n_c:], sub.outputs[1 + n_c:], strict=True):
+        out.dtype, out.shape = v.dtype, (iterations, *(v.shape or ()))
+    node.attrs = {"body_graph": LoopGraph(sub, taken, n_c), "explicit_inputs": n_in}
 
 
 def defer_if(graph: Graph, node: Node) -> None:
@@ -197,7 +332,7 @@ def stage(graph: Graph) -> Plan:
 def _program(graph: Graph, nodes: list[Node], outputs: list[tuple[Value, str]], names: dict[int, str],
              plan: Plan) -> list[dict[str, Any]]:
     """Steps computing `outputs` (value, environment name) from the values `names` has (id -> name)."""
-    first = next((n for n in nodes if is_runtime_if(n) or is_host_op(n)), None)
+    first = next((n for n in nodes if is_runtime_if(n) or is_host_op(n) or is_runtime_loop(n)), None)
     if first is None:
         return _run(graph, nodes, outputs, names, plan)
     downstream: list[Node] = []
@@ -215,8 +350,8 @@ def _program(graph: Graph, nodes: list[Node], outputs: list[tuple[Value, str]], 
     steps = _program(graph, head, exports, names, plan)  # (it may hold a cut point of its own)
     names.update({id(v): n for v, n in exports})
     outs = [plan.fresh() for _ in first.outputs]
-    if is_host_op(first):  # e.g. {"nonzero": x, "to": y}: the runtime computes it, sizes and all
-        steps += _host_steps(first, names, outs, plan)
+    if is_host_op(first) or is_runtime_loop(first):  # the runtime computes it, sizes and all
+        steps += _host_steps(first, names, outs, plan) if is_host_op(first) else _loop_steps(first, names, outs, plan)
         names.update({id(o): n for o, n in zip(first.outputs, outs, strict=True)})
         steps += _program(graph, downstream, outputs, names, plan)
         return steps
