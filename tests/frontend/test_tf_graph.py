@@ -261,8 +261,12 @@ def test_while_loop_unrolls_and_matches_tfjs(tmp_path: Path) -> None:
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
-def test_while_loop_decided_at_run_time_is_refused(tmp_path: Path) -> None:
-    """A loop whose condition reads the input's data cannot be unrolled: a clear error, nothing written."""
+@pytest.mark.node
+def test_while_loop_decided_at_run_time(tmp_path: Path) -> None:
+    """A loop whose condition reads the input's data cannot be unrolled: it becomes a Loop the runtime runs
+    (passes/runtime_control.py defer_loop), as many iterations as the data asks for."""
+    from webdnn.browser.node import run_model_node
+
     g = G()
     x = g.input("x", [1, 3])
     total = node("sum", "Sum", ["v", "axes:output:0"], keep_dims=b(False), Tidx={"type": "DT_INT32"})
@@ -271,9 +275,14 @@ def test_while_loop_decided_at_run_time_is_refused(tmp_path: Path) -> None:
     body_f = g.function("b", ["v"], [g.fn_const("two", 2.0), node("m", "Mul", ["v", "two:output:0"])], ["m:z:0"])
     g.op("loop", "While", [x], cond=cond_f, body=body_f, T=_types("DT_FLOAT"), output_shapes={"list": {}})
     model = g.write(tmp_path / "tfjs", ["x"], ["loop"])
-    with pytest.raises(UnsupportedOperatorError, match=r"condition is computed at run time"):
-        convert(str(model), tmp_path / "out", ["fallback"])
-    assert not (tmp_path / "out").exists()
+    convert(str(model), tmp_path / "out", ["fallback", "wasm"])
+    for x in (np.float32([[0.5, 0.25, 1.0]]), np.float32([[4, 5, 6]]), np.float32([[0.01, 0, 0]])):
+        want = x.copy()
+        while want.sum() < 10:
+            want *= 2
+        for backend in ("fallback", "wasm"):
+            got = run_model_node(str(tmp_path / "out"), {"x": x}, (backend,)).outputs
+            np.testing.assert_array_equal(next(iter(got.values())), want, err_msg=f"{backend}, x = {x}")
 
 
 def test_verify_takes_a_graph_model(tmp_path: Path) -> None:
