@@ -9,7 +9,6 @@ computed conditions, Unique (elements and rows), and a TopK whose k is computed 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,13 @@ import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 
+from tests.passes.staged_runs import check_like_onnxruntime, skip_without_node_webgpu
 from tests.zoo_cases import assert_matches
-from webdnn.backends.webgpu.node import swiftshader_env
 from webdnn.browser.node import run_model_node
-from webdnn.browser.paths import REPO_ROOT
 from webdnn.convert import convert
 from webdnn.errors import ShapeError
 from webdnn.verify import reference_outputs
 
-ENV = swiftshader_env()
-NODE_WEBGPU = ENV is not None and os.path.isdir(os.path.join(REPO_ROOT, "runtime", "node_modules", "webgpu"))
 BACKENDS = ["fallback", "wasm", "webgl", "webgpu"]
 
 
@@ -187,14 +183,11 @@ def test_the_model_is_cut_at_the_nonzero(masked: tuple[Path, Path]) -> None:
 @pytest.mark.node
 @pytest.mark.parametrize("backend", ["fallback", "wasm", "webgpu"])
 def test_every_count_in_node(converted: tuple[str, Path, Path], backend: str) -> None:
-    if backend == "webgpu" and not NODE_WEBGPU:
-        pytest.skip("needs Chromium's SwiftShader ICD and runtime/node_modules/webgpu")
+    skip_without_node_webgpu(backend)
     name, model, out = converted
     for x in _inputs(name):
-        ref = reference_outputs(str(model), {"x": x})
-        r = run_model_node(str(out), {"x": x}, [backend], env=ENV if backend == "webgpu" else None)
-        assert {k: v.shape for k, v in r.outputs.items()} == {k: v.shape for k, v in ref.items()}
-        assert_matches(ref, r.outputs, f"{name} on {backend}, {int((x > MODELS[name][2]).sum())} kept: ")
+        check_like_onnxruntime(model, out, {"x": x}, backend,
+                               lambda _, x=x: f"{name} on {backend}, {int((x > MODELS[name][2]).sum())} kept: ")
 
 
 @pytest.mark.node
@@ -225,8 +218,6 @@ def test_a_nonzero_of_a_counted_size_is_refused_clearly(tmp_path: Path) -> None:
 def test_every_count_in_chromium(converted: tuple[str, Path, Path], backend: str, browser: Any) -> None:
     name, model, out = converted
     for x in _inputs(name):
-        ref = reference_outputs(str(model), {"x": x})
-        r = browser.run_model(str(out), {"x": x}, [backend])
-        assert r.backend == backend
-        assert {k: v.shape for k, v in r.outputs.items()} == {k: v.shape for k, v in ref.items()}
-        assert_matches(ref, r.outputs, f"{name} on {backend} in Chromium, {int((x > MODELS[name][2]).sum())} kept: ")
+        check_like_onnxruntime(
+            model, out, {"x": x}, backend,
+            lambda _, x=x: f"{name} on {backend} in Chromium, {int((x > MODELS[name][2]).sum())} kept: ", browser)

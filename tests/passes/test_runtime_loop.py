@@ -6,7 +6,6 @@ Chromium on every backend; and the refusals."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,10 @@ import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 
-from tests.zoo_cases import assert_matches
-from webdnn.backends.webgpu.node import swiftshader_env
-from webdnn.browser.node import run_model_node
-from webdnn.browser.paths import REPO_ROOT
+from tests.passes.staged_runs import check_like_onnxruntime, skip_without_node_webgpu
 from webdnn.convert import convert
 from webdnn.errors import UnsupportedOperatorError
-from webdnn.verify import reference_outputs
 
-ENV = swiftshader_env()
-NODE_WEBGPU = ENV is not None and os.path.isdir(os.path.join(REPO_ROOT, "runtime", "node_modules", "webgpu"))
 BACKENDS = ["fallback", "wasm", "webgl", "webgpu"]
 
 
@@ -77,14 +70,11 @@ def converted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
 @pytest.mark.node
 @pytest.mark.parametrize("backend", ["fallback", "wasm", "webgpu"])
 def test_every_iteration_count_in_node(converted: tuple[bool, Path, Path], backend: str) -> None:
-    if backend == "webgpu" and not NODE_WEBGPU:
-        pytest.skip("needs Chromium's SwiftShader ICD and runtime/node_modules/webgpu")
+    skip_without_node_webgpu(backend)
     trip_input, model, out = converted
     for feeds in _feeds(trip_input):
-        ref = reference_outputs(str(model), feeds)
-        r = run_model_node(str(out), feeds, [backend], env=ENV if backend == "webgpu" else None)
-        assert {k: v.shape for k, v in r.outputs.items()} == {k: v.shape for k, v in ref.items()}
-        assert_matches(ref, r.outputs, f"{backend}, {ref['scans'].shape[0]} iterations: ")
+        check_like_onnxruntime(model, out, feeds, backend,
+                               lambda ref: f"{backend}, {ref['scans'].shape[0]} iterations: ")
 
 
 @pytest.mark.slow
@@ -93,11 +83,8 @@ def test_every_iteration_count_in_node(converted: tuple[bool, Path, Path], backe
 def test_every_iteration_count_in_chromium(converted: tuple[bool, Path, Path], backend: str, browser: Any) -> None:
     trip_input, model, out = converted
     for feeds in _feeds(trip_input):
-        ref = reference_outputs(str(model), feeds)
-        r = browser.run_model(str(out), feeds, [backend])
-        assert r.backend == backend
-        assert {k: v.shape for k, v in r.outputs.items()} == {k: v.shape for k, v in ref.items()}
-        assert_matches(ref, r.outputs, f"{backend} in Chromium, {ref['scans'].shape[0]} iterations: ")
+        check_like_onnxruntime(model, out, feeds, backend,
+                               lambda ref: f"{backend} in Chromium, {ref['scans'].shape[0]} iterations: ", browser)
 
 
 def test_a_carried_value_that_changes_shape_is_refused(tmp_path: Path) -> None:

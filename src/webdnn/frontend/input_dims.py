@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 
 from webdnn.errors import ShapeError
-from webdnn.ir.symbolic import NAME_RE, Dim, Sym, Symbol, symbol
+from webdnn.ir.symbolic import NAME_RE, Dim, Sym, Symbol, symbol, symbol_name
 
 log = logging.getLogger("webdnn")
 
@@ -92,10 +92,7 @@ class SymbolTable:
 
 def sanitize(name: str, fallback: str) -> str:
     """An ONNX dim_param as a symbol name ('batch_size', 'sequence length' -> 'sequence_length')."""
-    s = re.sub(r"[^A-Za-z0-9_.]", "_", name.strip())
-    if not s or not NAME_RE.match(s):
-        s = f"d_{s}" if s else fallback
-    return s if NAME_RE.match(s) else fallback
+    return symbol_name(name, fallback)
 
 
 def input_shape(

@@ -37,6 +37,15 @@ class SymbolicShapeError(ShapeError):
     """A symbolic dim was used where a concrete number is needed."""
 
 
+def symbol_name(name: str, fallback: str = "size") -> str:
+    """`name` (a dim_param, a value's name) as a symbol name: 'sequence length' -> 'sequence_length', a leading
+    digit prefixed with 'd_'; `fallback` when nothing of it is left."""
+    s = re.sub(r"[^A-Za-z0-9_.]", "_", name.strip())
+    if not s or not NAME_RE.match(s):
+        s = f"d_{s}" if s else fallback
+    return s if NAME_RE.match(s) else fallback
+
+
 @dataclass(frozen=True)
 class Symbol:
     """An input dim the caller chooses at run time, with inclusive bounds (hi None: unbounded)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -99,9 +98,3 @@ def all_inputs(node: Node, minimum: int = 1) -> None:
     """Variadic/fixed-arity ops: every input slot must be given."""
     if len(node.inputs) < minimum or any(v is None for v in node.inputs):
         raise fail(node, f"expects {minimum}+ inputs, all given; got {len(node.inputs)}")
-
-
-def symbol_name(name: str) -> str:
-    """`name` (a value's) made a symbol name: letters, digits, '_' and '.', not starting with a digit."""
-    base = re.sub(r"[^A-Za-z0-9_.]", "_", name) or "size"
-    return base if re.match(r"[A-Za-z_]", base) else f"n_{base}"

@@ -14,7 +14,7 @@ import numpy as np
 
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
-from webdnn.ir.symbolic import is_static, symbol, symbols
+from webdnn.ir.symbolic import is_static, symbol, symbol_name, symbols
 from webdnn.ops._util import const_input, defaults, in_dtype, in_shape, norm_axis, set_out
 from webdnn.ops.registry import shape_rule, unsupported
 from webdnn.ops.tensor_common import (
@@ -28,7 +28,6 @@ from webdnn.ops.tensor_common import (
     norm_axis_upto,
     py_scalar,
     scalar_param,
-    symbol_name,
 )
 
 INDEX_TYPES = frozenset({DType.INT64, DType.INT32})

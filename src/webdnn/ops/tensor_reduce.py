@@ -15,10 +15,10 @@ from __future__ import annotations
 from webdnn.errors import where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
-from webdnn.ir.symbolic import dim, provably_equal, smin, symbol, upper
+from webdnn.ir.symbolic import dim, provably_equal, smin, symbol, symbol_name, upper
 from webdnn.ops._util import defaults, in_shape, norm_axis, set_out
 from webdnn.ops.registry import shape_rule
-from webdnn.ops.tensor_common import NUMERIC, check_dtype, fail, ints_param, norm_axes, scalar_param, symbol_name
+from webdnn.ops.tensor_common import NUMERIC, check_dtype, fail, ints_param, norm_axes, scalar_param
 
 REDUCE_OPS = (
     "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd",

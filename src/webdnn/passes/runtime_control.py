@@ -35,8 +35,7 @@ from webdnn.errors import ShapeError, UnsupportedOperatorError, where
 from webdnn.frontend.subgraphs import Branch
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
-from webdnn.ir.symbolic import is_static, symbol
-from webdnn.ops.tensor_common import symbol_name
+from webdnn.ir.symbolic import is_static, symbol, symbol_name
 
 
 @dataclass
