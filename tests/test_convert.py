@@ -92,6 +92,25 @@ def test_an_empty_existing_directory_is_filled(tmp_path: Path, monkeypatch: pyte
     assert json.loads((tmp_path / "manifest.json").read_text())["format"] == "webdnn-model"
 
 
+def test_the_manifest_changes_when_only_the_weights_do(tmp_path: Path) -> None:
+    """Each backend's digest covers its descriptor files, which hold every weight file's CRC-32: the same model
+    with other weights of the same shapes has another manifest (what the runtime's model cache compares)."""
+    def manifest(seed: int) -> dict:
+        w = np.random.default_rng(seed).standard_normal((2, 1, 3, 3, 3)).astype(np.float32)
+        m = make_model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1] * 6)], [("x", F32, [1, 1, 4, 4, 4])],
+                       ["y"], {"w": w})
+        convert(m, tmp_path / "out", backends=["fallback", "wasm"])
+        return dict(json.loads((tmp_path / "out" / "manifest.json").read_text()))
+
+    a, a2, b = manifest(0), manifest(0), manifest(1)
+    assert a == a2  # the same model converted again: the same manifest
+    for backend in ("fallback", "wasm"):
+        assert a["backends"][backend]["digest"].startswith("sha256:")
+        assert a["backends"][backend]["digest"] != b["backends"][backend]["digest"]
+        assert {k: v for k, v in a["backends"][backend].items() if k != "digest"} == \
+            {k: v for k, v in b["backends"][backend].items() if k != "digest"}
+
+
 def test_a_previous_conversion_is_replaced_file_by_file(tmp_path: Path) -> None:
     out = tmp_path / "out"
     convert(_conv3d_model(), out, backends=["fallback", "wasm"])

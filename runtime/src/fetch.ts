@@ -1,7 +1,7 @@
 // Reading model files over HTTP(S) (browser and Node) or from the file system (Node),
 // with byte-level progress.
 
-import { LoadError } from "./errors.js";
+import { DescriptorError, LoadError } from "./errors.js";
 
 export type ByteProgress = (loadedBytes: number) => void;
 
@@ -20,11 +20,12 @@ export function resolve(base: string, rel: string): string {
   return dir + rel;
 }
 
-export async function readBytes(url: string, onBytes?: ByteProgress, fetchImpl?: typeof fetch): Promise<Uint8Array> {
+/** `init`: request options (e.g. `cache: "no-cache"` to have the browser revalidate its HTTP-cached copy). */
+export async function readBytes(url: string, onBytes?: ByteProgress, fetchImpl?: typeof fetch, init?: RequestInit): Promise<Uint8Array> {
   if (!isHttp(url)) return readFile(url, onBytes);
   let res: Response;
   try {
-    res = await (fetchImpl ?? fetch)(url);
+    res = await (init ? (fetchImpl ?? fetch)(url, init) : (fetchImpl ?? fetch)(url));
   } catch (e) {
     throw new LoadError(`could not fetch ${url}: ${String(e)}`);
   }
@@ -69,6 +70,7 @@ export function parseJSON(bytes: Uint8Array, url: string): unknown {
   try {
     return JSON.parse(new TextDecoder().decode(bytes));
   } catch (e) {
-    throw new LoadError(`${url} is not valid JSON: ${String(e)}`);
+    // a model file that is not what it should be (like a failed check): DescriptorError
+    throw new DescriptorError(`${url} is not valid JSON: ${String(e)}`);
   }
 }

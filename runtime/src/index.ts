@@ -3,7 +3,7 @@
 //   const runner = await WebDNN.load("models/resnet50/", { backendOrder: ["wasm", "fallback"] });
 //   const { output } = await runner.run({ input: new Float32Array(3 * 224 * 224) });
 export { load } from "./loader.js";
-export { clearCache } from "./cache.js";
+export { clearCache, fetchCached } from "./cache.js";
 export { environment } from "./environment.js";
 export type { Environment } from "./environment.js";
 export type { LoadOptions, Progress, SkippedBackend } from "./loader.js";

@@ -32,8 +32,10 @@ export interface LoadOptions {
   backendOptions?: Record<string, unknown>;
   /** Opt-in model cache: true (the Cache Storage cache "webdnn-models") or a cache name. The manifest, the
    *  chosen backend's descriptor and its weights are stored there once verified, and later loads of the same
-   *  URLs read them from there without the network. If what the cache holds fails a check (a model converted
-   *  again at the same URL), those entries are evicted and the model is loaded from the network once more.
+   *  URLs read them from there: only the manifest is asked of the server again (revalidated: no body where the
+   *  server sends ETag or Last-Modified), so a model converted again at the same URL replaces the cached one;
+   *  offline, the cached model loads. If what the cache holds fails a check (damaged), those entries are
+   *  evicted and the model is loaded from the network once more.
    *  Does nothing where the Cache API is missing (Node, insecure origins). clearCache() empties it. */
   cache?: boolean | string;
   /** A model converted with symbolic dims (docs/descriptor-format.md) gets a session per input size
@@ -56,8 +58,9 @@ export async function load(url: string, options: LoadOptions = {}): Promise<Runn
   try {
     return await loadFrom(url, options, cache);
   } catch (e) {
-    // stale or damaged cached files: drop what came from the cache and load from the network
-    if (!cache || cache.hits.size === 0 || !(e instanceof DescriptorError || e instanceof LoadError)) throw e;
+    // damaged cached files (a failed check: DescriptorError): drop what came from the cache and load from the
+    // network; not when the network failed (offline, the runtime's own files missing): the cache stays good
+    if (!cache || cache.hits.size === 0 || !(e instanceof DescriptorError)) throw e;
     await cache.evictHits();
     return loadFrom(url, options, cache);
   }
@@ -74,11 +77,29 @@ async function readModelFile(url: string, cache: ModelCache | null, fetchImpl: t
   return readBytes(url, onBytes && ((n) => onBytes(n, false)), fetchImpl);
 }
 
+/** The manifest. With a cache, the server is asked for it first (the browser revalidates its copy: a 304 and no
+ *  body where the server sends validators): a model converted again at this URL has another manifest (its
+ *  backends' digests), and then everything cached under the model's directory is dropped before loading. Where
+ *  the network fails (offline), the cached manifest is used. */
+async function readManifest(url: string, cache: ModelCache | null, fetchImpl: typeof fetch | undefined): Promise<Uint8Array> {
+  const cached = cache ? await cache.get(url) : null;
+  if (!cache || !cached) return readBytes(url, undefined, fetchImpl);
+  let fresh: Uint8Array;
+  try {
+    fresh = await readBytes(url, undefined, fetchImpl, { cache: "no-cache" });
+  } catch {
+    return cached;
+  }
+  if (fresh.length === cached.length && fresh.every((b, i) => b === cached[i])) return cached;
+  await cache.evictUnder(url.slice(0, url.lastIndexOf("/") + 1));
+  return fresh;
+}
+
 async function loadFrom(url: string, options: LoadOptions, cache: ModelCache | null): Promise<Runner> {
   const report = options.onProgress ?? (() => {});
   report({ phase: "manifest", loadedBytes: 0, totalBytes: 0 });
   const manifestUrl = resolve(url, "manifest.json");
-  const manifestBytes = await readModelFile(manifestUrl, cache, options.fetch);
+  const manifestBytes = await readManifest(manifestUrl, cache, options.fetch);
   const manifest = validateManifest(parseJSON(manifestBytes, manifestUrl), manifestUrl);
   const order = options.backendOrder ?? DEFAULT_ORDER;
   const skipped: SkippedBackend[] = [];

@@ -6,6 +6,7 @@
  *  lower-casing and accent stripping (NFD, combining marks removed), punctuation split off, then greedy
  *  longest-match WordPiece ("##" continuations; a word with no match, or longer than 100 characters, is
  *  [UNK]); [CLS] ... [SEP], truncated and padded to a fixed length (WebDNN converts at fixed shapes). */
+import { fetchCached } from "./cache.js";
 import { InputError } from "./errors.js";
 
 export interface WordPieceOptions {
@@ -96,16 +97,12 @@ export class WordPieceTokenizer {
     return new WordPieceTokenizer(lines, options);
   }
 
-  /** Fetches a vocab.txt (with `cache`: the name of a Cache API cache, kept there for the next visit). */
+  /** Fetches a vocab.txt (with `cache`: the name of a Cache API cache, kept there for offline visits and
+   *  revalidated otherwise: fetchCached). */
   static async load(url: string | URL, options: WordPieceOptions & { cache?: string } = {}): Promise<WordPieceTokenizer> {
     const href = new URL(url, globalThis.location?.href).href;
-    const cache = options.cache && globalThis.caches ? await caches.open(options.cache).catch(() => null) : null;
-    let res = cache ? await cache.match(href) : undefined;
-    if (!res) {
-      res = await fetch(href);
-      if (!res.ok) throw new InputError(`cannot fetch the vocabulary ${href}: HTTP ${res.status}`);
-      if (cache) await cache.put(href, res.clone()).catch(() => {});
-    }
+    const res = options.cache ? await fetchCached(href, options.cache) : await fetch(href);
+    if (!res.ok) throw new InputError(`cannot fetch the vocabulary ${href}: HTTP ${res.status}`);
     return WordPieceTokenizer.fromVocabText(await res.text(), options);
   }
 

@@ -121,6 +121,14 @@ test("a format version that is not the number 1 says what it must be", async () 
   await rejects(load(writeModel({ edit: (d) => { d.version = 2; } })), DescriptorError, /has format version 2, this runtime reads version 1/);
 });
 
+test("a backend's digest is optional, and a string where present", async () => {
+  const digest = (v) => (m) => { m.backends.fallback.digest = v; };
+  const r = await load(writeModel({ editManifest: digest("sha256:00ff") }), { backendOrder: ["fallback"] });
+  r.dispose();
+  await rejects(load(writeModel({ editManifest: digest(12) }), { backendOrder: ["fallback"] }), DescriptorError,
+    /backends\.fallback\.digest/, /must be a string/);
+});
+
 test("a manifest that does not match its descriptor is refused", async () => {
   const cases = [
     [(m) => { m.inputs[0].name = "image"; }, /manifest lists input 'image'/, /its inputs are \[x\]/],

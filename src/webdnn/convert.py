@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 import os
 import posixpath
@@ -143,6 +144,7 @@ def convert(
                 say(f"skipping backend {b}: {str(e).split(' See docs/operators.md')[0]}")
                 result.skipped[b] = str(e)
                 continue
+            entry["digest"] = _digest(os.path.join(tmp, b))
             manifest_backends[b] = entry
             result.backends[b] = {
                 **entry,
@@ -184,6 +186,20 @@ def convert(
         raise
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _digest(backend_dir: str) -> str:
+    """SHA-256 of a backend's descriptor files (which hold each weight file's CRC-32): the manifest changes whenever
+    any file of the model does, which is how the runtime's model cache finds a model converted again."""
+    h = hashlib.sha256()
+    for root, _dirs, files in sorted(os.walk(backend_dir)):
+        for f in sorted(files):
+            if f.endswith(".json"):
+                path = os.path.join(root, f)
+                h.update(os.path.relpath(path, backend_dir).encode() + b"\0")
+                with open(path, "rb") as fh:
+                    h.update(fh.read())
+    return "sha256:" + h.hexdigest()
 
 
 def _size(x: Any) -> int:

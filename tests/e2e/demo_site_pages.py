@@ -1,5 +1,6 @@
 """Helpers shared by the demo site's page tests (test_demo_site*.py): open a page and wait for its
-result, measure that a screenshot is not blank, build a copy of the site whose conversion skipped a backend."""
+result, check that a visit read the model from the cache, measure that a screenshot is not blank, build a copy of
+the site whose conversion skipped a backend."""
 
 from __future__ import annotations
 
@@ -21,6 +22,25 @@ def open_page(page: Any, url: str, timeout_ms: int = 400_000) -> str:
     # a selector, not wait_for_function: Playwright evaluates a function's source, which the CSP forbids
     page.wait_for_selector("body[data-state=done], body[data-state=error]", timeout=timeout_ms)
     return str(page.get_attribute("body", "data-state"))
+
+
+def assert_only_revalidated(requests: list[tuple[str, str, int]], prefix: str) -> None:
+    """A visit that read the model under `prefix` from the cache: its only requests there are revalidations of the
+    manifest and the page's side files (about.json, labels, vocabulary), answered 304 with no body."""
+    mine = [r for r in requests if r[1].startswith(prefix)]
+    assert sum(n for _, _, n in mine) == 0, f"model bytes fetched from the network: {mine}"
+    side = {"manifest.json", "about.json", "labels.json", "vocab.txt"}
+    assert {p.rsplit("/", 1)[1] for _, p, _ in mine} <= side, mine
+
+
+def assert_asked_again(requests: list[tuple[str, str, int]], site: Path, model: str, backend: str = "wasm") -> None:
+    """After the page's cache was cleared (or an entry evicted): every weight file of the model's `backend` was asked
+    of the server again. Not counted in bytes: the browser's own HTTP cache may still hold them, and then the server
+    answers 304 (its ETag) instead of sending them."""
+    root = site / "models" / model / backend
+    want = {f"/models/{model}/{backend}/{f.relative_to(root).as_posix()}" for f in root.rglob("*.bin")}
+    asked = {p for method, p, _ in requests if method == "GET"}
+    assert want and want <= asked, f"not asked again: {sorted(want - asked)[:5]}"
 
 
 def screenshot_std(png: bytes) -> float:

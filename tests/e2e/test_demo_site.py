@@ -5,9 +5,9 @@ writes, under the strict CSP (script-src 'self' 'wasm-unsafe-eval') and COOP/COE
   labels scikit-image's cat photo with onnxruntime's top-1 class on the same model and the Python-preprocessed
   input, with its probability; the backend that ran is the one picked; the bars are drawn (non-zero width), the
   preview canvas and the screenshot (build/screenshots/recognition-<backend>.png) are not blank; no CSP violation.
-* A second visit in the same browser profile fetches nothing under /models/ (the runtime's cache option + the
-  page's labels); a damaged cached weight file is evicted and fetched again; after "Clear cache" the model is
-  downloaded again.
+* A second visit in the same browser profile fetches no model bytes: under /models/ only the manifest and the
+  labels are revalidated, answered 304 (the runtime's cache option + the page's labels); a damaged cached weight
+  file is evicted and fetched again; after "Clear cache" the model is downloaded again.
 * WebDNN.image.toTensor on the photo's pixels in Node gives exactly imagenet_preprocess's tensor.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.e2e.demo_site_pages import open_page, screenshot_std
+from tests.e2e.demo_site_pages import assert_asked_again, assert_only_revalidated, open_page, screenshot_std
 from webdnn.browser.paths import REPO_ROOT, runtime_dist
 from webdnn.browser.server import STRICT_CSP, StaticServer
 from webdnn.zoo import pretrained
@@ -123,7 +123,7 @@ def test_second_visit_loads_the_model_from_the_cache(server: StaticServer, site:
         page.close()
         page = browser.new_page()
         assert open_page(page, url) == "done"
-        assert _model_requests(server) == [], "the second visit fetched model files from the network"
+        assert_only_revalidated(server.requests, MODEL_PREFIX)
         assert page.get_attribute("#top5 li:first-child", "data-label") == "Egyptian cat"
         assert int(str(page.get_attribute("#bytes", "data-cached-bytes"))) >= weights
         assert "from the cache" in page.inner_text("#bytes")
@@ -139,11 +139,12 @@ def test_second_visit_loads_the_model_from_the_cache(server: StaticServer, site:
         page = browser.new_page()
         assert open_page(page, url) == "done", page.inner_text("#message")
         assert page.get_attribute("#top5 li:first-child", "data-label") == "Egyptian cat"
-        assert sum(n for _, p, n in _model_requests(server) if p.endswith(".bin")) >= weights
+        assert_asked_again(server.requests, site, "efficientnet_lite0")
         server.requests.clear()
         page.close()
         page = browser.new_page()
-        assert open_page(page, url) == "done" and _model_requests(server) == []
+        assert open_page(page, url) == "done"
+        assert_only_revalidated(server.requests, MODEL_PREFIX)
 
         page.click("#clear-cache")
         page.wait_for_selector("#message:has-text('Cache cleared')")
@@ -151,7 +152,7 @@ def test_second_visit_loads_the_model_from_the_cache(server: StaticServer, site:
         page.close()
         page = browser.new_page()
         assert open_page(page, url) == "done"
-        assert sum(n for _, _, n in _model_requests(server)) >= weights
+        assert_asked_again(server.requests, site, "efficientnet_lite0")
     finally:
         page.close()
 
@@ -195,3 +196,91 @@ def test_landing_page_links_the_demos_and_shows_the_benchmark_chart(server: Stat
     finally:
         page.close()
 
+
+
+def _write_y4m(path: Path, rgb: np.ndarray, frames: int = 4) -> None:
+    """A still video of `rgb` (even width and height) as YUV4MPEG2, 4:2:0, full-range BT.601 (C420jpeg): what
+    Chromium's fake camera plays (--use-file-for-fake-video-capture)."""
+    x = rgb.astype(np.float64)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    u = (b - y) / 1.772 + 128
+    v = (r - y) / 1.402 + 128
+
+    def sub(c: np.ndarray) -> np.ndarray:  # 2x2 means: the 4:2:0 chroma planes
+        return (c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2]) / 4
+
+    planes = b"".join(np.clip(np.round(p), 0, 255).astype(np.uint8).tobytes() for p in (y, sub(u), sub(v)))
+    h, w = rgb.shape[:2]
+    header = f"YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n".encode()
+    path.write_bytes(header + b"".join(b"FRAME\n" + planes for _ in range(frames)))
+
+
+_GRAB_FRAME = """() => {
+  const v = document.getElementById("video");
+  const c = document.createElement("canvas");
+  c.width = v.videoWidth;
+  c.height = v.videoHeight;
+  const g = c.getContext("2d");
+  g.drawImage(v, 0, 0);
+  const d = g.getImageData(0, 0, c.width, c.height).data;
+  let s = "";
+  for (let i = 0; i < d.length; i += 8192) s += String.fromCharCode(...d.subarray(i, i + 8192));
+  return [c.width, c.height, btoa(s)];
+}"""
+
+
+@pytest.mark.browser
+def test_camera_input_is_classified_like_onnxruntime(server: StaticServer, tmp_path: Path) -> None:
+    """The camera button in a browser whose camera films the cat photo (Chromium's fake capture device playing a
+    still video of it, permission granted): the page classifies the live frames, and its top-5 is onnxruntime's on
+    the frame the camera delivers (read back from the video element; the photo went through 4:2:0 YUV, so the
+    probabilities are not the PNG's). Stop ends it. A browser without a camera gets a message saying so, and the
+    page keeps working."""
+    import base64
+
+    import onnxruntime as ort
+
+    from webdnn.browser.driver import Browser
+
+    rgb = pretrained.load_rgb(pretrained.sample_photo("chelsea.png"))
+    h, w = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
+    video = tmp_path / "chelsea.y4m"
+    _write_y4m(video, np.ascontiguousarray(rgb[:h, :w]))
+    fake_camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                   f"--use-file-for-fake-video-capture={video}"]
+    url = f"{server.url}/recognition/?backend=wasm&photo=coffee.png"  # not the cat: the camera must bring it
+    with Browser(extra_args=fake_camera) as b:
+        page = b.new_page()
+        try:
+            assert open_page(page, url) == "done", page.inner_text("#message")
+            assert "cat" not in page.get_attribute("#top5 li:first-child", "data-label")
+            page.click("#camera")
+            page.wait_for_selector("#camera:has-text('Stop the camera')", timeout=60_000)
+            page.wait_for_selector("#top5 li[data-label='Egyptian cat']", timeout=120_000)  # a camera frame classified
+            fw, fh, b64 = page.evaluate(_GRAB_FRAME)
+            assert (fw, fh) == (w, h)
+            frame = np.frombuffer(base64.b64decode(b64), np.uint8).reshape(fh, fw, 4)[:, :, :3]
+            sess = ort.InferenceSession(pretrained.build_efficientnet_lite0_pretrained().SerializeToString(),
+                                        providers=["CPUExecutionProvider"])
+            logits = sess.run(None, {"input": pretrained.imagenet_preprocess(np.ascontiguousarray(frame))})[0]
+            want = [label for label, _ in pretrained.top_k(logits, pretrained.imagenet_labels(), 5)]
+            got = [li.get_attribute("data-label") for li in page.query_selector_all("#top5 li")]
+            assert got == want, f"the page's top-5 on the camera frame {got}, onnxruntime's {want}"
+            assert page.is_visible("#video") and page.inner_text("#message") == ""
+            assert "inference" in page.inner_text("#time")
+            assert screenshot_std(page.locator("#preview").screenshot()) > 10, "the camera frame was not drawn"
+            page.click("#camera")
+            page.wait_for_selector("#camera:has-text('Use the camera')", timeout=30_000)
+            assert not page.is_visible("#video")
+        finally:
+            page.close()
+    with Browser() as b:  # no camera device: getUserMedia fails
+        page = b.new_page()
+        try:
+            assert open_page(page, url) == "done"
+            page.click("#camera")
+            page.wait_for_selector("#message:has-text('camera is not available')", timeout=60_000)
+            assert page.get_attribute("#top5 li:first-child", "data-label")
+        finally:
+            page.close()

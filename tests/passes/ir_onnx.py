@@ -13,6 +13,11 @@ from webdnn.passes.fold_constants import _make_attr
 from webdnn.verify import reference_outputs
 
 
+def _dims(shape: tuple | None) -> list[int | str] | None:
+    """A shape for ONNX: symbolic dims as dim_params (their text)."""
+    return None if shape is None else [d if isinstance(d, int) else str(d) for d in shape]
+
+
 def to_onnx(graph: Graph, opset: int = 20) -> onnx.ModelProto:
     inits: dict[str, np.ndarray] = {}
     nodes = []
@@ -50,7 +55,8 @@ def to_onnx(graph: Graph, opset: int = 20) -> onnx.ModelProto:
         nodes.append(node)
     g = helper.make_graph(
         nodes, graph.name,
-        [helper.make_tensor_value_info(v.name, v.dtype.to_onnx() if v.dtype else 1, v.shape) for v in graph.inputs],
+        [helper.make_tensor_value_info(v.name, v.dtype.to_onnx() if v.dtype else 1, _dims(v.shape))
+         for v in graph.inputs],
         [helper.make_empty_tensor_value_info(v.name) for v in graph.outputs],
         [numpy_helper.from_array(np.asarray(a), k) for k, a in inits.items()],
     )

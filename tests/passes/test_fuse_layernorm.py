@@ -187,3 +187,32 @@ def test_near_misses_do_not_fuse(edit: str) -> None:
 
 def test_untouched_reference_model() -> None:
     assert _check(_near_miss("none"), 1) is not None
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_spatial_normalization_of_an_image_of_any_size_becomes_instance_norm(affine: bool) -> None:
+    """Over the symbolic H, W of an NCHW image no gamma of shape [H, W] can be a constant: the pattern (no affine,
+    or scalar gamma/beta) becomes InstanceNormalization with per-channel scale/bias, right at every size."""
+    b = B()
+    _torch(b, axes=[2, 3], affine=affine, gamma_shape=(1, 1))
+    model = b.model([1, 4, "h", "w"])
+    g = from_onnx(model, {"x": (1, 4, "2<=h<=64", "2<=w<=64")})
+    infer_shapes.run(g)
+    assert fuse_layernorm.run(g) == 1
+    eliminate_dead.run(g)
+    ops = g.summary()
+    assert ops.get("InstanceNormalization") == 1 and "ReduceMean" not in ops and "LayerNormalization" not in ops, ops
+    for h, w in [(5, 7), (16, 3)]:
+        feeds = {"x": (RNG.standard_normal((1, 4, h, w)) * 3 + 1).astype(np.float32)}
+        want = reference_outputs(model, feeds)
+        got = run_ir(g, feeds)
+        for k, v in want.items():
+            np.testing.assert_allclose(got[k], v, rtol=1e-5, atol=1e-5)
+
+
+def test_spatial_normalization_with_a_per_position_gamma_and_any_size_stays_unfused() -> None:
+    b = B()
+    _torch(b, axes=[2, 3], gamma_shape=(1, 4, 1, 1))  # per channel: not over the normalized axes only
+    g = from_onnx(b.model([1, 4, "h", "w"]), {"x": (1, 4, "2<=h<=64", "2<=w<=64")})
+    infer_shapes.run(g)
+    assert fuse_layernorm.run(g) == 0

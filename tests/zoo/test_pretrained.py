@@ -70,3 +70,20 @@ def test_hed_pretrained(hed: onnx.ModelProto) -> None:
     assert border.mean() > 0.5
     assert fused[60:100, 90:150].max() < 0.1  # inside the box
     assert fused[20:32, 20:40].max() < 0.1  # background (the image border itself gets weak edges)
+
+
+def test_hed_of_any_image_size_is_the_fixed_size_model_at_each_size() -> None:
+    """height/width given as names: one ONNX model for every image size (Resize sizes from the input's shape) that
+    onnxruntime runs as the model built for that size."""
+    from webdnn.zoo.hed import build_hed
+
+    anysize = _session(build_hed(height="h", width="w"))
+    assert [d.dim_param for d in build_hed(height="h", width="w").graph.input[0].type.tensor_type.shape.dim[2:]] == \
+        ["h", "w"]
+    rng = np.random.default_rng(2)
+    for h, w in [(48, 64), (37, 50)]:
+        x = rng.standard_normal((1, 3, h, w)).astype(np.float32) * 50
+        fixed = _session(build_hed(height=h, width=w)).run(None, {"input": x})
+        for got, want in zip(anysize.run(None, {"input": x}), fixed, strict=True):
+            assert got.shape == (1, 1, h, w)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

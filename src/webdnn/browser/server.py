@@ -8,7 +8,8 @@ Content-Length of at most `max_upload_bytes` are read (411 without one, 413 abov
 With `log_requests`,
 every GET/HEAD is recorded in `requests` (what a page fetched from the network). Files are served
 `Cache-Control: no-cache` unless `max_age` is given (the benchmark's cached cold start
-needs files the browser may take from its HTTP cache without asking again).
+needs files the browser may take from its HTTP cache without asking again), with an ETag, so a browser
+revalidating its copy gets 304 and no body (logged as 0 bytes) unless the file was written again.
 """
 
 from __future__ import annotations
@@ -33,6 +34,20 @@ MIME = {
 
 DEFAULT_MAX_UPLOAD_BYTES = 256 * 2**20  # far above any output the harness uploads (the zoo's largest: 0.6 MiB)
 STRICT_CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'"
+
+
+def _etag(st: os.stat_result) -> str:
+    """A file's validator, from its size and modification time (as nginx writes it): a file written again is a new
+    version, so a page's conditional request for it (If-None-Match) gets the new bytes, and otherwise 304."""
+    return f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
+
+
+def _matches(if_none_match: str | None, tag: str) -> bool:
+    """Whether an If-None-Match header names `tag` (or is *): weak and strong forms compare equal for GET."""
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or tag in tags
 
 
 class StaticServer:
@@ -102,9 +117,10 @@ class StaticServer:
             def log_message(self, format: str, *args: object) -> None:  # quiet
                 pass
 
-            def _headers(self, ctype: str, length: int, cacheable: bool = False) -> None:
+            def _headers(self, ctype: str, length: int, cacheable: bool = False, body: bool = True) -> None:
                 self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(length))
+                if body:
+                    self.send_header("Content-Length", str(length))
                 if cacheable and server.max_age is not None:
                     self.send_header("Cache-Control", f"max-age={server.max_age}")
                 else:
@@ -132,9 +148,18 @@ class StaticServer:
                     return
                 ext = os.path.splitext(f)[1]
                 ctype = MIME.get(ext) or mimetypes.guess_type(f)[0] or "application/octet-stream"
-                size = os.path.getsize(f)
+                st = os.stat(f)
+                size, tag = st.st_size, _etag(st)
+                if _matches(self.headers.get("If-None-Match"), tag):
+                    # the browser's copy is current (it revalidates what it keeps: Cache-Control no-cache)
+                    server._log(("GET", path, 0))
+                    self.send_response(304)
+                    self.send_header("ETag", tag)
+                    self._headers(ctype, 0, cacheable=True, body=False)
+                    return
                 server._log(("GET", path, size))
                 self.send_response(200)
+                self.send_header("ETag", tag)
                 self._headers(ctype, size, cacheable=True)
                 with open(f, "rb") as fh:
                     while chunk := fh.read(1 << 20):

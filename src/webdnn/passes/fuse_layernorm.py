@@ -18,7 +18,9 @@ trailing axes. Recognized, by structure and constants (never by node names):
 Every intermediate value must be read only inside the pattern (and be no graph output);
 gamma/beta must broadcast over the normalized axes only. The result is
 LayerNormalization(x, gamma (ones when absent), beta?, axis=first normalized axis, epsilon=eps),
-which every backend runs (fallback, wasm, webgl and webgpu all have a kernel for it).
+which every backend runs (fallback, wasm, webgl and webgpu all have a kernel for it). Over the symbolic H, W of
+an NCHW image (a model converted for any image size), where no gamma of that shape can be a constant, it is
+InstanceNormalization with per-channel scale and bias instead (gamma/beta absent or scalars only).
 """
 
 from __future__ import annotations
@@ -233,6 +235,35 @@ def _valid(graph: Graph, users: dict[int, list[Node]], m: _Match) -> bool:
     return m.y.shape == m.x.shape and m.y.dtype == m.x.dtype
 
 
+def _scalar_param(v: Value | None, default: float) -> float | None:
+    """gamma/beta that is one number broadcast over everything (all dims 1); `default` when absent."""
+    if v is None:
+        return default
+    c = np.asarray(v.const)
+    return float(c.reshape(-1)[0]) if c.size == 1 else None
+
+
+def _as_instance_norm(graph: Graph, node: Node, m: _Match) -> bool:
+    """The normalization over H, W of an NCHW tensor whose H, W are symbolic, with no gamma/beta or scalar ones:
+    InstanceNormalization with per-channel scale and bias (C is a number), which every backend runs at any size."""
+    assert m.y is not None and m.x.shape is not None
+    shape = m.x.shape
+    g, b = _scalar_param(m.gamma, 1.0), _scalar_param(m.beta, 0.0)
+    if len(shape) != 4 or m.axes[0] != 2 or not isinstance(shape[1], int) or g is None or b is None:
+        return False
+    c = shape[1]
+    scale = graph.const_value(f"{node.name}_in_scale", np.full(c, g, np.float32))
+    bias = graph.const_value(f"{node.name}_in_bias", np.full(c, b, np.float32))
+    last = max(m.nodes, key=graph.nodes.index)
+    inorm = graph.add_node("InstanceNormalization", [m.x, scale, bias], [m.y], {"epsilon": m.eps},
+                           name=f"{node.name}_instancenorm", before=last)
+    for n in m.nodes:
+        graph.remove_node(n)
+    m.y.producer = inorm
+    infer_node(inorm, graph)
+    return True
+
+
 def run(graph: Graph) -> int:
     fused = 0
     users = graph.users()
@@ -244,6 +275,12 @@ def run(graph: Graph) -> int:
             continue
         assert m.y is not None and m.x.shape is not None
         axis = m.axes[0]
+        if not all(isinstance(d, int) for d in m.x.shape[axis:]):
+            # symbolic normalized dims (an image of any size): no constant of their shape exists
+            if _as_instance_norm(graph, node, m):
+                users = graph.users()
+                fused += 1
+            continue
         gamma = _param(graph, m.gamma, m.x.shape, axis, f"{node.name}_ln_scale")
         beta = _param(graph, m.beta, m.x.shape, axis, f"{node.name}_ln_bias")
         if gamma is False or beta is False:

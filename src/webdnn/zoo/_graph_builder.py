@@ -294,6 +294,6 @@ class GraphBuilder:
 
 
 def image_input(
-    gb: GraphBuilder, batch: Dim, channels: int, height: int, width: int, name: str = "input"
+    gb: GraphBuilder, batch: Dim, channels: int, height: Dim, width: Dim, name: str = "input"
 ) -> str:
     return gb.input(name, TensorProto.FLOAT, [batch, channels, height, width])

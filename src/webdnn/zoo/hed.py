@@ -3,6 +3,7 @@
 VGG16 conv trunk (Keras names block{i}_conv{j}) with 'same' 2x2 max-pooling, exported as MaxPool
 ceil_mode=1. Each block gives a side output (1x1 conv to one channel); sides 2..5 are resized back to the
 input size with bilinear half-pixel Resize (= TF2 tf.image.resize bilinear); a 1x1 conv fuses the five.
+`height`/`width` given as names (dim_params) make a model of any image size.
 All six maps go through Sigmoid. Input: preprocessed BGR image minus the Caffe mean, NCHW.
 """
 
@@ -20,12 +21,14 @@ BLOCKS = [(2, 64), (2, 128), (3, 256), (3, 512), (3, 512)]  # (convs, channels) 
 OUTPUTS = ["side1", "side2", "side3", "side4", "side5", "fused"]
 
 
-def _sizes(gb: GraphBuilder, x: str, batch: Dim, height: int, width: int) -> str:
-    """Resize `sizes` [N, 1, H, W]: a constant for a fixed batch, else Shape(x)[:2] ++ [H, W]."""
-    if isinstance(batch, int):
+def _sizes(gb: GraphBuilder, x: str, image: str, batch: Dim, height: Dim, width: Dim) -> str:
+    """Resize `sizes` [N, 1, H, W]: a constant for a fixed size, else Shape(x)[:2] ++ Shape(image)[2:] (a batch or
+    an image size named by a dim_param: the model runs at any of them)."""
+    if isinstance(batch, int) and isinstance(height, int) and isinstance(width, int):
         return gb.constant([batch, 1, height, width])
     nc = gb.op("Slice", gb.op("Shape", x), gb.constant([0]), gb.constant([2]), gb.constant([0]))
-    return gb.concat([nc, gb.constant([height, width])], axis=0)
+    hw = gb.op("Slice", gb.op("Shape", image), gb.constant([2]), gb.constant([4]), gb.constant([0]))
+    return gb.concat([nc, hw], axis=0)
 
 
 def build_hed(
@@ -33,13 +36,13 @@ def build_hed(
     seed: int = 0,
     opset: int = 17,
     batch: Dim = 1,
-    height: int = 320,
-    width: int = 480,
+    height: Dim = 320,
+    width: Dim = 480,
     weights: Mapping[str, np.ndarray] | None = None,
     **kw: object,
 ) -> onnx.ModelProto:
     gb = GraphBuilder("hed", seed=seed, opset=opset, weights=weights)
-    x = image_input(gb, batch, 3, height, width)
+    x = image = image_input(gb, batch, 3, height, width)
     cin, sides = 3, []
     for b, (convs, cout) in enumerate(BLOCKS, 1):
         with gb.scope(f"block{b}"):
@@ -51,7 +54,7 @@ def build_hed(
         with gb.scope(f"dsn{b}"):
             side = gb.conv(x, cout, 1, 1, name=f"dsn{b}", gain=1.0)
             if b > 1:
-                side = gb.resize(side, _sizes(gb, side, batch, height, width))
+                side = gb.resize(side, _sizes(gb, side, image, batch, height, width))
             sides.append(side)
     with gb.scope("fuse"):
         fuse_w = gb.param("fuse.weight", [1, 5, 1, 1], lambda: gb.normal([1, 5, 1, 1], 0.05, mean=0.2))

