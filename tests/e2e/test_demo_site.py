@@ -231,7 +231,7 @@ _GRAB_FRAME = """() => {
 
 
 @pytest.mark.browser
-def test_camera_input_is_classified_like_onnxruntime(server: StaticServer, tmp_path: Path) -> None:
+def test_camera_input_is_classified_like_onnxruntime(server: StaticServer, tmp_path: Path, browser: Any) -> None:
     """The camera button in a browser whose camera films the cat photo (Chromium's fake capture device playing a
     still video of it, permission granted): the page classifies the live frames, and its top-5 is onnxruntime's on
     the frame the camera delivers (read back from the video element; the photo went through 4:2:0 YUV, so the
@@ -241,8 +241,6 @@ def test_camera_input_is_classified_like_onnxruntime(server: StaticServer, tmp_p
 
     import onnxruntime as ort
 
-    from webdnn.browser.driver import Browser
-
     rgb = pretrained.load_rgb(pretrained.sample_photo("chelsea.png"))
     h, w = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
     video = tmp_path / "chelsea.y4m"
@@ -250,37 +248,36 @@ def test_camera_input_is_classified_like_onnxruntime(server: StaticServer, tmp_p
     fake_camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                    f"--use-file-for-fake-video-capture={video}"]
     url = f"{server.url}/recognition/?backend=wasm&photo=coffee.png"  # not the cat: the camera must bring it
-    with Browser(extra_args=fake_camera) as b:
-        page = b.new_page()
-        try:
-            assert open_page(page, url) == "done", page.inner_text("#message")
-            assert "cat" not in page.get_attribute("#top5 li:first-child", "data-label")
-            page.click("#camera")
-            page.wait_for_selector("#camera:has-text('Stop the camera')", timeout=60_000)
-            page.wait_for_selector("#top5 li[data-label='Egyptian cat']", timeout=120_000)  # a camera frame classified
-            fw, fh, b64 = page.evaluate(_GRAB_FRAME)
-            assert (fw, fh) == (w, h)
-            frame = np.frombuffer(base64.b64decode(b64), np.uint8).reshape(fh, fw, 4)[:, :, :3]
-            sess = ort.InferenceSession(pretrained.build_efficientnet_lite0_pretrained().SerializeToString(),
-                                        providers=["CPUExecutionProvider"])
-            logits = sess.run(None, {"input": pretrained.imagenet_preprocess(np.ascontiguousarray(frame))})[0]
-            want = [label for label, _ in pretrained.top_k(logits, pretrained.imagenet_labels(), 5)]
-            got = [li.get_attribute("data-label") for li in page.query_selector_all("#top5 li")]
-            assert got == want, f"the page's top-5 on the camera frame {got}, onnxruntime's {want}"
-            assert page.is_visible("#video") and page.inner_text("#message") == ""
-            assert "inference" in page.inner_text("#time")
-            assert screenshot_std(page.locator("#preview").screenshot()) > 10, "the camera frame was not drawn"
-            page.click("#camera")
-            page.wait_for_selector("#camera:has-text('Use the camera')", timeout=30_000)
-            assert not page.is_visible("#video")
-        finally:
-            page.close()
-    with Browser() as b:  # no camera device: getUserMedia fails
-        page = b.new_page()
-        try:
-            assert open_page(page, url) == "done"
-            page.click("#camera")
-            page.wait_for_selector("#message:has-text('camera is not available')", timeout=60_000)
-            assert page.get_attribute("#top5 li:first-child", "data-label")
-        finally:
-            page.close()
+    ctx = browser.other_context(fake_camera, str(tmp_path / "profile"))  # one Playwright session per process
+    try:
+        page = ctx.new_page()
+        assert open_page(page, url) == "done", page.inner_text("#message")
+        assert "cat" not in page.get_attribute("#top5 li:first-child", "data-label")
+        page.click("#camera")
+        page.wait_for_selector("#camera:has-text('Stop the camera')", timeout=60_000)
+        page.wait_for_selector("#top5 li[data-label='Egyptian cat']", timeout=120_000)  # a camera frame classified
+        fw, fh, b64 = page.evaluate(_GRAB_FRAME)
+        assert (fw, fh) == (w, h)
+        frame = np.frombuffer(base64.b64decode(b64), np.uint8).reshape(fh, fw, 4)[:, :, :3]
+        sess = ort.InferenceSession(pretrained.build_efficientnet_lite0_pretrained().SerializeToString(),
+                                    providers=["CPUExecutionProvider"])
+        logits = sess.run(None, {"input": pretrained.imagenet_preprocess(np.ascontiguousarray(frame))})[0]
+        want = [label for label, _ in pretrained.top_k(logits, pretrained.imagenet_labels(), 5)]
+        got = [li.get_attribute("data-label") for li in page.query_selector_all("#top5 li")]
+        assert got == want, f"the page's top-5 on the camera frame {got}, onnxruntime's {want}"
+        assert page.is_visible("#video") and page.inner_text("#message") == ""
+        assert "inference" in page.inner_text("#time")
+        assert screenshot_std(page.locator("#preview").screenshot()) > 10, "the camera frame was not drawn"
+        page.click("#camera")
+        page.wait_for_selector("#camera:has-text('Use the camera')", timeout=30_000)
+        assert not page.is_visible("#video")
+    finally:
+        ctx.close()
+    page = browser.new_page()  # no camera device: getUserMedia fails
+    try:
+        assert open_page(page, url) == "done"
+        page.click("#camera")
+        page.wait_for_selector("#message:has-text('camera is not available')", timeout=60_000)
+        assert page.get_attribute("#top5 li:first-child", "data-label")
+    finally:
+        page.close()

@@ -151,6 +151,14 @@ class Browser:
             return f"{self.name} {self._session.version}".replace(f"{self.name} Mozilla Firefox", "Firefox")
         return f"Chromium {self._ctx.browser.version}" if self._ctx and self._ctx.browser else "Chromium"
 
+    def other_context(self, extra_args: Sequence[str], profile: str) -> Any:
+        """Another Chromium of this Playwright session, with its own flags and profile directory (e.g. a fake camera
+        device); a Playwright BrowserContext: close it when done. Chromium only."""
+        if self._pw is None:
+            raise WebDNNError(f"other_context needs a running Chromium session, not {self.name}")
+        return self._pw.chromium.launch_persistent_context(
+            profile, executable_path=find_chromium(), headless=True, args=CHROMIUM_ARGS + list(extra_args))
+
     def new_page(self) -> Any:
         """A fresh page in this session (a Playwright Page in Chromium; in Firefox and WebKit a page.ScriptPage
         with the part of that API the runner uses); close it when done."""
