@@ -14,7 +14,6 @@ A page loads a small model (Gemm + Relu, converted for wasm and fallback) with t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -121,4 +120,3 @@ def test_cached_model_follows_a_new_conversion_and_loads_offline(backend: str, t
         r = _visit(browser, srv, backend)
         np.testing.assert_allclose(np.reshape(r["y"], (2, 4)), second(X), rtol=1e-5, atol=1e-5)
         assert _model_bytes(srv) == 0, srv.requests
-    assert os.path.isdir(tmp_path / "model")
