@@ -25,7 +25,7 @@ export async function readBytes(url: string, onBytes?: ByteProgress, fetchImpl?:
   if (!isHttp(url)) return readFile(url, onBytes);
   let res: Response;
   try {
-    res = await (init ? (fetchImpl ?? fetch)(url, init) : (fetchImpl ?? fetch)(url));
+    res = await (fetchImpl ?? fetch)(url, init);
   } catch (e) {
     throw new LoadError(`could not fetch ${url}: ${String(e)}`);
   }

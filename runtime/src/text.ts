@@ -5,7 +5,7 @@
  *  control characters dropped, whitespace normalized, CJK ideographs split into single-character words,
  *  lower-casing and accent stripping (NFD, combining marks removed), punctuation split off, then greedy
  *  longest-match WordPiece ("##" continuations; a word with no match, or longer than 100 characters, is
- *  [UNK]); [CLS] ... [SEP], truncated and padded to a fixed length (WebDNN converts at fixed shapes). */
+ *  [UNK]); [CLS] ... [SEP], truncated and padded to the length the model runs at. */
 import { fetchCached } from "./cache.js";
 import { InputError } from "./errors.js";
 
