@@ -274,6 +274,32 @@ def test_verify_runs_a_dynamic_model_at_the_given_inputs_shape(tmp_path: Path) -
     assert res["ok"] and res["outputs"][0]["max_abs_err"] == 0.0
 
 
+@pytest.mark.node
+def test_convert_keeps_a_models_dynamic_dims_unless_fixed(tmp_path: Path) -> None:
+    """The model's dim_params stay symbols by default (one conversion, any batch); --fixed fixes them to 1."""
+    from webdnn.browser.node import run_model_node
+
+    path = tmp_path / "dyn.onnx"
+    w = np.arange(12, dtype=np.float32).reshape(4, 3) / 7
+    onnx.save(make_model([helper.make_node("MatMul", ["x", "w"], ["y"])], [("x", F32, ["batch", 4])], ["y"],
+                         {"w": w}), path)
+    r = CliRunner().invoke(main, ["convert", str(path), "-o", str(tmp_path / "dyn"), "--backends", "fallback,wasm"])
+    assert r.exit_code == 0, r.output
+    assert "dynamic dims kept: x [batch, 4]" in r.output
+    manifest = json.loads((tmp_path / "dyn" / "manifest.json").read_text())
+    assert [s["name"] for s in manifest["symbols"]] == ["batch"]
+    for n in (1, 3):
+        x = np.linspace(-1, 1, 4 * n, dtype=np.float32).reshape(n, 4)
+        for b in ("fallback", "wasm"):
+            y = run_model_node(str(tmp_path / "dyn"), {"x": x}, [b]).outputs["y"]
+            np.testing.assert_allclose(y, x @ w, rtol=1e-6, atol=1e-6)
+    r = CliRunner().invoke(main, ["convert", str(path), "-o", str(tmp_path / "fixed"), "--fixed",
+                                  "--backends", "fallback"])
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "fixed" / "manifest.json").read_text())
+    assert "symbols" not in manifest and manifest["inputs"][0]["shape"] == [1, 4]
+
+
 @pytest.mark.parametrize("spec, why", [("image=-1,3,4,4", "dim '-1' is not a non-negative integer"),
                                        ("image=1,3,4.5,4", "dim '4.5' is not a non-negative integer")])
 def test_convert_refuses_a_negative_or_non_integer_input_shape(nchw_model: tuple[str, str], tmp_path: Path,

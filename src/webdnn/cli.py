@@ -103,7 +103,9 @@ def _value_inputs(specs: tuple[str, ...]) -> dict[str, list[str] | None]:
     "--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,...",
     help="an input's shape: integers fix dims, names keep them dynamic (input_ids=1,seq<=512)",
 )
-@click.option("--dynamic", is_flag=True, help="keep the model's dynamic dims (dim_param, -1) instead of fixing them")
+@click.option("--dynamic/--fixed", default=True, show_default=True,
+              help="keep the model's dynamic dims (dim_param, -1) as symbols (the model runs at any size), or fix "
+              "them to 1 (the fastest code for that one size; --input-shape fixes them to other sizes)")
 @click.option(
     "--value-input", "value_input", multiple=True, metavar="NAME[=S1,S2,...]",
     help="an int input whose values are sizes (a Reshape's shape): symbols bound from its data at run, "

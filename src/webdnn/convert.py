@@ -66,7 +66,7 @@ def convert(
     input_shapes: Mapping[str, Sequence[DimSpec]] | None = None,
     progress: Progress | None = None,
     name: str | None = None,
-    dynamic: bool = False,
+    dynamic: bool = True,
     value_inputs: Sequence[str] | Mapping[str, Sequence[str] | None] = (),
     example_inputs: Sequence[Any] | Any = None,
     input_names: Sequence[str] | None = None,
@@ -76,8 +76,9 @@ def convert(
     """Convert `model` into `out_dir` for `backends`. `model`: a model file (ONNX, Keras, TF.js, a torch.export
     .pt2; recognized by content), an onnx.ModelProto, or a torch nn.Module traced on `example_inputs` (its
     inputs named `input_names`, default forward()'s parameters). `input_shapes` fixes input dims (ints) or
-    names them (symbols such as "seq<=512": the model then runs at any size); `dynamic` keeps
-    the model's own dynamic dims as symbols instead of fixing them to 1; `value_inputs` names
+    names them (symbols such as "seq<=512": the model then runs at any size); the model's own dynamic dims
+    (dim_param, -1) stay symbols unless `dynamic` is False, which fixes them to 1 (the fastest code, for the one
+    size you run at); `value_inputs` names
     small int inputs whose values decide sizes (each element a symbol bound from the data at run);
     `weights`: how the weights are stored for download, "fp32", "fp16", "int8" or "int4" (block-quantized), decoded to
     float32 by the runtime at load (backends/common/weight_encoding.py); `check_accuracy`: a minimum cosine
@@ -107,6 +108,10 @@ def convert(
     default_name = os.path.splitext(source)[0] if not source.startswith("<") else "model"
     graph = from_onnx(proto, input_shapes, name=name or proto.graph.name or default_name, dynamic=dynamic,
                       value_inputs=value_inputs)
+    kept = [f"{v.name} {_dims_text(v.shape)}" for v in graph.inputs if v.shape and symbols(v.shape)]
+    if kept:
+        say(f"dynamic dims kept: {', '.join(kept)} (runs at any size{'s' if len(kept) > 1 else ''} in the bounds; "
+            "fixing them with --input-shape gives the fastest code for one size)")
     accuracy = None
     if check_accuracy is not None and weights != "fp32":
         say(f"checking --weights {weights} against fp32 (onnxruntime)")
@@ -186,6 +191,18 @@ def convert(
         raise
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _dims_text(shape: Sequence[Any]) -> str:
+    """[1, 'seq<=512', 384]-style text of a shape whose dims may be symbols."""
+    parts = []
+    for d in shape:
+        if isinstance(d, int):
+            parts.append(str(d))
+        else:
+            for s in sorted(symbols(d), key=lambda s: s.name):
+                parts.append(f"{'' if s.lo <= 1 else f'{s.lo}<='}{s.name}{'' if s.hi is None else f'<={s.hi}'}")
+    return "[" + ", ".join(parts) + "]"
 
 
 def _digest(backend_dir: str) -> str:

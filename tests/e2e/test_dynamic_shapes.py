@@ -206,6 +206,40 @@ def test_a_zoo_cnn_at_three_image_sizes_in_chromium(zoo_cnn: tuple[str, str], ba
     _check_sizes(zoo_cnn[0], sets, runs, f"SqueezeNet on {backend} in Chromium")
 
 
+def _batch_classifier() -> onnx.ModelProto:
+    """Conv -> Relu -> Resize (x2, linear) -> GlobalAveragePool -> Flatten -> Gemm with the batch as an exporter
+    writes it (dim_param 'N', unbounded): the GPU backends' im2col, GEMM dispatch and Resize taps at any batch."""
+    rng = np.random.default_rng(2)
+    inits = {"w": (rng.standard_normal((8, 3, 3, 3)) * 0.3).astype(np.float32),
+             "fw": (rng.standard_normal((5, 8)) * 0.3).astype(np.float32),
+             "scales": np.array([1, 1, 2, 2], np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Resize", ["r", "", "scales"], ["u"], mode="linear"),
+             helper.make_node("GlobalAveragePool", ["u"], ["g"]), helper.make_node("Flatten", ["g"], ["f"]),
+             helper.make_node("Gemm", ["f", "fw"], ["y"], transB=1)]
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 3, 12, 12])
+    g = helper.make_graph(nodes, "batch", [x],
+                          [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 5])],
+                          [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.browser
+def test_a_models_own_dynamic_batch_is_kept_on_every_backend(tmp_path, browser) -> None:  # type: ignore[no-untyped-def]
+    """No --input-shape: the exporter's dim_param stays a symbol and every backend converts it (the GPU backends
+    once refused an unbounded batch in im2col's chunking, the GEMM's dispatch limit and Resize's tap tables)."""
+    path = str(tmp_path / "batch.onnx")
+    onnx.save(_batch_classifier(), path)
+    r = convert(path, tmp_path / "out", None)
+    assert sorted(r.backends) == sorted(BACKENDS), r.skipped
+    rng = np.random.default_rng(3)
+    sets = [{"x": rng.standard_normal((n, 3, 12, 12)).astype(np.float32)} for n in (1, 3, 2)]
+    for backend in BACKENDS:
+        got, _, runs = browser.run_model_sizes(str(tmp_path / "out"), sets, [backend])
+        assert got == backend
+        _check_sizes(path, sets, runs, f"batch classifier on {backend} in Chromium")
+
+
 @pytest.mark.browser
 def test_a_size_outside_the_bounds_is_the_runtimes_input_error(fcn: tuple[str, str], browser) -> None:  # type: ignore[no-untyped-def]
     sets = _images([(300, 16)])  # h <= 256

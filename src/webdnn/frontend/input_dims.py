@@ -4,9 +4,10 @@
 fixes some dims and names others: a name becomes a symbol the runtime binds from the actual
 input, with optional bounds (`seq<=512`, `8<=seq<=512`). A model's own dynamic dims (ONNX
 `dim_param`, an unknown dim, or -1 as older exporters write them) stay symbolic when the
-conversion is dynamic, and are fixed to 1 with a warning otherwise (the fastest path, today's
-default). A 0 is an empty tensor by the spec, but some exporters mean a dynamic dim by it: it is a
-symbol under --dynamic only (otherwise 0, with a warning). One name is one symbol across every input.
+conversion is dynamic (the default), and are fixed to 1 with a warning under --fixed (the fastest
+code for that size). A 0 is an empty tensor by the spec, but older exporters mean a dynamic dim by
+it: it is a symbol too in a dynamic conversion (0, with a warning, under --fixed). One name is one
+symbol across every input.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def input_shape(
         if d.HasField("dim_value") and (d.dim_value > 0 or (d.dim_value == 0 and not dynamic)):
             if d.dim_value == 0:  # an empty tensor by the spec, a dynamic dim by some older exporters
                 log.warning("input '%s' dim %d is 0 (an empty tensor); if the exporter meant a dynamic dim, convert "
-                            "with --dynamic or give it with --input-shape", inp.name, i)
+                            "without --fixed or give it with --input-shape", inp.name, i)
             out.append(int(d.dim_value))
             continue
         label = d.dim_param or (f"{d.dim_value}" if d.HasField("dim_value") else "?")
@@ -134,7 +135,7 @@ def input_shape(
         else:
             log.warning(
                 "input '%s' has a dynamic dimension '%s': using 1. Fix it with --input-shape %s=..., or keep it "
-                "dynamic with --dynamic (or a name: --input-shape %s=...,seq,...)",
+                "dynamic without --fixed (or a name: --input-shape %s=...,seq,...)",
                 inp.name, label, inp.name, inp.name,
             )
             out.append(1)

@@ -275,8 +275,8 @@ def _pad(node: Node, graph: Graph) -> None:
     if mode not in PAD_MODES:
         raise unsupported(node, graph, f"mode '{mode}' (supported: {', '.join(PAD_MODES)})")
     out = [d + full[i] + full[i + rank] for i, d in enumerate(x)]
-    if min(out, default=0) < 0:
-        raise fail(node, f"pads {full} crop more than the input {x} holds")
+    if any(bounds(d)[0] < 0 for d in out):  # a symbolic axis: at its smallest allowed size
+        raise fail(node, f"pads {full} crop more than the input {x} holds (at its smallest size)")
     _check_pad_mode(node, mode, x, full)
     node.attrs.update(pads=full, mode=mode, value=py_scalar(0 if value is None else value, dt))
     set_out(node, 0, dt, out)

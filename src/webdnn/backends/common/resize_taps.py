@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+
+from webdnn.ir.symbolic import provably_equal
 
 f32 = np.float32
 # (output index, scale, output length, input length, roi start, roi end) -> input coordinate
@@ -115,6 +118,13 @@ def axis_taps(mode: str, coord_mode: str, nearest_mode: str, li: int, lo: int, s
         if coord_mode == "tf_crop_and_resize" and (x < 0 or x > li - 1):
             t[o, 0, 0] = -1
     return t
+
+
+def unresized(li: Any, lo: Any, scale: float) -> bool:
+    """An axis not resized at any size: scale 1 and the same length (a batch or channel axis, whose length may be
+    symbolic: axis_taps maps each output to its own input with weight 1 then, in every mode)."""
+    return float(f32(scale)) == 1.0 and (li is lo or (isinstance(li, int) and isinstance(lo, int) and li == lo)
+                                         or provably_equal(li, lo))
 
 
 def is_identity(t: np.ndarray, li: int) -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 from webdnn.backends.webgl.core import TARGETS, Ctx, Pass
 from webdnn.backends.webgl.glsl import ACT4
 from webdnn.ir.graph import Node, Value
-from webdnn.ir.symbolic import Dim, Sym, ceildiv, upper
+from webdnn.ir.symbolic import Dim, Sym, ceildiv, upper_or_none
 
 # Col buffers beyond this many elements (a 64 MB texture) are not worth the memory: a conv
 # whose Col would be larger is computed in chunks of plane positions, each an im2col pass and
@@ -39,9 +39,10 @@ def chunk(n: int, rows: int, ohw: Dim) -> Dim:
     """Plane positions per Col chunk (a multiple of 4): the Col of n x rows x chunk elements
     stays within MAX_COL, and the chunks of a plane are as even as possible. A plane of symbolic
     size is one chunk (the passes are fixed at conversion), where it fits at every size."""
-    if isinstance(ohw, Sym):
+    if any(isinstance(v, Sym) for v in (n, rows, ohw)):
         whole = ceildiv(ohw, 4) * 4
-        return whole if upper(n * rows * whole) <= MAX_COL else 0
+        most = upper_or_none(n * rows * whole)  # None: an unbounded batch or plane never surely fits
+        return whole if most is not None and most <= MAX_COL else 0
     most = (MAX_COL // (n * rows)) // 4 * 4
     if most == 0:
         return 0
@@ -53,8 +54,8 @@ def chunk(n: int, rows: int, ohw: Dim) -> Dim:
 def fits(n: int, rows: int, ohw: Dim) -> bool:
     """Whether im2col fits: at most MAX_CHUNKS chunks of at most MAX_COL elements each."""
     qc = chunk(n, rows, ohw)
-    if isinstance(ohw, Sym):
-        return isinstance(qc, Sym)
+    if any(isinstance(v, Sym) for v in (n, rows, ohw)):
+        return not (isinstance(qc, int) and qc == 0)
     return qc > 0 and -(-ohw // qc) <= MAX_CHUNKS
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from webdnn.backends.common.resize_taps import COORD, NEAREST, TAPS, axis_taps, is_identity
+from webdnn.backends.common.resize_taps import COORD, NEAREST, TAPS, axis_taps, is_identity, unresized
 from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, need_float, shape
 from webdnn.backends.webgl.glsl import coords, flt, strides
 from webdnn.ir.graph import Node
@@ -33,17 +33,19 @@ def _resize(ctx: Ctx, node: Node) -> list[Pass]:
     cubic_a = attr_float(node.attrs.get("cubic_coeff_a", -0.75))
     exclude = int(node.attrs.get("exclude_outside", 0)) == 1
     extrapolate = cmode == "tf_crop_and_resize"
-    tables = [axis_taps(mode, cmode, nmode, xs[a], ys[a], scales[a], cubic_a=cubic_a, exclude=exclude,
+    tables = [None if unresized(xs[a], ys[a], scales[a]) else
+              axis_taps(mode, cmode, nmode, xs[a], ys[a], scales[a], cubic_a=cubic_a, exclude=exclude,
                         roi=(roi[a], roi[rank + a])) for a in range(rank)]
-    axes = [a for a in range(rank) if not is_identity(tables[a], xs[a])]
+    axes = [a for a in range(rank) if tables[a] is not None and not is_identity(tables[a], xs[a])]
     xst = strides(xs)
-    taps = tables[0].shape[1] if tables else 1
+    taps = TAPS[mode]
     offsets, parts, off = {}, [], 0
     for a in axes:
         offsets[a] = off
         parts.append(tables[a].reshape(-1))
         off += tables[a].size
-    base = " + ".join([f"c{d} * {xst[d]}" for d in range(rank) if d not in axes and xs[d] > 1] or ["0"])
+    kept = [d for d in range(rank) if d not in axes and not (isinstance(xs[d], int) and xs[d] <= 1)]
+    base = " + ".join([f"c{d} * {xst[d]}" for d in kept] or ["0"])
     lines = ["float compute(int o) {", "  " + coords("o", ys, "c"), f"  int b = {base};", "  float acc = 0.0;"]
     indent = "  "
     for a in axes:

@@ -23,6 +23,7 @@ from webdnn.backends.webgpu import packed_weights
 from webdnn.backends.webgpu.elementwise import epilogue_storages, host_epilogue
 from webdnn.backends.webgpu.expr_wgsl import activation_fn
 from webdnn.backends.webgpu.wgsl import (
+    MAX_GROUPS,
     Ctx,
     Dispatch,
     Shader,
@@ -39,7 +40,7 @@ from webdnn.backends.webgpu.wgsl import (
     unravel,
 )
 from webdnn.ir.graph import Node, Value
-from webdnn.ir.symbolic import Dim, hint
+from webdnn.ir.symbolic import Dim, hint, upper_or_none
 
 
 @dataclass
@@ -73,7 +74,8 @@ def gemm_dispatch(sh: Shader, m: int, n: int, k: int, batches: int, loaders: str
     threads = t.tx * t.ty
     bk4, bn4 = t.bk // 4, t.bn // 4
     a_vecs, b_vecs = t.bm * bk4, t.bk * bn4
-    if batches > 65535:
+    most = upper_or_none(batches)  # None: unbounded (the runtime checks each size's dispatches)
+    if most is not None and most > MAX_GROUPS:
         raise Unsupported(f"{batches} matrix batches exceed the dispatch limit")
     acc = "\n".join(f"    var acc{r} = vec4<f32>(0.0);" for r in range(4))
     fma = []

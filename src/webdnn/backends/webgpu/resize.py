@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from webdnn.backends.common.resize_taps import axis_taps, is_identity
+from webdnn.backends.common.resize_taps import axis_taps, is_identity, unresized
 from webdnn.backends.webgpu.wgsl import (
     Ctx,
     Dispatch,
@@ -69,6 +69,8 @@ def resize(ctx: Ctx, node: Node) -> list[Dispatch]:
     bx = sh.read(x)
     resized: list[tuple[int, str]] = []
     for a, (li, lo, s) in enumerate(zip(xs, ys, scales, strict=True)):
+        if unresized(li, lo, s):  # (a batch axis of symbolic length: no table to make)
+            continue
         table = axis_table(mode, coord, nearest, li, lo, s, cubic_a, exclude)
         cols = table.shape[1] // 2  # index columns, then as many weight columns
         if not is_identity(np.stack([table[:, :cols], table[:, cols:]], axis=-1), li):
