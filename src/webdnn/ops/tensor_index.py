@@ -1,4 +1,5 @@
-"""Indexing rules: Gather, GatherElements, GatherND, ScatterND, ScatterElements, OneHot, Trilu, CumSum, CumProd.
+"""Indexing rules: Gather, GatherElements, GatherND, ScatterND, ScatterElements, OneHot, Trilu, CumSum, CumProd,
+ReverseSequence, EyeLike.
 
 Index tensors stay inputs (they are data, possibly computed at run time; kernels
 handle negative indices). Canonical attributes:
@@ -6,6 +7,9 @@ handle negative indices). Canonical attributes:
   ScatterElements  axis >= 0, reduction (Scatter, its old name, becomes it)
   OneHot  depth, values = [off, on] (both inputs folded in), axis >= 0 (in the output)
   Trilu   upper, k;  CumSum / CumProd  axis >= 0, exclusive, reverse
+  ReverseSequence  batch_axis, time_axis;  EyeLike  k, dtype (the output's, an ONNX type number)
+ReverseSequence and EyeLike have no kernels: passes/decompose.py rewrites them (a GatherElements of
+computed indices; a constant).
 """
 
 from __future__ import annotations
@@ -185,6 +189,36 @@ def _cumsum(node: Node, graph: Graph) -> None:
         raise fail(node, "input 'axis' is required")
     node.attrs["axis"] = norm_axis(node, int(axis), len(x))
     set_out(node, 0, in_dtype(node, 0), x)
+
+
+@shape_rule("ReverseSequence")
+def _reverse_sequence(node: Node, graph: Graph) -> None:
+    defaults(node, batch_axis=1, time_axis=0)
+    all_inputs(node, 2)
+    x, lens = in_shape(node, 0), in_shape(node, 1)
+    check_dtype(node, graph, 1, INDEX_TYPES, "sequence_lens must be int32 or int64")
+    b, t = int(node.attrs["batch_axis"]), int(node.attrs["time_axis"])
+    if len(x) < 2 or {b, t} != {0, 1}:
+        raise fail(node, f"batch_axis {b} and time_axis {t} must be 0 and 1 (in either order) of a tensor of rank "
+                         f">= 2, got rank {len(x)}")
+    if len(lens) != 1 or lens[0] != x[b]:
+        raise fail(node, f"sequence_lens has shape {lens}; it needs one length per batch element ({x[b]})")
+    node.attrs.update(batch_axis=b, time_axis=t)
+    set_out(node, 0, in_dtype(node, 0), x)
+
+
+@shape_rule("EyeLike")
+def _eye_like(node: Node, graph: Graph) -> None:
+    defaults(node, k=0)
+    x = in_shape(node, 0)
+    if len(x) != 2:
+        raise fail(node, f"input rank {len(x)}; EyeLike takes a 2-D tensor")
+    try:
+        dt = DType.from_onnx(int(node.attrs["dtype"])) if "dtype" in node.attrs else in_dtype(node, 0)
+    except ValueError as e:
+        raise unsupported(node, graph, f"output {e}") from None
+    node.attrs.update(k=int(node.attrs["k"]), dtype=dt.to_onnx())
+    set_out(node, 0, dt, x)
 
 
 def count_symbol_name(graph: Graph, node: Node) -> str:

@@ -40,7 +40,7 @@ from webdnn.passes.decompose_einsum import decompose_einsum
 from webdnn.passes.decompose_quant import DEFERRED, QUANT_DECOMPOSITIONS
 from webdnn.passes.decompose_recurrent import RECURRENT, decompose_recurrent
 from webdnn.passes.decompose_signal import decompose_dft, decompose_stft
-from webdnn.passes.expr_nodes import NodeEmitter
+from webdnn.passes.expr_nodes import NodeEmitter, TypedEmitter
 from webdnn.passes.fold_constants import fold_node
 
 CUBIC_A = -0.75  # the reference's (and PyTorch's) Keys coefficient
@@ -263,10 +263,112 @@ def _compress(graph: Graph, node: Node) -> list[Node]:
     return _replace(graph, node, em, "Gather", [x, em.const(where, np.int64)], {"axis": int(axis or 0)})
 
 
+def _bilinear_axis(v: Expr, size: int) -> tuple[Expr, Expr, Expr, Expr, Expr]:
+    """RoiAlign's taps along one axis at coordinate `v` (onnxruntime's rule): (whether the sample counts,
+    low index, high index, low weight, high weight). A sample beyond [-1, size] counts 0; below 0 it
+    reads index 0; at or past the last element it reads the last one with weight 1."""
+    inside = E.where(v < -1.0, 0.0, E.where(v > float(size), 0.0, 1.0))
+    v = E.maximum(v, 0.0)
+    low = E.floor(v)
+    edge = low >= float(size - 1)
+    low = E.where(edge, float(size - 1), low)
+    high = E.where(edge, float(size - 1), low + 1.0)
+    frac = E.where(edge, 0.0, v - low)
+    return inside, low, high, 1.0 - frac, frac
+
+
+def _roi_align(graph: Graph, node: Node) -> list[Node]:
+    """RoiAlign as onnxruntime computes it: per roi, output bin and sample (sampling_ratio^2 per bin, at
+    the bins' regular sub-grid), the bilinear taps of X at computed coordinates, read by a Gather of X
+    flattened (indices exact in float32: N*C*H*W < 2^24 is checked by the caller); avg mode sums the
+    weighted taps and divides by the sample count, max mode takes the largest weighted tap of each sample
+    and then of the bin. Axes: (roi, channel, bin y, bin x, sample y, sample x)."""
+    x, rois, batch = node.inputs[0], node.inputs[1], node.inputs[2]
+    assert x is not None and rois is not None and batch is not None and x.shape is not None
+    n, c, h, w = (int(d) for d in x.shape)
+    oh, ow, ratio = (int(node.attrs[k]) for k in ("output_height", "output_width", "sampling_ratio"))
+    half_pixel = node.attrs["coordinate_transformation_mode"] == "half_pixel"
+    scale = float(node.attrs["spatial_scale"])
+    em = NodeEmitter(graph, [], node, node.name)
+    per_roi = em.const([-1, 1, 1, 1, 1, 1], np.int64)
+    corners = [em.node("Reshape", [em.node("Gather", [rois, em.const(i, np.int64)], {"axis": 1}), per_roi])
+               for i in range(4)]
+    b = em.node("Reshape", [em.node("Cast", [batch], {"to": 1}), per_roi])
+    sub = (np.arange(ratio) + 0.5) / ratio  # a sample's place in its bin, in bins
+    bin_y = (np.arange(oh)[:, None] + sub[None, :]).reshape(1, 1, oh, 1, ratio, 1)
+    bin_x = (np.arange(ow)[:, None] + sub[None, :]).reshape(1, 1, 1, ow, 1, ratio)
+    chan = np.arange(c, dtype=np.float32).reshape(1, c, 1, 1, 1, 1)
+    em.inputs = [*corners, b, em.const(bin_y), em.const(bin_x), em.const(chan)]
+    x1, y1, x2, y2, bi, gy, gx, ch = (E.x(i) for i in range(8))
+    offset = 0.5 if half_pixel else 0.0
+    start_x, start_y = x1 * scale - offset, y1 * scale - offset
+    roi_w, roi_h = x2 * scale - offset - start_x, y2 * scale - offset - start_y
+    if not half_pixel:  # output_half_pixel (opset 10's only behaviour) makes a roi at least 1 x 1
+        roi_w, roi_h = E.maximum(roi_w, 1.0), E.maximum(roi_h, 1.0)
+    in_y, y_lo, y_hi, wy_lo, wy_hi = _bilinear_axis(start_y + gy * (roi_h / float(oh)), h)
+    in_x, x_lo, x_hi, wx_lo, wx_hi = _bilinear_axis(start_x + gx * (roi_w / float(ow)), w)
+    base = (bi * float(c) + ch) * float(h)
+    flat = em.node("Reshape", [x, em.const([-1], np.int64)])
+    terms = []
+    for yi, wy in ((y_lo, wy_lo), (y_hi, wy_hi)):
+        for xi, wx in ((x_lo, wx_lo), (x_hi, wx_hi)):
+            idx = em.node("Cast", [em.emit((base + yi) * float(w) + xi)], {"to": 7})  # int64
+            weight = em.emit(wy * wx * in_y * in_x)
+            terms.append(em.node("Mul", [em.node("Gather", [flat, idx], {"axis": 0}), weight]))
+    axes = em.const([4, 5], np.int64)
+    if node.attrs["mode"] == "max":
+        best = em.node("Max", terms)
+        return _replace(graph, node, em, "ReduceMax", [best, axes], {"keepdims": 0})
+    total = em.node("ReduceSum", [em.node("Sum", terms), axes], {"keepdims": 0})
+    return _replace(graph, node, em, "Mul", [total, em.const(1.0 / (ratio * ratio))], {})
+
+
+def _reverse_sequence(graph: Graph, node: Node) -> list[Node]:
+    """ReverseSequence: a GatherElements along the time axis of the index t' = len - 1 - t where t < len
+    (the batch element's length), t elsewhere."""
+    x, lens = node.inputs[0], node.inputs[1]
+    assert x is not None and lens is not None and x.shape is not None
+    b_axis, t_axis = int(node.attrs["batch_axis"]), int(node.attrs["time_axis"])
+    rank, steps = len(x.shape), x.shape[t_axis]
+    em = NodeEmitter(graph, [], node, node.name)
+    on_batch = [1] * rank
+    on_batch[b_axis] = -1
+    length = em.node("Reshape", [em.node("Cast", [lens], {"to": 1}), em.const(on_batch, np.int64)])
+    on_time = [1] * rank
+    on_time[t_axis] = -1
+    if isinstance(steps, int):
+        t = em.const(np.arange(steps, dtype=np.float32).reshape(on_time))
+    else:  # a symbolic length: Range up to the time axis's size
+        count = em.node("Cast", [TypedEmitter(graph, node).shape([steps])], {"to": 1})
+        t = em.node("Reshape", [em.node("Range", [em.const(0.0), em.node("Squeeze", [count]), em.const(1.0)]),
+                                em.const(on_time, np.int64)])
+    em.inputs = [length, t]
+    src = E.where(E.x(1) < E.x(0), E.x(0) - 1.0 - E.x(1), E.x(1))
+    idx = em.node("Cast", [em.emit(src)], {"to": 7})
+    idx = em.node("Expand", [idx, TypedEmitter(graph, node).shape(list(x.shape))])
+    return _replace(graph, node, em, "GatherElements", [x, idx], {"axis": t_axis})
+
+
+def _eye_like(graph: Graph, node: Node) -> list[Node]:
+    """EyeLike of a fixed shape: a constant (it reads only its input's shape)."""
+    x = node.inputs[0]
+    assert x is not None and x.shape is not None
+    if not all(isinstance(d, int) for d in x.shape):
+        from webdnn.ops.registry import unsupported
+
+        raise unsupported(node, graph, f"EyeLike of a shape that varies with the input ({x.shape})")
+    y = node.outputs[0]
+    assert y.dtype is not None
+    em = NodeEmitter(graph, [], node, node.name)
+    eye = np.eye(int(x.shape[0]), int(x.shape[1]), int(node.attrs["k"]), dtype=y.dtype.numpy)
+    return _replace(graph, node, em, "Identity", [em.const(eye, y.dtype.numpy.type)], {})
+
+
 DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {
     "GridSample": _grid_sample, "AffineGrid": _affine_grid, "GroupNormalization": _group_norm,
     "RMSNormalization": _rms_norm, "LpPool": _lp_pool,
-    "CenterCropPad": _center_crop_pad, "Compress": _compress,
+    "CenterCropPad": _center_crop_pad, "Compress": _compress, "RoiAlign": _roi_align,
+    "ReverseSequence": _reverse_sequence, "EyeLike": _eye_like,
     "LSTM": decompose_recurrent, "GRU": decompose_recurrent, "RNN": decompose_recurrent,
     "Einsum": decompose_einsum, "DFT": decompose_dft, "STFT": decompose_stft,
     **QUANT_DECOMPOSITIONS,
@@ -285,6 +387,12 @@ def run(graph: Graph) -> int:
             from webdnn.ops.registry import unsupported
 
             raise unsupported(node, graph, "GridSample over 2^24 or more input elements per channel")
+        if node.op_type == "RoiAlign" and x is not None and x.shape and not (
+                all(isinstance(d, int) for d in x.shape) and math.prod(x.shape) < 2**24):
+            from webdnn.ops.registry import unsupported
+
+            raise unsupported(node, graph, f"RoiAlign of an input of shape {x.shape} (a fixed shape of fewer "
+                                           "than 2^24 elements: its gather indices are computed in float32)")
         written = rewrite(graph, node)
         for new in written:
             if not fold_node(new, graph):
