@@ -10,6 +10,8 @@ LSTM, GRU, RNN: unrolled over the sequence (decompose_recurrent.py) by each back
 AffineGrid: a MatMul of the constant base grid (normalized coordinates and a 1 per output
 position) with theta transposed. GroupNormalization: InstanceNormalization over the input viewed
 as (N, groups, rest), then the per-channel scale and bias. CenterCropPad: a Slice and a Pad.
+RoiAlign: Gathers of bilinear taps at coordinates computed from the rois (below). ReverseSequence:
+a GatherElements of computed time indices. EyeLike: a constant.
 
 GridSample: its coordinate math (unnormalizing, border clamping or reflection, the taps of
 nearest / linear / cubic interpolation and their weights, zero padding) is written once below
