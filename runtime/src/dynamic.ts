@@ -2,7 +2,7 @@
 // load (its table, the input-shape rule, and its structure at the smallest size), then turned into
 // the version-1 descriptor of each input size the caller runs (concreteDescriptor).
 
-import { checkHeader, DYNAMIC_VERSION, FORMAT_VERSION, validateDescriptor, type Descriptor } from "./descriptor.js";
+import { checkHeader, DYNAMIC_VERSION, FORMAT_VERSION, validateDescriptor, type Descriptor, type KernelSpec } from "./descriptor.js";
 import {
   envText, evaluateDims, exprText, instantiate, isConcat, isDimRef, tableSymbols, tableTexts, validateDimTable, validateSymbols,
   type DimExpr, type DimTable, type SymbolSpec,
@@ -142,7 +142,22 @@ export function concreteDescriptor(dyn: Pick<DynamicDescriptor, "url" | "table" 
     }
   }
   const backend = String(dyn.template.backend);
-  return validateDescriptor(instantiate(dyn.template, values, `descriptor ${dyn.url}`), backend, `${dyn.url} at ${envText(dyn.table, env)}`);
+  const desc = validateDescriptor(instantiate(dyn.template, values, `descriptor ${dyn.url}`), backend, `${dyn.url} at ${envText(dyn.table, env)}`);
+  // A kernel whose outputs are all empty at this size (a symbol of lower bound 0 is 0) has nothing to compute, and
+  // its parameters may divide by that size: dropped, as the converter drops such kernels of a fixed-size model.
+  const live = desc.kernels.filter((k) => k.outputs.some((t) => t >= 0 && desc.tensors[t]!.byteLength > 0));
+  if (live.length === desc.kernels.length) return desc;
+  const out = { ...desc, kernels: live };
+  DROPPED.set(out, desc.kernels.filter((k) => !live.includes(k)));
+  return out;
+}
+
+// The kernels concreteDescriptor dropped from a size's descriptor (kept here, not in a descriptor field, so a
+// descriptor file cannot claim any): their operands still count as used in the memory-plan check.
+const DROPPED = new WeakMap<Descriptor, readonly KernelSpec[]>();
+
+export function droppedKernels(desc: Descriptor): readonly KernelSpec[] {
+  return DROPPED.get(desc) ?? [];
 }
 
 /** The public shapes: numbers, symbol names, readable expressions; with their symbols' bounds. */

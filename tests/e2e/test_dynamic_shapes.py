@@ -240,6 +240,33 @@ def test_a_models_own_dynamic_batch_is_kept_on_every_backend(tmp_path, browser) 
         _check_sizes(path, sets, runs, f"batch classifier on {backend} in Chromium")
 
 
+@pytest.mark.node
+@pytest.mark.parametrize("backend", ["fallback", "wasm"])
+def test_a_declared_zero_dim_runs_empty_and_at_any_size(tmp_path, backend: str) -> None:  # type: ignore[no-untyped-def]
+    """A dim written as 0 (an empty tensor by the spec, a dynamic dim by older exporters) is a symbol of lower
+    bound 0: the model runs on an empty input (the runtime drops the kernels whose outputs are all empty, as the
+    converter does for a fixed size) and on a full one; a Concat with the empty piece and a sum over it too."""
+    from webdnn.browser.node import run_model_node
+
+    w = np.arange(8, dtype=np.float32).reshape(4, 2)
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("Concat", ["x", "z"], ["c"], axis=0),
+             helper.make_node("ReduceSum", ["x"], ["s"], axes=[0], keepdims=0)]
+    m = helper.make_model(helper.make_graph(
+        nodes, "zero", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [0, 4]),
+                        helper.make_tensor_value_info("z", onnx.TensorProto.FLOAT, [2, 4])],
+        [helper.make_tensor_value_info(o, onnx.TensorProto.FLOAT, None) for o in "ycs"],
+        [numpy_helper.from_array(w, "w")]), opset_imports=[helper.make_opsetid("", 11)])
+    path = str(tmp_path / "zero.onnx")
+    onnx.save(m, path)
+    convert(path, tmp_path / "out", [backend])
+    sets = [{"x": np.arange(4 * n, dtype=np.float32).reshape(n, 4), "z": np.ones((2, 4), np.float32)} for n in (0, 3)]
+    for feeds in sets:
+        got = run_model_node(str(tmp_path / "out"), feeds, [backend]).outputs
+        np.testing.assert_array_equal(got["y"], feeds["x"] @ w)
+        np.testing.assert_array_equal(got["c"], np.concatenate([feeds["x"], feeds["z"]]))
+        np.testing.assert_array_equal(got["s"], feeds["x"].sum(0))
+
+
 @pytest.mark.browser
 def test_a_size_outside_the_bounds_is_the_runtimes_input_error(fcn: tuple[str, str], browser) -> None:  # type: ignore[no-untyped-def]
     sets = _images([(300, 16)])  # h <= 256

@@ -20,6 +20,7 @@
 // Both run in O(tensors + kernels x live tensors) at load time.
 
 import type { Descriptor, TensorSpec } from "../descriptor.js";
+import { droppedKernels } from "../dynamic.js";
 import { DescriptorError } from "../errors.js";
 
 function fail(what: string): never {
@@ -44,7 +45,7 @@ export function checkMemoryPlan(desc: Descriptor): void {
 
   // ---- every tensor is some kernel's or the graph's (the converter lists no other)
   const used = new Set<number>([...desc.inputs.map((x) => x.tensor), ...desc.outputs.map((x) => x.tensor)]);
-  for (const k of desc.kernels) for (const i of [...k.inputs, ...k.outputs]) used.add(i);
+  for (const k of [...desc.kernels, ...droppedKernels(desc)]) for (const i of [...k.inputs, ...k.outputs]) used.add(i);
   tensors.forEach((t, i) => {
     if (!used.has(i)) fail(`${name(t, i)} is neither a graph input or output nor any kernel's operand`);
   });

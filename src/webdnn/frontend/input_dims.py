@@ -6,7 +6,8 @@ input, with optional bounds (`seq<=512`, `8<=seq<=512`). A model's own dynamic d
 `dim_param`, an unknown dim, or -1 as older exporters write them) stay symbolic when the
 conversion is dynamic (the default), and are fixed to 1 with a warning under --fixed (the fastest
 code for that size). A 0 is an empty tensor by the spec, but older exporters mean a dynamic dim by
-it: it is a symbol too in a dynamic conversion (0, with a warning, under --fixed). One name is one
+it: in a dynamic conversion it is a symbol of lower bound 0 (an empty tensor, or any size); under
+--fixed it stays 0, with a warning. One name is one
 symbol across every input.
 """
 
@@ -131,7 +132,10 @@ def input_shape(
             continue
         label = d.dim_param or (f"{d.dim_value}" if d.HasField("dim_value") else "?")
         if dynamic:
-            out.append(table.get(sanitize(d.dim_param, f"{sanitize(inp.name, 'input')}_{i}")))
+            name = sanitize(d.dim_param, f"{sanitize(inp.name, 'input')}_{i}")
+            if d.HasField("dim_value") and d.dim_value == 0 and not table.made(name):
+                table.declare(name, 0, None, f"input '{inp.name}' dim {i}")  # empty, as the spec reads it, or any
+            out.append(table.get(name))
         else:
             log.warning(
                 "input '%s' has a dynamic dimension '%s': using 1. Fix it with --input-shape %s=..., or keep it "
