@@ -1,7 +1,9 @@
-"""RoiAlign, ReverseSequence and EyeLike, which have no kernels (passes/decompose.py rewrites them into gathers
-of computed indices and a constant), against onnxruntime: rois partly or wholly outside the image, rois under a
-pixel, several images, avg and max, both coordinate modes and opset 10; sequences of length 0, 1 and full on
-either axis order, float and int64 data; eye matrices off the diagonal and of another type."""
+"""RoiAlign, ReverseSequence, EyeLike, MaxUnpool and Col2Im, which have no kernels (passes/decompose.py rewrites
+them into gathers and scatters of computed or constant indices, and a constant), against onnxruntime: rois partly
+or wholly outside the image, rois under a pixel, several images, avg and max, both coordinate modes and opset 10;
+sequences of length 0, 1 and full on either axis order, float and int64 data; eye matrices off the diagonal and
+of another type; unpooling MaxPool's own indices with and without output_shape; Col2Im with overlapping blocks,
+strides, dilations, pads, a batch and 3 spatial dims."""
 
 from __future__ import annotations
 
@@ -107,3 +109,37 @@ def test_decomposed_ops_run_on_the_cpu_backends(tmp_path) -> None:  # type: igno
     for b in ("fallback", "wasm"):
         got = run_model_node(str(tmp_path / "roi"), feeds, [b]).outputs["y"]
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("output_shape", [None, [2, 3, 7, 9]])
+def test_max_unpool_of_max_pools_indices(output_shape: list[int] | None) -> None:
+    """The values and indices of a MaxPool (onnxruntime's; WebDNN's MaxPool has no Indices output yet) unpooled."""
+    shape = output_shape or [2, 3, 6, 9]  # without output_shape: the shape the pool's windows cover exactly
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    pool = make_model([helper.make_node("MaxPool", ["x"], ["p", "i"], kernel_shape=[2, 3], strides=[2, 3])],
+                      [("x", F32, shape)], ["p", "i"], opset=11)
+    pooled = reference_outputs(pool, {"x": x})
+    node = helper.make_node("MaxUnpool", ["p", "i", *(["s"] if output_shape else [])], ["y"], kernel_shape=[2, 3],
+                            strides=[2, 3])
+    inits = {"s": np.array(output_shape, np.int64)} if output_shape else None
+    model = make_model([node], [("p", F32, [2, 3, 3, 3]), ("i", I64, [2, 3, 3, 3])], ["y"], inits, opset=11)
+    _check(model, {"p": pooled["p"], "i": pooled["i"]}, "MaxUnpool")
+
+
+@pytest.mark.parametrize(("image", "block", "attrs"), [
+    ([5, 6], [2, 3], {}),  # overlapping blocks add up
+    ([7, 8], [3, 2], {"strides": [2, 3], "pads": [1, 0, 2, 1]}),
+    ([9, 7], [2, 2], {"dilations": [3, 2], "pads": [1, 1, 1, 1]}),
+    ([4, 5, 6], [2, 2, 3], {"strides": [1, 2, 2]}),
+])
+def test_col2im(image: list[int], block: list[int], attrs: dict[str, list[int]]) -> None:
+    nd = len(image)
+    pads, strides, dil = attrs.get("pads", [0] * 2 * nd), attrs.get("strides", [1] * nd), attrs.get("dilations",
+                                                                                                   [1] * nd)
+    blocks = int(np.prod([(image[i] + pads[i] + pads[nd + i] - dil[i] * (block[i] - 1) - 1) // strides[i] + 1
+                          for i in range(nd)]))
+    x = np.random.default_rng(4).standard_normal((2, 3 * int(np.prod(block)), blocks)).astype(np.float32)
+    node = helper.make_node("Col2Im", ["x", "image", "block"], ["y"], **attrs)
+    model = make_model([node], [("x", F32, list(x.shape))], ["y"],
+                       {"image": np.array(image, np.int64), "block": np.array(block, np.int64)}, opset=18)
+    _check(model, {"x": x}, "Col2Im")

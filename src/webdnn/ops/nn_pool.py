@@ -1,11 +1,17 @@
-"""Pooling: MaxPool, AveragePool, LpPool (explicit pads, ceil_mode kept), global pools, LpNormalization."""
+"""Pooling: MaxPool, AveragePool, LpPool (explicit pads, ceil_mode kept), global pools, LpNormalization; MaxUnpool
+and Col2Im, their inverses, which passes/decompose.py writes as ScatterElements of constant or given indices.
+
+Canonical attributes: MaxUnpool  output_shape (the whole output's, from the input or kernel_shape/strides/pads);
+Col2Im  image_shape, block_shape, dilations, pads, strides (every spatial axis)."""
 
 from __future__ import annotations
 
+from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
 from webdnn.ops._util import in_dtype, in_shape, norm_axis, set_out
 from webdnn.ops.nn_common import check_rank, drop_unused_outputs, fail, window_attrs
 from webdnn.ops.registry import shape_rule, unsupported
+from webdnn.ops.tensor_common import ints_param
 
 
 def _pool(node: Node, graph: Graph) -> None:
@@ -61,3 +67,63 @@ def lp_normalization(node: Node, graph: Graph) -> None:
         raise unsupported(node, graph, f"p={p} (only 1 and 2 are defined)")
     node.attrs.update(axis=norm_axis(node, int(node.attrs.get("axis", -1)), len(x)), p=p)
     set_out(node, 0, in_dtype(node, 0), x)
+
+
+def _static(node: Node, dims: tuple[object, ...], what: str) -> list[int]:
+    if not all(isinstance(d, int) for d in dims):
+        raise fail(node, f"{what} {dims} must be fixed at conversion (its indices are computed then)")
+    return [int(d) for d in dims]  # type: ignore[call-overload]
+
+
+@shape_rule("MaxUnpool")
+def max_unpool(node: Node, graph: Graph) -> None:
+    x, idx = in_shape(node, 0), in_shape(node, 1)
+    check_rank(node, x, 3)
+    nd = len(x) - 2
+    kernel = [int(k) for k in node.attrs.get("kernel_shape", [])]
+    if len(kernel) != nd or tuple(idx) != tuple(x):
+        raise fail(node, f"kernel_shape {kernel} must give {nd} sizes, and indices {idx} have X's shape {x}")
+    if in_dtype(node, 1) not in (DType.INT64, DType.INT32):
+        raise fail(node, "indices must be int64")
+    strides = [int(s) for s in node.attrs.get("strides", [1] * nd)]
+    pads = [int(p) for p in node.attrs.get("pads", [0] * 2 * nd)]
+    given = ints_param(node, 2, "output_shape") if len(node.inputs) > 2 else node.attrs.get("output_shape")
+    if given is not None:
+        out = [int(d) for d in given]
+        if len(out) != len(x) or out[:2] != _static(node, x[:2], "X's N and C"):
+            raise fail(node, f"output_shape {out} must be X's N, C and {nd} spatial sizes")
+    else:
+        sp = _static(node, tuple(x[2:]), "X's spatial shape")
+        grown = [(d - 1) * s - pads[i] - pads[nd + i] + k
+                 for i, (d, s, k) in enumerate(zip(sp, strides, kernel, strict=True))]
+        out = [*_static(node, x[:2], "X's N and C"), *grown]
+    if min(out) < 0:
+        raise fail(node, f"the output shape {out} is negative")
+    node.attrs.update(kernel_shape=kernel, strides=strides, pads=pads, output_shape=out)
+    del node.inputs[2:]
+    set_out(node, 0, in_dtype(node, 0), out)
+
+
+@shape_rule("Col2Im")
+def col2im(node: Node, graph: Graph) -> None:
+    x = in_shape(node, 0)
+    image, block = ints_param(node, 1), ints_param(node, 2)
+    if image is None or block is None or len(image) != len(block) or len(x) != 3:
+        raise fail(node, f"input {x} must be (N, C * prod(block_shape), L), image_shape and block_shape constant "
+                         "lists of one length")
+    nd = len(image)
+    image, block = [int(d) for d in image], [int(d) for d in block]
+    dil = [int(d) for d in node.attrs.get("dilations", [1] * nd)]
+    pads = [int(p) for p in node.attrs.get("pads", [0] * 2 * nd)]
+    strides = [int(s) for s in node.attrs.get("strides", [1] * nd)]
+    counts = [(image[i] + pads[i] + pads[nd + i] - dil[i] * (block[i] - 1) - 1) // strides[i] + 1 for i in range(nd)]
+    k, blocks = 1, 1
+    for b, n in zip(block, counts, strict=True):
+        k, blocks = k * b, blocks * n
+    _, ck, length = _static(node, tuple(x), "the input's N, C * prod(block_shape) and L")
+    if min(counts) < 1 or ck % k or length != blocks:
+        raise fail(node, f"input {x} does not hold blocks {block} of image {image} (expected C * {k} rows and "
+                         f"{blocks} columns)")
+    node.attrs.update(image_shape=image, block_shape=block, dilations=dil, pads=pads, strides=strides)
+    del node.inputs[1:]
+    set_out(node, 0, in_dtype(node, 0), (x[0], ck // k, *image))

@@ -176,7 +176,11 @@ def _split(node: Node, graph: Graph) -> None:
             raise fail(node, f"dim {dim} of axis {axis} does not split evenly into {n} outputs")
         else:
             split = [dim // n] * n
-    if len(split) != n or sum(split) != dim or min(split) < 0:
+    same = provably_equal(sum(split), dim) if len(split) == n else False
+    if same is None:  # fixed pieces of a symbolic dim: the runtime checks the size (an InputError otherwise)
+        graph.requires.append((dim, sum(split), f"{where(node.name, node.op_type)}: split {split} needs dim {axis} "
+                               f"to be {sum(split)}"))
+    elif not same or min(split, default=0) < 0:
         raise fail(node, f"split {split} does not cut dim {dim} into {n} outputs")
     node.attrs.update(axis=axis, split=split)
     for i, s in enumerate(split):

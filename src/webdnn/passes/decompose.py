@@ -11,7 +11,8 @@ AffineGrid: a MatMul of the constant base grid (normalized coordinates and a 1 p
 position) with theta transposed. GroupNormalization: InstanceNormalization over the input viewed
 as (N, groups, rest), then the per-channel scale and bias. CenterCropPad: a Slice and a Pad.
 RoiAlign: Gathers of bilinear taps at coordinates computed from the rois (below). ReverseSequence:
-a GatherElements of computed time indices. EyeLike: a constant.
+a GatherElements of computed time indices. EyeLike: a constant. MaxUnpool and Col2Im: ScatterElements
+into zeros (Col2Im's index map constant, its overlapping blocks added).
 
 GridSample: its coordinate math (unnormalizing, border clamping or reflection, the taps of
 nearest / linear / cubic interpolation and their weights, zero padding) is written once below
@@ -366,11 +367,65 @@ def _eye_like(graph: Graph, node: Node) -> list[Node]:
     return _replace(graph, node, em, "Identity", [em.const(eye, y.dtype.numpy.type)], {})
 
 
+def _max_unpool(graph: Graph, node: Node) -> list[Node]:
+    """MaxUnpool: X's values written into zeros at their (whole-tensor flat) indices, a ScatterElements."""
+    x, idx = node.inputs[0], node.inputs[1]
+    assert x is not None and idx is not None and x.dtype is not None
+    out = [int(d) for d in node.attrs["output_shape"]]
+    em = NodeEmitter(graph, [], node, node.name)
+    flat = em.const([-1], np.int64)
+    where = em.node("Reshape", [em.node("Cast", [idx], {"to": 7}), flat])
+    zeros = em.const(np.zeros(math.prod(out)), x.dtype.numpy.type)
+    scattered = em.node("ScatterElements", [zeros, where, em.node("Reshape", [x, flat])], {"axis": 0})
+    return _replace(graph, node, em, "Reshape", [scattered, em.const(out, np.int64)], {})
+
+
+def col2im_indices(channels: int, image: list[int], block: list[int], dil: list[int], pads: list[int],
+                   strides: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Col2Im's constant index map: (source, target) pairs of the input's [C * K * L] elements that land inside the
+    image, and where, in the output's [C * prod(image)] (several sources may share a target: they add up)."""
+    nd = len(image)
+    counts = [(image[i] + pads[i] + pads[nd + i] - dil[i] * (block[i] - 1) - 1) // strides[i] + 1 for i in range(nd)]
+    kk = np.indices(block).reshape(nd, -1)  # the block offset of each of the K rows
+    ll = np.indices(counts).reshape(nd, -1)  # the block position of each of the L columns
+    pos = [ll[i][None, :] * strides[i] - pads[i] + kk[i][:, None] * dil[i] for i in range(nd)]  # [K, L] each
+    inside = np.logical_and.reduce([(p >= 0) & (p < image[i]) for i, p in enumerate(pos)])
+    target = np.ravel_multi_index(tuple(np.where(inside, p, 0) for p in pos), image)  # [K, L]
+    k_n, l_n = kk.shape[1], ll.shape[1]
+    size = math.prod(image)
+    src = (np.arange(channels)[:, None, None] * k_n + np.arange(k_n)[None, :, None]) * l_n + np.arange(l_n)
+    dst = np.arange(channels)[:, None, None] * size + target[None]
+    keep = np.broadcast_to(inside[None], src.shape)
+    return src[keep].astype(np.int64), dst[keep].astype(np.int64)
+
+
+def _col2im(graph: Graph, node: Node) -> list[Node]:
+    """Col2Im: the input's elements that land inside the image gathered (constant indices), then added into
+    zeros at their image positions (a ScatterElements with reduction add: overlapping blocks sum)."""
+    x = node.inputs[0]
+    assert x is not None and x.shape is not None and x.dtype is not None
+    n, ck, length = (int(d) for d in x.shape)
+    image, block = node.attrs["image_shape"], node.attrs["block_shape"]
+    channels = ck // math.prod(block)
+    src, dst = col2im_indices(channels, image, block, node.attrs["dilations"], node.attrs["pads"],
+                              node.attrs["strides"])
+    em = NodeEmitter(graph, [], node, node.name)
+    size = channels * math.prod(image)
+    # flat over the batch too: ScatterND's updates may outnumber the data (overlapping blocks)
+    src_all = (np.arange(n)[:, None] * (ck * length) + src[None]).reshape(-1)
+    dst_all = (np.arange(n)[:, None] * size + dst[None]).reshape(-1, 1)
+    picked = em.node("Gather", [em.node("Reshape", [x, em.const([-1], np.int64)]), em.const(src_all, np.int64)],
+                     {"axis": 0})
+    zeros = em.const(np.zeros(n * size), x.dtype.numpy.type)
+    summed = em.node("ScatterND", [zeros, em.const(dst_all, np.int64), picked], {"reduction": "add"})
+    return _replace(graph, node, em, "Reshape", [summed, em.const([n, channels, *image], np.int64)], {})
+
+
 DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {
     "GridSample": _grid_sample, "AffineGrid": _affine_grid, "GroupNormalization": _group_norm,
     "RMSNormalization": _rms_norm, "LpPool": _lp_pool,
     "CenterCropPad": _center_crop_pad, "Compress": _compress, "RoiAlign": _roi_align,
-    "ReverseSequence": _reverse_sequence, "EyeLike": _eye_like,
+    "ReverseSequence": _reverse_sequence, "EyeLike": _eye_like, "MaxUnpool": _max_unpool, "Col2Im": _col2im,
     "LSTM": decompose_recurrent, "GRU": decompose_recurrent, "RNN": decompose_recurrent,
     "Einsum": decompose_einsum, "DFT": decompose_dft, "STFT": decompose_stft,
     **QUANT_DECOMPOSITIONS,
