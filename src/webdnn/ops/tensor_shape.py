@@ -176,7 +176,8 @@ def _split(node: Node, graph: Graph) -> None:
             raise fail(node, f"dim {dim} of axis {axis} does not split evenly into {n} outputs")
         else:
             split = [dim // n] * n
-    same = provably_equal(sum(split), dim) if len(split) == n else False
+    fixed = all(isinstance(s, int) for s in split)
+    same = provably_equal(sum(split), dim) if len(split) == n and fixed else sum(split) == dim and len(split) == n
     if same is None:  # fixed pieces of a symbolic dim: the runtime checks the size (an InputError otherwise)
         graph.requires.append((dim, sum(split), f"{where(node.name, node.op_type)}: split {split} needs dim {axis} "
                                f"to be {sum(split)}"))
