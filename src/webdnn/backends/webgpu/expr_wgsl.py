@@ -94,7 +94,8 @@ define("sincos_(", _SINCOS)
 define("pow_(", POW)
 
 
-def _log(a: str) -> str:
+def log_ieee(a: str) -> str:
+    """WGSL log with IEEE results at 0 (-inf) and below (NaN): SwiftShader's log(0) is about -88."""
     return f"select(select(log({a}), {NEG_INF}, {a} == 0.0), {NAN}, {a} < 0.0)"
 
 
@@ -104,8 +105,9 @@ _UNARY: dict[str, str] = {
     "sign": "sign({a})", "sqrt": f"select(sqrt({{a}}), {NAN}, {{a}} < 0.0)", "exp": "exp({a})",
     # the series where exp(a) - 1 (and log(1 + a)) would lose a's digits
     "expm1": "select(exp({a}) - 1.0, {a} * (1.0 + {a} * (0.5 + {a} * 0.16666667)), abs({a}) < 1e-3)",
-    "log": _log("{a}"),
-    "log1p": f"select({_log('(1.0 + {a})')}, {{a}} * (1.0 - {{a}} * (0.5 - {{a}} * 0.33333334)), abs({{a}}) < 1e-3)",
+    "log": log_ieee("{a}"),
+    "log1p": f"select({log_ieee('(1.0 + {a})')}, {{a}} * (1.0 - {{a}} * (0.5 - {{a}} * 0.33333334)), "
+             "abs({a}) < 1e-3)",
     "tanh": "tanh(clamp({a}, -15.0, 15.0))",
     "sigmoid": "1.0 / (1.0 + exp(-{a}))",
     "erf": "erf_({a})",

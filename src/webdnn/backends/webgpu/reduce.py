@@ -6,6 +6,7 @@ row, then a tree reduction in workgroup memory (`wg_<op>`) combines the 64 parti
 
 from __future__ import annotations
 
+from webdnn.backends.webgpu.expr_wgsl import log_ieee
 from webdnn.backends.webgpu.wgsl import (
     MINMAX_NAN,
     NAN,
@@ -71,7 +72,7 @@ REDUCE: dict[str, tuple[str, str, str, str]] = {
     "ReduceL1": ("0.0", "abs(x)", "a + b", "s"),
     "ReduceL2": ("0.0", "x * x", "a + b", "sqrt(s)"),
     "ReduceSumSquare": ("0.0", "x * x", "a + b", "s"),
-    "ReduceLogSum": ("0.0", "x", "a + b", "log(s)"),
+    "ReduceLogSum": ("0.0", "x", "a + b", log_ieee("s")),  # -inf for an empty set or a zero sum
     # a row max that is NaN or infinite is the result (as onnxruntime: NaN, inf, or -inf for all -inf)
     "ReduceLogSumExp": ("0.0", "exp(x - mx)", "a + b",
                         "select(mx, log(s) + mx, (bitcast<u32>(mx) & 0x7fffffffu) < 0x7f800000u)"),
