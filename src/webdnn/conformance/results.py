@@ -84,7 +84,9 @@ def update_store(report: Report, store_dir: str = STORE_DIR) -> Report:
         fresh = {r.name for r in report.results}
         results = [r for r in old.results if r.name not in fresh] + report.results
         results.sort(key=lambda r: r.name)
-        merged = Report(report.backend, report.runtime, report.onnx_version, report.date, report.seconds, results)
+        # a partial run (-k, --ops) keeps the whole suite's time
+        seconds = report.seconds if len(report.results) >= len(old.results) else old.seconds
+        merged = Report(report.backend, report.runtime, report.onnx_version, report.date, seconds, results)
     save_json(merged, path)
     return merged
 

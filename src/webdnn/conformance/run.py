@@ -116,6 +116,7 @@ def _convert(case: Case, backend: str, work: str, freeze_params: bool, freeze_we
 
     A parameter input the converter wants constant is first tried as a value input (its elements
     sizes bound from the data at run: no freezing), and frozen only where that cannot work."""
+    from webdnn.backends import BACKENDS
     from webdnn.convert import convert
 
     out = f"{work}/{case.name}"
@@ -130,8 +131,10 @@ def _convert(case: Case, backend: str, work: str, freeze_params: bool, freeze_we
             frozen.remove(weights.pop(0))  # so its first float input stays a (data) input
         failure: CaseResult | None = None
         try:
+            # a case's data has one shape: the model's own dynamic dims stay symbols only where the backend takes
+            # them (webgpu-fp16 does not yet)
             convert(freeze(model, case.input_arrays(), frozen) if frozen else model, out, backends=[backend],
-                    name=case.name, value_inputs=values)
+                    name=case.name, value_inputs=values, dynamic=BACKENDS[backend].symbolic)
             return out, frozen, values, None
         except UnsupportedOperatorError as e:
             failure = _result(case, UNSUPPORTED, short(str(e)))

@@ -45,7 +45,8 @@ class Backend:
                                if not is_static(v.shape)), *(f"value input {n}" for n in graph.value_inputs)])
             raise UnsupportedOperatorError(
                 f"the {self.name} backend does not run models with dynamic dims yet ({dyn}); convert for it with "
-                "every dim fixed (--input-shape NAME=D1,D2,...), or use a backend that does (fallback)"
+                "every dim fixed (--fixed fixes the model's own to 1, --input-shape NAME=D1,D2,... to any size), "
+                "or use a backend that does (fallback)"
             )
         run_passes(graph, self.passes, progress)
         return self.emit(graph) if self.emit_encoded is None else self.emit_encoded(graph, weights)
