@@ -303,6 +303,24 @@ def test_elementwise_tail_texels_at_sizes_with_and_without_a_remainder(tmp_path,
     _check_sizes(path, sets, runs, f"mask on {backend}")
 
 
+@pytest.mark.browser
+@pytest.mark.parametrize("backend", ["webgl", "webgpu"])
+def test_reverse_cumsum_over_a_symbolic_axis(tmp_path, backend: str, browser) -> None:  # type: ignore[no-untyped-def]
+    """A reverse CumSum's range ends at the axis length: a placeholder in the shader, not the symbol's name (webgl
+    once wrote `seq` into its GLSL)."""
+    m = helper.make_model(helper.make_graph(
+        [helper.make_node("CumSum", ["x", "axis"], ["y"], reverse=1, exclusive=0)], "cumsum",
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, "seq"])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array(1, np.int64), "axis")]), opset_imports=[helper.make_opsetid("", 17)])
+    path = str(tmp_path / "cumsum.onnx")
+    onnx.save(m, path)
+    convert(path, tmp_path / "out", [backend])
+    sets = [{"x": np.arange(2 * n, dtype=np.float32).reshape(2, n) - n} for n in (5, 2, 9)]
+    _, _, runs = browser.run_model_sizes(str(tmp_path / "out"), sets, [backend])
+    _check_sizes(path, sets, runs, f"reverse CumSum on {backend}")
+
+
 def _value_input_model(tmp_path: Any) -> str:
     """Sizes from the data: y = Reshape(Relu(x), shape) and z = Expand(c, new_shape)."""
     m = helper.make_model(helper.make_graph(

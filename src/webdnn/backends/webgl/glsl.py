@@ -157,7 +157,7 @@ def coords(var: str, shape: Sequence[int], prefix: str) -> str:
 
 def linear(terms: Sequence[tuple[str, int]], base: int = 0) -> str:
     """GLSL int expression base + sum(var * coefficient), skipping zero coefficients."""
-    parts = [str(base)] if base else []
+    parts = [f"{base}"] if base else []  # an f-string: a symbolic base becomes a placeholder (str() would not)
     for v, c in terms:
         if c == 0:
             continue

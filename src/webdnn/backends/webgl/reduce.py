@@ -269,7 +269,8 @@ def _cumsum(ctx: Ctx, node: Node) -> list[Pass]:
     exclusive = int(node.attrs.get("exclusive", 0)) == 1
     reverse = int(node.attrs.get("reverse", 0)) == 1
     # the elements summed into position a: [0, a] (or [a, dim)), without a itself if exclusive
-    lo, hi = ("a + 1" if exclusive else "a", str(dim)) if reverse else ("0", "a" if exclusive else "a + 1")
+    # (f"{dim}", not str(): a symbolic length must become a placeholder in the source)
+    lo, hi = ("a + 1" if exclusive else "a", f"{dim}") if reverse else ("0", "a" if exclusive else "a + 1")
     body = (
         "float compute(int o) {\n"
         f"  int a = (o / {inner}) % {dim}; int b = o - a * {inner};\n"
