@@ -123,8 +123,7 @@ def axis_taps(mode: str, coord_mode: str, nearest_mode: str, li: int, lo: int, s
 def unresized(li: Any, lo: Any, scale: float) -> bool:
     """An axis not resized at any size: scale 1 and the same length (a batch or channel axis, whose length may be
     symbolic: axis_taps maps each output to its own input with weight 1 then, in every mode)."""
-    return float(f32(scale)) == 1.0 and (li is lo or (isinstance(li, int) and isinstance(lo, int) and li == lo)
-                                         or provably_equal(li, lo))
+    return float(f32(scale)) == 1.0 and provably_equal(li, lo) is True
 
 
 def is_identity(t: np.ndarray, li: int) -> bool:
