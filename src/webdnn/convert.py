@@ -169,8 +169,8 @@ def convert(
             "format": "webdnn-model",
             "version": 2 if dynamic_io else 1,
             "name": graph.name,
-            "inputs": [_io(v, graph.value_inputs.get(v.name)) for v in graph.inputs],
-            "outputs": [_io(v) for v in graph.outputs],
+            "inputs": [_io(v, graph.value_inputs.get(v.name), graph.element_types) for v in graph.inputs],
+            "outputs": [_io(v, None, graph.element_types) for v in graph.outputs],
             "backends": manifest_backends,
             **({"symbols": symbol_specs(graph.input_symbol_dims())} if dynamic_io else {}),
             **({"counts": symbol_specs([symbol(c.name, c.lo, c.hi) for c in counts])} if counts else {}),
@@ -224,9 +224,12 @@ def _size(x: Any) -> int:
     return x if isinstance(x, int) else hint(x)
 
 
-def _io(v: Any, values: Any = None) -> dict[str, Any]:
-    """A manifest input/output; `values`: a value input's element symbols (`--value-input`)."""
+def _io(v: Any, values: Any = None, element_types: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A manifest input/output; `values`: a value input's element symbols (`--value-input`); `element_types`:
+    the model's type of a tensor passed in another dtype (float8 as uint8 codes: ir/narrow_types.py)."""
+    et = (element_types or {}).get(v.name)
     return {"name": v.name, "dtype": v.dtype.value, "shape": [to_json(d) for d in v.shape],
+            **({"element_type": et} if et else {}),
             **({"values": [to_json(d) for d in values]} if values is not None else {})}
 
 

@@ -281,10 +281,17 @@ def test_4bit_qdq_weights(tmp_path: Path, elem: int, zero_points: bool) -> None:
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * max(1.0, float(np.abs(want).max())))
 
 
-def test_4bit_tensors_elsewhere_are_refused(tmp_path: Path) -> None:
+@pytest.mark.node
+def test_4bit_tensors_elsewhere_are_held_as_8bit_values(tmp_path: Path) -> None:
+    """A 4-bit weight read by another op than DequantizeLinear (here copied to an output) is held as int8 values
+    (frontend/narrow_types.py) and comes back as int4."""
+    from webdnn.browser.node import run_model_node
+
     model = _int4_qdq_model(TensorProto.INT4, False)
     model.graph.node.append(helper.make_node("Identity", ["W"], ["W2"], name="copy"))
     model.graph.output.append(helper.make_tensor_value_info("W2", TensorProto.INT4, [64, 8]))
-    with pytest.raises(UnsupportedOperatorError, match=r"'copy'.*4-bit \(int4/uint4\) tensors are supported as the "
-                                                       "constant weights and zero points of DequantizeLinear only"):
-        convert(model, tmp_path / "out", ["fallback"])
+    weights = next(numpy_helper.to_array(t) for t in model.graph.initializer if t.name == "W")
+    convert(model, tmp_path / "out", ["fallback"])
+    got = run_model_node(str(tmp_path / "out"), {"X": np.zeros((3, 64), np.float32)}, ["fallback"]).outputs["W2"]
+    assert got.dtype == weights.dtype
+    assert np.array_equal(got.astype(np.int8), weights.astype(np.int8))

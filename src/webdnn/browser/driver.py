@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from webdnn.browser.io import check_inputs, from_bytes, model_inputs, write_inputs
+from webdnn.browser.io import check_inputs, from_bytes, model_inputs, typed_outputs, write_inputs
 from webdnn.browser.paths import runtime_dist
 from webdnn.browser.server import STRICT_CSP, StaticServer
 from webdnn.errors import WebDNNError
@@ -252,9 +252,9 @@ class Browser:
                     page.close()
                 if errors:
                     raise WebDNNError(f"page errors while running {model_dir}: {errors}")
-                outputs = {
+                outputs = typed_outputs(model_dir, {
                     o["name"]: from_bytes(srv.uploads[o["upload"]], o["dtype"], o["dims"]) for o in r["outputs"]
-                }
+                })
         return RunResult(
             backend=r["backend"], load_ms=r["loadMs"], first_run_ms=r["firstRunMs"], times_ms=r["times"],
             outputs=outputs, cross_origin_isolated=r["crossOriginIsolated"], csp_violations=list(violations),

@@ -12,6 +12,7 @@ import numpy as np
 
 from webdnn.errors import ModelLoadError, ShapeError, WebDNNError
 from webdnn.ir.dtypes import DType
+from webdnn.ir.narrow_types import BY_NAME, from_storage, to_storage
 
 
 def model_inputs(model_dir: str) -> list[dict[str, Any]]:
@@ -30,7 +31,8 @@ def model_inputs(model_dir: str) -> list[dict[str, Any]]:
                   for b in manifest.get("symbols", [])}
         out = [{"name": str(s["name"]), "dtype": DType(s["dtype"]).value,
                 "shape": [d if isinstance(d, str) else int(d) for d in s["shape"]],  # a name: a dynamic dim
-                "bounds": {d: bounds.get(d, (1, None)) for d in s["shape"] if isinstance(d, str)}}
+                "bounds": {d: bounds.get(d, (1, None)) for d in s["shape"] if isinstance(d, str)},
+                **({"element_type": str(s["element_type"])} if "element_type" in s else {})}
                for s in specs]
     except FileNotFoundError:
         raise ModelLoadError(
@@ -73,6 +75,8 @@ def check_inputs(inputs: Mapping[str, Any], specs: Sequence[Mapping[str, Any]], 
         if list(a.shape) != shape:
             raise ShapeError(f"input '{name}' has shape {list(a.shape)} ({given}), but {model} expects {want}"
                              f"{_layout_hint(list(a.shape), shape)}; give an array of that shape")
+        if s.get("element_type") and a.dtype == BY_NAME[str(s["element_type"])].numpy:
+            continue  # a float8/int4 array: passed in its storage (write_inputs)
         if given != dtype and not (given == "int32" and dtype == "int64"):
             cast = "bool" if dtype == "bool" else f"np.{dtype}"
             raise WebDNNError(f"input '{name}' is {given} (shape {list(a.shape)}), but {model} expects {want}; "
@@ -118,6 +122,7 @@ def write_inputs(arrays: Mapping[str, np.ndarray], directory: str, url_prefix: s
     """Write each array as raw little-endian bytes; return [{name, url|path, dtype, dims}]."""
     refs = []
     for i, (name, a) in enumerate(arrays.items()):
+        a = to_storage(a)  # float8, int4, ...: as the model holds them (ir/narrow_types.py)
         dt = DType.from_numpy(a.dtype.newbyteorder("="))
         fname = f"input{i}.bin"
         np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False).tofile(os.path.join(directory, fname))
@@ -128,6 +133,24 @@ def write_inputs(arrays: Mapping[str, np.ndarray], directory: str, url_prefix: s
             ref["path"] = os.path.join(directory, fname)
         refs.append(ref)
     return refs
+
+
+def element_types(model_dir: str) -> dict[str, str]:
+    """{name: element type} of a converted model's inputs and outputs passed in another dtype (float8 codes as
+    uint8, int4 values as int8: ir/narrow_types.py); from_storage turns an output back into its type."""
+    try:
+        with open(os.path.join(model_dir, "manifest.json"), encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return {str(s["name"]): str(s["element_type"]) for s in (*manifest.get("inputs", []), *manifest.get("outputs", []))
+            if isinstance(s, dict) and "element_type" in s}
+
+
+def typed_outputs(model_dir: str, outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`outputs` with those the model holds in another dtype in their own type (float8 codes -> float8)."""
+    types = element_types(model_dir)
+    return {k: from_storage(v, types[k]) if k in types else v for k, v in outputs.items()}
 
 
 def from_bytes(data: bytes, dtype: str, dims: list[int]) -> np.ndarray:

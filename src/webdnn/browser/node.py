@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from webdnn.browser.driver import RunResult, SizeRun
-from webdnn.browser.io import check_inputs, from_bytes, model_inputs, write_inputs
+from webdnn.browser.io import check_inputs, from_bytes, model_inputs, typed_outputs, write_inputs
 from webdnn.browser.paths import runtime_dist, runtime_tool
 from webdnn.errors import WebDNNError
 
@@ -37,7 +37,7 @@ def run_model_node(
             "inputs": write_inputs(inputs, tmp), "warmup": warmup, "repeat": repeat, "outDir": tmp,
         }
         r = _run_spec(spec, tmp, model_dir, timeout, env)
-        outputs = _read_outputs(r["outputs"])
+        outputs = typed_outputs(model_dir, _read_outputs(r["outputs"]))
     return RunResult(r["backend"], r["loadMs"], r["firstRunMs"], r["times"], outputs,
                      backend_info=r.get("backendInfo") or {})
 

@@ -29,6 +29,7 @@ from webdnn.browser.server import StaticServer
 from webdnn.conformance.batch import ModelJob, Outcome
 from webdnn.errors import WebDNNError
 from webdnn.ir.dtypes import DType
+from webdnn.ir.narrow_types import to_storage
 
 JOB_JS = os.path.join(os.path.dirname(__file__), "chromium_job.js")
 INLINE_LIMIT = 8 << 20  # bytes per model (all its files) or per input; larger ones go over HTTP
@@ -100,6 +101,7 @@ def _inline_files(model_dir: str) -> dict[str, str]:
 def _input_refs(inputs: Mapping[str, np.ndarray], data_dir: str, job: int) -> list[dict[str, Any]]:
     refs = []
     for k, (name, a) in enumerate(inputs.items()):
+        a = to_storage(a)  # float8, int4, ...: as the model holds them
         dt = DType.from_numpy(a.dtype)
         raw = np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
         ref: dict[str, Any] = {"name": name, "dtype": dt.value}

@@ -16,9 +16,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 
+import numpy as np
 import onnx
 
 from webdnn.browser.driver import Browser
+from webdnn.browser.io import element_types
 from webdnn.conformance.batch import RUNTIMES, ModelJob, Outcome, run_batch
 from webdnn.conformance.cases import DEFAULT_DIR, Case, load_cases
 from webdnn.conformance.check import check_outputs, rule_for
@@ -26,8 +28,11 @@ from webdnn.conformance.freeze import freeze, gives_sizes, input_to_freeze, weig
 from webdnn.conformance.results import CONVERSION_ERROR, FAILED, PASSED, UNSUPPORTED, CaseResult, Report
 from webdnn.conformance.support import BackendOps, backend_ops, unsupported_reason
 from webdnn.errors import UnsupportedOperatorError, WebDNNError
+from webdnn.ir.narrow_types import NARROW, from_storage
 
 Say = Callable[[str], None]
+BY_NUMPY = {t.numpy: t for t in NARROW.values()}
+NARROW_NUMPY = frozenset(BY_NUMPY)
 
 
 def select_cases(cases: Iterable[Case], ops: Sequence[str] | None = None, patterns: Sequence[str] | None = None
@@ -78,8 +83,8 @@ def run_conformance(
         jobs = [ModelJob(out, {k: v for k, v in case.input_arrays().items() if k not in frozen})
                 for case, out, frozen, _ in runnable]
         outcomes = run_batch(runtime, jobs, [backend], timeout_s, browser)
-        for (case, _, frozen, values), outcome in zip(runnable, outcomes, strict=True):
-            results[case.name] = _judge(case, outcome, work, rule_for(backend))
+        for (case, out, frozen, values), outcome in zip(runnable, outcomes, strict=True):
+            results[case.name] = _judge(case, outcome, work, rule_for(backend), element_types(out))
             results[case.name].frozen = frozen
             results[case.name].values = values
         say(f"ran {len(runnable)} cases in {time.perf_counter() - t1:.1f} s")
@@ -158,10 +163,17 @@ def _convert(case: Case, backend: str, work: str, freeze_params: bool, freeze_we
         return out, frozen, [], failure
 
 
-def _judge(case: Case, outcome: Outcome, work: str, rule: str) -> CaseResult:
+def _judge(case: Case, outcome: Outcome, work: str, rule: str, types: dict[str, str]) -> CaseResult:
+    """`types`: the outputs held in another dtype (float8 codes), turned back into their types to check them."""
     if isinstance(outcome, WebDNNError):
         return _result(case, FAILED, short(str(outcome).replace(work + "/", ""), lines=4))
-    c = check_outputs(case.expected_outputs(), outcome.outputs, case.rtol, case.atol, rule)
+    got = {k: from_storage(v, types[k]) if k in types else v for k, v in outcome.outputs.items()}
+    expected = case.expected_outputs()
+    for k, ref in expected.items():  # float8/int4 values compared as float32/int32 (NaN matches NaN)
+        if k in got and got[k].dtype == ref.dtype and ref.dtype in NARROW_NUMPY:
+            wide = np.float32 if BY_NUMPY[ref.dtype].is_float else np.int32
+            expected[k], got[k] = ref.astype(wide), got[k].astype(wide)
+    c = check_outputs(expected, got, case.rtol, case.atol, rule)
     r = _result(case, PASSED if c.ok else FAILED, c.detail)
     r.tolerance, r.max_abs_err, r.max_rel_err = c.tolerance, c.max_abs_err, c.max_rel_err
     return r

@@ -15,6 +15,7 @@ import onnx
 
 from webdnn.conformance.cases import Case, op_name
 from webdnn.ir.dtypes import DType
+from webdnn.ir.narrow_types import NARROW
 
 # Ops the frontend or shape inference removes whatever the backend: Constant becomes a
 # constant value, Shape/Size of a static shape become constants.
@@ -23,7 +24,8 @@ ALWAYS_FOLDED = frozenset({"Constant", "Shape", "Size"})
 # an If with a known condition, a Loop of known trip count, a Scan of fixed length; otherwise the
 # conversion refuses the case, which then counts as not supported.
 INLINED = frozenset({"If", "Loop", "Scan"})
-_ONNX_TYPES = {onnx.TensorProto.DataType.Name(dt.to_onnx()) for dt in DType}
+_ONNX_TYPES = {onnx.TensorProto.DataType.Name(dt.to_onnx()) for dt in DType} | {
+    onnx.TensorProto.DataType.Name(t) for t in NARROW}  # held in 8-bit types (ir/narrow_types.py)
 
 
 @functools.cache

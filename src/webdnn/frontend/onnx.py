@@ -22,6 +22,7 @@ from webdnn.frontend.contrib_ops import expand_contrib_ops
 from webdnn.frontend.float_compute import promote as compute_in_float32
 from webdnn.frontend.functions import expand as expand_functions
 from webdnn.frontend.input_dims import DimSpec, SymbolTable, input_shape, names_in, parse_dim, value_symbols
+from webdnn.frontend.narrow_types import lower as lower_narrow_types
 from webdnn.frontend.subgraphs import SUBGRAPH_OPS, add_captures, build_branch
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Value
@@ -93,9 +94,11 @@ def from_onnx(
     model = expand_contrib_ops(model)  # com.microsoft ops written as standard ONNX (the others are reported below)
     read = {x for n in model.graph.node for x in n.input} | {o.name for o in model.graph.output}
     model = expand_functions(model, opset, lambda n: _has_kernel_path(n, read))  # the others: as the spec defines them
+    model, element_types = lower_narrow_types(model, opset)  # float8, int4, ...: held in 8-bit types
     model = compute_in_float32(model)  # float16/float64 graphs run in float32 behind their typed interface
     g = model.graph
     graph = Graph(name or g.name or "model", opset)
+    graph.element_types = element_types
     values: dict[str, Value] = {}
 
     def value(vname: str) -> Value:
@@ -104,7 +107,6 @@ def from_onnx(
             values[vname] = Value(vname)
         return values[vname]
 
-    _check_4bit_uses(g)
     for init in g.initializer:
         value(init.name).set_const(_to_array(init))
     for sinit in g.sparse_initializer:
@@ -171,26 +173,8 @@ def from_onnx(
     return graph
 
 
-# 4-bit constants (int4/uint4 weights and zero points of a blocked DequantizeLinear, as onnxruntime's 4-bit
-# quantizer writes in QDQ form) are read into 8-bit integers of the same values: dequantization folds them into
-# float weights at conversion. Nothing else reads them (_check_4bit_uses).
-_WIDE_4BIT = {onnx.TensorProto.INT4: np.int8, onnx.TensorProto.UINT4: np.uint8}
-
-
-def _check_4bit_uses(g: onnx.GraphProto) -> None:
-    four_bit = {t.name for t in g.initializer if t.data_type in _WIDE_4BIT}
-    for n in g.node:
-        for i, name in enumerate(n.input):
-            if name in four_bit and not (n.op_type == "DequantizeLinear" and i in (0, 2)):
-                raise UnsupportedOperatorError(
-                    f"{where(n.name, n.op_type)}: reads the 4-bit tensor '{name}'; 4-bit (int4/uint4) tensors are "
-                    "supported as the constant weights and zero points of DequantizeLinear only")
-
-
 def _to_array(t: onnx.TensorProto) -> np.ndarray:
     try:
-        if t.data_type in _WIDE_4BIT:
-            return np.asarray(numpy_helper.to_array(t)).astype(_WIDE_4BIT[t.data_type])
         return np.asarray(numpy_helper.to_array(t))
     except Exception as e:
         raise ModelLoadError(

@@ -89,6 +89,9 @@ class Graph:
         # Equalities of sizes that conversion cannot decide (a Reshape to a shape given at run):
         # (lhs, rhs, what is wrong otherwise), checked by the runtime for each input size.
         self.requires: list[tuple[Dim, Dim, str]] = []
+        # The model's element type of an input/output held in another type (ir/narrow_types.py):
+        # {name: "float8e4m3fn"}; the value's dtype is the storage type.
+        self.element_types: dict[str, str] = {}
         self._names: set[str] = set()
 
     # --- construction -----------------------------------------------------------------
