@@ -124,6 +124,12 @@ def _image_to_image_models(cache: str, reconvert: bool, say: Callable[[str], Non
 SIMILARITY_MODEL, SIMILARITY_MAX_LENGTH, SIMILARITY_MULTIPLE = "minilm", 256, 8
 
 
+def similarity_shapes() -> dict[str, tuple[int | str, ...]]:
+    """MiniLM's inputs as the page converts them: one conversion for every length up to SIMILARITY_MAX_LENGTH."""
+    seq = f"seq<={SIMILARITY_MAX_LENGTH}"
+    return {name: (1, seq) for name in ("input_ids", "attention_mask", "token_type_ids")}
+
+
 def similarity_model(cache: str, reconvert: bool, say: Callable[[str], None]) -> tuple[Path, dict] | None:
     """(converted directory, about.json) of MiniLM for the similarity page; None when its package is missing."""
     try:
@@ -131,9 +137,7 @@ def similarity_model(cache: str, reconvert: bool, say: Callable[[str], None]) ->
     except pretrained.PretrainedUnavailableError as e:
         say(f"skipping the sentence similarity model: {e}")
         return None
-    seq = f"seq<={SIMILARITY_MAX_LENGTH}"
-    shapes = {name: (1, seq) for name in ("input_ids", "attention_mask", "token_type_ids")}
-    d, skipped = convert_site_model(model, SIMILARITY_MODEL, cache, shapes, reconvert, say)
+    d, skipped = convert_site_model(model, SIMILARITY_MODEL, cache, similarity_shapes(), reconvert, say)
     return d, {"maxLength": SIMILARITY_MAX_LENGTH, "multiple": SIMILARITY_MULTIPLE, "hidden": 384, "skipped": skipped,
                "source": f"{pretrained.MINILM_PACKAGE}, model/model.safetensors + model/vocab.txt"}
 

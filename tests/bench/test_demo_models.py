@@ -24,3 +24,17 @@ def test_demo_model_builds_with_the_pages_inputs(name: str) -> None:
     if name == "demo-recognition":
         top = pretrained.top_k(out, pretrained.imagenet_labels(), 5)
         assert any("cat" in label for label, _ in top), top
+
+
+def test_the_similarity_row_converts_minilm_as_the_page_does() -> None:
+    """WebDNN's demo-similarity row times the page's conversion (every length up to 256, converted once), not one
+    fixed at the timed length; the other pages convert for their inputs' sizes."""
+    from webdnn import demo_site
+    from webdnn.bench.models import _conversion_shapes
+
+    feeds = {k: np.zeros((1, 32), np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
+    shapes = _conversion_shapes("demo-similarity", feeds)
+    assert shapes == demo_site.similarity_shapes()
+    assert shapes["input_ids"] == (1, f"seq<={demo_site.SIMILARITY_MAX_LENGTH}")
+    image = {"input": np.zeros((1, 3, 224, 224), np.float32)}
+    assert _conversion_shapes("demo-edges", image) == {"input": (1, 3, 224, 224)}

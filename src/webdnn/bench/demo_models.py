@@ -13,9 +13,17 @@ DEMO_MODELS = ("demo-recognition", "demo-style", "demo-edges", "demo-similarity"
 PAGES = {"demo-recognition": "recognition", "demo-style": "style transfer", "demo-edges": "edges (HED)",
          "demo-similarity": "sentence similarity"}
 SENTENCES = ("A cat sits on the warm windowsill.", "The kitten is resting by the window.")
-# MiniLM is timed at 32 tokens (the recorded rows' length; the page runs a sentence at its own length rounded up to
-# a multiple of 8, so these sentences at 16): one fixed length keeps the rows comparable across runs.
+# MiniLM is timed at 32 tokens (the page runs a sentence at its own length rounded up to a multiple of 8, so these
+# sentences at 16): one fixed length keeps the rows comparable across runs. WebDNN runs the page's conversion (every
+# length up to 256, converted once: page_shapes), ONNX Runtime Web the same ONNX file.
 SIMILARITY_BENCH_LENGTH = 32
+
+
+def page_shapes(name: str) -> dict[str, tuple[int | str, ...]] | None:
+    """The input shapes a page converts its model for, where they are not the timed inputs' sizes."""
+    from webdnn import demo_site
+
+    return demo_site.similarity_shapes() if name == "demo-similarity" else None
 
 
 def _photo(height: int, width: int) -> np.ndarray:

@@ -86,6 +86,14 @@ def _input_shapes(name: str, inputs: dict[str, np.ndarray]) -> dict[str, tuple[i
     return {k: tuple(v.shape) for k, v in inputs.items()}
 
 
+def _conversion_shapes(name: str, inputs: dict[str, np.ndarray]) -> dict[str, tuple[int | str, ...]]:
+    """The input shapes WebDNN converts `name` for: a demo page's own (demo_models.page_shapes: the similarity page
+    converts MiniLM once for every length), else the inputs' sizes."""
+    from webdnn.bench import demo_models
+
+    return demo_models.page_shapes(name) or _input_shapes(name, inputs)
+
+
 def native_reference(onnx_path: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Outputs of native onnxruntime (CPU, one thread, all graph optimizations): the reference of every row."""
     import onnxruntime as ort
@@ -136,7 +144,7 @@ def prepare(name: str, root: str, backends: Sequence[str], want_webdnn: bool, wa
         model = onnx.load(onnx_path)
     say(f"{name}: native onnxruntime reference")
     reference = native_reference(onnx_path, inputs)
-    shapes = _input_shapes(name, inputs)
+    shapes = _conversion_shapes(name, inputs)
     graph = flops_graph
     pm = PreparedModel(name, d, onnx_path, inputs, reference, flop_count(graph))
     for i, a in enumerate(inputs.values()):
