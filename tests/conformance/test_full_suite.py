@@ -18,9 +18,16 @@ from webdnn.conformance.summary import format_failures
 KNOWN = pathlib.Path(__file__).with_name("known_failures.txt")
 
 
-def known_failures() -> set[str]:
-    lines = (line.split("#", 1)[0].strip() for line in KNOWN.read_text().splitlines())
-    return {line for line in lines if line}
+def known_failures(backend: str = "fallback") -> set[str]:
+    """The listed cases that fail on `backend`: a line `name` fails everywhere, `name [webgl, ...]` on those
+    backends only."""
+    out = set()
+    for line in KNOWN.read_text().splitlines():
+        name, _, only = line.split("#", 1)[0].strip().partition("[")
+        backends = {b.strip() for b in only.rstrip("] ").split(",")} if only else None
+        if name.strip() and (backends is None or backend in backends):
+            out.add(name.strip())
+    return out
 
 
 @pytest.mark.slow

@@ -190,3 +190,41 @@ def test_a_float8_model_runs_in_node_through_its_typed_interface(tmp_path) -> No
         _same(r.outputs["y"], want["y"])
         assert r.outputs["k"].dtype == ml_dtypes.int4
         assert r.outputs["k"].astype(np.int32).tolist() == want["k"].astype(np.int32).tolist()
+
+
+def test_bfloat16_every_code_decodes_and_float32_rounds_to_nearest_even() -> None:
+    """Every one of the 65536 bfloat16 bit patterns (subnormals, infinities, NaNs) to float32, and float32 values
+    at, between, and one ulp around every tie of a spread of bfloat16 values, overflow and subnormals, back."""
+    codes = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(ml_dtypes.bfloat16)
+    model = make_model([helper.make_node("Cast", ["x"], ["y"], to=F32)], [("x", TensorProto.BFLOAT16, [65536])],
+                       ["y"], opset=OPSET)
+    _same(_run_lowered(model, {"x": codes})["y"], _reference(model, {"x": codes})["y"])
+    b = codes.astype(np.float64)
+    b = np.unique(np.abs(b[np.isfinite(b)]))
+    ties = (b[:-1] + b[1:]) / 2
+    x = np.concatenate([b[::7], ties[::5], ties[-3:], [3.4e38, 3.3961e38, 1e-45, 1e-40, np.inf, np.nan]]).astype(
+        np.float32)
+    x = np.concatenate([x, np.nextafter(x, np.float32(np.inf)), np.nextafter(x, np.float32(0))])
+    x = np.concatenate([x, -x[x > 0]])
+    model = make_model([helper.make_node("Cast", ["x"], ["y"], to=TensorProto.BFLOAT16)], [("x", F32, [len(x)])],
+                       ["y"], opset=OPSET)
+    _same(_run_lowered(model, {"x": x})["y"], _reference(model, {"x": x})["y"])
+
+
+def test_a_bfloat16_graph_computes_in_float32_behind_its_bfloat16_interface() -> None:
+    """Celu reads bfloat16: the graph computes in float32 (float_compute.py), the input and output stay bfloat16,
+    held as int16 bits; the answer is float32's, rounded once."""
+    from webdnn.frontend.float_compute import promote
+
+    x = np.linspace(-3, 3, 25).astype(ml_dtypes.bfloat16)
+    model = make_model([helper.make_node("Celu", ["x"], ["y"], alpha=1.5)], [("x", TensorProto.BFLOAT16, [25])],
+                       ["y"], opset=OPSET)
+    model.graph.output[0].CopyFrom(helper.make_tensor_value_info("y", TensorProto.BFLOAT16, [25]))
+    promoted = promote(model)
+    low, types = lower(promoted, OPSET)
+    assert types == {"x": "bfloat16", "y": "bfloat16"}
+    assert low.graph.input[0].type.tensor_type.elem_type == TensorProto.INT16
+    got = _run_lowered(promoted, {"x": x})["y"]
+    xf = x.astype(np.float64)
+    want = (np.maximum(0, xf) + np.minimum(0, 1.5 * np.expm1(xf / 1.5))).astype(np.float32).astype(ml_dtypes.bfloat16)
+    _same(got, want)

@@ -23,6 +23,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from webdnn.frontend.float_compute import SUFFIX
+
 # The converter's message (webdnn.ops._util.const_input) names the value that must be constant.
 _NEEDS_CONSTANT = re.compile(r"input \d+ \('([^']+)'\) must be a constant at conversion time")
 
@@ -35,6 +37,8 @@ def input_to_freeze(error: str, model: onnx.ModelProto, already: Iterable[str]) 
         return None
     name, done = m.group(1), set(already)
     inputs = {i.name for i in model.graph.input}
+    if name.endswith(SUFFIX) and name[: -len(SUFFIX)] in inputs:  # an input computed in float32 (float_compute.py)
+        name = name[: -len(SUFFIX)]
     if name in inputs:
         return name if name not in done else None
     # a value computed from the inputs (an _expanded case's function body, an If's branch): the

@@ -25,11 +25,15 @@ import numpy as np
 import onnx
 from onnx import AttributeProto, TensorProto, numpy_helper
 
+from webdnn.frontend.narrow_types import MOVES
 from webdnn.ops.registry import float32_only_ops
 
 log = logging.getLogger("webdnn")
 
-PROMOTED = (TensorProto.FLOAT16, TensorProto.DOUBLE)
+PROMOTED = (TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16)
+# No backend computes in bfloat16: a bfloat16 value read by any op but those narrow_types.py rewrites (casts, data
+# movement) makes the graph compute in float32; its interface stays bfloat16 (held as bits, narrow_types.py).
+_BF16_HELD_OPS = frozenset({"Cast", "CastLike", *MOVES})
 # attributes that name an element type the node produces (op type -> attribute name)
 _TYPE_ATTRS = {
     "Cast": "to", "EyeLike": "dtype", "RandomNormal": "dtype", "RandomUniform": "dtype",
@@ -48,10 +52,12 @@ def promote(model: onnx.ModelProto) -> onnx.ModelProto:
     g = model.graph
     f32_ops = float32_only_ops() | _LOWERED_TO_FLOAT32_ONLY
     ops = _op_types(g)
-    if not ops & f32_ops:
-        return model
     held = _elem_types(g)
-    types = [t for t in PROMOTED if t in held and _reaches_float32_op(model, t, f32_ops)]
+    bf16_ops = frozenset(ops - _BF16_HELD_OPS)
+    if not ops & f32_ops and not (TensorProto.BFLOAT16 in held and bf16_ops):
+        return model
+    types = [t for t in PROMOTED if t in held
+             and _reaches_float32_op(model, t, bf16_ops if t == TensorProto.BFLOAT16 else f32_ops)]
     if not types:
         return model
     out = onnx.ModelProto()

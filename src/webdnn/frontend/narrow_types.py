@@ -1,4 +1,4 @@
-"""float8, float4, int4/uint4 and int2/uint2 graphs rewritten into the 8-bit types WebDNN has.
+"""float8, float4, int4/uint4, int2/uint2 and bfloat16 graphs rewritten into the types WebDNN has.
 
 Each tensor of such a type is held in its storage (ir/narrow_types.py): a float as its code
 (uint8), an integer as its value (int8/uint8). The ops ONNX allows on these types are then
@@ -187,6 +187,8 @@ class _Emit:
 
     # --- the conversions --------------------------------------------------------------------
     def decode(self, code: str, t: NarrowType) -> str:
+        if t.onnx == TensorProto.BFLOAT16:
+            return self._decode_bf16(code)
         return self.op("Gather", [self.const(t.decode_table()), self.op("Cast", [code], to=TensorProto.INT32)],
                        axis=0)
 
@@ -194,8 +196,10 @@ class _Emit:
         """float32 `v` -> `t`'s codes (uint8) in `out`."""
         a = self.op("Abs", [v])
         a1 = self.unsqueeze_last(a)
-        table = t.decode_table().astype(np.float64)
         f = self.f32
+        if t.onnx == TensorProto.BFLOAT16:
+            return self._encode_bf16(v, a, a1, out)
+        table = t.decode_table().astype(np.float64)
         if t.onnx == TensorProto.FLOAT8E8M0:
             code = self._encode_e8m0(a, a1, saturate, round_mode)
         else:
@@ -224,6 +228,40 @@ class _Emit:
                     code = self.op("Where", [over, f(float(nan_code)), code])
             code = self.op("Where", [self.op("IsNaN", [v]), f(float(nan_code)), code])
         return self.op("Cast", [code], out, to=TensorProto.UINT8)
+
+    def _decode_bf16(self, bits: str) -> str:
+        """int16 bits -> float32: sign, 8 exponent bits e, 7 mantissa bits m; |x| = (m + 128 [e > 0]) * 2^(max(e, 1)
+        - 134), exactly (a float32 holds every bfloat16); e = 255 is inf (m = 0) or NaN."""
+        u = self.op("Mod", [self.op("Cast", [bits], to=TensorProto.INT32), self.i32(65536)], fmod=0)  # 0..65535
+        e = self.op("Mod", [self.op("Div", [u, self.i32(128)]), self.i32(256)], fmod=0)
+        m = self.op("Mod", [u, self.i32(128)], fmod=0)
+        normal = self.op("Greater", [e, self.i32(0)])
+        mant = self.op("Add", [m, self.op("Mul", [self.op("Cast", [normal], to=TensorProto.INT32), self.i32(128)])])
+        scale = np.exp2(np.maximum(np.arange(256), 1) - 134.0).astype(np.float32)
+        mag = self.op("Mul", [self.op("Cast", [mant], to=F32), self.op("Gather", [self.const(scale), e], axis=0)])
+        nan = self.op("And", [self.op("Equal", [e, self.i32(255)]), self.op("Greater", [m, self.i32(0)])])
+        mag = self.op("Where", [nan, self.f32(float("nan")), mag])
+        sign = self.op("Sub", [self.f32(1.0), self.op("Mul", [self.op("Cast", [self.op("Div", [u, self.i32(32768)])],
+                                                                     to=F32), self.f32(2.0)])])
+        return self.op("Mul", [mag, sign])  # (a product keeps -0; onnxruntime's Where drops it)
+
+    def _encode_bf16(self, v: str, a: str, a1: str, out: str) -> str:
+        """float32 -> bfloat16 bits (int16), round to nearest even: the float32 exponent field E of |x| counted
+        against the powers of two, the mantissa as round(|x| / 2^(max(E, 1) - 134)) (a carry moves into the
+        exponent, and past the largest value to inf, by itself), then inf, NaN and the sign."""
+        f = self.f32
+        e = self.count(a1, np.exp2(np.arange(1, 255) - 127.0), False)  # 0 (zero, subnormal) .. 254
+        q = np.exp2(np.maximum(np.arange(255), 1) - 134.0).astype(np.float32)
+        r = self.op("Round", [self.op("Div", [a, self.op("Gather", [self.const(q), self.op(
+            "Cast", [e], to=TensorProto.INT32)], axis=0)])])
+        normal = self.op("Cast", [self.op("Greater", [e, f(0.0)])], to=F32)
+        code = self.op("Sub", [self.op("Add", [self.op("Mul", [e, f(128.0)]), r]), self.op("Mul", [normal, f(128.0)])])
+        code = self.op("Where", [self.op("Not", [self.op("Less", [a, f(float("inf"))])]), f(32640.0), code])  # inf
+        neg = self.op("Cast", [self.op("Less", [v, f(0.0)])], to=F32)
+        code = self.op("Add", [code, self.op("Mul", [neg, f(32768.0)])])
+        code = self.op("Where", [self.op("IsNaN", [v]), f(32704.0), code])  # 0x7FC0
+        wrapped = self.op("Where", [self.op("Less", [code, f(32768.0)]), code, self.op("Sub", [code, f(65536.0)])])
+        return self.op("Cast", [wrapped], out, to=TensorProto.INT16)
 
     def _encode_e8m0(self, a: str, a1: str, saturate: bool, round_mode: str) -> str:
         """float32 |x| -> e8m0 code (float32): onnx.numpy_helper.to_float8e8m0's rules (the float32

@@ -94,8 +94,8 @@ def from_onnx(
     model = expand_contrib_ops(model)  # com.microsoft ops written as standard ONNX (the others are reported below)
     read = {x for n in model.graph.node for x in n.input} | {o.name for o in model.graph.output}
     model = expand_functions(model, opset, lambda n: _has_kernel_path(n, read))  # the others: as the spec defines them
-    model, element_types = lower_narrow_types(model, opset)  # float8, int4, ...: held in 8-bit types
-    model = compute_in_float32(model)  # float16/float64 graphs run in float32 behind their typed interface
+    model = compute_in_float32(model)  # float16/float64/bfloat16 graphs run in float32 behind their typed interface
+    model, element_types = lower_narrow_types(model, opset)  # float8, int4, bfloat16 ...: held in 8/16-bit types
     g = model.graph
     graph = Graph(name or g.name or "model", opset)
     graph.element_types = element_types

@@ -1,10 +1,11 @@
-"""Element types WebDNN holds in a wider type: float8 (five formats), float4, int4/uint4, int2/uint2.
+"""Element types WebDNN holds in another type: float8 (five formats), float4, int4/uint4, int2/uint2, bfloat16.
 
 No backend computes in these types; ONNX lets only a few ops touch them (Cast, CastLike,
 QuantizeLinear, DequantizeLinear and the data-movement ops). So a tensor of such a type is
 *held* in an 8-bit type WebDNN has (its `storage`):
 - a float type as its **code** (the bit pattern, one per byte, in uint8): data movement moves
-  codes unchanged, and a value is read through a 256-entry table (`decode_table`);
+  codes unchanged, and a value is read through a 256-entry table (`decode_table`); bfloat16 as
+  its 16-bit pattern in int16 (read by arithmetic on the bits, frontend/narrow_types.py);
 - an integer type as its **value** (int8 for int4/int2, uint8 for uint4/uint2), one per byte
   (ONNX files pack 4-bit and 2-bit values; the frontend unpacks them).
 
@@ -39,7 +40,7 @@ class NarrowType:
         return int(info.min), int(info.max)
 
     def decode_table(self) -> np.ndarray:
-        """float32 value of each code (float types): 256 entries (16 for float4)."""
+        """float32 value of each code (8-bit float types): 256 entries (16 for float4)."""
         n = 16 if self.onnx == TensorProto.FLOAT4E2M1 else 256
         return np.arange(n, dtype=np.uint8).view(self.numpy).astype(np.float32)
 
@@ -59,6 +60,7 @@ NARROW: dict[int, NarrowType] = {t.onnx: t for t in (
     _t("uint4", TensorProto.UINT4, ml_dtypes.uint4, DType.UINT8, False),
     _t("int2", TensorProto.INT2, ml_dtypes.int2, DType.INT8, False),
     _t("uint2", TensorProto.UINT2, ml_dtypes.uint2, DType.UINT8, False),
+    _t("bfloat16", TensorProto.BFLOAT16, ml_dtypes.bfloat16, DType.INT16, True),
 )}
 BY_NAME: dict[str, NarrowType] = {t.name: t for t in NARROW.values()}
 
@@ -68,12 +70,12 @@ def to_storage(a: np.ndarray) -> np.ndarray:
     t = next((t for t in NARROW.values() if a.dtype == t.numpy), None)
     if t is None:
         return a
-    return a.view(np.uint8).copy() if t.is_float else a.astype(t.storage.numpy)
+    return a.view(t.storage.numpy).copy() if t.is_float else a.astype(t.storage.numpy)
 
 
 def from_storage(a: np.ndarray, element_type: str) -> np.ndarray:
     """The inverse of to_storage for a manifest's `element_type`."""
     t = BY_NAME[element_type]
     if t.is_float:
-        return np.ascontiguousarray(a).astype(np.uint8).view(t.numpy)
+        return np.ascontiguousarray(a).astype(t.storage.numpy).view(t.numpy)
     return a.astype(t.numpy)
