@@ -18,7 +18,8 @@ runFixtureCases(fixtures, getKernel, halfToFloat);
 test("every elementwise op has a kernel", () => {
   const ops = [
     "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum", "Mean", "PRelu", "Equal", "Less", "Greater",
-    "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "BitShift", "Where", "Not", "Relu", "LeakyRelu", "Elu",
+    "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor",
+    "BitwiseNot", "Where", "Not", "Relu", "LeakyRelu", "Elu",
     "Selu", "Celu", "Sigmoid", "HardSigmoid", "HardSwish", "Softplus", "Softsign", "Tanh", "Exp", "Log", "Sqrt",
     "Reciprocal", "Neg", "Abs", "Floor", "Ceil", "Round", "Sign", "Erf", "Gelu", "Mish", "Sin", "Cos", "Tan",
     "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "IsNaN", "IsInf", "ThresholdedRelu",

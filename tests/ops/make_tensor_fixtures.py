@@ -139,6 +139,7 @@ def elementwise_cases() -> list[Case]:
                 {"direction": d},
             )
         )
+    cs.extend(bitwise_cases())
     for op in ["And", "Or", "Xor"]:
         cs.append(Case(f"{op} bool bcast", op, [bools(3, 1), bools(4)]))
     cs.append(Case("Equal bool", "Equal", [bools(5), bools(5)], opset=11))
@@ -158,6 +159,43 @@ def elementwise_cases() -> list[Case]:
     cs.append(Case("Min 4 int64", "Min", [ints(4), ints(1), ints(2, 1), ints(4)]))
     cs.extend(unary_cases())
     cs.extend(cast_cases())
+    return cs
+
+
+def _edge_values(dt: type) -> np.ndarray:
+    """Integers of `dt` at and near its ends, and small ones of both signs (fixed: no rng draw)."""
+    info = np.iinfo(dt)
+    lo, hi = int(info.min), int(info.max)
+    small = [0, 1, -1, 5, -5, 64, -64, 0x55, -0x56] if lo < 0 else [0, 1, 5, 64, 0x55, 0xAA]
+    big = [2**53 + 1, -(2**53) - 3, 2**62 + 12345, -(2**60) - 7] if dt is np.int64 else []
+    return np.array([lo, hi, lo + 1, hi - 1, *small, *big], dt)
+
+
+def bitwise_cases() -> list[Case]:
+    """BitShift on every integer type (ONNX opset 28: arithmetic right shifts, left shifts wrapping in
+    the type's width, a count that is negative or the width or more giving the sign fill: -1 for a
+    right shift of a negative value, else 0) and BitwiseAnd/Or/Xor/Not (opset 18)."""
+    cs: list[Case] = []
+    for dt in (np.int8, np.int16, np.int32, np.int64, np.uint8):
+        name = np.dtype(dt).name
+        w = np.iinfo(dt).bits
+        x = _edge_values(dt)
+        n = len(x)
+        # every count from -2 to w + 1 against every value, then the type's extreme counts
+        counts = [c for c in range(-2, w + 2) if c >= 0 or np.iinfo(dt).min < 0]
+        counts += [int(np.iinfo(dt).max), int(np.iinfo(dt).min)] + ([2**40, -(2**40)] if dt is np.int64 else [])
+        xs = np.repeat(x, len(counts)).astype(dt)
+        ss = np.tile(np.array(counts, dt), n)
+        for d in ("LEFT", "RIGHT"):
+            cs.append(Case(f"BitShift {d} {name} counts", "BitShift", [xs, ss], {"direction": d}, opset=28))
+        # broadcast: a column of values against a row of counts
+        cs.append(Case(f"BitShift LEFT {name} bcast", "BitShift", [x.reshape(n, 1), np.array([1, 3, w - 1], dt)],
+                       {"direction": "LEFT"}, opset=28))
+        ys = x[::-1].copy()
+        for op in ("BitwiseAnd", "BitwiseOr", "BitwiseXor"):
+            cs.append(Case(f"{op} {name}", op, [x, ys], opset=18))
+            cs.append(Case(f"{op} {name} bcast", op, [x.reshape(n, 1), x[:3].copy()], opset=18))
+        cs.append(Case(f"BitwiseNot {name}", "BitwiseNot", [x.reshape(1, n)], opset=18))
     return cs
 
 

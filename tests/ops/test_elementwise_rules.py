@@ -88,6 +88,48 @@ def test_integer_arithmetic_and_mod() -> None:
     )
 
 
+INT_TYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8]
+
+
+@pytest.mark.parametrize("dt", INT_TYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("direction", ["LEFT", "RIGHT"])
+def test_bitshift_takes_every_integer_type(dt: type, direction: str) -> None:
+    # opset 28: signed types too (right shifts arithmetic); counts outside [0, width) are allowed
+    x = np.array([[1, 2, 3], [4, 5, 6]], dt)
+    node = run_both("BitShift", [x, np.array([0, 1, 9], dt)], {"direction": direction}, opset=28)
+    assert node.outputs[0].dtype == DType.from_numpy(dt)
+
+
+@pytest.mark.parametrize("dt", INT_TYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("op", ["BitwiseAnd", "BitwiseOr", "BitwiseXor"])
+def test_bitwise_binary(op: str, dt: type) -> None:
+    node = run_both(op, [np.arange(6, dtype=dt).reshape(2, 1, 3), np.arange(12, dtype=dt).reshape(4, 3)], opset=18)
+    assert node.outputs[0].dtype == DType.from_numpy(dt) and node.outputs[0].shape == (2, 4, 3)
+
+
+@pytest.mark.parametrize("dt", INT_TYPES, ids=lambda d: np.dtype(d).name)
+def test_bitwise_not(dt: type) -> None:
+    node = run_both("BitwiseNot", [np.arange(6, dtype=dt).reshape(2, 3)], opset=18)
+    assert node.outputs[0].dtype == DType.from_numpy(dt)
+
+
+@pytest.mark.parametrize("op", ["BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot"])
+@pytest.mark.parametrize("dt", [DType.FLOAT32, DType.BOOL])
+def test_bitwise_ops_refuse_non_integers(op: str, dt: DType) -> None:
+    g = Graph("t", 28)
+    xs = [g.new_value(f"x{i}", dt, (3,)) for i in range(1 if op == "BitwiseNot" else 2)]
+    node = g.add_node(op, xs, [g.new_value("y")], {"direction": "LEFT"} if op == "BitShift" else {})
+    with pytest.raises(UnsupportedOperatorError, match="takes integer tensors"):
+        infer_node(node, g)
+
+
+def test_bitshift_operands_share_a_type() -> None:
+    g = Graph("t", 28)
+    a, b = g.new_value("a", DType.INT32, (3,)), g.new_value("b", DType.INT64, (3,))
+    with pytest.raises(ShapeError, match="different element types"):
+        infer_node(g.add_node("BitShift", [a, b], [g.new_value("y")], {"direction": "RIGHT"}), g)
+
+
 def test_float_mod_needs_fmod() -> None:
     g = Graph("t", 13)
     a, b = g.new_value("a", DType.FLOAT32, (2,)), g.new_value("b", DType.FLOAT32, (2,))

@@ -16,12 +16,14 @@ from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Node
 from webdnn.ops._util import broadcast, defaults, in_dtype, in_shape, set_out
 from webdnn.ops.registry import shape_rule, unsupported
-from webdnn.ops.tensor_common import FLOATS, NUMERIC, all_inputs, check_dtype, fail, py_scalar, scalar_param
+from webdnn.ops.tensor_common import FLOATS, INTS, NUMERIC, all_inputs, check_dtype, fail, py_scalar, scalar_param
 from webdnn.ops.unary_ops import UNARY
 
 ARITHMETIC = ("Add", "Sub", "Mul", "Div", "Pow", "Mod")
 COMPARISONS = ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual")
 LOGICAL = ("And", "Or", "Xor")
+# Integer-only binary ops: the bitwise ops (opset 18) and BitShift (signed types since opset 28).
+BITWISE = ("BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitShift")
 VARIADIC = ("Max", "Min", "Sum", "Mean")
 
 # Unary ops and their attribute defaults: the ops of the table (unary_ops.py) but Clip, whose
@@ -34,7 +36,7 @@ UNARY_ANY_NUMERIC = frozenset(k for k, u in UNARY.items() if u.integer_ok)
 FLT_MAX = float(np.finfo(np.float32).max)
 
 
-@shape_rule(*ARITHMETIC, "BitShift")
+@shape_rule(*ARITHMETIC, *BITWISE)
 def _arithmetic(node: Node, graph: Graph) -> None:
     all_inputs(node, 2)
     dt = in_dtype(node, 0)
@@ -43,7 +45,6 @@ def _arithmetic(node: Node, graph: Graph) -> None:
         direction = node.attrs.get("direction")
         if direction not in ("LEFT", "RIGHT"):
             raise fail(node, f"attribute 'direction' must be LEFT or RIGHT, got {direction!r}")
-        check_dtype(node, graph, 0, frozenset({DType.UINT8}), "BitShift takes unsigned integers")
     elif op == "Mod":
         defaults(node, fmod=0)
         node.attrs["fmod"] = int(node.attrs["fmod"])
@@ -51,7 +52,9 @@ def _arithmetic(node: Node, graph: Graph) -> None:
             raise unsupported(node, graph, "Mod of floating-point tensors needs fmod=1 (ONNX rule)")
     if op != "Pow" and in_dtype(node, 1) != dt:
         raise fail(node, f"inputs have different element types {dt.value} and {in_dtype(node, 1).value}")
-    if op != "BitShift":
+    if op in BITWISE:
+        check_dtype(node, graph, 0, INTS, f"{op} takes integer tensors")
+    else:
         check_dtype(node, graph, 0, NUMERIC, f"{op} takes numeric tensors")
     if op == "Pow":
         check_dtype(node, graph, 1, NUMERIC, "Pow takes a numeric exponent")
@@ -80,6 +83,12 @@ def _logical(node: Node, graph: Graph) -> None:
 def _not(node: Node, graph: Graph) -> None:
     check_dtype(node, graph, 0, frozenset({DType.BOOL}), "Not takes bool tensors")
     set_out(node, 0, DType.BOOL, in_shape(node, 0))
+
+
+@shape_rule("BitwiseNot")
+def _bitwise_not(node: Node, graph: Graph) -> None:
+    dt = check_dtype(node, graph, 0, INTS, "BitwiseNot takes integer tensors")
+    set_out(node, 0, dt, in_shape(node, 0))
 
 
 @shape_rule(*VARIADIC)

@@ -254,6 +254,7 @@ def _cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
                             {"a": np.int32([[7, -7, 9], [-9, 100, 0]]), "b": np.int32([2, -3, 4])})
     c["int8_mul_wraps"] = case([node("Mul", ["a", "b"])], {"a": np.int8([100, -100, 7]), "b": np.int8([3, 2, -5])})
     c["fmod_float"] = case([node("Mod", ["a", "b"], fmod=1)], {"a": rnd(3, 4) * 10, "b": np.float32([3, -2.5, 1.5, 7])})
+    c.update(_bitwise_cases())
     c["isnan_isinf"] = case([node("IsNaN", ["x"], ["n"]), node("IsInf", ["x"], ["i"], detect_negative=0),
                              node("Or", ["n", "i"]), node("Not", ["n"], ["nn"])],
                             {"x": np.float32([1.0, np.nan, np.inf, -np.inf, 0.0, -3.0])}, outputs=("y", "nn"))
@@ -276,9 +277,42 @@ def _cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
     return c
 
 
+def _bitwise_cases() -> dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]]:
+    """BitShift (ONNX opset 28) and the bitwise ops on every integer type, with values a texture holds
+    exactly (within 2**24, or a few significant bits: int32's and int64's ends, whose shifts stay exact):
+    counts that are negative or the type's width or more, left shifts wrapping in the width (int64's
+    too), int8's sign bit, and a fused chain."""
+    c: dict[str, tuple[onnx.ModelProto, dict[str, np.ndarray]]] = {}
+    for dt in (np.int8, np.int16, np.int32, np.int64, np.uint8):
+        info, w = np.iinfo(dt), np.iinfo(dt).bits
+        name = np.dtype(dt).name
+        ends = [int(info.min), int(info.max)] if w <= 16 else [int(info.min), 2**(w - 2), 3 * 2**(w - 3), -(2**24),
+                                                               2**24 - 3]
+        x = np.array(ends + [0, 1, 5, 64, 0x55] + ([-1, -5, -64, -0x56] if info.min < 0 else []), dt)
+        counts = [k for k in range(-2, w + 2) if k >= 0 or info.min < 0]
+        s = np.array(counts + ([127, -128, 255] if w <= 16 else [2**24, -(2**24)]), np.int64)
+        if dt is np.uint8:
+            s = s[s >= 0]
+        s = s[(s >= info.min) & (s <= info.max)].astype(dt)
+        for d in ("LEFT", "RIGHT"):  # every value against every count: a column against a row
+            c[f"shift_{d.lower()}_{name}"] = case([node("BitShift", ["a", "b"], direction=d)],
+                                                  {"a": x.reshape(-1, 1), "b": s})
+        small = np.clip(x, -(2**24), 2**24 - 1).astype(dt)  # & | ^ ~ of values in [-2**24, 2**24) stay in it
+        for op in ("BitwiseAnd", "BitwiseOr", "BitwiseXor"):
+            c[f"{op.lower()}_{name}"] = case([node(op, ["a", "b"])],
+                                             {"a": small.reshape(-1, 1), "b": small[::-1][:5].copy()})
+        c[f"bitwise_not_{name}"] = case([node("BitwiseNot", ["a"])], {"a": small})
+        c[f"bitwise_chain_{name}"] = case(
+            [node("BitShift", ["a", "b"], ["l"], direction="LEFT"), node("BitwiseNot", ["l"], ["m"]),
+             node("BitwiseXor", ["m", "a"], ["o"]), node("BitShift", ["o", "b"], direction="RIGHT")],
+            {"a": np.clip(x, -(2**20), 2**20).astype(dt),
+             "b": np.resize(np.array([1, 3, w - 1 if w <= 16 else 0, 2], dt), x.shape)})
+    return c
+
+
 CASES = _cases()
-# opset 18: Split's num_outputs and ReduceMean's axes input
-OPSET = {"split": 18, "reducemean": 18}
+# opset 18: Split's num_outputs and ReduceMean's axes input; 28: BitShift of signed integers
+OPSET = {"split": 18, "reducemean": 18, **{k: 28 for k in CASES if k.startswith(("shift_", "bitwise"))}}
 
 
 # Array textures start beyond 4096 x 4096 texels (67M elements); these cases are converted with

@@ -53,7 +53,7 @@ def family(cases: dict[str, Case], opset: int = 17) -> tuple[onnx.ModelProto, di
         outs.append(p("y"))
     elem = {np.float32: TensorProto.FLOAT, np.int64: TensorProto.INT64, np.int32: TensorProto.INT32,
             np.bool_: TensorProto.BOOL, np.uint8: TensorProto.UINT8, np.int8: TensorProto.INT8,
-            np.float64: TensorProto.DOUBLE}
+            np.int16: TensorProto.INT16, np.float64: TensorProto.DOUBLE}
     g = helper.make_graph(
         nodes, "family",
         [helper.make_tensor_value_info(k, elem[v.dtype.type], list(v.shape)) for k, v in inputs.items()],
@@ -275,6 +275,35 @@ def logic_cases() -> dict[str, Case]:
     return c
 
 
+def bitwise_cases() -> dict[str, Case]:
+    """BitShift (ONNX opset 28) and the bitwise ops on every integer type: counts that are negative
+    or the type's width or more, left shifts wrapping in the width (int8's sign bit), int64 values
+    beyond 2**53 (on the words), packed types at sizes that are not multiples of 4, and a fused chain."""
+    c: dict[str, Case] = {}
+    for dt in (np.int8, np.int16, np.int32, np.int64, np.uint8):
+        info, w = np.iinfo(dt), np.iinfo(dt).bits
+        name = np.dtype(dt).name
+        vals = [int(info.min), int(info.max), 0, 1, 5, 64, 0x55] + ([-1, -5, -64, -0x56] if info.min < 0 else [])
+        if dt is np.int64:
+            vals += [2**53 + 1, -(2**53) - 3, 2**62 + 12345, -(2**60) - 7]
+        x = np.array(vals, dt)
+        counts = [k for k in range(-2, w + 2) if k >= 0 or info.min < 0]
+        counts += [int(info.max), int(info.min)] + ([2**32 + 1, -(2**40)] if dt is np.int64 else [])
+        s = np.array(counts, dt)
+        for d in ("LEFT", "RIGHT"):  # every value against every count: a column against a row
+            c[f"shift_{d.lower()}_{name}"] = ([n("BitShift", ["a", "b"], direction=d)],
+                                              {"a": x.reshape(-1, 1), "b": s}, {})
+        rev = x[::-1].copy()
+        for op in ("BitwiseAnd", "BitwiseOr", "BitwiseXor"):
+            c[f"{op.lower()}_{name}"] = ([n(op, ["a", "b"])], {"a": x.reshape(-1, 1), "b": rev[:5]}, {})
+        c[f"not_{name}"] = ([n("BitwiseNot", ["a"])], {"a": x}, {})
+        # one fused kernel: each intermediate wraps to the type as a store would
+        c[f"chain_{name}"] = ([n("BitShift", ["a", "b"], ["l"], direction="LEFT"), n("BitwiseNot", ["l"], ["m"]),
+                               n("BitwiseXor", ["m", "a"], ["o"]), n("BitShift", ["o", "b"], direction="RIGHT")],
+                              {"a": x, "b": np.resize(np.array([1, 3, w - 1, 2], dt), x.shape)}, {})
+    return c
+
+
 def pad_cases() -> dict[str, Case]:
     x = rnd(2, 3, 4, 5)
     pads = np.array([0, 1, 2, 3, 0, 2, 1, 2], np.int64)
@@ -398,9 +427,9 @@ def topk_cases() -> dict[str, Case]:
 FAMILIES = {
     "matmul": matmul_cases, "conv": conv_cases, "pool": pool_cases, "elementwise": elementwise_cases,
     "tensor": tensor_cases, "reduce": reduce_cases, "resize": resize_cases, "logic": logic_cases, "pad": pad_cases,
-    "conv_transpose": conv_transpose_cases, "index": index_cases,
+    "conv_transpose": conv_transpose_cases, "index": index_cases, "bitwise": bitwise_cases,
 }
-OPSETS = {"reduce": 18, "pad": 19, "index": 18}
+OPSETS = {"reduce": 18, "pad": 19, "index": 18, "bitwise": 28}
 
 
 @pytest.mark.browser

@@ -39,16 +39,18 @@ def _other_expr(node: Node) -> str:
         return f"((floatBitsToUint(x) & 0x7fffffffu) == 0x7f800000u{sign}) ? 1.0 : 0.0"
     if op == "Not":
         return "x != 0.0 ? 0.0 : 1.0"
+    if op == "BitwiseNot":  # integers are exact floats: int() recovers them
+        return f"float({wrap_int(node.outputs[0].dtype, '~int(x)')})"
     raise AssertionError(op)
 
 
 # the unary table's ops (ops/unary_ops.py, printed by expr_glsl) and the moves, casts and tests
 UNARY_OPS = (*UNARY, "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast", "CastLike", "IsNaN", "IsInf",
-             "Not")
+             "Not", "BitwiseNot")
 # Ops that only move values: any dtype whose values are exact in float32.
 MOVES = frozenset({"Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Cast", "CastLike", "Not"})
 # Ops exact on integers held in float32 (the result is an integer of the same range).
-INT_EXACT = frozenset({"Relu", "Neg", "Abs", "Sign", "Clip", "Shrink"})
+INT_EXACT = frozenset({"Relu", "Neg", "Abs", "Sign", "Clip", "Shrink", "BitwiseNot"})
 
 
 def wrap_int(dtype: DType | None, expr: str) -> str:
@@ -120,6 +122,23 @@ int pow_i(int a, int b) {
   return r;
 }
 """
+# Integer-only binary ops: the bitwise ops (on GLSL ints, wrapped like the rest) and BitShift.
+BITWISE = {"BitwiseAnd": "a & b", "BitwiseOr": "a | b", "BitwiseXor": "a ^ b"}
+# BitShift as ONNX (opset 28) defines it: a count that is negative or the type's width or more
+# leaves the sign fill (right: -1 for a negative value, else 0; left: 0). int8/int16/int32/uint8 shift
+# GLSL ints (a >> 31 is the sign fill); int64 shifts its float by an exact power of two, wrapping a
+# left shift to 64 bits (exact while the value is, as every integer here: up to 2**24 in a texture).
+SHIFT64_F = """
+float p2_(int e) { return intBitsToFloat((e + 127) << 23); }
+float shl64_(float a, float b) {
+  if (b < 0.0 || b >= 64.0) return 0.0;
+  float r = a * p2_(int(b));
+  if (abs(r) < 9223372036854775808.0) return r;
+  float m = r - 18446744073709551616.0 * floor(r / 18446744073709551616.0);
+  return m >= 9223372036854775808.0 ? m - 18446744073709551616.0 : m;
+}
+float shr64_(float a, float b) { return floor(a * p2_(-((b < 0.0 || b >= 64.0) ? 63 : int(b)))); }
+"""
 FMOD_F = """
 float fmod_f(float a, float b) { return a - b * trunc(a / b); }
 float mod_f(float a, float b) { float r = fmod_f(a, b); return (r != 0.0 && (r < 0.0) != (b < 0.0)) ? r + b : r; }
@@ -134,7 +153,14 @@ def _int_binary(node: Node, args: list[str]) -> Expr:
         expr = "pow_i(a, b)"
     elif op == "BitShift":
         left = node.attrs.get("direction", "LEFT") == "LEFT"
-        expr = "(b >= 32 ? 0 : a << b)" if left else "(b >= 32 ? 0 : a >> b)"
+        if to == DType.INT64:
+            f = "shl64_(a, b)" if left else "shr64_(a, b)"
+            return Expr(_subst(f, a=args[0], b=args[1]), (SHIFT64_F,))
+        assert to is not None
+        out = f"(b < 0 || b >= {8 * to.itemsize})"
+        expr = f"({out} ? 0 : a << b)" if left else f"(a >> ({out} ? 31 : b))"
+    elif op in BITWISE:
+        expr = BITWISE[op]
     else:
         expr = INT_BINARY[op]
     # integers travel as exact floats: int() recovers them, float() stores the wrapped result
@@ -145,10 +171,10 @@ def _int_binary(node: Node, args: list[str]) -> Expr:
 def _binary(node: Node, ctx: Ctx, args: list[str]) -> Expr:
     op = node.op_type
     out_int = node.outputs[0].dtype in INTS
-    if out_int and len(args) == 2 and (op in INT_BINARY or op in ("Mod", "Pow", "BitShift")):
+    if out_int and len(args) == 2 and (op in INT_BINARY or op in BITWISE or op in ("Mod", "Pow", "BitShift")):
         return _int_binary(node, args)
-    if op == "BitShift":
-        raise ctx.fail(node, "computes BitShift on integer tensors only")
+    if op == "BitShift" or op in BITWISE:
+        raise ctx.fail(node, f"computes {op} on integer tensors only")
     if op == "Pow":  # float base, any numeric exponent
         _need_f32(node, ctx, [v for v in node.inputs[:1] if v is not None])
     elif op in ("Max", "Min") and (out_int or node.outputs[0].dtype in FLOATS):
@@ -181,7 +207,7 @@ class Expr:
 
 UNARY_SET = frozenset(UNARY_OPS)
 # every op `expression` writes (compose.py registers their kernels)
-ELEMENTWISE_OPS = (*UNARY_OPS, *BINARY, "Pow", "Sum", "Mean", "Mod", "BitShift", "Where")
+ELEMENTWISE_OPS = (*UNARY_OPS, *BINARY, *BITWISE, "Pow", "Sum", "Mean", "Mod", "BitShift", "Where")
 
 
 def operands(node: Node, ctx: Ctx) -> list[Value]:

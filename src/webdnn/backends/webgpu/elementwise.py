@@ -94,6 +94,25 @@ fn mul64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
     return vec2<u32>(a.x * b.x, mulhi32(a.x, b.x) + a.x * b.y + a.y * b.x);
 }
 """
+# integer-only ops on i32 / u32 (narrow types wrap when stored) and, elementwise, on int64's words
+BITWISE: dict[str, str] = {"BitwiseAnd": "a & b", "BitwiseOr": "a | b", "BitwiseXor": "a ^ b"}
+_INT_T = ("i32", "u32", "vec2<u32>")
+# int64 BitShift on (low, high) words; a count that is negative or 64 or more: 0, or the sign fill
+# for a right shift (shr64 shifts by 63)
+_SHIFT64 = """fn shl64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    if (b.y != 0u || b.x >= 64u) { return vec2<u32>(0u, 0u); }
+    if (b.x >= 32u) { return vec2<u32>(0u, a.x << (b.x - 32u)); }
+    if (b.x == 0u) { return a; }
+    return vec2<u32>(a.x << b.x, (a.y << b.x) | (a.x >> (32u - b.x)));
+}
+fn shr64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+    let hi = bitcast<i32>(a.y);
+    let s = select(63u, b.x, b.y == 0u && b.x < 64u);
+    if (s >= 32u) { return vec2<u32>(bitcast<u32>(hi >> (s - 32u)), bitcast<u32>(hi >> 31u)); }
+    if (s == 0u) { return a; }
+    return vec2<u32>((a.x >> s) | (a.y << (32u - s)), bitcast<u32>(hi >> s));
+}
+"""
 # ONNX Mod (fmod=0) on integers: the remainder takes the divisor's sign; x % 0 = 0
 _IMOD = "select(select(a % b, a % b + b, (a % b != a - a) && ((a % b < a - a) != (b < b - b))), a - a, b == b - b)"
 
@@ -110,7 +129,7 @@ class Expr:
 ExprFn = Callable[[Node, list[str]], Expr]
 EXPRESSIONS: dict[str, ExprFn] = {}
 # ops whose expression reads only input 0 (Clip's bounds and CastLike's target are attributes/types)
-_FIRST_ONLY = frozenset({*UNARY, "Not", "IsNaN", "IsInf", "Cast", "CastLike"})
+_FIRST_ONLY = frozenset({*UNARY, "Not", "BitwiseNot", "IsNaN", "IsInf", "Cast", "CastLike"})
 
 
 def _expression(*ops: str) -> Callable[[ExprFn], ExprFn]:
@@ -149,6 +168,14 @@ def _not(node: Node, args: list[str]) -> Expr:
     return Expr(f"!({args[0]})")
 
 
+@_expression("BitwiseNot")
+def _bitwise_not(node: Node, args: list[str]) -> Expr:
+    x = ins(node)[0]
+    if arith_type(x.dtype) not in _INT_T:
+        raise Unsupported(f"BitwiseNot of {x.dtype.value if x.dtype else '?'} tensors")
+    return Expr(f"(~({args[0]}))")  # uint8: the store keeps the low byte
+
+
 @_expression("IsNaN", "IsInf")
 def _is_special(node: Node, args: list[str]) -> Expr:
     need_f32(ins(node)[0])
@@ -160,7 +187,22 @@ def _is_special(node: Node, args: list[str]) -> Expr:
     return Expr(f"({' || '.join(tests) or 'false'})")
 
 
-@_expression(*BINARY, *COMPARE, *LOGIC, "BitShift")
+def _shift(left: bool, dtype: DType) -> tuple[str, tuple[str, ...]]:
+    """BitShift as ONNX (opset 28) defines it: arithmetic right shifts; left shifts wrap in the
+    type's width; a count that is negative or the width or more gives the sign fill (-1 for a right
+    shift of a negative value, else 0). WGSL takes a runtime count modulo 32, hence the clamps."""
+    t = arith_type(dtype)
+    if t == "vec2<u32>":
+        return ("shl64(a, b)" if left else "shr64(a, b)"), (_SHIFT64,)
+    bits = 8 * dtype.itemsize
+    if t == "u32":  # uint8: below 2**8, so a shift by 8 clears it (left: the store keeps the low byte)
+        return (f"a << min(b, {bits}u)" if left else f"a >> min(b, {bits}u)"), ()
+    # int8/int16/int32, sign-extended in i32: a negative count is a huge u32
+    n = "bitcast<u32>(b)"
+    return (f"select(a << {n}, 0i, {n} >= {bits}u)" if left else f"a >> min({n}, {bits - 1}u)"), ()
+
+
+@_expression(*BINARY, *COMPARE, *LOGIC, *BITWISE, "BitShift")
 def _binary(node: Node, args: list[str]) -> Expr:
     xs = ins(node)
     y = node.outputs[0]
@@ -176,10 +218,11 @@ def _binary(node: Node, args: list[str]) -> Expr:
             expr = COMPARE[op]
     elif op in LOGIC:
         expr = LOGIC[op]
-    elif op == "BitShift":
-        expr = "a << b" if node.attrs["direction"] == "LEFT" else "a >> b"
-        if t != "u32":
-            raise Unsupported("BitShift of signed integers")
+    elif op in BITWISE or op == "BitShift":
+        if t not in _INT_T:
+            raise Unsupported(f"{op} of {xs[0].dtype.value if xs[0].dtype else '?'} tensors")
+        assert xs[0].dtype is not None
+        expr, helpers = (BITWISE[op], ()) if op in BITWISE else _shift(node.attrs["direction"] == "LEFT", xs[0].dtype)
     elif t == "f32":
         if op == "Pow":
             need_float(xs[0], y)

@@ -102,7 +102,7 @@ const MAX_INPUTS: Record<string, number> = {
   LayerNormalization: 3, Gather: 2, GatherElements: 2, GatherND: 2, ScatterND: 3,
 };
 for (const op of ["Add", "Sub", "Mul", "Div", "Pow", "Mod", "BitShift", "PRelu", "Equal", "Less", "Greater",
-  "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor"]) MAX_INPUTS[op] = 2;
+  "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "BitwiseAnd", "BitwiseOr", "BitwiseXor"]) MAX_INPUTS[op] = 2;
 
 export function checkArity(op: string, inputs: readonly unknown[]): void {
   const most = MAX_INPUTS[op];

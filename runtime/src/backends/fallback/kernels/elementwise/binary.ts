@@ -1,4 +1,4 @@
-// Broadcasting binary kernels (arithmetic, comparisons, logic, BitShift, PRelu), the
+// Broadcasting binary kernels (arithmetic, comparisons, logic, bitwise ops and BitShift, PRelu), the
 // variadic Max/Min/Sum/Mean, and Where.
 //
 // float32/float64 operands of one dtype run per-op tight loops (one function literal
@@ -131,6 +131,11 @@ const ARITH: Record<string, BinaryOp> = {
   And: { num: (a, b) => a & b, big: (a, b) => a !== 0n && b !== 0n },
   Or: { num: (a, b) => a | b, big: (a, b) => a !== 0n || b !== 0n },
   Xor: { num: (a, b) => a ^ b, big: (a, b) => (a !== 0n) !== (b !== 0n) },
+  // integers only: on numbers JS computes in int32 two's complement, which the typed-array store
+  // wraps to the type's width; bigints act as infinite two's complement, so int64 stays in range
+  BitwiseAnd: { num: (a, b) => a & b, big: (a, b) => a & b },
+  BitwiseOr: { num: (a, b) => a | b, big: (a, b) => a | b },
+  BitwiseXor: { num: (a, b) => a ^ b, big: (a, b) => a ^ b },
 };
 
 const MOD: BinaryOp = {
@@ -144,16 +149,30 @@ const FMOD: BinaryOp = {
   big: (a, b) => (b === 0n ? 0n : a % b),
 };
 
-function shiftOp(left: boolean): BinaryOp {
-  // Shift counts of the type's width or more give 0 (JS would take them modulo 32).
+/** Bits of the integer types BitShift takes. */
+const INT_BITS: Partial<Record<DType, number>> = { int64: 64, int32: 32, int16: 16, int8: 8, uint8: 8 };
+
+/** BitShift on a type of `bits` bits, as ONNX (opset 28) defines it: a right shift is arithmetic
+ *  (unsigned values are non-negative, so it is also the logical one), a left shift discards what
+ *  passes the type's width (the typed-array store wraps numbers; int64 wraps here), and a count
+ *  that is negative or the width or more leaves only the sign fill: -1 for a right shift of a
+ *  negative x, 0 otherwise (JS would take the count modulo 32). */
+function shiftOp(left: boolean, bits: number): BinaryOp {
+  const w = BigInt(bits);
   return left
-    ? { num: (a, b) => (b >= 32 ? 0 : a << b), big: (a, b) => (b >= 64n ? 0n : BigInt.asUintN(64, a << b)) }
-    : { num: (a, b) => (b >= 32 ? 0 : a >>> b), big: (a, b) => (b >= 64n ? 0n : a >> b) };
+    ? {
+      num: (a, b) => (b < 0 || b >= bits ? 0 : a << b),
+      big: (a, b) => (b < 0n || b >= w ? 0n : BigInt.asIntN(64, a << b)),
+    }
+    : {
+      num: (a, b) => (b < 0 || b >= bits ? (a < 0 ? -1 : 0) : a >> b),
+      big: (a, b) => (b < 0n || b >= w ? (a < 0n ? -1n : 0n) : a >> b),
+    };
 }
 
-function binaryOp(op: string, attrs: Attrs): BinaryOp {
+function binaryOp(op: string, attrs: Attrs, dtype: DType): BinaryOp {
   if (op === "Mod") return flag(op, attrs, "fmod", 0) ? FMOD : MOD;
-  if (op === "BitShift") return shiftOp(attrString(attrs, "direction") === "LEFT");
+  if (op === "BitShift") return shiftOp(attrString(attrs, "direction") === "LEFT", INT_BITS[dtype]!);
   const spec = ARITH[op];
   if (!spec) throw fail(op, "no such binary op");
   return spec;
@@ -200,10 +219,11 @@ export function binaryKernel(op: string, spec: BinaryOp, a: TensorView, b: Tenso
 
 const COMPARE = new Set(["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"]);
 const LOGIC = new Set(["And", "Or", "Xor"]);
+const BITWISE = new Set(["BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitShift"]);
 
 const BINARY_OPS = [
-  "Add", "Sub", "Mul", "Div", "Pow", "Mod", "BitShift", "PRelu",
-  "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor",
+  "Add", "Sub", "Mul", "Div", "Pow", "Mod", "PRelu",
+  "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", ...BITWISE,
 ];
 
 registerKernel(BINARY_OPS, (inputs, outputs, attrs, op) => {
@@ -213,10 +233,11 @@ registerKernel(BINARY_OPS, (inputs, outputs, attrs, op) => {
   expectBroadcast(op, [a, b], y);
   // ONNX's types: one T for both operands (Pow: any exponent type); comparisons give bool, And/Or/Xor take bool
   const out = COMPARE.has(op) || LOGIC.has(op) ? "bool" : a.dtype;
-  if ((op !== "Pow" && a.dtype !== b.dtype) || y.dtype !== out || (LOGIC.has(op) && a.dtype !== "bool")) {
+  if ((op !== "Pow" && a.dtype !== b.dtype) || y.dtype !== out || (LOGIC.has(op) && a.dtype !== "bool")
+    || (BITWISE.has(op) && INT_BITS[a.dtype] === undefined)) {
     throw fail(op, `operand types ${a.dtype}, ${b.dtype} -> ${y.dtype} do not fit`);
   }
-  return binaryKernel(op, binaryOp(op, attrs), a, b, y);
+  return binaryKernel(op, binaryOp(op, attrs, a.dtype), a, b, y);
 });
 
 // Variadic ops fold pairwise into the output: y = x0 OP x1, then y = y OP xk.

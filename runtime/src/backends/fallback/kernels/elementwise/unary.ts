@@ -1,7 +1,7 @@
 // Unary kernels: the float unary ops and activations run the expression program the
 // transpiler writes into `attrs.expr` (their one definition is src/webdnn/ops/unary_ops.py;
 // see ../expr.ts); the ops also defined on integer tensors (Relu, Neg, Abs, Sign, Clip) keep
-// their integer loops here; IsNaN/IsInf and Not.
+// their integer loops here, as does BitwiseNot (integers only); IsNaN/IsInf and Not.
 
 import { attrFloat } from "../attrs.js";
 import { ExprProgram } from "../expr.js";
@@ -19,6 +19,8 @@ const INTEGER: Record<string, (a: Readonly<Record<string, unknown>>) => IntOp> =
   Neg: () => ({ f: (v) => -v, big: (v) => -v }),
   Abs: () => ({ f: Math.abs, big: (v) => (v < 0n ? -v : v) }),
   Sign: () => ({ f: Math.sign, big: (v) => (v > 0n ? 1n : v < 0n ? -1n : 0n) }),
+  // int32 two's complement on numbers (the typed-array store wraps uint8: ~37 = -38 -> 218)
+  BitwiseNot: () => ({ f: (v) => ~v, big: (v) => ~v }),
   Clip: (a) => {
     const lo = attrFloat(a, "min", -Infinity);
     const hi = attrFloat(a, "max", Infinity);
@@ -38,7 +40,7 @@ const INTEGER: Record<string, (a: Readonly<Record<string, unknown>>) => IntOp> =
 registerKernel(Object.keys(INTEGER), (inputs, outputs, attrs, op) => {
   const x = need(inputs[0], op, "input");
   const y = need(outputs[0], op, "output");
-  if (FLOATS.includes(x.dtype)) {
+  if (FLOATS.includes(x.dtype) && op !== "BitwiseNot") {
     throw fail(op, "a float input needs the expression program (attrs.expr) that the converter writes; reconvert the model");
   }
   expectDType(op, x, INTS);
