@@ -143,3 +143,23 @@ def test_col2im(image: list[int], block: list[int], attrs: dict[str, list[int]])
     model = make_model([node], [("x", F32, list(x.shape))], ["y"],
                        {"image": np.array(image, np.int64), "block": np.array(block, np.int64)}, opset=18)
     _check(model, {"x": x}, "Col2Im")
+
+
+@pytest.mark.parametrize("mode", ["CRD", "DCR"])
+def test_space_to_depth_modes(mode: str) -> None:
+    """CRD (opset 25's mode) is decomposed into Reshapes around a Transpose; DCR stays the backends' kernel. The
+    reference is ONNX's (onnxruntime does not know the mode yet)."""
+    from webdnn.verify import exact_reference_outputs
+
+    x = np.random.default_rng(3).standard_normal((2, 3, 4, 6)).astype(np.float32)
+    model = make_model([helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=2, mode=mode)],
+                       [("x", F32, [2, 3, 4, 6])], ["y"], opset=25)
+    ref = exact_reference_outputs(model, {"x": x})
+    g = from_onnx(model, {"x": x.shape})
+    optimize(g)
+    assert ("SpaceToDepth" in {n.op_type for n in g.nodes}) == (mode == "DCR")
+    if mode == "CRD":
+        np.testing.assert_array_equal(run_ir(g, {"x": x})["y"], ref["y"])
+        dcr = exact_reference_outputs(make_model([helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=2)],
+                                                 [("x", F32, [2, 3, 4, 6])], ["y"], opset=25), {"x": x})
+        assert not np.array_equal(dcr["y"], ref["y"])  # the modes differ on this input

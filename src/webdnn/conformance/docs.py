@@ -64,6 +64,14 @@ def render(cases: list[Case], backends: list[BackendOps], reports: list[Report])
         "meaning something else) with those inputs frozen into constants from the case's data "
         "(`conformance/freeze.py`, `--no-freeze` to turn off); the totals count both separately.",
         "",
+        "Element types: float32, float64, float16, int64, int32, int16, int8, uint8 and bool are tensors every "
+        "backend holds (float64 and float16 graphs computing in float32 where an op needs it: "
+        "`frontend/float_compute.py`). float8 (e4m3fn, e4m3fnuz, e5m2, e5m2fnuz, e8m0), float4e2m1, int4, uint4, "
+        "int2, uint2 and bfloat16 are held in those types (a float as its code, bfloat16 as its bits, an integer "
+        "as its value) and their Cast, CastLike, QuantizeLinear and DequantizeLinear written in ops every backend "
+        "runs (`frontend/narrow_types.py`); a bfloat16 value read by another op makes the graph compute in "
+        "float32. uint16, uint32, uint64 and string tensors are not supported.",
+        "",
         "## Special values",
         "",
         "Every backend gives onnxruntime's answers on special values (`tests/e2e/test_special_values.py`, "

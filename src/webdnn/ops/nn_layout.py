@@ -36,7 +36,13 @@ def space_to_depth(node: Node, graph: Graph) -> None:
     if len(x) != 4:
         raise fail(node, f"input must be 4-D (NCHW), got {x}")
     b = _blocksize(node)
+    mode = node.attrs.get("mode", "DCR")  # (opset 25; CRD is decomposed: passes/decompose.py)
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if mode not in ("DCR", "CRD"):
+        raise unsupported(node, graph, f"mode '{mode}'")
     if x[2] % b or x[3] % b:
         raise fail(node, f"spatial size {x[2:]} is not divisible by blocksize {b}")
     node.attrs["blocksize"] = b
+    if mode == "DCR":
+        node.attrs.pop("mode", None)  # (the kernels' order; older opsets' evaluators do not know the attribute)
     set_out(node, 0, in_dtype(node, 0), (x[0], x[1] * b * b, x[2] // b, x[3] // b))

@@ -11,7 +11,8 @@ AffineGrid: a MatMul of the constant base grid (normalized coordinates and a 1 p
 position) with theta transposed. GroupNormalization: InstanceNormalization over the input viewed
 as (N, groups, rest), then the per-channel scale and bias. CenterCropPad: a Slice and a Pad.
 RoiAlign: Gathers of bilinear taps at coordinates computed from the rois (below). ReverseSequence:
-a GatherElements of computed time indices. EyeLike: a constant. MaxUnpool and Col2Im: ScatterElements
+a GatherElements of computed time indices. SpaceToDepth in CRD order: Reshapes around a Transpose. EyeLike: a
+constant. MaxUnpool and Col2Im: ScatterElements
 into zeros (Col2Im's index map constant, its overlapping blocks added).
 
 GridSample: its coordinate math (unnormalizing, border clamping or reflection, the taps of
@@ -352,6 +353,21 @@ def _reverse_sequence(graph: Graph, node: Node) -> list[Node]:
     return _replace(graph, node, em, "GatherElements", [x, idx], {"axis": t_axis})
 
 
+def _space_to_depth_crd(graph: Graph, node: Node) -> list[Node]:
+    """SpaceToDepth in CRD order (channel-major: depth c * b * b + i * b + j): a Reshape to (N, C, H/b, b, W/b, b),
+    a Transpose to (N, C, b, b, H/b, W/b) and a Reshape. DCR, the default, is each backend's kernel."""
+    if node.attrs.get("mode", "DCR") != "CRD":
+        return []
+    x, y = node.inputs[0], node.outputs[0]
+    assert x is not None and x.shape is not None and y.shape is not None
+    b = int(node.attrs["blocksize"])
+    n, c, h, w = x.shape
+    em = NodeEmitter(graph, [], node, node.name)
+    blocks = em.node("Reshape", [x, TypedEmitter(graph, node).shape([n, c, h // b, b, w // b, b])])
+    moved = em.node("Transpose", [blocks], {"perm": [0, 1, 3, 5, 2, 4]})
+    return _replace(graph, node, em, "Reshape", [moved, TypedEmitter(graph, node).shape(list(y.shape))], {})
+
+
 def _eye_like(graph: Graph, node: Node) -> list[Node]:
     """EyeLike of a fixed shape: a constant (it reads only its input's shape)."""
     x = node.inputs[0]
@@ -432,11 +448,16 @@ DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {
 }
 
 
+# Ops whose kernels run one form of the op: the rewrite returns [] for that form and decomposes the others.
+FORM_DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {"SpaceToDepth": _space_to_depth_crd}
+
+
 def run(graph: Graph) -> int:
-    """Decompose every node of a DECOMPOSITIONS op; returns how many."""
+    """Decompose every node of a DECOMPOSITIONS op (and the other forms of a FORM_DECOMPOSITIONS one); returns how
+    many."""
     count = 0
     for node in list(graph.nodes):
-        rewrite = DECOMPOSITIONS.get(node.op_type)
+        rewrite = DECOMPOSITIONS.get(node.op_type) or FORM_DECOMPOSITIONS.get(node.op_type)
         if rewrite is None or node.op_type in RECURRENT or node.op_type in DEFERRED:
             continue  # the backends' passes (decompose_recurrent.run, decompose_quant.run_deferred)
         x = node.inputs[0]

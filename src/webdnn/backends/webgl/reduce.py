@@ -11,6 +11,7 @@ import numpy as np
 
 from webdnn.backends.webgl.core import Ctx, Pass, attr_float, ins, kernel, need_float, shape
 from webdnn.backends.webgl.glsl import LOG, broadcast_index, coords, flt, is_nan, keep_nan, linear, strides
+from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Node, Value
 from webdnn.ir.symbolic import prod as sym_prod
 from webdnn.ir.symbolic import smax
@@ -78,6 +79,8 @@ def _reduce(ctx: Ctx, node: Node) -> list[Pass]:
                   "  return m + log(acc);", "}"]
     else:
         init, step, final = REDUCERS[node.op_type]
+        if x.dtype == DType.BOOL:  # an empty set's -inf (Max) / +inf (Min) is false / true, as is acc > 0
+            final = "float({final} > 0.0)".replace("{final}", final)
         lines.insert(0, LOG)
         lines += [f"  float acc = {init};",
                   f"  for (int r = 0; r < {n}; r++) {{ {coords('r', red_dims, 'r')} float v = X0(b + {loop_idx}); "

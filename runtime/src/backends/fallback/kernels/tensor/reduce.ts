@@ -137,13 +137,16 @@ registerKernel(Object.keys(NUM), (inputs, outputs, attrs, op) => {
   }
   const f = NUM[op]!;
   const truncate = op === "ReduceMean" && INTEGERS.has(x.dtype); // integer mean divides as integers
+  // bool Max/Min: an empty set's identity (-inf for Max, +inf for Min) is false / true, as is v > 0 for 0 and 1
+  const toBool = y.dtype === "bool";
   const source = numberSource(x);
   const w = numWriter(y);
   const direct = y.dtype === "float32" || y.dtype === "float64" ? (y.data as NumArray) : null;
   let xd = source();
   const walk = plan.runner((yo) => {
     for (let j = 0, b = offsets[0]!; j < n; j++, b += sx) {
-      const v = truncate ? Math.trunc(f(xd, b, roff)) : f(xd, b, roff);
+      const r = f(xd, b, roff);
+      const v = truncate ? Math.trunc(r) : toBool ? Number(r > 0) : r;
       if (direct) direct[yo + j] = v;
       else w(yo + j, v);
     }
