@@ -129,3 +129,28 @@ def test_an_opset_newer_than_onnx_knows_is_refused() -> None:
         from_onnx(m)
     ok = make_model([helper.make_node("Relu", ["x"], ["y"])], [("x", F32, [4])], ["y"], opset=newest)
     assert from_onnx(ok).opset == newest
+
+
+def test_optional_ops_on_tensors_are_resolved_at_conversion() -> None:
+    """Optional(x) is x and Optional() empty; OptionalHasElement folds (an If on it picks its branch);
+    OptionalGetElement of a tensor is an Identity, of an empty optional an error naming the node."""
+    from onnx import TensorProto
+
+    from webdnn.frontend.optional_ops import resolve
+
+    tensor_type = helper.make_tensor_type_proto(TensorProto.FLOAT, [2])
+    nodes = [helper.make_node("Optional", ["x"], ["ox"]),
+             helper.make_node("Optional", [], ["none"], type=tensor_type),
+             helper.make_node("OptionalHasElement", ["ox"], ["has_x"]),
+             helper.make_node("OptionalHasElement", ["none"], ["has_none"]),
+             helper.make_node("OptionalHasElement", [], ["has_nothing"]),
+             helper.make_node("OptionalGetElement", ["ox"], ["y"])]
+    model = make_model(nodes, [("x", F32, [2])], ["y", "has_x", "has_none", "has_nothing"], opset=18)
+    g = from_onnx(model)
+    consts = {v.name: bool(v.const) for v in g.outputs if v.const is not None}
+    assert consts == {"has_x": True, "has_none": False, "has_nothing": False}
+    bad = make_model([helper.make_node("Optional", [], ["none"], type=tensor_type),
+                      helper.make_node("OptionalGetElement", ["none"], ["y"], name="get")], [("x", F32, [2])], ["y"],
+                     opset=18)
+    with pytest.raises(UnsupportedOperatorError, match=r"node 'get' \(OptionalGetElement.*empty optional"):
+        resolve(bad, 18)

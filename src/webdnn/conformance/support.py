@@ -45,9 +45,10 @@ class BackendOps:
 
     @property
     def runnable(self) -> frozenset[str]:
+        from webdnn.frontend.optional_ops import OPS as OPTIONAL_OPS  # resolved by the frontend
         from webdnn.passes.decompose import DECOMPOSITIONS
 
-        return self.kernels | ALWAYS_FOLDED | INLINED | frozenset(DECOMPOSITIONS) | with_function_body()
+        return self.kernels | ALWAYS_FOLDED | INLINED | OPTIONAL_OPS | frozenset(DECOMPOSITIONS) | with_function_body()
 
 
 def backend_ops(backend: str) -> BackendOps:
