@@ -154,3 +154,53 @@ def test_optional_ops_on_tensors_are_resolved_at_conversion() -> None:
                      opset=18)
     with pytest.raises(UnsupportedOperatorError, match=r"node 'get' \(OptionalGetElement.*empty optional"):
         resolve(bad, 18)
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("opset", [12, 17])
+def test_sequence_ops_of_known_length_become_tensor_ops(opset: int, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SplitToSequence (with and without split sizes), SequenceAt, SequenceInsert/Erase, SequenceLength and
+    ConcatFromSequence (new_axis) as Split, Identity, Concat and constants, against onnxruntime."""
+    from onnx import TensorProto
+
+    from webdnn.browser.node import run_model_node
+    from webdnn.convert import convert
+    from webdnn.verify import reference_outputs
+
+    nodes = [helper.make_node("SplitToSequence", ["x"], ["rows"], axis=0, keepdims=0),
+             helper.make_node("SequenceAt", ["rows", "two"], ["r2"]),
+             helper.make_node("SequenceInsert", ["rows", "z"], ["more"]),
+             helper.make_node("SequenceErase", ["more", "zero"], ["fewer"]),
+             helper.make_node("ConcatFromSequence", ["fewer"], ["stacked"], axis=1, new_axis=1),
+             helper.make_node("SequenceLength", ["fewer"], ["n"]),
+             helper.make_node("SplitToSequence", ["x", "sizes"], ["parts"], axis=1),
+             helper.make_node("SequenceAt", ["parts", "minus_one"], ["last"]),
+             helper.make_node("Relu", ["r2"], ["y"])]
+    inits = {"two": np.array(2, np.int64), "zero": np.array(0, np.int64), "minus_one": np.array(-1, np.int64),
+             "sizes": np.array([1, 3], np.int64)}
+    model = make_model(nodes, [("x", F32, [5, 4]), ("z", F32, [4])], ["y", "stacked", "last"], inits, opset)
+    counted = onnx.ModelProto()
+    counted.CopyFrom(model)
+    counted.graph.output.append(helper.make_tensor_value_info("n", TensorProto.INT64, []))
+    assert int(next(v for v in from_onnx(counted).outputs if v.name == "n").const) == 5
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.standard_normal((5, 4)).astype(np.float32), "z": rng.standard_normal(4).astype(np.float32)}
+    ref = reference_outputs(model, feeds)
+    result = convert(model, tmp_path / "m", ["fallback"])
+    assert not {n.op_type for n in result.graph.nodes} & {"SplitToSequence", "SequenceAt", "ConcatFromSequence"}
+    got = run_model_node(str(tmp_path / "m"), feeds, ["fallback"]).outputs
+    for k in ("y", "stacked", "last"):
+        np.testing.assert_array_equal(got[k], ref[k])
+
+
+def test_a_sequence_output_or_a_computed_position_is_refused_by_name() -> None:
+    nodes = [helper.make_node("SplitToSequence", ["x"], ["rows"], axis=0),
+             helper.make_node("Cast", ["p"], ["q"], to=7),
+             helper.make_node("SequenceAt", ["rows", "q"], ["y"], name="pick")]
+    model = make_model(nodes, [("x", F32, [3, 2]), ("p", F32, [])], ["y"], opset=17)
+    with pytest.raises(UnsupportedOperatorError, match=r"node 'pick' \(SequenceAt.*computed at run time"):
+        from_onnx(model)
+    model = make_model([helper.make_node("SplitToSequence", ["x"], ["rows"], axis=0)], [("x", F32, [3, 2])],
+                       ["rows"], opset=17)
+    with pytest.raises(UnsupportedOperatorError, match="graph output 'rows' is a sequence"):
+        from_onnx(model)

@@ -46,9 +46,11 @@ class BackendOps:
     @property
     def runnable(self) -> frozenset[str]:
         from webdnn.frontend.optional_ops import OPS as OPTIONAL_OPS  # resolved by the frontend
+        from webdnn.frontend.sequence_ops import OPS as SEQUENCE_OPS
         from webdnn.passes.decompose import DECOMPOSITIONS
 
-        return self.kernels | ALWAYS_FOLDED | INLINED | OPTIONAL_OPS | frozenset(DECOMPOSITIONS) | with_function_body()
+        resolved = ALWAYS_FOLDED | INLINED | OPTIONAL_OPS | SEQUENCE_OPS
+        return self.kernels | resolved | frozenset(DECOMPOSITIONS) | with_function_body()
 
 
 def backend_ops(backend: str) -> BackendOps:

@@ -24,6 +24,7 @@ from webdnn.frontend.functions import expand as expand_functions
 from webdnn.frontend.input_dims import DimSpec, SymbolTable, input_shape, names_in, parse_dim, value_symbols
 from webdnn.frontend.narrow_types import lower as lower_narrow_types
 from webdnn.frontend.optional_ops import resolve as resolve_optionals
+from webdnn.frontend.sequence_ops import resolve as resolve_sequences
 from webdnn.frontend.subgraphs import SUBGRAPH_OPS, add_captures, build_branch
 from webdnn.ir.dtypes import DType
 from webdnn.ir.graph import Graph, Value
@@ -96,6 +97,7 @@ def from_onnx(
     read = {x for n in model.graph.node for x in n.input} | {o.name for o in model.graph.output}
     model = expand_functions(model, opset, lambda n: _has_kernel_path(n, read))  # the others: as the spec defines them
     model = resolve_optionals(model, opset)  # Optional ops on tensors: constants and Identities
+    model = resolve_sequences(model, opset)  # sequence ops of known length: Split, Concat, Identities
     model = compute_in_float32(model)  # float16/float64/bfloat16 graphs run in float32 behind their typed interface
     model, element_types = lower_narrow_types(model, opset)  # float8, int4, bfloat16 ...: held in 8/16-bit types
     g = model.graph
