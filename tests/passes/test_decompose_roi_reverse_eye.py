@@ -163,3 +163,19 @@ def test_space_to_depth_modes(mode: str) -> None:
         dcr = exact_reference_outputs(make_model([helper.make_node("SpaceToDepth", ["x"], ["y"], blocksize=2)],
                                                  [("x", F32, [2, 3, 4, 6])], ["y"], opset=25), {"x": x})
         assert not np.array_equal(dcr["y"], ref["y"])  # the modes differ on this input
+
+
+@pytest.mark.parametrize("attrs", [
+    {"kernel_shape": [2, 2], "strides": [2, 2]},
+    {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1], "storage_order": 1},
+    {"kernel_shape": [3, 2], "strides": [2, 1], "dilations": [1, 2], "pads": [0, 1, 1, 0], "ceil_mode": 1},
+])
+def test_max_pool_with_indices(attrs: dict) -> None:  # type: ignore[type-arg]
+    """MaxPool's Indices (whole-tensor flat, row- or column-major) from the window gather, with padding,
+    dilations and ceil_mode, against onnxruntime; ties (an all-equal plane) take the first in window order."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+    x[1, 2] = 0.5
+    model = make_model([helper.make_node("MaxPool", ["x"], ["y", "i"], **attrs)], [("x", F32, [2, 3, 7, 6])],
+                       ["y", "i"], opset=12)
+    _check(model, {"x": x}, "MaxPool", tol=0)

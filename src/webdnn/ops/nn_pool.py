@@ -29,11 +29,22 @@ def _pool(node: Node, graph: Graph) -> None:
 
 @shape_rule("MaxPool")
 def max_pool(node: Node, graph: Graph) -> None:
-    drop_unused_outputs(node, graph, 1, "Indices")
+    """A read Indices output (int64, the same shape) is kept; passes/decompose.py then writes the op as a gather of
+    the windows, a ReduceMax and an ArgMax (the kernels compute the values only)."""
+    users = graph.users()
+    if len(node.outputs) > 1 and not (users.get(id(node.outputs[1])) or graph.is_graph_output(node.outputs[1])):
+        drop_unused_outputs(node, graph, 1, "Indices")
     if int(node.attrs.get("storage_order", 0)) not in (0, 1):
         raise unsupported(node, graph, "storage_order must be 0 or 1")
     node.attrs.setdefault("storage_order", 0)
     _pool(node, graph)
+    if len(node.outputs) > 1:
+        y = node.outputs[0]
+        assert y.shape is not None
+        if not all(isinstance(d, int) for d in (*in_shape(node, 0), *y.shape)):
+            raise unsupported(node, graph, "its Indices output over a shape that varies with the input (fix the "
+                                           "input shape with --input-shape)")
+        set_out(node, 1, DType.INT64, y.shape)
 
 
 @shape_rule("AveragePool")

@@ -11,7 +11,8 @@ AffineGrid: a MatMul of the constant base grid (normalized coordinates and a 1 p
 position) with theta transposed. GroupNormalization: InstanceNormalization over the input viewed
 as (N, groups, rest), then the per-channel scale and bias. CenterCropPad: a Slice and a Pad.
 RoiAlign: Gathers of bilinear taps at coordinates computed from the rois (below). ReverseSequence:
-a GatherElements of computed time indices. SpaceToDepth in CRD order: Reshapes around a Transpose. EyeLike: a
+a GatherElements of computed time indices. SpaceToDepth in CRD order: Reshapes around a Transpose.
+MaxPool with its Indices: a gather of the windows, ReduceMax and ArgMax. EyeLike: a
 constant. MaxUnpool and Col2Im: ScatterElements
 into zeros (Col2Im's index map constant, its overlapping blocks added).
 
@@ -368,6 +369,56 @@ def _space_to_depth_crd(graph: Graph, node: Node) -> list[Node]:
     return _replace(graph, node, em, "Reshape", [moved, TypedEmitter(graph, node).shape(list(y.shape))], {})
 
 
+def max_pool_taps(spatial: list[int], out: list[int], kernel: list[int], strides: list[int], dilations: list[int],
+                  pads: list[int], column_major: bool) -> tuple[np.ndarray, np.ndarray]:
+    """MaxPool's window map: for each output position and kernel tap ([O, K]), the input's flat spatial position
+    (prod(spatial) where the tap falls in the padding), and the index ONNX reports for it (row-major, or
+    column-major with storage_order 1; -1 in the padding)."""
+    nd = len(spatial)
+    o_idx = np.indices(out).reshape(nd, -1)  # [nd, O]
+    k_idx = np.indices(kernel).reshape(nd, -1)  # [nd, K]
+    pos = [o_idx[i][:, None] * strides[i] - pads[i] + k_idx[i][None, :] * dilations[i] for i in range(nd)]
+    inside = np.logical_and.reduce([(p >= 0) & (p < spatial[i]) for i, p in enumerate(pos)])
+    clipped = tuple(np.where(inside, p, 0) for p in pos)
+    flat = np.where(inside, np.ravel_multi_index(clipped, spatial), math.prod(spatial))
+    report = np.ravel_multi_index(clipped, spatial, order="F" if column_major else "C")
+    return flat.astype(np.int64), np.where(inside, report, -1).astype(np.int64)
+
+
+def _max_pool_indices(graph: Graph, node: Node) -> list[Node]:
+    """MaxPool with its Indices output read: the windows gathered from the input viewed as (N * C, spatial) with a
+    -inf column for the padding ([N * C, O, K], constant indices), a ReduceMax for the values and an ArgMax (the
+    first maximum in window order, as onnxruntime) looked up in the constant index map for the indices, offset by
+    each (n, c) plane. Without Indices it is the backends' kernel."""
+    if len(node.outputs) < 2:
+        return []
+    x, y, idx = node.inputs[0], node.outputs[0], node.outputs[1]
+    assert x is not None and x.shape is not None and y.shape is not None and x.dtype is not None
+    n, c, *spatial = (int(d) for d in x.shape)
+    out = [int(d) for d in y.shape[2:]]
+    flat, report = max_pool_taps(spatial, out, [int(k) for k in node.attrs["kernel_shape"]],
+                                 [int(s) for s in node.attrs["strides"]], [int(d) for d in node.attrs["dilations"]],
+                                 [int(p) for p in node.attrs["pads"]], int(node.attrs.get("storage_order", 0)) == 1)
+    size, planes = math.prod(spatial), n * c
+    em = NodeEmitter(graph, [], node, node.name)
+    rows = em.node("Reshape", [x, em.const([planes, size], np.int64)])
+    low = np.finfo(np.float32).min if x.dtype.numpy.kind != "f" else -np.inf
+    padded = em.node("Concat", [rows, em.const(np.full((planes, 1), low), x.dtype.numpy.type)], {"axis": 1})
+    taps = em.node("Gather", [padded, em.const(flat, np.int64)], {"axis": 1})  # [planes, O, K]
+    values = em.node("ReduceMax", [taps], {"axes": [2], "keepdims": 0})
+    best = em.node("ArgMax", [taps], {"axis": 2, "keepdims": 1, "select_last_index": 0})
+    where_ = em.node("GatherElements", [em.const(np.broadcast_to(report, (planes, *report.shape)).copy(), np.int64),
+                                        best], {"axis": 2})
+    plane = np.arange(planes, dtype=np.int64).reshape(planes, 1, 1) * size
+    shape = em.const([n, c, *out], np.int64)
+    indices = em.node("Add", [where_, em.const(plane, np.int64)])
+    last_values = graph.add_node("Reshape", [values, shape], [y], {}, name=node.name, before=node)
+    last_indices = graph.add_node("Reshape", [indices, shape], [idx], {}, name=f"{node.name}/Indices", before=node)
+    graph.remove_node(node)
+    y.producer, idx.producer = last_values, last_indices
+    return [*em.nodes, last_values, last_indices]
+
+
 def _eye_like(graph: Graph, node: Node) -> list[Node]:
     """EyeLike of a fixed shape: a constant (it reads only its input's shape)."""
     x = node.inputs[0]
@@ -449,7 +500,8 @@ DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {
 
 
 # Ops whose kernels run one form of the op: the rewrite returns [] for that form and decomposes the others.
-FORM_DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {"SpaceToDepth": _space_to_depth_crd}
+FORM_DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {
+    "SpaceToDepth": _space_to_depth_crd, "MaxPool": _max_pool_indices}
 
 
 def run(graph: Graph) -> int:
