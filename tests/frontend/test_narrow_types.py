@@ -228,3 +228,37 @@ def test_a_bfloat16_graph_computes_in_float32_behind_its_bfloat16_interface() ->
     xf = x.astype(np.float64)
     want = (np.maximum(0, xf) + np.minimum(0, 1.5 * np.expm1(xf / 1.5))).astype(np.float32).astype(ml_dtypes.bfloat16)
     _same(got, want)
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("t", [TensorProto.UINT16, TensorProto.UINT32])
+def test_uint16_and_uint32_arithmetic_wraps_like_the_type(t: int, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Held as values in int32/int64: sums, differences below 0, products and left shifts past the top wrap to the
+    type's range; division, modulo, comparisons, min/max, bitwise ops and right shifts are exact; BitwiseNot
+    flips the type's bits; casts from int32 wrap. In Node on fallback and wasm against onnx's reference."""
+    from webdnn.browser.node import run_model_node
+    from webdnn.convert import convert
+
+    np_t = np.uint16 if t == TensorProto.UINT16 else np.uint32
+    top = int(np.iinfo(np_t).max)
+    a = np.array([0, 1, 7, 300, top // 2 + 3, top - 1, top, 40000 % (top + 1)], np_t)
+    b = np.array([1, 3, 7, 299, 2, top, 5, 9], np_t)
+    shift = np.array([0, 1, 3, 8, 1, 15, 4, 2], np_t)
+    ops = [("Add", ["a", "b"], {}), ("Sub", ["a", "b"], {}), ("Mul", ["a", "b"], {}), ("Div", ["a", "b"], {}),
+           ("Mod", ["a", "b"], {}), ("Max", ["a", "b"], {}), ("Min", ["a", "b"], {}),
+           ("BitShift", ["a", "s"], {"direction": "LEFT"}), ("BitShift", ["a", "s"], {"direction": "RIGHT"}),
+           ("BitwiseAnd", ["a", "b"], {}), ("BitwiseXor", ["a", "b"], {}), ("BitwiseNot", ["a"], {}),
+           ("Greater", ["a", "b"], {}), ("LessOrEqual", ["a", "b"], {})]
+    nodes = [helper.make_node(op, ins, [f"y{k}"], **attrs) for k, (op, ins, attrs) in enumerate(ops)]
+    nodes += [helper.make_node("Cast", ["i"], ["from_int"], to=t), helper.make_node("Cast", ["a"], ["to_float"], to=F32)]
+    names = [f"y{k}" for k in range(len(ops))] + ["from_int", "to_float"]
+    model = make_model(nodes, [("a", t, [8]), ("b", t, [8]), ("s", t, [8]), ("i", TensorProto.INT32, [8])],
+                       names, opset=18)
+    feeds = {"a": a, "b": b, "s": shift, "i": np.array([-1, -70000, 70000, 5, 0, 2**31 - 1, -(2**31), 65536], np.int32)}
+    want = _reference(model, feeds)
+    convert(model, tmp_path / "m", ["fallback", "wasm"])
+    for backend in ("fallback", "wasm"):
+        got = run_model_node(str(tmp_path / "m"), feeds, [backend]).outputs
+        for k in names:
+            assert got[k].dtype == want[k].dtype, k
+            np.testing.assert_array_equal(got[k], want[k], err_msg=f"{k} ({backend})")

@@ -70,7 +70,8 @@ def render(cases: list[Case], backends: list[BackendOps], reports: list[Report])
         "int2, uint2 and bfloat16 are held in those types (a float as its code, bfloat16 as its bits, an integer "
         "as its value) and their Cast, CastLike, QuantizeLinear and DequantizeLinear written in ops every backend "
         "runs (`frontend/narrow_types.py`); a bfloat16 value read by another op makes the graph compute in "
-        "float32. uint16, uint32, uint64 and string tensors are not supported.",
+        "float32. uint16 and uint32 are held as values in int32 and int64, where integer arithmetic runs with its "
+        "results wrapped to the type's range. uint64 and string tensors are not supported.",
         "",
         "## Special values",
         "",

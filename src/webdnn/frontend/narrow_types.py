@@ -37,6 +37,13 @@ MOVES = frozenset({
     "DepthToSpace", "SpaceToDepth", "Where", "Optional", "Constant", "ConstantOfShape",
 })
 F32 = TensorProto.FLOAT
+# Ops on uint16/uint32 held in int32/int64: exact there on the type's values, or (WRAPPED) exact once the result is
+# wrapped into the type's range (the low bits: a modulo); BitwiseNot is a Xor with the type's mask.
+EXACT_WIDE = frozenset({"Div", "Mod", "Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "Max", "Min",
+                        "BitwiseAnd", "BitwiseOr", "BitwiseXor", "ArgMax", "ArgMin", "TopK", "ReduceMax",
+                        "ReduceMin", "Abs", "Relu"})
+WRAPPED = frozenset({"Add", "Sub", "Mul", "Sum", "BitShift", "ReduceSum", "ReduceProd"})
+WIDE_OPS = EXACT_WIDE | WRAPPED | {"BitwiseNot", "Pow"}
 FLOATS = frozenset({TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16})
 
 
@@ -145,6 +152,8 @@ class _Rewriter:
         held = [t for t in (*ins, *outs) if t is not None]
         if not held or n.op_type in MOVES:
             return [n]
+        if all(t.wide for t in held) and n.op_type in WIDE_OPS:
+            return _Emit(self, name).wide(n, held[0])
         raise UnsupportedOperatorError(
             f"{where(name, n.op_type, self.opset)}: reads or produces {held[0].name} tensors; WebDNN holds "
             f"{held[0].name} in {held[0].storage.value} and runs Cast, CastLike, QuantizeLinear, DequantizeLinear "
@@ -303,17 +312,42 @@ class _Emit:
         else:
             lo, hi = d.int_range
             from_float = (s is not None and s.is_float) or src in FLOATS
-            v = self.op("Cast", [self.to_float32(x, src) if s is not None and s.is_float else x],
-                        to=TensorProto.INT32)
+            work, num = (TensorProto.INT64, np.int64) if d.onnx == TensorProto.UINT32 else (TensorProto.INT32, np.int32)
+
+            def k(value: int) -> str:
+                return self.const(np.array(value, num))
+
+            v = self.op("Cast", [self.to_float32(x, src) if s is not None and s.is_float else x], to=work)
             if from_float:  # truncated toward zero; out of range (undefined in ONNX): 0, as onnx's reference gives
-                inside = self.op("And", [self.op("Not", [self.op("Less", [v, self.i32(lo)])]),
-                                         self.op("Not", [self.op("Greater", [v, self.i32(hi)])])])
-                w = self.op("Where", [inside, v, self.i32(0)])
+                inside = self.op("And", [self.op("Not", [self.op("Less", [v, k(lo)])]),
+                                         self.op("Not", [self.op("Greater", [v, k(hi)])])])
+                w = self.op("Where", [inside, v, k(0)])
             else:  # an integer keeps its low bits (Cast's rule), read as a value of the range
-                w = self.op("Mod", [self.op("Sub", [v, self.i32(lo)]) if lo else v, self.i32(hi - lo + 1)], fmod=0)
+                w = self.op("Mod", [self.op("Sub", [v, k(lo)]) if lo else v, k(hi - lo + 1)], fmod=0)
                 if lo:
-                    w = self.op("Add", [w, self.i32(lo)])
+                    w = self.op("Add", [w, k(lo)])
             self.op("Cast", [w], out, to=d.storage.to_onnx())
+        return self.nodes
+
+    def wide(self, n: onnx.NodeProto, t: NarrowType) -> list[onnx.NodeProto]:
+        """An op on uint16/uint32 values held in int32/int64 (WIDE_OPS)."""
+        lo, hi = t.int_range
+        span = np.array(hi - lo + 1, t.storage.numpy)
+        if n.op_type == "BitwiseNot":
+            self.op("BitwiseXor", [n.input[0], self.const(np.array(hi, t.storage.numpy))], n.output[0])
+            return self.nodes
+        if n.op_type == "Pow" and self.rw.narrow(n.input[0]) is not None:
+            raise UnsupportedOperatorError(f"{where(self.name, n.op_type, self.rw.opset)}: Pow of a {t.name} base "
+                                           "(its results wrap); cast the base to float32 first")
+        direction = next((helper.get_attribute_value(a) for a in n.attribute if a.name == "direction"), b"")
+        if n.op_type not in WRAPPED or (n.op_type == "BitShift" and _text(direction) == "RIGHT"):
+            self.nodes.append(n)
+            return self.nodes
+        q = onnx.NodeProto()
+        q.CopyFrom(n)
+        q.output[0] = self.rw.fresh(self.name)
+        self.nodes.append(q)
+        self.op("Mod", [q.output[0], self.const(span)], n.output[0], fmod=0)  # (non-negative: the divisor's sign)
         return self.nodes
 
     def broadcast(self, n: onnx.NodeProto, like: str, values: str) -> str:

@@ -1,4 +1,5 @@
-"""Element types WebDNN holds in another type: float8 (five formats), float4, int4/uint4, int2/uint2, bfloat16.
+"""Element types WebDNN holds in another type: float8 (five formats), float4, int4/uint4, int2/uint2, bfloat16,
+uint16 and uint32.
 
 No backend computes in these types; ONNX lets only a few ops touch them (Cast, CastLike,
 QuantizeLinear, DequantizeLinear and the data-movement ops). So a tensor of such a type is
@@ -6,8 +7,9 @@ QuantizeLinear, DequantizeLinear and the data-movement ops). So a tensor of such
 - a float type as its **code** (the bit pattern, one per byte, in uint8): data movement moves
   codes unchanged, and a value is read through a 256-entry table (`decode_table`); bfloat16 as
   its 16-bit pattern in int16 (read by arithmetic on the bits, frontend/narrow_types.py);
-- an integer type as its **value** (int8 for int4/int2, uint8 for uint4/uint2), one per byte
-  (ONNX files pack 4-bit and 2-bit values; the frontend unpacks them).
+- an integer type as its **value** (int8 for int4/int2, uint8 for uint4/uint2, one per byte: ONNX
+  files pack 4-bit and 2-bit values, the frontend unpacks them; int32 for uint16, int64 for uint32,
+  where integer arithmetic runs with its results wrapped to the type's range).
 
 The frontend rewrites the graph into these storage types (frontend/narrow_types.py). A model
 input or output of such a type keeps its type in the manifest (`element_type`), and is passed
@@ -33,6 +35,12 @@ class NarrowType:
     numpy: np.dtype  # the ml_dtypes type
     storage: DType
     is_float: bool
+
+    @property
+    def wide(self) -> bool:
+        """An unsigned type held as its value in a wider signed type (uint16 in int32, uint32 in int64): integer
+        arithmetic runs there, its results wrapped to the type's range."""
+        return self.onnx in (TensorProto.UINT16, TensorProto.UINT32)
 
     @property
     def int_range(self) -> tuple[int, int]:
@@ -61,6 +69,8 @@ NARROW: dict[int, NarrowType] = {t.onnx: t for t in (
     _t("int2", TensorProto.INT2, ml_dtypes.int2, DType.INT8, False),
     _t("uint2", TensorProto.UINT2, ml_dtypes.uint2, DType.UINT8, False),
     _t("bfloat16", TensorProto.BFLOAT16, ml_dtypes.bfloat16, DType.INT16, True),
+    _t("uint16", TensorProto.UINT16, np.uint16, DType.INT32, False),
+    _t("uint32", TensorProto.UINT32, np.uint32, DType.INT64, False),
 )}
 BY_NAME: dict[str, NarrowType] = {t.name: t for t in NARROW.values()}
 
