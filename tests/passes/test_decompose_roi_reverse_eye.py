@@ -179,3 +179,17 @@ def test_max_pool_with_indices(attrs: dict) -> None:  # type: ignore[type-arg]
     model = make_model([helper.make_node("MaxPool", ["x"], ["y", "i"], **attrs)], [("x", F32, [2, 3, 7, 6])],
                        ["y", "i"], opset=12)
     _check(model, {"x": x}, "MaxPool", tol=0)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3, 3), (4, 5, 5)])
+def test_det_as_the_sum_over_permutations(shape: tuple[int, ...]) -> None:
+    """Det up to 5 x 5 (batched), against onnxruntime; 6 x 6 is refused by name."""
+    x = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+    model = make_model([helper.make_node("Det", ["x"], ["y"])], [("x", F32, list(shape))], ["y"], opset=11)
+    _check(model, {"x": x}, "Det", tol=1e-4)
+
+
+def test_det_of_a_large_matrix_is_refused() -> None:
+    model = make_model([helper.make_node("Det", ["x"], ["y"], name="big")], [("x", F32, [6, 6])], ["y"], opset=11)
+    with pytest.raises(UnsupportedOperatorError, match=r"node 'big' \(Det.*6x6"):
+        optimize(from_onnx(model, {"x": (6, 6)}))

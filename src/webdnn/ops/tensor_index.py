@@ -179,6 +179,24 @@ def _trilu(node: Node, graph: Graph) -> None:
     set_out(node, 0, in_dtype(node, 0), x)
 
 
+MAX_DET_SIZE = 5  # Det is written out as the Leibniz sum (passes/decompose.py): n! products of n entries
+
+
+@shape_rule("Det")
+def _det(node: Node, graph: Graph) -> None:
+    x = in_shape(node, 0)
+    if len(x) < 2:
+        raise fail(node, f"input rank {len(x)} is below 2")
+    check_dtype(node, graph, 0, FLOATS, "Det takes float tensors")
+    n, m = x[-2], x[-1]
+    if not isinstance(n, int) or n != m:
+        raise fail(node, f"the last two dims {x[-2:]} must be equal (square matrices)")
+    if n > MAX_DET_SIZE:
+        raise unsupported(node, graph, f"Det of {n}x{n} matrices (up to {MAX_DET_SIZE}x{MAX_DET_SIZE}: it is written "
+                                       "out as the sum over permutations)")
+    set_out(node, 0, in_dtype(node, 0), x[:-2])
+
+
 @shape_rule("CumSum", "CumProd")
 def _cumsum(node: Node, graph: Graph) -> None:
     defaults(node, exclusive=0, reverse=0)

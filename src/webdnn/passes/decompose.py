@@ -12,7 +12,8 @@ position) with theta transposed. GroupNormalization: InstanceNormalization over 
 as (N, groups, rest), then the per-channel scale and bias. CenterCropPad: a Slice and a Pad.
 RoiAlign: Gathers of bilinear taps at coordinates computed from the rois (below). ReverseSequence:
 a GatherElements of computed time indices. SpaceToDepth in CRD order: Reshapes around a Transpose.
-MaxPool with its Indices: a gather of the windows, ReduceMax and ArgMax. EyeLike: a
+MaxPool with its Indices: a gather of the windows, ReduceMax and ArgMax. Det (up to 5 x 5): the sum over
+permutations. EyeLike: a
 constant. MaxUnpool and Col2Im: ScatterElements
 into zeros (Col2Im's index map constant, its overlapping blocks added).
 
@@ -419,6 +420,24 @@ def _max_pool_indices(graph: Graph, node: Node) -> list[Node]:
     return [*em.nodes, last_values, last_indices]
 
 
+def _det(graph: Graph, node: Node) -> list[Node]:
+    """Det of n x n matrices (n <= 5): the Leibniz sum over the n! permutations s of sign(s) * prod_i A[i, s(i)], the
+    entries gathered with a constant index table from the matrices viewed as (..., n * n)."""
+    x = node.inputs[0]
+    assert x is not None and x.shape is not None and x.dtype is not None
+    n = int(x.shape[-1])
+    perms = list(itertools.permutations(range(n)))
+    idx = np.array([[i * n + p[i] for i in range(n)] for p in perms], np.int64)  # [n!, n]
+    signs = np.array([np.linalg.det(np.eye(n)[list(p)]) for p in perms]).round()
+    em = NodeEmitter(graph, [], node, node.name)
+    lead = list(x.shape[:-2])
+    flat = em.node("Reshape", [x, TypedEmitter(graph, node).shape([*lead, n * n])])
+    entries = em.node("Gather", [flat, em.const(idx, np.int64)], {"axis": len(lead)})  # [..., n!, n]
+    terms = em.node("ReduceProd", [entries], {"axes": [len(lead) + 1], "keepdims": 0})
+    signed = em.node("Mul", [terms, em.const(signs, x.dtype.numpy.type)])
+    return _replace(graph, node, em, "ReduceSum", [signed, em.const([len(lead)], np.int64)], {"keepdims": 0})
+
+
 def _eye_like(graph: Graph, node: Node) -> list[Node]:
     """EyeLike of a fixed shape: a constant (it reads only its input's shape)."""
     x = node.inputs[0]
@@ -493,6 +512,7 @@ DECOMPOSITIONS: dict[str, Callable[[Graph, Node], list[Node]]] = {
     "RMSNormalization": _rms_norm, "LpPool": _lp_pool,
     "CenterCropPad": _center_crop_pad, "Compress": _compress, "RoiAlign": _roi_align,
     "ReverseSequence": _reverse_sequence, "EyeLike": _eye_like, "MaxUnpool": _max_unpool, "Col2Im": _col2im,
+    "Det": _det,
     "LSTM": decompose_recurrent, "GRU": decompose_recurrent, "RNN": decompose_recurrent,
     "Einsum": decompose_einsum, "DFT": decompose_dft, "STFT": decompose_stft,
     **QUANT_DECOMPOSITIONS,
