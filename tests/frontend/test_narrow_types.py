@@ -250,7 +250,8 @@ def test_uint16_and_uint32_arithmetic_wraps_like_the_type(t: int, tmp_path) -> N
            ("BitwiseAnd", ["a", "b"], {}), ("BitwiseXor", ["a", "b"], {}), ("BitwiseNot", ["a"], {}),
            ("Greater", ["a", "b"], {}), ("LessOrEqual", ["a", "b"], {})]
     nodes = [helper.make_node(op, ins, [f"y{k}"], **attrs) for k, (op, ins, attrs) in enumerate(ops)]
-    nodes += [helper.make_node("Cast", ["i"], ["from_int"], to=t), helper.make_node("Cast", ["a"], ["to_float"], to=F32)]
+    nodes += [helper.make_node("Cast", ["i"], ["from_int"], to=t),
+              helper.make_node("Cast", ["a"], ["to_float"], to=F32)]
     names = [f"y{k}" for k in range(len(ops))] + ["from_int", "to_float"]
     model = make_model(nodes, [("a", t, [8]), ("b", t, [8]), ("s", t, [8]), ("i", TensorProto.INT32, [8])],
                        names, opset=18)
