@@ -62,16 +62,18 @@ typecheck: runtime
 # The whole test suite (fast unit tests, Node tests, browser tests in headless Chromium), every zoo
 # model on every backend included; the slowest tests are listed at the end.
 # Two pytest workers (pytest-xdist), one test file each at a time (module fixtures are built once):
-# a browser test keeps about 1.4 of the 2 cores busy, a conversion test one.
+# a browser test keeps about 1.4 of the 2 cores busy, a conversion test one. The files are handed out in
+# collection order, the slowest first (tests/conftest.py: SLOW_FILES), not by their number of tests.
 TEST_WORKERS ?= 2
+TEST_DIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: setup bench-deps real-models keras-venv npm-apps lint typecheck
 	cd runtime && npm test --silent
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=40
+	$(PY) -m pytest -q $(TEST_DIST) --durations=40
 
 # Everything but the biggest zoo models on the software GPU (minutes each): a quicker local run.
 test-quick: setup bench-deps real-models keras-venv npm-apps lint typecheck
 	cd runtime && npm test --silent
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not software_gpu_heavy"
+	$(PY) -m pytest -q $(TEST_DIST) -m "not software_gpu_heavy"
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser"

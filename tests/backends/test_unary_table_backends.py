@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from tests.ops.unary_cases import UNARY_CASES, fusable, unary_models
+from tests.shared_page import shared_page
 from webdnn.convert import convert
 from webdnn.verify import compare, reference_outputs
 
@@ -35,16 +36,23 @@ def _check_fusion(out: str, backend: str) -> None:
             assert not own, f"{backend}: {case.name} after a {kind} was not fused: kernels {own}"
 
 
+@pytest.fixture(scope="module")
+def page(browser: Any) -> Any:
+    """One harness page for every model and backend (tests/shared_page.py): a page of its own cost each 0.6 s more."""
+    with shared_page(browser) as p:
+        yield p
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("model_index", range(len(MODELS)), ids=[m.graph.name for m, _ in MODELS])
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_unary_table_matches_onnxruntime(backend: str, model_index: int, browser: Any, tmp_path: Any) -> None:
+def test_unary_table_matches_onnxruntime(backend: str, model_index: int, page: Any, tmp_path: Any) -> None:
     model, feeds = (GPU_MODELS if backend in GPU else MODELS)[model_index]
     out = str(tmp_path / "out")
     convert(model, out, [backend])
     _check_fusion(out, backend)
     ref = reference_outputs(model, feeds)
-    r = browser.run_model(out, feeds, [backend])
+    r = page.run_model(out, feeds, [backend])
     assert r.backend == backend
     bad = [f"{k}: max abs err {c.max_abs_err:.3g} {c.detail}"
            for k, want in ref.items() if not (c := compare(k, want, r.outputs.get(k))).ok]

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from tests.shared_page import shared_page
 from webdnn.backends.common.weight_encoding import (
     INT8_BLOCK,
     MIN_ELEMENTS,
@@ -143,7 +145,7 @@ def test_tampered_encoding_table_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_encoded_weights_on_every_backend(tmp_path: Path, browser: object) -> None:
+def test_encoded_weights_on_every_backend(tmp_path: Path, browser: Any) -> None:
     """fp16 and int8 weights decoded in headless Chromium on every backend (wasm's Winograd filters transformed
     at load): each backend's outputs stay close to its fp32 conversion's. Each backend encodes the weights in
     its own stored layout, so int8 blocks (and their rounding) differ between backends."""
@@ -153,12 +155,13 @@ def test_encoded_weights_on_every_backend(tmp_path: Path, browser: object) -> No
     backends = ["fallback", "wasm", "webgl", "webgpu"]
     x = {model.graph.input[0].name: RNG.standard_normal((1, 3, 224, 224)).astype(np.float32)}
     outs: dict[tuple[str, str], np.ndarray] = {}
-    for enc in ("fp32", "fp16", "int8"):
-        convert(model, tmp_path / enc, backends, weights=enc)
-        for b in backends:
-            r = browser.run_model(str(tmp_path / enc), x, [b])  # type: ignore[attr-defined]
-            assert r.backend == b
-            outs[(enc, b)] = next(iter(r.outputs.values())).reshape(-1)
+    with shared_page(browser) as page:  # one harness page for the 12 runs (tests/shared_page.py)
+        for enc in ("fp32", "fp16", "int8"):
+            convert(model, tmp_path / enc, backends, weights=enc)
+            for b in backends:
+                r = page.run_model(str(tmp_path / enc), x, [b])
+                assert r.backend == b
+                outs[(enc, b)] = next(iter(r.outputs.values())).reshape(-1)
     for b in backends:
         ref = outs[("fp32", b)]
         for enc, bound in (("fp16", 0.9999), ("int8", 0.99)):

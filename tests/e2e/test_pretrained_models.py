@@ -9,10 +9,18 @@ import os
 import numpy as np
 import pytest
 
+from tests.shared_page import shared_page
 from webdnn.convert import convert
 from webdnn.verify import compare, reference_outputs
 from webdnn.zoo import pretrained, save
 from webdnn.zoo.pretrained import PretrainedUnavailableError
+
+
+@pytest.fixture(scope="module")
+def page(browser):  # type: ignore[no-untyped-def]
+    """One harness page for the module's 56 runs (tests/shared_page.py): a page of its own cost each 0.6 s more."""
+    with shared_page(browser) as p:
+        yield p
 
 
 def _check(ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> None:
@@ -23,7 +31,7 @@ def _check(ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_minilm_pretrained_embedding(tmp_path, browser) -> None:  # type: ignore[no-untyped-def]
+def test_minilm_pretrained_embedding(tmp_path, page) -> None:  # type: ignore[no-untyped-def]
     try:
         model, tok = pretrained.build_minilm_pretrained()
     except PretrainedUnavailableError as e:
@@ -34,7 +42,7 @@ def test_minilm_pretrained_embedding(tmp_path, browser) -> None:  # type: ignore
     convert(path, tmp_path / "out", ["fallback", "wasm"], {k: v.shape for k, v in feeds.items()})
     ref = reference_outputs(path, feeds)
     for backend in ("fallback", "wasm"):  # wasm: fused LayerNorm/GELU, strided attention kernels
-        r = browser.run_model(str(tmp_path / "out"), feeds, [backend])
+        r = page.run_model(str(tmp_path / "out"), feeds, [backend])
         assert r.backend == backend
         _check(ref, r.outputs)
         emb = r.outputs["sentence_embedding"][0]
@@ -43,7 +51,7 @@ def test_minilm_pretrained_embedding(tmp_path, browser) -> None:  # type: ignore
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_hed_pretrained_edges(tmp_path, browser) -> None:  # type: ignore[no-untyped-def]
+def test_hed_pretrained_edges(tmp_path, page) -> None:  # type: ignore[no-untyped-def]
     try:
         model = pretrained.build_hed_pretrained(height=160, width=240)
     except PretrainedUnavailableError as e:
@@ -55,13 +63,13 @@ def test_hed_pretrained_edges(tmp_path, browser) -> None:  # type: ignore[no-unt
     x = pretrained.hed_preprocess(img)
     name = model.graph.input[0].name
     convert(path, tmp_path / "out", ["fallback"])
-    r = browser.run_model(str(tmp_path / "out"), {name: x}, ["fallback"])
+    r = page.run_model(str(tmp_path / "out"), {name: x}, ["fallback"])
     _check(reference_outputs(path, {name: x}), r.outputs)
 
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_crnn_pretrained_reads_text(tmp_path, browser) -> None:  # type: ignore[no-untyped-def]
+def test_crnn_pretrained_reads_text(tmp_path, page) -> None:  # type: ignore[no-untyped-def]
     try:
         path = pretrained.crnn_model_file()
     except PretrainedUnavailableError as e:
@@ -73,7 +81,7 @@ def test_crnn_pretrained_reads_text(tmp_path, browser) -> None:  # type: ignore[
         ref = reference_outputs(str(path), {"image": x})
         assert pretrained.ctc_greedy_decode(ref["logits"]) == text  # the model reads it (onnxruntime)
         for backend in ("fallback", "wasm", "webgl", "webgpu"):
-            r = browser.run_model(str(out), {"image": x}, [backend])
+            r = page.run_model(str(out), {"image": x}, [backend])
             assert r.backend == backend
             _check(ref, r.outputs)
             assert pretrained.ctc_greedy_decode(r.outputs["logits"]) == text, backend
@@ -107,7 +115,7 @@ def _stream(run, model: str, chunk: int, rate: int, chunks: int, sr: bool) -> li
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_silero_vad_sample_rate_if_decided_at_run_time(tmp_path, browser) -> None:  # type: ignore[no-untyped-def]
+def test_silero_vad_sample_rate_if_decided_at_run_time(tmp_path, page) -> None:  # type: ignore[no-untyped-def]
     """Silero VAD's whole network sits in the two branches of an If on its 'sr' input: the converted model
     keeps both and the runtime chooses. Converted for 512-sample chunks it runs the 16 kHz branch; the
     8 kHz branch needs 256-sample chunks (onnxruntime fails on it too), so choosing it there is a clear
@@ -123,21 +131,21 @@ def test_silero_vad_sample_rate_if_decided_at_run_time(tmp_path, browser) -> Non
         ref = _stream(lambda f: reference_outputs(path, f), path, chunk, rate, 3, sr=True)
         for backend in backends:
             def run(feeds, backend=backend, out=out):  # type: ignore[no-untyped-def]
-                r = browser.run_model(str(out), feeds, [backend])
+                r = page.run_model(str(out), feeds, [backend])
                 assert r.backend == backend
                 return r.outputs
             got = _stream(run, path, chunk, rate, 3, sr=True)
             for want, have in zip(ref, got, strict=True):
                 _check(want, have)
     with pytest.raises(Exception, match="converted for input shapes at which its else branch cannot run"):
-        browser.run_model(str(tmp_path / "vad16000"), {"input": np.zeros((1, 512), np.float32),
+        page.run_model(str(tmp_path / "vad16000"), {"input": np.zeros((1, 512), np.float32),
                                                        "state": np.zeros((2, 1, 128), np.float32),
                                                        "sr": np.array(8000, np.int64)}, ["wasm"])
 
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_silero_vad_float16_model(tmp_path, browser) -> None:  # type: ignore[no-untyped-def]
+def test_silero_vad_float16_model(tmp_path, page) -> None:  # type: ignore[no-untyped-def]
     """The half-precision Silero VAD (float32 inputs and outputs, float16 weights and activations inside, Casts
     between) computes in float32 (frontend/float_compute.py). onnxruntime computes it in float16, so the two
     differ by float16 rounding: the rule is the one the webgpu-fp16 variant is held to,
@@ -155,7 +163,7 @@ def test_silero_vad_float16_model(tmp_path, browser) -> None:  # type: ignore[no
         feeds = {"input": audio[None, i * 512:(i + 1) * 512], "state": state}
         ref = reference_outputs(path, feeds)
         for backend in backends:
-            r = browser.run_model(str(out), feeds, [backend])
+            r = page.run_model(str(out), feeds, [backend])
             assert r.backend == backend
             for k, want in ref.items():
                 have = r.outputs[k]
@@ -166,7 +174,7 @@ def test_silero_vad_float16_model(tmp_path, browser) -> None:  # type: ignore[no
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_name_romanizer_greedy_decode_loop(tmp_path, browser) -> None:  # type: ignore[no-untyped-def]
+def test_name_romanizer_greedy_decode_loop(tmp_path, page) -> None:  # type: ignore[no-untyped-def]
     """A trained character seq2seq (arabic-name-romanizer's GRU encoder and attention decoder, PyTorch exports)
     with its greedy decoding as an ONNX Loop that stops when the decoder chooses end-of-sequence: the trip count
     is decided by the data (8 steps for one name, 13 for the other), so the body is kept for the runtime's loop
@@ -187,7 +195,7 @@ def test_name_romanizer_greedy_decode_loop(tmp_path, browser) -> None:  # type: 
         assert pretrained.romanizer_text(ref["tokens"][:, 0].tolist()) == latin  # onnxruntime
         steps.add(ref["tokens"].shape[0])
         for backend in backends:
-            r = browser.run_model(str(out), feeds, [backend])
+            r = page.run_model(str(out), feeds, [backend])
             assert r.backend == backend
             assert r.outputs["tokens"].shape == ref["tokens"].shape, backend  # as many iterations
             _check(ref, r.outputs)

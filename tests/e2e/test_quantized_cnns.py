@@ -24,6 +24,7 @@ import numpy as np
 import onnx
 import pytest
 
+from tests.shared_page import shared_page
 from webdnn import zoo
 from webdnn.browser.node import run_model_node
 from webdnn.convert import convert
@@ -99,11 +100,18 @@ def test_quantized_cnn_in_node(quantized: dict[str, Any], backend: str) -> None:
         _check(want, r.outputs[k], f"{quantized['name']} on {backend} in Node")
 
 
+@pytest.fixture(scope="module")
+def page(browser: Any) -> Iterator[Any]:
+    """One harness page for the module's 24 runs (tests/shared_page.py): a page of its own cost each 0.6 s more."""
+    with shared_page(browser) as p:
+        yield p
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("backend", ["fallback", "wasm", "webgl", "webgpu"])
-def test_quantized_cnn_in_chromium(quantized: dict[str, Any], backend: str, browser: Any) -> None:
-    r = browser.run_model(quantized["out"], quantized["feeds"], [backend])
+def test_quantized_cnn_in_chromium(quantized: dict[str, Any], backend: str, page: Any) -> None:
+    r = page.run_model(quantized["out"], quantized["feeds"], [backend])
     assert r.backend == backend
     for k, want in quantized["ref"].items():
         _check(want, r.outputs[k], f"{quantized['name']} on {backend} in Chromium")
@@ -112,7 +120,7 @@ def test_quantized_cnn_in_chromium(quantized: dict[str, Any], backend: str, brow
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("act", ["relu", "clip"])
-def test_kept_activation_on_every_backend(tmp_path: Path, act: str, browser: Any) -> None:
+def test_kept_activation_on_every_backend(tmp_path: Path, act: str, page: Any) -> None:
     """A Relu / Clip kept between a QDQ Conv and its QuantizeLinear (fuse_qdq: a Clip of the 8-bit result): the
     wasm convolution applies it in its requantization, the GPU backends clamp in float32 between Casts."""
     from tests.backends.wasm.test_wasm_quantized import _qdq_block
@@ -121,6 +129,6 @@ def test_kept_activation_on_every_backend(tmp_path: Path, act: str, browser: Any
     convert(model, tmp_path / "m", ["fallback", "wasm", "webgl", "webgpu"])
     want = reference_outputs(model, feeds)["y"]
     for backend in ("fallback", "wasm", "webgl", "webgpu"):
-        r = browser.run_model(str(tmp_path / "m"), feeds, [backend])
+        r = page.run_model(str(tmp_path / "m"), feeds, [backend])
         assert r.backend == backend
         _check(want, r.outputs["y"], f"QDQ block with a {act} on {backend}")

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
+# XLA's LLVM optimizations take longer (compiling each model's predict) than they save on a single small batch
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -195,9 +197,38 @@ LAYERS: dict[str, Callable[[], keras.Model]] = {
 
 REAL = {"hed": hed}  # real trained weights, built when $WEBDNN_HED_WEIGHTS names them
 
+_rng = np.random.default_rng(0)  # the initial weights' source: reseeded for each model by build()
+
+
+def _numpy_initial_weights() -> None:
+    """Keras on JAX draws each initial weight with a jax.random kernel that XLA compiles for that shape (a
+    quarter of a second each: most of the fixtures' build time, a minute for NASNetMobile alone); the fixtures
+    draw them with NumPy (the same distributions, seeded per model) and Keras gets them as any array."""
+    from keras.src.backend import random as backend_random
+
+    def normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = None, seed: Any = None) -> Any:
+        return (_rng.standard_normal(shape) * stddev + mean).astype(dtype or keras.config.floatx())
+
+    def uniform(shape: Any, minval: float = 0.0, maxval: float = 1.0, dtype: Any = None, seed: Any = None) -> Any:
+        return _rng.uniform(minval, maxval, shape).astype(dtype or keras.config.floatx())
+
+    def truncated_normal(shape: Any, mean: float = 0.0, stddev: float = 1.0, dtype: Any = None,
+                         seed: Any = None) -> Any:
+        s = _rng.standard_normal(shape)
+        while (out := np.abs(s) > 2.0).any():  # Keras' bounds: two standard deviations, redrawn beyond
+            s[out] = _rng.standard_normal(int(out.sum()))
+        return (s * stddev + mean).astype(dtype or keras.config.floatx())
+
+    backend_random.normal, backend_random.uniform, backend_random.truncated_normal = normal, uniform, truncated_normal
+
+
+_numpy_initial_weights()
+
 
 def build(name: str) -> keras.Model:
+    global _rng
     keras.utils.set_random_seed(sum(map(ord, name)))
+    _rng = np.random.default_rng(sum(map(ord, name)))
     if name in REAL:
         return REAL[name]()
     if name in APPS:

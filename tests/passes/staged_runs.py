@@ -29,8 +29,9 @@ def skip_without_node_webgpu(backend: str) -> None:
 
 def check_like_onnxruntime(model: Path, out: Path, feeds: Mapping[str, np.ndarray], backend: str,
                            label: Callable[[dict[str, np.ndarray]], str], browser: Any = None) -> None:
-    """`out` (converted from `model`) on `backend`, in Chromium when `browser` is given, else in Node: the same
-    output shapes as onnxruntime's and values within the fp32 tolerance; `label(reference)` names the case."""
+    """`out` (converted from `model`) on `backend`, in Chromium when `browser` (a Browser, or a SharedPage of
+    tests/shared_page.py) is given, else in Node: the same output shapes as onnxruntime's and values within the
+    fp32 tolerance; `label(reference)` names the case."""
     ref = reference_outputs(str(model), dict(feeds))
     if browser is None:
         r = run_model_node(str(out), dict(feeds), [backend], env=ENV if backend == "webgpu" else None)

@@ -19,6 +19,7 @@ from onnx import TensorProto as T
 from onnx import helper as h
 
 from tests.passes.staged_runs import check_like_onnxruntime, skip_without_node_webgpu
+from tests.shared_page import shared_page
 from tests.zoo_cases import assert_matches
 from webdnn.browser.node import run_model_node
 from webdnn.convert import convert
@@ -212,12 +213,19 @@ def test_a_nonzero_of_a_counted_size_is_refused_clearly(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.fixture(scope="module")
+def page(browser: Any) -> Any:
+    """One harness page for the Chromium runs (tests/shared_page.py): a page of its own cost each run 0.6 s more."""
+    with shared_page(browser) as p:
+        yield p
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_every_count_in_chromium(converted: tuple[str, Path, Path], backend: str, browser: Any) -> None:
+def test_every_count_in_chromium(converted: tuple[str, Path, Path], backend: str, page: Any) -> None:
     name, model, out = converted
     for x in _inputs(name):
         check_like_onnxruntime(
             model, out, {"x": x}, backend,
-            lambda _, x=x: f"{name} on {backend} in Chromium, {int((x > MODELS[name][2]).sum())} kept: ", browser)
+            lambda _, x=x: f"{name} on {backend} in Chromium, {int((x > MODELS[name][2]).sum())} kept: ", page)

@@ -16,6 +16,7 @@ from onnx import TensorProto as T
 from onnx import helper as h
 
 from tests.passes.staged_runs import check_like_onnxruntime, skip_without_node_webgpu
+from tests.shared_page import shared_page
 from webdnn.convert import convert
 from webdnn.errors import UnsupportedOperatorError
 
@@ -77,14 +78,21 @@ def test_every_iteration_count_in_node(converted: tuple[bool, Path, Path], backe
                                lambda ref: f"{backend}, {ref['scans'].shape[0]} iterations: ")
 
 
+@pytest.fixture(scope="module")
+def page(browser: Any) -> Any:
+    """One harness page for the Chromium runs (tests/shared_page.py): a page of its own cost each run 0.6 s more."""
+    with shared_page(browser) as p:
+        yield p
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_every_iteration_count_in_chromium(converted: tuple[bool, Path, Path], backend: str, browser: Any) -> None:
+def test_every_iteration_count_in_chromium(converted: tuple[bool, Path, Path], backend: str, page: Any) -> None:
     trip_input, model, out = converted
     for feeds in _feeds(trip_input):
         check_like_onnxruntime(model, out, feeds, backend,
-                               lambda ref: f"{backend} in Chromium, {ref['scans'].shape[0]} iterations: ", browser)
+                               lambda ref: f"{backend} in Chromium, {ref['scans'].shape[0]} iterations: ", page)
 
 
 def test_a_carried_value_that_changes_shape_is_refused(tmp_path: Path) -> None:

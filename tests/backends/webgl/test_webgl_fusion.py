@@ -11,6 +11,7 @@ import onnx
 import pytest
 
 from tests.backends.webgl.test_webgl_kernels import case, node, rnd
+from tests.shared_page import shared_page
 from webdnn.backends.webgl import expr_glsl
 from webdnn.convert import convert
 from webdnn.ops.unary_ops import unary_expr
@@ -78,13 +79,20 @@ def _descriptor(name: str, out: str) -> dict:  # type: ignore[type-arg]
         return dict(json.load(f))
 
 
+@pytest.fixture(scope="module")
+def page(browser):  # type: ignore[no-untyped-def]
+    """One harness page for every chain (tests/shared_page.py): a page of its own cost each 0.6 s more."""
+    with shared_page(browser) as p:
+        yield p
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_webgl_fused_chain(name: str, tmp_path, browser) -> None:  # type: ignore[no-untyped-def]
+def test_webgl_fused_chain(name: str, tmp_path, page) -> None:  # type: ignore[no-untyped-def]
     model, inputs = CASES[name]
     out = os.path.join(tmp_path, "out")
     convert(model, out, ["webgl"])
-    r = browser.run_model(out, inputs, ["webgl"])
+    r = page.run_model(out, inputs, ["webgl"])
     assert r.backend == "webgl"
     ref = EXPECTED[name](inputs) if name in EXPECTED else reference_outputs(model, inputs)
     for k, want in ref.items():

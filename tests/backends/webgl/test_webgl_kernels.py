@@ -13,6 +13,7 @@ import pytest
 from onnx import helper
 
 from tests.conftest import make_model
+from tests.shared_page import shared_page
 from webdnn.backends.webgl import glsl, im2col
 from webdnn.backends.webgl.glsl import Layout, layout_for
 from webdnn.convert import convert
@@ -347,11 +348,18 @@ def converted(tmp_path_factory):  # type: ignore[no-untyped-def]
     return get
 
 
+@pytest.fixture(scope="module")
+def page(browser):  # type: ignore[no-untyped-def]
+    """One harness page for every case (tests/shared_page.py): a page of its own cost each case 0.6 s more."""
+    with shared_page(browser) as p:
+        yield p
+
+
 @pytest.mark.browser
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_webgl_kernel(name: str, converted, browser) -> None:  # type: ignore[no-untyped-def]
+def test_webgl_kernel(name: str, converted, page) -> None:  # type: ignore[no-untyped-def]
     out, inputs, ref = converted(name)
-    r = browser.run_model(out, inputs, ["webgl"])
+    r = page.run_model(out, inputs, ["webgl"])
     assert r.backend == "webgl"
     for k, want in ref.items():
         c = compare(k, want, r.outputs.get(k))

@@ -434,13 +434,13 @@ OPSETS = {"reduce": 18, "pad": 19, "index": 18, "bitwise": 28}
 
 @pytest.mark.browser
 @pytest.mark.parametrize("fam", FAMILIES)
-def test_webgpu_kernels_match_onnxruntime(fam: str, gpu_browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_webgpu_kernels_match_onnxruntime(fam: str, gpu_page, tmp_path) -> None:  # type: ignore[no-untyped-def]
     model, inputs = family(FAMILIES[fam](), opset=OPSETS.get(fam, 17))
     out = os.path.join(tmp_path, "out")
     convert(model, out, ["webgpu"])
     from tests.backends.webgpu.helpers import check_in_browser  # the helpers import this module
 
-    check_in_browser(gpu_browser, model, inputs, out)
+    check_in_browser(gpu_page, model, inputs, out)
 
 
 @pytest.mark.browser
