@@ -37,8 +37,7 @@ EXPORT(gru_f32) {
         // z and r of every unit; with linear_before_reset = 0, rs holds r . h (the product Rh reads)
         for (int u = 0; u < blocks; u++) {
           v4 g[2][2];
-#pragma clang loop unroll(full)
-          for (int q = 0; q < 2; q++) gate_pre(x, R, hb, H, u * 3 + q, &g[q][0], &g[q][1]);
+          gate_pre(x, R, hb, H, u * 3, 2, g);
           wasm_v128_store(zs + u * NR, v_sigmoid(g[0][0]));
           wasm_v128_store(zs + u * NR + 4, v_sigmoid(g[0][1]));
           v4 r0 = v_sigmoid(g[1][0]), r1 = v_sigmoid(g[1][1]);

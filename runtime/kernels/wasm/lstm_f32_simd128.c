@@ -6,7 +6,7 @@
 // converter packs them (backends/wasm/recurrent.py): within a direction, block u holds the four
 // gates i, o, f, c of units 8u..8u+7, columns (4u + g) * 8 + lane, hidden padded to Hp = 8 * ceil(H / 8).
 // R^T is packed the same way into panels of 8 columns ([dirs][4 * Hp / 8][H][8]), so one unit block
-// reads four consecutive panels (row_dot each), and the cell update runs in registers on the four gate vectors:
+// reads four consecutive panels (gate_pre: one broadcast of h[k] for all four), and the cell update runs in registers on the four gate vectors:
 //   i = s(xi + h Ri + pi c), f = s(xf + h Rf + pf c), g = tanh(xc + h Rc), c' = f c + i g,
 //   o = s(xo + h Ro + po c'), h' = o tanh(c').
 // Each step reads h from Y's previous step and writes Y's current one; c lives on the stack.
@@ -51,8 +51,7 @@ EXPORT(lstm_f32) {
         const f32 *hb = hprev ? hprev + (long)b * H : 0;
         for (int u = 0; u < blocks; u++) {
           v4 g[4][2];
-#pragma clang loop unroll(full)
-          for (int q = 0; q < 4; q++) gate_pre(x, R, hb, H, u * 4 + q, &g[q][0], &g[q][1]);
+          gate_pre(x, R, hb, H, u * 4, 4, g);
           v4 zero = wasm_f32x4_splat(0.f), pv[3][2];
 #pragma clang loop unroll(full)
           for (int q = 0; q < 3; q++) {
