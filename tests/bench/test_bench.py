@@ -125,6 +125,18 @@ def test_merge_replaces_only_the_measured_rows() -> None:
     assert {r.get("merged_run") for r in again["results"] if r["backend"] == "webgl"} == {1}
 
 
+def test_merge_keeps_rows_that_ran_on_fewer_threads_than_asked_apart() -> None:
+    """An engine without workers (WebKitGTK) runs the 2-thread row on one thread: merged by the count asked for,
+    that row replaces the old 2-thread row, not the 1-thread one."""
+    def row(asked: int, ms: float) -> dict[str, object]:
+        return {**_md_row("webdnn", "wasm", 1, ms), "threads_requested": asked}
+
+    old = {"machine": {"date": "d0"}, "results": [row(1, 10.0), row(2, 11.0)]}
+    new = {"machine": {"date": "d1"}, "results": [row(1, 20.0), row(2, 21.0)]}
+    merged = merge_reports(old, new, "again")
+    assert [(r["threads_requested"], r["median_ms"]) for r in merged["results"]] == [(1, 20.0), (2, 21.0)]
+
+
 def test_rounds_pool_the_timed_runs() -> None:
     from webdnn.bench.run import _pool
 

@@ -15,7 +15,9 @@ Key = tuple[str, str, str, int | None]
 
 
 def _key(r: dict[str, Any]) -> Key:
-    return (r["model"], r["runtime"], r["backend"], r.get("threads"))
+    """A row's configuration: the thread count asked for (an engine that cannot start workers runs a 2-thread
+    row on one thread, and that row must not replace the 1-thread one)."""
+    return (r["model"], r["runtime"], r["backend"], r.get("threads_requested") or r.get("threads"))
 
 
 def merge_reports(old: dict[str, Any], new: dict[str, Any], command: str) -> dict[str, Any]:

@@ -567,7 +567,8 @@ def _engines_lines(results_dir: str = RESULTS_DIR) -> list[str]:
                     " a worker, so every runtime runs single-threaded there). Medians of the timed runs after the"
                     " warm-up, one engine session per table.", ""]
         out += [f"### {title}: {m.get('engine_version') or m.get('browser') or ''}", "",
-                f"{m['date']}, commit {m['git_commit']}, {m['cpu']} {m['cores']} cores; `{m.get('command', '')}`.", "",
+                f"{m['date']}, commit {m['git_commit']}, {m['cpu']} {m['cores']} cores; `{m.get('command', '')}`.",
+                *_merged_lines(m), "",
                 "| model | threads asked | WebDNN ms (ran) | ORT Web ms (ran) | TF.js ms (ran) | WebDNN × ORT Web |"
                 " max abs err |",
                 "|---|--:|--:|--:|--:|--:|--:|"]
@@ -581,7 +582,9 @@ def _engines_lines(results_dir: str = RESULTS_DIR) -> list[str]:
             w, o, t = r.get("webdnn"), r.get("onnxruntime-web"), r.get("tfjs")
             ratio = f"{w['median_ms'] / o['median_ms']:.2f}" if w and o and w.get("median_ms") and o.get("median_ms") \
                 else "–"
-            out.append(f"| {key[0]} | {key[1]} | {cell(w)} | {cell(o)} | {cell(t)} | {ratio} |"
+            runs = sorted({x["merged_run"] + 1 for x in (w, o, t) if x and x.get("merged_run") is not None})
+            again = f" (re-measured #{', #'.join(map(str, runs))})" if runs else ""
+            out.append(f"| {key[0]}{again} | {key[1]} | {cell(w)} | {cell(o)} | {cell(t)} | {ratio} |"
                        f" {_f((w or {}).get('max_abs_err'), '.1e')} |")
         out.append("")
     return out
