@@ -138,8 +138,9 @@ def block_rows(k: int, rows: Dim) -> Dim:
     52 %."""
     mc = max(MR, (A_BLOCK_FLOATS // max(k, 1)) // MR * MR)
     if isinstance(rows, int):
-        blocks = -(-max(rows, 1) // mc)
-        return -(-(-(-max(rows, 1) // blocks)) // MR) * MR
+        n = max(rows, 1)
+        even = -(-n // -(-n // mc))  # ceil(rows / number of blocks)
+        return -(-even // MR) * MR
     return smin(mc, ceildiv(rows, MR) * MR)  # rows may be symbolic
 
 
