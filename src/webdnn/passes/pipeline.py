@@ -3,7 +3,8 @@
 Order matters: shapes (and constant folding) first so every later pass sees static
 shapes and canonical nodes; QDQ patterns then become the integer ops they stand for (before the
 quantization ops are decomposed); ops without kernels (GridSample) then become ops with kernels;
-identity removal before fusion so patterns are adjacent; a zero Pad before a Conv becomes the
+identity removal before fusion so patterns are adjacent; a Cast of an Expand's output moves to its
+input (the cast of the small tensor); a zero Pad before a Conv becomes the
 Conv's own padding;
 BatchNorm folding before activation fusion (Conv -> BN -> Relu becomes one Conv);
 decomposed LayerNorm / exact GELU (as exporters below opset 17/20 write them) become one
@@ -18,6 +19,7 @@ from typing import Any
 
 from webdnn.ir.graph import Graph
 from webdnn.passes import (
+    cast_before_expand,
     decompose,
     eliminate_dead,
     eliminate_identity,
@@ -35,6 +37,7 @@ PASSES: list[tuple[str, Callable[[Graph], Any]]] = [
     ("fuse_qdq", fuse_qdq.run),
     ("decompose", decompose.run),
     ("eliminate_identity", eliminate_identity.run),
+    ("cast_before_expand", cast_before_expand.run),
     ("fuse_pad", fuse_pad.run),
     ("fold_batchnorm", fold_batchnorm.run),
     ("fuse_activation", fuse_activation.run),
