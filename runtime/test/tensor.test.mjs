@@ -71,3 +71,31 @@ test("Reduce over an empty axis set with noop reduces each element alone", () =>
   getKernel("ReduceL2")([x], [y], { axes: [], keepdims: 1, noop_with_empty_axes: 1 }, "ReduceL2")();
   assert.deepEqual(Array.from(y.data), [1, 2, 3, 4]);
 });
+
+test("int64 moves (Expand, Tile, Transpose, Slice) copy every bit, views at an offset included", () => {
+  const vals = [-1n, 2n ** 62n + 3n, -(2n ** 63n), 2n ** 53n + 1n, 7n, -0x7ff0000000000001n];
+  const backing = new BigInt64Array(vals.length + 3);
+  backing.set(vals, 3);
+  const x = { dtype: "int64", shape: [2, 3], size: 6, data: backing.subarray(3) };
+  const out = (shape) => ({ dtype: "int64", shape, size: shape.reduce((a, b) => a * b, 1),
+    data: new BigInt64Array(shape.reduce((a, b) => a * b, 1)) });
+  const expand = out([2, 2, 3]);
+  getKernel("Expand")([x], [expand], { shape: [2, 2, 3] }, "Expand")();
+  assert.deepEqual(Array.from(expand.data), [...vals, ...vals]);
+  const col = { dtype: "int64", shape: [2, 1], size: 2, data: BigInt64Array.from([-1n, -(2n ** 63n)]) };
+  const wide = out([2, 4]);
+  getKernel("Expand")([col], [wide], { shape: [2, 4] }, "Expand")();
+  assert.deepEqual(Array.from(wide.data), [-1n, -1n, -1n, -1n, -(2n ** 63n), -(2n ** 63n), -(2n ** 63n), -(2n ** 63n)]);
+  const tile = out([2, 6]);
+  getKernel("Tile")([x], [tile], { repeats: [1, 2] }, "Tile")();
+  assert.deepEqual(Array.from(tile.data), [...vals.slice(0, 3), ...vals.slice(0, 3), ...vals.slice(3), ...vals.slice(3)]);
+  const t = out([3, 2]);
+  getKernel("Transpose")([x], [t], { perm: [1, 0] }, "Transpose")();
+  assert.deepEqual(Array.from(t.data), [vals[0], vals[3], vals[1], vals[4], vals[2], vals[5]]);
+  const s = out([2, 2]);
+  getKernel("Slice")([x], [s], { starts: [0, 1], ends: [2, 3], axes: [0, 1], steps: [1, 1] }, "Slice")();
+  assert.deepEqual(Array.from(s.data), [vals[1], vals[2], vals[4], vals[5]]);
+  const row = out([1, 3]);
+  getKernel("Slice")([x], [row], { starts: [1, 0], ends: [2, 3], axes: [0, 1], steps: [1, 1] }, "Slice")();
+  assert.deepEqual(Array.from(row.data), vals.slice(3));
+});

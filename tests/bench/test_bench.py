@@ -10,12 +10,14 @@ import urllib.request
 
 import pytest
 
+from webdnn.bench import page as bench_page
 from webdnn.bench.merge import merge_reports
 from webdnn.bench.models import flop_count
-from webdnn.bench.page import _page_peak, _Renderer, bench_node_modules
+from webdnn.bench.page import BenchSession, _page_peak, _Renderer, bench_node_modules
 from webdnn.bench.report import _frontends_lines, markdown
 from webdnn.browser.paths import REPO_ROOT
 from webdnn.browser.server import StaticServer
+from webdnn.errors import WebDNNError
 
 RESULT_KEYS = {"model", "runtime", "backend", "threads", "median_ms", "min_ms", "max_ms", "cold_start_ms",
                "cold_start_uncached_ms", "peak_memory_mb", "max_abs_err", "runs", "status", "gflops", "peak_fraction",
@@ -252,3 +254,45 @@ def test_node_webgpu_row_on_swiftshader(tmp_path: object) -> None:
     assert row["status"] == "ok", row["note"]
     assert row["platform"] == "node" and row["software_gpu"] and "not a speed claim" in row["note"]
     assert row["median_ms"] > 0 and row["max_abs_err"] is not None and row["max_abs_err"] < 1e-4
+
+
+class _FakeBrowser:
+    """A session whose pages fail (dead) or load (alive), counting starts and stops."""
+
+    name = "WebKit"
+    started: list[_FakeBrowser] = []
+
+    def __init__(self, engine: str = "webkit", dead: bool = False) -> None:
+        self.dead, self.closed = dead, False
+
+    def __enter__(self) -> _FakeBrowser:
+        _FakeBrowser.started.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.closed = True
+
+    def new_page(self) -> object:
+        if self.dead:
+            raise RuntimeError("WebKitWebDriver POST /session/x/url: invalid session id")
+        return type("Page", (), {"goto": lambda self, url: None, "close": lambda self, **kw: None})()
+
+
+def test_a_browser_that_died_on_a_row_is_restarted_for_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench_page, "Browser", _FakeBrowser)
+    s = BenchSession("/tmp", engine="webkit")
+    dead = _FakeBrowser(dead=True)
+    s._browser = dead  # type: ignore[assignment]
+
+    def crash(*args: object) -> dict[str, object]:
+        raise WebDNNError("no result within 300 s")
+
+    monkeypatch.setattr(s, "_run", crash)
+    with pytest.raises(WebDNNError, match="died on this job; restarted"):
+        s.run({}, 1.0)
+    assert dead.closed and s._browser is _FakeBrowser.started[-1] and not s._browser.dead  # type: ignore[attr-defined]
+    s._browser = _FakeBrowser()  # type: ignore[assignment]  # alive: a row's own failure leaves the session as it is
+    kept = s._browser
+    with pytest.raises(WebDNNError, match="no result within 300 s$"):
+        s.run({}, 1.0)
+    assert s._browser is kept

@@ -150,7 +150,40 @@ class BenchSession:
 
         `clear_cache`: empty Chromium's HTTP cache first (CDP Network.clearBrowserCache), so that the
         page fetches every file from the server. Raises WebDNNError with the page's message on
-        failure or timeout."""
+        failure or timeout. A browser that died on the job (WebKitGTK 2.50's JavaScriptCore crashed once on ONNX
+        Runtime Web's ResNet50, and every later row of the run then failed) is restarted, so the next job gets a
+        working session; the failed job's error says so."""
+        try:
+            return self._run(job, timeout_s, hardware_concurrency, clear_cache)
+        except Exception as e:
+            if self._alive():
+                raise
+            self._restart()
+            raise WebDNNError(f"{e}\n(the {self._browser.name} session died on this job; restarted for the next one)"
+                              ) from e
+
+    def _alive(self) -> bool:
+        """Whether the browser still opens and loads a page."""
+        try:
+            page = self._browser.new_page()
+            try:
+                page.goto("about:blank")
+            finally:
+                page.close(run_before_unload=False)
+            return True
+        except Exception:
+            return False
+
+    def _restart(self) -> None:
+        try:
+            self._browser.__exit__(None, None, None)
+        except Exception:  # a dead session need not close cleanly: its driver and browser processes are ended anyway
+            pass
+        self._browser = Browser(engine=self.engine)
+        self._browser.__enter__()
+
+    def _run(self, job: dict[str, Any], timeout_s: float, hardware_concurrency: int | None,
+             clear_cache: bool) -> dict[str, Any]:
         srv = self._srv
         assert srv is not None
         i = next(self._ids)

@@ -6,7 +6,7 @@
 // long rows with a per-operand inner stride (1, or 0 for a broadcast operand).
 
 import type { TensorView } from "../registry.js";
-import { elems } from "./common.js";
+import { words } from "./common.js";
 
 export interface BroadcastPlan {
   /** Number of rows and elements per row. */
@@ -114,13 +114,15 @@ export function stridedPlan(dims: readonly number[], strides: readonly (readonly
   return plan;
 }
 
-/** y = x broadcast to y's shape (any dtype; elements copied untouched). */
+/** y = x broadcast to y's shape (any dtype, x's and y's alike; elements copied untouched, int64 as word pairs). */
 export function broadcastCopy(x: TensorView, y: TensorView): () => void {
-  const plan = broadcastPlan(y.shape, [x.shape]);
+  const xw = words(x);
+  const yw = words(y);
+  const plan = broadcastPlan(yw.shape, [xw.shape]);
   const { inner: n, offsets } = plan;
   const sx = plan.innerStrides[0]!;
-  const xd = elems(x);
-  const yd = elems(y);
+  const xd = xw.data;
+  const yd = yw.data;
   return plan.runner((yo) => {
     let xo = offsets[0]!;
     for (let i = 0; i < n; i++, xo += sx) yd[yo + i] = xd[xo]!;

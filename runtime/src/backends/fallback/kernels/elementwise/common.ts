@@ -39,6 +39,19 @@ export function elems(t: TensorView): number[] {
   return t.data as unknown as number[];
 }
 
+/**
+ * A tensor's elements for a kernel that only moves them (a copy, a broadcast, a strided view), with the shape to
+ * index them by: int64 as pairs of 32-bit words (shape + [2]), since reading a BigInt64Array element makes a
+ * BigInt, which WebKit allocates (its 49k-element Expand of an int64 mask took 5 ms); other dtypes as they are.
+ */
+export function words(t: TensorView): { shape: number[]; data: number[] } {
+  const d = t.data;
+  if (d instanceof BigInt64Array) {
+    return { shape: [...t.shape, 2], data: new Int32Array(d.buffer, d.byteOffset, d.length * 2) as unknown as number[] };
+  }
+  return { shape: [...t.shape], data: elems(t) };
+}
+
 /** Row-major strides of `shape`. */
 export function stridesOf(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length);

@@ -8,22 +8,30 @@
 import { attrInt, attrInts, attrString, toFloat } from "../attrs.js";
 import { registerKernel, type TensorView } from "../registry.js";
 import { broadcastCopy, mergeDims, stridedPlan } from "../elementwise/broadcast.js";
-import { copyInto, elems, fail, need, product, storedValue, stridesOf, zeroOf } from "../elementwise/common.js";
+import { copyInto, elems, fail, need, product, storedValue, stridesOf, words, zeroOf } from "../elementwise/common.js";
 import { axisIn, broadcastShape, expectShape, flag, intsOf } from "../shape.js";
 
-/** y (contiguous, shape `dims`) = x[base + sum(i_d * strides_d)]. */
+/** y (contiguous, shape `dims`) = x[base + sum(i_d * strides_d)] (int64 moved as word pairs: words()). */
 export function stridedCopy(x: TensorView, y: TensorView, dims: readonly number[], strides: readonly number[],
   base: number): () => void {
   if (y.size === 0) return () => {};
+  const xw = words(x);
+  const yw = words(y);
+  const w = xw.shape.length - x.shape.length + 1; // 32-bit words per element
+  if (w === 2) {
+    dims = [...dims, 2];
+    strides = [...strides.map((s) => s * 2), 1];
+    base *= 2;
+  }
   const merged = mergeDims(dims, [strides]);
   const plan = stridedPlan(merged.dims, merged.strides, [base]);
   const { inner: n, offsets } = plan;
   const sx = plan.innerStrides[0]!;
-  const xd = elems(x);
-  const yd = elems(y);
+  const xd = xw.data;
+  const yd = yw.data;
   if (plan.rows === 1 && sx === 1) {
-    const src = (x.data as Float64Array).subarray(base, base + n);
-    const dst = y.data as Float64Array;
+    const src = (xd as unknown as Float64Array).subarray(base, base + n);
+    const dst = yd as unknown as Float64Array;
     return () => dst.set(src);
   }
   return plan.runner((yo) => {
