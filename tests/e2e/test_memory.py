@@ -102,10 +102,12 @@ def test_node_memory_is_flat(model_dir: str, backend: str) -> None:
     # dispose gives the session's memory back, and cycles leave nothing behind
     assert _growth(r, "warm", "afterCycles", "heapUsed") < 4 * MiB
     assert _growth(r, "afterDispose", "afterCycles", "arrayBuffers") < 4 * MiB
-    # Dawn on SwiftShader keeps native memory across sessions in one of two amounts from run to run (after the
-    # 20 cycles: +15 or +75 MiB here, with 300 or 1,000 runs alike, JS heap and array buffers flat), while one
-    # leaked session would hold its 260 MiB: the bound for webgpu sits above the allocator's noise.
-    assert _growth(r, "afterDispose", "afterCycles", "rss") < (112 if backend == "webgpu" else 64) * MiB
+    # Dawn on SwiftShader keeps native memory across sessions in amounts that vary from run to run (after the
+    # 20 cycles: +15, +75, once +145 MiB here, with 300 or 1,000 runs alike, JS heap and array buffers flat),
+    # while one leaked session would hold all it took when loaded (warm - base: 263 MiB): for webgpu the bound is
+    # three quarters of that, so one leaked session fails it and the allocator's noise does not.
+    bound = 0.75 * _growth(r, "base", "warm", "rss") if backend == "webgpu" else 64 * MiB
+    assert _growth(r, "afterDispose", "afterCycles", "rss") < bound
 
 
 _BROWSER_JOB = """async ({ runs, cycles, backend }) => {
