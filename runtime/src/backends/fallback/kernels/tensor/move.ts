@@ -17,8 +17,7 @@ export function stridedCopy(x: TensorView, y: TensorView, dims: readonly number[
   if (y.size === 0) return () => {};
   const xw = words(x);
   const yw = words(y);
-  const w = xw.shape.length - x.shape.length + 1; // 32-bit words per element
-  if (w === 2) {
+  if (x.data instanceof BigInt64Array) { // moved as word pairs: one more dim of 2, strides and base in words
     dims = [...dims, 2];
     strides = [...strides.map((s) => s * 2), 1];
     base *= 2;
