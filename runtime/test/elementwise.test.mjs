@@ -80,3 +80,37 @@ test("bad attributes fail at load with the op named", () => {
   assert.throws(() => getKernel("Sigmoid", sig)([{ ...x, dtype: "int32", data: new Int32Array(2) }], [x], sig, "Sigmoid"),
     /Sigmoid: input has type int32/);
 });
+
+test("int64 Cast through 32-bit words matches BigInt conversions, views at an offset included", () => {
+  const big = [0n, 1n, -1n, 7n, -(2n ** 31n), 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, -(2n ** 32n) - 5n, 2n ** 53n + 1n,
+    2n ** 62n + 3n, 2n ** 63n - 1n, -(2n ** 63n), 123456789012345n];
+  const backing = new BigInt64Array(big.length + 3);
+  backing.set(big, 3);
+  const x = { dtype: "int64", shape: [big.length], size: big.length, data: backing.subarray(3) };
+  const cast = (to, Arr) => {
+    const y = { dtype: to, shape: [big.length], size: big.length, data: new Arr(big.length) };
+    getKernel("Cast")([x], [y], {}, "Cast")();
+    return Array.from(y.data);
+  };
+  assert.deepEqual(cast("float64", Float64Array), big.map(Number));
+  assert.deepEqual(cast("float32", Float32Array), big.map((v) => Math.fround(Number(v))));
+  assert.deepEqual(cast("int32", Int32Array), big.map((v) => Number(BigInt.asIntN(32, v))));
+  assert.deepEqual(cast("int8", Int8Array), big.map((v) => Number(BigInt.asIntN(8, v))));
+  assert.deepEqual(cast("bool", Uint8Array), big.map((v) => (v !== 0n ? 1 : 0)));
+  assert.deepEqual(cast("float16", Uint16Array), big.map((v) => floatToHalf(Number(v))));
+
+  // to int64: truncation toward zero; NaN, infinities and values out of range give INT64_MIN (onnxruntime on x86)
+  const nums = [0, -0, 1.9, -1.9, 2 ** 31, -(2 ** 31) - 0.5, 2 ** 32 + 7, -(2 ** 40) - 3, 2 ** 53, 2 ** 63 - 1024,
+    -(2 ** 63), 2 ** 63, -(2 ** 64), NaN, Infinity, -Infinity];
+  const want = nums.map((v) => (Number.isFinite(v) && v >= -(2 ** 63) && v < 2 ** 63 ? BigInt(Math.trunc(v)) : -(2n ** 63n)));
+  const out = new BigInt64Array(nums.length + 1);
+  const y = { dtype: "int64", shape: [nums.length], size: nums.length, data: out.subarray(1) };
+  getKernel("Cast")([{ dtype: "float64", shape: [nums.length], size: nums.length, data: Float64Array.from(nums) }], [y], {},
+    "Cast")();
+  assert.deepEqual(Array.from(y.data), want);
+  assert.equal(out[0], 0n);
+  const i32 = Int32Array.from([0, -1, 2147483647, -2147483648]);
+  const y2 = { dtype: "int64", shape: [4], size: 4, data: new BigInt64Array(4) };
+  getKernel("Cast")([{ dtype: "int32", shape: [4], size: 4, data: i32 }], [y2], {}, "Cast")();
+  assert.deepEqual(Array.from(y2.data), Array.from(i32, BigInt));
+});

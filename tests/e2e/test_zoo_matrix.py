@@ -18,8 +18,10 @@ from tests.zoo_cases import BACKEND_RUNS, BIG_MODELS, ZOO_MODELS, Conversions, P
 
 def _cases() -> list[object]:
     cases: list[object] = []
-    for backend, spec in BACKEND_RUNS.items():  # the runtimes of one conversion one after another
-        for name in ZOO_MODELS:
+    # a model's backends one after another (they share its build and onnxruntime's outputs where their build
+    # arguments agree), the runtimes of one conversion one after another
+    for name in ZOO_MODELS:
+        for backend, spec in BACKEND_RUNS.items():
             for runtime in spec.runtimes:
                 marks = [pytest.mark.slow, pytest.mark.node if runtime == "node" else pytest.mark.browser]
                 if name in spec.heavy:

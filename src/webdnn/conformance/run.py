@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
@@ -46,6 +47,83 @@ def select_cases(cases: Iterable[Case], ops: Sequence[str] | None = None, patter
     ]
 
 
+@dataclass
+class PreparedSuite:
+    """The selected cases of one backend, classified and converted into `work` (a scratch directory this
+    object owns: close() deletes it). Runtime-independent, so one preparation serves every runtime and
+    engine (converting the ~1,700 cases takes about half a minute)."""
+
+    backend: str
+    cases: list[Case]
+    work: str
+    ended: dict[str, CaseResult]  # the cases decided before running: not supported, conversion error
+    runnable: list[tuple[Case, str, list[str], list[str]]]  # (case, model dir, frozen inputs, value inputs)
+    seconds: float
+
+    def close(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def __enter__(self) -> PreparedSuite:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def prepare_suite(
+    backend: str = "fallback",
+    ops: Sequence[str] | None = None,
+    patterns: Sequence[str] | None = None,
+    cases_dir: str = DEFAULT_DIR,
+    freeze_params: bool = True,
+    freeze_weights: bool = False,
+    progress: Say | None = None,
+) -> PreparedSuite:
+    """Select, classify and convert the cases (see run_conformance for the arguments)."""
+    say = progress or (lambda _m: None)
+    t0 = time.perf_counter()
+    cases = select_cases(load_cases(cases_dir), ops, patterns)
+    say(f"{len(cases)} cases (onnx {onnx.__version__}), backend {backend}")
+    work = tempfile.mkdtemp(prefix="webdnn-conformance-")
+    ended: dict[str, CaseResult] = {}
+    # The converter warns for every zero-sized or dynamic input dim; the cases report it anyway.
+    logger = logging.getLogger("webdnn")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        runnable = _prepare(cases, backend_ops(backend), backend, work, freeze_params, ended, freeze_weights)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    finally:
+        logger.setLevel(level)
+    seconds = time.perf_counter() - t0
+    say(f"classified and converted in {seconds:.1f} s: {len(runnable)} to run")
+    return PreparedSuite(backend, cases, work, ended, runnable, seconds)
+
+
+def run_prepared(suite: PreparedSuite, runtime: str = "chromium", timeout_s: float = 20.0,
+                 progress: Say | None = None, browser: Browser | None = None) -> Report:
+    """Run a prepared suite's convertible cases in `runtime` (or the given browser session) and judge them."""
+    if runtime not in RUNTIMES:
+        raise WebDNNError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    say = progress or (lambda _m: None)
+    t1 = time.perf_counter()
+    results = dict(suite.ended)
+    jobs = [ModelJob(out, {k: v for k, v in case.input_arrays().items() if k not in frozen})
+            for case, out, frozen, _ in suite.runnable]
+    outcomes = run_batch(runtime, jobs, [suite.backend], timeout_s, browser)
+    rule = rule_for(suite.backend)
+    for (case, out, frozen, values), outcome in zip(suite.runnable, outcomes, strict=True):
+        results[case.name] = _judge(case, outcome, suite.work, rule, element_types(out))
+        results[case.name].frozen = frozen
+        results[case.name].values = values
+    seconds = time.perf_counter() - t1
+    say(f"ran {len(suite.runnable)} cases in {seconds:.1f} s")
+    return Report(suite.backend, runtime, onnx.__version__, datetime.date.today().isoformat(),
+                  suite.seconds + seconds, [results[c.name] for c in suite.cases])
+
+
 def run_conformance(
     backend: str = "fallback",
     runtime: str = "chromium",
@@ -65,34 +143,8 @@ def run_conformance(
     (freeze.weight_inputs), so that webgpu-fp16 stores them as f16 weights."""
     if runtime not in RUNTIMES:
         raise WebDNNError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
-    say = progress or (lambda _m: None)
-    t0 = time.perf_counter()
-    cases = select_cases(load_cases(cases_dir), ops, patterns)
-    say(f"{len(cases)} cases (onnx {onnx.__version__}), backend {backend}, runtime {runtime}")
-    claim = backend_ops(backend)
-    results: dict[str, CaseResult] = {}
-    work = tempfile.mkdtemp(prefix="webdnn-conformance-")
-    # The converter warns for every zero-sized or dynamic input dim; the cases report it anyway.
-    logger = logging.getLogger("webdnn")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        runnable = _prepare(cases, claim, backend, work, freeze_params, results, freeze_weights)
-        t1 = time.perf_counter()
-        say(f"classified and converted in {t1 - t0:.1f} s: {len(runnable)} to run")
-        jobs = [ModelJob(out, {k: v for k, v in case.input_arrays().items() if k not in frozen})
-                for case, out, frozen, _ in runnable]
-        outcomes = run_batch(runtime, jobs, [backend], timeout_s, browser)
-        for (case, out, frozen, values), outcome in zip(runnable, outcomes, strict=True):
-            results[case.name] = _judge(case, outcome, work, rule_for(backend), element_types(out))
-            results[case.name].frozen = frozen
-            results[case.name].values = values
-        say(f"ran {len(runnable)} cases in {time.perf_counter() - t1:.1f} s")
-    finally:
-        logger.setLevel(level)
-        shutil.rmtree(work, ignore_errors=True)
-    return Report(backend, runtime, onnx.__version__, datetime.date.today().isoformat(), time.perf_counter() - t0,
-                  [results[c.name] for c in cases])
+    with prepare_suite(backend, ops, patterns, cases_dir, freeze_params, freeze_weights, progress) as suite:
+        return run_prepared(suite, runtime, timeout_s, progress, browser)
 
 
 def _prepare(cases: list[Case], claim: BackendOps, backend: str, work: str, freeze_params: bool,

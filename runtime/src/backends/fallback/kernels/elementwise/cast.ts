@@ -3,32 +3,63 @@
 
 import { registerKernel, type TensorView } from "../registry.js";
 import {
-  copyInto, fail, FLOATS, floatToHalf, need, numReader, storedValue, toBigInt64, toInt32Bits, type NumArray,
+  copyInto, fail, FLOATS, floatToHalf, need, numReader, storedValue, toInt32Bits, type NumArray,
 } from "./common.js";
 
+// int64 is read and written as pairs of 32-bit words (little-endian: low, high) rather than through BigInt64Array:
+// each BigInt64Array element read or written is a BigInt, which WebKit allocates (an int64 Cast of a 49k-element
+// attention mask took ~4 ms there). hi * 2^32 + (lo >>> 0) is one correctly rounded addition of two exact doubles,
+// the same double as Number(bigint).
+const TWO_32 = 4294967296;
+
+function int64Words(t: TensorView): Int32Array {
+  const d = t.data as BigInt64Array;
+  return new Int32Array(d.buffer, d.byteOffset, d.length * 2);
+}
+
 function castFromInt64(x: TensorView, y: TensorView): () => void {
-  const xd = x.data as BigInt64Array;
+  const w = int64Words(x);
   const n = x.size;
   if (y.dtype === "bool") {
     const yd = y.data as Uint8Array;
     return () => {
-      for (let i = 0; i < n; i++) yd[i] = xd[i] !== 0n ? 1 : 0;
+      for (let i = 0; i < n; i++) yd[i] = (w[2 * i]! | w[2 * i + 1]!) !== 0 ? 1 : 0;
     };
   }
   const yd = y.data as NumArray;
   if (y.dtype === "float16") {
     return () => {
-      for (let i = 0; i < n; i++) yd[i] = floatToHalf(Number(xd[i]!));
+      for (let i = 0; i < n; i++) yd[i] = floatToHalf(w[2 * i + 1]! * TWO_32 + (w[2 * i]! >>> 0));
     };
   }
   if (y.dtype === "float32" || y.dtype === "float64") {
     return () => {
-      for (let i = 0; i < n; i++) yd[i] = Number(xd[i]!);
+      for (let i = 0; i < n; i++) yd[i] = w[2 * i + 1]! * TWO_32 + (w[2 * i]! >>> 0);
     };
   }
   // Narrower integers keep the low bits (the store wraps the low 32 further).
   return () => {
-    for (let i = 0; i < n; i++) yd[i] = Number(BigInt.asIntN(32, xd[i]!));
+    for (let i = 0; i < n; i++) yd[i] = w[2 * i]!;
+  };
+}
+
+/** number -> int64 words, as toBigInt64: truncation; NaN, infinities and out-of-range values give INT64_MIN.
+ * For an integral |t| < 2^63 the division by 2^32, the floor, the product and the difference are all exact. */
+function castToInt64(n: number, r: (i: number) => number, y: TensorView): () => void {
+  const w = int64Words(y);
+  return () => {
+    for (let i = 0; i < n; i++) {
+      const v = r(i);
+      if (v >= -(2 ** 63) && v < 2 ** 63) {
+        const t = Math.trunc(v);
+        const hi = Math.floor(t / TWO_32);
+        w[2 * i] = t - hi * TWO_32;
+        w[2 * i + 1] = hi;
+      } else {
+        w[2 * i] = 0;
+        w[2 * i + 1] = -2147483648;
+      }
+    }
   };
 }
 
@@ -39,12 +70,7 @@ export function castKernel(op: string, x: TensorView, y: TensorView): () => void
   const n = x.size;
   const r = numReader(x);
   const fromFloat = FLOATS.includes(x.dtype);
-  if (y.dtype === "int64") {
-    const yd = y.data as BigInt64Array;
-    return () => {
-      for (let i = 0; i < n; i++) yd[i] = toBigInt64(r(i));
-    };
-  }
+  if (y.dtype === "int64") return castToInt64(n, r, y);
   const yd = y.data as NumArray;
   if (y.dtype === "bool") {
     return () => {
