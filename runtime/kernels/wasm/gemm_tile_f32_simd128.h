@@ -63,10 +63,10 @@ static inline __attribute__((always_inline)) void row_dot(const f32 *a, const f3
 }
 
 /** acc[q][0..2) += h[0..K) * panel q, for P consecutive panels (K rows of NR floats each, from w): a recurrent
- *  step's gate panels of one unit block (lstm_f32: P = 4, gru_f32: 2). One broadcast of h[k] feeds all 2P
- *  accumulators, and h is read four k at a time and broadcast by lane shuffles. On the LSTM benchmark (hidden 256)
- *  this took the recurrence from 26 to 20 ms a run in Firefox and 17-21 to 16.5 ms in Chromium against a row_dot
- *  per panel (two accumulators per broadcast, one broadcast load per k). */
+ *  step's gate panels of one unit block (gru_f32: P = 2; lstm_f32 has its own layout, panels_dot_k). One broadcast
+ *  of h[k] feeds all 2P accumulators, and h is read four k at a time and broadcast by lane shuffles. On the LSTM
+ *  benchmark (hidden 256) this took the recurrence from 26 to 20 ms a run in Firefox and 17-21 to 16.5 ms in
+ *  Chromium against a row_dot per panel (two accumulators per broadcast, one broadcast load per k). */
 static inline __attribute__((always_inline)) void panels_dot(const f32 *h, const f32 *w, int K, int P, v4 acc[][2]) {
   int k = 0;
   for (; k + 4 <= K; k += 4) {
@@ -94,7 +94,25 @@ static inline __attribute__((always_inline)) void panels_dot(const f32 *h, const
   }
 }
 
-/** A recurrent step's pre-activations of P consecutive 8-unit gate panels from `panel` on (lstm_f32, gru_f32):
+/** panels_dot for the P gate panels of one unit block packed interleaved by k ([K][P][NR] from w: row k holds the P
+ *  panels' NR floats one after another), lstm_f32's layout: one pointer, every load at a constant offset, h[k]
+ *  broadcast by one load per k. Against panels_dot on the benchmark LSTM (page pairs interleaved, 1 thread): the
+ *  recurrence 8.1-10.3 -> 7.1-7.7 ms a run in Chromium, level in WebKit and Firefox within their noise (±7 %).
+ *  Read four k at a time with lane-shuffled broadcasts (as panels_dot) it was slower in WebKit (8.6 -> 9.7 ms):
+ *  JavaScriptCore then spilled accumulators to the stack inside the loop. */
+static inline __attribute__((always_inline)) void panels_dot_k(const f32 *h, const f32 *w, int K, int P,
+                                                               v4 acc[][2]) {
+  for (int k = 0; k < K; k++, w += P * NR) {
+    v4 s = wasm_v128_load32_splat(h + k);
+#pragma clang loop unroll(full)
+    for (int q = 0; q < P; q++) {
+      acc[q][0] = v_madd(s, wasm_v128_load(w + q * NR), acc[q][0]);
+      acc[q][1] = v_madd(s, wasm_v128_load(w + q * NR + 4), acc[q][1]);
+    }
+  }
+}
+
+/** A recurrent step's pre-activations of P consecutive 8-unit gate panels from `panel` on (gru_f32):
  *  g[q] = the step's input projection x[(panel + q) * NR ..] plus h[0..K) * R's panel, h null for a zero state. */
 static inline __attribute__((always_inline)) void gate_pre(const f32 *x, const f32 *R, const f32 *h, int K, int panel,
                                                            int P, v4 g[][2]) {

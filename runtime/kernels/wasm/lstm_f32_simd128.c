@@ -5,8 +5,9 @@
 // the whole sequence, XW). Gate columns are interleaved by blocks of 8 hidden units, as the
 // converter packs them (backends/wasm/recurrent.py): within a direction, block u holds the four
 // gates i, o, f, c of units 8u..8u+7, columns (4u + g) * 8 + lane, hidden padded to Hp = 8 * ceil(H / 8).
-// R^T is packed the same way into panels of 8 columns ([dirs][4 * Hp / 8][H][8]), so one unit block
-// reads four consecutive panels (gate_pre: one broadcast of h[k] for all four), and the cell update runs in registers on the four gate vectors:
+// R^T is packed by unit block, its four gate panels interleaved by k ([dirs][Hp / 8][H][4][8]): a block's
+// recurrent product reads one stream from one pointer, each load at an offset clang folds into the instruction
+// (panels_dot_k: one broadcast of h[k] for all four gates), and the cell update runs in registers on the four gate vectors:
 //   i = s(xi + h Ri + pi c), f = s(xf + h Rf + pf c), g = tanh(xc + h Rc), c' = f c + i g,
 //   o = s(xo + h Ro + po c'), h' = o tanh(c').
 // Each step reads h from Y's previous step and writes Y's current one; c lives on the stack.
@@ -25,7 +26,7 @@ static inline __attribute__((always_inline)) v4 cell4(v4 xi, v4 xo, v4 xf, v4 xc
 }
 
 // lstm_f32: Y[T, dirs, B, H], Yh[dirs, B, H], Yc[dirs, B, H] from XW[T * B, dirs * 4 * Hp].
-// p: 0 XW, 1 Rpacked ([dirs][4 * Hp / 8][H][8]), 2 P (peepholes [dirs][3][Hp]: i, o, f; 0: none),
+// p: 0 XW, 1 Rpacked ([dirs][Hp / 8][H][4][8]), 2 P (peepholes [dirs][3][Hp]: i, o, f; 0: none),
 //    3 h0 ([dirs, B, H]; 0: zeros), 4 c0 (likewise), 5 Y, 6 Yh, 7 Yc, 8 T, 9 B, 10 H,
 //    11 dirs, 12 direction (0 forward, 1 reverse, 2 bidirectional: direction 1 runs in reverse)
 // Stack: B * Hp floats per thread (the cell state of the direction it runs).
@@ -51,7 +52,12 @@ EXPORT(lstm_f32) {
         const f32 *hb = hprev ? hprev + (long)b * H : 0;
         for (int u = 0; u < blocks; u++) {
           v4 g[4][2];
-          gate_pre(x, R, hb, H, u * 4, 4, g);
+#pragma clang loop unroll(full)
+          for (int q = 0; q < 4; q++) {
+            g[q][0] = wasm_v128_load(x + (u * 4 + q) * NR);
+            g[q][1] = wasm_v128_load(x + (u * 4 + q) * NR + 4);
+          }
+          if (hb) panels_dot_k(hb, R + (long)u * 4 * H * NR, H, 4, g);
           v4 zero = wasm_f32x4_splat(0.f), pv[3][2];
 #pragma clang loop unroll(full)
           for (int q = 0; q < 3; q++) {

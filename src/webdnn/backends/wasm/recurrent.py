@@ -53,6 +53,16 @@ def _interleave(m: np.ndarray, hidden: int, gates: int) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(blocks, -3, -2)).reshape(*m.shape[:-1], gates * hp)
 
 
+def _pack_r(panels: np.ndarray, op: str, hidden: int, gates: int) -> np.ndarray:
+    """R^T in GEMM panels ([G·Hp/8][H][8]) -> the kernel's layout. gru_f32 reads the panels as they are;
+    lstm_f32 reads a unit block's four gate panels interleaved by k ([Hp/8][H][G][8]): one stream from one
+    pointer, every load at an offset clang folds into the instruction."""
+    if op != "LSTM":
+        return panels
+    blocks = panels.reshape(-1, gates, hidden, NR)
+    return np.ascontiguousarray(blocks.transpose(0, 2, 1, 3)).reshape(-1)
+
+
 def lower_recurrent(lw: _Lowering, node: Node) -> bool:
     from webdnn.backends.wasm.lower import act_params, block_rows, pack_gemm_b
 
@@ -85,7 +95,8 @@ def lower_recurrent(lw: _Lowering, node: Node) -> bool:
             lw.const(f"{node.name}_wb", bt)], [xw], {}, "gemm_f32",
             [{"in": 0}, {"in": 1}, {"in": 2}, {"out": 0}, 0, rows, width, dirs * gates * hp, *act_params(None),
              block_rows(width, rows)])
-    rp = np.concatenate([pack_gemm_b(_interleave(rc[d].T, hidden, gates)) for d in range(dirs)])
+    rp = np.concatenate([_pack_r(pack_gemm_b(_interleave(rc[d].T, hidden, gates)), op, hidden, gates)
+                         for d in range(dirs)])
     p_val = None
     if op == "LSTM" and peep is not None:
         assert peep.const is not None
