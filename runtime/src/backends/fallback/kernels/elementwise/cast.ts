@@ -3,7 +3,7 @@
 
 import { registerKernel, type TensorView } from "../registry.js";
 import {
-  copyInto, fail, FLOATS, floatToHalf, need, numReader, storedValue, toInt32Bits, type NumArray,
+  copyInto, fail, FLOATS, floatToHalf, int64Words, need, numReader, storedValue, toInt32Bits, type NumArray,
 } from "./common.js";
 
 // int64 is read and written as pairs of 32-bit words (little-endian: low, high) rather than through BigInt64Array:
@@ -11,11 +11,7 @@ import {
 // attention mask took ~4 ms there). hi * 2^32 + (lo >>> 0) is one correctly rounded addition of two exact doubles,
 // the same double as Number(bigint).
 const TWO_32 = 4294967296;
-
-function int64Words(t: TensorView): Int32Array {
-  const d = t.data as BigInt64Array;
-  return new Int32Array(d.buffer, d.byteOffset, d.length * 2);
-}
+const TWO_63 = 2 ** 63;
 
 function castFromInt64(x: TensorView, y: TensorView): () => void {
   const w = int64Words(x);
@@ -50,7 +46,7 @@ function castToInt64(n: number, r: (i: number) => number, y: TensorView): () => 
   return () => {
     for (let i = 0; i < n; i++) {
       const v = r(i);
-      if (v >= -(2 ** 63) && v < 2 ** 63) {
+      if (v >= -TWO_63 && v < TWO_63) {
         const t = Math.trunc(v);
         const hi = Math.floor(t / TWO_32);
         w[2 * i] = t - hi * TWO_32;

@@ -45,11 +45,14 @@ export function elems(t: TensorView): number[] {
  * BigInt, which WebKit allocates (its 49k-element Expand of an int64 mask took 5 ms); other dtypes as they are.
  */
 export function words(t: TensorView): { shape: number[]; data: number[] } {
-  const d = t.data;
-  if (d instanceof BigInt64Array) {
-    return { shape: [...t.shape, 2], data: new Int32Array(d.buffer, d.byteOffset, d.length * 2) as unknown as number[] };
-  }
+  if (t.data instanceof BigInt64Array) return { shape: [...t.shape, 2], data: int64Words(t) as unknown as number[] };
   return { shape: [...t.shape], data: elems(t) };
+}
+
+/** An int64 tensor's data as its 32-bit words, little-endian (low, high) per element: a view, no copy. */
+export function int64Words(t: TensorView): Int32Array {
+  const d = t.data as BigInt64Array;
+  return new Int32Array(d.buffer, d.byteOffset, d.length * 2);
 }
 
 /** Row-major strides of `shape`. */
